@@ -1,0 +1,22 @@
+/** The Hono app: inference routes under /genai, the admin API under /admin, Gemini-style errors everywhere. */
+import { Hono } from "hono";
+import type { Env } from "./env";
+import { errorResponse, GatewayError } from "./gemini/errors";
+import { adminAuth } from "./routes/admin/auth";
+import { keysApp } from "./routes/admin/keys";
+import { handleGenai } from "./routes/genai";
+
+export function buildApp() {
+  const app = new Hono<{ Bindings: Env }>();
+  app.all("/genai/*", handleGenai);
+
+  const admin = new Hono<{ Bindings: Env }>();
+  admin.use("*", adminAuth);
+  admin.route("/keys", keysApp);
+  app.route("/admin", admin);
+
+  app.get("/", (c) => c.json({ name: "edgeway", docs: "https://github.com/edgeway (README)", genai: "/genai/v1beta" }));
+  app.notFound((c) => errorResponse(new GatewayError(404, `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.onError((err) => errorResponse(err));
+  return app;
+}

@@ -1,0 +1,35 @@
+/** request → key record, with the contract's 401/403 answers. */
+import { GatewayError } from "../gemini/errors";
+import type { Target } from "../plan/target";
+import { isWellFormedKey, readCredential } from "./credential";
+import { sha256Hex } from "./crypto";
+import { matchesAny } from "./globs";
+import { keyUnusableReason, type KeyRecord } from "./key-record";
+import { KeyStore } from "./key-store";
+
+export async function authenticate(req: Request, url: URL, kv: KVNamespace): Promise<KeyRecord> {
+  const secret = readCredential(req, url);
+  if (!secret) {
+    throw new GatewayError(401, "missing API key: send a virtual key (sk-bf-...) in x-goog-api-key, Authorization: Bearer, x-bf-vk, x-api-key or ?key=");
+  }
+  if (!isWellFormedKey(secret)) throw new GatewayError(401, "API key not valid: expected a virtual key (sk-bf-...)");
+  const key = await new KeyStore(kv).byHash(await sha256Hex(secret));
+  if (!key) throw new GatewayError(401, "API key not valid");
+  const why = keyUnusableReason(key);
+  if (why) throw new GatewayError(403, why);
+  return key;
+}
+
+/** Whether a key's allow-lists admit a target. A Gemini model also matches by its bare name. */
+export function isTargetAllowed(key: KeyRecord, t: Target): boolean {
+  if (key.providers?.length && !key.providers.includes(t.provider)) return false;
+  if (!key.models?.length) return true;
+  const full = `${t.provider}/${t.model}`;
+  return matchesAny(key.models, full) || (t.provider === "gemini" && matchesAny(key.models, t.model));
+}
+
+export function assertTargetAllowed(key: KeyRecord, t: Target): void {
+  if (!isTargetAllowed(key, t)) {
+    throw new GatewayError(403, `model "${t.provider}/${t.model}" is not allowed for key "${key.name}"`);
+  }
+}

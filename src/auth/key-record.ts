@@ -1,0 +1,48 @@
+/** A virtual key's record: the admin API's input schema and what KV stores. Types via z.infer. */
+import * as z from "zod/mini";
+
+const RateLimit = z.object({
+  rpm: z.optional(z.nullable(z.int().check(z.positive()))),
+  tpm: z.optional(z.nullable(z.int().check(z.positive()))),
+});
+export const BUDGET_PERIODS = ["1h", "1d", "1w", "1mo"] as const;
+const Budget = z.object({
+  max_usd: z.number().check(z.gte(0)),
+  period: z.optional(z.nullable(z.enum(BUDGET_PERIODS))),
+});
+const TargetString = z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]*\/.+$/, "expected provider/model"));
+
+/** What an admin may set on a key. */
+export const KeyFields = z.object({
+  name: z.string().check(z.minLength(1), z.maxLength(200)),
+  team_id: z.optional(z.nullable(z.string().check(z.minLength(1)))),
+  models: z.optional(z.array(z.string().check(z.minLength(1)))),
+  providers: z.optional(z.array(z.string().check(z.minLength(1)))),
+  rate_limit: z.optional(z.nullable(RateLimit)),
+  budget: z.optional(z.nullable(Budget)),
+  expires_at: z.optional(z.nullable(z.iso.datetime({ offset: true }))),
+  active: z.optional(z.boolean()),
+  fallbacks: z.optional(z.array(TargetString)),
+  metadata: z.optional(z.record(z.string(), z.string())),
+});
+export const KeyPatch = z.partial(KeyFields);
+export type KeyFields = z.infer<typeof KeyFields>;
+export type KeyPatch = z.infer<typeof KeyPatch>;
+
+export interface KeyRecord extends KeyFields {
+  id: string;
+  active: boolean;
+  /** First characters of the secret, so people can tell keys apart; never enough to use it. */
+  prefix: string;
+  created_at: string;
+  updated_at: string;
+  revoked_at?: string | null;
+}
+
+/** Why a key may not be used right now, or undefined when it may. */
+export function keyUnusableReason(k: KeyRecord, now = Date.now()): string | undefined {
+  if (k.revoked_at) return "API key has been revoked";
+  if (!k.active) return "API key is inactive";
+  if (k.expires_at && Date.parse(k.expires_at) <= now) return "API key has expired";
+  return undefined;
+}

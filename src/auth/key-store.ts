@@ -1,0 +1,58 @@
+/**
+ * Virtual keys in KV. Layout: `vk:<sha256(secret)>` → the record (what auth reads, one KV get), and
+ * `key:<id>` → {hash, record} (what the admin API reads). The secret itself is never stored.
+ */
+import type { KeyRecord } from "./key-record";
+
+const CACHE_TTL_MS = 5_000;
+const MAX_CACHED = 10_000;
+
+interface Stored {
+  hash: string;
+  record: KeyRecord;
+}
+
+// Per-isolate cache of auth lookups. Admin writes in this isolate drop the entry at once; other isolates see
+// a change within CACHE_TTL_MS (plus KV's own propagation delay on a deployed edge).
+const byHashCache = new Map<string, { rec: KeyRecord | null; until: number }>();
+
+export class KeyStore {
+  constructor(private readonly kv: KVNamespace) {}
+
+  async byHash(hash: string, now = Date.now()): Promise<KeyRecord | null> {
+    const hit = byHashCache.get(hash);
+    if (hit && hit.until > now) return hit.rec;
+    const rec = await this.kv.get<KeyRecord>(`vk:${hash}`, "json");
+    if (byHashCache.size >= MAX_CACHED) byHashCache.clear();
+    byHashCache.set(hash, { rec, until: now + CACHE_TTL_MS });
+    return rec;
+  }
+
+  async byId(id: string): Promise<Stored | null> {
+    return this.kv.get<Stored>(`key:${id}`, "json");
+  }
+
+  async put(hash: string, record: KeyRecord): Promise<void> {
+    await Promise.all([
+      this.kv.put(`key:${record.id}`, JSON.stringify({ hash, record } satisfies Stored)),
+      this.kv.put(`vk:${hash}`, JSON.stringify(record)),
+    ]);
+    byHashCache.delete(hash);
+  }
+
+  /** Moves a key to a new secret: the old hash stops resolving. */
+  async rehash(oldHash: string, newHash: string, record: KeyRecord): Promise<void> {
+    await this.put(newHash, record);
+    await this.kv.delete(`vk:${oldHash}`);
+    byHashCache.delete(oldHash);
+  }
+
+  async list(limit: number, cursor?: string): Promise<{ records: KeyRecord[]; cursor?: string }> {
+    const page = await this.kv.list({ prefix: "key:", limit, cursor });
+    const stored = await Promise.all(page.keys.map((k) => this.kv.get<Stored>(k.name, "json")));
+    return {
+      records: stored.filter((s): s is Stored => !!s).map((s) => s.record),
+      cursor: page.list_complete ? undefined : page.cursor,
+    };
+  }
+}

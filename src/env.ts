@@ -1,0 +1,22 @@
+/** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
+export interface Env {
+  VIRTUAL_KEYS: KVNamespace;
+  DB: D1Database;
+
+  GEMINI_API_KEY?: string;
+  OPENAI_API_KEY?: string;
+  ANTHROPIC_API_KEY?: string;
+  GEMINI_BASE_URL?: string;
+  OPENAI_BASE_URL?: string;
+  ANTHROPIC_BASE_URL?: string;
+  ADMIN_TOKEN?: string;
+
+  /** Largest accepted request body in bytes (default 20 MiB, Gemini's inline-data ceiling). */
+  MAX_BODY_BYTES?: string;
+
+  /** JSON price table merged over the shipped one: {"provider/model": {input, output, cached_input}} per 1M tokens. */
+  PRICES?: string;
+
+  /** Any other var or secret, e.g. the key secret a configured OpenAI-compatible host names. */
+  [name: string]: unknown;
+}

@@ -1,0 +1,86 @@
+/** The one place Gemini-style error bodies are made: {"error":{"code","message","status"}}. */
+
+const STATUS_BY_CODE: Record<number, string> = {
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  402: "RESOURCE_EXHAUSTED",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  405: "INVALID_ARGUMENT",
+  408: "DEADLINE_EXCEEDED",
+  409: "ABORTED",
+  413: "INVALID_ARGUMENT",
+  415: "INVALID_ARGUMENT",
+  429: "RESOURCE_EXHAUSTED",
+  499: "CANCELLED",
+  500: "INTERNAL",
+  501: "UNIMPLEMENTED",
+  502: "UNAVAILABLE",
+  503: "UNAVAILABLE",
+  504: "DEADLINE_EXCEEDED",
+};
+
+export function grpcStatusFor(code: number): string {
+  return STATUS_BY_CODE[code] ?? (code >= 500 ? "INTERNAL" : code >= 400 ? "FAILED_PRECONDITION" : "UNKNOWN");
+}
+
+export interface GeminiErrorBody {
+  error: { code: number; message: string; status: string; details?: unknown[] };
+}
+
+/** An error that is a value until the edge of the pipeline, where `errorResponse` renders it. */
+export class GatewayError extends Error {
+  readonly code: number;
+  readonly status: string;
+  readonly details?: unknown[];
+  readonly headers?: Record<string, string>;
+
+  constructor(
+    code: number,
+    message: string,
+    opts: { status?: string; details?: unknown[]; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.code = code;
+    this.status = opts.status ?? grpcStatusFor(code);
+    this.details = opts.details;
+    this.headers = opts.headers;
+  }
+
+  toBody(): GeminiErrorBody {
+    const error: GeminiErrorBody["error"] = { code: this.code, message: this.message, status: this.status };
+    if (this.details?.length) error.details = this.details;
+    return { error };
+  }
+}
+
+export const badRequest = (message: string) => new GatewayError(400, message);
+export const notFound = (message: string) => new GatewayError(404, message);
+
+export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Response {
+  const e = err instanceof GatewayError ? err : new GatewayError(500, "internal error");
+  if (!(err instanceof GatewayError)) console.error("unhandled error", err instanceof Error ? err.stack : String(err));
+  const headers = new Headers(extraHeaders);
+  headers.set("content-type", "application/json; charset=utf-8");
+  for (const [k, v] of Object.entries(e.headers ?? {})) headers.set(k, v);
+  return new Response(JSON.stringify(e.toBody()), { status: e.code, headers });
+}
+
+/**
+ * Normalises an upstream error payload of any provider into a Gemini error body, keeping the upstream's
+ * HTTP status. `raw` is the upstream body text (never contains our secrets: we send keys in headers only).
+ */
+export function upstreamError(status: number, raw: string, provider: string): GatewayError {
+  let message = raw.slice(0, 2000) || `upstream answered HTTP ${status}`;
+  let grpc: string | undefined;
+  try {
+    const j = JSON.parse(raw) as any;
+    const e = j?.error ?? j;
+    if (typeof e?.message === "string") message = e.message;
+    else if (typeof e === "string") message = e;
+    if (typeof e?.status === "string") grpc = e.status;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return new GatewayError(status, `${provider}: ${message}`, { status: grpc });
+}

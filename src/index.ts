@@ -1,0 +1,9 @@
+/** The Worker entry point. */
+import { buildApp } from "./app";
+import type { Env } from "./env";
+
+const app = buildApp();
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,50 @@
+/** The last stage: turn what happened into a usage row and hand it off after the response. */
+import { costUsd } from "../usage/prices";
+import { tokensOf, type AttemptInfo, type CallRecord, type Outcome } from "../usage/record";
+import { writeUsage } from "../usage/sink";
+import type { UsageMetadata } from "../gemini/schema";
+import type { Target } from "../plan/target";
+import type { CallContext } from "./context";
+
+export interface CallEnd {
+  target: Target | null;
+  index: number | null;
+  attempts: AttemptInfo[];
+  status: number;
+  outcome: Outcome;
+  error: string | null;
+  usage: UsageMetadata | undefined;
+  ttfbMs: number | null;
+}
+
+export function buildRecord(ctx: CallContext, end: CallEnd): CallRecord {
+  const tokens = tokensOf(end.usage);
+  const price = end.target ? ctx.config.price(end.target.provider, end.target.model) : undefined;
+  return {
+    request_id: ctx.requestId,
+    ts: ctx.startedAt,
+    key_id: ctx.key.id,
+    team_id: ctx.key.team_id ?? null,
+    requested_model: ctx.requestedModel,
+    provider: end.target?.provider ?? null,
+    model: end.target?.model ?? null,
+    action: ctx.action,
+    stream: ctx.stream,
+    status: end.status,
+    outcome: end.outcome,
+    error: end.error,
+    attempts: end.attempts,
+    fallback_index: end.index,
+    tokens,
+    cost_usd: costUsd(price, tokens),
+    latency_ms: Date.now() - ctx.startedAt,
+    ttfb_ms: end.ttfbMs,
+  };
+}
+
+export function recordCall(ctx: CallContext, end: CallEnd): void {
+  const record = buildRecord(ctx, end);
+  ctx.waitUntil(
+    writeUsage(ctx.env.DB, record).catch((e) => console.error("usage row not written", record.request_id, String(e))),
+  );
+}

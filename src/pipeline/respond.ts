@@ -1,0 +1,97 @@
+/**
+ * Turns what `execute` served into the client's Response. Streams are pulled one chunk at a time from the
+ * upstream (no buffering), watched for usage as they pass, and closed with a Gemini error event if the upstream
+ * breaks after the first byte. A client that goes away cancels the upstream.
+ */
+import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
+import { errorResponse, type GatewayError } from "../gemini/errors";
+import { encodeSse } from "../streaming/sse";
+import type { CallContext } from "./context";
+import { streamError, type Served } from "./execute";
+import { recordCall } from "./record";
+
+export function gatewayHeaders(ctx: CallContext, s?: Served): Headers {
+  const h = new Headers({ "x-edgeway-request-id": ctx.requestId });
+  if (s) {
+    h.set("x-edgeway-provider", s.target.provider);
+    h.set("x-edgeway-model", s.target.model);
+    h.set("x-edgeway-attempts", String(s.attempts.length));
+  }
+  return h;
+}
+
+export function respondJson(ctx: CallContext, s: Served): Response {
+  const h = gatewayHeaders(ctx, s);
+  h.set("content-type", "application/json; charset=utf-8");
+  const body = JSON.stringify(s.json);
+  recordCall(ctx, {
+    target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
+    usage: s.json?.usageMetadata, ttfbMs: Date.now() - ctx.startedAt,
+  });
+  return new Response(body, { status: 200, headers: h });
+}
+
+export function respondStream(ctx: CallContext, s: Served): Response {
+  const { first, rest, abort } = s.stream!;
+  const provider = ctx.config.providers.get(s.target.provider)!;
+  const ttfbMs = Date.now() - ctx.startedAt;
+  let usage: UsageMetadata | undefined;
+  let pending: GenerateContentResponse | undefined = first;
+  let ended = false;
+
+  const end = (outcome: "ok" | "error" | "aborted", status: number, error: string | null) => {
+    if (ended) return;
+    ended = true;
+    recordCall(ctx, { target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage, ttfbMs });
+  };
+  const emit = (c: ReadableStreamDefaultController<Uint8Array>, chunk: GenerateContentResponse) => {
+    if (chunk.usageMetadata) usage = chunk.usageMetadata;
+    c.enqueue(encodeSse(chunk));
+  };
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        if (pending) {
+          emit(c, pending);
+          pending = undefined;
+          return;
+        }
+        try {
+          const r = await rest.read();
+          if (r.done) {
+            c.close();
+            end("ok", 200, null);
+          } else emit(c, r.value);
+        } catch (e) {
+          // Bytes already went out: no fallback now, one final error event instead of a spliced answer.
+          const ge = streamError(provider, e);
+          c.enqueue(encodeSse(ge.toBody()));
+          c.close();
+          abort.abort();
+          end("error", ge.code, ge.message);
+        }
+      },
+      cancel(reason) {
+        abort.abort();
+        rest.cancel(reason).catch(() => {});
+        end("aborted", 499, "client disconnected");
+      },
+    },
+    { highWaterMark: 0 },
+  );
+
+  const h = gatewayHeaders(ctx, s);
+  h.set("content-type", "text/event-stream");
+  h.set("cache-control", "no-cache");
+  return new Response(body, { status: 200, headers: h });
+}
+
+export function respondError(ctx: CallContext, e: GatewayError, attempts: Served["attempts"]): Response {
+  recordCall(ctx, {
+    target: null, index: null, attempts, status: e.code, outcome: "error", error: e.message, usage: undefined, ttfbMs: null,
+  });
+  const h = gatewayHeaders(ctx);
+  h.set("x-edgeway-attempts", String(attempts.length));
+  return errorResponse(e, h);
+}

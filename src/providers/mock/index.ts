@@ -1,0 +1,28 @@
+/** Provider `mock`: Gemini's translators over an in-process transport that answers like Gemini would. */
+import type { Action, GenerateContentRequest } from "../../gemini/schema";
+import { geminiProvider } from "../gemini";
+import type { Provider } from "../types";
+import { mockAnswer, mockStream } from "./answer";
+import { MOCK_MODELS } from "./models";
+
+const MOCK_BASE = "http://mock.edgeway.invalid";
+
+export function mockProvider(): Provider {
+  const gemini = geminiProvider({ name: "mock", baseUrl: MOCK_BASE, models: MOCK_MODELS });
+  return {
+    ...gemini,
+    configured: true,
+    async fetch(request) {
+      const m = /\/models\/([^/:]+):(\w+)/.exec(new URL(request.url).pathname);
+      const model = decodeURIComponent(m?.[1] ?? "mock");
+      const action = m?.[2] as Action;
+      const body = await request.json();
+      if (action === "streamGenerateContent") {
+        return new Response(mockStream(model, body as GenerateContentRequest), {
+          headers: { "content-type": "text/event-stream" },
+        });
+      }
+      return Response.json(mockAnswer(action, model, body));
+    },
+  };
+}

@@ -1,0 +1,24 @@
+/** Admin request bodies: JSON validated by a zod schema, 400 with the reasons otherwise. */
+import type { Context } from "hono";
+import type * as z from "zod/mini";
+import { badRequest } from "../../gemini/errors";
+import { describeIssues } from "../../gemini/schema";
+
+export async function parseJson<S extends z.ZodMiniType>(c: Context, schema: S): Promise<z.infer<S>> {
+  let json: unknown;
+  try {
+    json = await c.req.json();
+  } catch {
+    throw badRequest("request body must be valid JSON");
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) throw badRequest(`invalid request: ${describeIssues(r.error.issues)}`);
+  return r.data as z.infer<S>;
+}
+
+export function pageLimit(raw: string | undefined, def = 100, max = 1000): number {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw badRequest(`limit must be an integer from 1 to ${max}`);
+  return n;
+}

@@ -1,0 +1,53 @@
+/**
+ * Parses `/genai/{v}/models[/{model}[:{action}]]` from the raw (still percent-encoded) path, so a `%2F` inside
+ * the model survives routing and is decoded exactly once, here.
+ */
+import { GatewayError, notFound } from "../gemini/errors";
+import { ACTIONS, type Action } from "../gemini/schema";
+import { parseTarget, type Target } from "../plan/target";
+
+export type GenaiRoute =
+  | { kind: "list"; version: string }
+  | { kind: "get"; version: string; target: Target; raw: string }
+  | { kind: "action"; version: string; target: Target; raw: string; action: Action };
+
+const VERSIONS = new Set(["v1beta", "v1"]);
+const ACTION_SET = new Set<string>(ACTIONS);
+
+export function parseGenaiPath(method: string, pathname: string): GenaiRoute {
+  const m = /^\/genai\/([^/]+)\/models(?:\/(.+))?$/.exec(pathname);
+  if (!m || !VERSIONS.has(m[1]!)) throw notFound(`no route for ${method} ${pathname.slice(0, 200)}`);
+  const version = m[1]!;
+  const rest = m[2];
+  if (rest === undefined) {
+    if (method !== "GET") throw methodNotAllowed(method, pathname);
+    return { kind: "list", version };
+  }
+  const decoded = decode(rest);
+  if (method === "GET") {
+    if (decoded.includes(":") && ACTION_SET.has(decoded.slice(decoded.lastIndexOf(":") + 1))) {
+      throw methodNotAllowed(method, pathname);
+    }
+    return { kind: "get", version, target: parseTarget(decoded), raw: decoded };
+  }
+  if (method !== "POST") throw methodNotAllowed(method, pathname);
+  const colon = decoded.lastIndexOf(":");
+  if (colon < 0) throw notFound(`no route for POST ${pathname.slice(0, 200)}: expected models/{model}:{action}`);
+  const action = decoded.slice(colon + 1);
+  if (!ACTION_SET.has(action)) {
+    throw new GatewayError(400, `unknown action "${action.slice(0, 100)}": expected one of ${ACTIONS.join(", ")}`);
+  }
+  const raw = decoded.slice(0, colon);
+  return { kind: "action", version, target: parseTarget(raw), raw, action: action as Action };
+}
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new GatewayError(400, "invalid percent-encoding in model");
+  }
+}
+
+const methodNotAllowed = (method: string, path: string) =>
+  new GatewayError(405, `method ${method} is not allowed on ${path.slice(0, 200)}`);

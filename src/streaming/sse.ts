@@ -1,0 +1,77 @@
+/**
+ * Server-sent events: a parser TransformStream (bytes → events) and the encoder for what we send.
+ * Events end at a blank line; lines may end in \n, \r\n or \r, and a network chunk may end anywhere,
+ * even between the \r and \n of one line ending.
+ */
+export interface SseEvent {
+  event?: string;
+  data: string;
+  id?: string;
+}
+
+export function sseParser(): TransformStream<Uint8Array, SseEvent> {
+  const decoder = new TextDecoder();
+  let buf = "";
+  let data: string[] = [];
+  let event: string | undefined;
+  let id: string | undefined;
+  // A chunk that ended in "\r" may be followed by "\n" in the next one: that "\n" is not a new line.
+  let skipLeadingLf = false;
+
+  const dispatch = (controller: TransformStreamDefaultController<SseEvent>) => {
+    if (data.length) controller.enqueue({ data: data.join("\n"), event, id });
+    data = [];
+    event = undefined;
+  };
+
+  const line = (l: string, controller: TransformStreamDefaultController<SseEvent>) => {
+    if (l === "") return dispatch(controller);
+    if (l.charCodeAt(0) === 58 /* ':' comment */) return;
+    const colon = l.indexOf(":");
+    const field = colon < 0 ? l : l.slice(0, colon);
+    let value = colon < 0 ? "" : l.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (field === "data") data.push(value);
+    else if (field === "event") event = value;
+    else if (field === "id") id = value;
+  };
+
+  const drain = (controller: TransformStreamDefaultController<SseEvent>) => {
+    let start = 0;
+    if (skipLeadingLf && buf.charCodeAt(0) === 10) start = 1;
+    skipLeadingLf = false;
+    for (let i = start; i < buf.length; i++) {
+      const c = buf.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      line(buf.slice(start, i), controller);
+      if (c === 13) {
+        if (i + 1 === buf.length) skipLeadingLf = true;
+        else if (buf.charCodeAt(i + 1) === 10) i++;
+      }
+      start = i + 1;
+    }
+    buf = buf.slice(start);
+  };
+
+  return new TransformStream({
+    transform(chunk, controller) {
+      buf += decoder.decode(chunk, { stream: true });
+      drain(controller);
+    },
+    flush(controller) {
+      buf += decoder.decode();
+      if (buf) {
+        drain(controller);
+        if (buf) line(buf, controller);
+      }
+      dispatch(controller);
+    },
+  });
+}
+
+const encoder = new TextEncoder();
+
+/** One Gemini SSE event, framed the way Gemini frames it. */
+export function encodeSse(value: unknown): Uint8Array {
+  return encoder.encode(`data: ${JSON.stringify(value)}\r\n\r\n`);
+}

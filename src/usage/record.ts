@@ -1,0 +1,52 @@
+/** The usage row of one call: what the usage log stores and governance settles. Never holds a secret. */
+import type { UsageMetadata } from "../gemini/schema";
+
+export type Outcome = "ok" | "error" | "aborted";
+
+export interface AttemptInfo {
+  target: string;
+  status: number;
+  /** `ok`, or why this attempt did not serve (e.g. `upstream 503`, `not allowed for key`, `timeout`). */
+  reason: string;
+  latency_ms: number;
+}
+
+export interface Tokens {
+  input: number;
+  output: number;
+  cached: number;
+  thinking: number;
+}
+
+export interface CallRecord {
+  request_id: string;
+  ts: number;
+  key_id: string;
+  team_id: string | null;
+  requested_model: string;
+  provider: string | null;
+  model: string | null;
+  action: string;
+  stream: boolean;
+  status: number;
+  outcome: Outcome;
+  error: string | null;
+  attempts: AttemptInfo[];
+  /** Index in the plan of the target that served; null when none did. */
+  fallback_index: number | null;
+  tokens: Tokens;
+  cost_usd: number;
+  latency_ms: number;
+  ttfb_ms: number | null;
+}
+
+export const NO_TOKENS: Tokens = Object.freeze({ input: 0, output: 0, cached: 0, thinking: 0 });
+
+export function tokensOf(u: UsageMetadata | undefined): Tokens {
+  if (!u) return NO_TOKENS;
+  const input = u.promptTokenCount ?? 0;
+  const thinking = u.thoughtsTokenCount ?? 0;
+  // Gemini's candidatesTokenCount excludes thoughts; output here is what was generated and billed as output.
+  const output = (u.candidatesTokenCount ?? 0) + thinking;
+  return { input, output, cached: u.cachedContentTokenCount ?? 0, thinking };
+}
