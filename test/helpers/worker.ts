@@ -1,0 +1,88 @@
+/** Shared helpers for tests that run inside workerd (the `workers` project). */
+import { SELF } from "cloudflare:test";
+import { vi } from "vitest";
+
+export const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
+export const BASE = "https://gw.test";
+
+export function admin(path: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {
+  return SELF.fetch(`${BASE}/admin${path}`, {
+    method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+    headers: ADMIN,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+}
+
+/** Creates a virtual key through the admin API; returns the secret and its record. */
+export async function createKey(fields: Record<string, unknown> = {}): Promise<{ key: string; id: string } & Record<string, unknown>> {
+  const r = await admin("/keys", { body: { name: "test", ...fields } });
+  if (r.status !== 201) throw new Error(`createKey failed: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+/** POSTs a Gemini request to the gateway with a virtual key. `model` may be `provider/model` or a bare name. */
+export function genai(
+  model: string,
+  action: string,
+  body: unknown,
+  key: string,
+  opts: { version?: string; headers?: Record<string, string>; query?: string } = {},
+): Promise<Response> {
+  const url = `${BASE}/genai/${opts.version ?? "v1beta"}/models/${model}:${action}${opts.query ?? ""}`;
+  return SELF.fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-goog-api-key": key, ...opts.headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+export const textRequest = (text: string, extra: Record<string, unknown> = {}) => ({
+  contents: [{ role: "user", parts: [{ text }] }],
+  ...extra,
+});
+
+export interface UpstreamCall {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: string;
+  signal: AbortSignal;
+}
+
+/**
+ * Replaces the global fetch the gateway uses for upstream calls. The handler builds a fresh Response per call
+ * (a Response body can be read once). Returns the calls seen, in order.
+ */
+export function mockUpstream(handler: (call: UpstreamCall) => Response | Promise<Response>): UpstreamCall[] {
+  const calls: UpstreamCall[] = [];
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const req = new Request(input as RequestInfo, init);
+    const call = { url: req.url, method: req.method, headers: req.headers, body: await req.text(), signal: req.signal };
+    calls.push(call);
+    return handler(call);
+  });
+  return calls;
+}
+
+/** An SSE body from raw chunks, exactly as given (so tests choose the framing and the split points). */
+export function sseResponse(chunks: string[], init: ResponseInit = {}): Response {
+  const enc = new TextEncoder();
+  return new Response(
+    new ReadableStream({
+      start(c) {
+        for (const ch of chunks) c.enqueue(enc.encode(ch));
+        c.close();
+      },
+    }),
+    { status: 200, headers: { "content-type": "text/event-stream" }, ...init },
+  );
+}
+
+/** Reads an SSE response to the end and returns the parsed `data:` payloads. */
+export async function readSse(r: Response): Promise<unknown[]> {
+  const text = await r.text();
+  return text
+    .split(/\r\n\r\n|\n\n/)
+    .filter((e) => e.startsWith("data: "))
+    .map((e) => JSON.parse(e.slice(6)));
+}
