@@ -13,6 +13,7 @@ describe("mock provider", () => {
     const a = (await (await genai("mock/echo", "generateContent", textRequest("same"), key)).json()) as any;
     const b = (await (await genai("mock/echo", "generateContent", textRequest("same"), key)).json()) as any;
     expect(a).toEqual(b);
+    expect(a.responseId).toMatch(/^mock-[0-9a-f]{8}$/);
     expect(a.candidates[0].content.parts[0].text).toBe("This is the edgeway mock model. You said: same");
     expect(a.usageMetadata).toEqual({ promptTokenCount: 1, candidatesTokenCount: 12, totalTokenCount: 13 });
   });
