@@ -21,6 +21,8 @@ export default defineConfig(async () => {
                   ADMIN_TOKEN: "test-admin-token",
                   GEMINI_API_KEY: "test-gemini-key",
                   GEMINI_BASE_URL: "https://gemini.upstream.test",
+                  // One attempt per target unless a test turns retries on (test/pipeline/ sets them per call).
+                  EDGEWAY_RETRIES: "0",
                 },
               },
             }),
