@@ -38,7 +38,8 @@ export function retryAfterMs(headers: Headers, now: number): number | undefined 
   const v = headers.get("retry-after")?.trim();
   if (!v) return undefined;
   if (/^\d+(\.\d+)?$/.test(v)) return Math.ceil(Number(v) * 1000);
-  const at = Date.parse(v);
+  // An HTTP date starts with the day's name; Date.parse alone would also take "-1" as a year.
+  const at = /^[A-Za-z]{3}, /.test(v) ? Date.parse(v) : NaN;
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
