@@ -26,7 +26,7 @@ const NETWORK = { name: "internet", network: { allow: ["public", "private"], den
  * `stateDir`), the D1 migrations are applied through the same Miniflare, then Miniflare is disposed and only its
  * config is kept. `vars` are the Worker's vars/secrets; change them later with `withVars`.
  */
-export async function prepareGateway({ root, bundlePath, stateDir, vars }) {
+export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink" }) {
   const dumpPath = path.join(stateDir, "miniflare-config.json");
   mkdirSync(stateDir, { recursive: true });
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
@@ -51,7 +51,7 @@ export async function prepareGateway({ root, bundlePath, stateDir, vars }) {
     if (prevDump === undefined) delete process.env.MINIFLARE_WORKERD_CONFIG_DEBUG;
     else process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = prevDump;
   }
-  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")));
+  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1 });
 }
 
 async function applyMigrations(root, db) {
@@ -61,8 +61,11 @@ async function applyMigrations(root, db) {
   }
 }
 
-/** Miniflare's config → the gateway served directly, with only the services its Worker reaches. */
-function gatewayConfig(mfConfig) {
+/**
+ * Miniflare's config → the gateway served directly, with only the services its Worker reaches. With `d1: "sink"`
+ * every D1 binding talks to a stand-in that answers at once (see workers/d1-sink.mjs) instead of local SQLite.
+ */
+function gatewayConfig(mfConfig, { d1 }) {
   const byName = new Map(mfConfig.services.map((s) => [s.name, s]));
   const user = structuredClone(byName.get(USER_SERVICE));
   if (!user) throw new Error(`Miniflare config has no ${USER_SERVICE} service`);
@@ -70,6 +73,14 @@ function gatewayConfig(mfConfig) {
   user.worker.globalOutbound = { name: NETWORK.name };
   delete user.worker.containerEngine;
   byName.set(USER_SERVICE, user);
+  if (d1 === "sink") {
+    const sink = simpleConfig({ name: "d1-sink", modulePath: new URL("../workers/d1-sink.mjs", import.meta.url).pathname, compat: compatOf({ services: [user] }) }).services[0];
+    byName.set(sink.name, sink);
+    for (const b of user.worker.bindings) {
+      if (b.wrapped?.moduleName !== "cloudflare-internal:d1-api") continue;
+      for (const inner of b.wrapped.innerBindings) if (inner.service) inner.service = { name: sink.name };
+    }
+  }
   byName.set(NETWORK.name, NETWORK);
   // Miniflare's loopback (its Node server) is gone: point it at a closed port; only dev helpers call it.
   const loop = byName.get("loopback");
@@ -139,12 +150,12 @@ export function simpleConfig({ name, modulePath, compat, bindings = [] }) {
  * Spawns `workerd serve --binary` on a config and resolves once its socket listens. `t0` (performance.now() at
  * spawn) and `listenAt` let callers time a cold start.
  */
-export async function serve(config, { dir, label, timeoutMs = 30_000 }) {
+export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] }) {
   mkdirSync(dir, { recursive: true });
   const cfgPath = path.join(dir, `${label}.capnp.bin`);
   writeFileSync(cfgPath, serializeConfig(config));
   const t0 = performance.now();
-  const proc = spawn(WORKERD, ["serve", "--binary", "--experimental", "--control-fd=3", cfgPath], {
+  const proc = spawn(WORKERD, ["serve", "--binary", "--experimental", "--control-fd=3", ...args, cfgPath], {
     stdio: ["ignore", "pipe", "pipe", "pipe"],
   });
   const log = [];
