@@ -341,16 +341,17 @@ function log(s) {
 
 function report(r) {
   const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "—");
+  const sg = (x, d = 2) => (Number.isFinite(x) && x >= 0 ? "+" : "") + f(x, d);
   const rows = [["measure", "bare (limit)", "gateway", "gateway vs limit"]];
   if (r.throughput) {
     const t = r.throughput.summary;
     rows.push([`req/s, ${t.connections} conns`, f(t.limit.rps, 0), f(t.gateway.rps, 0), `× ${f(t.ratio.rps, 3)}`]);
-    rows.push([`p50 / p99 ms, ${t.connections} conns`, `${f(t.limit.p50)} / ${f(t.limit.p99)}`, `${f(t.gateway.p50)} / ${f(t.gateway.p99)}`, `+${f(t.added.p50)} / +${f(t.added.p99)}`]);
-    rows.push(["CPU ms per request", f(t.limit.cpuMsPerReq, 3), f(t.gateway.cpuMsPerReq, 3), `× ${f(t.ratio.cpu, 3)} (+${f(t.added.cpuMsPerReq, 3)})`]);
+    rows.push([`p50 / p99 ms, ${t.connections} conns`, `${f(t.limit.p50)} / ${f(t.limit.p99)}`, `${f(t.gateway.p50)} / ${f(t.gateway.p99)}`, `${sg(t.added.p50)} / ${sg(t.added.p99)}`]);
+    rows.push(["CPU ms per request", f(t.limit.cpuMsPerReq, 3), f(t.gateway.cpuMsPerReq, 3), `× ${f(t.ratio.cpu, 3)} (${sg(t.added.cpuMsPerReq, 3)})`]);
   }
   if (r.latency) {
     const t = r.latency.summary;
-    rows.push(["p50 / p99 ms, 1 conn", `${f(t.limit.p50, 3)} / ${f(t.limit.p99, 3)}`, `${f(t.gateway.p50, 3)} / ${f(t.gateway.p99, 3)}`, `+${f(t.added.p50, 3)} / +${f(t.added.p99, 3)}`]);
+    rows.push(["p50 / p99 ms, 1 conn", `${f(t.limit.p50, 3)} / ${f(t.limit.p99, 3)}`, `${f(t.gateway.p50, 3)} / ${f(t.gateway.p99, 3)}`, `${sg(t.added.p50, 3)} / ${sg(t.added.p99, 3)}`]);
   }
   if (r.translation) {
     if (r.translation.skipped) rows.push(["openai translation", "", "", r.translation.note.slice(0, 60) + "…"]);
@@ -362,17 +363,17 @@ function report(r) {
   }
   if (r.streaming) {
     const s = r.streaming;
-    rows.push(["stream TTFB ms", f(s.limit.ttfbMs), f(s.gateway.ttfbMs), `+${f(s.added.ttfbMs)}`]);
-    rows.push(["chunk delivery p50 / p99 ms", `${f(s.limit.deliveryP50, 3)} / ${f(s.limit.deliveryP99, 3)}`, `${f(s.gateway.deliveryP50, 3)} / ${f(s.gateway.deliveryP99, 3)}`, `+${f(s.added.deliveryP50, 3)} / +${f(s.added.deliveryP99, 3)}`]);
+    rows.push(["stream TTFB ms", f(s.limit.ttfbMs), f(s.gateway.ttfbMs), `${sg(s.added.ttfbMs)}`]);
+    rows.push(["chunk delivery p50 / p99 ms", `${f(s.limit.deliveryP50, 3)} / ${f(s.limit.deliveryP99, 3)}`, `${f(s.gateway.deliveryP50, 3)} / ${f(s.gateway.deliveryP99, 3)}`, `${sg(s.added.deliveryP50, 3)} / ${sg(s.added.deliveryP99, 3)}`]);
     rows.push(["chunks held back", `${s.limit.heldBack} of ${s.limit.chunks}`, `${s.gateway.heldBack} of ${s.gateway.chunks}`, ""]);
   }
   if (r.memory) {
     const m = r.memory;
-    rows.push([`peak RSS MiB, ${m.streamedMiB} MiB stream`, `${f(m.limit.before.hwm, 1)} → ${f(m.limit.after.hwm, 1)}`, `${f(m.gateway.before.hwm, 1)} → ${f(m.gateway.after.hwm, 1)}`, `+${f(m.gateway.peakGrowthMiB, 1)} MiB`]);
+    rows.push([`peak RSS MiB, ${m.streamedMiB} MiB stream`, `${f(m.limit.before.hwm, 1)} → ${f(m.limit.after.hwm, 1)}`, `${f(m.gateway.before.hwm, 1)} → ${f(m.gateway.after.hwm, 1)}`, `${sg(m.gateway.peakGrowthMiB, 1)} MiB`]);
   }
   if (r.coldStart) {
     const c = r.coldStart;
-    rows.push(["cold start ms (listen / 1st answer)", `${f(c.limit.listenMs, 0)} / ${f(c.limit.firstAnswerMs, 0)}`, `${f(c.gateway.listenMs, 0)} / ${f(c.gateway.firstAnswerMs, 0)}`, `+${f(c.gateway.firstAnswerMs - c.limit.firstAnswerMs, 0)}`]);
+    rows.push(["cold start ms (listen / 1st answer)", `${f(c.limit.listenMs, 0)} / ${f(c.limit.firstAnswerMs, 0)}`, `${f(c.gateway.listenMs, 0)} / ${f(c.gateway.firstAnswerMs, 0)}`, `${sg(c.gateway.firstAnswerMs - c.limit.firstAnswerMs, 0)}`]);
   }
   rows.push(["bundle gzip KiB", "", f(r.bundle.gzipKiB, 1), `raw ${f(r.bundle.rawKiB, 1)} KiB`]);
   printTable(rows);
