@@ -1,6 +1,7 @@
 /** Reading Gemini parts in a provider-neutral way: what kind a part is, tool-call ids, media kinds. */
 import { badRequest } from "./errors";
-import type { Content, Part } from "./schema";
+import { toJsonSchema } from "./json-schema";
+import type { Content, Part, Tool } from "./schema";
 
 export type PartKind = "text" | "thought" | "inlineData" | "fileData" | "functionCall" | "functionResponse" | "empty";
 
@@ -94,3 +95,20 @@ export function base64Text(data: string): string {
 
 /** The text of a request's function result, as a string both providers accept. */
 export const responseText = (response: unknown) => (typeof response === "string" ? response : JSON.stringify(response ?? {}));
+
+/**
+ * Every function declaration with JSON Schema parameters (`parametersJsonSchema` as given, `parameters` converted).
+ * Other Gemini tools (Google Search, code execution, URL context) have no equivalent elsewhere: a 400.
+ */
+export function functionDeclarations(tools: readonly Tool[] | undefined, provider: string) {
+  const out: { name: string; description?: string; schema: unknown }[] = [];
+  for (const t of tools ?? []) {
+    const other = Object.keys(t).find((k) => k !== "functionDeclarations" && (t as Record<string, unknown>)[k] !== undefined);
+    if (other) throw badRequest(`${provider}: tool "${other}" is not supported (only functionDeclarations are)`);
+    for (const d of t.functionDeclarations ?? []) {
+      const schema = d.parametersJsonSchema ?? (d.parameters !== undefined ? toJsonSchema(d.parameters) : { type: "object", properties: {} });
+      out.push({ name: d.name, ...(d.description ? { description: d.description } : {}), schema });
+    }
+  }
+  return out;
+}

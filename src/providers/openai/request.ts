@@ -2,10 +2,10 @@
 import { badRequest } from "../../gemini/errors";
 import { toJsonSchema } from "../../gemini/json-schema";
 import {
-  base64Text, fetchableUrl, fileMime, mediaKind, normalMime, partKind, responseText, toolCallIds,
+  base64Text, fetchableUrl, fileMime, functionDeclarations, mediaKind, normalMime, partKind, responseText, toolCallIds,
 } from "../../gemini/parts";
 import type {
-  BatchEmbedContentsRequest, Content, EmbedContentRequest, GenerateContentRequest, Part, PredictRequest, Tool,
+  Content, EmbedContentRequest, GenerateContentRequest, Part, PredictRequest,
 } from "../../gemini/schema";
 import { contentsText, systemText } from "../../gemini/text";
 
@@ -163,25 +163,11 @@ export function chatTools(req: Pick<GenerateContentRequest, "tools" | "toolConfi
   const allowed = mode === "ANY" && cfg?.allowedFunctionNames?.length ? new Set(cfg.allowedFunctionNames) : undefined;
   const tools = decls
     .filter((d) => !allowed || allowed.has(d.name))
-    .map((d) => ({ type: "function", function: { name: d.name, ...(d.description ? { description: d.description } : {}), parameters: d.parameters } }));
+    .map((d) => ({ type: "function", function: { name: d.name, ...(d.description ? { description: d.description } : {}), parameters: d.schema } }));
   const out: Record<string, unknown> = { tools };
   if (mode === "NONE") out.tool_choice = "none";
   else if (mode === "ANY") out.tool_choice = tools.length === 1 && allowed ? { type: "function", function: { name: tools[0]!.function.name } } : "required";
   else if (mode === "AUTO") out.tool_choice = "auto";
-  return out;
-}
-
-/** Function declarations with JSON Schema parameters; other Gemini tools (search, code execution) have no equivalent. */
-export function functionDeclarations(tools: readonly Tool[] | undefined, provider: string) {
-  const out: { name: string; description?: string; parameters: unknown }[] = [];
-  for (const t of tools ?? []) {
-    const other = Object.keys(t).find((k) => k !== "functionDeclarations" && (t as Record<string, unknown>)[k] !== undefined);
-    if (other) throw badRequest(`${provider}: tool "${other}" is not supported (only functionDeclarations are)`);
-    for (const d of t.functionDeclarations ?? []) {
-      const parameters = d.parametersJsonSchema ?? (d.parameters !== undefined ? toJsonSchema(d.parameters) : { type: "object", properties: {} });
-      out.push({ name: d.name, description: d.description, parameters });
-    }
-  }
   return out;
 }
 
@@ -194,7 +180,6 @@ export function embeddingsBody(model: string, requests: readonly EmbedContentReq
   return body;
 }
 
-export const batchRequests = (b: BatchEmbedContentsRequest) => b.requests;
 
 const LANDSCAPE = new Set(["16:9", "4:3", "3:2"]);
 const PORTRAIT = new Set(["9:16", "3:4", "2:3"]);
