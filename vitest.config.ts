@@ -47,7 +47,7 @@ export default defineConfig(async () => {
             environment: "node",
             include: ["test/e2e/**/*.test.ts"],
             globalSetup: ["test/e2e/global-setup.ts"],
-            testTimeout: 60_000,
+            testTimeout: 30_000,
             hookTimeout: 120_000,
           },
         },
