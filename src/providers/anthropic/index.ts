@@ -49,7 +49,7 @@ export function anthropicProvider(s: AnthropicSettings): Provider {
       }
       return messageResponse(upstream as AnthropicMessage, jsonToolOf(call));
     },
-    error: (status, text) => upstreamError(status, s.apiKey ? text.replaceAll(s.apiKey, "[redacted]") : text, name),
+    error: (status, text) => upstreamError(status, text, name, s.apiKey),
     stream: (call) => anthropicStream(jsonToolOf(call)),
   };
 }

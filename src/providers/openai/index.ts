@@ -81,8 +81,7 @@ export function openaiProvider(s: OpenAiSettings): Provider {
           return chatResponse(upstream as ChatCompletion);
       }
     },
-    // Upstreams echo at most a masked key; the full one is scrubbed anyway.
-    error: (status, text) => upstreamError(status, s.apiKey ? text.replaceAll(s.apiKey, "[redacted]") : text, name),
+    error: (status, text) => upstreamError(status, text, name, s.apiKey),
     stream: () => openaiStream(),
   };
 }
