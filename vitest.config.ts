@@ -8,6 +8,7 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(root, "migrations"));
   return {
     test: {
+      reporters: ["default", "./test/helpers/summary-reporter.ts"],
       projects: [
         {
           // Unit and integration tests inside workerd, with real KV, D1 (and Durable Object) bindings.
