@@ -56,7 +56,11 @@ export function chatMessages(req: Pick<GenerateContentRequest, "contents" | "sys
   if (sys) out.push({ role: "system", content: sys });
   const ids = toolCallIds(req.contents, provider);
   for (const c of req.contents) {
-    if (c.role === "model") out.push(assistantMessage(c, ids, provider));
+    if (c.role === "model") {
+      const m = assistantMessage(c, ids, provider);
+      // A turn of thoughts only has nothing OpenAI accepts (content null without tool calls is refused).
+      if (m.content !== null || m.tool_calls) out.push(m);
+    }
     else out.push(...userMessages(c, ids, provider));
   }
   return out;

@@ -79,6 +79,13 @@ describe("openai chat request", () => {
     ]);
   });
 
+  it("drops thought parts, and a model turn that held only thoughts", () => {
+    const b = chatBody("m", req({
+      contents: [user("a"), { role: "model", parts: [{ text: "t", thought: true }] }, { role: "model", parts: [{ text: "t", thought: true }, { text: "b" }] }, user("c")],
+    }), false, O);
+    expect(b.messages).toEqual([{ role: "user", content: "a" }, { role: "assistant", content: "b" }, { role: "user", content: "c" }]);
+  });
+
   it("maps PDFs to file parts, text files to text, wav to input_audio", () => {
     const b = chatBody("m", req({
       contents: [{ role: "user", parts: [
