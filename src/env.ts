@@ -17,6 +17,12 @@ export interface Env {
   /** JSON price table merged over the shipped one: {"provider/model": {input, output, cached_input}} per 1M tokens. */
   PRICES?: string;
 
+  /**
+   * JSON array of OpenAI-compatible hosts, each `{name, base_url, key_secret?, models?, stream_usage?}`; `key_secret`
+   * names the secret holding that host's key.
+   */
+  OPENAI_COMPATIBLE_PROVIDERS?: string;
+
   /** Any other var or secret, e.g. the key secret a configured OpenAI-compatible host names. */
   [name: string]: unknown;
 }
