@@ -1,7 +1,7 @@
 /** Reading Gemini parts in a provider-neutral way: what kind a part is, tool-call ids, media kinds. */
 import { badRequest } from "./errors";
 import { toJsonSchema } from "./json-schema";
-import type { Content, Part, Tool } from "./schema";
+import type { Content, GenerateContentRequest, Part, Tool } from "./schema";
 
 export type PartKind = "text" | "thought" | "inlineData" | "fileData" | "functionCall" | "functionResponse" | "empty";
 
@@ -111,4 +111,17 @@ export function functionDeclarations(tools: readonly Tool[] | undefined, provide
     }
   }
   return out;
+}
+
+/**
+ * What a request's `tools` + `toolConfig.functionCallingConfig` ask for, provider-neutral: the declarations the
+ * model may call (ANY with `allowedFunctionNames` narrows them), the mode, and the one function forced, if any.
+ */
+export function functionCalling(req: Pick<GenerateContentRequest, "tools" | "toolConfig">, provider: string) {
+  const cfg = req.toolConfig?.functionCallingConfig;
+  const mode = cfg?.mode?.toUpperCase();
+  const allowed = mode === "ANY" && cfg?.allowedFunctionNames?.length ? new Set(cfg.allowedFunctionNames) : undefined;
+  const decls = functionDeclarations(req.tools, provider).filter((d) => !allowed || allowed.has(d.name));
+  const forced = allowed && decls.length === 1 ? decls[0]!.name : undefined;
+  return { decls, mode, forced };
 }

@@ -2,7 +2,7 @@
 import { badRequest } from "../../gemini/errors";
 import { toJsonSchema } from "../../gemini/json-schema";
 import {
-  base64Text, fetchableUrl, fileMime, functionDeclarations, mediaKind, normalMime, partKind, responseText, toolCallIds,
+  base64Text, fetchableUrl, fileMime, functionCalling, mediaKind, normalMime, partKind, responseText, toolCallIds,
 } from "../../gemini/parts";
 import type { Content, CountTokensRequest, GenerateContentRequest, Part } from "../../gemini/schema";
 import { systemText } from "../../gemini/text";
@@ -180,17 +180,12 @@ function fileBlock(f: { mimeType?: string; fileUri: string }, provider: string):
 }
 
 export function anthropicTools(req: Pick<GenerateContentRequest, "tools" | "toolConfig">, provider: string): Record<string, unknown> {
-  const decls = functionDeclarations(req.tools, provider);
+  const { decls, mode, forced } = functionCalling(req, provider);
   if (!decls.length) return {};
-  const cfg = req.toolConfig?.functionCallingConfig;
-  const mode = cfg?.mode?.toUpperCase();
-  const allowed = mode === "ANY" && cfg?.allowedFunctionNames?.length ? new Set(cfg.allowedFunctionNames) : undefined;
-  const tools = decls
-    .filter((d) => !allowed || allowed.has(d.name))
-    .map((d) => ({ name: d.name, ...(d.description ? { description: d.description } : {}), input_schema: d.schema }));
+  const tools = decls.map((d) => ({ name: d.name, ...(d.description ? { description: d.description } : {}), input_schema: d.schema }));
   const out: Record<string, unknown> = { tools };
   if (mode === "NONE") out.tool_choice = { type: "none" };
-  else if (mode === "ANY") out.tool_choice = tools.length === 1 && allowed ? { type: "tool", name: tools[0]!.name } : { type: "any" };
+  else if (mode === "ANY") out.tool_choice = forced ? { type: "tool", name: forced } : { type: "any" };
   else if (mode === "AUTO") out.tool_choice = { type: "auto" };
   return out;
 }

@@ -2,7 +2,7 @@
 import { badRequest } from "../../gemini/errors";
 import { toJsonSchema } from "../../gemini/json-schema";
 import {
-  base64Text, fetchableUrl, fileMime, functionDeclarations, mediaKind, normalMime, partKind, responseText, toolCallIds,
+  base64Text, fetchableUrl, fileMime, functionCalling, mediaKind, normalMime, partKind, responseText, toolCallIds,
 } from "../../gemini/parts";
 import type {
   Content, EmbedContentRequest, GenerateContentRequest, Part, PredictRequest,
@@ -160,17 +160,15 @@ function responseFormat(
 }
 
 export function chatTools(req: Pick<GenerateContentRequest, "tools" | "toolConfig">, provider: string): Record<string, unknown> {
-  const decls = functionDeclarations(req.tools, provider);
+  const { decls, mode, forced } = functionCalling(req, provider);
   if (!decls.length) return {};
-  const cfg = req.toolConfig?.functionCallingConfig;
-  const mode = cfg?.mode?.toUpperCase();
-  const allowed = mode === "ANY" && cfg?.allowedFunctionNames?.length ? new Set(cfg.allowedFunctionNames) : undefined;
-  const tools = decls
-    .filter((d) => !allowed || allowed.has(d.name))
-    .map((d) => ({ type: "function", function: { name: d.name, ...(d.description ? { description: d.description } : {}), parameters: d.schema } }));
+  const tools = decls.map((d) => ({
+    type: "function",
+    function: { name: d.name, ...(d.description ? { description: d.description } : {}), parameters: d.schema },
+  }));
   const out: Record<string, unknown> = { tools };
   if (mode === "NONE") out.tool_choice = "none";
-  else if (mode === "ANY") out.tool_choice = tools.length === 1 && allowed ? { type: "function", function: { name: tools[0]!.function.name } } : "required";
+  else if (mode === "ANY") out.tool_choice = forced ? { type: "function", function: { name: forced } } : "required";
   else if (mode === "AUTO") out.tool_choice = "auto";
   return out;
 }
