@@ -27,9 +27,11 @@ export async function admit(ctx: CallContext): Promise<void> {
     admitted.add(ctx);
     return;
   }
-  // Give back what the admitting side took; the refusal is what the caller hears.
-  if (kd?.ok && kd.ticket) ctx.waitUntil(keyGov.release(kd.ticket).catch(() => {}));
-  if (td?.ok && td.ticket && teamGov) ctx.waitUntil(teamGov.release(td.ticket).catch(() => {}));
+  // Give back the slot the admitting side took before answering, so a refused call never counts against the other.
+  await Promise.all([
+    kd?.ok && kd.ticket ? keyGov.release(kd.ticket) : undefined,
+    td?.ok && td.ticket && teamGov ? teamGov.release(td.ticket) : undefined,
+  ]).catch((e) => console.error("governor release failed", ctx.requestId, String(e)));
   const refusals = [kd, td].filter((d): d is Extract<Decision, { ok: false }> => !!d && !d.ok);
   if (!refusals.length) {
     // A Governor could not be reached: refuse (fail closed) rather than let spend and revocation go unchecked.
