@@ -81,7 +81,7 @@ export class Governor extends DurableObject<Env> {
       if (spent >= p.budget.max_usd) {
         const end = periodEnd(p.budget.period, now);
         const when = end ? `${p.budget.period} budget, resets ${new Date(end).toISOString()}` : "lifetime budget";
-        return { ok: false, code: 402, message: `budget: ${who} spent $${spent.toFixed(6)} of $${p.budget.max_usd} (${when})` };
+        return { ok: false, code: 402, message: `budget: ${who} spent $${usd(spent)} of $${usd(p.budget.max_usd)} (${when})` };
       }
     }
 
@@ -174,6 +174,9 @@ export class Governor extends DurableObject<Env> {
     return this.sql.exec<{ usd: number }>("SELECT coalesce(sum(usd), 0) AS usd FROM spend WHERE hour >= ?", hourOf(start)).one().usd;
   }
 }
+
+/** Dollars to the micro-dollar, without trailing zeros ($0.000046, $25). */
+const usd = (n: number) => n.toFixed(6).replace(/\.?0+$/, "");
 
 function refuse429(message: string, waitMs: number): Decision {
   const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
