@@ -13,7 +13,9 @@ interface Stored {
 }
 
 // Per-isolate cache of auth lookups. Admin writes in this isolate drop the entry at once; other isolates see
-// a change within CACHE_TTL_MS (plus KV's own propagation delay on a deployed edge).
+// a change within CACHE_TTL_MS (plus KV's own propagation delay on a deployed edge, up to ~60 s). Inference calls
+// are also admitted by the key's Governor (src/governance), which the admin API writes first: revocation, expiry,
+// deactivation and rotation are refused on the next call even while this cache or KV is stale.
 const byHashCache = new Map<string, { rec: KeyRecord | null; until: number }>();
 
 interface KeyListMeta {
