@@ -12,8 +12,20 @@ import { keyPolicy } from "./policy";
 /** Calls already admitted: later attempts (fallbacks) of the same call do not take another request slot. */
 const admitted = new WeakSet<CallContext>();
 
+/** Resolves when the call may go; otherwise rejects with the GatewayError to answer (never anything else). */
 export async function admit(ctx: CallContext): Promise<void> {
   if (admitted.has(ctx)) return;
+  try {
+    await decide(ctx);
+  } catch (e) {
+    if (e instanceof GatewayError) throw e;
+    // A Governor could not be reached: refuse (fail closed) rather than let spend and revocation go unchecked.
+    console.error("governor unavailable", ctx.requestId, String(e));
+    throw new GatewayError(503, "governance unavailable, try again");
+  }
+}
+
+async function decide(ctx: CallContext): Promise<void> {
   const { key, env } = ctx;
   const keyGov = governor(env, "key", key.id);
   const teamGov = key.team_id ? governor(env, "team", key.team_id) : undefined;
@@ -33,12 +45,7 @@ export async function admit(ctx: CallContext): Promise<void> {
     td?.ok && td.ticket && teamGov ? teamGov.release(td.ticket) : undefined,
   ]).catch((e) => console.error("governor release failed", ctx.requestId, String(e)));
   const refusals = [kd, td].filter((d): d is Extract<Decision, { ok: false }> => !!d && !d.ok);
-  if (!refusals.length) {
-    // A Governor could not be reached: refuse (fail closed) rather than let spend and revocation go unchecked.
-    const reason = [k, t].find((r) => r.status === "rejected") as PromiseRejectedResult;
-    console.error("governor unavailable", ctx.requestId, String(reason.reason));
-    throw new GatewayError(503, "governance unavailable, try again");
-  }
+  if (!refusals.length) throw ([k, t].find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
   throw toError(refusals.sort(severity)[0]!);
 }
 
