@@ -1,7 +1,11 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
+import type { Governor } from "./governance/governor";
+
 export interface Env {
   VIRTUAL_KEYS: KVNamespace;
   DB: D1Database;
+  /** Per-key and per-team governance counters (src/governance/governor.ts). */
+  GOVERNOR: DurableObjectNamespace<Governor>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;

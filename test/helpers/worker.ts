@@ -1,6 +1,7 @@
 /** Shared helpers for tests that run inside workerd (the `workers` project). */
-import { SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { vi } from "vitest";
+import worker from "../../src/index";
 
 export const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
 export const BASE = "https://gw.test";
@@ -20,20 +21,32 @@ export async function createKey(fields: Record<string, unknown> = {}): Promise<{
   return r.json();
 }
 
-/** POSTs a Gemini request to the gateway with a virtual key. `model` may be `provider/model` or a bare name. */
-export function genai(
-  model: string,
-  action: string,
-  body: unknown,
-  key: string,
-  opts: { version?: string; headers?: Record<string, string>; query?: string } = {},
-): Promise<Response> {
+type GenaiOpts = { version?: string; headers?: Record<string, string>; query?: string };
+
+function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOpts): Request {
   const url = `${BASE}/genai/${opts.version ?? "v1beta"}/models/${model}:${action}${opts.query ?? ""}`;
-  return SELF.fetch(url, {
+  return new Request(url, {
     method: "POST",
     headers: { "content-type": "application/json", "x-goog-api-key": key, ...opts.headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
+}
+
+/** POSTs a Gemini request to the gateway with a virtual key. `model` may be `provider/model` or a bare name. */
+export function genai(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Promise<Response> {
+  return SELF.fetch(genaiRequest(model, action, body, key, opts));
+}
+
+/**
+ * Like `genai`, but through the Worker's handler with an execution context the test waits on: resolves once the
+ * body has been read (streams included) and every waitUntil (usage row, governance settlement) has finished.
+ */
+export async function genaiSettled(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), env, ctx);
+  const text = await res.text();
+  await waitOnExecutionContext(ctx);
+  return new Response(text, { status: res.status, headers: res.headers });
 }
 
 export const textRequest = (text: string, extra: Record<string, unknown> = {}) => ({
