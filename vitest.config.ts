@@ -21,6 +21,15 @@ export default defineConfig(async () => {
                   ADMIN_TOKEN: "test-admin-token",
                   GEMINI_API_KEY: "test-gemini-key",
                   GEMINI_BASE_URL: "https://gemini.upstream.test",
+                  OPENAI_API_KEY: "test-openai-key",
+                  OPENAI_BASE_URL: "https://openai.upstream.test",
+                  ANTHROPIC_API_KEY: "test-anthropic-key",
+                  ANTHROPIC_BASE_URL: "https://anthropic.upstream.test",
+                  GROQ_API_KEY: "test-groq-key",
+                  OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([
+                    { name: "groq", base_url: "https://groq.upstream.test/openai", key_secret: "GROQ_API_KEY", models: ["llama-3.3-70b-versatile"] },
+                    { name: "ollama", base_url: "http://ollama.upstream.test:11434" },
+                  ]),
                   // One attempt per target unless a test turns retries on (test/pipeline/ sets them per call).
                   EDGEWAY_RETRIES: "0",
                 },

@@ -2,6 +2,8 @@
 import { buildApp } from "./app";
 import type { Env } from "./env";
 
+export { Governor } from "./governance/governor";
+
 const app = buildApp();
 
 export default {

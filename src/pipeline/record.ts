@@ -1,4 +1,5 @@
 /** The last stage: turn what happened into a usage row and hand it off after the response. */
+import { settle } from "../governance/settle";
 import { costUsd } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type CallRecord, type Outcome } from "../usage/record";
 import { writeUsage } from "../usage/sink";
@@ -47,4 +48,5 @@ export function recordCall(ctx: CallContext, end: CallEnd): void {
   ctx.waitUntil(
     writeUsage(ctx.env.DB, record).catch((e) => console.error("usage row not written", record.request_id, String(e))),
   );
+  ctx.waitUntil(settle(ctx.env, record));
 }

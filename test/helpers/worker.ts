@@ -21,14 +21,10 @@ export async function createKey(fields: Record<string, unknown> = {}): Promise<{
   return r.json();
 }
 
-export interface GenaiOptions {
-  version?: string;
-  headers?: Record<string, string>;
-  query?: string;
-}
+type GenaiOpts = { version?: string; headers?: Record<string, string>; query?: string };
 
-/** The Gemini request a client would send. `model` may be `provider/model` or a bare name. */
-export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOptions = {}): Request {
+/** The Gemini request a client would send. */
+export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOpts): Request {
   const url = `${BASE}/genai/${opts.version ?? "v1beta"}/models/${model}:${action}${opts.query ?? ""}`;
   return new Request(url, {
     method: "POST",
@@ -37,26 +33,28 @@ export function genaiRequest(model: string, action: string, body: unknown, key: 
   });
 }
 
-/** POSTs a Gemini request to the gateway with a virtual key. */
-export function genai(model: string, action: string, body: unknown, key: string, opts: GenaiOptions = {}): Promise<Response> {
+/** POSTs a Gemini request to the gateway with a virtual key. `model` may be `provider/model` or a bare name. */
+export function genai(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Promise<Response> {
   return SELF.fetch(genaiRequest(model, action, body, key, opts));
 }
 
 /**
- * The same call through the Worker's own fetch with a test execution context: `settled()` waits for the work it
- * handed to waitUntil (usage rows), so tests read D1 after it without sleeping. `env` swaps bindings (e.g. a
- * failing DB).
+ * Like `genai`, but through the Worker's handler with an execution context the test waits on: resolves once the
+ * body has been read (streams included) and every waitUntil (usage row, governance settlement) has finished.
  */
 export async function genaiSettled(
   model: string,
   action: string,
   body: unknown,
   key: string,
-  opts: GenaiOptions & { env?: Partial<Cloudflare.Env> } = {},
-): Promise<{ res: Response; settled: () => Promise<void> }> {
+  opts: GenaiOpts & { env?: Record<string, string> } = {},
+): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), { ...env, ...opts.env }, ctx);
-  return { res, settled: () => waitOnExecutionContext(ctx) };
+  // `env` sets vars for this call only (a new env object: the config is parsed for it, as for a new isolate).
+  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), opts.env ? { ...env, ...opts.env } : env, ctx);
+  const text = await res.text();
+  await waitOnExecutionContext(ctx);
+  return new Response(text, { status: res.status, headers: res.headers });
 }
 
 /** The usage row of one call (by its x-edgeway-request-id), or null. */

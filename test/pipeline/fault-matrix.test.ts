@@ -3,10 +3,12 @@
  * fetch in workerd, with real D1 usage rows. Waits between retries go through `waits.sleep`, which records the
  * delay and returns at once; timeouts use a 50 ms first-byte limit against an upstream that never answers.
  */
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
 import { waits } from "../../src/pipeline/sleep";
 import {
-  createKey, genaiSettled, hang, mockUpstream, readSse, sseResponse, textRequest, usageRow, type UpstreamCall,
+  createKey, genaiRequest, genaiSettled, hang, mockUpstream, readSse, sseResponse, textRequest, usageRow, type UpstreamCall,
 } from "../helpers/worker";
 
 /** Retries on, as deployed: 2 retries of the same target; backoff ceiling 100 ms, then 200 ms; waits capped at 5 s. */
@@ -90,11 +92,10 @@ afterEach(() => vi.restoreAllMocks());
 async function send(mode: Mode, fallbacks: string[], env: Record<string, string> = RETRY_ENV) {
   const action = mode === "stream" ? "streamGenerateContent" : "generateContent";
   const body = textRequest("hi", { fallbacks });
-  const { res, settled } = await genaiSettled("gemini-2.0-flash", action, body, key, {
+  const res = await genaiSettled("gemini-2.0-flash", action, body, key, {
     query: mode === "stream" ? "?alt=sse" : "", headers: { "x-edgeway-timeout-ms": "50" }, env,
   });
   const text = await res.text();
-  await settled();
   const row = await usageRow(res.headers.get("x-edgeway-request-id"));
   return { res, text, row: row!, attempts: JSON.parse(row!.attempts_json as string) as { target: string; status: number; reason: string }[] };
 }
@@ -170,9 +171,10 @@ describe("a stream cut after its first byte", () => {
     let clientSawFirst!: () => void;
     const gate = new Promise<void>((r) => (clientSawFirst = r));
     const calls = mockUpstream(() => sseResponse([event(chunk("partial"))], {}, gate));
-    const { res, settled } = await genaiSettled("gemini-2.0-flash", "streamGenerateContent", textRequest("hi", { fallbacks }), key, {
-      query: "?alt=sse", env: RETRY_ENV,
-    });
+    // Read by hand (not genaiSettled): the cut must wait until the client has the first event.
+    const ctx = createExecutionContext();
+    const req = genaiRequest("gemini-2.0-flash", "streamGenerateContent", textRequest("hi", { fallbacks }), key, { query: "?alt=sse" });
+    const res = await worker.fetch(req, { ...env, ...RETRY_ENV }, ctx);
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
@@ -180,7 +182,7 @@ describe("a stream cut after its first byte", () => {
     clientSawFirst();
     let text = first;
     for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value);
-    await settled();
+    await waitOnExecutionContext(ctx);
 
     expect(calls).toHaveLength(1);
     expect(res.headers.get("x-edgeway-provider")).toBe("gemini");
