@@ -7,7 +7,7 @@ import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { errorResponse, type GatewayError } from "../gemini/errors";
 import { encodeSse } from "../streaming/sse";
 import type { CallContext } from "./context";
-import { streamError, type Served } from "./execute";
+import { streamError, upstreamAttempts, type Served } from "./execute";
 import { recordCall } from "./record";
 
 export function gatewayHeaders(ctx: CallContext, s?: Served): Headers {
@@ -15,7 +15,7 @@ export function gatewayHeaders(ctx: CallContext, s?: Served): Headers {
   if (s) {
     h.set("x-edgeway-provider", s.target.provider);
     h.set("x-edgeway-model", s.target.model);
-    h.set("x-edgeway-attempts", String(s.attempts.length));
+    h.set("x-edgeway-attempts", String(upstreamAttempts(s.attempts)));
   }
   return h;
 }
@@ -92,6 +92,6 @@ export function respondError(ctx: CallContext, e: GatewayError, attempts: Served
     target: null, index: null, attempts, status: e.code, outcome: "error", error: e.message, usage: undefined, ttfbMs: null,
   });
   const h = gatewayHeaders(ctx);
-  h.set("x-edgeway-attempts", String(attempts.length));
+  h.set("x-edgeway-attempts", String(upstreamAttempts(attempts)));
   return errorResponse(e, h);
 }

@@ -8,6 +8,7 @@ import { errorResponse } from "../gemini/errors";
 import { readJson, validateBody } from "../pipeline/body";
 import type { CallContext } from "../pipeline/context";
 import { AllTargetsFailed, execute } from "../pipeline/execute";
+import { requestTimeoutMs, TIMEOUT_HEADER } from "../pipeline/timeout";
 import { gatewayHeaders, respondError, respondJson, respondStream } from "../pipeline/respond";
 import { planTargets } from "../plan/chain";
 import { parseGenaiPath } from "./genai-path";
@@ -28,6 +29,7 @@ export async function handleGenai(c: Context<{ Bindings: Env }>): Promise<Respon
 
     const { body, fallbacks } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
     const targets = planTargets(route.target, fallbacks, key);
+    const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
     ctx = {
       requestId, startedAt, env: c.env, config, key,
       action: route.action,
@@ -36,7 +38,7 @@ export async function handleGenai(c: Context<{ Bindings: Env }>): Promise<Respon
       stream: route.action === "streamGenerateContent",
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     };
-    const served = await execute(ctx, targets, body);
+    const served = await execute(ctx, targets, body, limits);
     return served.stream ? respondStream(ctx, served) : respondJson(ctx, served);
   } catch (e) {
     if (e instanceof AllTargetsFailed && ctx) return respondError(ctx, e.error, e.attempts);

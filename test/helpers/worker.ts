@@ -23,7 +23,8 @@ export async function createKey(fields: Record<string, unknown> = {}): Promise<{
 
 type GenaiOpts = { version?: string; headers?: Record<string, string>; query?: string };
 
-function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOpts): Request {
+/** The Gemini request a client would send. */
+export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOpts): Request {
   const url = `${BASE}/genai/${opts.version ?? "v1beta"}/models/${model}:${action}${opts.query ?? ""}`;
   return new Request(url, {
     method: "POST",
@@ -41,12 +42,24 @@ export function genai(model: string, action: string, body: unknown, key: string,
  * Like `genai`, but through the Worker's handler with an execution context the test waits on: resolves once the
  * body has been read (streams included) and every waitUntil (usage row, governance settlement) has finished.
  */
-export async function genaiSettled(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Promise<Response> {
+export async function genaiSettled(
+  model: string,
+  action: string,
+  body: unknown,
+  key: string,
+  opts: GenaiOpts & { env?: Record<string, string> } = {},
+): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), env, ctx);
+  // `env` sets vars for this call only (a new env object: the config is parsed for it, as for a new isolate).
+  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), opts.env ? { ...env, ...opts.env } : env, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx);
   return new Response(text, { status: res.status, headers: res.headers });
+}
+
+/** The usage row of one call (by its x-edgeway-request-id), or null. */
+export function usageRow(requestId: string | null): Promise<Record<string, unknown> | null> {
+  return env.DB.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first();
 }
 
 export const textRequest = (text: string, extra: Record<string, unknown> = {}) => ({
@@ -77,18 +90,40 @@ export function mockUpstream(handler: (call: UpstreamCall) => Response | Promise
   return calls;
 }
 
-/** An SSE body from raw chunks, exactly as given (so tests choose the framing and the split points). */
-export function sseResponse(chunks: string[], init: ResponseInit = {}): Response {
+/**
+ * An SSE body from raw chunks, exactly as given (so tests choose the framing and the split points). `end` says how
+ * the body ends once they were read: closed, cut (the connection drops), never (a hang), or cut when a promise
+ * settles (so a test can cut only after the client saw the first bytes).
+ */
+export function sseResponse(
+  chunks: string[],
+  init: ResponseInit = {},
+  end: "close" | "cut" | "hang" | Promise<unknown> = "close",
+): Response {
   const enc = new TextEncoder();
+  const cut = (c: ReadableStreamDefaultController) => c.error(new TypeError("Network connection lost."));
   return new Response(
     new ReadableStream({
       start(c) {
         for (const ch of chunks) c.enqueue(enc.encode(ch));
-        c.close();
+        if (end === "close") c.close();
+      },
+      // Called once the chunks were read: erroring earlier would discard them unread.
+      async pull(c) {
+        if (end === "cut") cut(c);
+        else if (end instanceof Promise) await end.finally(() => cut(c));
       },
     }),
     { status: 200, headers: { "content-type": "text/event-stream" }, ...init },
   );
+}
+
+/** An upstream that never answers: settles only when the gateway aborts the call, as a real fetch would. */
+export function hang(call: UpstreamCall): Promise<Response> {
+  return new Promise((_, reject) => {
+    if (call.signal.aborted) reject(call.signal.reason);
+    call.signal.addEventListener("abort", () => reject(call.signal.reason), { once: true });
+  });
 }
 
 /** Reads an SSE response to the end and returns the parsed `data:` payloads. */
