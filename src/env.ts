@@ -1,7 +1,11 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
+import type { UsageBuffer } from "./usage/buffer";
+
 export interface Env {
   VIRTUAL_KEYS: KVNamespace;
   DB: D1Database;
+  /** Usage rows D1 did not take, kept until its alarm writes them (src/usage/buffer.ts). */
+  USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;

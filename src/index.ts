@@ -2,6 +2,8 @@
 import { buildApp } from "./app";
 import type { Env } from "./env";
 
+export { UsageBuffer } from "./usage/buffer";
+
 const app = buildApp();
 
 export default {

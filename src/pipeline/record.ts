@@ -1,6 +1,7 @@
 /** The last stage: turn what happened into a usage row and hand it off after the response. */
 import { costUsd } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type CallRecord, type Outcome } from "../usage/record";
+import { describeError } from "../usage/log";
 import { writeUsage } from "../usage/sink";
 import type { UsageMetadata } from "../gemini/schema";
 import type { Target } from "../plan/target";
@@ -46,6 +47,6 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
 export function recordCall(ctx: CallScope, end: CallEnd): void {
   const record = buildRecord(ctx, end);
   ctx.waitUntil(
-    writeUsage(ctx.env.DB, record).catch((e) => console.error("usage row not written", record.request_id, String(e))),
+    writeUsage(ctx.env, record).catch((e) => console.error(`usage row ${record.request_id} lost: ${describeError(e)}`)),
   );
 }

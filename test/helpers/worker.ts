@@ -1,6 +1,7 @@
 /** Shared helpers for tests that run inside workerd (the `workers` project). */
-import { SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { vi } from "vitest";
+import worker from "../../src/index";
 
 export const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
 export const BASE = "https://gw.test";
@@ -20,20 +21,47 @@ export async function createKey(fields: Record<string, unknown> = {}): Promise<{
   return r.json();
 }
 
-/** POSTs a Gemini request to the gateway with a virtual key. `model` may be `provider/model` or a bare name. */
-export function genai(
-  model: string,
-  action: string,
-  body: unknown,
-  key: string,
-  opts: { version?: string; headers?: Record<string, string>; query?: string } = {},
-): Promise<Response> {
+export interface GenaiOptions {
+  version?: string;
+  headers?: Record<string, string>;
+  query?: string;
+}
+
+/** The Gemini request a client would send. `model` may be `provider/model` or a bare name. */
+export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOptions = {}): Request {
   const url = `${BASE}/genai/${opts.version ?? "v1beta"}/models/${model}:${action}${opts.query ?? ""}`;
-  return SELF.fetch(url, {
+  return new Request(url, {
     method: "POST",
     headers: { "content-type": "application/json", "x-goog-api-key": key, ...opts.headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
+}
+
+/** POSTs a Gemini request to the gateway with a virtual key. */
+export function genai(model: string, action: string, body: unknown, key: string, opts: GenaiOptions = {}): Promise<Response> {
+  return SELF.fetch(genaiRequest(model, action, body, key, opts));
+}
+
+/**
+ * The same call through the Worker's own fetch with a test execution context: `settled()` waits for the work it
+ * handed to waitUntil (usage rows), so tests read D1 after it without sleeping. `env` swaps bindings (e.g. a
+ * failing DB).
+ */
+export async function genaiSettled(
+  model: string,
+  action: string,
+  body: unknown,
+  key: string,
+  opts: GenaiOptions & { env?: Partial<Cloudflare.Env> } = {},
+): Promise<{ res: Response; settled: () => Promise<void> }> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), { ...env, ...opts.env }, ctx);
+  return { res, settled: () => waitOnExecutionContext(ctx) };
+}
+
+/** The usage row of one call (by its x-edgeway-request-id), or null. */
+export function usageRow(requestId: string | null): Promise<Record<string, unknown> | null> {
+  return env.DB.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first();
 }
 
 export const textRequest = (text: string, extra: Record<string, unknown> = {}) => ({
