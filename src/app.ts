@@ -4,6 +4,7 @@ import type { Env } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
+import { logsApp, usageApp } from "./routes/admin/usage";
 import { handleGenai } from "./routes/genai";
 
 export function buildApp() {
@@ -13,6 +14,8 @@ export function buildApp() {
   const admin = new Hono<{ Bindings: Env }>();
   admin.use("*", adminAuth);
   admin.route("/keys", keysApp);
+  admin.route("/usage", usageApp);
+  admin.route("/logs", logsApp);
   app.route("/admin", admin);
 
   app.get("/", (c) => c.json({ name: "edgeway", docs: "https://github.com/edgeway (README)", genai: "/genai/v1beta" }));

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env";
 import { pendingRows } from "../../src/usage/buffer";
 import type { CallRecord } from "../../src/usage/record";
-import { createKey, genaiSettled, textRequest, usageRow } from "../helpers/worker";
+import { admin, createKey, genaiSettled, textRequest, usageRow } from "../helpers/worker";
 
 const stub = () => pendingRows(env);
 
@@ -62,6 +62,7 @@ describe("usage rows D1 would not take", () => {
     expect(flaky.tries()).toBe(3); // one write and two retries
     expect(await usageRow(id)).toBeNull();
     expect(await stub().count()).toBe(1);
+    expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 1 });
     const logged = errors.mock.calls.map((c) => c.join(" ")).join("\n");
     expect(logged).toContain(`usage row ${id} not written to D1 after 3 tries (D1_ERROR: simulated outage)`);
     expect(logged).not.toContain(key);
@@ -69,6 +70,7 @@ describe("usage rows D1 would not take", () => {
     expect(await runDurableObjectAlarm(stub())).toBe(true);
     expect(await usageRow(id)).toMatchObject({ request_id: id, provider: "mock", status: 200, outcome: "ok" });
     expect(await stub().count()).toBe(0);
+    expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 0 });
   });
 
   it("a write that succeeds on a retry lands at once and is not buffered", async () => {
