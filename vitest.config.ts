@@ -8,6 +8,7 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(root, "migrations"));
   return {
     test: {
+      reporters: ["default", "./test/helpers/summary-reporter.ts"],
       projects: [
         {
           // Unit and integration tests inside workerd, with real KV, D1 (and Durable Object) bindings.
@@ -38,7 +39,7 @@ export default defineConfig(async () => {
             environment: "node",
             include: ["test/e2e/**/*.test.ts"],
             globalSetup: ["test/e2e/global-setup.ts"],
-            testTimeout: 60_000,
+            testTimeout: 30_000,
             hookTimeout: 120_000,
           },
         },

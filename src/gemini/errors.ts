@@ -74,9 +74,9 @@ export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Respons
 
 /**
  * Normalises an upstream error payload of any provider into a Gemini error body, keeping the upstream's
- * HTTP status. `raw` is the upstream body text (never contains our secrets: we send keys in headers only).
+ * HTTP status. `raw` is the upstream body text; `secret` (the provider key) is redacted from it.
  */
-export function upstreamError(status: number, raw: string, provider: string): GatewayError {
+export function upstreamError(status: number, raw: string, provider: string, secret?: string): GatewayError {
   let message = raw.slice(0, 2000) || `upstream answered HTTP ${status}`;
   let grpc: string | undefined;
   try {
@@ -88,5 +88,7 @@ export function upstreamError(status: number, raw: string, provider: string): Ga
   } catch {
     /* not JSON: keep the text */
   }
+  // Some upstreams echo the credential they rejected; it must never reach our caller.
+  if (secret) message = message.split(secret).join("[redacted]");
   return new GatewayError(status, `${provider}: ${message}`, { status: grpc });
 }

@@ -32,7 +32,7 @@ export function geminiProvider(s: GeminiSettings): Provider {
       }
       return upstream as GeminiJson;
     },
-    error: (status, text) => upstreamError(status, text, name),
+    error: (status, text) => upstreamError(status, text, name, s.apiKey),
     stream: geminiStream,
   };
 }

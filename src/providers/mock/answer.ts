@@ -40,10 +40,16 @@ function usage(body: GenerateContentRequest, reply: string) {
   return { promptTokenCount, candidatesTokenCount, totalTokenCount: promptTokenCount + candidatesTokenCount };
 }
 
-/** Deterministic unit-length vector seeded by the text (FNV-1a + xorshift). */
-export function mockEmbedding(text: string, dims = 8): number[] {
+/** 32-bit FNV-1a: a stable seed from text. */
+function fnv1a(text: string): number {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** Deterministic unit-length vector seeded by the text (FNV-1a + xorshift). */
+export function mockEmbedding(text: string, dims = 8): number[] {
+  let h = fnv1a(text);
   const v: number[] = [];
   for (let i = 0; i < dims; i++) {
     h ^= h << 13; h ^= h >>> 17; h ^= h << 5;
@@ -71,7 +77,7 @@ export function mockAnswer(action: Action, model: string, body: unknown): unknow
         candidates: [{ content: { role: "model", parts: [{ text }] }, finishReason: "STOP", index: 0 }],
         usageMetadata: usage(req, text),
         modelVersion: model,
-        responseId: `mock-${mockEmbedding(text, 1)[0]!.toString(36).slice(3)}`,
+        responseId: `mock-${fnv1a(text).toString(16).padStart(8, "0")}`,
       };
     }
     case "countTokens": {

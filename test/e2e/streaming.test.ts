@@ -1,0 +1,124 @@
+/**
+ * Streaming over real sockets: the upstream is a loopback server the test drives byte by byte, the client is
+ * Node's fetch. Proves no buffering, upstream cancel on client disconnect, and the error event after a cut.
+ */
+import type http from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mockUpstream, startGateway, type Gateway, type MockUpstream } from "./harness";
+
+const chunk = (text: string, last = false) => ({
+  candidates: [{ content: { role: "model", parts: [{ text }] }, index: 0, ...(last ? { finishReason: "STOP" } : {}) }],
+  ...(last ? { usageMetadata: { promptTokenCount: 2, candidatesTokenCount: 3, totalTokenCount: 5 } } : {}),
+});
+const event = (c: unknown) => `data: ${JSON.stringify(c)}\r\n\r\n`;
+
+/** The live upstream response of the current test, and a promise for when its socket closed. */
+let live: { res: http.ServerResponse; closed: Promise<boolean> } | undefined;
+let onRequest: (() => void) | undefined;
+let upstream: MockUpstream;
+let gw: Gateway;
+let key: string;
+
+beforeAll(async () => {
+  upstream = await mockUpstream((_req, res) => {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.flushHeaders();
+    // `true` when the peer went away before we ended the response.
+    const closed = new Promise<boolean>((resolve) => res.on("close", () => resolve(!res.writableEnded)));
+    live = { res, closed };
+    onRequest?.();
+  });
+  gw = await startGateway({ GEMINI_API_KEY: "k", GEMINI_BASE_URL: upstream.url });
+  key = (await gw.createKey({ name: "stream-e2e" })).key;
+});
+afterAll(async () => {
+  await gw?.stop();
+  await upstream?.close();
+});
+
+async function open(signal?: AbortSignal) {
+  const requested = new Promise<void>((r) => (onRequest = r));
+  const started = fetch(`${gw.url}/genai/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-goog-api-key": key },
+    body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+    signal,
+  });
+  await requested;
+  return { started, up: live! };
+}
+
+function reader(res: Response) {
+  const r = res.body!.getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  return {
+    get text() {
+      return text;
+    },
+    /** Reads until `needle` has arrived; fails the test (by timeout) if the gateway holds it back. */
+    async until(needle: string) {
+      while (!text.includes(needle)) {
+        const x = await r.read();
+        if (x.done) throw new Error(`ended before ${needle}: ${text}`);
+        text += dec.decode(x.value, { stream: true });
+      }
+    },
+    async rest() {
+      for (;;) {
+        const x = await r.read();
+        if (x.done) return text;
+        text += dec.decode(x.value, { stream: true });
+      }
+    },
+  };
+}
+
+describe("streaming over real sockets", () => {
+  it("each event reaches the client before the upstream sends the next", async () => {
+    const { started, up } = await open();
+    up.res.write(event(chunk("one")));
+    const res = await started;
+    expect(res.status).toBe(200);
+    const rd = reader(res);
+    await rd.until('"one"');
+    // The upstream only sends "two" after the client saw "one": a buffering gateway would deadlock here.
+    up.res.write(event(chunk("two")).slice(0, 20));
+    up.res.write(event(chunk("two")).slice(20));
+    await rd.until('"two"');
+    expect(rd.text).not.toContain("three");
+    up.res.end(event(chunk("three", true)));
+    const all = await rd.rest();
+    expect(all.split("\r\n\r\n").filter(Boolean)).toHaveLength(3);
+  });
+
+  it("a client that disconnects mid-stream cancels the upstream request", async () => {
+    const ac = new AbortController();
+    const { started, up } = await open(ac.signal);
+    up.res.write(event(chunk("first")));
+    const rd = reader(await started);
+    await rd.until('"first"');
+    ac.abort();
+    // The runtime notices a vanished client when it next writes to it: the upstream keeps generating, and the
+    // gateway must then cancel it rather than drain it. Bounded: at most 50 more events, 10 ms apart.
+    for (let i = 0; i < 50 && !up.res.destroyed; i++) {
+      up.res.write(event(chunk(`more ${i}`)));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // The upstream socket closes without the upstream ever ending its response.
+    expect(await up.closed).toBe(true);
+  });
+
+  it("an upstream cut after the first byte ends the stream with one Gemini error event", async () => {
+    const { started, up } = await open();
+    up.res.write(event(chunk("partial")));
+    const rd = reader(await started);
+    await rd.until('"partial"');
+    up.res.write('data: {"candidates": [{"con');
+    up.res.socket!.destroy();
+    const events = (await rd.rest()).split("\r\n\r\n").filter(Boolean).map((e) => JSON.parse(e.slice(6)));
+    expect(events).toHaveLength(2);
+    expect(events[0].candidates[0].content.parts[0].text).toBe("partial");
+    expect(events[1]).toMatchObject({ error: { code: 502, status: "UNAVAILABLE" } });
+  });
+});
