@@ -60,10 +60,11 @@ export interface Totals {
 }
 
 // What each grouping selects, and the name it gets in the answer. `day` is the UTC day number, formatted in JS
-// (cheaper than strftime on every row).
+// (cheaper than strftime on every row). The unary `+` keeps SQLite from walking the (key|team, ts) index just to
+// group: a scan with a temp b-tree is ~3x faster at 1M rows (bench/usage-queries.mjs); filters still use it.
 const GROUP_SQL: Record<Group, { expr: string; field: string }> = {
-  key: { expr: "key_id", field: "key_id" },
-  team: { expr: "team_id", field: "team_id" },
+  key: { expr: "+key_id", field: "key_id" },
+  team: { expr: "+team_id", field: "team_id" },
   model: { expr: "provider || '/' || model", field: "model" },
   provider: { expr: "provider", field: "provider" },
   day: { expr: `ts / ${DAY_MS}`, field: "day" },
