@@ -4,6 +4,7 @@ import type { Env } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
+import { teamsApp } from "./routes/admin/teams";
 import { logsApp, usageApp } from "./routes/admin/usage";
 import { handleGenai } from "./routes/genai";
 
@@ -14,6 +15,7 @@ export function buildApp() {
   const admin = new Hono<{ Bindings: Env }>();
   admin.use("*", adminAuth);
   admin.route("/keys", keysApp);
+  admin.route("/teams", teamsApp);
   admin.route("/usage", usageApp);
   admin.route("/logs", logsApp);
   app.route("/admin", admin);

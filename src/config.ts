@@ -2,10 +2,15 @@
  * Everything derived from the Worker's vars and secrets, parsed once per isolate (keyed by the env object, which
  * the runtime reuses across requests) and never on the hot path.
  */
+import * as z from "zod/mini";
 import type { Env } from "./env";
+import { ANTHROPIC_DEFAULT_BASE_URL, anthropicProvider } from "./providers/anthropic";
 import { GEMINI_DEFAULT_BASE_URL, geminiProvider } from "./providers/gemini";
 import { mockProvider } from "./providers/mock";
+import { OPENAI_DEFAULT_BASE_URL, openaiProvider } from "./providers/openai";
+import { OPENAI_MODELS } from "./providers/openai/models";
 import type { Provider } from "./providers/types";
+import { describeIssues } from "./gemini/schema";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 export interface Config {
@@ -33,6 +38,28 @@ function buildConfig(env: Env): Config {
   const add = (p: Provider) => providers.set(p.name, p);
   add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, apiKey: env.GEMINI_API_KEY }));
   add(mockProvider());
+  add(openaiProvider({
+    name: "openai", baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL, apiKey: env.OPENAI_API_KEY, keyRequired: true, models: OPENAI_MODELS,
+  }));
+  add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, apiKey: env.ANTHROPIC_API_KEY }));
+  for (const h of compatibleHosts(env)) {
+    if (providers.has(h.name)) {
+      console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider name; entry ignored`);
+      continue;
+    }
+    const apiKey = h.key_secret ? env[h.key_secret] : undefined;
+    add(openaiProvider({
+      name: h.name,
+      baseUrl: h.base_url,
+      apiKey: typeof apiKey === "string" && apiKey ? apiKey : undefined,
+      keyRequired: !!h.key_secret,
+      models: (h.models ?? []).map((id) => ({ id, displayName: id, actions: COMPAT_ACTIONS })),
+      actions: COMPAT_ACTIONS,
+      // Compatible hosts know `max_tokens`; `max_completion_tokens` is OpenAI's newer name.
+      maxTokensField: "max_tokens",
+      streamUsage: h.stream_usage ?? true,
+    }));
+  }
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
@@ -55,4 +82,30 @@ function jsonVar<T>(v: unknown, name: string): T | undefined {
     console.error(`config ${name} is not valid JSON; ignored`);
     return undefined;
   }
+}
+
+/** One OpenAI-compatible host in `OPENAI_COMPATIBLE_PROVIDERS`. */
+const CompatibleHost = z.object({
+  name: z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "name must be a lower-case provider name")),
+  base_url: z.url(),
+  /** Name of the secret holding the host's key; none (e.g. a local Ollama) means no key is sent. */
+  key_secret: z.optional(z.string()),
+  /** Model ids to list in the models route (any model may still be requested). */
+  models: z.optional(z.array(z.string())),
+  /** Set false for hosts that reject `stream_options`. */
+  stream_usage: z.optional(z.boolean()),
+});
+type CompatibleHost = z.infer<typeof CompatibleHost>;
+
+const COMPAT_ACTIONS = ["generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"] as const;
+
+function compatibleHosts(env: Env): CompatibleHost[] {
+  const raw = jsonVar<unknown>(env.OPENAI_COMPATIBLE_PROVIDERS, "OPENAI_COMPATIBLE_PROVIDERS");
+  if (raw === undefined) return [];
+  const parsed = z.array(CompatibleHost).safeParse(raw);
+  if (!parsed.success) {
+    console.error(`config OPENAI_COMPATIBLE_PROVIDERS is invalid (${describeIssues(parsed.error.issues)}); ignored`);
+    return [];
+  }
+  return parsed.data;
 }

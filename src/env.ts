@@ -1,9 +1,12 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
+import type { Governor } from "./governance/governor";
 import type { UsageBuffer } from "./usage/buffer";
 
 export interface Env {
   VIRTUAL_KEYS: KVNamespace;
   DB: D1Database;
+  /** Per-key and per-team governance counters (src/governance/governor.ts). */
+  GOVERNOR: DurableObjectNamespace<Governor>;
   /** Usage rows D1 did not take, kept until its alarm writes them (src/usage/buffer.ts). */
   USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
 
@@ -20,6 +23,12 @@ export interface Env {
 
   /** JSON price table merged over the shipped one: {"provider/model": {input, output, cached_input}} per 1M tokens. */
   PRICES?: string;
+
+  /**
+   * JSON array of OpenAI-compatible hosts, each `{name, base_url, key_secret?, models?, stream_usage?}`; `key_secret`
+   * names the secret holding that host's key.
+   */
+  OPENAI_COMPATIBLE_PROVIDERS?: string;
 
   /** Any other var or secret, e.g. the key secret a configured OpenAI-compatible host names. */
   [name: string]: unknown;

@@ -1,15 +1,17 @@
 /** A virtual key's record: the admin API's input schema and what KV stores. Types via z.infer. */
 import * as z from "zod/mini";
 
-const RateLimit = z.object({
+export const RateLimit = z.object({
   rpm: z.optional(z.nullable(z.int().check(z.positive()))),
   tpm: z.optional(z.nullable(z.int().check(z.positive()))),
 });
 export const BUDGET_PERIODS = ["1h", "1d", "1w", "1mo"] as const;
-const Budget = z.object({
+export const Budget = z.object({
   max_usd: z.number().check(z.gte(0)),
   period: z.optional(z.nullable(z.enum(BUDGET_PERIODS))),
 });
+export type RateLimit = z.infer<typeof RateLimit>;
+export type Budget = z.infer<typeof Budget>;
 const TargetString = z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]*\/.+$/, "expected provider/model"));
 
 /** What an admin may set on a key. */
@@ -37,10 +39,12 @@ export interface KeyRecord extends KeyFields {
   created_at: string;
   updated_at: string;
   revoked_at?: string | null;
+  /** How many times the secret was rotated; a record read under an older secret carries a lower number. */
+  rotations?: number;
 }
 
 /** Why a key may not be used right now, or undefined when it may. */
-export function keyUnusableReason(k: KeyRecord, now = Date.now()): string | undefined {
+export function keyUnusableReason(k: Pick<KeyRecord, "revoked_at" | "active" | "expires_at">, now = Date.now()): string | undefined {
   if (k.revoked_at) return "API key has been revoked";
   if (!k.active) return "API key is inactive";
   if (k.expires_at && Date.parse(k.expires_at) <= now) return "API key has expired";

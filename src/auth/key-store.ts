@@ -13,8 +13,17 @@ interface Stored {
 }
 
 // Per-isolate cache of auth lookups. Admin writes in this isolate drop the entry at once; other isolates see
-// a change within CACHE_TTL_MS (plus KV's own propagation delay on a deployed edge).
+// a change within CACHE_TTL_MS (plus KV's own propagation delay on a deployed edge, up to ~60 s). Inference calls
+// are also admitted by the key's Governor (src/governance), which the admin API writes first: revocation, expiry,
+// deactivation and rotation are refused on the next call even while this cache or KV is stale.
 const byHashCache = new Map<string, { rec: KeyRecord | null; until: number }>();
+
+interface KeyListMeta {
+  team_id: string | null;
+  revoked: boolean;
+}
+
+const listMeta = (r: KeyRecord | undefined): KeyListMeta => ({ team_id: r?.team_id ?? null, revoked: !!r?.revoked_at });
 
 export class KeyStore {
   constructor(private readonly kv: KVNamespace) {}
@@ -34,7 +43,8 @@ export class KeyStore {
 
   async put(hash: string, record: KeyRecord): Promise<void> {
     await Promise.all([
-      this.kv.put(`key:${record.id}`, JSON.stringify({ hash, record } satisfies Stored)),
+      // Metadata lets the admin API find a team's keys from a list, without reading every record.
+      this.kv.put(`key:${record.id}`, JSON.stringify({ hash, record } satisfies Stored), { metadata: listMeta(record) }),
       this.kv.put(`vk:${hash}`, JSON.stringify(record)),
     ]);
     byHashCache.delete(hash);
@@ -45,6 +55,21 @@ export class KeyStore {
     await this.put(newHash, record);
     await this.kv.delete(`vk:${oldHash}`);
     byHashCache.delete(oldHash);
+  }
+
+  /** Ids of the usable (not revoked) keys of a team. */
+  async idsInTeam(teamId: string): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.kv.list<KeyListMeta>({ prefix: "key:", cursor });
+      for (const k of page.keys) {
+        const m = k.metadata ?? listMeta((await this.kv.get<Stored>(k.name, "json"))?.record);
+        if (m.team_id === teamId && !m.revoked) ids.push(k.name.slice(4));
+      }
+      cursor = page.list_complete ? undefined : page.cursor;
+    } while (cursor);
+    return ids;
   }
 
   async list(limit: number, cursor?: string): Promise<{ records: KeyRecord[]; cursor?: string }> {

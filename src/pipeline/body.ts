@@ -4,10 +4,22 @@ import { describeIssues, GATEWAY_FIELDS, REQUEST_SCHEMAS, type Action, type Requ
 
 export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
   const tooLarge = () => new GatewayError(413, `request body exceeds the ${maxBytes}-byte limit`);
-  const declared = Number(req.headers.get("content-length"));
-  if (declared > maxBytes) throw tooLarge();
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) throw tooLarge();
   if (!req.body) throw badRequest("request body is required");
-  const reader = req.body.getReader();
+  // With a declared length within the cap the runtime enforces that length, so one native read is safe;
+  // without one (chunked upload) count bytes as they arrive and stop at the cap.
+  const text = declared !== null ? await req.text() : new TextDecoder().decode(await readCapped(req.body, maxBytes, tooLarge));
+  if (!text.trim()) throw badRequest("request body is required");
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`invalid JSON payload: ${(e as Error).message}`);
+  }
+}
+
+async function readCapped(body: ReadableStream<Uint8Array>, maxBytes: number, tooLarge: () => Error): Promise<Uint8Array> {
+  const reader = body.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -26,13 +38,7 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
     bytes.set(p, off);
     off += p.byteLength;
   }
-  const text = new TextDecoder().decode(bytes);
-  if (!text.trim()) throw badRequest("request body is required");
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw badRequest(`invalid JSON payload: ${(e as Error).message}`);
-  }
+  return bytes;
 }
 
 export interface ParsedBody {

@@ -5,6 +5,7 @@
  */
 import { assertTargetAllowed } from "../auth/authenticate";
 import { GatewayError } from "../gemini/errors";
+import { admit } from "../governance/admit";
 import type { GenerateContentResponse } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
 import { StreamedUpstreamError } from "../providers/gemini";
@@ -71,6 +72,8 @@ async function attempt(
     // A fallback the key may not use is skipped; a disallowed primary is the caller's error.
     throw new AttemptFailure(e as GatewayError, !isPrimary, "not allowed for key");
   }
+  // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
+  await admit(ctx).catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
   if (!provider.actions.has(ctx.action)) {
     const e = new GatewayError(400, `provider "${provider.name}" does not support ${ctx.action}`);
     throw new AttemptFailure(e, !isPrimary, "action not supported");

@@ -1,4 +1,5 @@
 /** The last stage: turn what happened into a usage row and hand it off after the response. */
+import { settle } from "../governance/settle";
 import { costUsd } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type CallRecord, type Outcome } from "../usage/record";
 import { describeError } from "../usage/log";
@@ -49,4 +50,5 @@ export function recordCall(ctx: CallScope, end: CallEnd): void {
   ctx.waitUntil(
     writeUsage(ctx.env, record).catch((e) => console.error(`usage row ${record.request_id} lost: ${describeError(e)}`)),
   );
+  ctx.waitUntil(settle(ctx.env, record));
 }

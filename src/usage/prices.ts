@@ -57,6 +57,8 @@ export function priceLookup(table: PriceTable): PriceLookup {
     const id = `${provider}/${model}`;
     if (memo.has(id)) return memo.get(id);
     const p = exact.get(id) ?? prefixes.find(([pre]) => id.startsWith(pre))?.[1];
+    // Memoised below, so this says it once per model per isolate.
+    if (!p) console.warn(`price: no price for "${id}"; its calls count as $0 (set PRICES to price it)`);
     if (memo.size < 10_000) memo.set(id, p);
     return p;
   };

@@ -21,14 +21,10 @@ export async function createKey(fields: Record<string, unknown> = {}): Promise<{
   return r.json();
 }
 
-export interface GenaiOptions {
-  version?: string;
-  headers?: Record<string, string>;
-  query?: string;
-}
+type GenaiOpts = { version?: string; headers?: Record<string, string>; query?: string };
 
 /** The Gemini request a client would send. `model` may be `provider/model` or a bare name. */
-export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOptions = {}): Request {
+export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Request {
   const url = `${BASE}/genai/${opts.version ?? "v1beta"}/models/${model}:${action}${opts.query ?? ""}`;
   return new Request(url, {
     method: "POST",
@@ -37,22 +33,22 @@ export function genaiRequest(model: string, action: string, body: unknown, key: 
   });
 }
 
-/** POSTs a Gemini request to the gateway with a virtual key. */
-export function genai(model: string, action: string, body: unknown, key: string, opts: GenaiOptions = {}): Promise<Response> {
+/** POSTs a Gemini request to the gateway with a virtual key. `model` may be `provider/model` or a bare name. */
+export function genai(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Promise<Response> {
   return SELF.fetch(genaiRequest(model, action, body, key, opts));
 }
 
 /**
- * The same call through the Worker's own fetch with a test execution context: `settled()` waits for the work it
- * handed to waitUntil (usage rows), so tests read D1 after it without sleeping. `env` swaps bindings (e.g. a
- * failing DB).
+ * The call through the Worker's own fetch with a test execution context, before its body is read (so a test can
+ * read a stream chunk by chunk, or cancel it): `settled()` waits for the work it handed to waitUntil (usage
+ * rows, governance settlement). `env` swaps bindings (e.g. a failing DB).
  */
-export async function genaiSettled(
+export async function genaiCall(
   model: string,
   action: string,
   body: unknown,
   key: string,
-  opts: GenaiOptions & { env?: Partial<Cloudflare.Env> } = {},
+  opts: GenaiOpts & { env?: Partial<Cloudflare.Env> } = {},
 ): Promise<{ res: Response; settled: () => Promise<void> }> {
   const ctx = createExecutionContext();
   const res = await worker.fetch(genaiRequest(model, action, body, key, opts), { ...env, ...opts.env }, ctx);
@@ -62,6 +58,17 @@ export async function genaiSettled(
 /** The usage row of one call (by its x-edgeway-request-id), or null. */
 export function usageRow(requestId: string | null): Promise<Record<string, unknown> | null> {
   return env.DB.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first();
+}
+
+/**
+ * Like `genai`, but through the Worker's handler with an execution context the test waits on: resolves once the
+ * body has been read (streams included) and every waitUntil (usage row, governance settlement) has finished.
+ */
+export async function genaiSettled(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Promise<Response> {
+  const { res, settled } = await genaiCall(model, action, body, key, opts);
+  const text = await res.text();
+  await settled();
+  return new Response(text, { status: res.status, headers: res.headers });
 }
 
 export const textRequest = (text: string, extra: Record<string, unknown> = {}) => ({

@@ -3,7 +3,8 @@ import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { insertStatement } from "../../src/usage/insert";
 import type { CallRecord } from "../../src/usage/record";
-import { admin, BASE, createKey, genaiSettled, textRequest } from "../helpers/worker";
+import { createTeam } from "../helpers/governance";
+import { admin, BASE, createKey, genaiCall, textRequest } from "../helpers/worker";
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2025, 0, 10); // 2025-01-10
@@ -84,10 +85,10 @@ describe("/admin/usage", () => {
   });
 
   it("counts real calls, with the cost the calls recorded", async () => {
-    const t = `team-${crypto.randomUUID()}`;
+    const { id: t } = await createTeam();
     const { key, id } = await createKey({ team_id: t });
     for (const text of ["one", "two two"]) {
-      const { res, settled } = await genaiSettled("mock/echo", "generateContent", textRequest(text), key);
+      const { res, settled } = await genaiCall("mock/echo", "generateContent", textRequest(text), key);
       expect(res.status).toBe(200);
       await settled();
     }
@@ -135,7 +136,7 @@ describe("/admin/logs", () => {
 
   it("shows a real call without its key or prompt", async () => {
     const { key: secret, id } = await createKey();
-    const { res, settled } = await genaiSettled("mock/echo", "generateContent", textRequest("secret prompt text"), secret);
+    const { res, settled } = await genaiCall("mock/echo", "generateContent", textRequest("secret prompt text"), secret);
     await settled();
     const r = await admin(`/logs?key_id=${id}`);
     const text = await r.text();

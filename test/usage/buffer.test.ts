@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env";
 import { pendingRows } from "../../src/usage/buffer";
 import type { CallRecord } from "../../src/usage/record";
-import { admin, createKey, genaiSettled, textRequest, usageRow } from "../helpers/worker";
+import { admin, createKey, genaiCall, textRequest, usageRow } from "../helpers/worker";
 
 const stub = () => pendingRows(env);
 
@@ -47,13 +47,13 @@ describe("usage rows D1 would not take", () => {
   it("are retried, then buffered durably and written by the alarm; the request is unaffected", async () => {
     const { key } = await createKey();
     const body = textRequest("same answer either way");
-    const normal = await genaiSettled("mock/echo", "generateContent", body, key);
+    const normal = await genaiCall("mock/echo", "generateContent", body, key);
     const expected = await normal.res.text();
     await normal.settled();
 
     const flaky = flakyDb();
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    const { res, settled } = await genaiSettled("mock/echo", "generateContent", body, key, { env: { DB: flaky.db } });
+    const { res, settled } = await genaiCall("mock/echo", "generateContent", body, key, { env: { DB: flaky.db } });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe(expected);
     await settled();
@@ -76,7 +76,7 @@ describe("usage rows D1 would not take", () => {
   it("a write that succeeds on a retry lands at once and is not buffered", async () => {
     const { key } = await createKey();
     const flaky = flakyDb(1);
-    const { res, settled } = await genaiSettled("mock/echo", "generateContent", textRequest("x"), key, { env: { DB: flaky.db } });
+    const { res, settled } = await genaiCall("mock/echo", "generateContent", textRequest("x"), key, { env: { DB: flaky.db } });
     expect(res.status).toBe(200);
     await settled();
     expect(flaky.tries()).toBe(2);

@@ -2,7 +2,8 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { estimateTokens, mockReplyText } from "../../src/providers/mock/answer";
-import { createKey, genai, genaiSettled, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { createTeam } from "../helpers/governance";
+import { createKey, genai, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -34,9 +35,10 @@ function gatedStream(first: string) {
 
 describe("usage row per call", () => {
   it("non-stream: served model, tokens and cost from the mock's usage and the price table; no secret", async () => {
-    const { key, id } = await createKey({ team_id: "team-a" });
+    const team = await createTeam();
+    const { key, id } = await createKey({ team_id: team.id });
     const req = textRequest("hello there, usage log");
-    const { res, settled } = await genaiSettled("mock/echo", "generateContent", req, key);
+    const { res, settled } = await genaiCall("mock/echo", "generateContent", req, key);
     expect(res.status).toBe(200);
     const answer = (await res.json()) as { usageMetadata: { promptTokenCount: number; candidatesTokenCount: number } };
     await settled();
@@ -46,7 +48,7 @@ describe("usage row per call", () => {
     const output = estimateTokens(mockReplyText(req));
     expect(answer.usageMetadata).toMatchObject({ promptTokenCount: input, candidatesTokenCount: output });
     expect(row).toMatchObject({
-      key_id: id, team_id: "team-a", requested_model: "mock/echo", provider: "mock", model: "echo",
+      key_id: id, team_id: team.id, requested_model: "mock/echo", provider: "mock", model: "echo",
       action: "generateContent", stream: 0, status: 200, outcome: "ok", error: null, attempts: 1, fallback_index: 0,
       input_tokens: input, output_tokens: output, cached_tokens: 0, thinking_tokens: 0,
     });
@@ -70,7 +72,7 @@ describe("usage row per call", () => {
         usageMetadata: { promptTokenCount: 1000, candidatesTokenCount: 200, cachedContentTokenCount: 400, thoughtsTokenCount: 50 },
       }),
     );
-    const { res, settled } = await genaiSettled("gemini-2.5-flash", "generateContent", textRequest("x"), key);
+    const { res, settled } = await genaiCall("gemini-2.5-flash", "generateContent", textRequest("x"), key);
     expect(res.status).toBe(200);
     await settled();
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
@@ -85,7 +87,7 @@ describe("usage row per call", () => {
     mockUpstream(() => up.response());
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(1_700_000_000_000);
-    const { res, settled } = await genaiSettled("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key, { query: "?alt=sse" });
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key, { query: "?alt=sse" });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toContain("Hello");
@@ -118,7 +120,7 @@ describe("usage row per call", () => {
     const { key } = await createKey();
     const up = gatedStream(chunk("partial", { usageMetadata: { promptTokenCount: 11, candidatesTokenCount: 1 } }));
     const calls = mockUpstream(() => up.response());
-    const { res, settled } = await genaiSettled("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key);
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key);
     const reader = res.body!.getReader();
     await reader.read();
     await reader.cancel();
@@ -132,7 +134,7 @@ describe("usage row per call", () => {
     const { key } = await createKey();
     const up = gatedStream(chunk("partial", { usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 2 } }));
     mockUpstream(() => up.response());
-    const { res, settled } = await genaiSettled("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key);
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key);
     const reader = res.body!.getReader();
     await reader.read();
     up.cut();
@@ -148,7 +150,7 @@ describe("usage row per call", () => {
   it("upstream error: status, message and the attempt are logged; nothing served", async () => {
     const { key } = await createKey();
     mockUpstream(() => Response.json({ error: { code: 500, message: "backend exploded", status: "INTERNAL" } }, { status: 500 }));
-    const { res, settled } = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key);
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("x"), key);
     expect(res.status).toBe(500);
     await settled();
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
@@ -164,7 +166,7 @@ describe("usage row per call", () => {
   it("fallback: the row names the target that served, its index and every attempt", async () => {
     const { key } = await createKey();
     mockUpstream(() => Response.json({ error: { code: 503, message: "overloaded", status: "UNAVAILABLE" } }, { status: 503 }));
-    const { res, settled } = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x", { fallbacks: ["mock/echo"] }), key);
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("x", { fallbacks: ["mock/echo"] }), key);
     expect(res.status).toBe(200);
     await settled();
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
@@ -187,8 +189,9 @@ describe("calls that fail before execute still leave exactly one row", () => {
   ];
   for (const c of cases) {
     it(c.name, async () => {
-      const { key, id } = await createKey({ team_id: "t-early", ...c.key });
-      const { res, settled } = await genaiSettled(c.model, c.action, c.body, key);
+      const team = await createTeam();
+      const { key, id } = await createKey({ team_id: team.id, ...c.key });
+      const { res, settled } = await genaiCall(c.model, c.action, c.body, key);
       expect(res.status).toBe(c.status);
       // A disallowed primary is checked by the attempt loop: one attempt; everything else fails before it.
       const attempts = c.attempts ?? 0;
@@ -198,7 +201,7 @@ describe("calls that fail before execute still leave exactly one row", () => {
       expect(rows.results).toHaveLength(1);
       const row = rows.results[0]!;
       expect(row).toMatchObject({
-        request_id: res.headers.get("x-edgeway-request-id"), team_id: "t-early", action: c.action, status: c.status,
+        request_id: res.headers.get("x-edgeway-request-id"), team_id: team.id, action: c.action, status: c.status,
         outcome: "error", attempts, provider: null, fallback_index: null, cost_usd: 0,
         stream: c.action === "streamGenerateContent" ? 1 : 0,
       });
@@ -209,7 +212,7 @@ describe("calls that fail before execute still leave exactly one row", () => {
 
   it("unauthenticated 401s leave no row (there is no key to attribute); a bad model still answers 400 first", async () => {
     const before = await env.DB.prepare("SELECT count(*) AS n FROM usage").first<number>("n");
-    const { res, settled } = await genaiSettled("mock/echo", "generateContent", textRequest("x"), `sk-bf-${"0".repeat(40)}`);
+    const { res, settled } = await genaiCall("mock/echo", "generateContent", textRequest("x"), `sk-bf-${"0".repeat(40)}`);
     expect(res.status).toBe(401);
     await settled();
     expect(await usageRow(res.headers.get("x-edgeway-request-id"))).toBeNull();

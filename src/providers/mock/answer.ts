@@ -11,15 +11,9 @@ import type {
   GenerateContentRequest,
   PredictRequest,
 } from "../../gemini/schema";
+import { contentsText, estimateTokens } from "../../gemini/text";
 
-/** A rough, stable estimate: about four characters a token, as Gemini documents for English. */
-export const estimateTokens = (text: string) => (text ? Math.ceil(text.length / 4) : 0);
-
-export function contentsText(contents: readonly Content[] | undefined): string {
-  let out = "";
-  for (const c of contents ?? []) for (const p of c.parts) if (typeof p.text === "string") out += p.text;
-  return out;
-}
+export { contentsText, estimateTokens };
 
 function lastUserText(contents: readonly Content[]): string {
   for (let i = contents.length - 1; i >= 0; i--) {

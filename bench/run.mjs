@@ -1,0 +1,397 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: the gateway's cost measured against the physical limit, a bare pass-through Worker that only
+ * forwards each request to the same upstream. Both run in plain `workerd serve` (separate processes, same
+ * compatibility settings), call the same mock upstream on loopback, and take the same load (wrk), interleaved round
+ * by round so machine drift hits both. Prints a table and writes bench/results.json.
+ *
+ * Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (5), BENCH_CONNECTIONS (32), BENCH_STREAMS per
+ * side (10), BENCH_BIG_MB (100), BENCH_COLD (3 cold starts per side), BENCH_ONLY (comma list of sections:
+ * throughput,latency,translation,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
+ * same process instead of the remote-like stand-in, see workers/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { cpuMs, loadAverage, memMiB } from "./lib/proc.mjs";
+import { probeStream, streamUpstream } from "./lib/stream.mjs";
+import { checkWrk, runWrk } from "./lib/wrk.mjs";
+import { compatOf, prepareGateway, serve, simpleConfig, withVars, WORKERD } from "./lib/workerd.mjs";
+import { judge } from "./targets.mjs";
+
+const root = path.resolve(import.meta.dirname, "..");
+const work = path.join(root, ".wrangler", "bench");
+const int = (name, d) => (Number.isFinite(Number(process.env[name])) && process.env[name] !== "" && process.env[name] !== undefined ? Number(process.env[name]) : d);
+const opts = {
+  rounds: int("BENCH_ROUNDS", 3),
+  seconds: int("BENCH_SECONDS", 5),
+  connections: int("BENCH_CONNECTIONS", 32),
+  streams: int("BENCH_STREAMS", 10),
+  chunks: 100,
+  gapMs: 2,
+  bigMiB: int("BENCH_BIG_MB", 100),
+  cold: int("BENCH_COLD", 3),
+  // "sink": D1 answered at once by a stand-in, as a remote D1 costs the Worker nothing but the call; "local": SQLite.
+  d1: process.env.BENCH_D1 === "local" ? "local" : "sink",
+};
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : null;
+const want = (s) => !only || only.has(s);
+
+const ADMIN_TOKEN = "bench-admin-token";
+const GEMINI_MODEL = "gemini/gemini-2.0-flash";
+const OPENAI_MODEL = "openai/gpt-4o-mini";
+const BODY = JSON.stringify({
+  contents: [{ role: "user", parts: [{ text: "Say hello in one short sentence." }] }],
+  generationConfig: { maxOutputTokens: 64, temperature: 0.2 },
+});
+const genUrl = (base, model) => `${base}/genai/v1beta/models/${model}:generateContent`;
+
+const procs = new Set();
+async function start(config, label) {
+  const p = await serve(config, { dir: work, label });
+  procs.add(p);
+  return p;
+}
+async function stop(p) {
+  procs.delete(p);
+  await p.stop();
+}
+async function stopAll() {
+  await Promise.all([...procs].map((p) => stop(p)));
+}
+process.on("SIGINT", () => stopAll().then(() => process.exit(130)));
+
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const quantile = (xs, q) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function post(url, { key, body = BODY } = {}) {
+  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...(key ? { "x-goog-api-key": key } : {}) }, body });
+  return { status: r.status, text: await r.text() };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main() {
+  checkWrk();
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, workerd: execFileSync(WORKERD, ["--version"], { encoding: "utf8" }).trim(), loadBefore: loadAverage() },
+    options: opts,
+  };
+  log(`machine: ${results.machine.cpus} CPUs, load average ${results.machine.loadBefore.join(" ")}; ${results.machine.workerd}`);
+
+  // Bundle: exactly what `wrangler deploy` would upload.
+  const dist = path.join(work, "dist");
+  const wranglerOut = execFileSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", dist], {
+    cwd: root,
+    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" },
+    encoding: "utf8",
+  });
+  const bundlePath = path.join(dist, "index.js");
+  const code = readFileSync(bundlePath);
+  const upload = /Total Upload:\s*([\d.]+) KiB \/ gzip:\s*([\d.]+) KiB/.exec(wranglerOut);
+  results.bundle = {
+    rawKiB: code.length / 1024,
+    gzipKiB: upload ? Number(upload[2]) : gzipSync(code, { level: 9 }).length / 1024,
+    source: upload ? "wrangler deploy --dry-run (Total Upload gzip)" : "gzip -9 of the dry-run bundle",
+  };
+  log(`bundle: ${results.bundle.rawKiB.toFixed(1)} KiB, gzip ${results.bundle.gzipKiB.toFixed(1)} KiB`);
+
+  // The gateway's workerd config (bindings from wrangler.toml via Miniflare; migrations applied), then the mock
+  // upstream and the bare pass-through with the same compatibility settings.
+  const gwBase = await prepareGateway({
+    root,
+    bundlePath,
+    stateDir: path.join(work, "state"),
+    vars: { ADMIN_TOKEN, GEMINI_API_KEY: "bench-gemini-key", OPENAI_API_KEY: "bench-openai-key" },
+    d1: opts.d1,
+  });
+  const compat = compatOf(gwBase);
+  const upstream = await start(simpleConfig({ name: "upstream", modulePath: path.join(import.meta.dirname, "workers", "upstream.mjs"), compat }), "upstream");
+  const gwCfg = (base) => withVars(gwBase, { GEMINI_BASE_URL: base, OPENAI_BASE_URL: base });
+  const bareCfg = (base) => simpleConfig({ name: "bare", modulePath: path.join(import.meta.dirname, "workers", "bare.mjs"), compat, bindings: [{ name: "UPSTREAM", text: base }] });
+
+  let gw = await start(gwCfg(upstream.url), "gateway");
+  let bare = await start(bareCfg(upstream.url), "bare");
+  const key = await createKey(gw.url);
+  for (const [name, p] of [["gateway", gw], ["bare", bare]]) {
+    const r = await post(genUrl(p.url, GEMINI_MODEL), { key });
+    if (r.status !== 200 || !r.text.includes("How can I help")) throw new Error(`${name} does not answer: ${r.status} ${r.text}`);
+  }
+
+  const pair = { limit: { label: "bare", p: bare }, gateway: { label: "gateway", p: gw } };
+  if (want("throughput")) results.throughput = await interleaved("throughput", pair, { url: (p) => genUrl(p.url, GEMINI_MODEL), key, connections: opts.connections });
+  if (want("latency")) results.latency = await interleaved("latency (1 connection)", pair, { url: (p) => genUrl(p.url, GEMINI_MODEL), key, connections: 1 });
+  if (want("translation")) results.translation = await translation(gw, key);
+  await stop(gw);
+  await stop(bare);
+
+  if (want("memory")) results.memory = await memory(gwCfg(upstream.url), bareCfg(upstream.url), key);
+  if (want("streaming")) results.streaming = await streaming(gwCfg, bareCfg, key);
+  if (want("cold")) results.coldStart = await coldStart(gwCfg(upstream.url), bareCfg(upstream.url), key);
+  await stopAll();
+
+  results.machine.loadAfter = loadAverage();
+  results.targets = judge(results);
+  writeFileSync(path.join(import.meta.dirname, "results.json"), JSON.stringify(results, null, 2) + "\n");
+  report(results);
+}
+
+async function createKey(base) {
+  const r = await fetch(`${base}/admin/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "bench" }),
+  });
+  if (r.status !== 201) throw new Error(`creating the bench key: ${r.status} ${await r.text()}`);
+  return (await r.json()).key;
+}
+
+/**
+ * wrk against two sides (`limit`, `gateway`), alternating which goes first each round; per round the ratio and the
+ * difference are taken within the pair, and the summary is the median over rounds.
+ */
+async function interleaved(name, sides, { url, key, connections }) {
+  const entries = Object.entries(sides);
+  for (const [, s] of entries) {
+    const w = await runWrk({ url: url(s.p, s), body: BODY, key, pid: s.p.pid, connections, seconds: Math.min(2, opts.seconds) });
+    assertClean(`${name} warm-up ${s.label}`, w);
+  }
+  const rounds = [];
+  for (let i = 0; i < opts.rounds; i++) {
+    const order = i % 2 ? [...entries].reverse() : entries;
+    const round = {};
+    for (const [side, s] of order) {
+      const w = await runWrk({ url: url(s.p, s), body: BODY, key, pid: s.p.pid, connections, seconds: opts.seconds });
+      assertClean(`${name} ${s.label}`, w);
+      round[side] = w;
+    }
+    rounds.push(round);
+    const [a, b] = Object.keys(sides);
+    log(`${name} round ${i + 1}/${opts.rounds}: ` + [a, b].map((k) => `${k} ${round[k].rps.toFixed(0)} req/s p50 ${round[k].p50.toFixed(2)} ms cpu ${round[k].cpuMsPerReq.toFixed(3)} ms/req`).join(" | "));
+  }
+  const [a, b] = Object.keys(sides);
+  const pick = (side, f) => median(rounds.map((r) => f(r[side])));
+  const summary = { connections, seconds: opts.seconds, rounds: rounds.length };
+  for (const side of [a, b]) {
+    summary[side] = { rps: pick(side, (w) => w.rps), p50: pick(side, (w) => w.p50), p99: pick(side, (w) => w.p99), cpuMsPerReq: pick(side, (w) => w.cpuMsPerReq) };
+  }
+  summary.ratio = {
+    rps: median(rounds.map((r) => r[b].rps / r[a].rps)),
+    cpu: median(rounds.map((r) => r[b].cpuMsPerReq / r[a].cpuMsPerReq)),
+  };
+  summary.added = {
+    p50: median(rounds.map((r) => r[b].p50 - r[a].p50)),
+    p99: median(rounds.map((r) => r[b].p99 - r[a].p99)),
+    cpuMsPerReq: median(rounds.map((r) => r[b].cpuMsPerReq - r[a].cpuMsPerReq)),
+  };
+  return { summary, rounds };
+}
+
+function assertClean(what, w) {
+  if (!w.requests) throw new Error(`${what}: no requests completed`);
+  if (w.non2xx || w.socketErrors) throw new Error(`${what}: ${w.non2xx} non-2xx answers, ${w.socketErrors} socket errors — figures would be invalid`);
+}
+
+/** Gemini → OpenAI → Gemini vs native Gemini, same gateway process, same load; skipped while there is no openai. */
+async function translation(gw, key) {
+  const r = await post(genUrl(gw.url, OPENAI_MODEL), { key });
+  if (r.status !== 200 || !r.text.includes("How can I help")) {
+    const note = `skipped: the gateway has no working "openai" provider yet (probe ${OPENAI_MODEL} answered ${r.status}: ${r.text.slice(0, 160)})`;
+    log(`translation ${note}`);
+    return { skipped: true, note };
+  }
+  return interleaved("translation", { native: { label: GEMINI_MODEL, p: gw, model: GEMINI_MODEL }, translated: { label: OPENAI_MODEL, p: gw, model: OPENAI_MODEL } }, {
+    url: (p, s) => genUrl(p.url, s.model),
+    key,
+    connections: opts.connections,
+  });
+}
+
+/** A big streamed answer through each side with a fresh process; peak RSS before and after. */
+async function memory(gwConfig, bareConfig, key) {
+  const bytes = opts.bigMiB * 1024 * 1024;
+  const out = { streamedMiB: opts.bigMiB };
+  for (const [side, cfg] of [["limit", bareConfig], ["gateway", gwConfig]]) {
+    const p = await start(cfg, `${side}-memory`);
+    try {
+      await post(genUrl(p.url, GEMINI_MODEL), { key });
+      await sleep(200);
+      const before = memMiB(p.pid);
+      const t0 = performance.now();
+      const got = await drain(`${p.url}/genai/v1beta/models/gemini/bigstream-${bytes}:streamGenerateContent?alt=sse`, key);
+      const seconds = (performance.now() - t0) / 1000;
+      const after = memMiB(p.pid);
+      if (got.status !== 200 || got.bytes < bytes) throw new Error(`${side} big stream: HTTP ${got.status}, ${got.bytes} bytes`);
+      out[side] = { before, after, peakGrowthMiB: after.hwm - before.hwm, receivedMiB: got.bytes / 1048576, seconds, MiBps: got.bytes / 1048576 / seconds };
+      log(`memory ${side}: VmHWM ${before.hwm.toFixed(1)} → ${after.hwm.toFixed(1)} MiB while streaming ${(got.bytes / 1048576).toFixed(0)} MiB in ${seconds.toFixed(1)} s`);
+    } finally {
+      await stop(p);
+    }
+  }
+  return out;
+}
+
+/** Reads a response to the end, counting bytes and keeping none. */
+function drain(url, key) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", headers: { "content-type": "application/json", "x-goog-api-key": key }, agent: false });
+    const timer = setTimeout(() => req.destroy(new Error("big stream timed out")), 120_000);
+    req.on("response", (res) => {
+      let bytes = 0;
+      res.on("data", (d) => (bytes += d.length));
+      res.on("end", () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode, bytes });
+      });
+    });
+    req.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(JSON.stringify({ contents: [{ role: "user", parts: [{ text: "a long answer" }] }] }));
+  });
+}
+
+/** TTFB and per-chunk delivery through each side, against a lock-stepped upstream (see lib/stream.mjs). */
+async function streaming(gwCfg, bareCfg, key) {
+  const up = await streamUpstream({ chunks: opts.chunks, gapMs: opts.gapMs });
+  const sides = { limit: await start(bareCfg(up.url), "bare-stream"), gateway: await start(gwCfg(up.url), "gateway-stream") };
+  const runs = { limit: [], gateway: [] };
+  let n = 0;
+  try {
+    for (const side of ["limit", "gateway"]) await probeStream({ upstream: up, base: sides[side].url, key, id: `warm${n++}`, chunks: opts.chunks });
+    for (let i = 0; i < opts.streams; i++) {
+      for (const side of i % 2 ? ["gateway", "limit"] : ["limit", "gateway"]) {
+        runs[side].push(await probeStream({ upstream: up, base: sides[side].url, key, id: `s${n++}`, chunks: opts.chunks }));
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(sides).map(stop));
+    await up.close();
+  }
+  const sum = (side) => {
+    const rs = runs[side];
+    const delivery = rs.flatMap((r) => r.delivery);
+    const gaps = rs.flatMap((r) => r.gaps);
+    return {
+      ttfbMs: median(rs.map((r) => r.ttfbMs)),
+      deliveryP50: median(delivery),
+      deliveryP99: quantile(delivery, 0.99),
+      gapP50: median(gaps),
+      gapP99: quantile(gaps, 0.99),
+      heldBack: rs.reduce((a, r) => a + r.heldBack, 0),
+      missing: rs.reduce((a, r) => a + r.missing, 0),
+      chunks: delivery.length,
+    };
+  };
+  const out = { chunksPerStream: opts.chunks, gapMs: opts.gapMs, streamsPerSide: opts.streams, limit: sum("limit"), gateway: sum("gateway") };
+  // Pairwise within a round (streams i of both sides ran back to back).
+  out.added = {
+    ttfbMs: median(runs.gateway.map((g, i) => g.ttfbMs - runs.limit[i].ttfbMs)),
+    deliveryP50: out.gateway.deliveryP50 - out.limit.deliveryP50,
+    deliveryP99: out.gateway.deliveryP99 - out.limit.deliveryP99,
+    gapP50: out.gateway.gapP50 - out.limit.gapP50,
+  };
+  log(`streaming: TTFB bare ${out.limit.ttfbMs.toFixed(2)} ms, gateway ${out.gateway.ttfbMs.toFixed(2)} ms; chunk delivery p50 bare ${out.limit.deliveryP50.toFixed(3)} ms, gateway ${out.gateway.deliveryP50.toFixed(3)} ms; held back: ${out.gateway.heldBack}`);
+  return out;
+}
+
+/** Time from spawning a fresh workerd to its socket listening, and to the first answer of a real call. */
+async function coldStart(gwConfig, bareConfig, key) {
+  const runs = { limit: [], gateway: [] };
+  for (let i = 0; i < opts.cold; i++) {
+    for (const side of i % 2 ? ["gateway", "limit"] : ["limit", "gateway"]) {
+      const p = await start(side === "gateway" ? gwConfig : bareConfig, `${side}-cold`);
+      try {
+        const r = await post(genUrl(p.url, GEMINI_MODEL), { key });
+        const answered = performance.now();
+        if (r.status !== 200) throw new Error(`${side} cold start answered ${r.status}`);
+        runs[side].push({ listenMs: p.listenAt - p.t0, firstAnswerMs: answered - p.t0, cpuMs: cpuMs(p.pid) });
+      } finally {
+        await stop(p);
+      }
+    }
+  }
+  const sum = (rs) => ({ listenMs: median(rs.map((r) => r.listenMs)), firstAnswerMs: median(rs.map((r) => r.firstAnswerMs)), cpuMs: median(rs.map((r) => r.cpuMs)) });
+  const out = { runsPerSide: opts.cold, limit: sum(runs.limit), gateway: sum(runs.gateway) };
+  log(`cold start: bare ${out.limit.firstAnswerMs.toFixed(0)} ms, gateway ${out.gateway.firstAnswerMs.toFixed(0)} ms to the first answer`);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function log(s) {
+  console.error(`bench: ${s}`);
+}
+
+function report(r) {
+  const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "—");
+  const sg = (x, d = 2) => (Number.isFinite(x) && x >= 0 ? "+" : "") + f(x, d);
+  const rows = [["measure", "bare (limit)", "gateway", "gateway vs limit"]];
+  if (r.throughput) {
+    const t = r.throughput.summary;
+    rows.push([`req/s, ${t.connections} conns`, f(t.limit.rps, 0), f(t.gateway.rps, 0), `× ${f(t.ratio.rps, 3)}`]);
+    rows.push([`p50 / p99 ms, ${t.connections} conns`, `${f(t.limit.p50)} / ${f(t.limit.p99)}`, `${f(t.gateway.p50)} / ${f(t.gateway.p99)}`, `${sg(t.added.p50)} / ${sg(t.added.p99)}`]);
+    rows.push(["CPU ms per request", f(t.limit.cpuMsPerReq, 3), f(t.gateway.cpuMsPerReq, 3), `× ${f(t.ratio.cpu, 3)} (${sg(t.added.cpuMsPerReq, 3)})`]);
+  }
+  if (r.latency) {
+    const t = r.latency.summary;
+    rows.push(["p50 / p99 ms, 1 conn", `${f(t.limit.p50, 3)} / ${f(t.limit.p99, 3)}`, `${f(t.gateway.p50, 3)} / ${f(t.gateway.p99, 3)}`, `${sg(t.added.p50, 3)} / ${sg(t.added.p99, 3)}`]);
+  }
+  if (r.translation) {
+    if (r.translation.skipped) rows.push(["openai translation", "", "", r.translation.note.slice(0, 60) + "…"]);
+    else {
+      const t = r.translation.summary;
+      rows.push([`req/s native → openai`, f(t.native.rps, 0), f(t.translated.rps, 0), `× ${f(t.ratio.rps, 3)} of native`]);
+      rows.push([`CPU ms/req native → openai`, f(t.native.cpuMsPerReq, 3), f(t.translated.cpuMsPerReq, 3), `× ${f(t.ratio.cpu, 3)} of native`]);
+    }
+  }
+  if (r.streaming) {
+    const s = r.streaming;
+    rows.push(["stream TTFB ms", f(s.limit.ttfbMs), f(s.gateway.ttfbMs), `${sg(s.added.ttfbMs)}`]);
+    rows.push(["chunk delivery p50 / p99 ms", `${f(s.limit.deliveryP50, 3)} / ${f(s.limit.deliveryP99, 3)}`, `${f(s.gateway.deliveryP50, 3)} / ${f(s.gateway.deliveryP99, 3)}`, `${sg(s.added.deliveryP50, 3)} / ${sg(s.added.deliveryP99, 3)}`]);
+    rows.push(["chunks held back", `${s.limit.heldBack} of ${s.limit.chunks}`, `${s.gateway.heldBack} of ${s.gateway.chunks}`, ""]);
+  }
+  if (r.memory) {
+    const m = r.memory;
+    rows.push([`peak RSS MiB, ${m.streamedMiB} MiB stream`, `${f(m.limit.before.hwm, 1)} → ${f(m.limit.after.hwm, 1)}`, `${f(m.gateway.before.hwm, 1)} → ${f(m.gateway.after.hwm, 1)}`, `${sg(m.gateway.peakGrowthMiB, 1)} MiB`]);
+  }
+  if (r.coldStart) {
+    const c = r.coldStart;
+    rows.push(["cold start ms (listen / 1st answer)", `${f(c.limit.listenMs, 0)} / ${f(c.limit.firstAnswerMs, 0)}`, `${f(c.gateway.listenMs, 0)} / ${f(c.gateway.firstAnswerMs, 0)}`, `${sg(c.gateway.firstAnswerMs - c.limit.firstAnswerMs, 0)}`]);
+  }
+  rows.push(["bundle gzip KiB", "", f(r.bundle.gzipKiB, 1), `raw ${f(r.bundle.rawKiB, 1)} KiB`]);
+  printTable(rows);
+  console.log("");
+  printTable([["target", "goal", "measured", ""], ...r.targets.map((t) => [t.name, t.goal, t.measured, t.pass === null ? "n/a" : t.pass ? "PASS" : "MISS"])]);
+  console.log(`\nload average before ${r.machine.loadBefore.join(" ")}, after ${r.machine.loadAfter.join(" ")} on ${r.machine.cpus} CPUs; results in bench/results.json`);
+}
+
+function printTable(rows) {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  rows.forEach((r, j) => {
+    console.log(r.map((c, i) => String(c).padEnd(w[i])).join("  ").trimEnd());
+    if (j === 0) console.log(w.map((n) => "-".repeat(n)).join("  "));
+  });
+}
+
+main().catch(async (e) => {
+  console.error(e);
+  await stopAll();
+  process.exit(1);
+});

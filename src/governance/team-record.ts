@@ -1,0 +1,19 @@
+/** A team: shared limits over its keys. The admin API's input schema and what KV stores. Types via z.infer. */
+import * as z from "zod/mini";
+import { Budget, RateLimit } from "../auth/key-record";
+
+export const TeamFields = z.object({
+  name: z.string().check(z.minLength(1), z.maxLength(200)),
+  rate_limit: z.optional(z.nullable(RateLimit)),
+  budget: z.optional(z.nullable(Budget)),
+  metadata: z.optional(z.record(z.string(), z.string())),
+});
+export const TeamPatch = z.partial(TeamFields);
+export type TeamFields = z.infer<typeof TeamFields>;
+export type TeamPatch = z.infer<typeof TeamPatch>;
+
+export interface TeamRecord extends TeamFields {
+  id: string;
+  created_at: string;
+  updated_at: string;
+}

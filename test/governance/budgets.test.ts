@@ -1,0 +1,123 @@
+/** Budgets in USD per key and per team, from the price table (mock/*: $1/M input, $2/M output). */
+import { env } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { periodEnd, periodStart } from "../../src/governance/policy";
+import { DEFAULT_PRICES, priceLookup } from "../../src/usage/prices";
+import { counters, createTeam, freezeClock } from "../helpers/governance";
+import { createKey, genai, genaiSettled, textRequest } from "../helpers/worker";
+
+afterEach(() => vi.restoreAllMocks());
+
+const hi = textRequest("hi");
+/** One mock call on "hi": 1 input token at $1/M + 11 output tokens at $2/M. */
+const CALL_USD = 23e-6;
+const settled = (key: string) => genaiSettled("mock/echo", "generateContent", hi, key);
+
+async function errorOf(r: Response) {
+  return ((await r.json()) as { error: { code: number; message: string; status: string } }).error;
+}
+
+describe("key budget", () => {
+  it("refuses with 402 RESOURCE_EXHAUSTED once the spend reaches max_usd", async () => {
+    freezeClock();
+    const { key, id } = await createKey({ name: "spender", budget: { max_usd: 0.00004 } });
+    expect((await settled(key)).status).toBe(200);
+    expect((await settled(key)).status).toBe(200); // 23e-6 spent < 40e-6: admitted, and takes the spend over
+    const r = await genai("mock/echo", "generateContent", hi, key);
+    expect(r.status).toBe(402);
+    const e = await errorOf(r);
+    expect(e.status).toBe("RESOURCE_EXHAUSTED");
+    expect(e.message).toBe('budget: key "spender" spent $0.000046 of $0.00004 (lifetime budget)');
+    expect((await counters("key", id)).spent_usd).toBeCloseTo(2 * CALL_USD, 12);
+  });
+
+  it("counts the same cost_usd the usage log stores", async () => {
+    freezeClock();
+    const { key, id } = await createKey({ budget: { max_usd: 1 } });
+    await settled(key);
+    await genaiSettled("mock/echo", "streamGenerateContent", textRequest("a longer prompt to stream back"), key);
+    const row = await env.DB.prepare("SELECT sum(cost_usd) AS usd, count(*) AS n FROM usage WHERE key_id = ?").bind(id).first<{ usd: number; n: number }>();
+    expect(row!.n).toBe(2);
+    expect((await counters("key", id)).spent_lifetime_usd).toBeCloseTo(row!.usd, 12);
+    expect(row!.usd).toBeGreaterThan(CALL_USD);
+  });
+
+  it("resets at the start of the next period (UTC calendar)", async () => {
+    const clock = freezeClock(Date.UTC(2026, 4, 4, 12, 30));
+    const { key } = await createKey({ budget: { max_usd: CALL_USD / 2, period: "1h" } });
+    expect((await settled(key)).status).toBe(200);
+    const r = await genai("mock/echo", "generateContent", hi, key);
+    expect(r.status).toBe(402);
+    expect((await errorOf(r)).message).toContain("1h budget, resets 2026-05-04T13:00:00.000Z");
+    clock.advance(29 * 60_000 + 59_999); // 12:59:59.999
+    expect((await genai("mock/echo", "generateContent", hi, key)).status).toBe(402);
+    clock.advance(1);
+    expect((await settled(key)).status).toBe(200);
+  });
+
+  it("a lifetime budget never resets", async () => {
+    const clock = freezeClock();
+    const { key } = await createKey({ budget: { max_usd: CALL_USD / 2 } });
+    await settled(key);
+    clock.advance(400 * 24 * 3_600_000);
+    expect((await genai("mock/echo", "generateContent", hi, key)).status).toBe(402);
+  });
+
+  it("overshoots only by calls already in flight when it ran out", async () => {
+    freezeClock();
+    const { key, id } = await createKey({ budget: { max_usd: CALL_USD / 2 } });
+    // Five calls admitted together while nothing is spent yet: all five are in flight, all five are charged.
+    const burst = await Promise.all(Array.from({ length: 5 }, () => settled(key)));
+    expect(burst.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect((await counters("key", id)).spent_usd).toBeCloseTo(5 * CALL_USD, 12);
+    expect((await genai("mock/echo", "generateContent", hi, key)).status).toBe(402);
+  });
+});
+
+describe("team budget", () => {
+  it("is shared by the team's keys, and the tighter of key and team wins", async () => {
+    freezeClock();
+    const team = await createTeam({ name: "research", budget: { max_usd: 0.00004, period: "1d" } });
+    const a = await createKey({ team_id: team.id, budget: { max_usd: 1 } });
+    const b = await createKey({ team_id: team.id });
+    expect((await settled(a.key)).status).toBe(200);
+    expect((await settled(b.key)).status).toBe(200);
+    const r = await genai("mock/echo", "generateContent", hi, a.key);
+    expect(r.status).toBe(402);
+    expect((await errorOf(r)).message).toMatch(/^budget: team "research" spent \$0\.000046 of \$0\.00004 \(1d budget, resets /);
+    expect((await counters("team", team.id)).spent_usd).toBeCloseTo(2 * CALL_USD, 12);
+    expect((await counters("key", a.id)).spent_usd).toBeCloseTo(CALL_USD, 12);
+  });
+});
+
+describe("budget periods", () => {
+  const t = Date.UTC(2026, 4, 7, 15, 45, 12); // Thursday 2026-05-07
+  it.each([
+    ["1h", "2026-05-07T15:00:00.000Z", "2026-05-07T16:00:00.000Z"],
+    ["1d", "2026-05-07T00:00:00.000Z", "2026-05-08T00:00:00.000Z"],
+    ["1w", "2026-05-04T00:00:00.000Z", "2026-05-11T00:00:00.000Z"],
+    ["1mo", "2026-05-01T00:00:00.000Z", "2026-06-01T00:00:00.000Z"],
+  ] as const)("%s runs from %s to %s", (period, start, end) => {
+    expect(new Date(periodStart(period, t)).toISOString()).toBe(start);
+    expect(new Date(periodEnd(period, t)!).toISOString()).toBe(end);
+  });
+  it("a week starts on Monday even on a Sunday", () => {
+    expect(new Date(periodStart("1w", Date.UTC(2026, 4, 10, 23))).toISOString()).toBe("2026-05-04T00:00:00.000Z");
+  });
+  it("lifetime has no period", () => {
+    expect(periodStart(null, t)).toBe(0);
+    expect(periodEnd(undefined, t)).toBeUndefined();
+  });
+});
+
+describe("prices", () => {
+  it("an unknown model costs nothing and says so once per model", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const price = priceLookup(DEFAULT_PRICES);
+    expect(price("acme", "mystery-1")).toBeUndefined();
+    expect(price("acme", "mystery-1")).toBeUndefined();
+    expect(price("mock", "echo")).toEqual({ input: 1, output: 2, cached_input: 0.5 });
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0]![0])).toContain('"acme/mystery-1"');
+  });
+});
