@@ -30,6 +30,8 @@ export default defineConfig(async () => {
                     { name: "groq", base_url: "https://groq.upstream.test/openai", key_secret: "GROQ_API_KEY", models: ["llama-3.3-70b-versatile"] },
                     { name: "ollama", base_url: "http://ollama.upstream.test:11434" },
                   ]),
+                  // One attempt per target unless a test turns retries on (test/pipeline/ sets them per call).
+                  EDGEWAY_RETRIES: "0",
                 },
               },
             }),

@@ -11,6 +11,7 @@ import { OPENAI_DEFAULT_BASE_URL, openaiProvider } from "./providers/openai";
 import { OPENAI_MODELS } from "./providers/openai/models";
 import type { Provider } from "./providers/types";
 import { describeIssues } from "./gemini/schema";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 export interface Config {
@@ -18,6 +19,8 @@ export interface Config {
   providers: ReadonlyMap<string, Provider>;
   /** USD per 1M tokens for provider/model; undefined for an unknown model (which then costs 0). */
   price: PriceLookup;
+  /** Retries, backoff and time limits of the attempt loop. */
+  retry: RetryPolicy;
 }
 
 const DEFAULT_MAX_BODY = 20 * 1024 * 1024;
@@ -64,12 +67,25 @@ function buildConfig(env: Env): Config {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
     price: priceLookup({ ...DEFAULT_PRICES, ...jsonVar<PriceTable>(env.PRICES, "PRICES") }),
+    retry: retryPolicy(env),
   };
 }
 
-function positiveInt(v: unknown, fallback: number): number {
+function retryPolicy(env: Env): RetryPolicy {
+  const d = DEFAULT_RETRY_POLICY;
+  return {
+    retries: positiveInt(env.EDGEWAY_RETRIES, d.retries, 0),
+    baseMs: positiveInt(env.EDGEWAY_RETRY_BASE_MS, d.baseMs, 0),
+    maxDelayMs: positiveInt(env.EDGEWAY_RETRY_MAX_DELAY_MS, d.maxDelayMs, 0),
+    deadlineMs: positiveInt(env.EDGEWAY_DEADLINE_MS, d.deadlineMs),
+    timeoutMs: positiveInt(env.EDGEWAY_TIMEOUT_MS, d.timeoutMs),
+  };
+}
+
+/** A whole number >= `min` (default 1); anything else (unset, garbage) is the fallback. */
+function positiveInt(v: unknown, fallback: number, min = 1): number {
   const n = typeof v === "string" || typeof v === "number" ? Number(v) : NaN;
-  return Number.isFinite(n) && n > 0 ? Math.floor(n) : fallback;
+  return Number.isFinite(n) && n >= min && v !== "" ? Math.floor(n) : fallback;
 }
 
 /** A JSON var; a broken one is reported once per isolate and ignored rather than taking the gateway down. */

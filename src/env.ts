@@ -21,6 +21,13 @@ export interface Env {
   /** Largest accepted request body in bytes (default 20 MiB, Gemini's inline-data ceiling). */
   MAX_BODY_BYTES?: string;
 
+  /** Retries and time limits of the attempt loop (see src/pipeline/retry-policy.ts); whole numbers. */
+  EDGEWAY_RETRIES?: string;
+  EDGEWAY_RETRY_BASE_MS?: string;
+  EDGEWAY_RETRY_MAX_DELAY_MS?: string;
+  EDGEWAY_DEADLINE_MS?: string;
+  EDGEWAY_TIMEOUT_MS?: string;
+
   /** JSON price table merged over the shipped one: {"provider/model": {input, output, cached_input}} per 1M tokens. */
   PRICES?: string;
 

@@ -1,7 +1,9 @@
 /**
- * The attempt loop: for each planned target, ask its adapter for the upstream request, call it, and translate
- * the answer. Moves on to the next target only on failures a retry elsewhere can fix (network, 429, 5xx, a
- * malformed answer); any other 4xx means the request itself is wrong and is answered at once.
+ * The attempt loop. For each planned target: ask its adapter for the upstream request, call it, translate the
+ * answer. A transient failure (network error, 429, 5xx, a stream cut before its first chunk) is retried on the same
+ * target with backoff; when retries are used up, or the failure is a timeout or a malformed answer, the next target
+ * is tried. Any other 4xx means the request itself is wrong and is answered at once. Nothing has reached the client
+ * until `execute` returns, so no failure here can splice two answers together.
  */
 import { assertTargetAllowed } from "../auth/authenticate";
 import { GatewayError } from "../gemini/errors";
@@ -14,6 +16,9 @@ import { sseParser } from "../streaming/sse";
 import { translateStream } from "../streaming/translate";
 import type { AttemptInfo } from "../usage/record";
 import type { CallContext } from "./context";
+import { retryAfterMs, retryDelay } from "./retry-policy";
+import { waits } from "./sleep";
+import { AttemptTimer } from "./timeout";
 
 export interface Served {
   target: Target;
@@ -24,6 +29,14 @@ export interface Served {
   json?: GeminiJson;
 }
 
+/** Per-request limits that come from the HTTP request rather than config. */
+export interface AttemptLimits {
+  /** First-byte timeout of each attempt, in ms. */
+  timeoutMs: number;
+  /** The client's signal: a caller that goes away stops the current attempt and any retry wait. */
+  signal?: AbortSignal;
+}
+
 /** Thrown when no target served. `attempts` says what each one did. */
 export class AllTargetsFailed extends Error {
   constructor(readonly error: GatewayError, readonly attempts: AttemptInfo[]) {
@@ -31,31 +44,74 @@ export class AllTargetsFailed extends Error {
   }
 }
 
-/** A failed attempt: the error to show and whether the next target may be tried. */
+/**
+ * A failed attempt: the error to show, whether a later target may be tried (`retryable`), whether this same target
+ * may be tried again after a wait (`sameTarget`), and the wait the upstream asked for.
+ */
 class AttemptFailure extends Error {
-  constructor(readonly error: GatewayError, readonly retryable: boolean, readonly reason: string) {
+  constructor(
+    readonly error: GatewayError,
+    readonly retryable: boolean,
+    readonly reason: string,
+    readonly sameTarget = false,
+    readonly retryAfterMs?: number,
+  ) {
     super(reason);
   }
 }
 
-export async function execute(ctx: CallContext, targets: Target[], body: ProviderCall["body"]): Promise<Served> {
+/** How many attempts went upstream (retries included); targets skipped before calling out are not counted. */
+export const upstreamAttempts = (attempts: readonly AttemptInfo[]) => attempts.filter((a) => !a.skipped).length;
+
+export async function execute(
+  ctx: CallContext,
+  targets: Target[],
+  body: ProviderCall["body"],
+  limits: AttemptLimits = { timeoutMs: ctx.config.retry.timeoutMs },
+): Promise<Served> {
+  const policy = ctx.config.retry;
+  const deadlineAt = ctx.startedAt + policy.deadlineMs;
   const attempts: AttemptInfo[] = [];
   let primaryError: GatewayError | undefined;
-  for (let index = 0; index < targets.length; index++) {
+  const fail = (e: GatewayError) => new AllTargetsFailed(withAttempts(e, attempts), attempts);
+
+  targets: for (let index = 0; index < targets.length; index++) {
     const target = targets[index]!;
-    const started = Date.now();
-    try {
-      const served = await attempt(ctx, target, body, index === 0);
-      attempts.push({ target: targetString(target), status: 200, reason: "ok", latency_ms: Date.now() - started });
-      return { ...served, target, index, attempts };
-    } catch (err) {
-      const f = err instanceof AttemptFailure ? err : asFailure(err);
-      attempts.push({ target: targetString(target), status: f.error.code, reason: f.reason, latency_ms: Date.now() - started });
-      primaryError ??= f.error;
-      if (!f.retryable) throw new AllTargetsFailed(withAttempts(f.error, attempts), attempts);
+    for (let retry = 0; ; retry++) {
+      if (primaryError && Date.now() >= deadlineAt) break targets;
+      const started = Date.now();
+      const timer = new AttemptTimer(limits.timeoutMs, deadlineAt, limits.signal);
+      const trace = { upstream: false };
+      try {
+        const served = await attempt(ctx, target, body, index === 0, timer, trace);
+        timer.release();
+        attempts.push({ target: targetString(target), status: 200, reason: "ok", latency_ms: Date.now() - started });
+        return { ...served, target, index, attempts };
+      } catch (err) {
+        timer.release();
+        timer.controller.abort();
+        const f = stoppedFailure(timer, target, limits.timeoutMs) ?? asFailure(err);
+        attempts.push({
+          target: targetString(target), status: f.error.code, reason: f.reason, latency_ms: Date.now() - started,
+          ...(trace.upstream ? {} : { skipped: true as const }),
+        });
+        if (index === 0) primaryError = f.error;
+        if (timer.stopped === "cancelled") throw fail(f.error);
+        if (timer.stopped === "deadline") break targets;
+        // The request itself is wrong: no other target will take it either.
+        if (!f.retryable) throw fail(primaryError ?? f.error);
+        if (!f.sameTarget) continue targets;
+        const wait = retryDelay(policy, retry, f.retryAfterMs, deadlineAt - Date.now(), waits.random);
+        if (wait === undefined) continue targets;
+        try {
+          await waits.sleep(wait, limits.signal);
+        } catch {
+          throw fail(new GatewayError(499, "client disconnected"));
+        }
+      }
     }
   }
-  throw new AllTargetsFailed(withAttempts(primaryError!, attempts), attempts);
+  throw fail(primaryError!);
 }
 
 async function attempt(
@@ -63,6 +119,8 @@ async function attempt(
   target: Target,
   body: ProviderCall["body"],
   isPrimary: boolean,
+  timer: AttemptTimer,
+  trace: { upstream: boolean },
 ): Promise<Pick<Served, "stream" | "json">> {
   const provider = ctx.config.providers.get(target.provider);
   if (!provider) throw new AttemptFailure(new GatewayError(400, `unknown provider "${target.provider}"`), !isPrimary, "unknown provider");
@@ -82,54 +140,66 @@ async function attempt(
     throw new AttemptFailure(new GatewayError(503, `provider "${provider.name}" is not configured (no API key)`), true, "not configured");
   }
   const call: ProviderCall = { action: ctx.action, model: target.model, body, version: ctx.version };
-  const local = provider.local?.(call);
-  if (local) return { json: local };
-
-  let upstreamReq: Request;
+  let local: GeminiJson | undefined;
+  let upstreamReq: Request | undefined;
   try {
-    upstreamReq = provider.request(call);
+    local = provider.local?.(call);
+    if (!local) upstreamReq = provider.request(call);
   } catch (e) {
     throw new AttemptFailure(asGatewayError(e, 400), !isPrimary, "request not translatable");
   }
-  const abort = new AbortController();
+  trace.upstream = true;
+  if (local || !upstreamReq) return { json: local };
+
   let res: Response;
   try {
-    res = await (provider.fetch ? provider.fetch(new Request(upstreamReq, { signal: abort.signal })) : fetch(upstreamReq, { signal: abort.signal }));
+    const { signal } = timer;
+    res = await timer.race(provider.fetch ? provider.fetch(new Request(upstreamReq, { signal })) : fetch(upstreamReq, { signal }));
   } catch (e) {
-    throw new AttemptFailure(new GatewayError(502, `${provider.name}: upstream unreachable (${(e as Error).message})`), true, "network error");
+    throw new AttemptFailure(new GatewayError(502, `${provider.name}: upstream unreachable (${(e as Error).message})`), true, "network error", true);
   }
   if (!res.ok) {
-    const text = await res.text().catch(() => "");
-    const error = provider.error(res.status, text);
-    const retryable = res.status === 429 || res.status >= 500;
-    throw new AttemptFailure(error, retryable, `upstream ${res.status}`);
+    const text = await timer.race(res.text()).catch(() => "");
+    const transient = res.status === 429 || res.status >= 500;
+    const wait = retryAfterMs(res.headers, Date.now());
+    const error = withRetryAfter(provider.error(res.status, text), wait);
+    throw new AttemptFailure(error, transient, `upstream ${res.status}`, transient, wait);
   }
-  if (ctx.stream) return { stream: await openStream(provider, call, res, abort) };
+  if (ctx.stream) return { stream: await openStream(provider, call, res, timer) };
   let json: unknown;
   try {
-    json = await res.json();
+    json = await timer.race(res.json());
+  } catch (e) {
+    if (timer.stopped) throw e;
+    throw malformed(provider, e);
+  }
+  try {
     return { json: provider.response(call, json) };
   } catch (e) {
-    throw new AttemptFailure(new GatewayError(502, `${provider.name}: malformed upstream answer (${(e as Error).message})`), true, "malformed answer");
+    throw malformed(provider, e);
   }
 }
 
-/** Opens the translated stream and waits for its first chunk: until then a failure may still fall back. */
-async function openStream(provider: Provider, call: ProviderCall, res: Response, abort: AbortController) {
-  if (!res.body) throw new AttemptFailure(new GatewayError(502, `${provider.name}: empty stream`), true, "malformed answer");
+/** Opens the translated stream and waits for its first chunk: until then a failure may still retry or fall back. */
+async function openStream(provider: Provider, call: ProviderCall, res: Response, timer: AttemptTimer) {
+  if (!res.body) throw malformed(provider, new Error("empty stream"));
   const rest = res.body.pipeThrough(sseParser()).pipeThrough(translateStream(provider.stream(call))).getReader();
   try {
-    const r = await rest.read();
-    if (r.done) throw new Error("upstream stream ended before its first chunk");
-    return { first: r.value, rest, abort };
+    const r = await timer.race(rest.read());
+    if (r.done) throw new StreamCut("upstream stream ended before its first chunk");
+    return { first: r.value, rest, abort: timer.controller };
   } catch (e) {
-    abort.abort();
     rest.cancel().catch(() => {});
-    if (e instanceof AttemptFailure) throw e;
+    if (timer.stopped) throw e;
+    if (e instanceof SyntaxError) throw malformed(provider, e);
     const ge = streamError(provider, e);
-    throw new AttemptFailure(ge, ge.code === 429 || ge.code >= 500, "stream failed before first byte");
+    const transient = ge.code === 429 || ge.code >= 500;
+    const reason = e instanceof StreamedUpstreamError ? `upstream ${ge.code}` : "stream cut before first byte";
+    throw new AttemptFailure(ge, transient, reason, transient);
   }
 }
+
+class StreamCut extends Error {}
 
 /** The Gemini error for a stream that broke: an error event the upstream sent, or a cut/garbled stream. */
 export function streamError(provider: Provider, e: unknown): GatewayError {
@@ -139,6 +209,32 @@ export function streamError(provider: Provider, e: unknown): GatewayError {
   }
   if (e instanceof GatewayError) return e;
   return new GatewayError(502, `${provider.name}: upstream stream failed (${(e as Error)?.message ?? String(e)})`);
+}
+
+/** An attempt our own timer stopped: the timeout, the call's deadline, or the client leaving. */
+function stoppedFailure(timer: AttemptTimer, target: Target, timeoutMs: number): AttemptFailure | undefined {
+  switch (timer.stopped) {
+    case "timeout":
+      // A target that stayed silent this long is unlikely to answer faster now: the next target is the better bet.
+      return new AttemptFailure(new GatewayError(504, `${target.provider}: no answer within ${timeoutMs} ms`), true, "timeout");
+    case "deadline":
+      return new AttemptFailure(new GatewayError(504, `${target.provider}: call deadline exceeded`), true, "deadline exceeded");
+    case "cancelled":
+      return new AttemptFailure(new GatewayError(499, "client disconnected"), false, "client disconnected");
+  }
+  return undefined;
+}
+
+/** A 2xx answer we cannot read: retrying the same target would most likely read the same thing. */
+function malformed(provider: Provider, e: unknown): AttemptFailure {
+  const msg = (e as Error)?.message ?? String(e);
+  return new AttemptFailure(new GatewayError(502, `${provider.name}: malformed upstream answer (${msg})`), true, "malformed answer");
+}
+
+/** Passes the upstream's Retry-After on, in case this error is what the caller finally sees. */
+function withRetryAfter(e: GatewayError, ms: number | undefined): GatewayError {
+  if (ms === undefined) return e;
+  return new GatewayError(e.code, e.message, { status: e.status, headers: { ...e.headers, "retry-after": String(Math.ceil(ms / 1000)) } });
 }
 
 function withAttempts(e: GatewayError, attempts: AttemptInfo[]): GatewayError {
@@ -152,6 +248,7 @@ function asGatewayError(e: unknown, code: number): GatewayError {
 }
 
 function asFailure(e: unknown): AttemptFailure {
+  if (e instanceof AttemptFailure) return e;
   const ge = asGatewayError(e, 500);
   return new AttemptFailure(ge, ge.code === 429 || ge.code >= 500, ge.message);
 }

@@ -7,7 +7,7 @@ import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { errorResponse, toGatewayError } from "../gemini/errors";
 import { encodeSse } from "../streaming/sse";
 import type { CallContext, CallScope } from "./context";
-import { streamError, type Served } from "./execute";
+import { streamError, upstreamAttempts, type Served } from "./execute";
 import { recordCall } from "./record";
 
 export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): Headers {
@@ -15,7 +15,7 @@ export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): H
   if (s) {
     h.set("x-edgeway-provider", s.target.provider);
     h.set("x-edgeway-model", s.target.model);
-    h.set("x-edgeway-attempts", String(s.attempts.length));
+    h.set("x-edgeway-attempts", String(upstreamAttempts(s.attempts)));
   }
   return h;
 }
@@ -94,6 +94,6 @@ export function respondError(ctx: CallScope, err: unknown, attempts: Served["att
     target: null, index: null, attempts, status: e.code, outcome: "error", error: e.message, usage: undefined, ttfbMs: null,
   });
   const h = gatewayHeaders(ctx);
-  h.set("x-edgeway-attempts", String(attempts.length));
+  h.set("x-edgeway-attempts", String(upstreamAttempts(attempts)));
   return errorResponse(e, h);
 }

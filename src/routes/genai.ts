@@ -9,6 +9,7 @@ import { readJson, validateBody } from "../pipeline/body";
 import type { CallContext, CallScope } from "../pipeline/context";
 import { AllTargetsFailed, execute } from "../pipeline/execute";
 import { respondError, respondJson, respondStream } from "../pipeline/respond";
+import { requestTimeoutMs, TIMEOUT_HEADER } from "../pipeline/timeout";
 import { planTargets } from "../plan/chain";
 import { parseGenaiPath } from "./genai-path";
 
@@ -44,8 +45,9 @@ export async function handleGenai(c: Context<{ Bindings: Env }>): Promise<Respon
 
     const { body, fallbacks } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
     const targets = planTargets(route.target, fallbacks, key);
+    const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
     const ctx: CallContext = { ...scope, action: route.action, version: route.version };
-    const served = await execute(ctx, targets, body);
+    const served = await execute(ctx, targets, body, limits);
     return served.stream ? respondStream(ctx, served) : respondJson(ctx, served);
   } catch (e) {
     if (!scope) return errorResponse(e, idHeader);

@@ -9,6 +9,8 @@ export interface AttemptInfo {
   /** `ok`, or why this attempt did not serve (e.g. `upstream 503`, `not allowed for key`, `timeout`). */
   reason: string;
   latency_ms: number;
+  /** Set when the target was passed over without an upstream call (e.g. not allowed for the key). */
+  skipped?: true;
 }
 
 export interface Tokens {

@@ -120,7 +120,8 @@ describe("a refusal and fallbacks", () => {
     expect((await call(key)).status).toBe(200);
     const r = await genai("gemini-2.0-flash", "generateContent", { ...hi, fallbacks: ["mock/echo"] }, key);
     expect(r.status).toBe(429);
-    expect(r.headers.get("x-edgeway-attempts")).toBe("1");
+    // x-edgeway-attempts counts upstream attempts: a refusal makes none.
+    expect(r.headers.get("x-edgeway-attempts")).toBe("0");
     expect(upstream).toHaveLength(0);
   });
 

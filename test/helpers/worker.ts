@@ -51,7 +51,8 @@ export async function genaiCall(
   opts: GenaiOpts & { env?: Partial<Cloudflare.Env> } = {},
 ): Promise<{ res: Response; settled: () => Promise<void> }> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), { ...env, ...opts.env }, ctx);
+  // `env` swaps bindings or vars for this call only (a new env object: the config is parsed for it, as for a new isolate).
+  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), opts.env ? { ...env, ...opts.env } : env, ctx);
   return { res, settled: () => waitOnExecutionContext(ctx) };
 }
 
@@ -64,7 +65,13 @@ export function usageRow(requestId: string | null): Promise<Record<string, unkno
  * Like `genai`, but through the Worker's handler with an execution context the test waits on: resolves once the
  * body has been read (streams included) and every waitUntil (usage row, governance settlement) has finished.
  */
-export async function genaiSettled(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Promise<Response> {
+export async function genaiSettled(
+  model: string,
+  action: string,
+  body: unknown,
+  key: string,
+  opts: GenaiOpts & { env?: Partial<Cloudflare.Env> } = {},
+): Promise<Response> {
   const { res, settled } = await genaiCall(model, action, body, key, opts);
   const text = await res.text();
   await settled();
@@ -99,18 +106,40 @@ export function mockUpstream(handler: (call: UpstreamCall) => Response | Promise
   return calls;
 }
 
-/** An SSE body from raw chunks, exactly as given (so tests choose the framing and the split points). */
-export function sseResponse(chunks: string[], init: ResponseInit = {}): Response {
+/**
+ * An SSE body from raw chunks, exactly as given (so tests choose the framing and the split points). `end` says how
+ * the body ends once they were read: closed, cut (the connection drops), never (a hang), or cut when a promise
+ * settles (so a test can cut only after the client saw the first bytes).
+ */
+export function sseResponse(
+  chunks: string[],
+  init: ResponseInit = {},
+  end: "close" | "cut" | "hang" | Promise<unknown> = "close",
+): Response {
   const enc = new TextEncoder();
+  const cut = (c: ReadableStreamDefaultController) => c.error(new TypeError("Network connection lost."));
   return new Response(
     new ReadableStream({
       start(c) {
         for (const ch of chunks) c.enqueue(enc.encode(ch));
-        c.close();
+        if (end === "close") c.close();
+      },
+      // Called once the chunks were read: erroring earlier would discard them unread.
+      async pull(c) {
+        if (end === "cut") cut(c);
+        else if (end instanceof Promise) await end.finally(() => cut(c));
       },
     }),
     { status: 200, headers: { "content-type": "text/event-stream" }, ...init },
   );
+}
+
+/** An upstream that never answers: settles only when the gateway aborts the call, as a real fetch would. */
+export function hang(call: UpstreamCall): Promise<Response> {
+  return new Promise((_, reject) => {
+    if (call.signal.aborted) reject(call.signal.reason);
+    call.signal.addEventListener("abort", () => reject(call.signal.reason), { once: true });
+  });
 }
 
 /** Reads an SSE response to the end and returns the parsed `data:` payloads. */

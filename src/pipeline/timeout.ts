@@ -1,0 +1,65 @@
+/**
+ * Time limits of one attempt: the first-byte timeout (x-edgeway-timeout-ms, else EDGEWAY_TIMEOUT_MS), the whole
+ * call's deadline, and the client going away. "First byte" is the first thing the gateway could send the client:
+ * the first translated chunk of a stream, or the whole JSON answer otherwise.
+ */
+import { badRequest } from "../gemini/errors";
+import type { RetryPolicy } from "./retry-policy";
+
+export const TIMEOUT_HEADER = "x-edgeway-timeout-ms";
+
+/** The request's first-byte timeout in ms: the header (clamped to the deadline), else the configured one. */
+export function requestTimeoutMs(header: string | null, p: RetryPolicy): number {
+  if (header === null) return p.timeoutMs;
+  const v = header.trim();
+  if (!/^\d{1,12}$/.test(v) || Number(v) < 1) {
+    throw badRequest(`${TIMEOUT_HEADER} must be a whole number of milliseconds, at least 1 (got "${header.slice(0, 40)}")`);
+  }
+  return Math.min(Number(v), p.deadlineMs);
+}
+
+/** Why an attempt was stopped before its first byte. */
+export type StopReason = "timeout" | "deadline" | "cancelled";
+
+/** Aborts one attempt on whichever comes first: its timeout, the call's deadline, or the client's signal. */
+export class AttemptTimer {
+  readonly controller = new AbortController();
+  stopped: StopReason | undefined;
+  private readonly timer: ReturnType<typeof setTimeout>;
+  private readonly onCancel = () => this.stop("cancelled");
+  private stoppedPromise: Promise<never> | undefined;
+
+  constructor(timeoutMs: number, deadlineAt: number, private readonly client?: AbortSignal) {
+    const left = Math.max(0, deadlineAt - Date.now());
+    const [ms, why]: [number, StopReason] = timeoutMs < left ? [timeoutMs, "timeout"] : [left, "deadline"];
+    this.timer = setTimeout(() => this.stop(why), ms);
+    if (client?.aborted) this.stop("cancelled");
+    else client?.addEventListener("abort", this.onCancel, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  stop(why: StopReason): void {
+    if (this.stopped) return;
+    this.stopped = why;
+    this.controller.abort(new DOMException(`attempt stopped: ${why}`, "AbortError"));
+  }
+
+  /** The first byte is here: the timers no longer apply (the stream's own cancel takes over). */
+  release(): void {
+    clearTimeout(this.timer);
+    this.client?.removeEventListener("abort", this.onCancel);
+  }
+
+  /** `p`, or a rejection as soon as the attempt stops, whether or not the transport honours the signal. */
+  race<T>(p: Promise<T>): Promise<T> {
+    this.stoppedPromise ??= new Promise<never>((_, reject) => {
+      if (this.signal.aborted) reject(this.signal.reason);
+      else this.signal.addEventListener("abort", () => reject(this.signal.reason), { once: true });
+    });
+    this.stoppedPromise.catch(() => {});
+    return Promise.race([p, this.stoppedPromise]);
+  }
+}
