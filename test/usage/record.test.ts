@@ -193,9 +193,10 @@ describe("calls that fail before execute still leave exactly one row", () => {
       const { key, id } = await createKey({ team_id: team.id, ...c.key });
       const { res, settled } = await genaiCall(c.model, c.action, c.body, key);
       expect(res.status).toBe(c.status);
-      // A disallowed primary is checked by the attempt loop: one attempt; everything else fails before it.
+      // A disallowed primary is checked by the attempt loop: one (skipped) attempt in the row, no upstream call in
+      // the header; everything else fails before the loop.
       const attempts = c.attempts ?? 0;
-      expect(res.headers.get("x-edgeway-attempts")).toBe(String(attempts));
+      expect(res.headers.get("x-edgeway-attempts")).toBe("0");
       await settled();
       const rows = await env.DB.prepare("SELECT * FROM usage WHERE key_id = ?").bind(id).all();
       expect(rows.results).toHaveLength(1);
