@@ -5,6 +5,7 @@ import { errorResponse, GatewayError } from "./gemini/errors";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
 import { teamsApp } from "./routes/admin/teams";
+import { logsApp, usageApp } from "./routes/admin/usage";
 import { handleGenai } from "./routes/genai";
 
 export function buildApp() {
@@ -15,6 +16,8 @@ export function buildApp() {
   admin.use("*", adminAuth);
   admin.route("/keys", keysApp);
   admin.route("/teams", teamsApp);
+  admin.route("/usage", usageApp);
+  admin.route("/logs", logsApp);
   app.route("/admin", admin);
 
   app.get("/", (c) => c.json({ name: "edgeway", docs: "https://github.com/edgeway (README)", genai: "/genai/v1beta" }));

@@ -1,11 +1,14 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
 import type { Governor } from "./governance/governor";
+import type { UsageBuffer } from "./usage/buffer";
 
 export interface Env {
   VIRTUAL_KEYS: KVNamespace;
   DB: D1Database;
   /** Per-key and per-team governance counters (src/governance/governor.ts). */
   GOVERNOR: DurableObjectNamespace<Governor>;
+  /** Usage rows D1 did not take, kept until its alarm writes them (src/usage/buffer.ts). */
+  USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;

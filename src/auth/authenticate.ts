@@ -8,6 +8,13 @@ import { keyUnusableReason, type KeyRecord } from "./key-record";
 import { KeyStore } from "./key-store";
 
 export async function authenticate(req: Request, url: URL, kv: KVNamespace): Promise<KeyRecord> {
+  const key = await identifyKey(req, url, kv);
+  assertKeyUsable(key);
+  return key;
+}
+
+/** The key a request names, usable or not (401 when there is none): enough to attribute the call. */
+export async function identifyKey(req: Request, url: URL, kv: KVNamespace): Promise<KeyRecord> {
   const secret = readCredential(req, url);
   if (!secret) {
     throw new GatewayError(401, "missing API key: send a virtual key (sk-bf-...) in x-goog-api-key, Authorization: Bearer, x-bf-vk, x-api-key or ?key=");
@@ -15,9 +22,13 @@ export async function authenticate(req: Request, url: URL, kv: KVNamespace): Pro
   if (!isWellFormedKey(secret)) throw new GatewayError(401, "API key not valid: expected a virtual key (sk-bf-...)");
   const key = await new KeyStore(kv).byHash(await sha256Hex(secret));
   if (!key) throw new GatewayError(401, "API key not valid");
+  return key;
+}
+
+/** 403 for a key that exists but may not be used (revoked, inactive, expired). */
+export function assertKeyUsable(key: KeyRecord): void {
   const why = keyUnusableReason(key);
   if (why) throw new GatewayError(403, why);
-  return key;
 }
 
 /** Whether a key's allow-lists admit a target. A Gemini model also matches by its bare name. */

@@ -57,9 +57,15 @@ export class GatewayError extends Error {
 export const badRequest = (message: string) => new GatewayError(400, message);
 export const notFound = (message: string) => new GatewayError(404, message);
 
+/** Any thrown value as the GatewayError the client sees; anything unexpected is logged and becomes a bare 500. */
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  console.error("unhandled error", err instanceof Error ? err.stack : String(err));
+  return new GatewayError(500, "internal error");
+}
+
 export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Response {
-  const e = err instanceof GatewayError ? err : new GatewayError(500, "internal error");
-  if (!(err instanceof GatewayError)) console.error("unhandled error", err instanceof Error ? err.stack : String(err));
+  const e = toGatewayError(err);
   const headers = new Headers(extraHeaders);
   headers.set("content-type", "application/json; charset=utf-8");
   for (const [k, v] of Object.entries(e.headers ?? {})) headers.set(k, v);

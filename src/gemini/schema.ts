@@ -174,9 +174,9 @@ export interface GenerateContentResponse {
 }
 
 /** Renders zod issues as one readable line: `contents.0.parts: expected array`. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+export function describeIssues(issues: readonly z.core.$ZodIssue[], root = "body"): string {
   return issues
     .slice(0, 5)
-    .map((i) => `${i.path.length ? i.path.join(".") : "body"}: ${i.code === "invalid_type" ? `expected ${i.expected}` : i.message}`)
+    .map((i) => `${i.path.length ? i.path.join(".") : root}: ${i.code === "invalid_type" ? `expected ${i.expected}` : i.message}`)
     .join("; ");
 }

@@ -4,16 +4,25 @@ import type { Config } from "../config";
 import type { Env } from "../env";
 import type { Action } from "../gemini/schema";
 
-export interface CallContext {
+/**
+ * What a usage row needs: known as soon as the key is, even when the rest of the request turns out to be bad
+ * (then `action` is whatever the path said).
+ */
+export interface CallScope {
   requestId: string;
   startedAt: number;
   env: Env;
   config: Config;
   key: KeyRecord;
-  action: Action;
-  version: string;
+  action: string;
   requestedModel: string;
   stream: boolean;
   /** Keeps work alive after the response (usage rows, counters). */
   waitUntil(p: Promise<unknown>): void;
+}
+
+/** A call whose path and body are valid: it will be planned and executed. */
+export interface CallContext extends CallScope {
+  action: Action;
+  version: string;
 }

@@ -2,10 +2,11 @@
 import { settle } from "../governance/settle";
 import { costUsd } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type CallRecord, type Outcome } from "../usage/record";
+import { describeError } from "../usage/log";
 import { writeUsage } from "../usage/sink";
 import type { UsageMetadata } from "../gemini/schema";
 import type { Target } from "../plan/target";
-import type { CallContext } from "./context";
+import type { CallScope } from "./context";
 
 export interface CallEnd {
   target: Target | null;
@@ -18,7 +19,7 @@ export interface CallEnd {
   ttfbMs: number | null;
 }
 
-export function buildRecord(ctx: CallContext, end: CallEnd): CallRecord {
+export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
   const tokens = tokensOf(end.usage);
   const price = end.target ? ctx.config.price(end.target.provider, end.target.model) : undefined;
   return {
@@ -26,7 +27,8 @@ export function buildRecord(ctx: CallContext, end: CallEnd): CallRecord {
     ts: ctx.startedAt,
     key_id: ctx.key.id,
     team_id: ctx.key.team_id ?? null,
-    requested_model: ctx.requestedModel,
+    // Bounded: a rejected model string is whatever the caller sent.
+    requested_model: ctx.requestedModel.slice(0, 300),
     provider: end.target?.provider ?? null,
     model: end.target?.model ?? null,
     action: ctx.action,
@@ -43,10 +45,10 @@ export function buildRecord(ctx: CallContext, end: CallEnd): CallRecord {
   };
 }
 
-export function recordCall(ctx: CallContext, end: CallEnd): void {
+export function recordCall(ctx: CallScope, end: CallEnd): void {
   const record = buildRecord(ctx, end);
   ctx.waitUntil(
-    writeUsage(ctx.env.DB, record).catch((e) => console.error("usage row not written", record.request_id, String(e))),
+    writeUsage(ctx.env, record).catch((e) => console.error(`usage row ${record.request_id} lost: ${describeError(e)}`)),
   );
   ctx.waitUntil(settle(ctx.env, record));
 }

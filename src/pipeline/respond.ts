@@ -4,13 +4,13 @@
  * breaks after the first byte. A client that goes away cancels the upstream.
  */
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
-import { errorResponse, type GatewayError } from "../gemini/errors";
+import { errorResponse, toGatewayError } from "../gemini/errors";
 import { encodeSse } from "../streaming/sse";
-import type { CallContext } from "./context";
+import type { CallContext, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
 import { recordCall } from "./record";
 
-export function gatewayHeaders(ctx: CallContext, s?: Served): Headers {
+export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): Headers {
   const h = new Headers({ "x-edgeway-request-id": ctx.requestId });
   if (s) {
     h.set("x-edgeway-provider", s.target.provider);
@@ -87,7 +87,9 @@ export function respondStream(ctx: CallContext, s: Served): Response {
   return new Response(body, { status: 200, headers: h });
 }
 
-export function respondError(ctx: CallContext, e: GatewayError, attempts: Served["attempts"]): Response {
+/** Any failure of an attributed call: one usage row, then the Gemini error. `attempts` is empty before execute. */
+export function respondError(ctx: CallScope, err: unknown, attempts: Served["attempts"]): Response {
+  const e = toGatewayError(err);
   recordCall(ctx, {
     target: null, index: null, attempts, status: e.code, outcome: "error", error: e.message, usage: undefined, ttfbMs: null,
   });

@@ -9,7 +9,16 @@ import { parseTarget, type Target } from "../plan/target";
 export type GenaiRoute =
   | { kind: "list"; version: string }
   | { kind: "get"; version: string; target: Target; raw: string }
-  | { kind: "action"; version: string; target: Target; raw: string; action: Action };
+  | ActionRoute;
+
+/**
+ * A POST to `models/{model}:{action}`. A bad model or action is kept as a value in `invalid` rather than thrown, so
+ * the call can still be attributed to its key (and logged) once the key is known.
+ */
+export type ActionRoute = { kind: "action"; version: string; raw: string; actionName: string } & (
+  | { target: Target; action: Action; invalid?: undefined }
+  | { target?: undefined; action?: undefined; invalid: GatewayError }
+);
 
 const VERSIONS = new Set(["v1beta", "v1"]);
 const ACTION_SET = new Set<string>(ACTIONS);
@@ -33,12 +42,17 @@ export function parseGenaiPath(method: string, pathname: string): GenaiRoute {
   if (method !== "POST") throw methodNotAllowed(method, pathname);
   const colon = decoded.lastIndexOf(":");
   if (colon < 0) throw notFound(`no route for POST ${pathname.slice(0, 200)}: expected models/{model}:{action}`);
-  const action = decoded.slice(colon + 1);
-  if (!ACTION_SET.has(action)) {
-    throw new GatewayError(400, `unknown action "${action.slice(0, 100)}": expected one of ${ACTIONS.join(", ")}`);
-  }
   const raw = decoded.slice(0, colon);
-  return { kind: "action", version, target: parseTarget(raw), raw, action: action as Action };
+  const actionName = decoded.slice(colon + 1).slice(0, 100);
+  const call = { kind: "action" as const, version, raw, actionName };
+  if (!ACTION_SET.has(actionName)) {
+    return { ...call, invalid: new GatewayError(400, `unknown action "${actionName}": expected one of ${ACTIONS.join(", ")}`) };
+  }
+  try {
+    return { ...call, target: parseTarget(raw), action: actionName as Action };
+  } catch (e) {
+    return { ...call, invalid: e as GatewayError };
+  }
 }
 
 function decode(s: string): string {

@@ -23,8 +23,8 @@ export async function createKey(fields: Record<string, unknown> = {}): Promise<{
 
 type GenaiOpts = { version?: string; headers?: Record<string, string>; query?: string };
 
-/** The Gemini request a client would send. */
-export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOpts): Request {
+/** The Gemini request a client would send. `model` may be `provider/model` or a bare name. */
+export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Request {
   const url = `${BASE}/genai/${opts.version ?? "v1beta"}/models/${model}:${action}${opts.query ?? ""}`;
   return new Request(url, {
     method: "POST",
@@ -39,6 +39,29 @@ export function genai(model: string, action: string, body: unknown, key: string,
 }
 
 /**
+ * The call through the Worker's own fetch with a test execution context, before its body is read (so a test can
+ * read a stream chunk by chunk, or cancel it): `settled()` waits for the work it handed to waitUntil (usage
+ * rows, governance settlement). `env` swaps bindings (e.g. a failing DB).
+ */
+export async function genaiCall(
+  model: string,
+  action: string,
+  body: unknown,
+  key: string,
+  opts: GenaiOpts & { env?: Partial<Cloudflare.Env> } = {},
+): Promise<{ res: Response; settled: () => Promise<void> }> {
+  const ctx = createExecutionContext();
+  // `env` swaps bindings or vars for this call only (a new env object: the config is parsed for it, as for a new isolate).
+  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), opts.env ? { ...env, ...opts.env } : env, ctx);
+  return { res, settled: () => waitOnExecutionContext(ctx) };
+}
+
+/** The usage row of one call (by its x-edgeway-request-id), or null. */
+export function usageRow(requestId: string | null): Promise<Record<string, unknown> | null> {
+  return env.DB.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first();
+}
+
+/**
  * Like `genai`, but through the Worker's handler with an execution context the test waits on: resolves once the
  * body has been read (streams included) and every waitUntil (usage row, governance settlement) has finished.
  */
@@ -47,19 +70,12 @@ export async function genaiSettled(
   action: string,
   body: unknown,
   key: string,
-  opts: GenaiOpts & { env?: Record<string, string> } = {},
+  opts: GenaiOpts & { env?: Partial<Cloudflare.Env> } = {},
 ): Promise<Response> {
-  const ctx = createExecutionContext();
-  // `env` sets vars for this call only (a new env object: the config is parsed for it, as for a new isolate).
-  const res = await worker.fetch(genaiRequest(model, action, body, key, opts), opts.env ? { ...env, ...opts.env } : env, ctx);
+  const { res, settled } = await genaiCall(model, action, body, key, opts);
   const text = await res.text();
-  await waitOnExecutionContext(ctx);
+  await settled();
   return new Response(text, { status: res.status, headers: res.headers });
-}
-
-/** The usage row of one call (by its x-edgeway-request-id), or null. */
-export function usageRow(requestId: string | null): Promise<Record<string, unknown> | null> {
-  return env.DB.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first();
 }
 
 export const textRequest = (text: string, extra: Record<string, unknown> = {}) => ({

@@ -16,6 +16,13 @@ export async function parseJson<S extends z.ZodMiniType>(c: Context, schema: S):
   return r.data as z.infer<S>;
 }
 
+/** Query parameters validated by a zod schema (strict ones reject unknown names), 400 with the reasons otherwise. */
+export function parseQuery<S extends z.ZodMiniType>(c: Context, schema: S): z.infer<S> {
+  const r = schema.safeParse(c.req.query());
+  if (!r.success) throw badRequest(`invalid query: ${describeIssues(r.error.issues, "query")}`);
+  return r.data as z.infer<S>;
+}
+
 export function pageLimit(raw: string | undefined, def = 100, max = 1000): number {
   if (raw === undefined) return def;
   const n = Number(raw);

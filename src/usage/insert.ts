@@ -1,0 +1,14 @@
+/** The one INSERT of a usage row, shared by the direct write and the buffer's replay. Idempotent by request_id. */
+import type { CallRecord } from "./record";
+
+const INSERT = `INSERT OR IGNORE INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action,
+  stream, status, outcome, error, attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens,
+  thinking_tokens, cost_usd, latency_ms, ttfb_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`;
+
+export function insertStatement(db: D1Database, r: CallRecord): D1PreparedStatement {
+  return db.prepare(INSERT).bind(
+    r.request_id, r.ts, r.key_id, r.team_id, r.requested_model, r.provider, r.model, r.action,
+    r.stream ? 1 : 0, r.status, r.outcome, r.error, r.attempts.length, r.fallback_index, JSON.stringify(r.attempts),
+    r.tokens.input, r.tokens.output, r.tokens.cached, r.tokens.thinking, r.cost_usd, r.latency_ms, r.ttfb_ms,
+  );
+}
