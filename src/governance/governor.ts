@@ -45,6 +45,8 @@ export class Governor extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** The stored policy, read once per instance; undefined until read, null when none was written. */
   private policy: Policy | null | undefined;
+  /** The hour whose old spend buckets were last folded: folding is needed once an hour, not once a call. */
+  private foldedHour = -1;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -56,6 +58,8 @@ export class Governor extends DurableObject<Env> {
   configure(p: Policy | null): void {
     if (p) {
       this.sql.exec("INSERT OR REPLACE INTO policy (id, json) VALUES (1, ?)", JSON.stringify(p));
+      // The token log is only kept while a tokens/min limit needs it.
+      if (!p.rate_limit?.tpm) this.sql.exec("DELETE FROM tokens");
     } else {
       for (const t of ["policy", "requests", "tokens", "spend"]) this.sql.exec(`DELETE FROM ${t}`);
     }
@@ -130,7 +134,11 @@ export class Governor extends DurableObject<Env> {
   /** A finished call's tokens and cost (the same figures as its usage row). */
   settle(s: Settlement): void {
     const now = clock.now();
-    if (s.tokens > 0) this.sql.exec("INSERT INTO tokens (ts, n) VALUES (?, ?)", now, s.tokens);
+    // Tokens feed only a tokens/min window; without one, logging them would grow the table for nothing.
+    if (s.tokens > 0 && this.stored()?.rate_limit?.tpm) {
+      this.sql.exec("INSERT INTO tokens (ts, n) VALUES (?, ?)", now, s.tokens);
+    }
+    // Spend is kept even without a budget, so a budget set later counts what the period already spent.
     if (s.usd > 0) {
       const hour = hourOf(now);
       this.sql.exec(
@@ -138,13 +146,19 @@ export class Governor extends DurableObject<Env> {
         hour,
         s.usd,
       );
-      this.sql.exec(
-        `INSERT INTO spend (hour, usd) SELECT 0, sum(usd) FROM spend WHERE hour > 0 AND hour < ?1 HAVING count(*) > 0
-         ON CONFLICT (hour) DO UPDATE SET usd = usd + excluded.usd`,
-        hour - FOLD_AFTER_HOURS,
-      );
-      this.sql.exec("DELETE FROM spend WHERE hour > 0 AND hour < ?", hour - FOLD_AFTER_HOURS);
+      if (hour !== this.foldedHour) this.fold(hour);
     }
+  }
+
+  /** Folds hour buckets older than FOLD_AFTER_HOURS into bucket 0 (the lifetime remainder). */
+  private fold(hour: number): void {
+    this.sql.exec(
+      `INSERT INTO spend (hour, usd) SELECT 0, sum(usd) FROM spend WHERE hour > 0 AND hour < ?1 HAVING count(*) > 0
+       ON CONFLICT (hour) DO UPDATE SET usd = usd + excluded.usd`,
+      hour - FOLD_AFTER_HOURS,
+    );
+    this.sql.exec("DELETE FROM spend WHERE hour > 0 AND hour < ?", hour - FOLD_AFTER_HOURS);
+    this.foldedHour = hour;
   }
 
   /** Current counters, for the admin API and tests. */
