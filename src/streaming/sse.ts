@@ -71,7 +71,19 @@ export function sseParser(): TransformStream<Uint8Array, SseEvent> {
 
 const encoder = new TextEncoder();
 
+/**
+ * The exact JSON text a chunk was parsed from, for chunks forwarded unchanged (native Gemini): sending that text
+ * again saves a stringify per chunk and most of a big stream's garbage.
+ */
+const verbatim = new WeakMap<object, string>();
+
+export function forwardVerbatim<T extends object>(chunk: T, json: string): T {
+  // A multi-line `data:` payload would need re-framing; re-serialising it is simpler and as cheap.
+  if (!json.includes("\n") && !json.includes("\r")) verbatim.set(chunk, json);
+  return chunk;
+}
+
 /** One Gemini SSE event, framed the way Gemini frames it. */
-export function encodeSse(value: unknown): Uint8Array {
-  return encoder.encode(`data: ${JSON.stringify(value)}\r\n\r\n`);
+export function encodeSse(value: object): Uint8Array {
+  return encoder.encode(`data: ${verbatim.get(value) ?? JSON.stringify(value)}\r\n\r\n`);
 }

@@ -1,6 +1,7 @@
 /** Native Gemini: nearly the identity. The body passes through as the caller sent it, minus the gateway's fields. */
 import { ACTIONS, type GenerateContentResponse } from "../../gemini/schema";
 import { upstreamError } from "../../gemini/errors";
+import { forwardVerbatim } from "../../streaming/sse";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall, StreamTranslator } from "../types";
 import { GEMINI_MODELS } from "./models";
 
@@ -62,7 +63,7 @@ export function geminiStream(): StreamTranslator {
       if (!e.data || e.data === "[DONE]") return [];
       const chunk = JSON.parse(e.data) as GenerateContentResponse;
       if ((chunk as { error?: unknown }).error) throw new StreamedUpstreamError(chunk as never);
-      return [chunk];
+      return [forwardVerbatim(chunk, e.data)];
     },
     end: () => [],
   };
