@@ -130,8 +130,6 @@ async function attempt(
     // A fallback the key may not use is skipped; a disallowed primary is the caller's error.
     throw new AttemptFailure(e as GatewayError, !isPrimary, "not allowed for key");
   }
-  // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
-  await admit(ctx).catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
   if (!provider.actions.has(ctx.action)) {
     const e = new GatewayError(400, `provider "${provider.name}" does not support ${ctx.action}`);
     throw new AttemptFailure(e, !isPrimary, "action not supported");
@@ -139,6 +137,9 @@ async function attempt(
   if (!provider.configured) {
     throw new AttemptFailure(new GatewayError(503, `provider "${provider.name}" is not configured (no API key)`), true, "not configured");
   }
+  // After the checks that need no round trip, so a call refused by them takes no request slot.
+  // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
+  await admit(ctx).catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
   const call: ProviderCall = { action: ctx.action, model: target.model, body, version: ctx.version };
   let local: GeminiJson | undefined;
   let upstreamReq: Request | undefined;

@@ -175,3 +175,16 @@ describe("tokens per minute", () => {
     expect((await errorOf(refused)).message).toMatch(/^rate limit: team "team" 12 tokens\/min/);
   });
 });
+
+describe("what takes a request slot", () => {
+  it("a call the gateway answers 400 before going upstream (action the provider lacks) takes none", async () => {
+    freezeClock();
+    const { key, id } = await createKey({ name: "slots", rate_limit: { rpm: 1 } });
+    const embed = { content: { parts: [{ text: "x" }] } };
+    const r = await genai("anthropic/claude-haiku-4-5", "embedContent", embed, key);
+    expect(r.status).toBe(400);
+    expect((await counters("key", id)).requests).toBe(0);
+    expect((await call(key)).status).toBe(200);
+    expect((await call(key)).status).toBe(429);
+  });
+});
