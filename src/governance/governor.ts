@@ -13,10 +13,12 @@ import { DurableObject } from "cloudflare:workers";
 import { keyUnusableReason } from "../auth/key-record";
 import type { Env } from "../env";
 import { clock } from "./clock";
-import { hourOf, periodEnd, periodStart, WINDOW_MS, type Policy } from "./policy";
+import { GatewayError } from "../gemini/errors";
+import { HOUR_MS, hourOf, meters, periodEnd, periodStart, WINDOW_MS, type Policy } from "./policy";
 
 export type Decision =
-  | { ok: true; ticket?: number }
+  /** `meter`: the subject counts tokens or spend, so the finished call must be settled here. */
+  | { ok: true; ticket?: number; meter?: boolean }
   | { ok: false; code: 401 | 402 | 403 | 429; message: string; retryAfter?: number };
 
 export interface AdmitInput {
@@ -40,6 +42,11 @@ CREATE INDEX IF NOT EXISTS tokens_ts ON tokens (ts);
 CREATE TABLE IF NOT EXISTS spend (hour INTEGER PRIMARY KEY, usd REAL NOT NULL);
 `;
 const FOLD_AFTER_HOURS = 32 * 24;
+const spendBy = (col: string) =>
+  `SELECT CASE WHEN ts < ?1 THEN 0 ELSE ts / ${HOUR_MS} END AS hour, sum(cost_usd) AS usd
+   FROM usage WHERE ${col} = ?2 AND cost_usd > 0 GROUP BY 1`;
+const SPEND_BY_KEY = spendBy("key_id");
+const SPEND_BY_TEAM = spendBy("team_id");
 
 export class Governor extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -54,22 +61,44 @@ export class Governor extends DurableObject<Env> {
     this.sql.exec(SCHEMA);
   }
 
-  /** Admin API: the subject's limits and status; null forgets the subject (team deleted). */
-  configure(p: Policy | null): void {
+  /**
+   * Admin API: the subject's limits and status; null forgets the subject (team deleted). Calls are settled here
+   * only while the subject meters (a budget or a tokens/min limit), so a budget set where none was starts from
+   * what the usage log says the subject already spent.
+   */
+  async configure(p: Policy | null): Promise<void> {
+    const seed = p?.budget && !this.stored()?.budget ? await this.spendFromUsageLog(p) : undefined;
     if (p) {
       this.sql.exec("INSERT OR REPLACE INTO policy (id, json) VALUES (1, ?)", JSON.stringify(p));
       // The token log is only kept while a tokens/min limit needs it.
       if (!p.rate_limit?.tpm) this.sql.exec("DELETE FROM tokens");
+      if (seed) {
+        this.sql.exec("DELETE FROM spend");
+        for (const b of seed) this.sql.exec("INSERT INTO spend (hour, usd) VALUES (?, ?)", b.hour, b.usd);
+      }
     } else {
       for (const t of ["policy", "requests", "tokens", "spend"]) this.sql.exec(`DELETE FROM ${t}`);
     }
     this.policy = p;
   }
 
+  /** Hour buckets of the subject's spend from D1 (older than FOLD_AFTER_HOURS folded into bucket 0). */
+  private async spendFromUsageLog(p: Policy): Promise<{ hour: number; usd: number }[]> {
+    const fold = (hourOf(clock.now()) - FOLD_AFTER_HOURS) * HOUR_MS;
+    try {
+      const { results } = await this.env.DB.prepare(p.subject === "key" ? SPEND_BY_KEY : SPEND_BY_TEAM).bind(fold, p.id).all<{ hour: number; usd: number }>();
+      return results;
+    } catch (e) {
+      console.error(`budget for ${p.subject} ${p.id}: usage log unreadable (${String(e)})`);
+      throw new GatewayError(503, "could not read the usage log to start the budget from what was already spent; try again");
+    }
+  }
+
   admit(input: AdmitInput = {}): Decision {
     const now = clock.now();
     const p = this.stored() ?? input.fallback;
     if (!p) return { ok: true };
+    const meter = meters(p);
     const who = `${p.subject} "${p.name}"`;
 
     if (p.subject === "key") {
@@ -121,9 +150,9 @@ export class Governor extends DurableObject<Env> {
       }
       this.sql.exec("INSERT INTO requests (ts) VALUES (?)", now);
       const ticket = this.sql.exec<{ id: number }>("SELECT last_insert_rowid() AS id").one().id;
-      return { ok: true, ticket };
+      return { ok: true, ticket, meter };
     }
-    return { ok: true };
+    return { ok: true, meter };
   }
 
   /** Gives back a request slot taken by `admit` when the other subject (key or team) refused the call. */
@@ -134,12 +163,12 @@ export class Governor extends DurableObject<Env> {
   /** A finished call's tokens and cost (the same figures as its usage row). */
   settle(s: Settlement): void {
     const now = clock.now();
+    const p = this.stored();
     // Tokens feed only a tokens/min window; without one, logging them would grow the table for nothing.
-    if (s.tokens > 0 && this.stored()?.rate_limit?.tpm) {
+    if (s.tokens > 0 && p?.rate_limit?.tpm) {
       this.sql.exec("INSERT INTO tokens (ts, n) VALUES (?, ?)", now, s.tokens);
     }
-    // Spend is kept even without a budget, so a budget set later counts what the period already spent.
-    if (s.usd > 0) {
+    if (s.usd > 0 && p?.budget) {
       const hour = hourOf(now);
       this.sql.exec(
         "INSERT INTO spend (hour, usd) VALUES (?, ?) ON CONFLICT (hour) DO UPDATE SET usd = usd + excluded.usd",

@@ -7,6 +7,8 @@ import type { TeamRecord } from "./team-record";
 
 export interface Policy {
   subject: "key" | "team";
+  /** The key's or team's id: where the usage log is read when a budget is first set. */
+  id: string;
   /** For messages (`rate limit: key "ci-bot" ...`). */
   name: string;
   rate_limit: RateLimit | null;
@@ -20,6 +22,7 @@ export interface Policy {
 
 export const keyPolicy = (k: KeyRecord): Policy => ({
   subject: "key",
+  id: k.id,
   name: k.name,
   rate_limit: k.rate_limit ?? null,
   budget: k.budget ?? null,
@@ -31,13 +34,14 @@ export const keyPolicy = (k: KeyRecord): Policy => ({
 
 export const teamPolicy = (t: TeamRecord): Policy => ({
   subject: "team",
+  id: t.id,
   name: t.name,
   rate_limit: t.rate_limit ?? null,
   budget: t.budget ?? null,
 });
 
 export const WINDOW_MS = 60_000;
-const HOUR_MS = 3_600_000;
+export const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
 /** Start of the budget period holding `now` (UTC calendar: hour, day, ISO week from Monday, month); 0 = lifetime. */
@@ -75,3 +79,6 @@ export function periodEnd(period: Budget["period"], now: number): number | undef
 }
 
 export const hourOf = (ts: number) => Math.floor(ts / HOUR_MS);
+
+/** Whether a subject counts tokens or spend, and so needs each finished call settled into its Governor. */
+export const meters = (p: Policy) => !!(p.budget || p.rate_limit?.tpm);

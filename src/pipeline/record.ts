@@ -50,5 +50,5 @@ export function recordCall(ctx: CallScope, end: CallEnd): void {
   ctx.waitUntil(
     writeUsage(ctx.env, record).catch((e) => console.error(`usage row ${record.request_id} lost: ${describeError(e)}`)),
   );
-  ctx.waitUntil(settle(ctx.env, record));
+  ctx.waitUntil(settle(ctx.env, ctx, record));
 }

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { periodEnd, periodStart } from "../../src/governance/policy";
 import { DEFAULT_PRICES, priceLookup } from "../../src/usage/prices";
 import { counters, createTeam, freezeClock } from "../helpers/governance";
-import { createKey, genai, genaiSettled, textRequest } from "../helpers/worker";
+import { admin, createKey, genai, genaiSettled, textRequest } from "../helpers/worker";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -119,5 +119,36 @@ describe("prices", () => {
     expect(price("mock", "echo")).toEqual({ input: 1, output: 2, cached_input: 0.5 });
     expect(warn).toHaveBeenCalledTimes(1);
     expect(String(warn.mock.calls[0]![0])).toContain('"acme/mystery-1"');
+  });
+});
+
+describe("subjects without a budget or tokens/min limit", () => {
+  it("are not settled per call; a budget set later starts from the spend in the usage log", async () => {
+    freezeClock();
+    const { key, id } = await createKey({ name: "late-budget" });
+    expect((await settled(key)).status).toBe(200);
+    expect((await settled(key)).status).toBe(200);
+    // No Governor round trip after these calls: nothing counts spend yet...
+    expect((await counters("key", id)).spent_lifetime_usd).toBe(0);
+    // ...but the budget set now counts the 2 calls the usage log holds, so it is already spent.
+    const p = await admin(`/keys/${id}`, { method: "PATCH", body: { budget: { max_usd: 0.00004 } } });
+    expect(p.status).toBe(200);
+    expect((await counters("key", id)).spent_lifetime_usd).toBeCloseTo(2 * CALL_USD, 12);
+    const r = await genai("mock/echo", "generateContent", hi, key);
+    expect(r.status).toBe(402);
+    expect((await errorOf(r)).message).toBe('budget: key "late-budget" spent $0.000046 of $0.00004 (lifetime budget)');
+  });
+
+  it("a team budget set later counts what the team's keys spent", async () => {
+    freezeClock();
+    const team = await createTeam({ name: "late-team" });
+    const a = await createKey({ team_id: team.id });
+    const b = await createKey({ team_id: team.id });
+    expect((await settled(a.key)).status).toBe(200);
+    expect((await settled(b.key)).status).toBe(200);
+    expect((await counters("team", team.id)).spent_lifetime_usd).toBe(0);
+    expect((await admin(`/teams/${team.id}`, { method: "PATCH", body: { budget: { max_usd: 0.00004, period: "1d" } } })).status).toBe(200);
+    expect((await counters("team", team.id)).spent_usd).toBeCloseTo(2 * CALL_USD, 12);
+    expect((await genai("mock/echo", "generateContent", hi, a.key)).status).toBe(402);
   });
 });
