@@ -73,17 +73,17 @@ const encoder = new TextEncoder();
 
 /**
  * The exact JSON text a chunk was parsed from, for chunks forwarded unchanged (native Gemini): sending that text
- * again saves a stringify per chunk and most of a big stream's garbage.
+ * again saves a stringify per chunk. Kept on the chunk itself (a symbol key, invisible to JSON) so it dies with it.
  */
-const verbatim = new WeakMap<object, string>();
+const VERBATIM = Symbol("verbatim");
 
 export function forwardVerbatim<T extends object>(chunk: T, json: string): T {
   // A multi-line `data:` payload would need re-framing; re-serialising it is simpler and as cheap.
-  if (!json.includes("\n") && !json.includes("\r")) verbatim.set(chunk, json);
+  if (!json.includes("\n") && !json.includes("\r")) (chunk as { [VERBATIM]?: string })[VERBATIM] = json;
   return chunk;
 }
 
 /** One Gemini SSE event, framed the way Gemini frames it. */
 export function encodeSse(value: object): Uint8Array {
-  return encoder.encode(`data: ${verbatim.get(value) ?? JSON.stringify(value)}\r\n\r\n`);
+  return encoder.encode(`data: ${(value as { [VERBATIM]?: string })[VERBATIM] ?? JSON.stringify(value)}\r\n\r\n`);
 }
