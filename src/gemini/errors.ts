@@ -77,6 +77,8 @@ export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Respons
  * HTTP status. `raw` is the upstream body text; `secret` (the provider key) is redacted from it.
  */
 export function upstreamError(status: number, raw: string, provider: string, secret?: string): GatewayError {
+  // Some upstreams echo the credential they rejected; it must never reach our caller. Redact before anything is cut.
+  if (secret) raw = raw.split(secret).join("[redacted]");
   let message = raw.slice(0, 2000) || `upstream answered HTTP ${status}`;
   let grpc: string | undefined;
   try {
@@ -88,7 +90,12 @@ export function upstreamError(status: number, raw: string, provider: string, sec
   } catch {
     /* not JSON: keep the text */
   }
-  // Some upstreams echo the credential they rejected; it must never reach our caller.
-  if (secret) message = message.split(secret).join("[redacted]");
-  return new GatewayError(status, `${provider}: ${message}`, { status: grpc });
+  return new GatewayError(status, `${provider}: ${message.slice(0, 2000)}`, { status: grpc });
+}
+
+/** An error object sent by the upstream inside an otherwise successful stream. */
+export class StreamedUpstreamError extends Error {
+  constructor(readonly body: { error: { code?: number; message?: string; status?: string } }) {
+    super(body.error?.message ?? "upstream stream error");
+  }
 }

@@ -6,11 +6,10 @@
  * until `execute` returns, so no failure here can splice two answers together.
  */
 import { assertTargetAllowed } from "../auth/authenticate";
-import { GatewayError } from "../gemini/errors";
+import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
 import { admit } from "../governance/admit";
 import type { GenerateContentResponse } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
-import { StreamedUpstreamError } from "../providers/gemini";
 import type { GeminiJson, Provider, ProviderCall } from "../providers/types";
 import { sseParser } from "../streaming/sse";
 import { translateStream } from "../streaming/translate";
@@ -204,10 +203,8 @@ class StreamCut extends Error {}
 
 /** The Gemini error for a stream that broke: an error event the upstream sent, or a cut/garbled stream. */
 export function streamError(provider: Provider, e: unknown): GatewayError {
-  if (e instanceof StreamedUpstreamError) {
-    const code = e.body.error.code ?? 500;
-    return new GatewayError(code, `${provider.name}: ${e.body.error.message ?? "stream error"}`, { status: e.body.error.status });
-  }
+  // The upstream's own error event goes through the adapter's error mapping, which redacts the provider key.
+  if (e instanceof StreamedUpstreamError) return provider.error(e.body.error.code ?? 500, JSON.stringify(e.body));
   if (e instanceof GatewayError) return e;
   return new GatewayError(502, `${provider.name}: upstream stream failed (${(e as Error)?.message ?? String(e)})`);
 }
@@ -228,7 +225,8 @@ function stoppedFailure(timer: AttemptTimer, target: Target, timeoutMs: number):
 
 /** A 2xx answer we cannot read: retrying the same target would most likely read the same thing. */
 function malformed(provider: Provider, e: unknown): AttemptFailure {
-  const msg = (e as Error)?.message ?? String(e);
+  // A JSON parser's message quotes the upstream's text; ours (a translator's TypeError) describes the shape.
+  const msg = e instanceof SyntaxError ? "not valid JSON" : ((e as Error)?.message ?? String(e));
   return new AttemptFailure(new GatewayError(502, `${provider.name}: malformed upstream answer (${msg})`), true, "malformed answer");
 }
 

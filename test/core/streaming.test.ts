@@ -65,6 +65,17 @@ describe("streamGenerateContent", () => {
     expect(events[1]).toEqual({ error: { code: 500, message: "gemini: internal", status: "INTERNAL" } });
   });
 
+  it("redacts the provider key from an upstream error event", async () => {
+    mockUpstream(() =>
+      sseResponse([
+        `data: ${JSON.stringify(chunk("a"))}\r\n\r\n`,
+        `data: ${JSON.stringify({ error: { code: 403, message: "key test-gemini-key was revoked", status: "PERMISSION_DENIED" } })}\r\n\r\n`,
+      ]),
+    );
+    const events = (await readSse(await stream(key))) as any[];
+    expect(events[1].error.message).toBe("gemini: key [redacted] was revoked");
+  });
+
   it("the mock provider streams deterministic word chunks with usage on the last", async () => {
     const r = await genai("mock/echo", "streamGenerateContent", textRequest("hello there"), key, { query: "?alt=sse" });
     const events = (await readSse(r)) as any[];

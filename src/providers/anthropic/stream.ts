@@ -5,7 +5,7 @@
  */
 import type { GenerateContentResponse, Part } from "../../gemini/schema";
 import type { SseEvent } from "../../streaming/sse";
-import { StreamedUpstreamError } from "../gemini";
+import { StreamedUpstreamError } from "../../gemini/errors";
 import type { StreamTranslator } from "../types";
 import { errorCode, finishReason, jsonText, usageMetadata, type AnthropicBlock, type AnthropicUsage, type JsonTool } from "./response";
 

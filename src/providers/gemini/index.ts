@@ -1,6 +1,6 @@
 /** Native Gemini: nearly the identity. The body passes through as the caller sent it, minus the gateway's fields. */
 import { ACTIONS, type GenerateContentResponse } from "../../gemini/schema";
-import { upstreamError } from "../../gemini/errors";
+import { StreamedUpstreamError, upstreamError } from "../../gemini/errors";
 import { forwardVerbatim } from "../../streaming/sse";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall, StreamTranslator } from "../types";
 import { GEMINI_MODELS } from "./models";
@@ -67,11 +67,4 @@ export function geminiStream(): StreamTranslator {
     },
     end: () => [],
   };
-}
-
-/** An error object sent by the upstream inside an otherwise successful stream. */
-export class StreamedUpstreamError extends Error {
-  constructor(readonly body: { error: { code?: number; message?: string; status?: string } }) {
-    super(body.error?.message ?? "upstream stream error");
-  }
 }

@@ -6,7 +6,7 @@
  */
 import type { Candidate, GenerateContentResponse, Part } from "../../gemini/schema";
 import type { SseEvent } from "../../streaming/sse";
-import { StreamedUpstreamError } from "../gemini";
+import { StreamedUpstreamError } from "../../gemini/errors";
 import type { StreamTranslator } from "../types";
 import { finishReason, functionCallPart, streamErrorCode, usageMetadata, type OpenAiToolCall, type OpenAiUsage } from "./response";
 

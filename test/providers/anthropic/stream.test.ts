@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { anthropicStream } from "../../../src/providers/anthropic/stream";
-import { StreamedUpstreamError } from "../../../src/providers/gemini";
+import { StreamedUpstreamError } from "../../../src/gemini/errors";
 import { byteOffset, runStream, splitBytes } from "../../helpers/stream";
 import expected from "../../fixtures/anthropic/messages-stream.gemini.json";
 import sse from "../../fixtures/anthropic/messages-stream.sse?raw";

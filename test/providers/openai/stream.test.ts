@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StreamedUpstreamError } from "../../../src/providers/gemini";
+import { StreamedUpstreamError } from "../../../src/gemini/errors";
 import { openaiStream } from "../../../src/providers/openai/stream";
 import { byteOffset, runStream, splitBytes } from "../../helpers/stream";
 import expected from "../../fixtures/openai/chat-stream.gemini.json";
