@@ -7,12 +7,6 @@ import { matchesAny } from "./globs";
 import { keyUnusableReason, type KeyRecord } from "./key-record";
 import { KeyStore } from "./key-store";
 
-export async function authenticate(req: Request, url: URL, kv: KVNamespace): Promise<KeyRecord> {
-  const key = await identifyKey(req, url, kv);
-  assertKeyUsable(key);
-  return key;
-}
-
 /** The key a request names, usable or not (401 when there is none): enough to attribute the call. */
 export async function identifyKey(req: Request, url: URL, kv: KVNamespace): Promise<KeyRecord> {
   const secret = readCredential(req, url);

@@ -67,6 +67,12 @@ export class Governor extends DurableObject<Env> {
    * what the usage log says the subject already spent.
    */
   async configure(p: Policy | null): Promise<void> {
+    // The D1 read below would let other calls in between this read of the stored policy and the write; an
+    // admission may wait, but another admin write must not interleave and be overwritten.
+    await this.ctx.blockConcurrencyWhile(() => this.apply(p));
+  }
+
+  private async apply(p: Policy | null): Promise<void> {
     const seed = p?.budget && !this.stored()?.budget ? await this.spendFromUsageLog(p) : undefined;
     if (p) {
       this.sql.exec("INSERT OR REPLACE INTO policy (id, json) VALUES (1, ?)", JSON.stringify(p));
@@ -121,10 +127,11 @@ export class Governor extends DurableObject<Env> {
     const rl = p.rate_limit;
     if (rl?.tpm) {
       this.sql.exec("DELETE FROM tokens WHERE ts <= ?", now - WINDOW_MS);
-      const rows = this.sql.exec<{ ts: number; n: number }>("SELECT ts, n FROM tokens ORDER BY ts").toArray();
-      let used = rows.reduce((s, r) => s + r.n, 0);
+      let used = this.sql.exec<{ n: number }>("SELECT coalesce(sum(n), 0) AS n FROM tokens").one().n;
       if (used >= rl.tpm) {
         const total = used;
+        // Only a refusal needs the entries themselves, to say when the window frees.
+        const rows = this.sql.exec<{ ts: number; n: number }>("SELECT ts, n FROM tokens ORDER BY ts").toArray();
         // The window frees once enough of the oldest entries expire to bring the sum under the limit.
         let frees = now + WINDOW_MS;
         for (const r of rows) {

@@ -35,7 +35,8 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
     stream: ctx.stream,
     status: end.status,
     outcome: end.outcome,
-    error: end.error,
+    // Upstream messages can be long; a row must stay small enough for D1 (and for the buffer's batches).
+    error: end.error === null ? null : end.error.slice(0, 1000),
     attempts: end.attempts,
     fallback_index: end.index,
     tokens,

@@ -38,11 +38,15 @@ export function respondStream(ctx: CallContext, s: Served): Response {
   let usage: UsageMetadata | undefined;
   let pending: GenerateContentResponse | undefined = first;
   let ended = false;
+  // Holds the request open until the stream has ended one way or another and its row is queued.
+  let done!: () => void;
+  ctx.waitUntil(new Promise<void>((resolve) => (done = resolve)));
 
   const end = (outcome: "ok" | "error" | "aborted", status: number, error: string | null) => {
     if (ended) return;
     ended = true;
     recordCall(ctx, { target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage, ttfbMs });
+    done();
   };
   const emit = (c: ReadableStreamDefaultController<Uint8Array>, chunk: GenerateContentResponse) => {
     if (chunk.usageMetadata) usage = chunk.usageMetadata;
@@ -91,7 +95,10 @@ export function respondStream(ctx: CallContext, s: Served): Response {
 export function respondError(ctx: CallScope, err: unknown, attempts: Served["attempts"]): Response {
   const e = toGatewayError(err);
   recordCall(ctx, {
-    target: null, index: null, attempts, status: e.code, outcome: "error", error: e.message, usage: undefined, ttfbMs: null,
+    target: null, index: null, attempts, status: e.code,
+    // 499: the client left before the first byte (a retry wait or an attempt was cut short).
+    outcome: e.code === 499 ? "aborted" : "error",
+    error: e.message, usage: undefined, ttfbMs: null,
   });
   const h = gatewayHeaders(ctx);
   h.set("x-edgeway-attempts", String(upstreamAttempts(attempts)));

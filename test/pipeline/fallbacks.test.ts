@@ -129,7 +129,7 @@ describe("a client that goes away", () => {
     expect(res.status).toBe(499);
     expect(calls).toHaveLength(1);
     const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
-    expect(row).toMatchObject({ status: 499, outcome: "error", error: "client disconnected" });
+    expect(row).toMatchObject({ status: 499, outcome: "aborted", error: "client disconnected" });
   });
 
   it("stops a hanging attempt at once", async () => {
