@@ -160,6 +160,12 @@ async function attempt(
   }
   if (!res.ok) {
     const text = await timer.race(res.text()).catch(() => "");
+    if (res.status === 401 || res.status === 403) {
+      // The gateway's own provider key was refused: not the caller's credential (their 401/403 means their virtual
+      // key), and not a fault of the request, so it is a 502 and another target may serve.
+      const e = provider.error(res.status, text);
+      throw new AttemptFailure(new GatewayError(502, `${e.message} (upstream HTTP ${res.status}: the gateway's provider credentials were refused)`), true, `upstream ${res.status}`);
+    }
     const transient = res.status === 429 || res.status >= 500;
     const wait = retryAfterMs(res.headers, Date.now());
     const error = withRetryAfter(provider.error(res.status, text), wait);

@@ -99,13 +99,25 @@ describe("openai through the gateway", () => {
 
   it("an upstream error keeps its status in a Gemini error body, without the key", async () => {
     mockUpstream(() => Response.json(
+      { error: { message: "Unsupported value test-openai-key for temperature.", type: "invalid_request_error", param: "temperature", code: null } },
+      { status: 400 },
+    ));
+    const r = await genai("openai/gpt-4o-mini", "generateContent", textRequest("hi"), key);
+    expect(r.status).toBe(400);
+    const body = await r.json<{ error: { code: number; message: string; status: string } }>();
+    expect(body.error).toMatchObject({ code: 400, status: "INVALID_ARGUMENT" });
+    expect(body.error.message).toBe("openai: Unsupported value [redacted] for temperature.");
+  });
+
+  it("an upstream 401 (our provider key refused) is a 502, not the caller's UNAUTHENTICATED, without the key", async () => {
+    mockUpstream(() => Response.json(
       { error: { message: "Incorrect API key provided: test-openai-key.", type: "invalid_request_error", param: null, code: "invalid_api_key" } },
       { status: 401 },
     ));
     const r = await genai("openai/gpt-4o-mini", "generateContent", textRequest("hi"), key);
-    expect(r.status).toBe(401);
+    expect(r.status).toBe(502);
     const body = await r.json<{ error: { code: number; message: string; status: string } }>();
-    expect(body.error).toMatchObject({ code: 401, status: "UNAUTHENTICATED" });
+    expect(body.error).toMatchObject({ code: 502, status: "UNAVAILABLE" });
     expect(body.error.message).toContain("openai: Incorrect API key provided");
     expect(JSON.stringify(body)).not.toContain("test-openai-key");
   });
