@@ -63,5 +63,6 @@ function decode(s: string): string {
   }
 }
 
+// The contract answers every unknown (method, path) with 404; the message says which method the path takes.
 const methodNotAllowed = (method: string, path: string) =>
-  new GatewayError(405, `method ${method} is not allowed on ${path.slice(0, 200)}`);
+  notFound(`no route for ${method} ${path.slice(0, 200)} (this path takes ${method === "GET" ? "POST" : "GET"})`);

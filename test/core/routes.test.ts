@@ -76,9 +76,9 @@ describe("bad input", () => {
     await expectError(r, 404, "NOT_FOUND");
   });
 
-  it("wrong method: 405", async () => {
+  it("wrong method: 404, naming the method the path takes", async () => {
     const r = await SELF.fetch(`${BASE}/genai/v1beta/models/mock/echo:generateContent`, { headers: { "x-goog-api-key": key } });
-    await expectError(r, 405, "INVALID_ARGUMENT");
+    await expectError(r, 404, "NOT_FOUND", /no route for GET .*\(this path takes POST\)/);
   });
 
   it.each(["bad model!", "Open AI/gpt", "openai/", "/gpt-4o", "models/"])("bad model string %j: 400", async (model) => {
