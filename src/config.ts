@@ -66,7 +66,7 @@ function buildConfig(env: Env): Config {
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
-    price: priceLookup({ ...DEFAULT_PRICES, ...jsonVar<PriceTable>(env.PRICES, "PRICES") }),
+    price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
   };
 }
@@ -98,6 +98,24 @@ function jsonVar<T>(v: unknown, name: string): T | undefined {
     console.error(`config ${name} is not valid JSON; ignored`);
     return undefined;
   }
+}
+
+const Price = z.object({
+  input: z.number().check(z.gte(0)),
+  output: z.number().check(z.gte(0)),
+  cached_input: z.optional(z.number().check(z.gte(0))),
+});
+
+/** `PRICES` over the shipped table; a malformed one is ignored whole (a NaN cost would poison rows and budgets). */
+function priceOverrides(env: Env): PriceTable | undefined {
+  const raw = jsonVar<unknown>(env.PRICES, "PRICES");
+  if (raw === undefined) return undefined;
+  const parsed = z.record(z.string(), Price).safeParse(raw);
+  if (!parsed.success) {
+    console.error(`config PRICES is invalid (${describeIssues(parsed.error.issues)}); the shipped prices apply`);
+    return undefined;
+  }
+  return parsed.data;
 }
 
 /** One OpenAI-compatible host in `OPENAI_COMPATIBLE_PROVIDERS`. */

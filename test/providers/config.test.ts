@@ -49,3 +49,20 @@ describe("provider registry", () => {
     expect(log).toHaveBeenCalledTimes(3);
   });
 });
+
+describe("PRICES", () => {
+  it("overrides and extends the shipped price table", () => {
+    const c = configOf({ PRICES: JSON.stringify({ "mock/*": { input: 5, output: 6 }, "acme/x": { input: 1, output: 1, cached_input: 0.5 } }) });
+    expect(c.price("mock", "echo")).toEqual({ input: 5, output: 6 });
+    expect(c.price("acme", "x")).toEqual({ input: 1, output: 1, cached_input: 0.5 });
+    expect(c.price("openai", "gpt-4o-mini")).toEqual({ input: 0.15, output: 0.6, cached_input: 0.075 });
+  });
+
+  it("a malformed table is reported and ignored whole, so no cost is ever NaN", () => {
+    const err = vi.spyOn(console, "error").mockImplementation(() => {});
+    const c = configOf({ PRICES: JSON.stringify({ "mock/*": 5, "acme/x": { input: 1 } }) });
+    expect(c.price("mock", "echo")).toEqual({ input: 1, output: 2, cached_input: 0.5 });
+    expect(c.price("acme", "x")).toBeUndefined();
+    expect(String(err.mock.calls[0]![0])).toMatch(/^config PRICES is invalid \(mock\/\*: expected object/);
+  });
+});
