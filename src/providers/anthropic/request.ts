@@ -60,7 +60,11 @@ export function messagesBody(model: string, req: GenerateContentRequest, stream:
   }
   if (system) body.system = system;
 
-  const budget = thinkingBudget(g);
+  const tools = json?.kind === "tool" ? undefined : anthropicTools(req, provider);
+  const forced = (tools?.tool_choice as { type?: string } | undefined)?.type;
+  // Anthropic allows only `auto`/`none` tool choice while thinking; a forced call (mode ANY) is the harder
+  // constraint of the two, so thinking is dropped for it.
+  const budget = forced === "any" || forced === "tool" ? 0 : thinkingBudget(g);
   const maxTokens = g.maxOutputTokens ?? (budget ? budget + ANSWER_ROOM : DEFAULT_MAX_TOKENS);
   if (budget) {
     // budget_tokens must be below max_tokens (both count thinking), and at least 1024.
@@ -69,7 +73,8 @@ export function messagesBody(model: string, req: GenerateContentRequest, stream:
     body.thinking = { type: "enabled", budget_tokens: b };
   } else {
     // Anthropic rejects temperature/top_k (and most top_p) while thinking; they apply only without it.
-    if (g.temperature !== undefined) body.temperature = g.temperature;
+    // Gemini's temperature runs to 2, Anthropic's to 1.
+    if (g.temperature !== undefined) body.temperature = Math.min(g.temperature, 1);
     if (g.topP !== undefined) body.top_p = g.topP;
     if (g.topK !== undefined) body.top_k = g.topK;
   }
@@ -79,7 +84,7 @@ export function messagesBody(model: string, req: GenerateContentRequest, stream:
   if (json?.kind === "tool") {
     body.tools = [{ name: JSON_TOOL, description: "Give the answer as this tool's input.", input_schema: objectSchema(json.schema) }];
     body.tool_choice = { type: "tool", name: JSON_TOOL };
-  } else Object.assign(body, anthropicTools(req, provider));
+  } else Object.assign(body, tools);
   if (stream) body.stream = true;
   return body;
 }
@@ -123,12 +128,21 @@ export function anthropicMessages(contents: readonly Content[], provider: string
 
 function assistantMessage(c: Content, ids: Map<Part, string>, provider: string): Msg {
   const content: Block[] = [];
+  // A streamed thinking block arrives as several thought parts, the signature on the last: the signature covers
+  // the whole text, so consecutive thoughts are joined into one block when the signed part comes.
+  let thought = "";
   for (const p of c.parts) {
     const kind = partKind(p, provider);
+    if (kind !== "thought") thought = "";
     if (kind === "text" && p.text) content.push({ type: "text", text: p.text });
-    // A thinking block goes back only with the signature Anthropic gave it; unsigned thoughts are refused.
-    else if (kind === "thought" && p.thoughtSignature) content.push({ type: "thinking", thinking: p.text, signature: p.thoughtSignature });
-    else if (kind === "functionCall") {
+    else if (kind === "thought") {
+      thought += p.text ?? "";
+      // A thinking block goes back only with the signature Anthropic gave it; unsigned thoughts are refused.
+      if (p.thoughtSignature) {
+        content.push({ type: "thinking", thinking: thought, signature: p.thoughtSignature });
+        thought = "";
+      }
+    } else if (kind === "functionCall") {
       content.push({ type: "tool_use", id: ids.get(p), name: p.functionCall!.name, input: p.functionCall!.args ?? {} });
     } else if (kind === "inlineData" || kind === "fileData" || kind === "functionResponse") {
       throw badRequest(`${provider}: a model turn cannot hold ${kind} parts`);

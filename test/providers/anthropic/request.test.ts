@@ -69,6 +69,41 @@ describe("anthropic messages request", () => {
     ]);
   });
 
+  it("joins a streamed thinking block (thought parts, signature on the last) back into one signed block", () => {
+    const b = body({
+      contents: [
+        user("go"),
+        { role: "model", parts: [
+          { text: "Let me ", thought: true }, { text: "think.", thought: true }, { text: "", thought: true, thoughtSignature: "sig-1" },
+          { text: "Answer." },
+        ] },
+        user("more"),
+      ],
+    });
+    expect((b.messages as any[])[1]).toEqual({
+      role: "assistant",
+      content: [{ type: "thinking", thinking: "Let me think.", signature: "sig-1" }, { type: "text", text: "Answer." }],
+    });
+  });
+
+  it("drops thinking for a forced tool call (Anthropic allows only auto/none while thinking)", () => {
+    const tools = [{ functionDeclarations: [{ name: "a" }] }];
+    const forced = body({
+      contents: [user("x")], tools, toolConfig: { functionCallingConfig: { mode: "ANY" } },
+      generationConfig: { thinkingConfig: { thinkingBudget: 2048 }, temperature: 0.5 },
+    });
+    expect(forced.thinking).toBeUndefined();
+    expect(forced.tool_choice).toEqual({ type: "any" });
+    expect(forced.temperature).toBe(0.5);
+    const auto = body({ contents: [user("x")], tools, generationConfig: { thinkingConfig: { thinkingBudget: 2048 } } });
+    expect(auto.thinking).toEqual({ type: "enabled", budget_tokens: 2048 });
+  });
+
+  it("clamps temperature to Anthropic's 0..1", () => {
+    expect(body({ contents: [user("x")], generationConfig: { temperature: 1.6 } }).temperature).toBe(1);
+    expect(body({ contents: [user("x")], generationConfig: { temperature: 0.3 } }).temperature).toBe(0.3);
+  });
+
   it("maps NONE, AUTO and ANY without names", () => {
     const tools = [{ functionDeclarations: [{ name: "a" }, { name: "b" }] }];
     const choice = (mode: string) => body({ contents: [user("x")], tools, toolConfig: { functionCallingConfig: { mode } } }).tool_choice;
