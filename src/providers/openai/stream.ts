@@ -64,6 +64,7 @@ export function openaiStream(): StreamTranslator {
     else finished.set(choice, "MALFORMED_FUNCTION_CALL");
   };
 
+  let lastUsage: OpenAiUsage | undefined;
   const final = (usage?: OpenAiUsage | null): GenerateContentResponse[] => {
     const out: Candidate[] = [];
     for (const choice of [...calls.keys()]) {
@@ -103,11 +104,14 @@ export function openaiStream(): StreamTranslator {
         }
         for (const t of d.tool_calls ?? []) {
           const pending = calls.get(index);
+          // Some hosts omit `index` on continuation fragments: those continue the pending call.
+          const ti = t.index ?? pending?.index ?? 0;
           // A new call index (or a fresh id) means the previous call's arguments are complete.
-          if (pending && (t.index !== pending.index || (t.id && pending.id && t.id !== pending.id))) flushCall(index, parts);
-          const cur = calls.get(index) ?? { index: t.index ?? 0, id: t.id, name: "", arguments: "" };
+          if (pending && (ti !== pending.index || (t.id && pending.id && t.id !== pending.id))) flushCall(index, parts);
+          const cur = calls.get(index) ?? { index: ti, id: t.id, name: "", arguments: "" };
           if (t.id) cur.id = t.id;
-          if (t.function?.name) cur.name += t.function.name;
+          // The name comes whole (some hosts repeat it on every fragment).
+          if (t.function?.name && !cur.name) cur.name = t.function.name;
           if (t.function?.arguments) cur.arguments += t.function.arguments;
           calls.set(index, cur);
         }
@@ -118,10 +122,13 @@ export function openaiStream(): StreamTranslator {
         if (parts.length) candidates.push({ content: { role: "model", parts }, index });
       }
       const out = candidates.length ? [chunk(candidates)] : [];
-      if (data.usage) out.push(...final(data.usage));
+      // OpenAI's usage chunk (include_usage) has no choices and ends the answer; usage on a chunk that still has
+      // choices (hosts reporting running totals) is only remembered, or it would cut calls still being assembled.
+      if (data.usage && !data.choices?.length) out.push(...final(data.usage));
+      else if (data.usage) lastUsage = data.usage;
       return out;
     },
-    // A host that sends no usage chunk still gets its finish reasons out.
-    end: () => (sentFinal && !finished.size && !calls.size ? [] : final()),
+    // A host that sends no usage-only chunk still gets its finish reasons (and last usage) out.
+    end: () => (sentFinal && !finished.size && !calls.size ? [] : final(lastUsage)),
   };
 }

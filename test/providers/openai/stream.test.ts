@@ -52,6 +52,25 @@ describe("openai stream translation", () => {
     ]);
   });
 
+  it("assembles a tool call whose fragments omit index and repeat the name, with running usage mid-call", () => {
+    const t = openaiStream();
+    const ev = (o: unknown) => t.event({ data: JSON.stringify({ id: "x", model: "m", ...(o as object) }) });
+    const delta = (tool: unknown, extra: object = {}) => ({ choices: [{ index: 0, delta: { tool_calls: [tool] }, finish_reason: null }], ...extra });
+    const usage = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 };
+    const out = [
+      ...ev(delta({ index: 0, id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"ci' } })),
+      ...ev(delta({ function: { name: "get_weather", arguments: 'ty":"Par' } }, { usage })),
+      ...ev(delta({ function: { arguments: 'is"}' } })),
+      ...ev({ choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }], usage: { ...usage, completion_tokens: 9, total_tokens: 14 } }),
+      ...t.end(),
+    ];
+    const parts = out.flatMap((c) => c.candidates ?? []).flatMap((c) => c.content?.parts ?? []);
+    expect(parts).toEqual([{ functionCall: { id: "call_1", name: "get_weather", args: { city: "Paris" } } }]);
+    const last = out.at(-1)!;
+    expect(last.candidates!.at(-1)!.finishReason).toBe("STOP");
+    expect(last.usageMetadata).toMatchObject({ promptTokenCount: 5, candidatesTokenCount: 9, totalTokenCount: 14 });
+  });
+
   it("throws a streamed upstream error for an error event mid-stream", async () => {
     const text = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "x" } }] })}\n\n`
       + `data: ${JSON.stringify({ error: { message: "Rate limit reached", type: "rate_limit_exceeded", code: "rate_limit_exceeded" } })}\n\n`;
