@@ -9,18 +9,10 @@ import { governor } from "./client";
 import type { Decision } from "./governor";
 import { keyPolicy } from "./policy";
 
-/**
- * Calls already admitted, with which of their subjects meter (count tokens or spend) and so need the finished call
- * settled. Later attempts (fallbacks) of the same call take no other request slot.
- */
-const admitted = new WeakMap<object, { key: boolean; team: boolean }>();
-
-/** Which Governors must hear of a finished call; none for a call that never reached admission. */
-export const meteredSubjects = (ctx: object) => admitted.get(ctx);
-
 /** Resolves when the call may go; otherwise rejects with the GatewayError to answer (never anything else). */
 export async function admit(ctx: CallContext): Promise<void> {
-  if (admitted.has(ctx)) return;
+  // Later attempts (fallbacks) of an admitted call take no other request slot.
+  if (ctx.admission.metered) return;
   try {
     await decide(ctx);
   } catch (e) {
@@ -42,7 +34,7 @@ async function decide(ctx: CallContext): Promise<void> {
   const kd = k.status === "fulfilled" ? k.value : undefined;
   const td = t.status === "fulfilled" ? t.value : undefined;
   if (kd?.ok && td?.ok) {
-    admitted.set(ctx, { key: !!kd.meter, team: !!(teamGov && td.meter) });
+    ctx.admission.metered = { key: !!kd.meter, team: !!(teamGov && td.meter) };
     return;
   }
   // Give back the slot the admitting side took before answering, so a refused call never counts against the other.

@@ -4,13 +4,14 @@
  * budget counts exactly the `cost_usd` the usage log stores.
  */
 import type { Env } from "../env";
+import type { CallScope } from "../pipeline/context";
 import type { CallRecord } from "../usage/record";
-import { meteredSubjects } from "./admit";
 import { governor } from "./client";
 
-export async function settle(env: Env, ctx: object, r: CallRecord): Promise<void> {
+export async function settle(env: Env, ctx: Pick<CallScope, "admission">, r: CallRecord): Promise<void> {
   const s = { tokens: r.tokens.input + r.tokens.output, usd: r.cost_usd };
-  const m = meteredSubjects(ctx);
+  // A call that never reached admission has nothing to settle.
+  const m = ctx.admission.metered;
   if (!m || (!m.key && !m.team) || (s.tokens <= 0 && s.usd <= 0)) return;
   try {
     await Promise.all([

@@ -19,6 +19,11 @@ export interface CallScope {
   stream: boolean;
   /** Keeps work alive after the response (usage rows, counters). */
   waitUntil(p: Promise<unknown>): void;
+  /**
+   * Set by admission, read by settlement: which of the call's Governors meter (count tokens or spend) and so must
+   * hear of the finished call. One object shared by every view of the call (scope and context).
+   */
+  admission: { metered?: { key: boolean; team: boolean } };
 }
 
 /** A call whose path and body are valid: it will be planned and executed. */

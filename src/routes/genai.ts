@@ -39,6 +39,7 @@ export async function handleGenai(c: Context<{ Bindings: Env }>): Promise<Respon
       requestedModel: route.raw,
       stream: route.actionName === "streamGenerateContent",
       waitUntil: (p) => c.executionCtx.waitUntil(p),
+      admission: {},
     };
     assertKeyUsable(key);
     if (route.invalid) throw route.invalid;

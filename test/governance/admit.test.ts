@@ -17,7 +17,7 @@ it("answers 503 UNAVAILABLE when the key's Governor is unreachable", async () =>
   const ctx = {
     requestId: "req-1", startedAt: 0, env: { ...env, GOVERNOR: broken }, config: getConfig(env),
     key: { id: "key_x", name: "x", active: true, prefix: "sk-bf-abcd", created_at: "", updated_at: "" },
-    action: "generateContent", version: "v1beta", requestedModel: "mock/echo", stream: false, waitUntil: () => {},
+    action: "generateContent", version: "v1beta", requestedModel: "mock/echo", stream: false, waitUntil: () => {}, admission: {},
   } as unknown as CallContext;
   const e = await admit(ctx).catch((x: unknown) => x);
   expect(e).toBeInstanceOf(GatewayError);
