@@ -70,5 +70,8 @@ export function costUsd(price: Price | undefined, t: Tokens): number {
   const cached = Math.min(t.cached, t.input);
   const usd =
     ((t.input - cached) * price.input + cached * (price.cached_input ?? price.input) + t.output * price.output) / 1e6;
-  return Math.round(usd * 1e10) / 1e10;
+  return roundUsd(usd);
 }
+
+/** USD to 1e-10, so sums of many small costs compare equal wherever they are added up. */
+export const roundUsd = (usd: number) => Math.round(usd * 1e10) / 1e10;

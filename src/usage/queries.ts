@@ -3,6 +3,7 @@
  * Both filter on indexed columns only (migrations/0002_usage_indexes.sql).
  */
 import * as z from "zod/mini";
+import { roundUsd } from "./prices";
 import type { CallRecord, Outcome } from "./record";
 
 export const GROUPS = ["key", "team", "model", "provider", "day"] as const;
@@ -96,12 +97,11 @@ export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[
 
 type SumRow = Totals & { grp?: string | number | null };
 
-const round = (usd: number) => Math.round(usd * 1e10) / 1e10;
 
 function totalsOf(r: Totals): Totals {
   return {
     requests: r.requests, errors: r.errors, aborted: r.aborted, input_tokens: r.input_tokens, output_tokens: r.output_tokens,
-    cached_tokens: r.cached_tokens, thinking_tokens: r.thinking_tokens, cost_usd: round(r.cost_usd),
+    cached_tokens: r.cached_tokens, thinking_tokens: r.thinking_tokens, cost_usd: roundUsd(r.cost_usd),
   };
 }
 

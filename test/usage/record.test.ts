@@ -1,7 +1,8 @@
 /** One usage row per authenticated inference call, with the right content, written after the response. */
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { estimateTokens, mockReplyText } from "../../src/providers/mock/answer";
+import { estimateTokens } from "../../src/gemini/text";
+import { mockReplyText } from "../../src/providers/mock/answer";
 import { createTeam } from "../helpers/governance";
 import { createKey, genai, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
 

@@ -13,7 +13,6 @@ import type {
 } from "../../gemini/schema";
 import { contentsText, estimateTokens } from "../../gemini/text";
 
-export { contentsText, estimateTokens };
 
 function lastUserText(contents: readonly Content[]): string {
   for (let i = contents.length - 1; i >= 0; i--) {
