@@ -4,7 +4,7 @@
  * breaks after the first byte. A client that goes away cancels the upstream.
  */
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
-import { errorResponse, toGatewayError } from "../gemini/errors";
+import { errorResponse, GatewayError, toGatewayError } from "../gemini/errors";
 import { encodeSse } from "../streaming/sse";
 import type { CallContext, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
@@ -31,7 +31,11 @@ export function respondJson(ctx: CallContext, s: Served): Response {
   return new Response(body, { status: 200, headers: h });
 }
 
-export function respondStream(ctx: CallContext, s: Served): Response {
+/**
+ * `idleMs`: the longest the upstream may stay silent between chunks (the attempt's first-byte timeout); past it
+ * the upstream is cancelled and the stream ends with a 504 error event rather than hanging both connections.
+ */
+export function respondStream(ctx: CallContext, s: Served, idleMs: number): Response {
   const { first, rest, abort } = s.stream!;
   const provider = ctx.config.providers.get(s.target.provider)!;
   const ttfbMs = Date.now() - ctx.startedAt;
@@ -61,8 +65,12 @@ export function respondStream(ctx: CallContext, s: Served): Response {
           pending = undefined;
           return;
         }
+        let idle: ReturnType<typeof setTimeout> | undefined;
         try {
-          const r = await rest.read();
+          const silence = new Promise<never>((_, reject) => {
+            idle = setTimeout(() => reject(new GatewayError(504, `${provider.name}: no data from the upstream for ${idleMs} ms`)), idleMs);
+          });
+          const r = await Promise.race([rest.read(), silence]);
           if (r.done) {
             c.close();
             end("ok", 200, null);
@@ -73,7 +81,10 @@ export function respondStream(ctx: CallContext, s: Served): Response {
           c.enqueue(encodeSse(ge.toBody()));
           c.close();
           abort.abort();
+          rest.cancel().catch(() => {});
           end("error", ge.code, ge.message);
+        } finally {
+          clearTimeout(idle);
         }
       },
       cancel(reason) {

@@ -49,7 +49,7 @@ export async function handleGenai(c: Context<{ Bindings: Env }>): Promise<Respon
     const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
     const ctx: CallContext = { ...scope, action: route.action, version: route.version };
     const served = await execute(ctx, targets, body, limits);
-    return served.stream ? respondStream(ctx, served) : respondJson(ctx, served);
+    return served.stream ? respondStream(ctx, served, limits.timeoutMs) : respondJson(ctx, served);
   } catch (e) {
     if (!scope) return errorResponse(e, idHeader);
     return e instanceof AllTargetsFailed ? respondError(scope, e.error, e.attempts) : respondError(scope, e, []);

@@ -76,6 +76,23 @@ describe("streamGenerateContent", () => {
     expect(events[1].error.message).toBe("gemini: key [redacted] was revoked");
   });
 
+  it("an upstream silent past the timeout after the first byte is cancelled; the stream ends with a 504 event", async () => {
+    let aborted = false;
+    mockUpstream((call) => {
+      call.signal.addEventListener("abort", () => (aborted = true));
+      return sseResponse([`data: ${JSON.stringify(chunk("first"))}\r\n\r\n`], {}, "hang");
+    });
+    const r = await genai("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, {
+      query: "?alt=sse",
+      headers: { "x-edgeway-timeout-ms": "50" },
+    });
+    const events = (await readSse(r)) as any[];
+    expect(events).toHaveLength(2);
+    expect(events[0].candidates[0].content.parts[0].text).toBe("first");
+    expect(events[1]).toEqual({ error: { code: 504, status: "DEADLINE_EXCEEDED", message: "gemini: no data from the upstream for 50 ms" } });
+    expect(aborted).toBe(true);
+  });
+
   it("the mock provider streams deterministic word chunks with usage on the last", async () => {
     const r = await genai("mock/echo", "streamGenerateContent", textRequest("hello there"), key, { query: "?alt=sse" });
     const events = (await readSse(r)) as any[];
