@@ -189,7 +189,8 @@ async function attempt(
 /** Opens the translated stream and waits for its first chunk: until then a failure may still retry or fall back. */
 async function openStream(provider: Provider, call: ProviderCall, res: Response, timer: AttemptTimer) {
   if (!res.body) throw malformed(provider, new Error("empty stream"));
-  const rest = res.body.pipeThrough(sseParser()).pipeThrough(translateStream(provider.stream(call))).getReader();
+  const alive = () => timer.touch();
+  const rest = res.body.pipeThrough(sseParser(alive)).pipeThrough(translateStream(provider.stream(call))).getReader();
   try {
     const r = await timer.race(rest.read());
     if (r.done) throw new StreamCut("upstream stream ended before its first chunk");

@@ -1,7 +1,8 @@
 /**
  * Time limits of one attempt: the first-byte timeout (x-edgeway-timeout-ms, else EDGEWAY_TIMEOUT_MS), the whole
  * call's deadline, and the client going away. "First byte" is the first thing the gateway could send the client:
- * the first translated chunk of a stream, or the whole JSON answer otherwise.
+ * the first translated chunk of a stream, or the whole JSON answer otherwise; while a stream's upstream keeps
+ * sending bytes that translate to nothing yet, the timeout counts from the latest of them.
  */
 import { badRequest } from "../gemini/errors";
 import type { RetryPolicy } from "./retry-policy";
@@ -25,16 +26,34 @@ export type StopReason = "timeout" | "deadline" | "cancelled";
 export class AttemptTimer {
   readonly controller = new AbortController();
   stopped: StopReason | undefined;
-  private readonly timer: ReturnType<typeof setTimeout>;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly onCancel = () => this.stop("cancelled");
   private stoppedPromise: Promise<never> | undefined;
+  private released = false;
 
-  constructor(timeoutMs: number, deadlineAt: number, private readonly client?: AbortSignal) {
-    const left = Math.max(0, deadlineAt - Date.now());
-    const [ms, why]: [number, StopReason] = timeoutMs < left ? [timeoutMs, "timeout"] : [left, "deadline"];
-    this.timer = setTimeout(() => this.stop(why), ms);
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly deadlineAt: number,
+    private readonly client?: AbortSignal,
+  ) {
+    this.arm();
     if (client?.aborted) this.stop("cancelled");
     else client?.addEventListener("abort", this.onCancel, { once: true });
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    const left = Math.max(0, this.deadlineAt - Date.now());
+    const [ms, why]: [number, StopReason] = this.timeoutMs < left ? [this.timeoutMs, "timeout"] : [left, "deadline"];
+    this.timer = setTimeout(() => this.stop(why), ms);
+  }
+
+  /**
+   * The upstream sent bytes (an event that translates to nothing yet, such as a tool call's argument fragment, or a
+   * keep-alive): it is alive, so the timeout counts from now. The deadline still holds.
+   */
+  touch(): void {
+    if (!this.stopped && !this.released) this.arm();
   }
 
   get signal(): AbortSignal {
@@ -49,6 +68,7 @@ export class AttemptTimer {
 
   /** The first byte is here: the timers no longer apply (the stream's own cancel takes over). */
   release(): void {
+    this.released = true;
     clearTimeout(this.timer);
     this.client?.removeEventListener("abort", this.onCancel);
   }

@@ -9,7 +9,8 @@ export interface SseEvent {
   id?: string;
 }
 
-export function sseParser(): TransformStream<Uint8Array, SseEvent> {
+/** `onBytes` hears of every network chunk (liveness, for timeouts), before it is parsed. */
+export function sseParser(onBytes?: () => void): TransformStream<Uint8Array, SseEvent> {
   const decoder = new TextDecoder();
   let buf = "";
   let data: string[] = [];
@@ -55,6 +56,7 @@ export function sseParser(): TransformStream<Uint8Array, SseEvent> {
 
   return new TransformStream({
     transform(chunk, controller) {
+      onBytes?.();
       buf += decoder.decode(chunk, { stream: true });
       drain(controller);
     },

@@ -122,3 +122,26 @@ describe("streaming over real sockets", () => {
     expect(events[1]).toMatchObject({ error: { code: 502, status: "UNAVAILABLE" } });
   });
 });
+
+describe("first-byte timeout", () => {
+  it("counts from the upstream's latest bytes: keep-alives slower in total than the timeout do not fail the call", async () => {
+    const requested = new Promise<void>((r) => (onRequest = r));
+    const started = fetch(`${gw.url}/genai/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-goog-api-key": key, "x-edgeway-timeout-ms": "150" },
+      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+    });
+    await requested;
+    const up = live!;
+    // 6 keep-alives 60 ms apart: 360 ms before the first chunk, but never 150 ms of silence.
+    for (let i = 0; i < 6; i++) {
+      up.res.write(": keep-alive\n\n");
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    up.res.end(event(chunk("late but alive", true)));
+    const res = await started;
+    expect(res.status).toBe(200);
+    const rd = reader(res);
+    await rd.until('"late but alive"');
+  });
+});
