@@ -43,6 +43,8 @@ function buildConfig(env: Env): Config {
   add(mockProvider());
   add(openaiProvider({
     name: "openai", baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL, apiKey: env.OPENAI_API_KEY, keyRequired: true, models: OPENAI_MODELS,
+    // o-series and gpt-5 reason; gpt-4o/gpt-4.1 refuse reasoning_effort, and only gpt-5 knows `minimal`.
+    reasoning: { models: /^(o\d|gpt-5)/, minimal: /^gpt-5/ },
   }));
   add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, apiKey: env.ANTHROPIC_API_KEY }));
   for (const h of compatibleHosts(env)) {

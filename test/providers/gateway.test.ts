@@ -44,17 +44,18 @@ async function usageRow(r: Response) {
 describe("openai through the gateway", () => {
   it("generateContent: upstream URL, key header, body; Gemini answer; usage row", async () => {
     const calls = mockUpstream(() => Response.json(completion));
-    const r = await genai("openai/gpt-4o-mini", "generateContent", openaiGeminiReq, key);
+    // A reasoning model, since the golden request asks for thinking (gpt-4o-mini would get no reasoning_effort).
+    const r = await genai("openai/o4-mini", "generateContent", openaiGeminiReq, key);
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual(completionGemini);
     expect(r.headers.get("x-edgeway-provider")).toBe("openai");
     expect(calls).toHaveLength(1);
     expect(calls[0]!.url).toBe("https://openai.upstream.test/v1/chat/completions");
     expect(calls[0]!.headers.get("authorization")).toBe("Bearer test-openai-key");
-    expect(JSON.parse(calls[0]!.body)).toEqual(openaiReq);
+    expect(JSON.parse(calls[0]!.body)).toEqual({ ...openaiReq, model: "o4-mini" });
     const row = await usageRow(r);
     // 1200 prompt (1024 cached), 172 answer + 128 reasoning billed as output.
-    expect(row).toMatchObject({ provider: "openai", model: "gpt-4o-mini", input_tokens: 1200, cached_tokens: 1024, output_tokens: 300, thinking_tokens: 128 });
+    expect(row).toMatchObject({ provider: "openai", model: "o4-mini", input_tokens: 1200, cached_tokens: 1024, output_tokens: 300, thinking_tokens: 128 });
   });
 
   it("streamGenerateContent: translated chunks, usage in the last, include_usage asked for", async () => {

@@ -29,6 +29,7 @@ export interface OpenAiSettings {
   actions?: readonly Action[];
   maxTokensField?: ChatOptions["maxTokensField"];
   streamUsage?: boolean;
+  reasoning?: ChatOptions["reasoning"];
 }
 
 const PATHS: Record<Action, string> = {
@@ -43,7 +44,12 @@ const PATHS: Record<Action, string> = {
 export function openaiProvider(s: OpenAiSettings): Provider {
   const base = s.baseUrl.replace(/\/+$/, "");
   const name = s.name;
-  const opts: ChatOptions = { provider: name, maxTokensField: s.maxTokensField ?? "max_completion_tokens", streamUsage: s.streamUsage ?? true };
+  const opts: ChatOptions = {
+    provider: name,
+    maxTokensField: s.maxTokensField ?? "max_completion_tokens",
+    streamUsage: s.streamUsage ?? true,
+    reasoning: s.reasoning,
+  };
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (s.apiKey) headers.authorization = `Bearer ${s.apiKey}`;
 

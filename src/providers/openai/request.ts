@@ -16,6 +16,11 @@ export interface ChatOptions {
   maxTokensField: "max_completion_tokens" | "max_tokens";
   /** Ask for a final usage chunk (`stream_options.include_usage`); some compatible hosts reject the field. */
   streamUsage: boolean;
+  /**
+   * Models that take `reasoning_effort`, and those of them that take `minimal`; others refuse the field, so it is
+   * dropped for them. Unset (compatible hosts): every model gets what the thinking config asks.
+   */
+  reasoning?: { models: RegExp; minimal: RegExp };
 }
 
 type Msg = Record<string, unknown>;
@@ -33,7 +38,9 @@ export function chatBody(model: string, req: GenerateContentRequest, stream: boo
   if (g.frequencyPenalty !== undefined) body.frequency_penalty = g.frequencyPenalty;
   if (g.seed !== undefined) body.seed = g.seed;
   const effort = reasoningEffort(g.thinkingConfig);
-  if (effort) body.reasoning_effort = effort;
+  if (effort && (!o.reasoning || o.reasoning.models.test(model))) {
+    body.reasoning_effort = effort === "minimal" && o.reasoning && !o.reasoning.minimal.test(model) ? "low" : effort;
+  }
   const format = responseFormat(g, o.provider);
   if (format) {
     body.response_format = format;

@@ -130,6 +130,19 @@ describe("openai chat request", () => {
     expect(reasoningEffort({ thinkingLevel: "HIGH" })).toBe("high");
     expect(reasoningEffort(undefined)).toBeUndefined();
   });
+
+  it("sends reasoning_effort only to models that take it, and `minimal` only where it exists", () => {
+    const gated: ChatOptions = { ...O, reasoning: { models: /^(o\d|gpt-5)/, minimal: /^gpt-5/ } };
+    const effort = (model: string, budget: number, o = gated) =>
+      chatBody(model, req({ contents: [user("x")], generationConfig: { thinkingConfig: { thinkingBudget: budget } } }), false, o).reasoning_effort;
+    expect(effort("gpt-4o-mini", 0)).toBeUndefined();
+    expect(effort("gpt-4.1", 8192)).toBeUndefined();
+    expect(effort("o4-mini", 0)).toBe("low");
+    expect(effort("o4-mini", 8192)).toBe("medium");
+    expect(effort("gpt-5-mini", 0)).toBe("minimal");
+    // A compatible host (no gating) gets what the thinking config asks.
+    expect(effort("llama-3.3-70b", 0, O)).toBe("minimal");
+  });
 });
 
 describe("openai embeddings and images requests", () => {
