@@ -125,3 +125,20 @@ export function functionCalling(req: Pick<GenerateContentRequest, "tools" | "too
   const forced = allowed && decls.length === 1 ? decls[0]!.name : undefined;
   return { decls, mode, forced };
 }
+
+/** What every provider but Gemini refuses alike: a Gemini cache reference, and response types beyond JSON and text. */
+export function assertTranslatable(req: Pick<GenerateContentRequest, "cachedContent" | "generationConfig">, provider: string): void {
+  if (req.cachedContent) throw badRequest(`${provider}: cachedContent refers to a Gemini cache and cannot be used with this provider`);
+  const mime = req.generationConfig?.responseMimeType;
+  if (mime && mime !== "application/json" && mime !== "text/plain") {
+    throw badRequest(`${provider}: responseMimeType "${mime}" is not supported (application/json and text/plain are)`);
+  }
+}
+
+/** The JSON answer a request asks for, if any, with its schema as JSON Schema (Gemini's own schema converted). */
+export function jsonOutput(g: GenerateContentRequest["generationConfig"]): { schema?: unknown } | undefined {
+  if (!g) return undefined;
+  const schema = g.responseJsonSchema ?? (g.responseSchema !== undefined ? toJsonSchema(g.responseSchema) : undefined);
+  if (g.responseMimeType !== "application/json" && schema === undefined) return undefined;
+  return { schema };
+}

@@ -1,8 +1,8 @@
 /** Gemini request → Anthropic Messages (and count_tokens) request bodies. Pure functions. */
 import { badRequest } from "../../gemini/errors";
-import { toJsonSchema } from "../../gemini/json-schema";
 import {
-  base64Text, fetchableUrl, fileMime, functionCalling, mediaKind, normalMime, partKind, responseText, toolCallIds,
+  assertTranslatable, base64Text, fetchableUrl, fileMime, functionCalling, jsonOutput, mediaKind, normalMime, partKind, responseText,
+  toolCallIds,
 } from "../../gemini/parts";
 import type { Content, CountTokensRequest, GenerateContentRequest, Part } from "../../gemini/schema";
 import { systemText } from "../../gemini/text";
@@ -33,20 +33,17 @@ export function jsonMode(req: Pick<GenerateContentRequest, "generationConfig" | 
   | { kind: "system"; schema?: unknown }
   | undefined {
   const g = req.generationConfig ?? {};
-  const schema = g.responseJsonSchema ?? (g.responseSchema !== undefined ? toJsonSchema(g.responseSchema) : undefined);
-  if (g.responseMimeType !== "application/json" && schema === undefined) return undefined;
+  const json = jsonOutput(g);
+  if (!json) return undefined;
+  const { schema } = json;
   const hasTools = (req.tools ?? []).some((t) => t.functionDeclarations?.length);
   if (schema !== undefined && !thinkingBudget(g) && !hasTools) return { kind: "tool", schema };
   return { kind: "system", schema };
 }
 
 export function messagesBody(model: string, req: GenerateContentRequest, stream: boolean, provider: string): Record<string, unknown> {
-  if (req.cachedContent) throw badRequest(`${provider}: cachedContent refers to a Gemini cache and cannot be used with this provider`);
+  assertTranslatable(req, provider);
   const g = req.generationConfig ?? {};
-  const mime = g.responseMimeType;
-  if (mime && mime !== "application/json" && mime !== "text/plain") {
-    throw badRequest(`${provider}: responseMimeType "${mime}" is not supported (application/json and text/plain are)`);
-  }
   if ((g.candidateCount ?? 1) > 1) throw badRequest(`${provider}: candidateCount above 1 is not supported`);
 
   const body: Record<string, unknown> = { model, messages: anthropicMessages(req.contents, provider) };

@@ -1,8 +1,8 @@
 /** Gemini request → OpenAI Chat Completions / Embeddings / Images request bodies. Pure functions. */
 import { badRequest } from "../../gemini/errors";
-import { toJsonSchema } from "../../gemini/json-schema";
 import {
-  base64Text, fetchableUrl, fileMime, functionCalling, mediaKind, normalMime, partKind, responseText, toolCallIds,
+  assertTranslatable, base64Text, fetchableUrl, fileMime, functionCalling, jsonOutput, mediaKind, normalMime, partKind, responseText,
+  toolCallIds,
 } from "../../gemini/parts";
 import type {
   Content, EmbedContentRequest, GenerateContentRequest, Part, PredictRequest,
@@ -26,7 +26,7 @@ export interface ChatOptions {
 type Msg = Record<string, unknown>;
 
 export function chatBody(model: string, req: GenerateContentRequest, stream: boolean, o: ChatOptions): Record<string, unknown> {
-  if (req.cachedContent) throw badRequest(`${o.provider}: cachedContent refers to a Gemini cache and cannot be used with this provider`);
+  assertTranslatable(req, o.provider);
   const body: Record<string, unknown> = { model, messages: chatMessages(req, o.provider) };
   const g = req.generationConfig ?? {};
   if (g.temperature !== undefined) body.temperature = g.temperature;
@@ -41,7 +41,7 @@ export function chatBody(model: string, req: GenerateContentRequest, stream: boo
   if (effort && (!o.reasoning || o.reasoning.models.test(model))) {
     body.reasoning_effort = effort === "minimal" && o.reasoning && !o.reasoning.minimal.test(model) ? "low" : effort;
   }
-  const format = responseFormat(g, o.provider);
+  const format = responseFormat(g);
   if (format) {
     body.response_format = format;
     // json_object mode is refused unless the conversation mentions JSON; Gemini has no such rule.
@@ -151,19 +151,12 @@ export function reasoningEffort(t: { thinkingBudget?: number; thinkingLevel?: st
   return "high";
 }
 
-function responseFormat(
-  g: NonNullable<GenerateContentRequest["generationConfig"]>,
-  provider: string,
-): { type: string; json_schema?: unknown } | undefined {
-  const mime = g.responseMimeType;
-  const schema = g.responseJsonSchema ?? (g.responseSchema !== undefined ? toJsonSchema(g.responseSchema) : undefined);
-  if (mime && mime !== "application/json" && mime !== "text/plain") {
-    throw badRequest(`${provider}: responseMimeType "${mime}" is not supported (application/json and text/plain are)`);
-  }
-  if (mime !== "application/json" && schema === undefined) return undefined;
-  if (schema === undefined) return { type: "json_object" };
+function responseFormat(g: GenerateContentRequest["generationConfig"]): { type: string; json_schema?: unknown } | undefined {
+  const json = jsonOutput(g);
+  if (!json) return undefined;
+  if (json.schema === undefined) return { type: "json_object" };
   // strict: false because Gemini schemas need not list every property as required, which strict mode demands.
-  return { type: "json_schema", json_schema: { name: "response", schema, strict: false } };
+  return { type: "json_schema", json_schema: { name: "response", schema: json.schema, strict: false } };
 }
 
 export function chatTools(req: Pick<GenerateContentRequest, "tools" | "toolConfig">, provider: string): Record<string, unknown> {
