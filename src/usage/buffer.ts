@@ -26,7 +26,8 @@ export class UsageBuffer extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS rejected (request_id TEXT PRIMARY KEY, record TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);`);
   }
 
   /** Keeps rows durably (a row already pending is not added twice) and makes sure the alarm will write them. */
@@ -48,9 +49,15 @@ export class UsageBuffer extends DurableObject<Env> {
           .exec<{ seq: number; record: string }>("SELECT seq, record FROM pending ORDER BY seq LIMIT ?", BATCH_ROWS)
           .toArray();
         if (!rows.length) break;
-        await this.env.DB.batch(rows.map((r) => insertStatement(this.env.DB, JSON.parse(r.record) as CallRecord)));
-        // Deleted only after D1 took them: a crash in between replays them, and the insert ignores duplicates.
-        this.sql.exec("DELETE FROM pending WHERE seq <= ?", rows[rows.length - 1]!.seq);
+        try {
+          await this.env.DB.batch(rows.map((r) => insertStatement(this.env.DB, JSON.parse(r.record) as CallRecord)));
+          // Deleted only after D1 took them: a crash in between replays them, and the insert ignores duplicates.
+          this.sql.exec("DELETE FROM pending WHERE seq <= ?", rows[rows.length - 1]!.seq);
+        } catch (e) {
+          // One row D1 will never take would fail its whole batch forever: find it row by row. If no row goes
+          // in, D1 itself is failing: back off.
+          if (!(await this.oneByOne(rows))) throw e;
+        }
         done += rows.length;
       }
       this.setFailures(0);
@@ -62,6 +69,39 @@ export class UsageBuffer extends DurableObject<Env> {
       console.error(`usage buffer: D1 write failed (${describeError(e)}); ${this.count()} rows pending, next try in ${delay} ms`);
       await this.ctx.storage.setAlarm(Date.now() + delay);
     }
+  }
+
+  /**
+   * Writes rows one at a time. When some go in, the ones D1 still refuses are the rows' own fault: they move to
+   * `rejected` (kept, logged, counted in /admin/usage) so the rows behind them are not held up. Returns how many went in.
+   */
+  private async oneByOne(rows: { seq: number; record: string }[]): Promise<number> {
+    const refused: { seq: number; record: string; error: string }[] = [];
+    let written = 0;
+    for (const r of rows) {
+      try {
+        await insertStatement(this.env.DB, JSON.parse(r.record) as CallRecord).run();
+        this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
+        written++;
+      } catch (e) {
+        refused.push({ ...r, error: describeError(e) });
+        // The first rows all refused: D1 itself is failing, no use trying the rest now.
+        if (!written && refused.length === 3) return 0;
+      }
+    }
+    if (!written) return 0;
+    for (const r of refused) {
+      const id = (JSON.parse(r.record) as CallRecord).request_id;
+      console.error(`usage row ${id} refused by D1 (${r.error}) while other rows went in; kept aside as rejected`);
+      this.sql.exec("INSERT OR REPLACE INTO rejected (request_id, record, error, at) VALUES (?, ?, ?, ?)", id, r.record, r.error, Date.now());
+      this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
+    }
+    return written;
+  }
+
+  /** Rows D1 refused on their own (see oneByOne): never written, never dropped. */
+  rejectedCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM rejected").one().n;
   }
 
   private failures(): number {

@@ -1,9 +1,11 @@
 /** The one INSERT of a usage row, shared by the direct write and the buffer's replay. Idempotent by request_id. */
 import type { CallRecord } from "./record";
 
-const INSERT = `INSERT OR IGNORE INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action,
+// ON CONFLICT on the key only: OR IGNORE would also skip, silently, a row failing a CHECK or NOT NULL.
+const INSERT = `INSERT INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action,
   stream, status, outcome, error, attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens,
-  thinking_tokens, cost_usd, latency_ms, ttfb_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`;
+  thinking_tokens, cost_usd, latency_ms, ttfb_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+  ON CONFLICT (request_id) DO NOTHING`;
 
 export function insertStatement(db: D1Database, r: CallRecord): D1PreparedStatement {
   return db.prepare(INSERT).bind(

@@ -91,16 +91,42 @@ describe("usage rows D1 would not take", () => {
     expect(await stub().count()).toBe(2);
 
     const db = await bufferDb();
-    vi.spyOn(db, "batch").mockRejectedValueOnce(new Error("D1_ERROR: still down"));
+    // D1 down: the batch fails, and so does every single-row write tried after it.
+    const down = () => Promise.reject(new Error("D1_ERROR: still down"));
+    const batch = vi.spyOn(db, "batch").mockImplementation(down);
+    const prepare = vi.spyOn(db, "prepare").mockImplementation(() => ({ bind: () => ({ run: down }) }) as unknown as D1PreparedStatement);
     vi.spyOn(console, "error").mockImplementation(() => {});
     expect(await runDurableObjectAlarm(stub())).toBe(true);
     expect(await stub().count()).toBe(2);
+    expect(await stub().rejectedCount()).toBe(0);
     const next = await runInDurableObject(stub(), (_, state) => state.storage.getAlarm());
     expect(next).toBeGreaterThan(Date.now());
+    batch.mockRestore();
+    prepare.mockRestore();
 
     expect(await runDurableObjectAlarm(stub())).toBe(true);
     expect(await stub().count()).toBe(0);
     for (const r of rows) expect(await usageRow(r.request_id)).toMatchObject({ key_id: "key_buffered", input_tokens: 1, output_tokens: 2 });
+  });
+
+  it("a row D1 refuses on its own is set aside (kept, counted) so the rows behind it land", async () => {
+    const tag = crypto.randomUUID();
+    const good = [record(1, tag), record(3, tag)];
+    const poison = { ...record(2, tag), outcome: "bogus" } as unknown as CallRecord; // fails the outcome CHECK
+    await stub().add([good[0]!, poison, good[1]!]);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await runDurableObjectAlarm(stub())).toBe(true);
+    for (const r of good) expect(await usageRow(r.request_id)).toMatchObject({ outcome: "ok" });
+    expect(await usageRow(poison.request_id)).toBeNull();
+    expect(await stub().count()).toBe(0);
+    expect(await stub().rejectedCount()).toBe(1);
+    expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 0, rejected_rows: 1 });
+    expect(errors.mock.calls.map((c) => c.join(" ")).join("\n")).toContain(`usage row ${poison.request_id} refused by D1`);
+    // A replay of a row already written is absorbed: still one row.
+    await stub().add([good[0]!]);
+    expect(await runDurableObjectAlarm(stub())).toBe(true);
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM usage WHERE request_id = ?").bind(good[0]!.request_id).first<number>("n");
+    expect(n).toBe(1);
   });
 
   it("many pending rows are written with D1 batch(), 100 rows a batch", async () => {

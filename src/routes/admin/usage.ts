@@ -11,23 +11,28 @@ export const usageApp = new Hono<{ Bindings: Env }>();
 
 usageApp.get("/", async (c) => {
   const q = parseQuery(c, UsageQuery);
-  const [result, pending] = await Promise.all([queryUsage(c.env.DB, q), pendingCount(c.env)]);
+  const [result, buffered] = await Promise.all([queryUsage(c.env.DB, q), bufferCounts(c.env)]);
   return c.json({
     from: q.from === undefined ? null : new Date(q.from).toISOString(),
     to: q.to === undefined ? null : new Date(q.to).toISOString(),
     group_by: q.group_by ?? null,
     ...result,
-    pending_rows: pending,
+    ...buffered,
   });
 });
 
-/** Rows kept by the buffer and not yet in D1 (so not in these figures); null if the buffer cannot be asked. */
-async function pendingCount(env: Env): Promise<number | null> {
+/**
+ * Rows kept by the buffer and not in D1 (so not in these figures): still to be written, and refused by D1 on their
+ * own; null if the buffer cannot be asked.
+ */
+async function bufferCounts(env: Env): Promise<{ pending_rows: number | null; rejected_rows: number | null }> {
   try {
-    return await pendingRows(env).count();
+    const buffer = pendingRows(env);
+    const [pending_rows, rejected_rows] = await Promise.all([buffer.count(), buffer.rejectedCount()]);
+    return { pending_rows, rejected_rows };
   } catch (e) {
     console.error(`usage buffer count failed: ${describeError(e)}`);
-    return null;
+    return { pending_rows: null, rejected_rows: null };
   }
 }
 
