@@ -24,7 +24,13 @@ export interface Served {
   index: number;
   attempts: AttemptInfo[];
   /** Set when the call was a stream: the first chunk has been read, the rest is still upstream. */
-  stream?: { first: GenerateContentResponse; rest: ReadableStreamDefaultReader<GenerateContentResponse>; abort: AbortController };
+  stream?: {
+    first: GenerateContentResponse;
+    rest: ReadableStreamDefaultReader<GenerateContentResponse>;
+    abort: AbortController;
+    /** When the upstream last sent bytes (a tool call's argument fragments translate to nothing until complete). */
+    heard: { at: number };
+  };
   json?: GeminiJson;
 }
 
@@ -189,12 +195,17 @@ async function attempt(
 /** Opens the translated stream and waits for its first chunk: until then a failure may still retry or fall back. */
 async function openStream(provider: Provider, call: ProviderCall, res: Response, timer: AttemptTimer) {
   if (!res.body) throw malformed(provider, new Error("empty stream"));
-  const alive = () => timer.touch();
+  // When the upstream last sent bytes, translated or not: what timeouts measure silence from.
+  const heard = { at: Date.now() };
+  const alive = () => {
+    heard.at = Date.now();
+    timer.touch();
+  };
   const rest = res.body.pipeThrough(sseParser(alive)).pipeThrough(translateStream(provider.stream(call))).getReader();
   try {
     const r = await timer.race(rest.read());
     if (r.done) throw new StreamCut("upstream stream ended before its first chunk");
-    return { first: r.value, rest, abort: timer.controller };
+    return { first: r.value, rest, abort: timer.controller, heard };
   } catch (e) {
     rest.cancel().catch(() => {});
     if (timer.stopped) throw e;

@@ -32,11 +32,12 @@ export function respondJson(ctx: CallContext, s: Served): Response {
 }
 
 /**
- * `idleMs`: the longest the upstream may stay silent between chunks (the attempt's first-byte timeout); past it
- * the upstream is cancelled and the stream ends with a 504 error event rather than hanging both connections.
+ * `idleMs`: the longest the upstream may stay silent (no bytes at all) once the first chunk went out (the attempt's
+ * first-byte timeout); past it the upstream is cancelled and the stream ends with a 504 error event rather than
+ * hanging both connections.
  */
 export function respondStream(ctx: CallContext, s: Served, idleMs: number): Response {
-  const { first, rest, abort } = s.stream!;
+  const { first, rest, abort, heard } = s.stream!;
   const provider = ctx.config.providers.get(s.target.provider)!;
   const ttfbMs = Date.now() - ctx.startedAt;
   let usage: UsageMetadata | undefined;
@@ -68,7 +69,13 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number): Resp
         let idle: ReturnType<typeof setTimeout> | undefined;
         try {
           const silence = new Promise<never>((_, reject) => {
-            idle = setTimeout(() => reject(new GatewayError(504, `${provider.name}: no data from the upstream for ${idleMs} ms`)), idleMs);
+            // Silence is measured from the upstream's latest bytes, not the latest chunk sent on.
+            const check = () => {
+              const quiet = Date.now() - heard.at;
+              if (quiet < idleMs) idle = setTimeout(check, idleMs - quiet);
+              else reject(new GatewayError(504, `${provider.name}: no data from the upstream for ${idleMs} ms`));
+            };
+            idle = setTimeout(check, idleMs);
           });
           const r = await Promise.race([rest.read(), silence]);
           if (r.done) {

@@ -145,3 +145,28 @@ describe("first-byte timeout", () => {
     await rd.until('"late but alive"');
   });
 });
+
+describe("idle timeout after the first byte", () => {
+  it("counts silence from the upstream's latest bytes, so a live stream with long gaps between chunks goes on", async () => {
+    const requested = new Promise<void>((r) => (onRequest = r));
+    const started = fetch(`${gw.url}/genai/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-goog-api-key": key, "x-edgeway-timeout-ms": "150" },
+      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+    });
+    await requested;
+    const up = live!;
+    up.res.write(event(chunk("first")));
+    const rd = reader(await started);
+    await rd.until('"first"');
+    // 360 ms with no chunk, but bytes every 60 ms.
+    for (let i = 0; i < 6; i++) {
+      up.res.write(": keep-alive\n\n");
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    up.res.end(event(chunk("second", true)));
+    const all = await rd.rest();
+    expect(all).toContain('"second"');
+    expect(all).not.toContain('"error"');
+  });
+});
