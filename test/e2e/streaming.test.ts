@@ -36,16 +36,24 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-async function open(signal?: AbortSignal) {
+async function open(signal?: AbortSignal, headers: Record<string, string> = {}) {
   const requested = new Promise<void>((r) => (onRequest = r));
   const started = fetch(`${gw.url}/genai/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse`, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-goog-api-key": key },
+    headers: { "content-type": "application/json", "x-goog-api-key": key, ...headers },
     body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
     signal,
   });
   await requested;
   return { started, up: live! };
+}
+
+/** Six SSE comments 60 ms apart: bytes, but no event. */
+async function keepAlive(res: http.ServerResponse) {
+  for (let i = 0; i < 6; i++) {
+    res.write(": keep-alive\n\n");
+    await new Promise((r) => setTimeout(r, 60));
+  }
 }
 
 function reader(res: Response) {
@@ -125,19 +133,9 @@ describe("streaming over real sockets", () => {
 
 describe("first-byte timeout", () => {
   it("counts from the upstream's latest bytes: keep-alives slower in total than the timeout do not fail the call", async () => {
-    const requested = new Promise<void>((r) => (onRequest = r));
-    const started = fetch(`${gw.url}/genai/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-goog-api-key": key, "x-edgeway-timeout-ms": "150" },
-      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
-    });
-    await requested;
-    const up = live!;
-    // 6 keep-alives 60 ms apart: 360 ms before the first chunk, but never 150 ms of silence.
-    for (let i = 0; i < 6; i++) {
-      up.res.write(": keep-alive\n\n");
-      await new Promise((r) => setTimeout(r, 60));
-    }
+    const { started, up } = await open(undefined, { "x-edgeway-timeout-ms": "150" });
+    // 360 ms before the first chunk, but never 150 ms of silence.
+    await keepAlive(up.res);
     up.res.end(event(chunk("late but alive", true)));
     const res = await started;
     expect(res.status).toBe(200);
@@ -148,22 +146,12 @@ describe("first-byte timeout", () => {
 
 describe("idle timeout after the first byte", () => {
   it("counts silence from the upstream's latest bytes, so a live stream with long gaps between chunks goes on", async () => {
-    const requested = new Promise<void>((r) => (onRequest = r));
-    const started = fetch(`${gw.url}/genai/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-goog-api-key": key, "x-edgeway-timeout-ms": "150" },
-      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
-    });
-    await requested;
-    const up = live!;
+    const { started, up } = await open(undefined, { "x-edgeway-timeout-ms": "150" });
     up.res.write(event(chunk("first")));
     const rd = reader(await started);
     await rd.until('"first"');
-    // 360 ms with no chunk, but bytes every 60 ms.
-    for (let i = 0; i < 6; i++) {
-      up.res.write(": keep-alive\n\n");
-      await new Promise((r) => setTimeout(r, 60));
-    }
+    // 360 ms with no chunk, but never 150 ms without bytes.
+    await keepAlive(up.res);
     up.res.end(event(chunk("second", true)));
     const all = await rd.rest();
     expect(all).toContain('"second"');
