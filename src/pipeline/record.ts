@@ -1,5 +1,5 @@
 /** The last stage: turn what happened into a usage row and hand it off after the response. */
-import { settle } from "../governance/settle";
+import { settleRecords } from "../governance/settle";
 import { costUsd } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type CallRecord, type Outcome } from "../usage/record";
 import { describeError } from "../usage/log";
@@ -43,6 +43,7 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
     cost_usd: costUsd(price, tokens),
     latency_ms: Date.now() - ctx.startedAt,
     ttfb_ms: end.ttfbMs,
+    ...settleRefs(ctx),
   };
 }
 
@@ -51,5 +52,16 @@ export function recordCall(ctx: CallScope, end: CallEnd): void {
   ctx.waitUntil(
     writeUsage(ctx.env, record).catch((e) => console.error(`usage row ${record.request_id} lost: ${describeError(e)}`)),
   );
-  ctx.waitUntil(settle(ctx.env, ctx, record));
+  ctx.waitUntil(
+    settleRecords(ctx.env, record.request_id, [record]).catch((e) =>
+      console.error("governance settlement failed", record.request_id, describeError(e)),
+    ),
+  );
+}
+
+/** The Governors admission said meter this call (a call refused before admission settles nowhere). */
+function settleRefs(ctx: CallScope): Pick<CallRecord, "settle"> {
+  const m = ctx.admission.metered;
+  if (!m || (!m.key && !m.team)) return {};
+  return { settle: { ...(m.key ? { key: "" } : {}), ...(m.team ? { team: "" } : {}) } };
 }

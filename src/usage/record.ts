@@ -40,6 +40,16 @@ export interface CallRecord {
   cost_usd: number;
   latency_ms: number;
   ttfb_ms: number | null;
+  /**
+   * Which Governors must hear of this call's tokens and cost, and under which lease each admitted it ("" when not
+   * under a lease). Travels with the row to whoever stores it (src/governance/settle.ts); never written to D1.
+   */
+  settle?: SettleRefs;
+}
+
+export interface SettleRefs {
+  key?: string;
+  team?: string;
 }
 
 export const NO_TOKENS: Tokens = Object.freeze({ input: 0, output: 0, cached: 0, thinking: 0 });
