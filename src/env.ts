@@ -1,14 +1,17 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
 import type { Governor } from "./governance/governor";
 import type { UsageBuffer } from "./usage/buffer";
+import type { CallRecord } from "./usage/record";
 
 export interface Env {
   VIRTUAL_KEYS: KVNamespace;
   DB: D1Database;
   /** Per-key and per-team governance counters (src/governance/governor.ts). */
   GOVERNOR: DurableObjectNamespace<Governor>;
-  /** Usage rows D1 did not take, kept until its alarm writes them (src/usage/buffer.ts). */
+  /** Where usage rows and refusal counts wait until a shard's alarm writes them to D1 (src/usage/buffer.ts). */
   USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
+  /** Optional: usage rows go to this Cloudflare Queue instead, consumed by this Worker (src/usage/queue.ts). */
+  USAGE_QUEUE?: Queue<CallRecord>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;

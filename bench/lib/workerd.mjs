@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { Miniflare, serializeConfig } from "miniflare";
+import { kVoid, Miniflare, serializeConfig } from "miniflare";
 import workerd from "workerd";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 
@@ -26,10 +26,10 @@ const NETWORK = { name: "internet", network: { allow: ["public", "private"], den
  * `stateDir`), the D1 migrations are applied through the same Miniflare, then Miniflare is disposed and only its
  * config is kept. `vars` are the Worker's vars/secrets; change them later with `withVars`.
  */
-export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink" }) {
+export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink", config = path.join(root, "wrangler.toml"), sinkStats = false }) {
   const dumpPath = path.join(stateDir, "miniflare-config.json");
   mkdirSync(stateDir, { recursive: true });
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
   const prevDump = process.env.MINIFLARE_WORKERD_CONFIG_DEBUG;
   process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = dumpPath;
   const mf = new Miniflare({
@@ -51,7 +51,7 @@ export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "s
     if (prevDump === undefined) delete process.env.MINIFLARE_WORKERD_CONFIG_DEBUG;
     else process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = prevDump;
   }
-  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1 });
+  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1, sinkStats });
 }
 
 async function applyMigrations(root, db) {
@@ -63,9 +63,10 @@ async function applyMigrations(root, db) {
 
 /**
  * Miniflare's config → the gateway served directly, with only the services its Worker reaches. With `d1: "sink"`
- * every D1 binding talks to a stand-in that answers at once (see workers/d1-sink.mjs) instead of local SQLite.
+ * every D1 binding talks to a stand-in that answers at once (see workers/d1-sink.mjs) instead of local SQLite;
+ * `sinkStats` also serves the stand-in on a socket of its own (`d1stats`) so the bench can read its counts.
  */
-function gatewayConfig(mfConfig, { d1 }) {
+function gatewayConfig(mfConfig, { d1, sinkStats }) {
   const byName = new Map(mfConfig.services.map((s) => [s.name, s]));
   const user = structuredClone(byName.get(USER_SERVICE));
   if (!user) throw new Error(`Miniflare config has no ${USER_SERVICE} service`);
@@ -82,9 +83,15 @@ function gatewayConfig(mfConfig, { d1 }) {
     }
   }
   byName.set(NETWORK.name, NETWORK);
-  // Miniflare's loopback (its Node server) is gone: point it at a closed port; only dev helpers call it.
+  // Miniflare's loopback (its Node server) is gone: point it at a closed port; only dev helpers call it. Its own
+  // Workers (e.g. the queue broker) log through it when bound, and would stall on the closed port: unbind it there.
   const loop = byName.get("loopback");
   if (loop?.external) byName.set("loopback", { ...loop, external: { ...loop.external, address: "127.0.0.1:9" } });
+  for (const [name, svc] of byName) {
+    if (name === USER_SERVICE || !svc.worker?.bindings) continue;
+    const bindings = svc.worker.bindings.filter((b) => b.service?.name !== "loopback");
+    byName.set(name, { ...svc, worker: { ...svc.worker, bindings } });
+  }
 
   const keep = new Set();
   const visit = (name) => {
@@ -93,9 +100,11 @@ function gatewayConfig(mfConfig, { d1 }) {
     collectNames(byName.get(name), (n) => visit(n));
   };
   visit(USER_SERVICE);
+  const sockets = [{ name: "http", address: "127.0.0.1:0", http: {}, service: { name: USER_SERVICE } }];
+  if (d1 === "sink" && sinkStats) sockets.push({ name: "d1stats", address: "127.0.0.1:0", http: {}, service: { name: "d1-sink" } });
   return {
     services: [...keep].map((n) => byName.get(n)),
-    sockets: [{ name: "http", address: "127.0.0.1:0", http: {}, service: { name: USER_SERVICE } }],
+    sockets,
     extensions: mfConfig.extensions ?? [],
   };
 }
@@ -147,13 +156,26 @@ export function simpleConfig({ name, modulePath, compat, bindings = [] }) {
 }
 
 /**
+ * The JSON dump loses Miniflare's `durableObjectStorage: {inMemory: kVoid}` (an empty object is left, which workerd
+ * reads as none): in-memory objects, e.g. the queue broker's, get it back just before serializing.
+ */
+function withInMemoryStorage(config) {
+  const services = config.services.map((svc) => {
+    const st = svc.worker?.durableObjectStorage;
+    if (!st || typeof st !== "object" || Object.keys(st).length) return svc;
+    return { ...svc, worker: { ...svc.worker, durableObjectStorage: { inMemory: kVoid } } };
+  });
+  return { ...config, services };
+}
+
+/**
  * Spawns `workerd serve --binary` on a config and resolves once its socket listens. `t0` (performance.now() at
  * spawn) and `listenAt` let callers time a cold start.
  */
 export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] }) {
   mkdirSync(dir, { recursive: true });
   const cfgPath = path.join(dir, `${label}.capnp.bin`);
-  writeFileSync(cfgPath, serializeConfig(config));
+  writeFileSync(cfgPath, serializeConfig(withInMemoryStorage(config)));
   const t0 = performance.now();
   const proc = spawn(WORKERD, ["serve", "--binary", "--experimental", "--control-fd=3", ...args, cfgPath], {
     stdio: ["ignore", "pipe", "pipe", "pipe"],
@@ -166,6 +188,8 @@ export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] 
   };
   createInterface(proc.stdout).on("line", keep);
   createInterface(proc.stderr).on("line", keep);
+  // Every socket's port by name; `http` is the one the process is ready with.
+  const ports = {};
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`${label}: workerd did not listen within ${timeoutMs} ms`)), timeoutMs);
     const fail = (e) => {
@@ -178,6 +202,7 @@ export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] 
     createInterface(proc.stdio[3]).on("line", (l) => {
       try {
         const m = JSON.parse(l);
+        if (m.event === "listen") ports[m.socket] = m.port;
         if (m.event === "listen" && m.socket === "http") {
           clearTimeout(timer);
           proc.removeAllListeners("exit");
@@ -191,6 +216,7 @@ export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] 
     label,
     pid: proc.pid,
     port,
+    ports,
     url: `http://127.0.0.1:${port}`,
     t0,
     listenAt,
