@@ -1,19 +1,19 @@
 #!/usr/bin/env node
 /**
- * `node bench/usage-sink.mjs`: the two ways usage rows can reach D1, side by side in plain workerd, same load:
- *   buffer  the default: each isolate hands rows to a UsageBuffer shard (Durable Object), whose alarm batches them
- *   queue   Cloudflare Queues: wrangler.toml plus a producer/consumer/dead-letter queue; the queue is Miniflare's
- *           broker, which runs inside the same workerd process as a Durable Object (in production the queue is a
- *           service of its own, so this counts some CPU a deployment would not pay)
- *   direct  (optional, BENCH_BASELINE_DIR=<a checkout of the previous tree with node_modules>) one D1 insert per
- *           call from the isolate, as before
+ * `node bench/usage-sink.mjs`: how usage rows reach D1, measured in plain workerd under the same load:
+ *   buffer        the default: each isolate hands rows to a UsageBuffer shard (Durable Object), whose alarm batches
+ *                 them into D1. The shards' SQLite is on this machine's disk and in the serving process, so every
+ *                 hand-off's commit is paid here (deployed, the objects run beside the Worker, not in it).
+ *   buffer-tmpfs  (BENCH_SINK_TMPFS=/dev/shm) the same with its state on tmpfs: no disk flushes, as Miniflare's
+ *                 in-memory queue broker had when Cloudflare Queues were measured against it (README "Usage log")
+ *   direct        (BENCH_BASELINE_DIR=<a checkout of the previous tree, with node_modules>) one D1 insert per call
  * D1 is the bench's stand-in (workers/d1-sink.mjs), which counts calls and statements. Per round and variant: wrk
  * at BENCH_CONNECTIONS, then wait until the D1 stand-in has seen every row (the sink drained); CPU per call is the
  * workerd process's CPU over load and drain divided by the calls, so deferred batch writes are counted.
  * Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNECTIONS (32). Writes bench/usage-sink.json.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { cpuMs, loadAverage } from "./lib/proc.mjs";
@@ -27,23 +27,6 @@ const opts = { rounds: int("BENCH_ROUNDS", 3), seconds: int("BENCH_SECONDS", 5),
 const ADMIN_TOKEN = "bench-admin-token-0123456789abcdef0123456789";
 const BODY = JSON.stringify({ contents: [{ role: "user", parts: [{ text: "Say hello in one short sentence." }] }], generationConfig: { maxOutputTokens: 64 } });
 const URL_PATH = "/genai/v1beta/models/gemini/gemini-2.0-flash:generateContent";
-
-// The opt-in queue, exactly as the README tells a deployment to add it.
-const QUEUE_TOML = `
-[[queues.producers]]
-binding = "USAGE_QUEUE"
-queue = "edgeway-usage"
-
-[[queues.consumers]]
-queue = "edgeway-usage"
-max_batch_size = 100
-max_batch_timeout = 1
-max_retries = 10
-dead_letter_queue = "edgeway-usage-dlq"
-
-[[queues.consumers]]
-queue = "edgeway-usage-dlq"
-`;
 
 const log = (s) => console.error(`bench: ${s}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -90,10 +73,7 @@ async function main() {
   checkWrk();
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  const queueToml = path.join(root, ".wrangler", "bench-sink-wrangler.toml");
-  // Beside wrangler.toml's own folder depth so its relative paths (main, migrations) still resolve.
-  writeFileSync(queueToml, readFileSync(path.join(root, "wrangler.toml"), "utf8").replace('main = "src/index.ts"', 'main = "../src/index.ts"').replace('migrations_dir = "migrations"', 'migrations_dir = "../migrations"') + QUEUE_TOML);
-  const variants = [await variant("buffer", root, path.join(root, "wrangler.toml")), await variant("queue", root, queueToml)];
+  const variants = [await variant("buffer", root, path.join(root, "wrangler.toml"))];
   if (process.env.BENCH_SINK_TMPFS) {
     // The buffer with its state (Durable Object SQLite) on tmpfs: no disk flushes, as the queue broker (in memory).
     variants.push(await variant("buffer-tmpfs", root, path.join(root, "wrangler.toml"), path.join(process.env.BENCH_SINK_TMPFS, "edgeway-bench-sink")));

@@ -1,7 +1,6 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
 import type { Governor } from "./governance/governor";
 import type { UsageBuffer } from "./usage/buffer";
-import type { CallRecord } from "./usage/record";
 
 export interface Env {
   VIRTUAL_KEYS: KVNamespace;
@@ -10,8 +9,6 @@ export interface Env {
   GOVERNOR: DurableObjectNamespace<Governor>;
   /** Where usage rows and refusal counts wait until a shard's alarm writes them to D1 (src/usage/buffer.ts). */
   USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
-  /** Optional: usage rows go to this Cloudflare Queue instead, consumed by this Worker (src/usage/queue.ts). */
-  USAGE_QUEUE?: Queue<CallRecord>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;

@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { kVoid, Miniflare, serializeConfig } from "miniflare";
+import { Miniflare, serializeConfig } from "miniflare";
 import workerd from "workerd";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 
@@ -83,15 +83,9 @@ function gatewayConfig(mfConfig, { d1, sinkStats }) {
     }
   }
   byName.set(NETWORK.name, NETWORK);
-  // Miniflare's loopback (its Node server) is gone: point it at a closed port; only dev helpers call it. Its own
-  // Workers (e.g. the queue broker) log through it when bound, and would stall on the closed port: unbind it there.
+  // Miniflare's loopback (its Node server) is gone: point it at a closed port; only dev helpers call it.
   const loop = byName.get("loopback");
   if (loop?.external) byName.set("loopback", { ...loop, external: { ...loop.external, address: "127.0.0.1:9" } });
-  for (const [name, svc] of byName) {
-    if (name === USER_SERVICE || !svc.worker?.bindings) continue;
-    const bindings = svc.worker.bindings.filter((b) => b.service?.name !== "loopback");
-    byName.set(name, { ...svc, worker: { ...svc.worker, bindings } });
-  }
 
   const keep = new Set();
   const visit = (name) => {
@@ -156,26 +150,13 @@ export function simpleConfig({ name, modulePath, compat, bindings = [] }) {
 }
 
 /**
- * The JSON dump loses Miniflare's `durableObjectStorage: {inMemory: kVoid}` (an empty object is left, which workerd
- * reads as none): in-memory objects, e.g. the queue broker's, get it back just before serializing.
- */
-function withInMemoryStorage(config) {
-  const services = config.services.map((svc) => {
-    const st = svc.worker?.durableObjectStorage;
-    if (!st || typeof st !== "object" || Object.keys(st).length) return svc;
-    return { ...svc, worker: { ...svc.worker, durableObjectStorage: { inMemory: kVoid } } };
-  });
-  return { ...config, services };
-}
-
-/**
  * Spawns `workerd serve --binary` on a config and resolves once its socket listens. `t0` (performance.now() at
  * spawn) and `listenAt` let callers time a cold start.
  */
 export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] }) {
   mkdirSync(dir, { recursive: true });
   const cfgPath = path.join(dir, `${label}.capnp.bin`);
-  writeFileSync(cfgPath, serializeConfig(withInMemoryStorage(config)));
+  writeFileSync(cfgPath, serializeConfig(config));
   const t0 = performance.now();
   const proc = spawn(WORKERD, ["serve", "--binary", "--experimental", "--control-fd=3", ...args, cfgPath], {
     stdio: ["ignore", "pipe", "pipe", "pipe"],

@@ -15,9 +15,10 @@ import { insertStatement, storedByThisBatch } from "./insert";
 import { describeError } from "./log";
 import type { CallRecord } from "./record";
 import { minuteOf, refusalUpsert, type RefusalCount } from "./refusals";
+import { shardName } from "./shards";
 
-/** How many buffer objects share the hand-offs; each isolate picks one. Shard 0 is the former single buffer. */
-export const USAGE_SHARDS = 8;
+export { USAGE_SHARDS } from "./shards";
+
 /** Rows per D1 batch() (one transaction). */
 export const BATCH_ROWS = 100;
 /** How long a shard collects rows before writing them: the most a row waits for D1 while D1 is healthy. */
@@ -30,8 +31,6 @@ const MAX_RETRY_MS = 5 * 60_000;
 /** A counter is kept this long after its minute, so a late hand-off still adds to the shard's running total. */
 const REFUSAL_RETAIN_MS = 10 * 60_000;
 
-export const shardName = (i: number) => (i === 0 ? "usage" : `usage:${i}`);
-
 export function usageShard(ns: DurableObjectNamespace<UsageBuffer>, i: number): DurableObjectStub<UsageBuffer> {
   return ns.get(ns.idFromName(shardName(i)));
 }
@@ -41,7 +40,7 @@ export interface ShardCounts {
   pending: number;
   /** Rows D1 refused on their own (dead letters). */
   rejected: number;
-  /** Rows in D1 whose settlement with their Governors has not landed yet. */
+  /** Rows in D1 whose settlement with their Governors (those that meter them) has not landed yet. */
   unsettled: number;
 }
 
@@ -214,8 +213,11 @@ export class UsageBuffer extends DurableObject<Env> {
       if (!one) return e;
       ours = one;
     }
-    for (const r of batch.rows) if (!ours.has(r.seq)) this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
-    this.sql.exec("UPDATE batches SET stored = 1 WHERE id = ?", batch.id);
+    // What is left is what must still be settled: this batch's rows that a Governor meters.
+    for (const r of batch.rows) if (!ours.has(r.seq) || !r.record.settle) this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
+    if (this.sql.exec("SELECT 1 FROM pending WHERE batch = ? LIMIT 1", batch.id).toArray().length) {
+      this.sql.exec("UPDATE batches SET stored = 1 WHERE id = ?", batch.id);
+    } else this.sql.exec("DELETE FROM batches WHERE id = ?", batch.id);
     return undefined;
   }
 
@@ -248,7 +250,7 @@ export class UsageBuffer extends DurableObject<Env> {
   }
 
   /** Sets rows aside as dead letters: kept with the reason, counted, never written. */
-  reject(records: CallRecord[], error: string): void {
+  private reject(records: CallRecord[], error: string): void {
     for (const r of records) {
       this.sql.exec(
         "INSERT OR REPLACE INTO rejected (request_id, record, error, at) VALUES (?, ?, ?, ?)",
@@ -274,7 +276,7 @@ export class UsageBuffer extends DurableObject<Env> {
   private async settle(batch: number): Promise<unknown> {
     const rows = this.rows(batch).map((r) => r.record);
     try {
-      if (rows.some((r) => r.settle)) await settleRecords(this.env, this.batchId(batch), rows);
+      if (rows.length) await settleRecords(this.env, this.batchId(batch), rows);
     } catch (e) {
       return new Error(`settlement of batch ${this.batchId(batch)} failed (${describeError(e)})`);
     }

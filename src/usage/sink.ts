@@ -1,7 +1,7 @@
 /**
  * The isolate's side of the usage log: one durable hand-off per call, after the response (in waitUntil), never a D1
- * write. Rows and refusal counts go to this isolate's UsageBuffer shard (or, when the Worker has a `USAGE_QUEUE`
- * binding, rows go to that queue; see src/usage/queue.ts), which batches them into D1.
+ * write. Rows and refusal counts go to this isolate's UsageBuffer shard (src/usage/buffer.ts), which batches them
+ * into D1.
  *
  * Hand-offs coalesce without a timer: the call that finds none in flight leads, sending what is waiting and then,
  * round after round, what arrived meanwhile; the others only add to the outbox. Each round runs in the leader's
@@ -10,15 +10,15 @@
  * carries everything that arrived during the previous one.
  */
 import type { Env } from "../env";
+import { waits } from "../pipeline/sleep";
 import { settleRecords } from "../governance/settle";
 import { USAGE_SHARDS, usageShard } from "./buffer";
 import { insertStatement, storedByThisBatch } from "./insert";
 import { describeError } from "./log";
-import { sendToQueue } from "./queue";
 import type { CallRecord } from "./record";
 import { refusalKey, type RefusalCount } from "./refusals";
 
-type SinkEnv = Pick<Env, "DB" | "USAGE_BUFFER" | "USAGE_QUEUE">;
+type SinkEnv = Pick<Env, "USAGE_BUFFER">;
 
 const MAX_ROUNDS = 16;
 /** Rows per hand-off (one RPC); more wait for the next round. */
@@ -93,37 +93,26 @@ async function rounds(env: Env, box: Outbox): Promise<void> {
 }
 
 /**
- * Rows to the queue when there is one; rows (otherwise) and refusal counts to this isolate's shard, then to another
- * after a short wait; rows no shard would take are written to D1 directly as a last resort. Never rejects: what
- * cannot be kept anywhere is logged as lost.
+ * To this isolate's shard, then to another after a short wait; rows no shard would take are written to D1 directly
+ * as a last resort. Never rejects: what cannot be kept anywhere is logged as lost.
  */
 async function deliver(env: Env, rows: CallRecord[], refusals: RefusalCount[]): Promise<void> {
-  let forShard = rows;
-  if (env.USAGE_QUEUE && rows.length) {
-    try {
-      await sendToQueue(env.USAGE_QUEUE, rows);
-      forShard = [];
-    } catch (e) {
-      console.error(`usage queue did not take ${rows.length} rows (${describeError(e)}); handing them to the buffer`);
-    }
-  }
-  if (!forShard.length && !refusals.length) return;
   shard ??= Math.floor(Math.random() * USAGE_SHARDS);
   let error: unknown;
   for (const i of [shard, (shard + 1) % USAGE_SHARDS]) {
     try {
-      await usageShard(env.USAGE_BUFFER, i).add(forShard, refusals);
+      await usageShard(env.USAGE_BUFFER, i).add(rows, refusals);
       return;
     } catch (e) {
       error = e;
       console.error(`usage buffer ${i} did not take a hand-off (${describeError(e)})`);
-      await new Promise((ok) => setTimeout(ok, RETRY_MS));
+      await waits.sleep(RETRY_MS);
     }
   }
   if (refusals.length) {
     console.error(`${refusals.reduce((n, c) => n + c.count, 0)} refusal counts lost: no usage buffer reachable (${describeError(error)})`);
   }
-  if (forShard.length) await writeDirect(env, forShard);
+  if (rows.length) await writeDirect(env, rows);
 }
 
 /**
