@@ -21,7 +21,7 @@ import { refusalKey, type RefusalCount } from "./refusals";
 type SinkEnv = Pick<Env, "USAGE_BUFFER">;
 
 const MAX_ROUNDS = 16;
-/** Rows per hand-off (one RPC); more wait for the next round. */
+/** Rows per RPC; a bigger round is sent in several. */
 const MAX_ROWS = 500;
 /** Wait before handing off to another shard after one failed. */
 const RETRY_MS = 50;
@@ -81,22 +81,29 @@ async function rounds(env: Env, box: Outbox): Promise<void> {
       box.leading = false;
       return;
     }
-    const rows = box.rows.splice(0, MAX_ROWS);
+    // Everything waiting: what a round leaves behind would wait for the isolate's next call.
+    const rows = box.rows.splice(0);
     const refusals = [...box.refusals.values()];
     box.refusals.clear();
     // The last round: whatever arrives while it is in flight makes its caller the next leader.
     const last = round === MAX_ROUNDS;
     if (last) box.leading = false;
-    await deliver(env, rows, refusals);
+    // deliver() never rejects; were it to, the leader must still let go, or this isolate would hand off nothing more.
+    await deliver(env, rows, refusals).catch((e) => console.error(`usage hand-off of ${rows.length} rows lost: ${describeError(e)}`));
     if (last) return;
   }
+}
+
+/** One RPC carries at most MAX_ROWS rows; the refusal counts go with the first. */
+async function deliver(env: Env, rows: CallRecord[], refusals: RefusalCount[]): Promise<void> {
+  for (let i = 0; i === 0 || i < rows.length; i += MAX_ROWS) await deliverOne(env, rows.slice(i, i + MAX_ROWS), i ? [] : refusals);
 }
 
 /**
  * To this isolate's shard, then to another after a short wait; rows no shard would take are written to D1 directly
  * as a last resort. Never rejects: what cannot be kept anywhere is logged as lost.
  */
-async function deliver(env: Env, rows: CallRecord[], refusals: RefusalCount[]): Promise<void> {
+async function deliverOne(env: Env, rows: CallRecord[], refusals: RefusalCount[]): Promise<void> {
   shard ??= Math.floor(Math.random() * USAGE_SHARDS);
   let error: unknown;
   for (const i of [shard, (shard + 1) % USAGE_SHARDS]) {

@@ -72,8 +72,17 @@ describe("the usage hand-off", () => {
     expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 0 });
   });
 
-  it("a burst of calls reaches D1 in batches of at least 50 rows (100 a batch)", async () => {
+  it("a burst of calls: hand-offs coalesce, and rows reach D1 in batches of at least 50 (100 a batch)", async () => {
     const { key, id } = await createKey();
+    // Counts the hand-offs (add() RPCs) the calls make.
+    const get = env.USAGE_BUFFER.get.bind(env.USAGE_BUFFER);
+    const handOffs: number[] = [];
+    vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
+      const stub = get(oid);
+      return new Proxy(stub, {
+        get: (t, p) => (p === "add" ? (rows: CallRecord[], ...rest: []) => (handOffs.push(rows.length), t.add(rows, ...rest)) : Reflect.get(t, p)),
+      });
+    });
     const calls = await Promise.all(
       Array.from({ length: 200 }, async () => {
         const ctx = createExecutionContext();
@@ -84,6 +93,9 @@ describe("the usage hand-off", () => {
       }),
     );
     expect(calls.every((s) => s === 200)).toBe(true);
+    vi.restoreAllMocks();
+    expect(handOffs.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(handOffs.length).toBeLessThan(200);
     const batch = vi.spyOn(env.DB, "batch");
     await flushUsage();
     const sizes = batch.mock.calls.map((c) => c[0].length);
