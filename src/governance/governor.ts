@@ -13,10 +13,10 @@ import { KeyStore } from "../auth/key-store";
 import type { Env } from "../env";
 import { clock } from "./clock";
 import { Ledger, type Counters } from "./ledger";
-import { HOUR_MS } from "./policy";
 import { limitsOf, type LeaseAnswer, type LeaseAsk, type Limits, type Refusal, type SettleItem, type WriteResult } from "./protocol";
 import type { TeamRecord } from "./team-record";
 import { TeamStore } from "./team-store";
+import { usageLog } from "./usage-log";
 
 export type Subject = "key" | "team";
 
@@ -42,9 +42,6 @@ CREATE TABLE IF NOT EXISTS old_hashes (hash TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
 `;
 const PROJECT_RETRY_MS = 5_000;
-const SPEND_BY = (col: string) =>
-  `SELECT CASE WHEN ts < ?1 THEN 0 ELSE ts / ${HOUR_MS} END AS hour, sum(cost_usd) AS usd
-   FROM usage WHERE ${col} = ?2 AND cost_usd > 0 GROUP BY 1`;
 
 const unavailable = (what: string): Refusal => ({ ok: false, code: 503, message: `governance storage unavailable (${what}); try again` });
 
@@ -144,7 +141,7 @@ export class Governor extends DurableObject<Env> {
         this.commit("key", { ...cur, active: false, revoked_at: now, updated_at: now, revision }, row.hash);
       } else if (change.kind === "patch") {
         const next: KeyRecord = { ...cur, ...change.fields, id: cur.id, created_at: cur.created_at, updated_at: now, revision };
-        const seeded = await this.seedBudget(cur, next, "key_id");
+        const seeded = await this.seedBudget(cur, next, "key");
         if (seeded) return seeded;
         this.commit("key", next, row.hash);
       } else {
@@ -191,7 +188,7 @@ export class Governor extends DurableObject<Env> {
       const next: TeamRecord = {
         ...cur, ...fields, id: cur.id, created_at: cur.created_at, updated_at: new Date().toISOString(), revision: (cur.revision ?? 1) + 1,
       };
-      const seeded = await this.seedBudget(cur, next, "team_id");
+      const seeded = await this.seedBudget(cur, next, "team");
       if (seeded) return seeded;
       this.commit("team", next, null);
       await this.project();
@@ -283,13 +280,10 @@ export class Governor extends DurableObject<Env> {
    * A budget set where there was none starts from what the usage log says the subject already spent. D1 may be
    * unreadable: then the write is refused with 503 and nothing changes.
    */
-  private async seedBudget(cur: KeyRecord | TeamRecord | null, next: KeyRecord | TeamRecord, col: "key_id" | "team_id") {
+  private async seedBudget(cur: KeyRecord | TeamRecord | null, next: KeyRecord | TeamRecord, subject: Subject) {
     if (!next.budget || cur?.budget) return undefined;
     try {
-      const { results } = await this.env.DB.prepare(SPEND_BY(col))
-        .bind(Ledger.foldFrom(clock.now()), next.id)
-        .all<{ hour: number; usd: number }>();
-      this.ledger.seed(results);
+      this.ledger.seed(await usageLog.spendByHour(this.env.DB, subject, next.id, Ledger.foldFrom(clock.now())));
       return undefined;
     } catch (e) {
       console.error(`governor ${next.id}: usage log unreadable while starting a budget`, String(e));

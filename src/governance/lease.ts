@@ -28,8 +28,8 @@ export class LocalLease {
   grant: LeaseGrant | undefined;
   expiresAt = 0;
   private renewedAt = 0;
-  /** Cumulative amounts granted (Infinity where the subject sets no limit) and used. */
-  private granted: Amounts = { requests: Infinity, tokens: Infinity, usd: Infinity };
+  /** Cumulative amounts granted (Infinity where the subject sets no limit; nothing before the first grant) and used. */
+  private granted: Amounts = none();
   readonly used: Amounts = none();
   /** When the slots taken since the last report were taken (the Governor counts each from then). */
   private uses: [number, number][] = [];
