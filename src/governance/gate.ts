@@ -94,6 +94,19 @@ export class Gate {
     this.beat();
   }
 
+  /**
+   * Reserves `more` on top of what the call holds, for a long call that spends as it goes (a Live session), or
+   * throws the refusal (402/429) — then the caller ends the call.
+   */
+  async grow(more: CallNeed): Promise<void> {
+    await this.take(this.leases().filter((l) => this.took.has(l)), more);
+  }
+
+  /** Throws when the key may no longer be used, as its lease now says (a long call checks after each renewal). */
+  assertUsable(): void {
+    this.assertKeyStatus();
+  }
+
   /** Before the first byte: background renewals answered, and they allow the call. */
   async verified(): Promise<void> {
     if (!this.pending.length) return;
@@ -167,13 +180,14 @@ export class Gate {
    * Takes what the call needs from every lease at once, or from none: leases without room are renewed first, and
    * the takes happen together, with nothing awaited in between (so no other call, and no report, sees half).
    */
-  private async take(leases: LocalLease[]): Promise<void> {
+  private async take(leases: LocalLease[], extra?: CallNeed): Promise<void> {
+    const need = extra ?? this.need!;
     const want = (l: LocalLease): Amounts => {
       const limits = l.grant?.limits;
       return {
-        requests: limits?.rpm != null ? 1 : 0,
-        tokens: limits?.tpm != null ? this.need!.tokens : 0,
-        usd: limits?.budget ? this.need!.usd : 0,
+        requests: !extra && limits?.rpm != null ? 1 : 0,
+        tokens: limits?.tpm != null ? need.tokens : 0,
+        usd: limits?.budget ? need.usd : 0,
       };
     };
     for (let round = 0; ; round++) {
@@ -182,14 +196,15 @@ export class Gate {
         for (const l of leases) {
           const w = want(l);
           l.take(w);
-          this.took.set(l, w);
+          const had = this.took.get(l);
+          this.took.set(l, had ? { requests: had.requests + w.requests, tokens: had.tokens + w.tokens, usd: had.usd + w.usd } : w);
         }
         return;
       }
       const refusals = short.map((l) => l.refusalFor(want(l))).filter((r): r is Refusal => !!r);
       if (refusals.length || round === 3) {
         const r = refusals.sort(severity)[0] ?? { ok: false, code: 503, message: "governance could not grant this call; try again" };
-        throw refusalError(r, { requests: 1, ...this.need! });
+        throw refusalError(r, { requests: 1, ...need });
       }
       await Promise.all(short.map((l) => this.renew(l, want(l))));
     }
