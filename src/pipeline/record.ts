@@ -46,22 +46,29 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
     cost_usd: costUsd(price, tokens),
     latency_ms: Date.now() - ctx.startedAt,
     ttfb_ms: end.ttfbMs,
-    ...settleRefs(ctx),
   };
 }
 
+/**
+ * The call's row, with its admission settled: the reservation gives way to what the call used, and the row goes to
+ * the usage buffer, which settles it with its Governors once it is in D1. A refusal is counted instead.
+ */
 export function recordCall(ctx: CallScope, end: CallEnd): void {
+  const record = buildRecord(ctx, end);
+  const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
   if (isRefusal(end)) {
+    // Nothing was used: there is nothing to settle.
     countRefusal(ctx.env, ctx.waitUntil, {
-      key_id: ctx.key.id,
-      team_id: ctx.key.team_id ?? null,
+      key_id: record.key_id,
+      team_id: record.team_id,
       minute: minuteOf(ctx.startedAt),
       status: end.status,
       reason: refusalReason(end.status, end.error ?? ""),
     });
     return;
   }
-  handOffRow(ctx.env, ctx.waitUntil, buildRecord(ctx, end));
+  if (settle) record.settle = settle;
+  handOffRow(ctx.env, ctx.waitUntil, record);
 }
 
 /**
@@ -70,11 +77,4 @@ export function recordCall(ctx: CallScope, end: CallEnd): void {
  */
 function isRefusal(end: CallEnd): boolean {
   return end.target === null && REFUSAL_CODES.has(end.status) && upstreamAttempts(end.attempts) === 0;
-}
-
-/** The Governors admission said meter this call (a call refused before admission settles nowhere). */
-function settleRefs(ctx: CallScope): Pick<CallRecord, "settle"> {
-  const m = ctx.admission.metered;
-  if (!m || (!m.key && !m.team)) return {};
-  return { settle: { ...(m.key ? { key: "" } : {}), ...(m.team ? { team: "" } : {}) } };
 }

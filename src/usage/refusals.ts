@@ -30,6 +30,7 @@ const REASONS: [status: number, pattern: RegExp, reason: string][] = [
   [403, /inactive/, "inactive"],
   [403, /expired/, "expired"],
   [403, /not allowed/, "model not allowed"],
+  [403, /has no price/, "unpriced model"],
   [402, /budget/, "budget"],
   [429, /tokens\/min/, "tokens/min"],
   [429, /requests\/min/, "requests/min"],

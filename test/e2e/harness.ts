@@ -12,7 +12,7 @@ import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wran
 import { shardName, USAGE_SHARDS } from "../../src/usage/shards";
 
 const root = path.resolve(import.meta.dirname, "../..");
-export const ADMIN_TOKEN = "e2e-admin-token";
+export const ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef";
 
 export interface Gateway {
   /** Base URL of the gateway, e.g. http://127.0.0.1:PORT */

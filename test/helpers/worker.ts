@@ -5,7 +5,7 @@ import worker from "../../src/index";
 import { USAGE_SHARDS, usageShard } from "../../src/usage/buffer";
 import { handOffsSettled } from "../../src/usage/sink";
 
-export const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
+export const ADMIN = { authorization: "Bearer test-admin-token-0123456789abcdef", "content-type": "application/json" };
 export const BASE = "https://gw.test";
 
 export function admin(path: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {
