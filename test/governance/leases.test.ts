@@ -138,7 +138,7 @@ describe("round trips a call waits for", () => {
 
 describe("holds: reservations for work that outlives its request", () => {
   it("a batch's worst case is held until released; what was settled under it stays counted", async () => {
-    freezeClock();
+    const clock = freezeClock();
     const team = await (await admin("/teams", { body: { name: "holders", budget: { max_usd: 5 } } })).json() as { id: string };
     const key = await createKey({ budget: { max_usd: 1 }, team_id: team.id });
     const record = (await (await admin(`/keys/${key.id}`)).json()) as import("../../src/auth/key-record").KeyRecord;
@@ -158,6 +158,7 @@ describe("holds: reservations for work that outlives its request", () => {
     const s = await snapshot(key.id);
     expect(s.spent_usd).toBeCloseTo(0.5, 10);
     expect(s.held.usd).toBeLessThanOrEqual(0.2 + 1e-9); // only what the other lease took of the rest
+    clock.advance(1_000); // past the refusal this isolate serves from its lease for a second
     expect(await admit(other, dollars(0.3))).toBe(true); // $0.50 left now
   });
 });
