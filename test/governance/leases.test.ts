@@ -138,7 +138,7 @@ describe("round trips a call waits for", () => {
 
 describe("holds: reservations for work that outlives its request", () => {
   it("a batch's worst case is held until released; what was settled under it stays counted", async () => {
-    freezeClock();
+    const clock = freezeClock();
     const team = await (await admin("/teams", { body: { name: "holders", budget: { max_usd: 5 } } })).json() as { id: string };
     const key = await createKey({ budget: { max_usd: 1 }, team_id: team.id });
     const record = (await (await admin(`/keys/${key.id}`)).json()) as import("../../src/auth/key-record").KeyRecord;
@@ -158,6 +158,20 @@ describe("holds: reservations for work that outlives its request", () => {
     const s = await snapshot(key.id);
     expect(s.spent_usd).toBeCloseTo(0.5, 10);
     expect(s.held.usd).toBeLessThanOrEqual(0.2 + 1e-9); // only what the other lease took of the rest
+    clock.advance(1_000); // past the refusal this isolate serves from its lease for a second
     expect(await admit(other, dollars(0.3))).toBe(true); // $0.50 left now
+  });
+});
+
+describe("/admin/stats", () => {
+  it("counts this isolate's governed calls and its round trips to Governors", async () => {
+    const read = async () => ((await (await admin("/stats")).json()) as { isolate: { calls: number; governor_requests: number; governor_blocking: number } }).isolate;
+    const before = await read();
+    const { key } = await createKey({ rate_limit: { rpm: 100 } });
+    for (let i = 0; i < 3; i++) await genai("mock/echo", "generateContent", textRequest("hi"), key);
+    const after = await read();
+    expect(after.calls - before.calls).toBe(3);
+    expect(after.governor_requests).toBeGreaterThan(before.governor_requests);
+    expect(after.governor_blocking - before.governor_blocking).toBeGreaterThanOrEqual(1);
   });
 });
