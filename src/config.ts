@@ -11,6 +11,8 @@ import { OPENAI_DEFAULT_BASE_URL, openaiProvider } from "./providers/openai";
 import { OPENAI_MODELS } from "./providers/openai/models";
 import type { Provider } from "./providers/types";
 import { describeIssues } from "./gemini/schema";
+import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./providers/credentials/config";
+import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
@@ -21,6 +23,8 @@ export interface Config {
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
   retry: RetryPolicy;
+  /** `DIRECT_KEYS=on`: a credential that is not a virtual key is the caller's own provider key for that call. */
+  directKeys: boolean;
 }
 
 const DEFAULT_MAX_BODY = 20 * 1024 * 1024;
@@ -39,25 +43,31 @@ export function getConfig(env: Env): Config {
 function buildConfig(env: Env): Config {
   const providers = new Map<string, Provider>();
   const add = (p: Provider) => providers.set(p.name, p);
-  add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, apiKey: env.GEMINI_API_KEY }));
+  const keys = providerKeys(jsonVar<unknown>(env.PROVIDER_KEYS, "PROVIDER_KEYS"));
+  const cooldowns = cooldownsOf(env);
+  const apiKey = apiKeyResolver(env);
+  /** The pool of a provider whose credential is an API key; `standard` is the secret used when PROVIDER_KEYS names none. */
+  const keyPool = (name: string, standard: string) => buildPool(name, keys.get(name), [defaultEntry(standard)], apiKey, cooldowns);
+
+  add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, pool: keyPool("gemini", "GEMINI_API_KEY") }));
   add(mockProvider());
   add(openaiProvider({
-    name: "openai", baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL, apiKey: env.OPENAI_API_KEY, keyRequired: true, models: OPENAI_MODELS,
+    name: "openai", baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL, pool: keyPool("openai", "OPENAI_API_KEY"), models: OPENAI_MODELS,
     // o-series and gpt-5 reason; gpt-4o/gpt-4.1 refuse reasoning_effort, and only gpt-5 knows `minimal`.
     reasoning: { models: /^(o\d|gpt-5)/, minimal: /^gpt-5/ },
   }));
-  add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, apiKey: env.ANTHROPIC_API_KEY }));
+  add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, pool: keyPool("anthropic", "ANTHROPIC_API_KEY") }));
   for (const h of compatibleHosts(env)) {
     if (providers.has(h.name)) {
       console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider name; entry ignored`);
       continue;
     }
-    const apiKey = h.key_secret ? env[h.key_secret] : undefined;
+    // A host with neither a key_secret nor PROVIDER_KEYS entries takes no key (a local Ollama).
+    const keyed = !!h.key_secret || keys.has(h.name);
     add(openaiProvider({
       name: h.name,
       baseUrl: h.base_url,
-      apiKey: typeof apiKey === "string" && apiKey ? apiKey : undefined,
-      keyRequired: !!h.key_secret,
+      pool: keyed ? buildPool(h.name, keys.get(h.name), h.key_secret ? [defaultEntry(h.key_secret)] : [], apiKey, cooldowns) : undefined,
       models: (h.models ?? []).map((id) => ({ id, displayName: id, actions: COMPAT_ACTIONS })),
       actions: COMPAT_ACTIONS,
       // Compatible hosts know `max_tokens`; `max_completion_tokens` is OpenAI's newer name.
@@ -65,11 +75,27 @@ function buildConfig(env: Env): Config {
       streamUsage: h.stream_usage ?? true,
     }));
   }
+  for (const name of keys.keys()) {
+    if (!providers.has(name) || name === "mock") {
+      console.error(`config PROVIDER_KEYS: no provider "${name}" takes keys; entry ignored`);
+    }
+  }
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
+    directKeys: env.DIRECT_KEYS === "on",
+  };
+}
+
+/** The entry a provider has when PROVIDER_KEYS lists none: its standard secret, labelled `default`. */
+const defaultEntry = (secret: string): PoolEntry => ({ label: "default", secret });
+
+function cooldownsOf(env: Env): Cooldowns {
+  return {
+    rateMs: positiveInt(env.EDGEWAY_COOLDOWN_MS, DEFAULT_COOLDOWNS.rateMs, 0),
+    authMs: positiveInt(env.EDGEWAY_AUTH_COOLDOWN_MS, DEFAULT_COOLDOWNS.authMs, 0),
   };
 }
 

@@ -28,6 +28,19 @@ export interface Env {
   EDGEWAY_DEADLINE_MS?: string;
   EDGEWAY_TIMEOUT_MS?: string;
 
+  /** Cool-down of an upstream credential after a 429 without Retry-After (doubling per 429 in a row), and after a 401/403. */
+  EDGEWAY_COOLDOWN_MS?: string;
+  EDGEWAY_AUTH_COOLDOWN_MS?: string;
+
+  /**
+   * JSON object of credential pools, by provider: `{"gemini": [{"label", "secret", "weight"?, "models"?}, ...]}`.
+   * Entries name secrets (never hold them); backends read their own extra fields (region, project, ...).
+   */
+  PROVIDER_KEYS?: string;
+
+  /** `on`: a credential that is not a virtual key is the caller's own provider key for that call (no governance). */
+  DIRECT_KEYS?: string;
+
   /** JSON price table merged over the shipped one: {"provider/model": {input, output, cached_input}} per 1M tokens. */
   PRICES?: string;
 

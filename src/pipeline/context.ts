@@ -24,6 +24,11 @@ export interface CallScope {
    * hear of the finished call. One object shared by every view of the call (scope and context).
    */
   admission: { metered?: { key: boolean; team: boolean } };
+  /**
+   * The caller's own provider key when the call is a direct one (`DIRECT_KEYS=on` and no virtual key): used as the
+   * upstream credential of every attempt, never governed, logged or stored. `key` is then a stand-in record.
+   */
+  direct?: string;
 }
 
 /** A call whose path and body are valid: it will be planned and executed. */

@@ -1,6 +1,7 @@
 /** The inference routes: route → auth → body → plan → execute → respond (→ record, after the response). */
 import type { Context } from "hono";
 import { assertKeyUsable, identifyKey } from "../auth/authenticate";
+import { identifyDirectCaller } from "../auth/direct";
 import { getModel, listModels } from "../catalog/models";
 import { getConfig } from "../config";
 import type { Env } from "../env";
@@ -23,18 +24,19 @@ export async function handleGenai(c: Context<{ Bindings: Env }>): Promise<Respon
   let scope: CallScope | undefined;
   try {
     const route = parseGenaiPath(req.method, url.pathname);
-    const key = await identifyKey(req, url, c.env.VIRTUAL_KEYS).catch((e) => {
+    const config = getConfig(c.env);
+    const direct = config.directKeys ? await identifyDirectCaller(req, url) : undefined;
+    const key = direct?.key ?? await identifyKey(req, url, c.env.VIRTUAL_KEYS).catch((e) => {
       // A bad model or action is answered before a bad key, as it always was.
       throw route.kind === "action" && route.invalid ? route.invalid : e;
     });
-    const config = getConfig(c.env);
     if (route.kind !== "action") {
       assertKeyUsable(key);
-      if (route.kind === "list") return Response.json(listModels(config, key), { headers: idHeader });
-      return Response.json(getModel(config, key, route.target, route.raw), { headers: idHeader });
+      if (route.kind === "list") return Response.json(listModels(config, key, !!direct), { headers: idHeader });
+      return Response.json(getModel(config, key, route.target, route.raw, !!direct), { headers: idHeader });
     }
     scope = {
-      requestId, startedAt, env: c.env, config, key,
+      requestId, startedAt, env: c.env, config, key, direct: direct?.secret,
       action: route.actionName,
       requestedModel: route.raw,
       stream: route.actionName === "streamGenerateContent",
