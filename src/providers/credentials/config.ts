@@ -20,8 +20,11 @@ export type PoolEntry = z.infer<typeof PoolEntry>;
 
 const ProviderKeys = z.record(z.string(), z.array(PoolEntry));
 
-/** What a backend makes of one entry: what it sends or signs with and every secret value in it, or why not. */
-export type Resolved<M> = { material: M; secrets: string[] } | { problem: string };
+/**
+ * What a backend makes of one entry: what it sends or signs with and every secret value in it (and, optionally, the
+ * models it serves when the entry names none), or why the entry cannot be used.
+ */
+export type Resolved<M> = { material: M; secrets: string[]; models?: string[] } | { problem: string };
 
 /** `PROVIDER_KEYS` parsed; a malformed value is reported and ignored whole. */
 export function providerKeys(raw: unknown): ReadonlyMap<string, PoolEntry[]> {
@@ -43,32 +46,31 @@ export function secretValue(env: Record<string, unknown>, name: string | undefin
 
 /**
  * The pool of one provider: its `PROVIDER_KEYS` entries when listed, else `defaults` (entries naming the standard
- * secrets; `resolve` answers `undefined` for a default whose secret is simply not set).
+ * secrets that are set). An entry the backend cannot use is reported and left out.
  */
 export function buildPool<M>(
   provider: string,
   listed: PoolEntry[] | undefined,
   defaults: PoolEntry[],
-  resolve: (e: PoolEntry) => Resolved<M> | undefined,
+  resolve: (e: PoolEntry) => Resolved<M>,
   cooldowns: Cooldowns,
 ): CredentialPool<M> {
   const out: PooledCredential<M>[] = [];
   const labels = new Set<string>();
   for (const e of listed ?? defaults) {
-    const where = `PROVIDER_KEYS.${provider} "${e.label}"`;
+    const where = listed ? `PROVIDER_KEYS.${provider} "${e.label}"` : `${provider} credential`;
     if (labels.has(e.label)) {
       console.error(`config ${where}: label used twice; entry ignored`);
       continue;
     }
     const r = resolve(e);
-    if (!r) continue;
     if ("problem" in r) {
-      // Defaults are quiet: an unset standard secret just leaves the provider unconfigured.
-      if (listed) console.error(`config ${where}: ${r.problem}; entry ignored`);
+      console.error(`config ${where}: ${r.problem}; entry ignored`);
       continue;
     }
     labels.add(e.label);
-    out.push({ label: e.label, weight: e.weight ?? 1, ...(e.models ? { models: e.models } : {}), ...r });
+    const models = e.models ?? r.models;
+    out.push({ label: e.label, weight: e.weight ?? 1, ...(models ? { models } : {}), material: r.material, secrets: r.secrets });
   }
   return new CredentialPool(provider, out, cooldowns);
 }
