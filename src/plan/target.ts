@@ -7,7 +7,8 @@ export interface Target {
 }
 
 const PROVIDER_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._:@+\-/]{0,255}$/;
+// A leading @ is Workers AI's naming (`@cf/meta/...`).
+const MODEL_RE = /^[A-Za-z0-9@][A-Za-z0-9._:@+\-/]{0,255}$/;
 
 /**
  * Parses `provider/model`, a bare Gemini name (`gemini-2.0-flash`) or `models/...`. A bare name means `gemini`.

@@ -48,7 +48,7 @@ export const azureBase = (resource: string) => `https://${resource}.openai.azure
 
 /** A pool entry's own fields: `resource` or `base_url` (else the provider's default resource). */
 const AzureEntry = z.object({
-  resource: z.optional(z.string().check(z.regex(RESOURCE_RE, "resource: an Azure resource name"))),
+  resource: z.optional(z.string().check(z.regex(RESOURCE_RE, "an Azure resource name"))),
   base_url: z.optional(z.url()),
 });
 

@@ -38,7 +38,7 @@ const runtimeHost = (region: string) => `https://bedrock-runtime.${region}.amazo
 const signingKeys = new Map<string, ArrayBuffer>();
 
 const BedrockEntry = z.object({
-  region: z.optional(z.string().check(z.regex(REGION_RE, "region: an AWS region such as us-east-1"))),
+  region: z.optional(z.string().check(z.regex(REGION_RE, "an AWS region such as us-east-1"))),
   access_key_id_secret: z.optional(z.string()),
   secret_access_key_secret: z.optional(z.string()),
   session_token_secret: z.optional(z.string()),

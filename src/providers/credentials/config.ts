@@ -10,7 +10,7 @@ import { CredentialPool, type Cooldowns, type PooledCredential } from "./pool";
 
 /** One credential in `PROVIDER_KEYS`. Backends read their own fields (region, project, ...) from the same object. */
 export const PoolEntry = z.looseObject({
-  label: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, "label: letters, digits, . _ : - (at most 64)")),
+  label: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, "letters, digits, . _ : - (at most 64)")),
   weight: z.optional(z.number().check(z.positive())),
   models: z.optional(z.array(z.string().check(z.minLength(1)))),
   /** Name of the secret holding the credential (an API key, a service-account JSON). */

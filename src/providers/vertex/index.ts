@@ -42,8 +42,8 @@ export const vertexHost = (location: string) =>
   location === "global" ? "https://aiplatform.googleapis.com" : `https://${location}-aiplatform.googleapis.com`;
 
 const VertexEntry = z.object({
-  project: z.optional(z.string().check(z.regex(PROJECT_RE, "project: a Google Cloud project id"))),
-  location: z.optional(z.string().check(z.regex(LOCATION_RE, "location: a region such as us-central1, or global"))),
+  project: z.optional(z.string().check(z.regex(PROJECT_RE, "a Google Cloud project id"))),
+  location: z.optional(z.string().check(z.regex(LOCATION_RE, "a region such as us-central1, or global"))),
 });
 
 /**
