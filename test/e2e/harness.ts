@@ -23,17 +23,61 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(vars: Record<string, string> = {}): Promise<Gateway> {
+/**
+ * A fake Workers AI: what `env.AI.run(model, inputs)` answers, decided in Node. A ReadableStream answer (of SSE
+ * bytes) is what the binding returns for `stream: true`; anything else is its JSON answer; a thrown Error is
+ * thrown by `run` with the same message.
+ */
+export type FakeAi = (model: string, inputs: any) => unknown | Promise<unknown>;
+
+/** The binding's JavaScript side, as a wrapped binding: `run` asks Node (through a function service binding). */
+const FAKE_AI_SCRIPT = `
+export default function (env) {
+  return {
+    async run(model, inputs, options) {
+      const res = await env.BACKEND.fetch("http://fake-ai/run", { method: "POST", body: JSON.stringify({ model, inputs }), signal: options?.signal });
+      if (res.headers.get("x-fake-ai") === "error") throw new Error(await res.text());
+      return res.headers.get("content-type") === "text/event-stream" ? res.body : res.json();
+    },
+  };
+}`;
+
+export async function startGateway(vars: Record<string, string> = {}, opts: { ai?: FakeAi } = {}): Promise<Gateway> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
-  const mf = new Miniflare({
+  const main = {
     ...(workerOptions as object),
     name: "edgeway",
     modules: true,
     scriptPath: inject("bundlePath"),
     bindings: { ...(workerOptions.bindings ?? {}), ADMIN_TOKEN, ...vars },
+  };
+  const ai = opts.ai;
+  const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
-  } as ConstructorParameters<typeof Miniflare>[0]);
+    workers: ai
+      ? [
+        { ...main, wrappedBindings: { AI: { scriptName: "fake-ai" } } },
+        {
+          name: "fake-ai",
+          modules: true,
+          script: FAKE_AI_SCRIPT,
+          serviceBindings: {
+            async BACKEND(request: Request) {
+              const { model, inputs } = (await request.json()) as { model: string; inputs: unknown };
+              try {
+                const out = await ai(model, inputs);
+                if (out instanceof ReadableStream) return new Response(out, { headers: { "content-type": "text/event-stream" } });
+                return Response.json(out);
+              } catch (e) {
+                return new Response((e as Error).message, { headers: { "x-fake-ai": "error" } });
+              }
+            },
+          },
+        },
+      ]
+      : [main],
+  } as unknown as ConstructorParameters<typeof Miniflare>[0]);
   const url = (await mf.ready).origin;
   await applyMigrations(await mf.getD1Database("DB"));
 
