@@ -223,7 +223,7 @@ async function attempt(
   if (!res.ok) {
     const text = await timer.race(res.text()).catch(() => "");
     const e = provider.error(res.status, text, secrets);
-    if (res.status === 401 || res.status === 403) {
+    if (res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text)) {
       // The caller's own key, refused: theirs to fix, and no other target would take it either.
       if (ctx.direct) throw new AttemptFailure(new GatewayError(res.status, `${e.message} (your provider key was refused)`), false, `upstream ${res.status}`);
       // The gateway's own provider key was refused: not the caller's credential (their 401/403 means their virtual

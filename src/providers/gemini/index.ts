@@ -35,9 +35,13 @@ export function geminiProvider(s: GeminiSettings): Provider<string | undefined> 
     }),
     response: (_call, upstream) => geminiAnswer(upstream),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
+    refusesCredential: keyInvalid,
     decode: sseDecoder(geminiStream),
   };
 }
+
+/** Google answers a bad, expired or deleted API key with 400 and reason API_KEY_INVALID (not 401). */
+export const keyInvalid = (status: number, text: string) => status === 400 && text.includes('"API_KEY_INVALID"');
 
 export function geminiUrl(base: string, call: ProviderCall): string {
   const path = `${base}/${call.version}/models/${encodeURIComponent(call.model)}:${call.action}`;
