@@ -92,7 +92,7 @@ function assistantBlocks(c: Content, ids: Map<Part, string>, provider: string): 
 function userBlocks(c: Content, ids: Map<Part, string>, provider: string): Block[] {
   const results: Block[] = [];
   const rest: Block[] = [];
-  let docs = 0;
+  const docs = { n: 0 };
   for (const p of c.parts) {
     const kind = partKind(p, provider);
     if (kind === "functionResponse") {
@@ -107,7 +107,7 @@ function userBlocks(c: Content, ids: Map<Part, string>, provider: string): Block
         },
       });
     } else if (kind === "text" && p.text) rest.push({ text: p.text });
-    else if (kind === "inlineData") rest.push(inlineBlock(p.inlineData!, provider, ++docs));
+    else if (kind === "inlineData") rest.push(inlineBlock(p.inlineData!, provider, docs));
     else if (kind === "fileData") {
       throw badRequest(`${provider}: fileData is not supported (Bedrock reads media inline or from S3); send inlineData (${fileMime(p.fileData!) ?? "unknown type"})`);
     } else if (kind === "functionCall") throw badRequest(`${provider}: a user turn cannot hold functionCall parts`);
@@ -116,14 +116,14 @@ function userBlocks(c: Content, ids: Map<Part, string>, provider: string): Block
   return [...results, ...rest];
 }
 
-function inlineBlock(d: { mimeType: string; data: string }, provider: string, n: number): Block {
+function inlineBlock(d: { mimeType: string; data: string }, provider: string, docs: { n: number }): Block {
   const mime = normalMime(d.mimeType);
   switch (mediaKind(mime)) {
     case "image":
       return { image: { format: IMAGE_FORMATS[mime], source: { bytes: d.data } } };
     case "pdf":
       // Converse requires a document name: neutral, unique within the request.
-      return { document: { format: "pdf", name: `document-${n}`, source: { bytes: d.data } } };
+      return { document: { format: "pdf", name: `document-${++docs.n}`, source: { bytes: d.data } } };
     case "text":
       return { text: base64Text(d.data) };
   }
