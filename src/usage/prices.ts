@@ -36,6 +36,16 @@ export const DEFAULT_PRICES: PriceTable = {
   "anthropic/claude-sonnet-4*": { input: 3, output: 15, cached_input: 0.3 },
   "anthropic/claude-haiku-4*": { input: 1, output: 5, cached_input: 0.1 },
   "anthropic/claude-3-5-haiku*": { input: 0.8, output: 4, cached_input: 0.08 },
+  // Vertex AI lists Gemini and Claude at the same prices as their own APIs. Bedrock, Azure deployments and Workers AI
+  // are priced by account, region and deployment: set PRICES for them.
+  "vertex/gemini-2.5-pro*": { input: 1.25, output: 10, cached_input: 0.31 },
+  "vertex/gemini-2.5-flash-lite*": { input: 0.1, output: 0.4, cached_input: 0.025 },
+  "vertex/gemini-2.5-flash*": { input: 0.3, output: 2.5, cached_input: 0.075 },
+  "vertex/gemini-2.0-flash-lite*": { input: 0.075, output: 0.3 },
+  "vertex/gemini-2.0-flash*": { input: 0.15, output: 0.6, cached_input: 0.0375 },
+  "vertex/claude-opus-4*": { input: 15, output: 75, cached_input: 1.5 },
+  "vertex/claude-sonnet-4*": { input: 3, output: 15, cached_input: 0.3 },
+  "vertex/claude-haiku-4*": { input: 1, output: 5, cached_input: 0.1 },
   // The mock is priced so budgets and cost columns can be exercised offline.
   "mock/*": { input: 1, output: 2, cached_input: 0.5 },
 };
