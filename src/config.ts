@@ -18,12 +18,15 @@ import type { Provider } from "./providers/types";
 import { describeIssues } from "./gemini/schema";
 import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./providers/credentials/config";
 import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
+import { RESERVED_NAMES } from "./plan/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 export interface Config {
   maxBodyBytes: number;
   providers: ReadonlyMap<string, Provider>;
+  /** Names a path may put first: `/genai/{v}/{provider}/{model}:{action}`. */
+  providerNames: ReadonlySet<string>;
   /** USD per 1M tokens for provider/model; undefined for an unknown model (which then costs 0). */
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
@@ -95,8 +98,8 @@ function buildConfig(env: Env): Config {
   }));
   add(workersAiProvider(isAiBinding(env.AI) ? env.AI : undefined));
   for (const h of compatibleHosts(env)) {
-    if (providers.has(h.name)) {
-      console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider name; entry ignored`);
+    if (providers.has(h.name) || RESERVED_NAMES.has(h.name)) {
+      console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider or Gemini resource name; entry ignored`);
       continue;
     }
     // A host with neither a key_secret nor PROVIDER_KEYS entries takes no key (a local Ollama).
@@ -120,6 +123,7 @@ function buildConfig(env: Env): Config {
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
+    providerNames: new Set(providers.keys()),
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
     directKeys: env.DIRECT_KEYS === "on",

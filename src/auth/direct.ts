@@ -7,6 +7,7 @@
 import { GatewayError } from "../gemini/errors";
 import { readCredential } from "./credential";
 import { sha256Hex } from "./crypto";
+import type { CallGate } from "../pipeline/context";
 import type { KeyRecord } from "./key-record";
 
 /** A caller identified by their own provider key: the stand-in key record its rows carry, and the key itself. */
@@ -29,4 +30,16 @@ export async function identifyDirectCaller(req: Request, url: URL): Promise<Dire
   const id = `direct:${(await sha256Hex(secret)).slice(0, 8)}`;
   const now = new Date(0).toISOString();
   return { key: { id, name: id, active: true, prefix: "", created_at: now, updated_at: now }, secret };
+}
+
+/** A direct call's admission: there is no virtual key, so no status, limit or budget to check or settle. */
+export function ungoverned(key: KeyRecord): CallGate {
+  return {
+    check: async () => {},
+    admit: async () => {},
+    verified: async () => {},
+    finish: () => undefined,
+    record: key,
+    budgeted: false,
+  };
 }

@@ -5,7 +5,7 @@
  * the adapter to translate into Gemini shape — JSON through `response`, streams through the adapter's own `decode`.
  * Adapters know nothing of each other; translators may be shared, wiring is per backend.
  */
-import type { Action, GenerateContentResponse, RequestBody } from "../gemini/schema";
+import type { Action, GenerateContentResponse, RequestBody, UsageMetadata } from "../gemini/schema";
 import type { GatewayError } from "../gemini/errors";
 import type { Credential, CredentialPool } from "./credentials/pool";
 
@@ -29,14 +29,18 @@ export interface StreamTranslator<E> {
   event(e: E): GenerateContentResponse[];
   /** Called once when the upstream stream ends; may flush held state (e.g. a last tool call). */
   end(): GenerateContentResponse[];
+  /** Usage reported so far, before the last chunk (what a stream cut short is charged). */
+  usage?(): UsageMetadata | undefined;
+}
+
+/** A streamed answer being decoded: its Gemini chunks, and the usage its upstream has reported so far. */
+export interface DecodedStream {
+  chunks: ReadableStream<GenerateContentResponse>;
+  usage(): UsageMetadata | undefined;
 }
 
 /** A streamed answer's bytes → Gemini chunks. `onBytes` hears of every network chunk (liveness, for timeouts). */
-export type StreamDecoder = (
-  body: ReadableStream<Uint8Array>,
-  call: ProviderCall,
-  onBytes: () => void,
-) => ReadableStream<GenerateContentResponse>;
+export type StreamDecoder = (body: ReadableStream<Uint8Array>, call: ProviderCall, onBytes: () => void) => DecodedStream;
 
 /** A model a provider offers, as the models list shows it. */
 export interface ModelInfo {

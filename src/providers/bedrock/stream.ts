@@ -7,7 +7,7 @@
  */
 import { StreamedUpstreamError } from "../../gemini/errors";
 import type { GenerateContentResponse, Part } from "../../gemini/schema";
-import { translateStream } from "../../streaming/translate";
+import { decoded } from "../../streaming/translate";
 import type { StreamDecoder, StreamTranslator } from "../types";
 import { eventStreamParser, type EventMessage } from "./eventstream";
 import { exceptionCode, finishReason, usageMetadata, type ConverseUsage } from "./response";
@@ -94,4 +94,4 @@ export function converseStream(model: string): StreamTranslator<EventMessage> {
 }
 
 export const converseDecoder: StreamDecoder = (body, call, onBytes) =>
-  body.pipeThrough(eventStreamParser(onBytes)).pipeThrough(translateStream(converseStream(call.model)));
+  decoded(body.pipeThrough(eventStreamParser(onBytes)), converseStream(call.model));

@@ -37,6 +37,7 @@ export function aiStream(): StreamTranslator<SseEvent> {
       out.push(...chunks.event({ choices: [], ...(usage ? { usage } : {}) }));
       return [...out, ...chunks.end()];
     },
+    usage: () => chunks.usage?.(),
   };
 }
 

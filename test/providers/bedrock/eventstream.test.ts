@@ -27,7 +27,7 @@ async function readAll<T>(s: ReadableStream<T>): Promise<T[]> {
 
 const messages = (pieces: Uint8Array[]) => readAll(body(pieces).pipeThrough(eventStreamParser()));
 const CALL: ProviderCall = { action: "streamGenerateContent", model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", version: "v1beta", body: { contents: [] } };
-const gemini = (pieces: Uint8Array[]) => readAll(converseDecoder(body(pieces), CALL, () => {}));
+const gemini = (pieces: Uint8Array[]) => readAll(converseDecoder(body(pieces), CALL, () => {}).chunks);
 
 describe("event-stream decoder", () => {
   it("computes CRC-32 as IEEE 802.3 does", () => {
