@@ -140,6 +140,26 @@ describe("vertex", () => {
     expect(calls.slice(before).map((c) => c.url === TOKEN_URI)).toEqual([false]);
   });
 
+  it("a token endpoint that answers without a token is a transient failure: nothing goes to the model, the fallback serves", async () => {
+    const calls = mockUpstream((c) => (c.url === TOKEN_URI ? Response.json({ token_type: "Bearer" }) : Response.json(geminiText("never"))));
+    const r = await genaiSettled("vertex/gemini-2.5-flash", "generateContent", textRequest("x", { fallbacks: ["mock/echo"] }), key, { env: vars });
+    expect(r.headers.get("x-edgeway-provider")).toBe("mock");
+    expect(calls.every((c) => c.url === TOKEN_URI)).toBe(true);
+    expect(await usageRow(r.headers.get("x-edgeway-request-id")).then((row) => JSON.parse(row!.attempts_json as string)[0])).toMatchObject({
+      credential: "default", status: 502, reason: "network error",
+    });
+  });
+
+  it("an upstream error echoing the service account's private key or key file never shows them", async () => {
+    const pem = JSON.parse(account.json).private_key as string;
+    vertexUpstream(() => Response.json({ error: { code: 400, message: `bad: ${pem} and ${account.json}`, status: "INVALID_ARGUMENT" } }, { status: 400 }));
+    const r = await genaiSettled("vertex/gemini-2.5-flash", "generateContent", textRequest("x"), key, { env: vars });
+    expect(r.status).toBe(400);
+    const text = await r.text();
+    expect(text).not.toContain("PRIVATE KEY");
+    expect(JSON.parse(text).error.message).toBe("vertex: bad: [redacted] and [redacted]");
+  });
+
   it("an express-mode API key reaches Google's models with x-goog-api-key, and is refused for Claude", async () => {
     const calls = mockUpstream(() => Response.json(geminiText("express")));
     const vars = { VERTEX_API_KEY: "AQ.express-key-123456" };

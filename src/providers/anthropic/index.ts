@@ -2,7 +2,7 @@
 import { upstreamError } from "../../gemini/errors";
 import type { CountTokensRequest, GenerateContentRequest } from "../../gemini/schema";
 import { sseDecoder } from "../../streaming/translate";
-import type { CredentialPool } from "../credentials/pool";
+import { type CredentialPool, directCredential } from "../credentials/pool";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall } from "../types";
 import { ANTHROPIC_MODELS } from "./models";
 import { countTokensBody, isObjectSchema, JSON_TOOL, jsonMode, messagesBody } from "./request";
@@ -55,7 +55,7 @@ export function anthropicProvider(s: AnthropicSettings): Provider<string> {
     actions: new Set(["generateContent", "streamGenerateContent", "countTokens"] as const),
     configured: !s.pool.empty,
     pool: s.pool,
-    direct: (key) => ({ label: "direct", secrets: [key], material: key }),
+    direct: (key) => directCredential(key, key),
     async prepare(call, credential) {
       const headers = { "content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION, "x-api-key": credential.material };
       const path = call.action === "countTokens" ? "/v1/messages/count_tokens" : "/v1/messages";

@@ -9,7 +9,7 @@ import type { Action, CountTokensRequest } from "../../gemini/schema";
 import { estimateCount } from "../../gemini/text";
 import { sseDecoder } from "../../streaming/translate";
 import { entryFields, secretValue, type PoolEntry, type Resolved } from "../credentials/config";
-import type { CredentialPool } from "../credentials/pool";
+import { type CredentialPool, directCredential } from "../credentials/pool";
 import { OPENAI_ACTIONS } from "../openai";
 import type { ChatOptions } from "../openai/request";
 import { openaiStream } from "../openai/stream";
@@ -76,7 +76,7 @@ export function azureProvider(s: AzureSettings): Provider<AzureCredential> {
     actions: new Set(OPENAI_ACTIONS),
     configured: !s.pool.empty,
     pool: s.pool,
-    ...(defaultBase ? { direct: (key: string) => ({ label: "direct", secrets: [key], material: { key, base: defaultBase } }) } : {}),
+    ...(defaultBase ? { direct: (key: string) => directCredential(key, { key, base: defaultBase }) } : {}),
     local: (call) => (call.action === "countTokens" ? estimateCount(call.body as CountTokensRequest) : undefined),
     async prepare(call, credential) {
       const { key, base } = credential.material;

@@ -10,7 +10,7 @@ import { upstreamError } from "../../gemini/errors";
 import type { CountTokensRequest, GenerateContentRequest } from "../../gemini/schema";
 import { estimateCount } from "../../gemini/text";
 import { entryFields, secretValue, type PoolEntry, type Resolved } from "../credentials/config";
-import type { CredentialPool } from "../credentials/pool";
+import { type CredentialPool, directCredential } from "../credentials/pool";
 import type { Provider } from "../types";
 import { BEDROCK_MODELS } from "./models";
 import { converseBody } from "./request";
@@ -78,7 +78,7 @@ export function bedrockProvider(s: BedrockSettings): Provider<BedrockCredential>
     actions: new Set(["generateContent", "streamGenerateContent", "countTokens"] as const),
     configured: !s.pool.empty,
     pool: s.pool,
-    direct: (key) => ({ label: "direct", secrets: [key], material: { kind: "api-key", key, region: s.region } }),
+    direct: (key) => directCredential(key, { kind: "api-key" as const, key, region: s.region }),
     // Converse has no count endpoint that every model takes: an estimate, flagged as such.
     local: (call) => (call.action === "countTokens" ? estimateCount(call.body as CountTokensRequest) : undefined),
     async prepare(call, credential) {

@@ -19,6 +19,9 @@ export interface Credential<M = unknown> {
   readonly material: M;
 }
 
+/** A caller's own key (DIRECT_KEYS) as the credential of one call, labelled `direct` wherever attempts are shown. */
+export const directCredential = <M>(key: string, material: M): Credential<M> => ({ label: "direct", secrets: [key], material });
+
 export interface PooledCredential<M = unknown> extends Credential<M> {
   readonly weight: number;
   /** Globs over the provider's model name; absent: every model. */

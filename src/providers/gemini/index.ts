@@ -3,7 +3,7 @@ import { ACTIONS, type GenerateContentResponse } from "../../gemini/schema";
 import { StreamedUpstreamError, upstreamError } from "../../gemini/errors";
 import { forwardVerbatim, type SseEvent } from "../../streaming/sse";
 import { sseDecoder } from "../../streaming/translate";
-import { CredentialPool } from "../credentials/pool";
+import { CredentialPool, directCredential } from "../credentials/pool";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall, StreamTranslator } from "../types";
 import { GEMINI_MODELS } from "./models";
 
@@ -27,7 +27,7 @@ export function geminiProvider(s: GeminiSettings): Provider<string | undefined> 
     models: s.models ?? GEMINI_MODELS,
     configured: !pool.empty,
     pool,
-    direct: (key) => ({ label: "direct", secrets: [key], material: key }),
+    direct: (key) => directCredential(key, key),
     prepare: async (call, credential) => new Request(geminiUrl(base, call), {
       method: "POST",
       headers: geminiHeaders(credential.material),

@@ -4,11 +4,10 @@
  * countTokens is answered locally with an estimate, as there is no count endpoint.
  */
 import { upstreamError } from "../../gemini/errors";
-import type { Action } from "../../gemini/schema";
+import type { Action, CountTokensRequest } from "../../gemini/schema";
 import { estimateCount } from "../../gemini/text";
 import { sseDecoder } from "../../streaming/translate";
-import { CredentialPool } from "../credentials/pool";
-import type { CountTokensRequest } from "../../gemini/schema";
+import { CredentialPool, directCredential } from "../credentials/pool";
 import type { ModelInfo, Provider } from "../types";
 import type { ChatOptions } from "./request";
 import { openaiAnswer, openaiBody } from "./wire";
@@ -59,7 +58,7 @@ export function openaiProvider(s: OpenAiSettings): Provider<string | undefined> 
     configured: !pool.empty,
     pool,
     // A keyless host is the operator's own machine: a caller's key means nothing there.
-    ...(s.pool ? { direct: (key: string) => ({ label: "direct", secrets: [key], material: key }) } : {}),
+    ...(s.pool ? { direct: (key: string) => directCredential(key, key) } : {}),
     local: (call) => (call.action === "countTokens" ? estimateCount(call.body as CountTokensRequest) : undefined),
     prepare: async (call, credential) => {
       const headers: Record<string, string> = { "content-type": "application/json" };

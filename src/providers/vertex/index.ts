@@ -11,7 +11,7 @@ import type { Content, GenerateContentRequest } from "../../gemini/schema";
 import { sseDecoder } from "../../streaming/translate";
 import { anthropicAnswer, anthropicBody, anthropicDecoder } from "../anthropic";
 import { entryFields, secretValue, type PoolEntry, type Resolved } from "../credentials/config";
-import type { CredentialPool } from "../credentials/pool";
+import { type CredentialPool, directCredential } from "../credentials/pool";
 import { geminiAnswer, geminiStream, keyInvalid } from "../gemini";
 import type { Provider, ProviderCall } from "../types";
 import { accessToken, parseServiceAccount, type ServiceAccount } from "./auth";
@@ -94,7 +94,7 @@ export function vertexProvider(s: VertexSettings): Provider<VertexCredential> {
     actions: new Set(["generateContent", "streamGenerateContent", "countTokens", "predict"] as const),
     configured: !s.pool.empty,
     pool: s.pool,
-    direct: (key) => ({ label: "direct", secrets: [key], material: { kind: "api-key", key } }),
+    direct: (key) => directCredential(key, { kind: "api-key", key }),
     async prepare(call, credential, signal) {
       const c = credential.material;
       const claude = isClaude(call.model);

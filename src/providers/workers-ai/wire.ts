@@ -2,7 +2,7 @@
 import { badRequest } from "../../gemini/errors";
 import type { BatchEmbedContentsRequest, EmbedContentRequest, GenerateContentRequest } from "../../gemini/schema";
 import { contentsText } from "../../gemini/text";
-import { chatBody } from "../../providers/openai/request";
+import { chatBody } from "../openai/request";
 import { chatResponse, type ChatCompletion, type OpenAiToolCall, type OpenAiUsage } from "../openai/response";
 import type { GeminiJson, ProviderCall } from "../types";
 
