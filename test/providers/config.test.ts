@@ -60,6 +60,14 @@ describe("PRICES", () => {
     expect(c.price("openai", "gpt-4o-mini")).toEqual({ input: 0.15, output: 0.6, cached_input: 0.075 });
   });
 
+  it("Vertex's Gemini and Claude cost what their own APIs charge; Bedrock, Azure and Workers AI are priced by PRICES", () => {
+    const c = configOf({});
+    expect(c.price("vertex", "gemini-2.5-flash")).toEqual(c.price("gemini", "gemini-2.5-flash"));
+    expect(c.price("vertex", "claude-sonnet-4-5@20250929")).toEqual(c.price("anthropic", "claude-sonnet-4-5"));
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    expect(c.price("bedrock", "amazon.nova-pro-v1:0")).toBeUndefined();
+  });
+
   it("a malformed table is reported and ignored whole, so no cost is ever NaN", () => {
     const err = vi.spyOn(console, "error").mockImplementation(() => {});
     const c = configOf({ PRICES: JSON.stringify({ "mock/*": 5, "acme/x": { input: 1 } }) });
