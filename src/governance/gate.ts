@@ -9,15 +9,14 @@
  *  4. `finish(actual)`, when the call has ended: the reservation is replaced by what the call used.
  * Refusals are GatewayErrors with the contract's statuses; a Governor that cannot be reached is a 503 (fail closed).
  */
-import type { KeyRecord } from "../auth/key-record";
-import { keyUnusableReason } from "../auth/key-record";
+import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
 import type { SettleRefs } from "../usage/record";
 import { clock } from "./clock";
 import { LEASE_MS, severity } from "./ledger";
-import { GovernorUnavailable, leaseFor, type LocalLease } from "./lease";
-import { meters, type Amounts, type Refusal } from "./protocol";
+import { GovernorUnavailable, leaseFor, leaseStats, type LocalLease } from "./lease";
+import { limitsOf, meters, type Amounts, type Refusal } from "./protocol";
 import { TeamStore } from "./team-store";
 
 /** A call's worst case: what `admit` reserves. */
@@ -60,7 +59,8 @@ export class Gate {
   }
 
   async check(): Promise<void> {
-    await this.fetchLease(this.keyLease, !this.keyLease.grant && !meters(limitsOfRecord(this.presented)));
+    leaseStats.calls++;
+    await this.fetchLease(this.keyLease, !this.keyLease.grant && !meters(limitsOf(this.presented)));
     this.assertKeyStatus();
     const teamId = this.record.team_id;
     if (teamId) {
@@ -92,6 +92,19 @@ export class Gate {
       if (l.wantsRefresh()) this.background(l);
     }
     this.beat();
+  }
+
+  /**
+   * Reserves `more` on top of what the call holds, for a long call that spends as it goes (a Live session), or
+   * throws the refusal (402/429) — then the caller ends the call.
+   */
+  async grow(more: CallNeed): Promise<void> {
+    await this.take(this.leases().filter((l) => this.took.has(l)), more);
+  }
+
+  /** Throws when the key may no longer be used, as its lease now says (a long call checks after each renewal). */
+  assertUsable(): void {
+    this.assertKeyStatus();
   }
 
   /** Before the first byte: background renewals answered, and they allow the call. */
@@ -167,13 +180,14 @@ export class Gate {
    * Takes what the call needs from every lease at once, or from none: leases without room are renewed first, and
    * the takes happen together, with nothing awaited in between (so no other call, and no report, sees half).
    */
-  private async take(leases: LocalLease[]): Promise<void> {
+  private async take(leases: LocalLease[], extra?: CallNeed): Promise<void> {
+    const need = extra ?? this.need!;
     const want = (l: LocalLease): Amounts => {
       const limits = l.grant?.limits;
       return {
-        requests: limits?.rpm != null ? 1 : 0,
-        tokens: limits?.tpm != null ? this.need!.tokens : 0,
-        usd: limits?.budget ? this.need!.usd : 0,
+        requests: !extra && limits?.rpm != null ? 1 : 0,
+        tokens: limits?.tpm != null ? need.tokens : 0,
+        usd: limits?.budget ? need.usd : 0,
       };
     };
     for (let round = 0; ; round++) {
@@ -182,14 +196,15 @@ export class Gate {
         for (const l of leases) {
           const w = want(l);
           l.take(w);
-          this.took.set(l, w);
+          const had = this.took.get(l);
+          this.took.set(l, had ? { requests: had.requests + w.requests, tokens: had.tokens + w.tokens, usd: had.usd + w.usd } : w);
         }
         return;
       }
       const refusals = short.map((l) => l.refusalFor(want(l))).filter((r): r is Refusal => !!r);
       if (refusals.length || round === 3) {
         const r = refusals.sort(severity)[0] ?? { ok: false, code: 503, message: "governance could not grant this call; try again" };
-        throw refusalError(r, { requests: 1, ...this.need! });
+        throw refusalError(r, { requests: 1, ...need });
       }
       await Promise.all(short.map((l) => this.renew(l, want(l))));
     }
@@ -217,16 +232,10 @@ export class Gate {
   }
 }
 
-const limitsOfRecord = (r: { rate_limit?: KeyRecord["rate_limit"]; budget?: KeyRecord["budget"] }) => ({
-  rpm: r.rate_limit?.rpm ?? null,
-  tpm: r.rate_limit?.tpm ?? null,
-  budget: r.budget ?? null,
-});
-
 /** Whether a team sets any limit, as KV says (cached per isolate): decides whether its first lease is waited for. */
 async function teamMeters(env: Env, id: string): Promise<boolean> {
   const t = await new TeamStore(env.VIRTUAL_KEYS).cachedGet(id);
-  return !t || meters(limitsOfRecord(t));
+  return !t || meters(limitsOf(t));
 }
 
 function unavailable(e: unknown): GatewayError {
@@ -247,5 +256,3 @@ export function refusalError(r: Refusal, need?: Amounts): GatewayError {
 }
 
 const fmtUsd = (n: number) => n.toFixed(6).replace(/\.?0+$/, "") || "0";
-
-export { severity };

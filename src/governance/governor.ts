@@ -13,7 +13,7 @@ import { KeyStore } from "../auth/key-store";
 import type { Env } from "../env";
 import { clock } from "./clock";
 import { Ledger, type Counters } from "./ledger";
-import { limitsOf, type LeaseAnswer, type LeaseAsk, type Limits, type Refusal, type SettleItem, type WriteResult } from "./protocol";
+import { limitsOf, ZERO, type Amounts, type LeaseAnswer, type LeaseAsk, type Limits, type Refusal, type SettleItem, type WriteResult } from "./protocol";
 import type { TeamRecord } from "./team-record";
 import { TeamStore } from "./team-store";
 import { usageLog } from "./usage-log";
@@ -66,7 +66,7 @@ export class Governor extends DurableObject<Env> {
   lease(subject: Subject, id: string, ask: LeaseAsk): LeaseAnswer {
     try {
       let cur = this.current();
-      if (!cur && subject === "key" && ask.record) cur = this.adopt("key", ask.record);
+      if (!cur && subject === "key" && ask.record) cur = this.adopt(ask.record);
       if (!cur && subject === "team") cur = this.adoptLegacyTeam(id);
       if (!cur && subject === "key") return { ok: false, code: 401, message: "API key not valid" };
       const record = cur?.record;
@@ -79,6 +79,38 @@ export class Governor extends DurableObject<Env> {
     } catch (e) {
       console.error(`governor ${subject} ${id}: lease failed`, String(e));
       return unavailable("lease");
+    }
+  }
+
+  /**
+   * Reserves `need` (tokens and dollars) under `holdId` until it is released or `ttlMs` passes, for work that
+   * outlives any request (a batch job): what a long job may spend is held from the start, like a call's worst case.
+   */
+  hold(subject: Subject, id: string, holdId: string, need: Amounts, ttlMs: number): LeaseAnswer {
+    try {
+      const record = this.current()?.record;
+      const limits = limitsOf(record);
+      const ask: LeaseAsk = { lease: holdId, used: ZERO, uses: [], reserved: ZERO, need, typical: ZERO, rate: 0 };
+      const g = this.ledger.grant(ask, limits, `${subject} "${record?.name ?? id}"`, { ttlMs });
+      if (g.short) {
+        this.ledger.release(holdId);
+        return g.short;
+      }
+      return { ok: true, ...g, limits, name: record?.name ?? id };
+    } catch (e) {
+      console.error(`governor ${subject} ${id}: hold failed`, String(e));
+      return unavailable("hold");
+    }
+  }
+
+  /** The held work ended (its usage settled or about to be): the hold counts only what was settled under it. */
+  release(holdId: string): { ok: true } | Refusal {
+    try {
+      this.ledger.release(holdId);
+      return { ok: true };
+    } catch (e) {
+      console.error(`governor: release ${holdId} failed`, String(e));
+      return unavailable("release");
     }
   }
 
@@ -107,7 +139,7 @@ export class Governor extends DurableObject<Env> {
 
   /** A key from before this object kept records: its KV record, under the status this object last knew. */
   adoptKey(record: KeyRecord): void {
-    if (!this.current()) this.adopt("key", record);
+    if (!this.current()) this.adopt(record);
   }
 
   createKey(record: KeyRecord, hash: string): Promise<WriteResult<KeyRecord>> {
@@ -295,12 +327,12 @@ export class Governor extends DurableObject<Env> {
   }
 
   /** A key from before this object kept records: take the isolate's copy, under the status this object last knew. */
-  private adopt(subject: Subject, record: KeyRecord) {
+  private adopt(record: KeyRecord) {
     const legacy = this.legacyPolicy();
     const merged: KeyRecord = legacy
       ? { ...record, active: legacy.active ?? record.active, revoked_at: legacy.revoked_at ?? record.revoked_at, rotations: legacy.rotations ?? record.rotations }
       : record;
-    this.commit(subject, { ...merged, revision: merged.revision ?? 1 }, null);
+    this.commit("key", { ...merged, revision: merged.revision ?? 1 }, null);
     return this.current();
   }
 

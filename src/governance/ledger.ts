@@ -93,11 +93,12 @@ export class Ledger {
    * Renews (or opens) a lease: records what the isolate reports it used, then grants what it needs plus a slice of
    * what is left, never more than is left. What could not be granted comes back as `short`.
    */
-  grant(ask: LeaseAsk, limits: Limits, who: string): Pick<LeaseGrant, "granted" | "expiresAt" | "short"> {
+  grant(ask: LeaseAsk, limits: Limits, who: string, hold?: { ttlMs: number }): Pick<LeaseGrant, "granted" | "expiresAt" | "short"> {
     const now = clock.now();
     this.sweep(now);
     const l = this.lease(ask.lease) ?? this.open(ask.lease, now);
-    const slices = Math.max(2, Math.ceil((ask.rate * LEASE_MS) / 1000));
+    // A hold (a reservation for work outside any isolate, such as a batch job) is granted exactly its need.
+    const slices = hold ? 0 : Math.max(2, Math.ceil((ask.rate * LEASE_MS) / 1000));
     const refusals: Refusal[] = [];
 
     // Request slots: used ones enter the window when they were used; the lease is then re-sized from what is left.
@@ -138,7 +139,7 @@ export class Ledger {
       usdGranted = l.usd_settled + holding + give.amount;
     }
 
-    const expiresAt = now + LEASE_MS;
+    const expiresAt = now + (hold?.ttlMs ?? LEASE_MS);
     this.sql.exec(
       `UPDATE leases SET req_granted = ?, req_used = ?, tok_granted = ?, usd_granted = ?, expires_at = ?, swept = 0
        WHERE id = ?`,
@@ -146,6 +147,15 @@ export class Ledger {
     );
     const short = refusals.sort(severity)[0];
     return { granted: { requests: reqGranted, tokens: tokGranted, usd: usdGranted }, expiresAt, ...(short ? { short } : {}) };
+  }
+
+  /** A hold's work ended: from now it counts only what was settled under it. */
+  release(id: string): void {
+    this.sql.exec(
+      `UPDATE leases SET tok_granted = CASE WHEN tok_granted IS NULL THEN NULL ELSE tok_settled END,
+       usd_granted = CASE WHEN usd_granted IS NULL THEN NULL ELSE usd_settled END, req_granted = req_used WHERE id = ?`,
+      id,
+    );
   }
 
   /**

@@ -6,7 +6,9 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LEASE_MS } from "../../src/governance/ledger";
+import { hold, release } from "../../src/governance/hold";
 import { leaseStats, LocalLease } from "../../src/governance/lease";
+import { settleRecords } from "../../src/governance/settle";
 import type { Amounts } from "../../src/governance/protocol";
 import { freezeClock } from "../helpers/governance";
 import { admin, createKey, genai, textRequest } from "../helpers/worker";
@@ -131,5 +133,45 @@ describe("round trips a call waits for", () => {
     for (let i = 0; i < 20; i++) expect((await genai("mock/echo", "generateContent", textRequest("hi"), key)).status).toBe(200);
     // One lease's slice covers many calls; the isolate renews ahead of need.
     expect(leaseStats.blocking - before).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("holds: reservations for work that outlives its request", () => {
+  it("a batch's worst case is held until released; what was settled under it stays counted", async () => {
+    const clock = freezeClock();
+    const team = await (await admin("/teams", { body: { name: "holders", budget: { max_usd: 5 } } })).json() as { id: string };
+    const key = await createKey({ budget: { max_usd: 1 }, team_id: team.id });
+    const record = (await (await admin(`/keys/${key.id}`)).json()) as import("../../src/auth/key-record").KeyRecord;
+    const held = await hold(env, record, "batch-1", { tokens: 0, usd: 0.8 }, 3_600_000);
+    expect(held.refs).toEqual({ key: "batch-1", team: "batch-1" });
+    const other = new LocalLease("key", key.id);
+    expect(await admit(other, dollars(0.3))).toBe(false); // $0.20 left beside the hold
+    // A second hold that does not fit is refused, and holds nothing.
+    await expect(hold(env, record, "batch-2", { tokens: 0, usd: 0.5 }, 3_600_000)).rejects.toMatchObject({ code: 402 });
+    // The batch ends having spent $0.50, settled under its hold, then released.
+    await settleRecords(env, "batch-1-usage", [{
+      request_id: "batch-1", ts: Date.now(), key_id: key.id, team_id: team.id, requested_model: "mock/echo", provider: "mock", model: "echo",
+      action: "batchGenerateContent", stream: false, status: 200, outcome: "ok", error: null, attempts: [], fallback_index: 0,
+      tokens: { input: 1, output: 1, cached: 0, thinking: 0 }, cost_usd: 0.5, latency_ms: 1, ttfb_ms: null, settle: held.refs,
+    }]);
+    await release(env, record, "batch-1");
+    const s = await snapshot(key.id);
+    expect(s.spent_usd).toBeCloseTo(0.5, 10);
+    expect(s.held.usd).toBeLessThanOrEqual(0.2 + 1e-9); // only what the other lease took of the rest
+    clock.advance(1_000); // past the refusal this isolate serves from its lease for a second
+    expect(await admit(other, dollars(0.3))).toBe(true); // $0.50 left now
+  });
+});
+
+describe("/admin/stats", () => {
+  it("counts this isolate's governed calls and its round trips to Governors", async () => {
+    const read = async () => ((await (await admin("/stats")).json()) as { isolate: { calls: number; governor_requests: number; governor_blocking: number } }).isolate;
+    const before = await read();
+    const { key } = await createKey({ rate_limit: { rpm: 100 } });
+    for (let i = 0; i < 3; i++) await genai("mock/echo", "generateContent", textRequest("hi"), key);
+    const after = await read();
+    expect(after.calls - before.calls).toBe(3);
+    expect(after.governor_requests).toBeGreaterThan(before.governor_requests);
+    expect(after.governor_blocking - before.governor_blocking).toBeGreaterThanOrEqual(1);
   });
 });
