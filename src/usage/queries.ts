@@ -46,7 +46,7 @@ const FILTERS = {
   from: z.optional(Instant),
   to: z.optional(Instant),
 };
-const fromBeforeTo = z.refine((q: { from?: number; to?: number }) => q.from === undefined || q.to === undefined || q.from < q.to, {
+const fromBeforeTo = z.refine<{ from?: number; to?: number }>((q) => q.from === undefined || q.to === undefined || q.from < q.to, {
   message: "must be after from",
   path: ["to"],
 });
