@@ -93,7 +93,7 @@ function Console({ token, onSignOut }: { token: string; onSignOut: () => void })
           Sign out
         </button>
       </header>
-      <main id="main" ref={main}>
+      <main id="main" ref={main} data-hash={route.hash}>
         {route.page === "overview" && <Overview route={route} />}
         {route.page === "keys" && <Keys route={route} />}
         {route.page === "teams" && <Teams route={route} />}

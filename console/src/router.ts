@@ -9,12 +9,14 @@ export type Page = (typeof PAGES)[number];
 export interface Route {
   page: Page;
   params: URLSearchParams;
+  /** The address this route was read from (`#/logs?key_id=…`). */
+  hash: string;
 }
 
 export function parseHash(hash: string): Route {
   const [path = "", query = ""] = hash.replace(/^#\/?/, "").split("?", 2);
   const page = (PAGES as readonly string[]).includes(path) ? (path as Page) : "overview";
-  return { page, params: new URLSearchParams(query) };
+  return { page, params: new URLSearchParams(query), hash };
 }
 
 export function href(page: Page, params: Record<string, string | number | undefined | null> = {}): string {

@@ -50,10 +50,14 @@ async function signIn(p: Page, token = ADMIN_TOKEN) {
   await p.getByRole("button", { name: "Sign in" }).click();
 }
 
-/** A page by its address (a hash change: the tab keeps its sign-in and the secrets in memory). */
+/**
+ * A page by its address (a hash change: the tab keeps its sign-in and the secrets in memory), once what it shows
+ * is read for that address (nothing in it is busy loading).
+ */
 const go = async (p: Page, hash: string, heading: string) => {
   await p.goto(`${gw.url}/console/${hash}`);
   await p.getByRole("heading", { name: heading, level: 1 }).waitFor();
+  await p.waitForFunction((h) => document.querySelector("main")?.dataset.hash === h && !document.querySelector('main [aria-busy="true"]'), hash);
 };
 
 const PAGES = [
@@ -79,7 +83,56 @@ beforeAll(async () => {
   context = await browser.newContext();
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: gw.url });
   page = await newPage({ signedIn: false });
+  if (process.env.CONSOLE_SCREENSHOTS) await seedHistory();
 });
+
+/**
+ * For the README's pictures only: a day of other teams' traffic written straight into the usage log, so the
+ * Overview shows a day's shape rather than two calls. (The assertions filter by the key they create.)
+ */
+async function seedHistory() {
+  const { id: team } = await (await gw.admin("/teams", { body: { name: "growth", budget: { max_usd: 40, period: "1d" } } })).json();
+  const keys = [
+    { id: (await gw.createKey({ name: "search-api", team_id: team, budget: { max_usd: 25, period: "1d" } })).id, team, weight: 3 },
+    { id: (await gw.createKey({ name: "batch-jobs", team_id: team })).id, team, weight: 2 },
+    { id: (await gw.createKey({ name: "support-bot" })).id, team: null, weight: 1 },
+  ];
+  const models = [
+    ["gemini", "gemini-2.5-flash", 0.3, 2.5],
+    ["openai", "gpt-4o-mini", 0.15, 0.6],
+    ["anthropic", "claude-haiku-4-5", 1, 5],
+  ] as const;
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const db = await gw.mf.getD1Database("DB");
+  const insert = db.prepare(`INSERT INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action, stream, status,
+    outcome, error, attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens, thinking_tokens, cost_usd, latency_ms,
+    ttfb_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+  const hour = 3_600_000;
+  const now = Date.now();
+  const rows = [];
+  for (let h = 23; h >= 1; h--) {
+    const busy = 1 + Math.sin(((24 - h) / 24) * Math.PI * 2 - 1.2) * 0.6;
+    for (const k of keys) {
+      for (let i = 0; i < Math.round(6 * k.weight * busy + rand() * 4); i++) {
+        const [provider, model, pin, pout] = models[Math.floor(rand() * models.length)]!;
+        const failed = rand() < 0.04;
+        const input = Math.round(400 + rand() * 3000);
+        const output = failed ? 0 : Math.round(100 + rand() * 900);
+        const cost = (input * pin + output * pout) / 1e6;
+        const latency = Math.round(300 + rand() * 2500);
+        const status = failed ? 503 : 200;
+        const attempts = [{ target: `${provider}/${model}`, status, reason: failed ? "upstream 503" : "ok", latency_ms: latency }];
+        rows.push(
+          insert.bind(crypto.randomUUID(), now - h * hour + Math.floor(rand() * hour), k.id, k.team, `${provider}/${model}`, failed ? null : provider,
+            failed ? null : model, "generateContent", 0, status, failed ? "error" : "ok", failed ? "upstream 503" : null, 1, failed ? null : 0,
+            JSON.stringify(attempts), input, output, 0, 0, failed ? 0 : cost, latency, failed ? null : Math.round(latency * 0.4)),
+        );
+      }
+    }
+  }
+  await db.batch(rows);
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -168,6 +221,25 @@ describe("the operator's first session", () => {
     await shot(page, "keys");
   });
 
+  it("edit changes what was changed and keeps every other field (team, budget period, allow-list, fallbacks)", async () => {
+    await page.getByRole("button", { name: "Edit ci-bot" }).click();
+    const dialog = page.getByRole("dialog", { name: "Edit key “ci-bot”" });
+    // The form starts from the record: the team and the budget period are pre-selected.
+    expect(await dialog.getByLabel("Team").locator("option:checked").textContent()).toBe("ml-platform");
+    expect(await dialog.getByLabel("Budget period").inputValue()).toBe("1mo");
+    await dialog.getByLabel("Requests per minute").fill("240");
+    // Expiry is entered in UTC.
+    await dialog.getByLabel("Expires (UTC)").fill("2030-01-02T03:04");
+    await dialog.getByRole("button", { name: "Save changes" }).click();
+    await dialog.waitFor({ state: "detached" });
+    const record = await (await gw.admin(`/keys/${keyId}`)).json();
+    expect(record).toMatchObject({
+      name: "ci-bot", team_id: teamId, models: ["mock/*", "gemini-*"], rate_limit: { rpm: 240, tpm: null }, budget: { max_usd: 2.5, period: "1mo" },
+      fallbacks: ["mock/echo"], expires_at: "2030-01-02T03:04:00.000Z", active: true,
+    });
+    await page.getByRole("row", { name: /ci-bot/ }).getByText("240 req/min").waitFor();
+  });
+
   it("the copied secret makes a call through the gateway", async () => {
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     const r = await call(copied);
@@ -233,6 +305,7 @@ describe("the operator's first session", () => {
     await budgets.getByRole("link", { name: "ci-bot" }).waitFor();
     await budgets.getByRole("link", { name: "ml-platform" }).waitFor();
     expect(await budgets.textContent()).toMatch(/\$2\.5 per month/);
+    await page.reload();
     await go(page, "#/overview", "Overview");
     await page.getByRole("region", { name: "Top teams by spend" }).getByRole("link", { name: "ml-platform" }).waitFor();
     await shot(page, "overview");

@@ -240,10 +240,14 @@ function KeyForm(props: { key0?: KeyRecord; submit: string; busy: boolean; error
       </label>
       <label>
         Team
-        <select name="team_id" defaultValue={k?.team_id ?? ""}>
-          <option value="">No team</option>
+        <select name="team_id">
+          <option value="" selected={!k?.team_id}>
+            No team
+          </option>
           {dir.teams.map((t) => (
-            <option value={t.id}>{t.name}</option>
+            <option value={t.id} selected={t.id === k?.team_id}>
+              {t.name}
+            </option>
           ))}
         </select>
       </label>

@@ -52,20 +52,28 @@ export function Logs({ route }: { route: Route }) {
       >
         <label>
           Key
-          <select name="key_id" defaultValue={filters.key_id ?? ""} key={`k${filters.key_id}${dir.keys.length}`}>
+          <select name="key_id" key={`k${filters.key_id}`}>
             <option value="">All keys</option>
             {dir.keys.map((k) => (
-              <option value={k.id}>{k.name}</option>
+              <option value={k.id} selected={k.id === filters.key_id}>
+                {k.name}
+              </option>
             ))}
-            {filters.key_id && !dir.keyById.has(filters.key_id) && <option value={filters.key_id}>{filters.key_id}</option>}
+            {filters.key_id && !dir.keyById.has(filters.key_id) && (
+              <option value={filters.key_id} selected>
+                {filters.key_id}
+              </option>
+            )}
           </select>
         </label>
         <label>
           Team
-          <select name="team_id" defaultValue={filters.team_id ?? ""} key={`t${filters.team_id}${dir.teams.length}`}>
+          <select name="team_id" key={`t${filters.team_id}`}>
             <option value="">All teams</option>
             {dir.teams.map((t) => (
-              <option value={t.id}>{t.name}</option>
+              <option value={t.id} selected={t.id === filters.team_id}>
+                {t.name}
+              </option>
             ))}
           </select>
         </label>
@@ -79,11 +87,12 @@ export function Logs({ route }: { route: Route }) {
         </label>
         <label>
           Outcome
-          <select name="outcome" defaultValue={filters.outcome ?? ""} key={`o${filters.outcome}`}>
-            <option value="">Any outcome</option>
-            <option value="ok">ok</option>
-            <option value="error">error</option>
-            <option value="aborted">aborted</option>
+          <select name="outcome" key={`o${filters.outcome}`}>
+            {[["", "Any outcome"], ["ok", "ok"], ["error", "error"], ["aborted", "aborted"]].map(([v, label]) => (
+              <option value={v} selected={v === (filters.outcome ?? "")}>
+                {label}
+              </option>
+            ))}
           </select>
         </label>
         <label>
@@ -107,6 +116,7 @@ export function Logs({ route }: { route: Route }) {
       </form>
 
       {page.error && <ErrorNote error={page.error} prefix="Could not read logs" />}
+      <div aria-busy={page.loading}>
       {!page.data ? (
         <Loading what="logs" />
       ) : page.data.logs.length === 0 ? (
@@ -172,6 +182,7 @@ export function Logs({ route }: { route: Route }) {
           </table>
         </div>
       )}
+      </div>
       <nav class="pager" aria-label="Pages">
         <button type="button" disabled={cursors.length < 2} onClick={() => setPages({ filterKey, cursors: cursors.slice(0, -1) })}>
           ← Newer

@@ -132,11 +132,9 @@ export function Overview({ route }: { route: Route }) {
       </form>
 
       {loaded.error && <ErrorNote error={loaded.error} prefix="Could not read usage" />}
-      {!d ? (
-        <Loading what="usage" />
-      ) : (
-        <OverviewData d={d} bucket={bucket} rangeLabel={RANGES[range]!.label} />
-      )}
+      <div aria-busy={loaded.loading}>
+        {!d ? <Loading what="usage" /> : <OverviewData d={d} bucket={bucket} rangeLabel={RANGES[range]!.label} />}
+      </div>
 
       <section aria-labelledby="budgets-h">
         <h2 id="budgets-h">Budget use, current period</h2>

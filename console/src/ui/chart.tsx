@@ -30,6 +30,17 @@ function useColorScheme(): string {
 
 const bucketLabel = (t: number, bucket: "hour" | "day") => (bucket === "day" ? new Date(t).toISOString().slice(0, 10) : fmtTime(t, false));
 
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** UTC tick labels: `13:00` (with the date on the first tick and at midnight), or `05-04` for days. */
+function timeTick(t: number, first: boolean, bucket: "hour" | "day"): string {
+  const d = new Date(t);
+  const date = `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  if (bucket === "day" || (d.getUTCHours() === 0 && d.getUTCMinutes() === 0)) return date;
+  const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+  return first ? `${time}\n${date}` : time;
+}
+
 export function TimeChart(props: {
   title: string;
   /** Bucket starts, ms since the epoch (UTC). */
@@ -56,7 +67,7 @@ export function TimeChart(props: {
       legend: { live: true },
       // Half a bucket of room at each end, so the first and last bars are drawn whole.
       scales: { x: { time: true, range: (_u, min, max) => [min - half, max + half] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-      axes: [{ ...axis }, { ...axis, size: 64, values: (_u, ticks) => ticks.map(format) }],
+      axes: [{ ...axis, values: (_u, ticks) => ticks.map((t, i) => timeTick(t * 1e3, i === 0, bucket)) }, { ...axis, size: 64, values: (_u, ticks) => ticks.map(format) }],
       series: [
         { label: `${bucket} (UTC)`, value: (_u, v) => (v == null ? "—" : bucketLabel(v * 1e3, bucket)) },
         ...series.map((s) => {

@@ -17,6 +17,16 @@ export function LimitFields({ value }: { value: KeyRecord["rate_limit"] }) {
   );
 }
 
+const PERIODS = [
+  ["", "lifetime"],
+  ["1h", "hour (UTC)"],
+  ["1d", "day (UTC)"],
+  ["1w", "week (from Monday, UTC)"],
+  ["1mo", "month (UTC)"],
+] as const;
+
+// Uncontrolled <select>s take their starting value from `selected` options: Preact has no `defaultValue` for a
+// select, and a `value` prop would be re-applied (undoing the operator's choice) on every re-render.
 export function BudgetFields({ value }: { value: KeyRecord["budget"] }) {
   return (
     <>
@@ -26,12 +36,12 @@ export function BudgetFields({ value }: { value: KeyRecord["budget"] }) {
       </label>
       <label>
         Budget period
-        <select name="period" defaultValue={value?.period ?? ""}>
-          <option value="">lifetime</option>
-          <option value="1h">hour (UTC)</option>
-          <option value="1d">day (UTC)</option>
-          <option value="1w">week (from Monday, UTC)</option>
-          <option value="1mo">month (UTC)</option>
+        <select name="period">
+          {PERIODS.map(([v, label]) => (
+            <option value={v} selected={v === (value?.period ?? "")}>
+              {label}
+            </option>
+          ))}
         </select>
       </label>
     </>
