@@ -40,7 +40,7 @@ const opts = {
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : null;
 const want = (s) => !only || only.has(s);
 
-const ADMIN_TOKEN = "bench-admin-token";
+const ADMIN_TOKEN = "bench-admin-token-0123456789abcdef";
 const GEMINI_MODEL = "gemini/gemini-2.0-flash";
 const OPENAI_MODEL = "openai/gpt-4o-mini";
 const BODY = JSON.stringify({

@@ -11,12 +11,15 @@ import { OPENAI_DEFAULT_BASE_URL, openaiProvider } from "./providers/openai";
 import { OPENAI_MODELS } from "./providers/openai/models";
 import type { Provider } from "./providers/types";
 import { describeIssues } from "./gemini/schema";
+import { RESERVED_NAMES } from "./plan/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 export interface Config {
   maxBodyBytes: number;
   providers: ReadonlyMap<string, Provider>;
+  /** Names a path may put first: `/genai/{v}/{provider}/{model}:{action}`. */
+  providerNames: ReadonlySet<string>;
   /** USD per 1M tokens for provider/model; undefined for an unknown model (which then costs 0). */
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
@@ -48,8 +51,8 @@ function buildConfig(env: Env): Config {
   }));
   add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, apiKey: env.ANTHROPIC_API_KEY }));
   for (const h of compatibleHosts(env)) {
-    if (providers.has(h.name)) {
-      console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider name; entry ignored`);
+    if (providers.has(h.name) || RESERVED_NAMES.has(h.name)) {
+      console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider or Gemini resource name; entry ignored`);
       continue;
     }
     const apiKey = h.key_secret ? env[h.key_secret] : undefined;
@@ -68,6 +71,7 @@ function buildConfig(env: Env): Config {
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
+    providerNames: new Set(providers.keys()),
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
   };

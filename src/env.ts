@@ -40,3 +40,13 @@ export interface Env {
   /** Any other var or secret, e.g. the key secret a configured OpenAI-compatible host names. */
   [name: string]: unknown;
 }
+
+/** The Hono app's types: bindings, and what the /genai middleware puts on `c.var`. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    startedAt: number;
+    config: import("./config").Config;
+  };
+}

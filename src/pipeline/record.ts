@@ -43,25 +43,22 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
     cost_usd: costUsd(price, tokens),
     latency_ms: Date.now() - ctx.startedAt,
     ttfb_ms: end.ttfbMs,
-    ...settleRefs(ctx),
   };
 }
 
+/** The call's row, with its admission settled: the reservation gives way to what the call used. */
 export function recordCall(ctx: CallScope, end: CallEnd): void {
   const record = buildRecord(ctx, end);
+  const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
+  if (settle) record.settle = settle;
   ctx.waitUntil(
     writeUsage(ctx.env, record).catch((e) => console.error(`usage row ${record.request_id} lost: ${describeError(e)}`)),
   );
-  ctx.waitUntil(
-    settleRecords(ctx.env, record.request_id, [record]).catch((e) =>
-      console.error("governance settlement failed", record.request_id, describeError(e)),
-    ),
-  );
-}
-
-/** The Governors admission said meter this call (a call refused before admission settles nowhere). */
-function settleRefs(ctx: CallScope): Pick<CallRecord, "settle"> {
-  const m = ctx.admission.metered;
-  if (!m || (!m.key && !m.team)) return {};
-  return { settle: { ...(m.key ? { key: "" } : {}), ...(m.team ? { team: "" } : {}) } };
+  if (settle) {
+    ctx.waitUntil(
+      settleRecords(ctx.env, record.request_id, [record]).catch((e) =>
+        console.error("governance settlement failed", record.request_id, describeError(e)),
+      ),
+    );
+  }
 }

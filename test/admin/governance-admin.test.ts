@@ -56,7 +56,7 @@ describe("/admin/teams", () => {
   it("rejects a body that is not JSON, and answers 404 for an unknown team", async () => {
     const r = await SELF.fetch(`${BASE}/admin/teams`, {
       method: "POST",
-      headers: { authorization: "Bearer test-admin-token" },
+      headers: { authorization: "Bearer test-admin-token-0123456789abcdef" },
       body: "{nope",
     });
     expect(r.status).toBe(400);

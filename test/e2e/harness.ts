@@ -11,7 +11,7 @@ import { inject } from "vitest";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 
 const root = path.resolve(import.meta.dirname, "../..");
-export const ADMIN_TOKEN = "e2e-admin-token";
+export const ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef";
 
 export interface Gateway {
   /** Base URL of the gateway, e.g. http://127.0.0.1:PORT */

@@ -3,7 +3,7 @@ import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloud
 import { vi } from "vitest";
 import worker from "../../src/index";
 
-export const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
+export const ADMIN = { authorization: "Bearer test-admin-token-0123456789abcdef", "content-type": "application/json" };
 export const BASE = "https://gw.test";
 
 export function admin(path: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {

@@ -78,8 +78,8 @@ describe("usage row per call", () => {
     await settled();
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
     expect(row).toMatchObject({ provider: "gemini", model: "gemini-2.5-flash", input_tokens: 1000, output_tokens: 250, cached_tokens: 400, thinking_tokens: 50 });
-    // gemini-2.5-flash*: $0.30 in, $0.075 cached in, $2.50 out (thinking is billed as output).
-    expect(row!.cost_usd).toBeCloseTo((600 * 0.3 + 400 * 0.075 + 250 * 2.5) / 1e6, 12);
+    // gemini-2.5-flash*: $0.30 in, $0.03 cached in, $2.50 out (thinking is billed as output).
+    expect(row!.cost_usd).toBeCloseTo((600 * 0.3 + 400 * 0.03 + 250 * 2.5) / 1e6, 12);
   });
 
   it("stream: usage seen by the tap, latency until the stream ended (not until the headers)", async () => {
@@ -156,7 +156,7 @@ describe("usage row per call", () => {
     await settled();
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
     expect(row).toMatchObject({
-      requested_model: "gemini-2.0-flash", provider: null, model: null, status: 500, outcome: "error",
+      requested_model: "gemini/gemini-2.0-flash", provider: null, model: null, status: 500, outcome: "error",
       error: "gemini: backend exploded", attempts: 1, fallback_index: null, input_tokens: 0, cost_usd: 0, ttfb_ms: null,
     });
     expect(JSON.parse(row!.attempts_json as string)).toEqual([
@@ -171,7 +171,7 @@ describe("usage row per call", () => {
     expect(res.status).toBe(200);
     await settled();
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
-    expect(row).toMatchObject({ requested_model: "gemini-2.0-flash", provider: "mock", model: "echo", outcome: "ok", attempts: 2, fallback_index: 1 });
+    expect(row).toMatchObject({ requested_model: "gemini/gemini-2.0-flash", provider: "mock", model: "echo", outcome: "ok", attempts: 2, fallback_index: 1 });
     expect(JSON.parse(row!.attempts_json as string)).toEqual([
       { target: "gemini/gemini-2.0-flash", status: 503, reason: "upstream 503", latency_ms: expect.any(Number) },
       { target: "mock/echo", status: 200, reason: "ok", latency_ms: expect.any(Number) },
