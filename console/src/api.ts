@@ -77,15 +77,17 @@ export function queryString(q: Query = {}): string {
   return s ? `?${s}` : "";
 }
 
+const ifMatch = (revision: number | undefined): Record<string, string> => (revision === undefined ? {} : { "if-match": `"${revision}"` });
+
 export class Admin {
   constructor(private readonly token: string) {}
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`/admin${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
         // An access gate in front of /admin answers with a redirect to its login page; show that, do not follow it.
         redirect: "manual",
@@ -122,11 +124,14 @@ export class Admin {
   keys = () => this.all<KeyRecord>("/keys", "keys");
   teams = () => this.all<TeamRecord>("/teams", "teams");
   createKey = (f: Partial<KeyFields>) => this.call<NewKey>("POST", "/keys", f);
-  updateKey = (id: string, f: Partial<KeyFields>) => this.call<KeyRecord>("PATCH", `/keys/${encodeURIComponent(id)}`, f);
+  /** A change made from the record at `revision`: refused (409, the API's message) if someone changed it since. */
+  updateKey = (id: string, f: Partial<KeyFields>, revision?: number) =>
+    this.call<KeyRecord>("PATCH", `/keys/${encodeURIComponent(id)}`, f, ifMatch(revision));
   revokeKey = (id: string) => this.call<KeyRecord>("DELETE", `/keys/${encodeURIComponent(id)}`);
   rotateKey = (id: string) => this.call<NewKey>("POST", `/keys/${encodeURIComponent(id)}/rotate`);
   createTeam = (f: Partial<TeamFields>) => this.call<TeamRecord>("POST", "/teams", f);
-  updateTeam = (id: string, f: Partial<TeamFields>) => this.call<TeamRecord>("PATCH", `/teams/${encodeURIComponent(id)}`, f);
+  updateTeam = (id: string, f: Partial<TeamFields>, revision?: number) =>
+    this.call<TeamRecord>("PATCH", `/teams/${encodeURIComponent(id)}`, f, ifMatch(revision));
   deleteTeam = (id: string) => this.call<{ id: string; deleted: true }>("DELETE", `/teams/${encodeURIComponent(id)}`);
   usage = (f: Filters & { group_by?: Group }) => this.get<Usage>("/usage", { ...f });
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>

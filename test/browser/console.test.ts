@@ -262,7 +262,7 @@ describe("the operator's first session", () => {
     expect(await served.locator("dd").allTextContents()).toEqual(["200", "mock", "echo", "2", expect.stringMatching(/.+/)]);
     // The usage row, found by the request id: both attempts and the cost.
     const cost = page.getByRole("region", { name: "What the call cost" });
-    await cost.getByText("gemini/gemini-2.5-flash").waitFor();
+    await cost.getByText("gemini/gemini-2.5-flash").first().waitFor();
     expect(await cost.locator("table tbody tr").allTextContents()).toEqual([expect.stringContaining("upstream 503"), expect.stringContaining("ok")]);
     await expect.poll(async () => (await cost.locator("dd").allTextContents()).some((t) => /^\$0\.0000\d+$/.test(t))).toBe(true);
     await shot(page, "playground");
@@ -358,7 +358,10 @@ describe("refusals, hostile input and accessibility", () => {
     await dialog.getByLabel("Name").fill("bad-fallbacks");
     await dialog.getByLabel("Default fallbacks").fill("not-a-target");
     await dialog.getByRole("button", { name: "Create key" }).click();
-    await dialog.getByRole("alert").getByText(/invalid request: fallbacks\.0: expected provider\/model/).waitFor();
+    // Word for word what the API answers to the same request.
+    const refused = await (await gw.admin("/keys", { body: { name: "bad-fallbacks", fallbacks: ["not-a-target"] } })).json();
+    expect(refused.error.message).toContain("fallbacks");
+    await dialog.getByRole("alert").getByText(refused.error.message, { exact: true }).waitFor();
     expect(await dialog.getByRole("alert").textContent()).toContain("HTTP 400");
     await dialog.getByRole("button", { name: "Close" }).click();
 
@@ -372,6 +375,21 @@ describe("refusals, hostile input and accessibility", () => {
     await confirm.getByRole("alert").getByText(/still has 1 key\(s\).*move or revoke them first/).waitFor();
     expect(await confirm.getByRole("alert").textContent()).toContain("HTTP 409");
     await confirm.getByRole("button", { name: "Cancel" }).click();
+  });
+
+  it("an edit made over someone else's change is refused with the API's 409, not applied over it", async () => {
+    const { id } = await gw.createKey({ name: "shared-key", rate_limit: { rpm: 10 } });
+    await go(page, "#/keys", "Keys");
+    await page.getByRole("button", { name: "Edit shared-key" }).click();
+    const dialog = page.getByRole("dialog", { name: "Edit key “shared-key”" });
+    // Another operator changes the key while this form is open.
+    expect((await gw.admin(`/keys/${id}`, { method: "PATCH", body: { rate_limit: { rpm: 99 } } })).status).toBe(200);
+    await dialog.getByLabel("Requests per minute").fill("20");
+    await dialog.getByRole("button", { name: "Save changes" }).click();
+    await dialog.getByRole("alert").getByText(/stale write: the record is at revision \d+, not \d+/).waitFor();
+    expect(await dialog.getByRole("alert").textContent()).toContain("HTTP 409");
+    expect((await (await gw.admin(`/keys/${id}`)).json()).rate_limit).toMatchObject({ rpm: 99 });
+    await dialog.getByRole("button", { name: "Close" }).click();
   });
 
   it("a token revoked mid-session (401) returns to sign-in with the API's message", async () => {

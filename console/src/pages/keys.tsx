@@ -170,7 +170,7 @@ function KeyModal({ modal, setModal }: { modal: Modal; setModal: (m: Modal | nul
     case "edit":
       return (
         <Dialog title={`Edit key “${modal.key.name}”`} onClose={close}>
-          <KeyForm key0={modal.key} submit="Save changes" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.updateKey(modal.key.id, f), () => (reloadDir(), close()))} />
+          <KeyForm key0={modal.key} submit="Save changes" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.updateKey(modal.key.id, f, modal.key.revision), () => (reloadDir(), close()))} />
         </Dialog>
       );
     case "rotate":

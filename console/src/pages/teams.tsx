@@ -142,7 +142,7 @@ function TeamModal({ modal, close }: { modal: Modal; close: () => void }) {
     case "edit":
       return (
         <Dialog title={`Edit team “${modal.team.name}”`} onClose={close}>
-          <TeamForm team={modal.team} submit="Save changes" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.updateTeam(modal.team.id, f), done)} />
+          <TeamForm team={modal.team} submit="Save changes" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.updateTeam(modal.team.id, f, modal.team.revision), done)} />
         </Dialog>
       );
     case "delete":

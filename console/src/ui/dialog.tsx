@@ -79,7 +79,7 @@ export function ErrorNote({ error, prefix }: { error: Error; prefix?: string }) 
   return (
     <p class="error" role="alert">
       {prefix ? `${prefix}: ` : ""}
-      {error.message}
+      <span class="message">{error.message}</span>
       {code ? <span class="muted"> (HTTP {code})</span> : null}
     </p>
   );
