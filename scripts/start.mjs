@@ -77,6 +77,7 @@ waitUntilUp()
 
   demo virtual key:  ${key}
   admin token:       ${token}   (in .dev.vars)
+  operator console:  ${base}/console/   (sign in with the admin token)
 
   try it (the built-in mock provider needs no network):
     curl -s ${base}/genai/v1beta/models/mock/echo:generateContent \\

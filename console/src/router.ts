@@ -26,8 +26,10 @@ export function href(page: Page, params: Record<string, string | number | undefi
   return `#/${page}${q ? `?${q}` : ""}`;
 }
 
-export const navigate = (page: Page, params?: Record<string, string | number | undefined | null>) => {
-  location.hash = href(page, params);
+/** Goes to a page; `replace` (for typing in a search box) does it without a history entry per keystroke. */
+export const navigate = (page: Page, params?: Record<string, string | number | undefined | null>, replace = false) => {
+  if (replace) location.replace(href(page, params));
+  else location.hash = href(page, params);
 };
 
 export function useRoute(): Route {

@@ -34,6 +34,8 @@ async function newPage(opts: { width?: number; height?: number; dark?: boolean; 
   await p.setViewportSize({ width: opts.width ?? 1280, height: opts.height ?? 860 });
   if (opts.dark) await p.emulateMedia({ colorScheme: "dark" });
   p.on("pageerror", (e) => pageErrors.push(e.message));
+  // The strict Content-Security-Policy must not block anything the console itself does.
+  p.on("console", (m) => void (m.type() === "error" && /Content.Security.Policy/i.test(m.text()) && pageErrors.push(m.text())));
   if (opts.signedIn !== false) {
     await signIn(p);
     await p.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
@@ -348,6 +350,23 @@ describe("the operator's first session", () => {
     expect(refused.status).toBe(403);
     expect(await refused.json()).toMatchObject({ error: { status: "PERMISSION_DENIED", message: expect.stringContaining("revoked") } });
   });
+
+  it("the key list searches by name or prefix and filters by status, without a history entry per keystroke", async () => {
+    await go(page, "#/keys", "Keys");
+    const before = await page.evaluate(() => history.length);
+    await page.getByLabel("Search").pressSequentially("ci-b");
+    const rows = page.locator("table.cards tbody tr");
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.first().textContent()).toContain("ci-bot");
+    expect(await page.evaluate(() => history.length)).toBe(before);
+    await page.getByLabel("Status").selectOption("active");
+    await page.getByText("No keys match.").waitFor();
+    await page.getByLabel("Status").selectOption("revoked");
+    await expect.poll(() => rows.count()).toBe(1);
+    // The secret's prefix finds the key too.
+    await page.getByLabel("Search").fill(secret.slice(0, 10));
+    await expect.poll(async () => (await rows.allTextContents()).join()).toContain("ci-bot");
+  });
 });
 
 describe("refusals, hostile input and accessibility", () => {
@@ -473,7 +492,7 @@ describe("refusals, hostile input and accessibility", () => {
     });
   }
 
-  it("raised no script error on any page", () => {
+  it("raised no script error and no Content-Security-Policy violation on any page", () => {
     expect(pageErrors).toEqual([]);
   });
 });

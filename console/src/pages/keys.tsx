@@ -6,7 +6,7 @@ import { useConsole } from "../context";
 import { fmtInt, fmtTime, fmtUsd, fromLocalInput, splitList, toLocalInput } from "../format";
 import { href, navigate, type Route } from "../router";
 import { rememberSecret } from "../session";
-import { keyStatus, Loading, SecretField, StatusBadge, teamName, type KeyStatus } from "../ui/bits";
+import { keyStatus, Loading, SecretField, StatusBadge, TeamOptions, teamName, type KeyStatus } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
 import { BudgetFields, budgetFrom, LimitFields, rateLimitFrom, useAction } from "../ui/form";
 
@@ -19,7 +19,7 @@ export function Keys({ route }: { route: Route }) {
   const q = (p.get("q") ?? "").trim().toLowerCase();
   const status = (p.get("status") ?? "") as KeyStatus | "";
   const team = p.get("team_id") ?? "";
-  const set = (name: string, value: string) => navigate("keys", { ...Object.fromEntries(p), [name]: value });
+  const set = (name: string, value: string, replace = false) => navigate("keys", { ...Object.fromEntries(p), [name]: value }, replace);
 
   const shown = dir.keys
     .filter((k) => !status || keyStatus(k) === status)
@@ -38,7 +38,7 @@ export function Keys({ route }: { route: Route }) {
       <form class="filters" role="search" aria-label="Find keys" onSubmit={(e) => e.preventDefault()}>
         <label>
           Search
-          <input type="search" value={p.get("q") ?? ""} placeholder="name, id, sk-bf- prefix, team" onInput={(e) => set("q", e.currentTarget.value)} />
+          <input type="search" value={p.get("q") ?? ""} placeholder="name, id, sk-bf- prefix, team" onInput={(e) => set("q", e.currentTarget.value, true)} />
         </label>
         <label>
           Status
@@ -53,10 +53,7 @@ export function Keys({ route }: { route: Route }) {
         <label>
           Team
           <select value={team} onChange={(e) => set("team_id", e.currentTarget.value)}>
-            <option value="">All teams</option>
-            {dir.teams.map((t) => (
-              <option value={t.id}>{t.name}</option>
-            ))}
+            <TeamOptions teams={dir.teams} none="All teams" />
           </select>
         </label>
       </form>
@@ -241,14 +238,7 @@ function KeyForm(props: { key0?: KeyRecord; submit: string; busy: boolean; error
       <label>
         Team
         <select name="team_id">
-          <option value="" selected={!k?.team_id}>
-            No team
-          </option>
-          {dir.teams.map((t) => (
-            <option value={t.id} selected={t.id === k?.team_id}>
-              {t.name}
-            </option>
-          ))}
+          <TeamOptions teams={dir.teams} none="No team" selected={k?.team_id} />
         </select>
       </label>
       <div class="field wide">

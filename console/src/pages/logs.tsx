@@ -5,7 +5,7 @@ import { useConsole } from "../context";
 import { fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput, toLocalInput } from "../format";
 import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
-import { Loading, OutcomeBadge, teamName } from "../ui/bits";
+import { Loading, OutcomeBadge, TeamOptions, teamName } from "../ui/bits";
 import { Dialog, ErrorNote } from "../ui/dialog";
 
 const PAGE = 50;
@@ -69,12 +69,7 @@ export function Logs({ route }: { route: Route }) {
         <label>
           Team
           <select name="team_id" key={`t${filters.team_id}`}>
-            <option value="">All teams</option>
-            {dir.teams.map((t) => (
-              <option value={t.id} selected={t.id === filters.team_id}>
-                {t.name}
-              </option>
-            ))}
+            <TeamOptions teams={dir.teams} none="All teams" selected={filters.team_id} />
           </select>
         </label>
         <label>

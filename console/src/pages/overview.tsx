@@ -6,7 +6,7 @@ import { useConsole } from "../context";
 import { fmtCompact, fmtInt, fmtTime, fmtUsd } from "../format";
 import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
-import { BudgetMeter, Loading, teamName } from "../ui/bits";
+import { BudgetMeter, Loading, TeamOptions, teamName } from "../ui/bits";
 import { TimeChart } from "../ui/chart";
 import { ErrorNote } from "../ui/dialog";
 
@@ -95,10 +95,7 @@ export function Overview({ route }: { route: Route }) {
         <label>
           Team
           <select value={filters.team_id ?? ""} onChange={(e) => set("team_id", e.currentTarget.value)}>
-            <option value="">All teams</option>
-            {dir.teams.map((t) => (
-              <option value={t.id}>{t.name}</option>
-            ))}
+            <TeamOptions teams={dir.teams} none="All teams" />
           </select>
         </label>
         <label>

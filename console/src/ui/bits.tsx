@@ -84,5 +84,24 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
+/**
+ * A choice of team: `none` first (empty value), then every team. `selected` marks where an uncontrolled select
+ * starts (a controlled one's `value` wins).
+ */
+export function TeamOptions({ teams, none, selected }: { teams: { id: string; name: string }[]; none: string; selected?: string | null }) {
+  return (
+    <>
+      <option value="" selected={!selected}>
+        {none}
+      </option>
+      {teams.map((t) => (
+        <option value={t.id} selected={t.id === selected}>
+          {t.name}
+        </option>
+      ))}
+    </>
+  );
+}
+
 export const teamName = (teams: Map<string, { name: string }>, id: string | null | undefined) =>
   id ? (teams.get(id)?.name ?? id) : "—";
