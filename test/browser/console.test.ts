@@ -147,23 +147,6 @@ describe("the operator's first session", () => {
   let keyId: string;
   let secret: string;
 
-  it("serves the console, the docs and the root links as static files; /genai and /admin still reach the Worker", async () => {
-    const root = await (await fetch(`${gw.url}/`)).json();
-    expect(root).toMatchObject({ console: "/console/", docs: "/docs/" });
-    const consolePage = await fetch(`${gw.url}${root.console}`);
-    expect(consolePage.status).toBe(200);
-    expect(await consolePage.text()).toContain('<div id="app">');
-    expect(consolePage.headers.get("content-security-policy")).toContain("script-src 'self'");
-    const docs = await fetch(`${gw.url}${root.docs}`);
-    expect(docs.status).toBe(200);
-    expect(await docs.text()).toContain('<h2 id="deploying-to-cloudflare">');
-    expect((await fetch(`${gw.url}/console`, { redirect: "manual" })).headers.get("location")).toMatch(/\/console\/$/);
-    // No static file answers for the Worker's own routes.
-    expect((await fetch(`${gw.url}/admin/keys`)).status).toBe(401);
-    expect((await fetch(`${gw.url}/genai/v1beta/models`)).status).toBe(401);
-    expect(await (await fetch(`${gw.url}/console/no-such-file`)).json()).toMatchObject({ error: { code: 404 } });
-  });
-
   it("sign-in: a wrong token shows the API's own message; the right one is kept in this tab's sessionStorage only", async () => {
     await signIn(page, "not-the-token");
     await page.getByRole("alert").getByText("admin token not valid").waitFor();
