@@ -35,8 +35,10 @@ export const navigate = (page: Page, params?: Record<string, string | number | u
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parseHash(location.hash));
   useEffect(() => {
-    const on = () => setRoute(parseHash(location.hash));
+    const on = () => setRoute((r) => (r.hash === location.hash ? r : parseHash(location.hash)));
     addEventListener("hashchange", on);
+    // The address may have changed between the first render and now (the listener was not there yet).
+    on();
     return () => removeEventListener("hashchange", on);
   }, []);
   return route;

@@ -337,17 +337,17 @@ describe("the operator's first session", () => {
   it("the key list searches by name or prefix and filters by status, without a history entry per keystroke", async () => {
     await go(page, "#/keys", "Keys");
     const before = await page.evaluate(() => history.length);
-    await page.getByLabel("Search").pressSequentially("ci-b");
+    await page.getByRole("search", { name: "Find keys" }).getByLabel("Search").pressSequentially("ci-b");
     const rows = page.locator("table.cards tbody tr");
     await expect.poll(() => rows.count()).toBe(1);
     expect(await rows.first().textContent()).toContain("ci-bot");
     expect(await page.evaluate(() => history.length)).toBe(before);
-    await page.getByLabel("Status").selectOption("active");
+    await page.getByRole("search", { name: "Find keys" }).getByLabel("Status").selectOption("active");
     await page.getByText("No keys match.").waitFor();
-    await page.getByLabel("Status").selectOption("revoked");
+    await page.getByRole("search", { name: "Find keys" }).getByLabel("Status").selectOption("revoked");
     await expect.poll(() => rows.count()).toBe(1);
     // The secret's prefix finds the key too.
-    await page.getByLabel("Search").fill(secret.slice(0, 10));
+    await page.getByRole("search", { name: "Find keys" }).getByLabel("Search").fill(secret.slice(0, 10));
     await expect.poll(async () => (await rows.allTextContents()).join()).toContain("ci-bot");
   });
 });
