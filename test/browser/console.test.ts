@@ -22,10 +22,10 @@ let context: BrowserContext;
 let page: Page;
 const pageErrors: string[] = [];
 
-async function shot(p: Page, name: string) {
+async function shot(p: Page, name: string, fullPage = true) {
   if (!process.env.CONSOLE_SCREENSHOTS) return;
   mkdirSync(path.join(root, "docs"), { recursive: true });
-  await p.screenshot({ path: path.join(root, "docs", `console-${name}.png`), fullPage: true });
+  await p.screenshot({ path: path.join(root, "docs", `console-${name}.png`), fullPage });
 }
 
 /** A new tab (its own sessionStorage), signed in unless told otherwise. */
@@ -459,7 +459,7 @@ describe("refusals, hostile input and accessibility", () => {
     }
     await go(p, "#/keys", "Keys");
     await p.getByRole("row", { name: /ci-bot/ }).waitFor();
-    await shot(p, "keys-phone");
+    await shot(p, "keys-phone", false);
     await p.close();
   });
 
