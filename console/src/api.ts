@@ -18,6 +18,8 @@ export interface Totals {
   cached_tokens: number;
   thinking_tokens: number;
   cost_usd: number;
+  /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
+  refused?: number;
 }
 export type Group = "key" | "team" | "model" | "provider" | "hour" | "day";
 export type UsageGroup = Totals & { key_id?: string; team_id?: string | null; model?: string | null; provider?: string | null; hour?: string; day?: string };
@@ -26,6 +28,7 @@ export interface Usage {
   to: string | null;
   totals: Totals;
   groups?: UsageGroup[];
+  refusals?: { status: number; reason: string; refused: number }[];
   pending_rows: number | null;
   rejected_rows: number | null;
 }

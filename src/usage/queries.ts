@@ -110,7 +110,7 @@ export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[
   const { cond, args } = filters(q);
   if (!q.group_by) return { sql: `SELECT ${SUMS} FROM usage ${whereSql(cond)}`, args };
   const g = GROUP_SQL[q.group_by];
-  const order = q.group_by === "day" || q.group_by === "hour" ? "grp" : "cost_usd DESC, requests DESC, grp";
+  const order = timeGroup(q.group_by) ? "grp" : "cost_usd DESC, requests DESC, grp";
   return { sql: `SELECT ${g.expr} AS grp, ${SUMS} FROM usage ${whereSql(cond)} GROUP BY grp ORDER BY ${order}`, args };
 }
 
@@ -124,27 +124,35 @@ function totalsOf(r: Totals): Totals {
   };
 }
 
-function groupValue(group: Group, grp: SumRow["grp"]) {
-  if (group === "day") return new Date(Number(grp) * DAY_MS).toISOString().slice(0, 10);
-  if (group === "hour") return new Date(Number(grp) * HOUR_MS).toISOString();
-  return grp ?? null;
-}
-
 export async function queryUsage(db: D1Database, q: UsageQuery) {
   const { sql, args } = usageSql(q);
   const { results } = await db.prepare(sql).bind(...args).all<SumRow>();
   if (!q.group_by) return { totals: totalsOf(results[0]!) };
   const { field } = GROUP_SQL[q.group_by];
-  const groups = results.map((r) => ({ [field]: groupValue(q.group_by!, r.grp), ...totalsOf(r) }));
+  const groups = results.map((r) => ({ [field]: groupLabel(q.group_by!, r.grp), ...totalsOf(r) }));
   const totals = results.reduce<Totals>(
     (t, r) => {
       for (const k of Object.keys(t) as (keyof Totals)[]) t[k] += r[k];
       return t;
     },
-    { requests: 0, errors: 0, aborted: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, cost_usd: 0 },
+    emptyTotals(),
   );
   return { totals: totalsOf(totals), groups };
 }
+
+export const emptyTotals = (): Totals => ({
+  requests: 0, errors: 0, aborted: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, cost_usd: 0,
+});
+
+/** A group's value as the answer shows it, and the field it goes in. */
+export function groupLabel(group: Group, grp: string | number | null | undefined): string | number | null {
+  if (group === "day") return new Date(Number(grp) * DAY_MS).toISOString().slice(0, 10);
+  if (group === "hour") return new Date(Number(grp) * HOUR_MS).toISOString();
+  return grp ?? null;
+}
+/** Groupings over time, answered oldest first (the others: highest cost first). */
+export const timeGroup = (group: Group | undefined) => group === "day" || group === "hour";
+export const groupField = (group: Group) => GROUP_SQL[group].field;
 
 /** The opaque cursor is the (ts, request_id) of the last row served; the next page starts strictly below it. */
 export function encodeCursor(ts: number, requestId: string): string {

@@ -230,6 +230,8 @@ describe("the operator's first session", () => {
     const r = await call(copied);
     expect(r.status).toBe(200);
     expect(r.headers.get("x-edgeway-provider")).toBe("mock");
+    // Its usage row is in D1 (the buffer shards write what they hold) before the console looks for it.
+    await gw.usageRow(r.headers.get("x-edgeway-request-id"));
   });
 
   it("the playground streams an answer, shows the fallback that served it and what it cost", async () => {

@@ -209,7 +209,7 @@ function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series:
           <span class="tile-label">Errors</span>
           <span class="tile-value">{fmtInt(t.errors)}</span>
           <span class="muted">
-            {errorRate}% · {fmtInt(t.aborted)} aborted
+            {errorRate}% · {fmtInt(t.aborted)} aborted · {fmtInt(t.refused ?? 0)} refused
           </span>
         </div>
         <div class="tile">
@@ -224,6 +224,12 @@ function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series:
           <span class="tile-value">{fmtUsd(t.cost_usd)}</span>
         </div>
       </section>
+      {d.series.refusals?.length ? (
+        <p class="muted">
+          Refused before reaching a provider:{" "}
+          {d.series.refusals.map((r) => `${fmtInt(r.refused)} × ${r.status} ${r.reason}`).join(", ")}.
+        </p>
+      ) : null}
       {d.series.pending_rows ? (
         <p class="muted" role="status">
           {fmtInt(d.series.pending_rows)} usage row(s) are still on their way to the log and not counted yet.
