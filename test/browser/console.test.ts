@@ -426,6 +426,7 @@ describe("refusals, hostile input and accessibility", () => {
     const p = await newPage({ signedIn: false });
     await p.goto(`${gw.url}/console/`);
     // The token field has focus on arrival; typing and Enter sign in.
+    await expect.poll(() => p.evaluate(() => document.activeElement?.getAttribute("name"))).toBe("token");
     await p.keyboard.type(ADMIN_TOKEN);
     await p.keyboard.press("Enter");
     await p.getByRole("heading", { name: "Overview", level: 1 }).waitFor();

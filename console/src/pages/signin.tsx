@@ -1,11 +1,14 @@
 /** Sign-in with the admin token, checked against the admin API before it is kept (in this tab only). */
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { Admin } from "../api";
 import { ErrorNote } from "../ui/dialog";
 
 export function SignIn({ notice, onSignedIn }: { notice?: string; onSignedIn: (token: string) => void }) {
   const [error, setError] = useState<Error | undefined>(notice ? new Error(notice) : undefined);
   const [busy, setBusy] = useState(false);
+  // The token field has focus on arrival (also when a refused token brings this page back).
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => field.current?.focus(), []);
   return (
     <main id="main" class="signin">
       <h1>edgeway console</h1>
@@ -28,7 +31,7 @@ export function SignIn({ notice, onSignedIn }: { notice?: string; onSignedIn: (t
         <div class="field wide">
           <label>
             Admin token
-            <input name="token" type="password" required autocomplete="off" spellcheck={false} autoFocus aria-describedby="token-help" />
+            <input ref={field} name="token" type="password" required autocomplete="off" spellcheck={false} aria-describedby="token-help" />
           </label>
           <span id="token-help" class="help">
             The gateway's <code>ADMIN_TOKEN</code>. Kept in this tab's session storage only: closing the tab signs you out.
