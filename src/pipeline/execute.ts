@@ -159,10 +159,17 @@ async function attempt(
 
   let res: Response;
   try {
-    const { signal } = timer;
-    res = await timer.race(provider.fetch ? provider.fetch(new Request(upstreamReq, { signal })) : fetch(upstreamReq, { signal }));
+    // Never follow a redirect: the key and the prompt would go, unasked, to wherever the upstream points.
+    const init = { signal: timer.signal, redirect: "manual" } as const;
+    res = await timer.race(provider.fetch ? provider.fetch(new Request(upstreamReq, init)) : fetch(upstreamReq, init));
   } catch (e) {
     throw new AttemptFailure(new GatewayError(502, `${provider.name}: upstream unreachable (${(e as Error).message})`), true, "network error", true);
+  }
+  if (res.status >= 300 && res.status < 400) {
+    res.body?.cancel().catch(() => {});
+    // Another target may serve; this one would redirect again.
+    const e = new GatewayError(502, `${provider.name}: upstream answered a redirect (HTTP ${res.status}), which the gateway does not follow`);
+    throw new AttemptFailure(e, true, `upstream ${res.status}`);
   }
   if (!res.ok) {
     const text = await timer.race(res.text()).catch(() => "");

@@ -56,6 +56,17 @@ export async function startGateway(vars: Record<string, string> = {}): Promise<G
   };
 }
 
+/** The usage row of one call, written in waitUntil after the response: polled briefly (bounded) rather than slept for. */
+export async function usageRowOf(gw: Gateway, requestId: string | null): Promise<Record<string, unknown>> {
+  const db = await gw.mf.getD1Database("DB");
+  for (let i = 0; i < 100; i++) {
+    const row = await db.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first<Record<string, unknown>>();
+    if (row) return row;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no usage row for ${requestId}`);
+}
+
 async function applyMigrations(db: D1Database) {
   const dir = path.join(root, "migrations");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
