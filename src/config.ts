@@ -11,6 +11,7 @@ import { OPENAI_DEFAULT_BASE_URL, openaiProvider } from "./providers/openai";
 import { OPENAI_MODELS } from "./providers/openai/models";
 import type { Provider } from "./providers/types";
 import { describeIssues } from "./gemini/schema";
+import { redactor, type Redactor } from "./gemini/redact";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
@@ -21,6 +22,8 @@ export interface Config {
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
   retry: RetryPolicy;
+  /** Takes every configured secret (provider keys, the admin token) out of text a caller or the usage log sees. */
+  redact: Redactor;
 }
 
 const DEFAULT_MAX_BODY = 20 * 1024 * 1024;
@@ -39,6 +42,7 @@ export function getConfig(env: Env): Config {
 function buildConfig(env: Env): Config {
   const providers = new Map<string, Provider>();
   const add = (p: Provider) => providers.set(p.name, p);
+  const secrets = [env.GEMINI_API_KEY, env.OPENAI_API_KEY, env.ANTHROPIC_API_KEY, env.ADMIN_TOKEN];
   add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, apiKey: env.GEMINI_API_KEY }));
   add(mockProvider());
   add(openaiProvider({
@@ -53,6 +57,7 @@ function buildConfig(env: Env): Config {
       continue;
     }
     const apiKey = h.key_secret ? env[h.key_secret] : undefined;
+    if (typeof apiKey === "string") secrets.push(apiKey);
     add(openaiProvider({
       name: h.name,
       baseUrl: h.base_url,
@@ -70,6 +75,7 @@ function buildConfig(env: Env): Config {
     providers,
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
+    redact: redactor(secrets),
   };
 }
 

@@ -1,4 +1,5 @@
 /** The one place Gemini-style error bodies are made: {"error":{"code","message","status"}}. */
+import { redact, type Redactor } from "./redact";
 
 const STATUS_BY_CODE: Record<number, string> = {
   400: "INVALID_ARGUMENT",
@@ -74,23 +75,35 @@ export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Respons
 
 /**
  * Normalises an upstream error payload of any provider into a Gemini error body, keeping the upstream's
- * HTTP status. `raw` is the upstream body text; `secret` (the provider key) is redacted from it.
+ * HTTP status. `raw` is the upstream body text; `secrets` (the provider's keys) are redacted from it.
  */
-export function upstreamError(status: number, raw: string, provider: string, secret?: string): GatewayError {
-  // Some upstreams echo the credential they rejected; it must never reach our caller. Redact before anything is cut.
-  if (secret) raw = raw.split(secret).join("[redacted]");
+export function upstreamError(status: number, raw: string, provider: string, secrets?: string | readonly string[]): GatewayError {
+  // Some upstreams echo the credential they rejected, in any spelling; it must never reach our caller. Redacted
+  // before anything is cut (a cut could leave a run too short to recognise), and again once JSON escapes are read.
+  const list = typeof secrets === "string" ? [secrets] : (secrets ?? []);
+  raw = redact(raw, list);
   let message = raw.slice(0, 2000) || `upstream answered HTTP ${status}`;
   let grpc: string | undefined;
   try {
     const j = JSON.parse(raw) as any;
     const e = j?.error ?? j;
-    if (typeof e?.message === "string") message = e.message;
-    else if (typeof e === "string") message = e;
+    if (typeof e?.message === "string") message = redact(e.message, list);
+    else if (typeof e === "string") message = redact(e, list);
     if (typeof e?.status === "string") grpc = e.status;
   } catch {
     /* not JSON: keep the text */
   }
   return new GatewayError(status, `${provider}: ${message.slice(0, 2000)}`, { status: grpc });
+}
+
+/** The error with every secret `r` knows taken out of what the caller and the usage log will see. */
+export function redactError(e: GatewayError, r: Redactor): GatewayError {
+  const message = r(e.message);
+  const json = e.details && JSON.stringify(e.details);
+  const clean = json && r(json);
+  if (message === e.message && clean === json) return e;
+  const details = clean ? (JSON.parse(clean) as unknown[]) : e.details;
+  return new GatewayError(e.code, message, { status: e.status, details, headers: e.headers });
 }
 
 /** An error object sent by the upstream inside an otherwise successful stream. */
