@@ -7,7 +7,10 @@
 
 export const REDACTED = "[redacted]";
 
-/** The shortest run of a secret's characters that is redacted on its own (a shorter secret must appear whole). */
+/**
+ * The shortest run of a secret's characters that is redacted on its own. A shorter secret must appear whole, as a
+ * word of its own (not inside a longer run of letters and digits).
+ */
 export const MIN_RUN = 12;
 
 /** How many decoding passes: `%255C` → `%5C` → `\`, `\\u0073` → `\u0073` → `s`. */
@@ -32,14 +35,19 @@ interface RunIndex {
   run: number;
   /** Every `run`-long slice of the case-folded secret. */
   runs: Set<string>;
+  /** A secret shorter than MIN_RUN: matched whole, and only between non-word characters. */
+  whole: boolean;
 }
+
+/** ASCII letters and digits (NaN, off either end of the text, is not). */
+const isWordChar = (c: number) => (c >= 48 && c <= 57) || (c >= 97 && c <= 122);
 
 function runIndex(secret: string): RunIndex {
   const s = foldCase(secret);
   const run = Math.min(MIN_RUN, s.length);
   const runs = new Set<string>();
   for (let j = 0; j + run <= s.length; j++) runs.add(s.slice(j, j + run));
-  return { run, runs };
+  return { run, runs, whole: s.length < MIN_RUN };
 }
 
 function redactWith(text: string, index: readonly RunIndex[]): string {
@@ -48,8 +56,13 @@ function redactWith(text: string, index: readonly RunIndex[]): string {
   // Matched spans of the decoded text, [start, end). A longer piece of a secret is the union of its runs, so
   // looking up each run-long window is enough (and never more than linear work).
   const spans: [number, number][] = [];
-  for (const { run, runs } of index) {
-    for (let i = 0; i + run <= lower.length; i++) if (runs.has(lower.slice(i, i + run))) spans.push([i, i + run]);
+  for (const { run, runs, whole } of index) {
+    for (let i = 0; i + run <= lower.length; i++) {
+      if (!runs.has(lower.slice(i, i + run))) continue;
+      // A short secret counts only as a word of its own: "k" is not to be found in "network".
+      if (whole && (isWordChar(lower.charCodeAt(i - 1)) || isWordChar(lower.charCodeAt(i + run)))) continue;
+      spans.push([i, i + run]);
+    }
   }
   if (!spans.length) return text;
   // Back to the original text: each decoded character knows the span of source text it came from.

@@ -66,8 +66,10 @@ describe("redact()", () => {
     expect(redact(text, [key, other, undefined as never, ""])).toBe(`${REDACTED} and ${REDACTED}, again ${REDACTED}`);
   });
 
-  it("a secret shorter than MIN_RUN must appear whole", () => {
-    expect(redact("token SHORT-9 and short", ["short-9"])).toBe(`token ${REDACTED} and short`);
+  it("a secret shorter than MIN_RUN must appear whole, as a word of its own", () => {
+    expect(redact("token SHORT-9 and short, (short-9)", ["short-9"])).toBe(`token ${REDACTED} and short, (${REDACTED})`);
+    expect(redact("network ok, key=%6B", ["k"])).toBe(`network ok, key=${REDACTED}`);
+    expect(redact("xshort-9 short-90", ["short-9"])).toBe("xshort-9 short-90");
   });
 
   it("text with no secret, broken escapes or non-ASCII comes back unchanged", () => {
