@@ -28,6 +28,9 @@ export interface Config {
 
 const DEFAULT_MAX_BODY = 20 * 1024 * 1024;
 
+/** Provider names an OpenAI-compatible host may not take, whether or not that provider is on. */
+const BUILT_IN = new Set(["gemini", "mock", "openai", "anthropic"]);
+
 const cache = new WeakMap<object, Config>();
 
 export function getConfig(env: Env): Config {
@@ -44,7 +47,8 @@ function buildConfig(env: Env): Config {
   const add = (p: Provider) => providers.set(p.name, p);
   const secrets = [env.GEMINI_API_KEY, env.OPENAI_API_KEY, env.ANTHROPIC_API_KEY, env.ADMIN_TOKEN];
   add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, apiKey: env.GEMINI_API_KEY }));
-  add(mockProvider());
+  // Free and offline, so never on unless asked for (`npm start` asks; wrangler.toml does not).
+  if (env.MOCK_PROVIDER === "on") add(mockProvider());
   add(openaiProvider({
     name: "openai", baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL, apiKey: env.OPENAI_API_KEY, keyRequired: true, models: OPENAI_MODELS,
     // o-series and gpt-5 reason; gpt-4o/gpt-4.1 refuse reasoning_effort, and only gpt-5 knows `minimal`.
@@ -52,7 +56,7 @@ function buildConfig(env: Env): Config {
   }));
   add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, apiKey: env.ANTHROPIC_API_KEY }));
   for (const h of compatibleHosts(env)) {
-    if (providers.has(h.name)) {
+    if (providers.has(h.name) || BUILT_IN.has(h.name)) {
       console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider name; entry ignored`);
       continue;
     }

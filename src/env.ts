@@ -18,6 +18,9 @@ export interface Env {
   ANTHROPIC_BASE_URL?: string;
   ADMIN_TOKEN?: string;
 
+  /** `on` serves the built-in offline `mock` provider; anything else (the default) leaves it out. */
+  MOCK_PROVIDER?: string;
+
   /** Largest accepted request body in bytes (default 20 MiB, Gemini's inline-data ceiling). */
   MAX_BODY_BYTES?: string;
 

@@ -23,14 +23,20 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(vars: Record<string, string> = {}): Promise<Gateway> {
+/**
+ * `vars` go over wrangler.toml's; the mock provider is on unless `MOCK_PROVIDER: undefined` leaves wrangler.toml's
+ * setting (off).
+ */
+export async function startGateway(vars: Record<string, string | undefined> = {}): Promise<Gateway> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+  const bindings: Record<string, unknown> = { ...(workerOptions.bindings ?? {}), ADMIN_TOKEN, MOCK_PROVIDER: "on", ...vars };
+  for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const mf = new Miniflare({
     ...(workerOptions as object),
     name: "edgeway",
     modules: true,
     scriptPath: inject("bundlePath"),
-    bindings: { ...(workerOptions.bindings ?? {}), ADMIN_TOKEN, ...vars },
+    bindings,
     host: "127.0.0.1",
     port: 0,
   } as ConstructorParameters<typeof Miniflare>[0]);

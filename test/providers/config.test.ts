@@ -41,8 +41,9 @@ describe("provider registry", () => {
 
   it("ignores an invalid list, and entries that take a built-in name, with a logged error", () => {
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
-    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: "[not json" }).providers.size).toBe(4);
-    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "Bad Name", base_url: "x" }]) }).providers.size).toBe(4);
+    // gemini, openai, anthropic, and mock when MOCK_PROVIDER is on.
+    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: "[not json" }).providers.size).toBe(3);
+    expect(configOf({ MOCK_PROVIDER: "on", OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "Bad Name", base_url: "x" }]) }).providers.size).toBe(4);
     const c = configOf({ OPENAI_API_KEY: "real", OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "openai", base_url: "https://evil.test" }]) });
     expect(c.providers.get("openai")!.request({ action: "generateContent", model: "m", version: "v1beta", body: { contents: [{ parts: [{ text: "x" }] }] } }).url)
       .toBe("https://api.openai.com/v1/chat/completions");
