@@ -1,5 +1,6 @@
 /** Reads and validates the JSON body with a size cap, without trusting Content-Length alone. */
 import { badRequest, GatewayError } from "../gemini/errors";
+import { fileUriProblem } from "../gemini/file-uri";
 import { describeIssues, GATEWAY_FIELDS, REQUEST_SCHEMAS, type Action, type RequestBody } from "../gemini/schema";
 
 export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
@@ -49,6 +50,7 @@ export interface ParsedBody {
 
 export function validateBody(action: Action, json: unknown): ParsedBody {
   if (!json || typeof json !== "object" || Array.isArray(json)) throw badRequest("request body must be a JSON object");
+  inspect(json);
   const r = REQUEST_SCHEMAS[action].safeParse(json);
   if (!r.success) throw badRequest(`invalid ${action} request: ${describeIssues(r.error.issues)}`);
   const body = r.data as RequestBody & { fallbacks?: string[] };
@@ -58,4 +60,38 @@ export function validateBody(action: Action, json: unknown): ParsedBody {
     for (const sub of (body as { requests: Record<string, unknown>[] }).requests) for (const f of GATEWAY_FIELDS) delete sub[f];
   }
   return { body, fallbacks };
+}
+
+/** Deeper than this is refused (protobuf's JSON parser, behind Google's APIs, stops at the same depth). */
+export const MAX_DEPTH = 100;
+
+/**
+ * One walk over the whole body, iterative (recursion would overflow on a body built to nest deeply), before any
+ * provider sees it: a nesting depth no real request needs is a 400, and so is every `fileData` URI the gateway must
+ * not pass on (src/gemini/file-uri.ts), wherever it sits (nested parts, unknown fields, snake_case included).
+ */
+function inspect(body: object): void {
+  const stack: [unknown, number][] = [[body, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (depth > MAX_DEPTH) throw badRequest(`request body nests deeper than ${MAX_DEPTH} levels`);
+    if (Array.isArray(v)) {
+      for (const x of v) if (x && typeof x === "object") stack.push([x, depth + 1]);
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      const x = o[k];
+      if (!x || typeof x !== "object") continue;
+      if (k === "fileData" || k === "file_data") checkFileData(x as Record<string, unknown>);
+      stack.push([x, depth + 1]);
+    }
+  }
+}
+
+function checkFileData(f: Record<string, unknown>): void {
+  const uri = f.fileUri ?? f.file_uri;
+  if (typeof uri !== "string") return;
+  const problem = fileUriProblem(uri);
+  if (problem) throw badRequest(`fileData.fileUri "${uri.slice(0, 200)}" is refused: it ${problem}`);
 }
