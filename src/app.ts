@@ -6,10 +6,13 @@ import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
 import { teamsApp } from "./routes/admin/teams";
 import { logsApp, usageApp } from "./routes/admin/usage";
+import { cors } from "./routes/cors";
 import { handleGenai } from "./routes/genai";
 
 export function buildApp() {
   const app = new Hono<{ Bindings: Env }>();
+  // Browsers may call the inference routes (when CORS_ORIGINS allows), never the admin API.
+  app.use("/genai/*", cors);
   app.all("/genai/*", handleGenai);
 
   const admin = new Hono<{ Bindings: Env }>();

@@ -15,6 +15,9 @@ import { redactor, type Redactor } from "./gemini/redact";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
+/** What `CORS_ORIGINS` allows: any origin, or these (as `URL.origin` writes them). */
+export type CorsPolicy = { any: true } | { any: false; origins: ReadonlySet<string> };
+
 export interface Config {
   maxBodyBytes: number;
   providers: ReadonlyMap<string, Provider>;
@@ -22,6 +25,8 @@ export interface Config {
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
   retry: RetryPolicy;
+  /** Which browser origins may call the inference routes (`CORS_ORIGINS`); undefined: CORS is off. */
+  cors?: CorsPolicy;
   /** Takes every configured secret (provider keys, the admin token) out of text a caller or the usage log sees. */
   redact: Redactor;
 }
@@ -80,6 +85,7 @@ function buildConfig(env: Env): Config {
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
     redact: redactor(secrets),
+    cors: corsPolicy(env.CORS_ORIGINS),
   };
 }
 
@@ -154,4 +160,27 @@ function compatibleHosts(env: Env): CompatibleHost[] {
     return [];
   }
   return parsed.data;
+}
+
+/** `CORS_ORIGINS` as a policy; undefined (CORS off) when unset or empty. Entries that are not origins are dropped. */
+export function corsPolicy(value: unknown): CorsPolicy | undefined {
+  if (typeof value !== "string") return undefined;
+  const entries = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (entries.includes("*")) return { any: true };
+  const origins = new Set<string>();
+  for (const e of entries) {
+    const origin = originOf(e);
+    if (origin) origins.add(origin);
+    else console.error(`config CORS_ORIGINS: "${e.slice(0, 100)}" is not an origin (scheme://host[:port]); ignored`);
+  }
+  return origins.size ? { any: false, origins } : undefined;
+}
+
+function originOf(s: string): string | undefined {
+  try {
+    const u = new URL(s);
+    return u.origin === "null" ? undefined : u.origin;
+  } catch {
+    return undefined;
+  }
 }

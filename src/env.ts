@@ -21,6 +21,9 @@ export interface Env {
   /** `on` serves the built-in offline `mock` provider; anything else (the default) leaves it out. */
   MOCK_PROVIDER?: string;
 
+  /** Browser origins allowed to call /genai (comma-separated, or `*`); unset or empty: no CORS. */
+  CORS_ORIGINS?: string;
+
   /** Largest accepted request body in bytes (default 20 MiB, Gemini's inline-data ceiling). */
   MAX_BODY_BYTES?: string;
 

@@ -1,4 +1,7 @@
-/** The bundled gateway exactly as wrangler.toml configures it (no test vars): what is off by default stays off. */
+/**
+ * The bundled gateway exactly as wrangler.toml configures it (no test vars): what is off by default stays off (the
+ * mock provider, CORS).
+ */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -30,5 +33,17 @@ describe("wrangler.toml defaults", () => {
     expect(await r.json()).toMatchObject({ error: { code: 400, status: "INVALID_ARGUMENT", message: 'unknown provider "mock"' } });
     const list = (await (await fetch(`${gw.url}/genai/v1beta/models`, { headers: { "x-goog-api-key": key } })).json()) as { models: { name: string }[] };
     expect(list.models.map((m) => m.name)).not.toContain("models/mock/echo");
+  });
+
+  it("CORS is off: a preflight is a 404 with no CORS headers, and answers carry none", async () => {
+    const p = await fetch(`${gw.url}/genai/v1beta/models/gemini-2.0-flash:generateContent`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "x-goog-api-key" },
+    });
+    expect(p.status).toBe(404);
+    expect(p.headers.get("access-control-allow-origin")).toBeNull();
+    const r = await fetch(`${gw.url}/genai/v1beta/models`, { headers: { "x-goog-api-key": key, origin: "https://app.example.com" } });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("access-control-allow-origin")).toBeNull();
   });
 });
