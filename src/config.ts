@@ -31,7 +31,12 @@ export interface Config {
   redact: Redactor;
 }
 
-const DEFAULT_MAX_BODY = 20 * 1024 * 1024;
+/**
+ * 12 MiB: a call holds about 2× its body at its peak (the raw text while it is parsed, then the parsed body alone:
+ * the upstream body is written out as it is sent), so 4 calls with the largest body fit a 128 MB isolate with room
+ * for the isolate's own heap (bench/memory.mjs; README "Limits").
+ */
+export const DEFAULT_MAX_BODY = 12 * 1024 * 1024;
 
 /** Provider names an OpenAI-compatible host may not take, whether or not that provider is on. */
 const BUILT_IN = new Set(["gemini", "mock", "openai", "anthropic"]);

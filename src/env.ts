@@ -24,7 +24,7 @@ export interface Env {
   /** Browser origins allowed to call /genai (comma-separated, or `*`); unset or empty: no CORS. */
   CORS_ORIGINS?: string;
 
-  /** Largest accepted request body in bytes (default 20 MiB, Gemini's inline-data ceiling). */
+  /** Largest accepted request body in bytes (default 12 MiB: 4 such calls fit one 128 MB isolate). */
   MAX_BODY_BYTES?: string;
 
   /** Retries and time limits of the attempt loop (see src/pipeline/retry-policy.ts); whole numbers. */

@@ -10,7 +10,13 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
   if (!req.body) throw badRequest("request body is required");
   // With a declared length within the cap the runtime enforces that length, so one native read is safe;
   // without one (chunked upload) count bytes as they arrive and stop at the cap.
-  const text = declared !== null ? await req.text() : new TextDecoder().decode(await readCapped(req.body, maxBytes, tooLarge));
+  let text: string;
+  if (declared !== null) text = await req.text();
+  else {
+    const read = await readText(req.body, maxBytes);
+    if (read.over) throw tooLarge();
+    text = read.text;
+  }
   if (!text.trim()) throw badRequest("request body is required");
   try {
     return JSON.parse(text);
@@ -19,27 +25,26 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
   }
 }
 
-async function readCapped(body: ReadableStream<Uint8Array>, maxBytes: number, tooLarge: () => Error): Promise<Uint8Array> {
+/**
+ * Reads a body as text, at most `maxBytes` of it: past that it stops reading, cancels the rest and says so (`over`).
+ * Each chunk is decoded as it arrives, so no second copy of the bytes is ever assembled.
+ */
+export async function readText(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<{ text: string; over: boolean }> {
   const reader = body.getReader();
-  const parts: Uint8Array[] = [];
+  const decoder = new TextDecoder();
+  let text = "";
   let size = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
+    if (done) return { text: text + decoder.decode(), over: false };
+    if (size + value.byteLength > maxBytes) {
+      text += decoder.decode(value.subarray(0, maxBytes - size));
+      await reader.cancel().catch(() => {});
+      return { text, over: true };
     }
-    parts.push(value);
+    size += value.byteLength;
+    text += decoder.decode(value, { stream: true });
   }
-  const bytes = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    bytes.set(p, off);
-    off += p.byteLength;
-  }
-  return bytes;
 }
 
 export interface ParsedBody {

@@ -15,6 +15,7 @@ import { sseParser } from "../streaming/sse";
 import { translateStream } from "../streaming/translate";
 import type { AttemptInfo } from "../usage/record";
 import type { CallContext } from "./context";
+import { readText } from "./body";
 import { retryAfterMs, retryDelay } from "./retry-policy";
 import { waits } from "./sleep";
 import { AttemptTimer } from "./timeout";
@@ -64,6 +65,9 @@ class AttemptFailure extends Error {
     super(reason);
   }
 }
+
+/** The most of an upstream's error body that is read. */
+export const ERROR_BODY_BYTES = 64 * 1024;
 
 /** How many attempts went upstream (retries included); targets skipped before calling out are not counted. */
 export const upstreamAttempts = (attempts: readonly AttemptInfo[]) => attempts.filter((a) => !a.skipped).length;
@@ -172,7 +176,8 @@ async function attempt(
     throw new AttemptFailure(e, true, `upstream ${res.status}`);
   }
   if (!res.ok) {
-    const text = await timer.race(res.text()).catch(() => "");
+    // An error body may be any size (a hostile upstream's too): its first 64 KiB say what went wrong.
+    const text = res.body ? await timer.race(readText(res.body, ERROR_BODY_BYTES)).then((r) => r.text, () => "") : "";
     if (res.status === 401 || res.status === 403) {
       // The gateway's own provider key was refused: not the caller's credential (their 401/403 means their virtual
       // key), and not a fault of the request, so it is a 502 and another target may serve.

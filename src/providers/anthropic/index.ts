@@ -6,6 +6,7 @@ import { ANTHROPIC_MODELS } from "./models";
 import { countTokensBody, isObjectSchema, JSON_TOOL, jsonMode, messagesBody } from "./request";
 import { messageResponse, type AnthropicMessage, type JsonTool } from "./response";
 import { anthropicStream } from "./stream";
+import { jsonBody } from "../json-body";
 
 export const ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com";
 export const ANTHROPIC_VERSION = "2023-06-01";
@@ -39,7 +40,7 @@ export function anthropicProvider(s: AnthropicSettings): Provider {
       const body = count
         ? countTokensBody(call.model, call.body as CountTokensRequest, name)
         : messagesBody(call.model, call.body as GenerateContentRequest, call.action === "streamGenerateContent", name);
-      return new Request(`${base}/v1/messages${count ? "/count_tokens" : ""}`, { method: "POST", headers, body: JSON.stringify(body) });
+      return new Request(`${base}/v1/messages${count ? "/count_tokens" : ""}`, { method: "POST", headers, body: jsonBody(body) });
     },
     response(call, upstream): GeminiJson {
       if (call.action === "countTokens") {

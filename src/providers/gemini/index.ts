@@ -4,6 +4,7 @@ import { StreamedUpstreamError, upstreamError } from "../../gemini/errors";
 import { forwardVerbatim } from "../../streaming/sse";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall, StreamTranslator } from "../types";
 import { GEMINI_MODELS } from "./models";
+import { jsonBody } from "../json-body";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 
@@ -25,7 +26,7 @@ export function geminiProvider(s: GeminiSettings): Provider {
     request: (call) => new Request(geminiUrl(base, call), {
       method: "POST",
       headers: geminiHeaders(s.apiKey),
-      body: JSON.stringify(upstreamBody(call)),
+      body: jsonBody(upstreamBody(call)),
     }),
     response: (_call, upstream) => {
       if (!upstream || typeof upstream !== "object" || Array.isArray(upstream)) {

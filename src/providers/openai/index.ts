@@ -12,6 +12,7 @@ import type { GeminiJson, ModelInfo, Provider, ProviderCall } from "../types";
 import { chatBody, embeddingsBody, imagesBody, type ChatOptions } from "./request";
 import { chatResponse, embeddingsResponse, imagesResponse, type ChatCompletion } from "./response";
 import { openaiStream } from "./stream";
+import { jsonBody } from "../json-body";
 
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com";
 
@@ -75,7 +76,7 @@ export function openaiProvider(s: OpenAiSettings): Provider {
     actions: new Set(s.actions ?? OPENAI_ACTIONS),
     configured: !s.keyRequired || !!s.apiKey,
     local: (call) => (call.action === "countTokens" ? estimateCount(call.body as CountTokensRequest) : undefined),
-    request: (call) => new Request(base + PATHS[call.action], { method: "POST", headers, body: JSON.stringify(body(call)) }),
+    request: (call) => new Request(base + PATHS[call.action], { method: "POST", headers, body: jsonBody(body(call)) }),
     response(call, upstream): GeminiJson {
       switch (call.action) {
         case "embedContent":
