@@ -29,6 +29,9 @@ export interface GeminiErrorBody {
   error: { code: number; message: string; status: string; details?: unknown[] };
 }
 
+/** The longest error message sent or logged, in characters. */
+export const MAX_MESSAGE = 3000;
+
 /** An error that is a value until the edge of the pipeline, where `errorResponse` renders it. */
 export class GatewayError extends Error {
   readonly code: number;
@@ -41,7 +44,8 @@ export class GatewayError extends Error {
     message: string,
     opts: { status?: string; details?: unknown[]; headers?: Record<string, string> } = {},
   ) {
-    super(message);
+    // Messages quote what callers and upstreams sent (ids, paths, model strings): bounded, however long that was.
+    super(message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message);
     this.code = code;
     this.status = opts.status ?? grpcStatusFor(code);
     this.details = opts.details;

@@ -1,10 +1,12 @@
 /** Teams in KV: `team:<id>` → the record. Read by the admin API only (admission asks the team's Durable Object). */
+import { isRecordId } from "../auth/key-store";
 import type { TeamRecord } from "./team-record";
 
 export class TeamStore {
   constructor(private readonly kv: KVNamespace) {}
 
-  get(id: string): Promise<TeamRecord | null> {
+  async get(id: string): Promise<TeamRecord | null> {
+    if (!isRecordId(id)) return null;
     return this.kv.get<TeamRecord>(`team:${id}`, "json");
   }
 
