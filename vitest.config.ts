@@ -18,7 +18,7 @@ export default defineConfig(async () => {
               miniflare: {
                 bindings: {
                   TEST_MIGRATIONS: migrations,
-                  ADMIN_TOKEN: "test-admin-token",
+                  ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
                   GEMINI_API_KEY: "test-gemini-key",
                   GEMINI_BASE_URL: "https://gemini.upstream.test",
                   OPENAI_API_KEY: "test-openai-key",

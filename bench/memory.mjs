@@ -25,6 +25,7 @@ import os from "node:os";
 import path from "node:path";
 import { loadAverage, memMiB } from "./lib/proc.mjs";
 import { compatOf, prepareGateway, serve, simpleConfig, withVars, WORKERD } from "./lib/workerd.mjs";
+import { ADMIN_TOKEN, createKey } from "./lib/admin.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const work = path.join(root, ".wrangler", "bench-memory");
@@ -36,7 +37,6 @@ const PATHS = list("BENCH_MEM_PATHS", "native,translated");
 const HEAP_MIB = Number(process.env.BENCH_MEM_HEAP ?? 128);
 const CAPACITY_SIZES = list("BENCH_MEM_CAPACITY_SIZES", "8,12,16,19,24,28").map(Number);
 const ONLY = new Set(list("BENCH_MEM_ONLY", "perMiB,peak,capacity"));
-const ADMIN_TOKEN = "bench-admin-token";
 const MODELS = { native: "gemini/gemini-2.0-flash", translated: "openai/gpt-4o-mini" };
 const MiB = 1024 * 1024;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -86,7 +86,7 @@ async function main() {
   const run = async (config, label, p, n, mib) => {
     const gw = await serve(config, { dir: work, label });
     try {
-      key ??= await createKey(gw.url);
+      key ??= await createKey(gw.url, "bench-memory");
       return await measure(gw, key, MODELS[p], mib, n);
     } finally {
       await gw.stop();
@@ -167,16 +167,6 @@ async function measure(gw, key, model, mib, n) {
     perBodyMiB: growth / ((b.length * n) / MiB),
     statuses: answers.map((a) => a.status),
   };
-}
-
-async function createKey(base) {
-  const r = await fetch(`${base}/admin/keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "bench-memory" }),
-  });
-  if (r.status !== 201) throw new Error(`creating the bench key: ${r.status} ${await r.text()}`);
-  return (await r.json()).key;
 }
 
 function report(r) {

@@ -1,30 +1,32 @@
 /** The Hono app: inference routes under /genai, the admin API under /admin, Gemini-style errors everywhere. */
 import { Hono } from "hono";
-import type { Env } from "./env";
+import type { AppEnv } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
+import { statsApp } from "./routes/admin/stats";
 import { teamsApp } from "./routes/admin/teams";
 import { logsApp, usageApp } from "./routes/admin/usage";
 import { cors } from "./routes/cors";
-import { handleGenai } from "./routes/genai";
+import { genaiApp } from "./routes/genai";
 
 export function buildApp() {
-  const app = new Hono<{ Bindings: Env }>();
+  const app = new Hono<AppEnv>();
   // Browsers may call the inference routes (when CORS_ORIGINS allows), never the admin API.
   app.use("/genai/*", cors);
-  app.all("/genai/*", handleGenai);
+  app.route("/genai", genaiApp);
 
-  const admin = new Hono<{ Bindings: Env }>();
+  const admin = new Hono<AppEnv>();
   admin.use("*", adminAuth);
   admin.route("/keys", keysApp);
   admin.route("/teams", teamsApp);
   admin.route("/usage", usageApp);
   admin.route("/logs", logsApp);
+  admin.route("/stats", statsApp);
   app.route("/admin", admin);
 
   app.get("/", (c) => c.json({ name: "edgeway", docs: "https://github.com/edgeway (README)", genai: "/genai/v1beta" }));
-  app.notFound((c) => errorResponse(new GatewayError(404, `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.notFound((c) => errorResponse(new GatewayError(404, `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}`)));
   app.onError((err) => errorResponse(err));
   return app;
 }

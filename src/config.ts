@@ -12,6 +12,7 @@ import { OPENAI_MODELS } from "./providers/openai/models";
 import type { Provider } from "./providers/types";
 import { describeIssues } from "./gemini/schema";
 import { redactor, type Redactor } from "./gemini/redact";
+import { RESERVED_NAMES } from "./plan/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
@@ -21,6 +22,8 @@ export type CorsPolicy = { any: true } | { any: false; origins: ReadonlySet<stri
 export interface Config {
   maxBodyBytes: number;
   providers: ReadonlyMap<string, Provider>;
+  /** Names a path may put first: `/genai/{v}/{provider}/{model}:{action}`. */
+  providerNames: ReadonlySet<string>;
   /** USD per 1M tokens for provider/model; undefined for an unknown model (which then costs 0). */
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
@@ -66,8 +69,8 @@ function buildConfig(env: Env): Config {
   }));
   add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, apiKey: env.ANTHROPIC_API_KEY }));
   for (const h of compatibleHosts(env)) {
-    if (providers.has(h.name) || BUILT_IN.has(h.name)) {
-      console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider name; entry ignored`);
+    if (providers.has(h.name) || BUILT_IN.has(h.name) || RESERVED_NAMES.has(h.name)) {
+      console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider or Gemini resource name; entry ignored`);
       continue;
     }
     const apiKey = h.key_secret ? env[h.key_secret] : undefined;
@@ -87,6 +90,7 @@ function buildConfig(env: Env): Config {
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
+    providerNames: new Set(providers.keys()),
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
     redact: redactor(secrets),

@@ -7,7 +7,7 @@ export interface Env {
   DB: D1Database;
   /** Per-key and per-team governance counters (src/governance/governor.ts). */
   GOVERNOR: DurableObjectNamespace<Governor>;
-  /** Usage rows D1 did not take, kept until its alarm writes them (src/usage/buffer.ts). */
+  /** Where usage rows and refusal counts wait until a shard's alarm writes them to D1 (src/usage/buffer.ts). */
   USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
 
   GEMINI_API_KEY?: string;
@@ -45,4 +45,14 @@ export interface Env {
 
   /** Any other var or secret, e.g. the key secret a configured OpenAI-compatible host names. */
   [name: string]: unknown;
+}
+
+/** The Hono app's types: bindings, and what the /genai middleware puts on `c.var`. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    startedAt: number;
+    config: import("./config").Config;
+  };
 }

@@ -1,5 +1,7 @@
 /** A virtual key's record: the admin API's input schema and what KV stores. Types via z.infer. */
 import * as z from "zod/mini";
+import { MAX_TARGETS } from "../plan/chain";
+import { isProviderName, parseModelGlob, parseTarget } from "../plan/target";
 
 export const RateLimit = z.object({
   rpm: z.optional(z.nullable(z.int().check(z.positive()))),
@@ -12,19 +14,34 @@ export const Budget = z.object({
 });
 export type RateLimit = z.infer<typeof RateLimit>;
 export type Budget = z.infer<typeof Budget>;
-const TargetString = z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]*\/.+$/, "expected provider/model"));
+/** A string the given parser of request input accepts; its own message otherwise (admin input parses like requests). */
+const parsedBy = (parse: (s: string) => unknown) =>
+  z.string().check(
+    z.superRefine((v, ctx) => {
+      try {
+        parse(v);
+      } catch (e) {
+        ctx.issues.push({ code: "custom", input: v, message: (e as Error).message });
+      }
+    }),
+  );
+const TargetString = parsedBy((s) => {
+  if (!s.includes("/")) throw new Error(`"${s.slice(0, 100)}": expected provider/model`);
+  parseTarget(s);
+});
 
 /** What an admin may set on a key. */
 export const KeyFields = z.object({
   name: z.string().check(z.minLength(1), z.maxLength(200)),
   team_id: z.optional(z.nullable(z.string().check(z.minLength(1)))),
-  models: z.optional(z.array(z.string().check(z.minLength(1)))),
-  providers: z.optional(z.array(z.string().check(z.minLength(1)))),
+  models: z.optional(z.array(parsedBy(parseModelGlob)).check(z.maxLength(1000))),
+  providers: z.optional(z.array(z.string().check(z.refine(isProviderName, "expected a provider name (lower case)"))).check(z.maxLength(100))),
   rate_limit: z.optional(z.nullable(RateLimit)),
   budget: z.optional(z.nullable(Budget)),
   expires_at: z.optional(z.nullable(z.iso.datetime({ offset: true }))),
   active: z.optional(z.boolean()),
-  fallbacks: z.optional(z.array(TargetString)),
+  // The same bound a request's own `fallbacks` has (src/plan/chain.ts).
+  fallbacks: z.optional(z.array(TargetString).check(z.maxLength(MAX_TARGETS - 1, `at most ${MAX_TARGETS - 1} fallbacks`))),
   metadata: z.optional(z.record(z.string(), z.string())),
 });
 export const KeyPatch = z.partial(KeyFields);
@@ -41,6 +58,8 @@ export interface KeyRecord extends KeyFields {
   revoked_at?: string | null;
   /** How many times the secret was rotated; a record read under an older secret carries a lower number. */
   rotations?: number;
+  /** Bumped by every admin write (the key's Governor is the one writer); `If-Match` on PATCH names it. */
+  revision?: number;
 }
 
 /** Why a key may not be used right now, or undefined when it may. */

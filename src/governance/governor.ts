@@ -1,234 +1,360 @@
 /**
- * Governor: the Durable Object that holds one subject's counters (`key:<id>` or `team:<id>`) in its SQLite storage.
- * A Durable Object runs one method at a time and every method here is synchronous SQL (no await), so each
- * admission reads and writes the counters atomically: with 10 requests left, exactly 10 of any burst pass.
- *
- * - requests/min: a sliding log of admitted requests (one row each, rowid = ticket), pruned past 60 s.
- * - tokens/min: a sliding log of settled token counts; known only when a call ends, so a burst admitted while the
- *   window still had room may overshoot it by the calls in flight.
- * - budget: USD per UTC hour bucket; any period (hour/day/week/month/lifetime) is a sum of buckets, so changing
- *   the period keeps the history. Buckets older than 32 days fold into bucket 0 (the lifetime remainder).
+ * Governor: the Durable Object of one subject, a key (`key:<id>`) or a team (`team:<id>`). It is
+ * - the one writer of the subject's record: every admin change goes through it, one at a time, each with the next
+ *   revision, and it publishes the record to KV (what authentication and listings read);
+ * - the source of leases: isolates renew a lease to learn the record and limits and to take a slice of what is left
+ *   (src/governance/ledger.ts does the arithmetic);
+ * - where finished calls are settled, once per batch of usage rows.
+ * Nothing here throws across the RPC boundary: every answer is a value, and storage failures become 503 answers.
  */
 import { DurableObject } from "cloudflare:workers";
-import { keyUnusableReason } from "../auth/key-record";
+import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
+import { KeyStore } from "../auth/key-store";
 import type { Env } from "../env";
 import { clock } from "./clock";
-import { GatewayError } from "../gemini/errors";
-import { HOUR_MS, hourOf, meters, periodEnd, periodStart, WINDOW_MS, type Policy } from "./policy";
+import { Ledger, type Counters } from "./ledger";
+import { limitsOf, ZERO, type Amounts, type LeaseAnswer, type LeaseAsk, type Limits, type Refusal, type SettleItem, type WriteResult } from "./protocol";
+import type { TeamRecord } from "./team-record";
+import { TeamStore } from "./team-store";
+import { usageLog } from "./usage-log";
 
-export type Decision =
-  /** `meter`: the subject counts tokens or spend, so the finished call must be settled here. */
-  | { ok: true; ticket?: number; meter?: boolean }
-  | { ok: false; code: 401 | 402 | 403 | 429; message: string; retryAfter?: number };
+export type Subject = "key" | "team";
 
-export interface AdmitInput {
-  /** The caller's (possibly stale) view, used only when the admin API never wrote a policy here. */
-  fallback?: Policy;
-  /** Keys only: the rotation count of the record the caller authenticated with. */
-  rotations?: number;
-}
+/** An admin change to a key: fields, revocation (final), or a new secret (its hash and visible prefix). */
+export type KeyChange =
+  | { kind: "patch"; fields: Partial<KeyRecord> }
+  | { kind: "revoke" }
+  | { kind: "rotate"; hash: string; prefix: string };
 
-export interface Settlement {
-  tokens: number;
-  usd: number;
-}
+type RecordRow = {
+  subject: Subject;
+  json: string;
+  hash: string | null;
+  projected: number;
+};
 
 const SCHEMA = `
+CREATE TABLE IF NOT EXISTS record (
+  id INTEGER PRIMARY KEY CHECK (id = 1), subject TEXT NOT NULL, json TEXT NOT NULL, hash TEXT,
+  projected INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS old_hashes (hash TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS requests (ts INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
-CREATE TABLE IF NOT EXISTS tokens (ts INTEGER NOT NULL, n INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS tokens_ts ON tokens (ts);
-CREATE TABLE IF NOT EXISTS spend (hour INTEGER PRIMARY KEY, usd REAL NOT NULL);
 `;
-const FOLD_AFTER_HOURS = 32 * 24;
-const spendBy = (col: string) =>
-  `SELECT CASE WHEN ts < ?1 THEN 0 ELSE ts / ${HOUR_MS} END AS hour, sum(cost_usd) AS usd
-   FROM usage WHERE ${col} = ?2 AND cost_usd > 0 GROUP BY 1`;
-const SPEND_BY_KEY = spendBy("key_id");
-const SPEND_BY_TEAM = spendBy("team_id");
+const PROJECT_RETRY_MS = 5_000;
+
+const unavailable = (what: string): Refusal => ({ ok: false, code: 503, message: `governance storage unavailable (${what}); try again` });
 
 export class Governor extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** The stored policy, read once per instance; undefined until read, null when none was written. */
-  private policy: Policy | null | undefined;
-  /** The hour whose old spend buckets were last folded: folding is needed once an hour, not once a call. */
-  private foldedHour = -1;
+  private readonly ledger: Ledger;
+  /** The stored record, parsed once per instance; null when there is none. */
+  private cached: { subject: Subject; record: KeyRecord | TeamRecord } | null | undefined;
+  /** Admin writes run one after another (each awaits KV and maybe D1, where other calls may interleave). */
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
+    this.ledger = new Ledger(this.sql);
+  }
+
+  // ---- isolates
+
+  /** Renews (or opens) an isolate's lease; see LeaseAsk and LeaseGrant. */
+  lease(subject: Subject, id: string, ask: LeaseAsk): LeaseAnswer {
+    try {
+      let cur = this.current();
+      if (!cur && subject === "key" && ask.record) cur = this.adopt(ask.record);
+      if (!cur && subject === "team") cur = this.adoptLegacyTeam(id);
+      if (!cur && subject === "key") return { ok: false, code: 401, message: "API key not valid" };
+      const record = cur?.record;
+      const limits = limitsOf(record);
+      const name = record?.name ?? id;
+      // An unusable key is granted nothing (its report of what it used still counts).
+      const usable = subject !== "key" || !keyUnusableReason(record as KeyRecord, clock.now());
+      const g = this.ledger.grant(usable ? ask : { ...ask, need: { requests: 0, tokens: 0, usd: 0 } }, limits, `${subject} "${name}"`);
+      return { ok: true, ...g, limits, name, ...(subject === "key" ? { record: record as KeyRecord } : {}) };
+    } catch (e) {
+      console.error(`governor ${subject} ${id}: lease failed`, String(e));
+      return unavailable("lease");
+    }
   }
 
   /**
-   * Admin API: the subject's limits and status; null forgets the subject (team deleted). Calls are settled here
-   * only while the subject meters (a budget or a tokens/min limit), so a budget set where none was starts from
-   * what the usage log says the subject already spent.
+   * Reserves `need` (tokens and dollars) under `holdId` until it is released or `ttlMs` passes, for work that
+   * outlives any request (a batch job): what a long job may spend is held from the start, like a call's worst case.
    */
-  async configure(p: Policy | null): Promise<void> {
-    // The D1 read below would let other calls in between this read of the stored policy and the write; an
-    // admission may wait, but another admin write must not interleave and be overwritten.
-    await this.ctx.blockConcurrencyWhile(() => this.apply(p));
-  }
-
-  private async apply(p: Policy | null): Promise<void> {
-    const seed = p?.budget && !this.stored()?.budget ? await this.spendFromUsageLog(p) : undefined;
-    if (p) {
-      this.sql.exec("INSERT OR REPLACE INTO policy (id, json) VALUES (1, ?)", JSON.stringify(p));
-      // The token log is only kept while a tokens/min limit needs it.
-      if (!p.rate_limit?.tpm) this.sql.exec("DELETE FROM tokens");
-      if (seed) {
-        this.sql.exec("DELETE FROM spend");
-        for (const b of seed) this.sql.exec("INSERT INTO spend (hour, usd) VALUES (?, ?)", b.hour, b.usd);
-      }
-    } else {
-      for (const t of ["policy", "requests", "tokens", "spend"]) this.sql.exec(`DELETE FROM ${t}`);
-    }
-    this.policy = p;
-  }
-
-  /** Hour buckets of the subject's spend from D1 (older than FOLD_AFTER_HOURS folded into bucket 0). */
-  private async spendFromUsageLog(p: Policy): Promise<{ hour: number; usd: number }[]> {
-    const fold = (hourOf(clock.now()) - FOLD_AFTER_HOURS) * HOUR_MS;
+  hold(subject: Subject, id: string, holdId: string, need: Amounts, ttlMs: number): LeaseAnswer {
     try {
-      const { results } = await this.env.DB.prepare(p.subject === "key" ? SPEND_BY_KEY : SPEND_BY_TEAM).bind(fold, p.id).all<{ hour: number; usd: number }>();
-      return results;
+      const record = this.current()?.record;
+      const limits = limitsOf(record);
+      const ask: LeaseAsk = { lease: holdId, used: ZERO, uses: [], reserved: ZERO, need, typical: ZERO, rate: 0 };
+      const g = this.ledger.grant(ask, limits, `${subject} "${record?.name ?? id}"`, { ttlMs });
+      if (g.short) {
+        this.ledger.release(holdId);
+        return g.short;
+      }
+      return { ok: true, ...g, limits, name: record?.name ?? id };
     } catch (e) {
-      console.error(`budget for ${p.subject} ${p.id}: usage log unreadable (${String(e)})`);
-      throw new GatewayError(503, "could not read the usage log to start the budget from what was already spent; try again");
+      console.error(`governor ${subject} ${id}: hold failed`, String(e));
+      return unavailable("hold");
     }
   }
 
-  admit(input: AdmitInput = {}): Decision {
-    const now = clock.now();
-    const p = this.stored() ?? input.fallback;
-    if (!p) return { ok: true };
-    const meter = meters(p);
-    const who = `${p.subject} "${p.name}"`;
-
-    if (p.subject === "key") {
-      if (input.rotations !== undefined && input.rotations !== (p.rotations ?? 0)) {
-        return { ok: false, code: 401, message: "API key not valid (it was rotated)" };
-      }
-      const why = keyUnusableReason({ active: p.active ?? true, revoked_at: p.revoked_at, expires_at: p.expires_at }, now);
-      if (why) return { ok: false, code: 403, message: why };
+  /** The held work ended (its usage settled or about to be): the hold counts only what was settled under it. */
+  release(holdId: string): { ok: true } | Refusal {
+    try {
+      this.ledger.release(holdId);
+      return { ok: true };
+    } catch (e) {
+      console.error(`governor: release ${holdId} failed`, String(e));
+      return unavailable("release");
     }
+  }
 
-    if (p.budget) {
-      const spent = this.spentSince(periodStart(p.budget.period, now));
-      if (spent >= p.budget.max_usd) {
-        const end = periodEnd(p.budget.period, now);
-        const when = end ? `${p.budget.period} budget, resets ${new Date(end).toISOString()}` : "lifetime budget";
-        return { ok: false, code: 402, message: `budget: ${who} spent $${usd(spent)} of $${usd(p.budget.max_usd)} (${when})` };
-      }
+  /** Finished calls' tokens and cost; a batch id already seen changes nothing. */
+  settle(batchId: string, items: SettleItem[]): { ok: true; duplicate: boolean } | Refusal {
+    try {
+      return { ok: true, ...this.ledger.settle(batchId, items, limitsOf(this.current()?.record)) };
+    } catch (e) {
+      console.error(`governor: settle ${batchId} failed`, String(e));
+      return unavailable("settle");
     }
+  }
 
-    const rl = p.rate_limit;
-    if (rl?.tpm) {
-      this.sql.exec("DELETE FROM tokens WHERE ts <= ?", now - WINDOW_MS);
-      let used = this.sql.exec<{ n: number }>("SELECT coalesce(sum(n), 0) AS n FROM tokens").one().n;
-      if (used >= rl.tpm) {
-        const total = used;
-        // Only a refusal needs the entries themselves, to say when the window frees.
-        const rows = this.sql.exec<{ ts: number; n: number }>("SELECT ts, n FROM tokens ORDER BY ts").toArray();
-        // The window frees once enough of the oldest entries expire to bring the sum under the limit.
-        let frees = now + WINDOW_MS;
-        for (const r of rows) {
-          used -= r.n;
-          if (used < rl.tpm) {
-            frees = r.ts + WINDOW_MS;
-            break;
-          }
+  /** Counters for the admin API and tests. */
+  snapshot(): Counters & { limits: Limits } {
+    const limits = limitsOf(this.current()?.record);
+    return { ...this.ledger.counters(limits), limits };
+  }
+
+  // ---- admin: keys
+
+  readKey(): KeyRecord | null {
+    const cur = this.current();
+    return cur?.subject === "key" ? (cur.record as KeyRecord) : null;
+  }
+
+  /** A key from before this object kept records: its KV record, under the status this object last knew. */
+  adoptKey(record: KeyRecord): void {
+    if (!this.current()) this.adopt(record);
+  }
+
+  createKey(record: KeyRecord, hash: string): Promise<WriteResult<KeyRecord>> {
+    return this.serial(async () => {
+      if (this.current()) return { ok: false, code: 409, message: `key "${record.id}" already exists` };
+      const next: KeyRecord = { ...record, revision: 1 };
+      this.commit("key", next, hash);
+      await this.project();
+      return { ok: true, record: next };
+    });
+  }
+
+  /**
+   * Applies one change on top of the stored record (never on a caller's stale copy). `ifRevision` makes it
+   * conditional: a write based on an older revision is refused with 409. A revoked key stays revoked.
+   */
+  updateKey(change: KeyChange, ifRevision?: number): Promise<WriteResult<KeyRecord>> {
+    return this.serial(async () => {
+      const cur = this.readKey();
+      const row = this.row();
+      if (!cur || !row) return { ok: false, code: 404, message: "key not found" };
+      if (cur.revoked_at) {
+        if (change.kind === "revoke") return { ok: true, record: cur };
+        return { ok: false, code: 409, message: `key "${cur.id}" is revoked: revocation is final; create a new key instead` };
+      }
+      const stale = stalenessOf(cur.revision, ifRevision);
+      if (stale) return stale;
+      const now = new Date().toISOString();
+      const revision = (cur.revision ?? 1) + 1;
+      if (change.kind === "revoke") {
+        this.commit("key", { ...cur, active: false, revoked_at: now, updated_at: now, revision }, row.hash);
+      } else if (change.kind === "patch") {
+        const next: KeyRecord = { ...cur, ...change.fields, id: cur.id, created_at: cur.created_at, updated_at: now, revision };
+        const seeded = await this.seedBudget(cur, next, "key");
+        if (seeded) return seeded;
+        this.commit("key", next, row.hash);
+      } else {
+        const next: KeyRecord = { ...cur, prefix: change.prefix, rotations: (cur.rotations ?? 0) + 1, updated_at: now, revision };
+        // The new secret must resolve before anyone is given it: publish it first, and change nothing if that fails.
+        try {
+          await this.env.VIRTUAL_KEYS.put(`vk:${change.hash}`, JSON.stringify(next));
+        } catch (e) {
+          console.error(`governor key ${cur.id}: rotate could not publish the new secret`, String(e));
+          return unavailable("KV") as WriteResult<KeyRecord>;
         }
-        return refuse429(`rate limit: ${who} ${rl.tpm} tokens/min reached (${total} used)`, frees - now);
+        if (row.hash) this.sql.exec("INSERT OR IGNORE INTO old_hashes (hash) VALUES (?)", row.hash);
+        this.commit("key", next, change.hash);
       }
-    }
+      await this.project();
+      return { ok: true, record: this.readKey()! };
+    });
+  }
 
-    if (rl?.rpm) {
-      this.sql.exec("DELETE FROM requests WHERE ts <= ?", now - WINDOW_MS);
-      const count = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM requests").one().n;
-      if (count >= rl.rpm) {
-        // The (count - rpm + 1)th oldest request has to leave the window before one more fits.
-        const oldest = this.sql
-          .exec<{ ts: number }>("SELECT ts FROM requests ORDER BY ts LIMIT 1 OFFSET ?", count - rl.rpm)
-          .one().ts;
-        return refuse429(`rate limit: ${who} ${rl.rpm} requests/min`, oldest + WINDOW_MS - now);
+  // ---- admin: teams
+
+  readTeam(): TeamRecord | null {
+    const cur = this.current();
+    return cur?.subject === "team" ? (cur.record as TeamRecord) : null;
+  }
+
+  createTeam(team: TeamRecord): Promise<WriteResult<TeamRecord>> {
+    return this.serial(async () => {
+      if (this.current()) return { ok: false, code: 409, message: `team "${team.id}" already exists` };
+      const next: TeamRecord = { ...team, revision: 1 };
+      this.commit("team", next, null);
+      await this.project();
+      return { ok: true, record: next };
+    });
+  }
+
+  /** Applies `fields` on top of the stored team, one writer at a time; `ifRevision` makes it conditional. */
+  updateTeam(fields: Partial<TeamRecord>, ifRevision?: number): Promise<WriteResult<TeamRecord>> {
+    return this.serial(async () => {
+      const cur = this.readTeam();
+      if (!cur) return { ok: false, code: 404, message: "team not found" };
+      const stale = stalenessOf(cur.revision, ifRevision);
+      if (stale) return stale;
+      const next: TeamRecord = {
+        ...cur, ...fields, id: cur.id, created_at: cur.created_at, updated_at: new Date().toISOString(), revision: (cur.revision ?? 1) + 1,
+      };
+      const seeded = await this.seedBudget(cur, next, "team");
+      if (seeded) return seeded;
+      this.commit("team", next, null);
+      await this.project();
+      return { ok: true, record: next };
+    });
+  }
+
+  deleteTeam(): Promise<WriteResult<{ id: string }>> {
+    return this.serial(async () => {
+      const cur = this.readTeam();
+      if (!cur) return { ok: false, code: 404, message: "team not found" };
+      try {
+        await this.env.VIRTUAL_KEYS.delete(`team:${cur.id}`);
+      } catch (e) {
+        console.error(`governor team ${cur.id}: delete from KV failed`, String(e));
+        return unavailable("KV") as WriteResult<{ id: string }>;
       }
-      this.sql.exec("INSERT INTO requests (ts) VALUES (?)", now);
-      const ticket = this.sql.exec<{ id: number }>("SELECT last_insert_rowid() AS id").one().id;
-      return { ok: true, ticket, meter };
-    }
-    return { ok: true, meter };
+      this.sql.exec("DELETE FROM record");
+      this.sql.exec("DELETE FROM policy");
+      this.ledger.reset();
+      this.cached = null;
+      return { ok: true, record: { id: cur.id } };
+    });
   }
 
-  /** Gives back a request slot taken by `admit` when the other subject (key or team) refused the call. */
-  release(ticket: number): void {
-    this.sql.exec("DELETE FROM requests WHERE rowid = ?", ticket);
+  /** Publishing to KV failed earlier: try again until it lands. */
+  override async alarm(): Promise<void> {
+    await this.serial(() => this.project());
   }
 
-  /** A finished call's tokens and cost (the same figures as its usage row). */
-  settle(s: Settlement): void {
-    const now = clock.now();
-    const p = this.stored();
-    // Tokens feed only a tokens/min window; without one, logging them would grow the table for nothing.
-    if (s.tokens > 0 && p?.rate_limit?.tpm) {
-      this.sql.exec("INSERT INTO tokens (ts, n) VALUES (?, ?)", now, s.tokens);
-    }
-    if (s.usd > 0 && p?.budget) {
-      const hour = hourOf(now);
-      this.sql.exec(
-        "INSERT INTO spend (hour, usd) VALUES (?, ?) ON CONFLICT (hour) DO UPDATE SET usd = usd + excluded.usd",
-        hour,
-        s.usd,
-      );
-      if (hour !== this.foldedHour) this.fold(hour);
-    }
+  // ---- internals
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(f, f);
+    this.writes = run.catch(() => {});
+    return run.catch((e) => {
+      console.error("governor: admin write failed", String(e));
+      return unavailable("write") as T;
+    });
   }
 
-  /** Folds hour buckets older than FOLD_AFTER_HOURS into bucket 0 (the lifetime remainder). */
-  private fold(hour: number): void {
+  private row(): RecordRow | undefined {
+    return this.sql.exec<RecordRow>("SELECT subject, json, hash, projected FROM record WHERE id = 1").toArray()[0];
+  }
+
+  private current(): { subject: Subject; record: KeyRecord | TeamRecord } | null {
+    if (this.cached === undefined) {
+      const row = this.row();
+      this.cached = row ? { subject: row.subject, record: JSON.parse(row.json) } : null;
+    }
+    return this.cached;
+  }
+
+  private commit(subject: Subject, record: KeyRecord | TeamRecord, hash: string | null): void {
     this.sql.exec(
-      `INSERT INTO spend (hour, usd) SELECT 0, sum(usd) FROM spend WHERE hour > 0 AND hour < ?1 HAVING count(*) > 0
-       ON CONFLICT (hour) DO UPDATE SET usd = usd + excluded.usd`,
-      hour - FOLD_AFTER_HOURS,
+      `INSERT INTO record (id, subject, json, hash) VALUES (1, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET subject = excluded.subject, json = excluded.json, hash = excluded.hash`,
+      subject, JSON.stringify(record), hash,
     );
-    this.sql.exec("DELETE FROM spend WHERE hour > 0 AND hour < ?", hour - FOLD_AFTER_HOURS);
-    this.foldedHour = hour;
+    this.cached = { subject, record };
+    if (!record.rate_limit?.tpm) this.ledger.forgetTokens();
   }
 
-  /** Current counters, for the admin API and tests. */
-  snapshot(): { requests: number; tokens: number; spent_usd: number; spent_lifetime_usd: number } {
-    const now = clock.now();
-    const p = this.stored();
-    const requests = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM requests WHERE ts > ?", now - WINDOW_MS).one().n;
-    const tokens = this.sql.exec<{ n: number }>("SELECT coalesce(sum(n), 0) AS n FROM tokens WHERE ts > ?", now - WINDOW_MS).one().n;
-    return {
-      requests,
-      tokens,
-      spent_usd: this.spentSince(periodStart(p?.budget?.period, now)),
-      spent_lifetime_usd: this.spentSince(0),
-    };
-  }
-
-  private stored(): Policy | null {
-    if (this.policy === undefined) {
-      const row = this.sql.exec<{ json: string }>("SELECT json FROM policy WHERE id = 1").toArray()[0];
-      this.policy = row ? (JSON.parse(row.json) as Policy) : null;
+  /** KV mirrors the record (and only the current secret resolves); a failure is retried from the alarm. */
+  private async project(): Promise<void> {
+    const row = this.row();
+    const cur = this.current();
+    if (!row || !cur) return;
+    const revision = cur.record.revision ?? 0;
+    try {
+      if (cur.subject === "key") {
+        if (row.hash) await new KeyStore(this.env.VIRTUAL_KEYS).put(row.hash, cur.record as KeyRecord);
+        const old = this.sql.exec<{ hash: string }>("SELECT hash FROM old_hashes").toArray();
+        for (const o of old) {
+          await this.env.VIRTUAL_KEYS.delete(`vk:${o.hash}`);
+          this.sql.exec("DELETE FROM old_hashes WHERE hash = ?", o.hash);
+        }
+      } else {
+        await new TeamStore(this.env.VIRTUAL_KEYS).put(cur.record as TeamRecord);
+      }
+      this.sql.exec("UPDATE record SET projected = ? WHERE id = 1", revision);
+    } catch (e) {
+      console.error(`governor ${cur.subject} ${cur.record.id}: publishing to KV failed; retrying`, String(e));
+      await this.ctx.storage.setAlarm(Date.now() + PROJECT_RETRY_MS);
     }
-    return this.policy;
   }
 
-  /** USD spent from `start` (a period start, hour-aligned; 0 = lifetime, which includes the folded bucket 0). */
-  private spentSince(start: number): number {
-    return this.sql.exec<{ usd: number }>("SELECT coalesce(sum(usd), 0) AS usd FROM spend WHERE hour >= ?", hourOf(start)).one().usd;
+  /**
+   * A budget set where there was none starts from what the usage log says the subject already spent. D1 may be
+   * unreadable: then the write is refused with 503 and nothing changes.
+   */
+  private async seedBudget(cur: KeyRecord | TeamRecord | null, next: KeyRecord | TeamRecord, subject: Subject) {
+    if (!next.budget || cur?.budget) return undefined;
+    try {
+      this.ledger.seed(await usageLog.spendByHour(this.env.DB, subject, next.id, Ledger.foldFrom(clock.now())));
+      return undefined;
+    } catch (e) {
+      console.error(`governor ${next.id}: usage log unreadable while starting a budget`, String(e));
+      return {
+        ok: false as const, code: 503 as const,
+        message: "could not read the usage log to start the budget from what was already spent; nothing was changed, try again",
+      };
+    }
+  }
+
+  /** A key from before this object kept records: take the isolate's copy, under the status this object last knew. */
+  private adopt(record: KeyRecord) {
+    const legacy = this.legacyPolicy();
+    const merged: KeyRecord = legacy
+      ? { ...record, active: legacy.active ?? record.active, revoked_at: legacy.revoked_at ?? record.revoked_at, rotations: legacy.rotations ?? record.rotations }
+      : record;
+    this.commit("key", { ...merged, revision: merged.revision ?? 1 }, null);
+    return this.current();
+  }
+
+  private adoptLegacyTeam(id: string) {
+    const p = this.legacyPolicy();
+    if (!p) return null;
+    const now = new Date().toISOString();
+    this.commit("team", { id, name: p.name ?? id, rate_limit: p.rate_limit, budget: p.budget, created_at: now, updated_at: now, revision: 1 }, null);
+    return this.current();
+  }
+
+  private legacyPolicy(): (Partial<KeyRecord> & { name?: string }) | undefined {
+    const row = this.sql.exec<{ json: string }>("SELECT json FROM policy WHERE id = 1").toArray()[0];
+    return row ? JSON.parse(row.json) : undefined;
   }
 }
 
-/** Dollars to the micro-dollar, without trailing zeros ($0.000046, $25). */
-const usd = (n: number) => n.toFixed(6).replace(/\.?0+$/, "");
-
-function refuse429(message: string, waitMs: number): Decision {
-  const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
-  return { ok: false, code: 429, message: `${message}; retry after ${retryAfter} s`, retryAfter };
+/** 409 when a conditional write names a revision other than the stored one. */
+function stalenessOf(current: number | undefined, expected: number | undefined) {
+  if (expected === undefined || expected === (current ?? 1)) return undefined;
+  return {
+    ok: false as const, code: 409 as const,
+    message: `stale write: the record is at revision ${current ?? 1}, not ${expected}; read it again and reapply the change`,
+  };
 }

@@ -1,44 +1,5 @@
-/**
- * What a governor enforces for its subject (a key or a team), and the calendar of budget periods. Written to the
- * subject's Durable Object by the admin API on every change, so limits and revocation apply on the next request.
- */
-import type { Budget, KeyRecord, RateLimit } from "../auth/key-record";
-import type { TeamRecord } from "./team-record";
-
-export interface Policy {
-  subject: "key" | "team";
-  /** The key's or team's id: where the usage log is read when a budget is first set. */
-  id: string;
-  /** For messages (`rate limit: key "ci-bot" ...`). */
-  name: string;
-  rate_limit: RateLimit | null;
-  budget: Budget | null;
-  /** Keys only: the status the admin API last wrote, checked on every admission (KV reads may be stale). */
-  active?: boolean;
-  revoked_at?: string | null;
-  expires_at?: string | null;
-  rotations?: number;
-}
-
-export const keyPolicy = (k: KeyRecord): Policy => ({
-  subject: "key",
-  id: k.id,
-  name: k.name,
-  rate_limit: k.rate_limit ?? null,
-  budget: k.budget ?? null,
-  active: k.active,
-  revoked_at: k.revoked_at ?? null,
-  expires_at: k.expires_at ?? null,
-  rotations: k.rotations ?? 0,
-});
-
-export const teamPolicy = (t: TeamRecord): Policy => ({
-  subject: "team",
-  id: t.id,
-  name: t.name,
-  rate_limit: t.rate_limit ?? null,
-  budget: t.budget ?? null,
-});
+/** The rate window and the calendar of budget periods (UTC), shared by the Governor and the admin API. */
+import type { Budget } from "../auth/key-record";
 
 export const WINDOW_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -80,5 +41,3 @@ export function periodEnd(period: Budget["period"], now: number): number | undef
 
 export const hourOf = (ts: number) => Math.floor(ts / HOUR_MS);
 
-/** Whether a subject counts tokens or spend, and so needs each finished call settled into its Governor. */
-export const meters = (p: Policy) => !!(p.budget || p.rate_limit?.tpm);

@@ -1,23 +1,34 @@
 /**
  * Settlement: finished calls' tokens and cost go into their key's and team's Governors — only those that meter
- * (a budget or a tokens/min limit), as admission said in each row's `settle` refs. Called by whoever stores the
- * usage rows, after they are stored, so budgets count exactly the `cost_usd` the usage log holds.
+ * (a budget or a tokens/min limit), as the rows' `settle` refs say, each under the lease that admitted the call.
+ * Called by whoever stores the usage rows, after they are stored, so budgets count exactly the `cost_usd` the
+ * usage log holds. One round trip per Governor per batch; a batch id seen before changes nothing, so a batch can be
+ * retried until it lands.
  */
 import type { Env } from "../env";
 import type { CallRecord } from "../usage/record";
 import { governor } from "./client";
+import type { Subject } from "./governor";
+import type { SettleItem } from "./protocol";
 
-/**
- * Settles a batch of rows. `batchId` names the batch so a replay can be recognised; rejects when a Governor could
- * not be reached (the caller keeps the rows and tries again).
- */
-export async function settleRecords(env: Env, _batchId: string, records: readonly CallRecord[]): Promise<void> {
-  const calls: Promise<void>[] = [];
+/** Settles a batch of rows; rejects when a Governor could not take it (the caller keeps the rows and retries). */
+export async function settleRecords(env: Pick<Env, "GOVERNOR">, batchId: string, records: readonly CallRecord[]): Promise<void> {
+  const bySubject = new Map<string, { subject: Subject; id: string; items: SettleItem[] }>();
+  const add = (subject: Subject, id: string, lease: string, r: CallRecord) => {
+    const k = `${subject}:${id}`;
+    let g = bySubject.get(k);
+    if (!g) bySubject.set(k, (g = { subject, id, items: [] }));
+    g.items.push({ lease, tokens: r.tokens.input + r.tokens.output, usd: r.cost_usd });
+  };
   for (const r of records) {
-    const s = { tokens: r.tokens.input + r.tokens.output, usd: r.cost_usd };
-    if (!r.settle || (s.tokens <= 0 && s.usd <= 0)) continue;
-    if (r.settle.key !== undefined) calls.push(governor(env, "key", r.key_id).settle(s));
-    if (r.settle.team !== undefined && r.team_id) calls.push(governor(env, "team", r.team_id).settle(s));
+    if (!r.settle || (r.tokens.input + r.tokens.output <= 0 && r.cost_usd <= 0)) continue;
+    if (r.settle.key !== undefined) add("key", r.key_id, r.settle.key, r);
+    if (r.settle.team !== undefined && r.team_id) add("team", r.team_id, r.settle.team, r);
   }
-  await Promise.all(calls);
+  await Promise.all(
+    [...bySubject.values()].map(async (g) => {
+      const a = await governor(env, g.subject, g.id).settle(batchId, g.items);
+      if (!a.ok) throw new Error(`${g.subject} ${g.id}: ${a.message}`);
+    }),
+  );
 }

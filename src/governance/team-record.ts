@@ -16,4 +16,6 @@ export interface TeamRecord extends TeamFields {
   id: string;
   created_at: string;
   updated_at: string;
+  /** Bumped by every admin write (the team's Governor is the one writer); `If-Match` on PATCH names it. */
+  revision?: number;
 }

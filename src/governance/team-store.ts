@@ -2,20 +2,35 @@
 import { isRecordId } from "../auth/key-store";
 import type { TeamRecord } from "./team-record";
 
+const CACHE_TTL_MS = 5_000;
+const cache = new Map<string, { team: TeamRecord | null; until: number }>();
+
 export class TeamStore {
   constructor(private readonly kv: KVNamespace) {}
+
+  /** A read through a short per-isolate cache, for the inference path (whether a team sets limits). */
+  async cachedGet(id: string, now = Date.now()): Promise<TeamRecord | null> {
+    const hit = cache.get(id);
+    if (hit && hit.until > now) return hit.team;
+    const team = await this.get(id);
+    if (cache.size > 10_000) cache.clear();
+    cache.set(id, { team, until: now + CACHE_TTL_MS });
+    return team;
+  }
 
   async get(id: string): Promise<TeamRecord | null> {
     if (!isRecordId(id)) return null;
     return this.kv.get<TeamRecord>(`team:${id}`, "json");
   }
 
-  put(t: TeamRecord): Promise<void> {
-    return this.kv.put(`team:${t.id}`, JSON.stringify(t));
+  async put(t: TeamRecord): Promise<void> {
+    await this.kv.put(`team:${t.id}`, JSON.stringify(t));
+    cache.delete(t.id);
   }
 
-  delete(id: string): Promise<void> {
-    return this.kv.delete(`team:${id}`);
+  async delete(id: string): Promise<void> {
+    await this.kv.delete(`team:${id}`);
+    cache.delete(id);
   }
 
   async list(limit: number, cursor?: string): Promise<{ records: TeamRecord[]; cursor?: string }> {

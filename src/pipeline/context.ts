@@ -3,6 +3,7 @@ import type { KeyRecord } from "../auth/key-record";
 import type { Config } from "../config";
 import type { Env } from "../env";
 import type { Action } from "../gemini/schema";
+import type { Gate } from "../governance/gate";
 
 /**
  * What a usage row needs: known as soon as the key is, even when the rest of the request turns out to be bad
@@ -13,21 +14,26 @@ export interface CallScope {
   startedAt: number;
   env: Env;
   config: Config;
+  /** The key's record: the Governor's (authoritative) once admission has heard from it, else KV's. */
   key: KeyRecord;
+  /** The call's admission against its key and team (src/governance/gate.ts). */
+  gate: Gate;
   action: string;
+  /** The canonical `provider/model` when the model parsed, else the caller's string (bounded). */
   requestedModel: string;
   stream: boolean;
-  /** Keeps work alive after the response (usage rows, counters). */
+  /** Input tokens as estimated before the call: what an aborted call is charged when the provider never said. */
+  inputTokens?: number;
+  /** Keeps work alive after the response (usage rows, lease renewals). */
   waitUntil(p: Promise<unknown>): void;
-  /**
-   * Set by admission, read by settlement: which of the call's Governors meter (count tokens or spend) and so must
-   * hear of the finished call. One object shared by every view of the call (scope and context).
-   */
-  admission: { metered?: { key: boolean; team: boolean } };
 }
 
 /** A call whose path and body are valid: it will be planned and executed. */
 export interface CallContext extends CallScope {
   action: Action;
   version: string;
+  /** Fallbacks a budget may not pay for (no price): skipped. */
+  unpriced?: ReadonlySet<string>;
+  /** Takes the call's request slot and reserves its worst case; run once, before its first upstream attempt. */
+  admit(): Promise<void>;
 }

@@ -7,8 +7,7 @@
  */
 import { assertTargetAllowed } from "../auth/authenticate";
 import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
-import { admit } from "../governance/admit";
-import type { GenerateContentResponse } from "../gemini/schema";
+import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
 import type { GeminiJson, Provider, ProviderCall } from "../providers/types";
 import { sseParser } from "../streaming/sse";
@@ -31,6 +30,8 @@ export interface Served {
     abort: AbortController;
     /** When the upstream last sent bytes (a tool call's argument fragments translate to nothing until complete). */
     heard: { at: number };
+    /** Usage the provider reported so far (e.g. Anthropic's input count at the stream's start). */
+    partialUsage?: () => UsageMetadata | undefined;
   };
   json?: GeminiJson;
 }
@@ -94,6 +95,7 @@ export async function execute(
       try {
         const served = await attempt(ctx, target, body, index === 0, timer, trace);
         timer.release();
+        await verified(ctx, served);
         attempts.push({ target: targetString(target), status: 200, reason: "ok", latency_ms: Date.now() - started });
         return { ...served, target, index, attempts };
       } catch (err) {
@@ -133,6 +135,10 @@ async function attempt(
 ): Promise<Pick<Served, "stream" | "json">> {
   const provider = ctx.config.providers.get(target.provider);
   if (!provider) throw new AttemptFailure(new GatewayError(400, `unknown provider "${target.provider}"`), !isPrimary, "unknown provider");
+  if (ctx.unpriced?.has(targetString(target))) {
+    const e = new GatewayError(403, `model "${targetString(target)}" has no price; a budget pays only for priced models`);
+    throw new AttemptFailure(e, true, "no price (budget)");
+  }
   try {
     assertTargetAllowed(ctx.key, target);
   } catch (e) {
@@ -148,7 +154,7 @@ async function attempt(
   }
   // After the checks that need no round trip, so a call refused by them takes no request slot.
   // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
-  await admit(ctx).catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
+  await ctx.admit().catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
   const call: ProviderCall = { action: ctx.action, model: target.model, body, version: ctx.version };
   let local: GeminiJson | undefined;
   let upstreamReq: Request | undefined;
@@ -213,11 +219,12 @@ async function openStream(provider: Provider, call: ProviderCall, res: Response,
     heard.at = Date.now();
     timer.touch();
   };
-  const rest = res.body.pipeThrough(sseParser(alive)).pipeThrough(translateStream(provider.stream(call))).getReader();
+  const translator = provider.stream(call);
+  const rest = res.body.pipeThrough(sseParser(alive)).pipeThrough(translateStream(translator)).getReader();
   try {
     const r = await timer.race(rest.read());
     if (r.done) throw new StreamCut("upstream stream ended before its first chunk");
-    return { first: r.value, rest, abort: timer.controller, heard };
+    return { first: r.value, rest, abort: timer.controller, heard, partialUsage: () => translator.usage?.() };
   } catch (e) {
     rest.cancel().catch(() => {});
     if (timer.stopped) throw e;
@@ -230,6 +237,20 @@ async function openStream(provider: Provider, call: ProviderCall, res: Response,
 }
 
 class StreamCut extends Error {}
+
+/**
+ * Before anything goes to the client: admission that was still being confirmed in the background (a key or team
+ * without limits is not waited for up front) must allow the call; otherwise the upstream is cancelled.
+ */
+async function verified(ctx: CallContext, served: Pick<Served, "stream">): Promise<void> {
+  try {
+    await ctx.gate.verified();
+  } catch (e) {
+    served.stream?.abort.abort();
+    served.stream?.rest.cancel().catch(() => {});
+    throw new AttemptFailure(e as GatewayError, false, "refused by governance");
+  }
+}
 
 /** The Gemini error for a stream that broke: an error event the upstream sent, or a cut/garbled stream. */
 export function streamError(provider: Provider, e: unknown): GatewayError {

@@ -24,9 +24,10 @@ export function respondJson(ctx: CallContext, s: Served): Response {
   const h = gatewayHeaders(ctx, s);
   h.set("content-type", "application/json; charset=utf-8");
   const body = JSON.stringify(s.json);
+  const usage = s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
   recordCall(ctx, {
     target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
-    usage: s.json?.usageMetadata, ttfbMs: Date.now() - ctx.startedAt,
+    usage, ttfbMs: Date.now() - ctx.startedAt,
   });
   return new Response(body, { status: 200, headers: h });
 }
@@ -37,10 +38,11 @@ export function respondJson(ctx: CallContext, s: Served): Response {
  * hanging both connections.
  */
 export function respondStream(ctx: CallContext, s: Served, idleMs: number): Response {
-  const { first, rest, abort, heard } = s.stream!;
+  const { first, rest, abort, heard, partialUsage } = s.stream!;
   const provider = ctx.config.providers.get(s.target.provider)!;
   const ttfbMs = Date.now() - ctx.startedAt;
   let usage: UsageMetadata | undefined;
+  let sentChars = 0;
   let pending: GenerateContentResponse | undefined = first;
   let ended = false;
   // Holds the request open until the stream has ended one way or another and its row is queued.
@@ -50,11 +52,14 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number): Resp
   const end = (outcome: "ok" | "error" | "aborted", status: number, error: string | null) => {
     if (ended) return;
     ended = true;
-    recordCall(ctx, { target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage, ttfbMs });
+    // A stream that ended early is charged what it used: the provider's figures so far, else the estimates.
+    const final = outcome === "ok" && usage?.candidatesTokenCount !== undefined ? usage : charged(ctx, usage ?? partialUsage?.(), sentChars);
+    recordCall(ctx, { target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs });
     done();
   };
   const emit = (c: ReadableStreamDefaultController<Uint8Array>, chunk: GenerateContentResponse) => {
     if (chunk.usageMetadata) usage = chunk.usageMetadata;
+    sentChars += textLength(chunk);
     c.enqueue(encodeSse(chunk));
   };
 
@@ -121,4 +126,22 @@ export function respondError(ctx: CallScope, err: unknown, attempts: Served["att
   const h = gatewayHeaders(ctx);
   h.set("x-edgeway-attempts", String(upstreamAttempts(attempts)));
   return errorResponse(e, h);
+}
+
+/**
+ * Usage for a call the provider did not (fully) report: each count as reported so far, else estimated — the input
+ * as at admission, the output at four characters a token of the text sent.
+ */
+function charged(ctx: CallScope, seen: UsageMetadata | undefined, outputChars: number): UsageMetadata | undefined {
+  const input = seen?.promptTokenCount ?? ctx.inputTokens ?? 0;
+  const output = seen?.candidatesTokenCount ?? Math.ceil(outputChars / 4);
+  if (!input && !output && !seen) return undefined;
+  return { ...seen, promptTokenCount: input, candidatesTokenCount: output, totalTokenCount: input + output + (seen?.thoughtsTokenCount ?? 0) };
+}
+
+/** Characters of text (thoughts included) in an answer or chunk. */
+function textLength(r: GenerateContentResponse): number {
+  let n = 0;
+  for (const c of r.candidates ?? []) for (const p of c.content?.parts ?? []) if (typeof p.text === "string") n += p.text.length;
+  return n;
 }

@@ -3,7 +3,7 @@
  * adapter for an upstream Request, fetches it (with retries/fallbacks around it), and hands the answer back to
  * the adapter to translate into Gemini shape. Adapters are pure translators and know nothing of each other.
  */
-import type { Action, GenerateContentResponse, RequestBody } from "../gemini/schema";
+import type { Action, GenerateContentResponse, RequestBody, UsageMetadata } from "../gemini/schema";
 import type { GatewayError } from "../gemini/errors";
 import type { SseEvent } from "../streaming/sse";
 
@@ -25,6 +25,8 @@ export interface StreamTranslator {
   event(e: SseEvent): GenerateContentResponse[];
   /** Called once when the upstream stream ends; may flush held state (e.g. a last tool call). */
   end(): GenerateContentResponse[];
+  /** Usage reported so far, before the last chunk (what a stream cut short is charged). */
+  usage?(): UsageMetadata | undefined;
 }
 
 /** A model a provider offers, as the models list shows it. */

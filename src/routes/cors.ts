@@ -6,7 +6,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { getConfig } from "../config";
-import type { Env } from "../env";
+import type { AppEnv } from "../env";
 import { errorResponse, GatewayError } from "../gemini/errors";
 
 /** Request headers the SDKs send: credentials (every place a virtual key is read from), the gateway's own, Google's. */
@@ -25,7 +25,7 @@ const EXPOSE_HEADERS = [
 /** How long a browser may cache a preflight (Chromium caps it at 2 hours). */
 const MAX_AGE = "7200";
 
-export const cors: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
+export const cors: MiddlewareHandler<AppEnv> = async (c, next) => {
   const policy = getConfig(c.env).cors;
   const origin = c.req.header("origin");
   if (!policy || origin === undefined) return next();

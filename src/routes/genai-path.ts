@@ -1,68 +1,126 @@
 /**
- * Parses `/genai/{v}/models[/{model}[:{action}]]` from the raw (still percent-encoded) path, so a `%2F` inside
- * the model survives routing and is decoded exactly once, here.
+ * Parses a `/genai/...` path from its raw (still percent-encoded) form, so a `%2F` inside a model survives routing
+ * and is decoded exactly once, here. Model paths come in the spellings clients send:
+ *   /genai/{v}/models/{model}[:{action}]      {model} = provider/model (literal or %2F slash), or a Gemini name
+ *   /genai/{v}/{provider}/{model}[:{action}]  what @ai-sdk/google, LangChain and @google/generative-ai send
+ * Everything else under /genai is a resource path (files, caches, batches, operations, uploads, the Live socket).
  */
 import { GatewayError, notFound } from "../gemini/errors";
 import { ACTIONS, type Action } from "../gemini/schema";
-import { parseTarget, type Target } from "../plan/target";
+import { parseTarget, printable, RESERVED_NAMES, targetString, type Target } from "../plan/target";
 
 export type GenaiRoute =
   | { kind: "list"; version: string }
   | { kind: "get"; version: string; target: Target; raw: string }
-  | ActionRoute;
+  | ActionRoute
+  | ResourceRoute;
 
 /**
- * A POST to `models/{model}:{action}`. A bad model or action is kept as a value in `invalid` rather than thrown, so
- * the call can still be attributed to its key (and logged) once the key is known.
+ * A POST of a model action. A bad model or action is kept as a value in `invalid` rather than thrown, so the call
+ * can still be attributed to its key (and counted) once the key is known. `model` is the canonical
+ * `provider/model` when the model parsed, else the caller's string (bounded).
  */
-export type ActionRoute = { kind: "action"; version: string; raw: string; actionName: string } & (
+export type ActionRoute = { kind: "action"; version: string; model: string; actionName: string } & (
   | { target: Target; action: Action; invalid?: undefined }
   | { target?: undefined; action?: undefined; invalid: GatewayError }
 );
 
-const VERSIONS = new Set(["v1beta", "v1"]);
+/** A path under a resource collection (`files`, `cachedContents`, …), `upload/{v}/…` or the Live socket. */
+export interface ResourceRoute {
+  kind: "resource";
+  /** `v1beta`, `v1`, `v1alpha`, or `upload`/`ws` for those prefixes. */
+  version: string;
+  /** The raw path after `/genai/{version}/`. */
+  rest: string;
+}
+
+export const VERSIONS: ReadonlySet<string> = new Set(["v1beta", "v1", "v1alpha"]);
+
+/** Model actions that create resources (batches, long-running operations): served by the resource routes. */
+const RESOURCE_ACTIONS: ReadonlySet<string> = new Set(["batchGenerateContent", "asyncBatchEmbedContent", "predictLongRunning"]);
+
 const ACTION_SET = new Set<string>(ACTIONS);
 
-export function parseGenaiPath(method: string, pathname: string): GenaiRoute {
-  const m = /^\/genai\/([^/]+)\/models(?:\/(.+))?$/.exec(pathname);
-  if (!m || !VERSIONS.has(m[1]!)) throw notFound(`no route for ${method} ${pathname.slice(0, 200)}`);
-  const version = m[1]!;
-  const rest = m[2];
-  if (rest === undefined) {
-    if (method !== "GET") throw methodNotAllowed(method, pathname);
+export function parseGenaiPath(method: string, pathname: string, providers: ReadonlySet<string>): GenaiRoute {
+  const m = /^\/genai\/([^/]+)(?:\/(.*))?$/.exec(pathname);
+  const version = m?.[1] ?? "";
+  const rest = m?.[2] ?? "";
+  if (!m) throw noRoute(method, pathname);
+  if (!VERSIONS.has(version)) {
+    if (version === "upload" || version === "ws" || version === "download") return { kind: "resource", version, rest };
+    throw noRoute(method, pathname);
+  }
+  if (rest === "models") {
+    if (method !== "GET") throw wrongMethod(method, pathname);
     return { kind: "list", version };
   }
-  const decoded = decode(rest);
-  if (method === "GET") {
-    if (decoded.includes(":") && ACTION_SET.has(decoded.slice(decoded.lastIndexOf(":") + 1))) {
-      throw methodNotAllowed(method, pathname);
-    }
-    return { kind: "get", version, target: parseTarget(decoded), raw: decoded };
+  const first = rest.split("/", 1)[0]!;
+  let modelPart: string;
+  let separated: boolean;
+  if (first === "models" && rest.length > 7) {
+    modelPart = rest.slice(7);
+    separated = false;
+  } else if (providers.has(first) && rest.length > first.length + 1 && !RESERVED_NAMES.has(first)) {
+    modelPart = rest;
+    separated = true;
+  } else if (first && RESERVED_NAMES.has(decodeOnce(first).split(":")[0]!)) {
+    return { kind: "resource", version, rest };
+  } else {
+    throw noRoute(method, pathname);
   }
-  if (method !== "POST") throw methodNotAllowed(method, pathname);
+  // A model's own operations (`models/{m}/operations/{id}`) are resources too.
+  if (/\/operations(\/|$)/.test(modelPart)) return { kind: "resource", version, rest };
+
+  const decoded = decodeOnce(modelPart);
+  if (method === "GET") {
+    if (decoded.includes(":") && ACTION_SET.has(decoded.slice(decoded.lastIndexOf(":") + 1))) throw wrongMethod(method, pathname);
+    const target = parseTarget(modelFrom(modelPart, decoded, separated));
+    return { kind: "get", version, target, raw: targetString(target) };
+  }
+  if (method !== "POST") throw wrongMethod(method, pathname);
   const colon = decoded.lastIndexOf(":");
-  if (colon < 0) throw notFound(`no route for POST ${pathname.slice(0, 200)}: expected models/{model}:{action}`);
-  const raw = decoded.slice(0, colon);
+  if (colon < 0) throw notFound(`no route for POST ${printable(pathname)}: expected models/{model}:{action}`);
   const actionName = decoded.slice(colon + 1).slice(0, 100);
-  const call = { kind: "action" as const, version, raw, actionName };
+  const rawModel = decoded.slice(0, colon);
+  const call = { kind: "action" as const, version, actionName, model: printable(rawModel, 300) };
   if (!ACTION_SET.has(actionName)) {
-    return { ...call, invalid: new GatewayError(400, `unknown action "${actionName}": expected one of ${ACTIONS.join(", ")}`) };
+    if (RESOURCE_ACTIONS.has(actionName)) return { kind: "resource", version, rest };
+    return { ...call, invalid: new GatewayError(400, `unknown action "${printable(actionName, 100)}": expected one of ${ACTIONS.join(", ")}`) };
   }
   try {
-    return { ...call, target: parseTarget(raw), action: actionName as Action };
+    const target = parseTarget(modelFrom(modelPart.slice(0, modelPart.length - (decoded.length - colon)), rawModel, separated));
+    return { ...call, model: targetString(target), target, action: actionName as Action };
   } catch (e) {
     return { ...call, invalid: e as GatewayError };
   }
 }
 
-function decode(s: string): string {
+/**
+ * The model string, after checking where the path encoded a slash: `%2F` may only separate the provider from the
+ * model (`openai%2Fgpt-4o-mini`, `models%2Fgemini-2.0-flash`); a second one, or any in `/{provider}/{model}`, would
+ * let a segment such as `..` hide inside what looks like one model name.
+ */
+function modelFrom(raw: string, decoded: string, separated: boolean): string {
+  const body = raw.replace(/^models(%2F|\/)/i, "");
+  const encoded = body.match(/%2F/gi)?.length ?? 0;
+  const literal = body.indexOf("/");
+  const firstEncoded = body.search(/%2F/i);
+  if ((separated && encoded) || encoded > 1 || (encoded === 1 && literal >= 0 && literal < firstEncoded)) {
+    throw new GatewayError(400, `invalid model "${printable(decoded)}": an encoded slash (%2F) may only separate the provider from the model`);
+  }
+  return decoded;
+}
+
+function decodeOnce(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw new GatewayError(400, "invalid percent-encoding in model");
+    throw new GatewayError(400, "invalid percent-encoding in the path");
   }
 }
 
+const noRoute = (method: string, path: string) => notFound(`no route for ${method} ${printable(path)}`);
+
 // The contract answers every unknown (method, path) with 404; the message says which method the path takes.
-const methodNotAllowed = (method: string, path: string) =>
-  notFound(`no route for ${method} ${path.slice(0, 200)} (this path takes ${method === "GET" ? "POST" : "GET"})`);
+const wrongMethod = (method: string, path: string) =>
+  notFound(`no route for ${method} ${printable(path)} (this path takes ${method === "GET" ? "POST" : "GET"})`);

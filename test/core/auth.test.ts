@@ -121,7 +121,9 @@ describe("admin API: /admin/keys", () => {
     await admin(`/keys/${id}`, { method: "PATCH", body: { models: [], active: false } });
     expect((await genai("mock/echo", "generateContent", textRequest("x"), key)).status).toBe(403);
     await admin(`/keys/${id}`, { method: "PATCH", body: { active: true } });
-    expect((await genai("mock/echo", "generateContent", textRequest("x"), key)).status).toBe(200);
+    // 100 tokens/min: the call must cap its output to fit (its worst case is reserved).
+    const capped = textRequest("x", { generationConfig: { maxOutputTokens: 50 } });
+    expect((await genai("mock/echo", "generateContent", capped, key)).status).toBe(200);
   });
 
   it("validation errors are 400 with the field named", async () => {
@@ -139,7 +141,7 @@ describe("admin API: /admin/keys", () => {
       expect(e.error.status).toBe("INVALID_ARGUMENT");
       expect(e.error.message).toMatch(field);
     }
-    const bad = await SELF.fetch(`${BASE}/admin/keys`, { method: "POST", headers: { authorization: "Bearer test-admin-token" }, body: "{" });
+    const bad = await SELF.fetch(`${BASE}/admin/keys`, { method: "POST", headers: { authorization: "Bearer test-admin-token-0123456789abcdef" }, body: "{" });
     expect(bad.status).toBe(400);
   });
 

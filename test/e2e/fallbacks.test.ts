@@ -5,7 +5,7 @@
  */
 import type http from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { mockUpstream, startGateway, usageRowOf, type Gateway, type MockUpstream, type SeenRequest } from "./harness";
+import { mockUpstream, startGateway, type Gateway, type MockUpstream, type SeenRequest } from "./harness";
 
 const chunk = (text: string) => ({ candidates: [{ content: { role: "model", parts: [{ text }] }, index: 0 }] });
 const event = (c: unknown) => `data: ${JSON.stringify(c)}\r\n\r\n`;
@@ -60,7 +60,7 @@ const textOf = async (stream: boolean, r: Response) => {
   return body.split("\r\n\r\n").filter(Boolean).map((e) => JSON.parse(e.slice(6)).candidates[0].content.parts[0].text).join("");
 };
 
-const usageRow = (requestId: string | null) => usageRowOf(gw, requestId);
+const usageRow = (requestId: string | null) => gw.usageRow(requestId);
 
 describe.each([false, true])("real sockets (stream: %s)", (stream) => {
   it("connection reset: retried on the same target, then its answer", async () => {

@@ -9,9 +9,10 @@ import path from "node:path";
 import { Miniflare } from "miniflare";
 import { inject } from "vitest";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { shardName, USAGE_SHARDS } from "../../src/usage/shards";
 
 const root = path.resolve(import.meta.dirname, "../..");
-export const ADMIN_TOKEN = "e2e-admin-token";
+export const ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef";
 
 export interface Gateway {
   /** Base URL of the gateway, e.g. http://127.0.0.1:PORT */
@@ -20,6 +21,11 @@ export interface Gateway {
   admin(pathname: string, init?: { method?: string; body?: unknown }): Promise<Response>;
   /** Creates a virtual key through the admin API and returns its secret and record. */
   createKey(fields?: Record<string, unknown>): Promise<{ key: string; id: string }>;
+  /**
+   * The usage row of a call, once it is in D1: has every buffer shard write what it holds (rather than wait for
+   * its alarm), polling briefly while the call's hand-off may still be on its way (it runs after the response).
+   */
+  usageRow(requestId: string | null): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -58,19 +64,19 @@ export async function startGateway(vars: Record<string, string | undefined> = {}
       if (r.status !== 201) throw new Error(`createKey: ${r.status} ${await r.text()}`);
       return (await r.json()) as { key: string; id: string };
     },
+    async usageRow(requestId) {
+      const db = await mf.getD1Database("DB");
+      const shards = await mf.getDurableObjectNamespace("USAGE_BUFFER");
+      for (let i = 0; i < 100; i++) {
+        await Promise.all(Array.from({ length: USAGE_SHARDS }, (_, n) => (shards.get(shards.idFromName(shardName(n))) as unknown as { flush(): Promise<unknown> }).flush()));
+        const row = await db.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first<Record<string, unknown>>();
+        if (row) return row;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no usage row for ${requestId}`);
+    },
     stop: () => mf.dispose(),
   };
-}
-
-/** The usage row of one call, written in waitUntil after the response: polled briefly (bounded) rather than slept for. */
-export async function usageRowOf(gw: Gateway, requestId: string | null): Promise<Record<string, unknown>> {
-  const db = await gw.mf.getD1Database("DB");
-  for (let i = 0; i < 100; i++) {
-    const row = await db.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first<Record<string, unknown>>();
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no usage row for ${requestId}`);
 }
 
 async function applyMigrations(db: D1Database) {

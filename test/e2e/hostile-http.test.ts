@@ -23,7 +23,7 @@ function raw(head: string[], body = ""): Promise<{ status: number; headers: stri
   return new Promise((resolve, reject) => {
     const s = net.connect(Number(port), hostname);
     const chunks: Buffer[] = [];
-    s.on("data", (d) => chunks.push(d));
+    s.on("data", (d: Buffer) => chunks.push(d));
     s.on("error", reject);
     s.on("end", () => {
       const text = Buffer.concat(chunks).toString("latin1");

@@ -7,7 +7,7 @@
 import type http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_MAX_BODY } from "../../src/config";
-import { mockUpstream, startGateway, usageRowOf, type Gateway, type MockUpstream, type SeenRequest } from "./harness";
+import { mockUpstream, startGateway, type Gateway, type MockUpstream, type SeenRequest } from "./harness";
 
 const GEMINI_OK = JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }], usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 1, totalTokenCount: 6 } });
 const OPENAI_OK = JSON.stringify({ id: "c", model: "gpt-4o-mini", choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } });
@@ -76,7 +76,7 @@ describe("concurrent large bodies", () => {
       expect(a.status).toBe(a.want);
       if (a.want === 413) expect(a.body.error).toMatchObject({ code: 413, status: "INVALID_ARGUMENT" });
       else expect(a.body.candidates[0].content.parts[0].text).toBe("ok");
-      expect(await usageRowOf(gw, a.id)).toMatchObject({ status: a.want, outcome: a.want === 200 ? "ok" : "error" });
+      expect(await gw.usageRow(a.id)).toMatchObject({ status: a.want, outcome: a.want === 200 ? "ok" : "error" });
     }
     // Every upstream body went with its exact length, not chunked; the native ones byte for byte as sent.
     expect(seen).toHaveLength(12);

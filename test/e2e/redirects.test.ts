@@ -4,7 +4,7 @@
  * sockets: the upstream answers 301/302/303/307/308 pointing at a second loopback server that must receive nothing.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { mockUpstream, startGateway, usageRowOf, type Gateway, type MockUpstream } from "./harness";
+import { mockUpstream, startGateway, type Gateway, type MockUpstream } from "./harness";
 
 const SECRETS = { gemini: "gemini-secret-redirect-0123456789", openai: "openai-secret-redirect-0123456789", anthropic: "anthropic-secret-redirect-0123456789" };
 let status = 307;
@@ -59,7 +59,7 @@ describe.each([301, 302, 303, 307, 308])("upstream answers %i", (code) => {
     // One attempt: a redirect is not transient, so the same target is not asked again.
     expect(upstream.requests).toHaveLength(1);
     expect(elsewhere.requests).toEqual([]);
-    const row = await usageRowOf(gw, r.headers.get("x-edgeway-request-id"));
+    const row = await gw.usageRow(r.headers.get("x-edgeway-request-id"));
     expect(row).toMatchObject({ status: 502, outcome: "error" });
   });
 

@@ -8,9 +8,11 @@ import { admin, createKey, genai, genaiSettled, textRequest } from "../helpers/w
 
 afterEach(() => vi.restoreAllMocks());
 
-const hi = textRequest("hi");
-/** One mock call on "hi": 1 input token at $1/M + 11 output tokens at $2/M. */
+/** "hi" with an output cap of 11 tokens, what the mock answers: the call's worst case is what it costs. */
+const hi = textRequest("hi", { generationConfig: { maxOutputTokens: 11 } });
+/** One mock call on "hi": 1 input token at $1/M + 11 output tokens at $2/M; also its reservation. */
 const CALL_USD = 23e-6;
+const NEEDS = "; this call may cost up to $0.000023 (its input estimate and output cap at the model's prices)";
 const settled = (key: string) => genaiSettled("mock/echo", "generateContent", hi, key);
 
 async function errorOf(r: Response) {
@@ -18,17 +20,29 @@ async function errorOf(r: Response) {
 }
 
 describe("key budget", () => {
-  it("refuses with 402 RESOURCE_EXHAUSTED once the spend reaches max_usd", async () => {
+  it("refuses with 402 RESOURCE_EXHAUSTED once what is left cannot cover the call's worst case", async () => {
     freezeClock();
-    const { key, id } = await createKey({ name: "spender", budget: { max_usd: 0.00004 } });
+    const { key, id } = await createKey({ name: "spender", budget: { max_usd: 0.00005 } });
     expect((await settled(key)).status).toBe(200);
-    expect((await settled(key)).status).toBe(200); // 23e-6 spent < 40e-6: admitted, and takes the spend over
+    expect((await settled(key)).status).toBe(200); // $0.000027 left: the second call's $0.000023 fits
     const r = await genai("mock/echo", "generateContent", hi, key);
     expect(r.status).toBe(402);
     const e = await errorOf(r);
     expect(e.status).toBe("RESOURCE_EXHAUSTED");
-    expect(e.message).toBe('budget: key "spender" spent $0.000046 of $0.00004 (lifetime budget)');
+    expect(e.message).toBe(`budget: key "spender" spent $0.000046 of $0.00005 (lifetime budget)${NEEDS}`);
     expect((await counters("key", id)).spent_usd).toBeCloseTo(2 * CALL_USD, 12);
+  });
+
+  it("without maxOutputTokens, reserves the model's whole output cap (and says so)", async () => {
+    freezeClock();
+    const { key } = await createKey({ name: "capless", budget: { max_usd: 0.01 } });
+    // The mock's output cap is 8192 tokens at $2/M: $0.016385 with the input, more than the budget.
+    const r = await genai("mock/echo", "generateContent", textRequest("hi"), key);
+    expect(r.status).toBe(402);
+    expect((await errorOf(r)).message).toBe(
+      'budget: key "capless" spent $0 of $0.01 (lifetime budget); this call may cost up to $0.016385 (its input estimate and output cap at the model\'s prices)',
+    );
+    expect((await settled(key)).status).toBe(200); // with maxOutputTokens 11 it fits
   });
 
   it("counts the same cost_usd the usage log stores", async () => {
@@ -44,7 +58,7 @@ describe("key budget", () => {
 
   it("resets at the start of the next period (UTC calendar)", async () => {
     const clock = freezeClock(Date.UTC(2026, 4, 4, 12, 30));
-    const { key } = await createKey({ budget: { max_usd: CALL_USD / 2, period: "1h" } });
+    const { key } = await createKey({ budget: { max_usd: CALL_USD * 1.5, period: "1h" } });
     expect((await settled(key)).status).toBe(200);
     const r = await genai("mock/echo", "generateContent", hi, key);
     expect(r.status).toBe(402);
@@ -57,19 +71,19 @@ describe("key budget", () => {
 
   it("a lifetime budget never resets", async () => {
     const clock = freezeClock();
-    const { key } = await createKey({ budget: { max_usd: CALL_USD / 2 } });
-    await settled(key);
+    const { key } = await createKey({ budget: { max_usd: CALL_USD * 1.5 } });
+    expect((await settled(key)).status).toBe(200);
     clock.advance(400 * 24 * 3_600_000);
     expect((await genai("mock/echo", "generateContent", hi, key)).status).toBe(402);
   });
 
-  it("overshoots only by calls already in flight when it ran out", async () => {
+  it("reserves each call's worst case, so a burst never overshoots", async () => {
     freezeClock();
-    const { key, id } = await createKey({ budget: { max_usd: CALL_USD / 2 } });
-    // Five calls admitted together while nothing is spent yet: all five are in flight, all five are charged.
+    const { key, id } = await createKey({ budget: { max_usd: CALL_USD * 2.5 } });
+    // Five calls at once while nothing is spent yet: only the two whose reservations fit are admitted.
     const burst = await Promise.all(Array.from({ length: 5 }, () => settled(key)));
-    expect(burst.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
-    expect((await counters("key", id)).spent_usd).toBeCloseTo(5 * CALL_USD, 12);
+    expect(burst.map((r) => r.status).sort()).toEqual([200, 200, 402, 402, 402]);
+    expect((await counters("key", id)).spent_usd).toBeCloseTo(2 * CALL_USD, 12);
     expect((await genai("mock/echo", "generateContent", hi, key)).status).toBe(402);
   });
 });
@@ -77,14 +91,14 @@ describe("key budget", () => {
 describe("team budget", () => {
   it("is shared by the team's keys, and the tighter of key and team wins", async () => {
     freezeClock();
-    const team = await createTeam({ name: "research", budget: { max_usd: 0.00004, period: "1d" } });
+    const team = await createTeam({ name: "research", budget: { max_usd: 0.00005, period: "1d" } });
     const a = await createKey({ team_id: team.id, budget: { max_usd: 1 } });
     const b = await createKey({ team_id: team.id });
     expect((await settled(a.key)).status).toBe(200);
     expect((await settled(b.key)).status).toBe(200);
     const r = await genai("mock/echo", "generateContent", hi, a.key);
     expect(r.status).toBe(402);
-    expect((await errorOf(r)).message).toMatch(/^budget: team "research" spent \$0\.000046 of \$0\.00004 \(1d budget, resets /);
+    expect((await errorOf(r)).message).toMatch(/^budget: team "research" spent \$0\.000046 of \$0\.00005 \(1d budget, resets /);
     expect((await counters("team", team.id)).spent_usd).toBeCloseTo(2 * CALL_USD, 12);
     expect((await counters("key", a.id)).spent_usd).toBeCloseTo(CALL_USD, 12);
   });
@@ -136,6 +150,7 @@ describe("subjects without a budget or tokens/min limit", () => {
     expect((await counters("key", id)).spent_lifetime_usd).toBeCloseTo(2 * CALL_USD, 12);
     const r = await genai("mock/echo", "generateContent", hi, key);
     expect(r.status).toBe(402);
+    // Nothing left at all: refused before the body is read, so without the call's own cost.
     expect((await errorOf(r)).message).toBe('budget: key "late-budget" spent $0.000046 of $0.00004 (lifetime budget)');
   });
 

@@ -138,39 +138,48 @@ describe("a refusal and fallbacks", () => {
 });
 
 describe("tokens per minute", () => {
-  it("counts input + output tokens as the provider reports them, and refuses once the window holds tpm", async () => {
+  /** "hi" capped at the 11 tokens the mock answers: 1 + 11 = 12 tokens reserved, and used. */
+  const capped = textRequest("hi", { generationConfig: { maxOutputTokens: 11 } });
+
+  it("reserves each call's input estimate + output cap, counts what the provider reports, and refuses what cannot fit", async () => {
     const clock = freezeClock();
     const { key, id } = await createKey({ name: "tok", rate_limit: { tpm: 30 } });
-    const first = await genaiSettled("mock/echo", "generateContent", hi, key);
+    const first = await genaiSettled("mock/echo", "generateContent", capped, key);
     const usage = ((await first.json()) as { usageMetadata: { totalTokenCount: number } }).usageMetadata;
     expect(usage.totalTokenCount).toBe(12); // the mock: 1 prompt token, 11 reply tokens
     expect((await counters("key", id)).tokens).toBe(12);
 
     clock.advance(10_000);
-    expect((await genaiSettled("mock/echo", "generateContent", hi, key)).status).toBe(200); // 24 < 30
+    expect((await genaiSettled("mock/echo", "generateContent", capped, key)).status).toBe(200); // 12 + 12 <= 30
     clock.advance(10_000);
-    expect((await genaiSettled("mock/echo", "generateContent", hi, key)).status).toBe(200); // admitted at 24; now 36
-    clock.advance(10_000);
-    const r = await call(key);
+    // 24 used: another 12 would pass 30, so it is refused until the first 12 leave the window at t+60s.
+    const r = await call(key, capped);
     expect(r.status).toBe(429);
-    // 36 used; the first 12 leave at t+60s and bring the window to 24 < 30.
-    expect(r.headers.get("retry-after")).toBe("30");
-    expect((await errorOf(r)).message).toBe('rate limit: key "tok" 30 tokens/min reached (36 used); retry after 30 s');
-    clock.advance(30_000);
-    expect((await call(key)).status).toBe(200);
+    expect(r.headers.get("retry-after")).toBe("40");
+    expect((await errorOf(r)).message).toBe('rate limit: key "tok" 30 tokens/min reached (24 used); retry after 40 s');
+    clock.advance(40_000);
+    expect((await call(key, capped)).status).toBe(200);
+  });
+
+  it("without maxOutputTokens a call reserves the model's output cap", async () => {
+    freezeClock();
+    const { key } = await createKey({ rate_limit: { tpm: 1000 } });
+    // The mock's cap is 8192 tokens: such a call can never fit 1000 tokens/min.
+    expect((await call(key)).status).toBe(429);
+    expect((await call(key, capped)).status).toBe(200);
   });
 
   it("counts a streamed call's tokens when its stream ends", async () => {
     freezeClock();
     const team = await createTeam({ rate_limit: { tpm: 12 } });
     const { key, id } = await createKey({ team_id: team.id });
-    const r = await genaiSettled("mock/echo", "streamGenerateContent", hi, key, { query: "?alt=sse" });
+    const r = await genaiSettled("mock/echo", "streamGenerateContent", capped, key, { query: "?alt=sse" });
     expect(r.status).toBe(200);
     expect(await r.text()).toContain('"totalTokenCount":12');
     // Only a subject with a tokens/min limit keeps a token log: the team here, not the key.
     expect((await counters("key", id)).tokens).toBe(0);
     expect((await counters("team", team.id)).tokens).toBe(12);
-    const refused = await call(key);
+    const refused = await call(key, capped);
     expect(refused.status).toBe(429);
     expect((await errorOf(refused)).message).toMatch(/^rate limit: team "team" 12 tokens\/min/);
   });

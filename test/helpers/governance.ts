@@ -2,6 +2,7 @@
 import { env } from "cloudflare:test";
 import { vi } from "vitest";
 import { clock } from "../../src/governance/clock";
+import { reportLeases } from "../../src/governance/lease";
 import { admin } from "./worker";
 
 /** Freezes the governor's clock at `start` (default: now); `advance` moves it. Restore with vi.restoreAllMocks(). */
@@ -23,7 +24,11 @@ export async function createTeam(fields: Record<string, unknown> = {}): Promise<
   return r.json();
 }
 
-/** The counters of a key's or team's Governor (requests and tokens in the last minute, spend). */
-export function counters(subject: "key" | "team", id: string) {
+/**
+ * The counters of a key's or team's Governor (requests and tokens in the last minute, spend), after this isolate
+ * reported what its leases used (as it does whenever it renews them).
+ */
+export async function counters(subject: "key" | "team", id: string) {
+  await reportLeases(env);
   return env.GOVERNOR.get(env.GOVERNOR.idFromName(`${subject}:${id}`)).snapshot();
 }

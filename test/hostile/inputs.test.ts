@@ -8,7 +8,7 @@ import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloud
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { MAX_DEPTH } from "../../src/pipeline/body";
-import { ADMIN, BASE, createKey, mockUpstream, textRequest, usageRow } from "../helpers/worker";
+import { ADMIN, BASE, createKey, flushUsage, mockUpstream, textRequest, usageRow } from "../helpers/worker";
 
 let key: string;
 beforeAll(async () => {
@@ -46,6 +46,7 @@ async function send(req: Request): Promise<Response> {
   const res = await worker.fetch(req, env, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx);
+  await flushUsage();
   return new Response(text, { status: res.status, headers: res.headers });
 }
 

@@ -10,7 +10,7 @@ import { readText } from "../../src/pipeline/body";
 import { jsonBody, joined, JoinedString, STREAM_OVER } from "../../src/providers/json-body";
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import worker from "../../src/index";
-import { BASE, createKey, genai, mockUpstream, textRequest, usageRow } from "../helpers/worker";
+import { BASE, createKey, flushUsage, genai, mockUpstream, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -137,6 +137,7 @@ describe("through the gateway", () => {
     expect(req.headers.get("content-length")).toBeNull();
     const r = await worker.fetch(req, { ...env, MAX_BODY_BYTES: String(max) }, ctx);
     await waitOnExecutionContext(ctx);
+    await flushUsage();
     expect(r.status).toBe(413);
     expect(await r.json()).toMatchObject({ error: { code: 413, status: "INVALID_ARGUMENT" } });
     expect(pulled).toBeLessThan(10);

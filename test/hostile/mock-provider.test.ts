@@ -7,7 +7,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { MOCK_LIMITS } from "../../src/providers/mock/answer";
-import { BASE, createKey, genai, genaiSettled, readSse, textRequest, usageRow } from "../helpers/worker";
+import { BASE, createKey, flushUsage, genai, genaiSettled, readSse, textRequest, usageRow } from "../helpers/worker";
 
 let key: string;
 beforeAll(async () => {
@@ -22,6 +22,7 @@ async function withMock(value: string | undefined, req: Request): Promise<Respon
   const res = await worker.fetch(req, e, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx);
+  await flushUsage();
   return new Response(text, { status: res.status, headers: res.headers });
 }
 
@@ -54,6 +55,7 @@ describe("MOCK_PROVIDER", () => {
     const ctx = createExecutionContext();
     const res = await worker.fetch(post("mock/echo", "generateContent", textRequest("hi")), e as typeof env, ctx);
     await waitOnExecutionContext(ctx);
+    await flushUsage();
     expect(res.status).toBe(400);
   });
 });

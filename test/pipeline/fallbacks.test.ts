@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { waits } from "../../src/pipeline/sleep";
 import {
-  createKey, genai, genaiRequest, genaiSettled, hang, mockUpstream, textRequest, usageRow,
+  createKey, flushUsage, genai, genaiRequest, genaiSettled, hang, mockUpstream, textRequest, usageRow,
 } from "../helpers/worker";
 
 const ok = (text: string) => Response.json({ candidates: [{ content: { role: "model", parts: [{ text }] }, finishReason: "STOP" }] });
@@ -141,6 +141,7 @@ describe("a client that goes away", () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(res.status).toBe(499);
     expect(calls).toHaveLength(1);
+    await flushUsage();
     const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
     expect(row).toMatchObject({ status: 499, outcome: "aborted", error: "client disconnected" });
   });

@@ -24,6 +24,7 @@ export function anthropicStream(jsonTool?: JsonTool): StreamTranslator {
   let model: string | undefined;
   let usage: AnthropicUsage = {};
   let malformed = false;
+  let started = false;
   /** Blocks being assembled, by content index: tool calls (and a wrapped JSON answer). */
   const tools = new Map<number, { block: AnthropicBlock; json: string; streamed: boolean }>();
 
@@ -43,6 +44,7 @@ export function anthropicStream(jsonTool?: JsonTool): StreamTranslator {
           id = ev.message.id;
           model = ev.message.model;
           usage = { ...ev.message.usage };
+          started = true;
           return [];
         case "content_block_start": {
           const b = ev.content_block;
@@ -106,6 +108,9 @@ export function anthropicStream(jsonTool?: JsonTool): StreamTranslator {
       }
     },
     end: () => [],
+    // Input counts arrive in message_start (its output count is a placeholder): a stream cut before message_delta
+    // is charged them, and its output is estimated from what was sent.
+    usage: () => (started ? { promptTokenCount: usageMetadata(usage).promptTokenCount } : undefined),
   };
 }
 

@@ -1,7 +1,8 @@
 /** Admin request bodies: JSON validated by a zod schema, 400 with the reasons otherwise. */
 import type { Context } from "hono";
 import type * as z from "zod/mini";
-import { badRequest } from "../../gemini/errors";
+import { badRequest, GatewayError } from "../../gemini/errors";
+import type { WriteResult } from "../../governance/protocol";
 import { describeIssues } from "../../gemini/schema";
 
 export async function parseJson<S extends z.ZodMiniType>(c: Context, schema: S): Promise<z.infer<S>> {
@@ -28,4 +29,19 @@ export function pageLimit(raw: string | undefined, def = 100, max = 1000): numbe
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > max) throw badRequest(`limit must be an integer from 1 to ${max}`);
   return n;
+}
+
+/** `If-Match: "<revision>"` (or without quotes): the revision a conditional write is based on. */
+export function ifRevision(c: Context): number | undefined {
+  const h = c.req.header("if-match");
+  if (h === undefined) return undefined;
+  const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(h);
+  if (!m) throw badRequest('If-Match must be a record\'s revision, e.g. If-Match: "3"');
+  return Number(m[1]);
+}
+
+/** A Governor's answer to an admin write: the record, or its refusal as the error to answer. */
+export function written<T>(r: WriteResult<T>): T {
+  if (r.ok) return r.record;
+  throw new GatewayError(r.code, r.message);
 }

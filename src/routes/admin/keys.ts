@@ -1,22 +1,30 @@
-/** /admin/keys: create (the only time the secret is shown), read, list, change, revoke, rotate. */
-import { Hono } from "hono";
+/**
+ * /admin/keys: create (the only time the secret is shown), read, list, change, revoke, rotate. Every write goes
+ * through the key's Governor, the one writer of its record: writes to one key apply one at a time, each on the
+ * stored record, a revoked key stays revoked, and `If-Match: <revision>` makes a write conditional (409 if stale).
+ */
+import { Hono, type Context } from "hono";
 import { newVirtualKey, randomBase62, sha256Hex } from "../../auth/crypto";
 import { KeyFields, KeyPatch, type KeyRecord } from "../../auth/key-record";
 import { KeyStore } from "../../auth/key-store";
-import type { Env } from "../../env";
-import { badRequest, GatewayError, notFound } from "../../gemini/errors";
-import { configureKey } from "../../governance/client";
+import type { AppEnv, Env } from "../../env";
+import { badRequest, notFound } from "../../gemini/errors";
+import { governor } from "../../governance/client";
+import type { KeyChange } from "../../governance/governor";
+import { invalidateLease } from "../../governance/lease";
+import type { WriteResult } from "../../governance/protocol";
 import { TeamStore } from "../../governance/team-store";
-import { pageLimit, parseJson } from "./json";
+import { ifRevision, pageLimit, parseJson, written } from "./json";
 
-export const keysApp = new Hono<{ Bindings: Env }>();
+export const keysApp = new Hono<AppEnv>();
 
 const store = (env: Env) => new KeyStore(env.VIRTUAL_KEYS);
 
-async function load(env: Env, id: string) {
-  const s = await store(env).byId(id);
-  if (!s) throw notFound(`key "${id}" not found`);
-  return s;
+/** The key's record as its Governor holds it (KV for keys from before Governors kept records). */
+async function load(env: Env, id: string): Promise<KeyRecord> {
+  const r = (await governor(env, "key", id).readKey()) ?? (await store(env).byId(id))?.record;
+  if (!r) throw notFound(`key "${id}" not found`);
+  return r;
 }
 
 /** A key belongs to at most one team, and only to one that exists. */
@@ -24,10 +32,19 @@ async function assertTeamExists(env: Env, teamId: string | null | undefined) {
   if (teamId && !(await new TeamStore(env.VIRTUAL_KEYS).get(teamId))) throw badRequest(`team_id: team "${teamId}" does not exist`);
 }
 
-/** The key's Governor first (enforced at once), then KV (what auth and the admin API read). */
-async function save(env: Env, hash: string, record: KeyRecord) {
-  await configureKey(env, record);
-  await store(env).put(hash, record);
+/** One write through the key's Governor; this isolate's caches of the key are dropped at once. */
+async function update(c: Context<AppEnv>, id: string, change: KeyChange): Promise<KeyRecord> {
+  const gov = governor(c.env, "key", id);
+  let r = await gov.updateKey(change, ifRevision(c));
+  if (!r.ok && r.code === 404) {
+    // A key from before Governors kept records: hand the Governor its record once, then write.
+    const old = await store(c.env).byId(id);
+    if (!old) throw notFound(`key "${id}" not found`);
+    await gov.adoptKey(old.record);
+    r = await gov.updateKey(change, ifRevision(c));
+  }
+  invalidateLease("key", id);
+  return written(r as WriteResult<KeyRecord>);
 }
 
 keysApp.post("/", async (c) => {
@@ -44,8 +61,8 @@ keysApp.post("/", async (c) => {
     updated_at: now,
     rotations: 0,
   };
-  await save(c.env, await sha256Hex(secret), record);
-  return c.json({ ...record, key: secret }, 201);
+  const created = written(await governor(c.env, "key", record.id).createKey(record, await sha256Hex(secret)));
+  return c.json({ ...created, key: secret }, 201);
 });
 
 keysApp.get("/", async (c) => {
@@ -53,38 +70,24 @@ keysApp.get("/", async (c) => {
   return c.json({ keys: page.records, ...(page.cursor ? { cursor: page.cursor } : {}) });
 });
 
-keysApp.get("/:id", async (c) => c.json((await load(c.env, c.req.param("id"))).record));
+keysApp.get("/:id", async (c) => {
+  const r = await load(c.env, c.req.param("id"));
+  c.header("etag", `"${r.revision ?? 1}"`);
+  return c.json(r);
+});
 
 keysApp.patch("/:id", async (c) => {
   const patch = await parseJson(c, KeyPatch);
-  const { hash, record } = await load(c.env, c.req.param("id"));
-  if (patch.team_id !== record.team_id) await assertTeamExists(c.env, patch.team_id);
-  const next: KeyRecord = { ...record, ...patch, id: record.id, updated_at: new Date().toISOString() };
-  await save(c.env, hash, next);
-  return c.json(next);
+  const id = c.req.param("id");
+  if (patch.team_id !== undefined) await assertTeamExists(c.env, patch.team_id);
+  return c.json(await update(c, id, { kind: "patch", fields: patch }));
 });
 
-keysApp.delete("/:id", async (c) => {
-  const { hash, record } = await load(c.env, c.req.param("id"));
-  const now = new Date().toISOString();
-  const next: KeyRecord = { ...record, active: false, revoked_at: record.revoked_at ?? now, updated_at: now };
-  await save(c.env, hash, next);
-  return c.json(next);
-});
+keysApp.delete("/:id", async (c) => c.json(await update(c, c.req.param("id"), { kind: "revoke" })));
 
-/** A new secret for the same key (same id, limits and counters); the old secret stops working at once. */
+/** A new secret for the same key (same id, limits and counters); every earlier secret stops working at once. */
 keysApp.post("/:id/rotate", async (c) => {
-  const { hash, record } = await load(c.env, c.req.param("id"));
-  if (record.revoked_at) throw new GatewayError(409, `key "${record.id}" is revoked; create a new key instead`);
   const secret = newVirtualKey();
-  const next: KeyRecord = {
-    ...record,
-    prefix: secret.slice(0, 10),
-    rotations: (record.rotations ?? 0) + 1,
-    updated_at: new Date().toISOString(),
-  };
-  // The Governor learns the new rotation count first: a cached record of the old secret is refused from then on.
-  await configureKey(c.env, next);
-  await store(c.env).rehash(hash, await sha256Hex(secret), next);
+  const next = await update(c, c.req.param("id"), { kind: "rotate", hash: await sha256Hex(secret), prefix: secret.slice(0, 10) });
   return c.json({ ...next, key: secret });
 });

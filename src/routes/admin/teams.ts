@@ -1,36 +1,33 @@
-/** /admin/teams: teams share rate limits and a budget over their keys. */
+/**
+ * /admin/teams: teams share rate limits and a budget over their keys. Writes go through the team's Governor (one
+ * writer, a revision per write; `If-Match` makes a write conditional).
+ */
 import { Hono } from "hono";
 import { randomBase62 } from "../../auth/crypto";
 import { KeyStore } from "../../auth/key-store";
-import type { Env } from "../../env";
+import type { AppEnv, Env } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";
-import { configureTeam, forgetTeam } from "../../governance/client";
+import { governor } from "../../governance/client";
+import { invalidateLease } from "../../governance/lease";
 import { TeamFields, TeamPatch, type TeamRecord } from "../../governance/team-record";
 import { TeamStore } from "../../governance/team-store";
-import { pageLimit, parseJson } from "./json";
+import { ifRevision, pageLimit, parseJson, written } from "./json";
 
-export const teamsApp = new Hono<{ Bindings: Env }>();
+export const teamsApp = new Hono<AppEnv>();
 
 const store = (env: Env) => new TeamStore(env.VIRTUAL_KEYS);
 
 async function load(env: Env, id: string): Promise<TeamRecord> {
-  const t = await store(env).get(id);
+  const t = (await governor(env, "team", id).readTeam()) ?? (await store(env).get(id));
   if (!t) throw notFound(`team "${id}" not found`);
   return t;
-}
-
-/** The team's Governor first (enforced at once), then KV. */
-async function save(env: Env, t: TeamRecord) {
-  await configureTeam(env, t);
-  await store(env).put(t);
 }
 
 teamsApp.post("/", async (c) => {
   const fields = await parseJson(c, TeamFields);
   const now = new Date().toISOString();
   const team: TeamRecord = { ...fields, id: `team_${randomBase62(16)}`, created_at: now, updated_at: now };
-  await save(c.env, team);
-  return c.json(team, 201);
+  return c.json(written(await governor(c.env, "team", team.id).createTeam(team)), 201);
 });
 
 teamsApp.get("/", async (c) => {
@@ -38,14 +35,21 @@ teamsApp.get("/", async (c) => {
   return c.json({ teams: page.records, ...(page.cursor ? { cursor: page.cursor } : {}) });
 });
 
-teamsApp.get("/:id", async (c) => c.json(await load(c.env, c.req.param("id"))));
+teamsApp.get("/:id", async (c) => {
+  const t = await load(c.env, c.req.param("id"));
+  c.header("etag", `"${t.revision ?? 1}"`);
+  return c.json(t);
+});
 
 teamsApp.patch("/:id", async (c) => {
   const patch = await parseJson(c, TeamPatch);
   const team = await load(c.env, c.req.param("id"));
-  const next: TeamRecord = { ...team, ...patch, id: team.id, created_at: team.created_at, updated_at: new Date().toISOString() };
-  await save(c.env, next);
-  return c.json(next);
+  const gov = governor(c.env, "team", team.id);
+  // A team from before Governors kept records: hand its Governor the record once.
+  if (!(await gov.readTeam())) await gov.createTeam(team);
+  const r = written(await gov.updateTeam(patch, ifRevision(c)));
+  invalidateLease("team", team.id);
+  return c.json(r);
 });
 
 /** Refused while usable keys still belong to the team: deleting it would silently lift their team limits. */
@@ -55,7 +59,9 @@ teamsApp.delete("/:id", async (c) => {
   if (keys.length) {
     throw new GatewayError(409, `team "${team.id}" still has ${keys.length} key(s) (${keys.slice(0, 5).join(", ")}): move or revoke them first`);
   }
-  await forgetTeam(c.env, team.id);
-  await store(c.env).delete(team.id);
+  const gov = governor(c.env, "team", team.id);
+  if (!(await gov.readTeam())) await gov.createTeam(team);
+  written(await gov.deleteTeam());
+  invalidateLease("team", team.id);
   return c.json({ id: team.id, deleted: true });
 });

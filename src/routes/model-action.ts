@@ -1,0 +1,78 @@
+/**
+ * A model action: identify key → admission check (status, rate limit: before the body is read) → body → plan →
+ * execute (the request slot and worst case are taken before the first upstream attempt) → respond → record.
+ * From the moment the key is known, every outcome is recorded exactly once (a usage row, or a refusal counter).
+ */
+import type { Context } from "hono";
+import { assertKeyUsable, identifyKey } from "../auth/authenticate";
+import type { AppEnv } from "../env";
+import { GatewayError } from "../gemini/errors";
+import { Gate } from "../governance/gate";
+import { unpriced, worstCase } from "../governance/worst-case";
+import { readJson, validateBody } from "../pipeline/body";
+import type { CallContext, CallScope } from "../pipeline/context";
+import { AllTargetsFailed, execute } from "../pipeline/execute";
+import { respondError, respondJson, respondStream } from "../pipeline/respond";
+import { requestTimeoutMs, TIMEOUT_HEADER } from "../pipeline/timeout";
+import { planTargets } from "../plan/chain";
+import { targetString, type Target } from "../plan/target";
+import type { ActionRoute } from "./genai-path";
+
+export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promise<Response> {
+  const { requestId, startedAt, config } = c.var;
+  const req = c.req.raw;
+  // A bad model or action is answered before a bad key.
+  const presented = await identifyKey(req, new URL(req.url), c.env.VIRTUAL_KEYS).catch((e) => {
+    throw route.invalid ?? e;
+  });
+  const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  const scope: CallScope = {
+    requestId, startedAt, env: c.env, config, key: presented,
+    gate: new Gate(c.env, waitUntil, presented),
+    action: route.actionName,
+    requestedModel: route.model,
+    stream: route.actionName === "streamGenerateContent",
+    waitUntil,
+  };
+  try {
+    assertKeyUsable(presented);
+    await scope.gate.check();
+    scope.key = scope.gate.record;
+    if (route.invalid) throw route.invalid;
+
+    const { body, fallbacks } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
+    const targets = planTargets(route.target, fallbacks, scope.key);
+    const unpricedTargets = budgetable(scope, targets);
+    const worst = worstCase(config, route.action, body, targets);
+    scope.inputTokens = worst.inputTokens;
+    let admitted: Promise<void> | undefined;
+    const ctx: CallContext = {
+      ...scope, action: route.action, version: route.version, unpriced: unpricedTargets,
+      admit: () => (admitted ??= scope.gate.admit({ tokens: worst.tokens, usd: worst.usd })),
+    };
+    const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
+    const served = await execute(ctx, targets, body, limits);
+    return served.stream ? respondStream(ctx, served, limits.timeoutMs) : respondJson(ctx, served);
+  } catch (e) {
+    return e instanceof AllTargetsFailed ? respondError(scope, e.error, e.attempts) : respondError(scope, e, []);
+  }
+}
+
+/**
+ * A key or team with a budget pays only for priced models: an unpriced primary is refused (403, naming the model
+ * and how to price it); unpriced fallbacks are returned, to be skipped.
+ */
+function budgetable(scope: CallScope, targets: Target[]): ReadonlySet<string> | undefined {
+  if (!scope.gate.budgeted) return undefined;
+  const free = unpriced(scope.config, targets);
+  if (!free.length) return undefined;
+  if (free[0] === targets[0]) {
+    const name = targetString(targets[0]!);
+    throw new GatewayError(
+      403,
+      `model "${name}" has no price, and this key or its team has a budget: only priced models may be called. ` +
+        `Price it in PRICES (USD per 1M tokens), e.g. {"${name}": {"input": 1.25, "output": 10}}`,
+    );
+  }
+  return new Set(free.map(targetString));
+}
