@@ -86,7 +86,7 @@ async function main() {
   const run = async (config, label, p, n, mib) => {
     const gw = await serve(config, { dir: work, label });
     try {
-      key ??= await createKey(gw.url, "bench-memory");
+      key ??= await createKey(gw.url, { name: "bench-memory" });
       return await measure(gw, key, MODELS[p], mib, n);
     } finally {
       await gw.stop();

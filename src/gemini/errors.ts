@@ -1,5 +1,5 @@
 /** The one place Gemini-style error bodies are made: {"error":{"code","message","status"}}. */
-import { redact, type Redactor } from "./redact";
+import { redactor, type Redactor } from "./redact";
 
 const STATUS_BY_CODE: Record<number, string> = {
   400: "INVALID_ARGUMENT",
@@ -79,20 +79,21 @@ export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Respons
 
 /**
  * Normalises an upstream error payload of any provider into a Gemini error body, keeping the upstream's
- * HTTP status. `raw` is the upstream body text; `secrets` (the provider's keys) are redacted from it.
+ * HTTP status. `raw` is the upstream body text; `secrets` (every key of the provider's pool, a caller's own key) are
+ * redacted from it, in any spelling (src/gemini/redact.ts).
  */
-export function upstreamError(status: number, raw: string, provider: string, secrets?: string | readonly string[]): GatewayError {
+export function upstreamError(status: number, raw: string, provider: string, secrets: readonly string[] = []): GatewayError {
   // Some upstreams echo the credential they rejected, in any spelling; it must never reach our caller. Redacted
   // before anything is cut (a cut could leave a run too short to recognise), and again once JSON escapes are read.
-  const list = typeof secrets === "string" ? [secrets] : (secrets ?? []);
-  raw = redact(raw, list);
+  const r = redactor(secrets);
+  raw = r(raw);
   let message = raw.slice(0, 2000) || `upstream answered HTTP ${status}`;
   let grpc: string | undefined;
   try {
     const j = JSON.parse(raw) as any;
     const e = j?.error ?? j;
-    if (typeof e?.message === "string") message = redact(e.message, list);
-    else if (typeof e === "string") message = redact(e, list);
+    if (typeof e?.message === "string") message = r(e.message);
+    else if (typeof e === "string") message = r(e);
     if (typeof e?.status === "string") grpc = e.status;
   } catch {
     /* not JSON: keep the text */

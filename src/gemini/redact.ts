@@ -1,8 +1,9 @@
 /**
  * Redaction of secrets (provider keys, the admin token) from text that leaves the gateway: error messages, stream
  * error events, usage rows. An upstream may echo a key in any spelling, so the text is searched after decoding JSON
- * `\uXXXX` escapes and URL `%XX` escapes (twice over, for double encoding), ignoring ASCII case, and any run of
- * `MIN_RUN` or more characters of a secret counts as the secret. The rest of the text is left exactly as it was.
+ * escapes (`\uXXXX`, `\n`, `\"` …) and URL `%XX` escapes (twice over, for double encoding), ignoring ASCII case,
+ * and any run of `MIN_RUN` or more characters of a secret counts as the secret. The rest of the text is left exactly
+ * as it was.
  */
 
 export const REDACTED = "[redacted]";
@@ -114,8 +115,9 @@ function decode(text: string): Decoded {
 }
 
 const HEX = /^[0-9a-fA-F]+$/;
+const JSON_ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 
-/** One pass of `\uXXXX` and `%XX` (ASCII only: no secret holds other bytes) decoding, keeping the source spans. */
+/** One pass of JSON escapes (`\uXXXX`, `\n`, `\"` …) and `%XX` (ASCII only) decoding, keeping the source spans. */
 function decodeOnce(src: Decoded): Decoded {
   const s = src.text;
   const out = { text: "", start: [] as number[], end: [] as number[] };
@@ -126,6 +128,10 @@ function decodeOnce(src: Decoded): Decoded {
     if (ch === "\\" && s[i + 1] === "u" && i + 6 <= s.length && HEX.test(s.slice(i + 2, i + 6))) {
       ch = String.fromCharCode(parseInt(s.slice(i + 2, i + 6), 16));
       len = 6;
+    } else if (ch === "\\" && i + 1 < s.length && JSON_ESCAPES[s[i + 1]!] !== undefined) {
+      // A secret holding newlines or quotes (a PEM key, a key file) is escaped inside a JSON body.
+      ch = JSON_ESCAPES[s[i + 1]!]!;
+      len = 2;
     } else if (ch === "%" && i + 3 <= s.length && HEX.test(s.slice(i + 1, i + 3)) && parseInt(s.slice(i + 1, i + 3), 16) < 0x80) {
       ch = String.fromCharCode(parseInt(s.slice(i + 1, i + 3), 16));
       len = 3;
