@@ -7,10 +7,13 @@ import { keysApp } from "./routes/admin/keys";
 import { statsApp } from "./routes/admin/stats";
 import { teamsApp } from "./routes/admin/teams";
 import { logsApp, usageApp } from "./routes/admin/usage";
+import { cors } from "./routes/cors";
 import { genaiApp } from "./routes/genai";
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
+  // Browsers may call the inference routes (when CORS_ORIGINS allows), never the admin API.
+  app.use("/genai/*", cors);
   app.route("/genai", genaiApp);
 
   const admin = new Hono<AppEnv>();

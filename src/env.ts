@@ -43,7 +43,13 @@ export interface Env {
   /** Workers AI, when an `[ai]` binding named AI is added to wrangler.toml (see README "Workers AI"). */
   AI?: unknown;
 
-  /** Largest accepted request body in bytes (default 20 MiB, Gemini's inline-data ceiling). */
+  /** `on` serves the built-in offline `mock` provider; anything else (the default) leaves it out. */
+  MOCK_PROVIDER?: string;
+
+  /** Browser origins allowed to call /genai (comma-separated, or `*`); unset or empty: no CORS. */
+  CORS_ORIGINS?: string;
+
+  /** Largest accepted request body in bytes (default 12 MiB: 4 such calls fit one 128 MB isolate). */
   MAX_BODY_BYTES?: string;
 
   /** Retries and time limits of the attempt loop (see src/pipeline/retry-policy.ts); whole numbers. */

@@ -38,9 +38,10 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
     stream: ctx.stream,
     status: end.status,
     outcome: end.outcome,
-    // Upstream messages can be long; a row must stay small enough for D1 (and for the buffer's batches).
-    error: end.error === null ? null : end.error.slice(0, 1000),
-    attempts: end.attempts,
+    // Upstream messages can be long; a row must stay small enough for D1 (and for the buffer's batches). Redacted
+    // before the cut, which could leave a run of a key too short to recognise.
+    error: end.error === null ? null : ctx.config.redact(end.error).slice(0, 1000),
+    attempts: end.attempts.map((a) => ({ ...a, reason: ctx.config.redact(a.reason) })),
     fallback_index: end.index,
     tokens,
     cost_usd: costUsd(price, tokens),

@@ -6,6 +6,7 @@ import { sseDecoder } from "../../streaming/translate";
 import { CredentialPool, directCredential } from "../credentials/pool";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall, StreamTranslator } from "../types";
 import { GEMINI_MODELS } from "./models";
+import { jsonBody } from "../json-body";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 
@@ -31,7 +32,7 @@ export function geminiProvider(s: GeminiSettings): Provider<string | undefined> 
     prepare: async (call, credential) => new Request(geminiUrl(base, call), {
       method: "POST",
       headers: geminiHeaders(credential.material),
-      body: JSON.stringify(geminiBody(call)),
+      body: jsonBody(geminiBody(call)),
     }),
     response: (_call, upstream) => geminiAnswer(upstream),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
