@@ -1,5 +1,6 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
 import type { Governor } from "./governance/governor";
+import type { EphemeralToken } from "./live/token-store";
 import type { UsageBuffer } from "./usage/buffer";
 
 export interface Env {
@@ -9,6 +10,8 @@ export interface Env {
   GOVERNOR: DurableObjectNamespace<Governor>;
   /** Usage rows D1 did not take, kept until its alarm writes them (src/usage/buffer.ts). */
   USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
+  /** Live API ephemeral tokens, one object per token (src/live/token-store.ts). */
+  EPHEMERAL_TOKENS: DurableObjectNamespace<EphemeralToken>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;
@@ -27,6 +30,9 @@ export interface Env {
   EDGEWAY_RETRY_MAX_DELAY_MS?: string;
   EDGEWAY_DEADLINE_MS?: string;
   EDGEWAY_TIMEOUT_MS?: string;
+
+  /** The longest a Live API session may stay open, in seconds (default 900; fractions allowed). */
+  LIVE_MAX_SESSION_SECONDS?: string;
 
   /** JSON price table merged over the shipped one: {"provider/model": {input, output, cached_input}} per 1M tokens. */
   PRICES?: string;

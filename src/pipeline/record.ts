@@ -1,7 +1,7 @@
 /** The last stage: turn what happened into a usage row and hand it off after the response. */
 import { settleRecords } from "../governance/settle";
 import { costUsd } from "../usage/prices";
-import { tokensOf, type AttemptInfo, type CallRecord, type Outcome } from "../usage/record";
+import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type SessionInfo } from "../usage/record";
 import { describeError } from "../usage/log";
 import { writeUsage } from "../usage/sink";
 import type { UsageMetadata } from "../gemini/schema";
@@ -17,6 +17,10 @@ export interface CallEnd {
   error: string | null;
   usage: UsageMetadata | undefined;
   ttfbMs: number | null;
+  /** A Live session's close and tokens by modality. */
+  session?: SessionInfo;
+  /** The cost when the caller priced the call itself (a Live session prices audio apart). */
+  costUsd?: number;
 }
 
 export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
@@ -40,9 +44,10 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
     attempts: end.attempts,
     fallback_index: end.index,
     tokens,
-    cost_usd: costUsd(price, tokens),
+    cost_usd: end.costUsd ?? costUsd(price, tokens),
     latency_ms: Date.now() - ctx.startedAt,
     ttfb_ms: end.ttfbMs,
+    ...(end.session ? { session: end.session } : {}),
   };
 }
 

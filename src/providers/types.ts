@@ -61,4 +61,19 @@ export interface Provider {
   stream(call: ProviderCall): StreamTranslator;
   /** The transport; defaults to the global fetch. The built-in mock answers in-process. */
   fetch?(request: Request): Promise<Response>;
+  /** The Live API (a WebSocket session), for providers that serve it; absent: Live sessions are refused. */
+  live?(version: string): LiveUpstream;
+}
+
+/** How to open one Live session upstream. */
+export interface LiveUpstream {
+  /** The WebSocket upgrade request, with the provider's credential in a header (never in the URL). */
+  request: Request;
+  /** Text from the upstream (an error body, a close reason) with the credential removed. */
+  redact(text: string): string;
+  /**
+   * A secret unique to the credential the session uses: resumption handles are sealed with it (src/live/resumption.ts),
+   * so a handle resumes only under the credential, and the key, that earned it.
+   */
+  handleSecret: string;
 }

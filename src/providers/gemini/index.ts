@@ -35,7 +35,22 @@ export function geminiProvider(s: GeminiSettings): Provider {
     },
     error: (status, text) => upstreamError(status, text, name, s.apiKey),
     stream: geminiStream,
+    live: (version) => ({
+      request: new Request(geminiLiveUrl(base, version), { headers: liveHeaders(s.apiKey) }),
+      redact: (text) => (s.apiKey ? text.split(s.apiKey).join("[redacted]") : text),
+      handleSecret: s.apiKey ?? "",
+    }),
   };
+}
+
+/** The Live socket, as @google/genai builds it from a base URL (wss: is https: to the Workers fetch). */
+export const geminiLiveUrl = (base: string, version: string) =>
+  `${base}/ws/google.ai.generativelanguage.${version}.GenerativeService.BidiGenerateContent`;
+
+function liveHeaders(apiKey: string | undefined): HeadersInit {
+  const h: Record<string, string> = { upgrade: "websocket" };
+  if (apiKey) h["x-goog-api-key"] = apiKey;
+  return h;
 }
 
 export function geminiUrl(base: string, call: ProviderCall): string {
