@@ -189,6 +189,7 @@ class LiveSession {
 
     const up = await this.connect(live, target);
     if (this.ended) {
+      up.accept();
       up.close(NORMAL, "the client went away");
       return;
     }
@@ -198,6 +199,9 @@ class LiveSession {
     up.addEventListener("message", (e) => this.fromUpstream(e.data as Frame));
     up.addEventListener("close", (e) => this.peerClosed("upstream", e.code, e.reason));
     up.addEventListener("error", () => this.peerClosed("upstream", ABNORMAL, "upstream connection error"));
+    // Accepted once it is listened to: no frame can arrive unheard.
+    up.accept();
+    up.binaryType = "arraybuffer";
     up.send(JSON.stringify({ ...message, setup: upstreamSetup(effective, target) }));
     this.phase = "open";
     for (const f of this.queue) if (this.phase === "open") this.forward(f);
@@ -205,7 +209,10 @@ class LiveSession {
     this.checker = setInterval(() => void this.check(), CHECK_INTERVAL_MS);
   }
 
-  /** The upstream socket, with the provider's key (never the caller's credential), or a 502 saying why not. */
+  /**
+   * The upstream socket (not yet accepted), opened with the provider's key (never the caller's credential), or a
+   * 502 saying why not.
+   */
   private async connect(live: LiveUpstream, target: Target): Promise<WebSocket> {
     const started = Date.now();
     const attempt = (status: number, reason: string) =>
@@ -223,10 +230,7 @@ class LiveSession {
       throw new GatewayError(502, `${target.provider} refused the Live session: HTTP ${res.status}${body ? `: ${body}` : ""}`);
     }
     attempt(101, "ok");
-    const ws = res.webSocket;
-    ws.accept();
-    ws.binaryType = "arraybuffer";
-    return ws;
+    return res.webSocket;
   }
 
   // ---- upstream → client

@@ -46,9 +46,8 @@ export function parseSetupMessage(text: string): { message: Record<string, unkno
 export function normalizeSetup(setup: Record<string, unknown>, depth = 2): Setup {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(setup)) {
+    // camel() never yields "__proto__" (it rewrites "_p"), so this assignment only ever adds a field.
     const name = camel(k);
-    // Assigning "__proto__" would replace the object's prototype rather than add a field.
-    if (name === "__proto__") throw badRequest('setup field "__proto__" is not a field');
     if (Object.hasOwn(out, name)) throw badRequest(`setup field "${printable(name, 100)}" is given twice (once in snake_case)`);
     out[name] = depth > 1 && isObject(v) ? normalizeSetup(v, depth - 1) : v;
   }

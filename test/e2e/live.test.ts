@@ -393,7 +393,7 @@ it("refused before the upgrade: no key, an unknown key, not a WebSocket, an unkn
   const { key } = await gw.createKey();
   const plain = await fetch(`${gw.url}/genai${LIVE_PATH}?key=${key}`);
   expect(plain.status).toBe(426);
-  expect((await plain.json()).error.message).toMatch(/WebSocket/);
+  expect(((await plain.json()) as { error: { message: string } }).error.message).toMatch(/WebSocket/);
   expect((await refusedBeforeUpgrade(`/ws/google.ai.generativelanguage.v1beta.GenerativeService.Other?key=${key}`)).status).toBe(404);
 });
 

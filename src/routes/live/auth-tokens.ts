@@ -30,6 +30,7 @@ export async function createAuthToken(c: Context<AppEnv>, route: ResourceRoute):
   try {
     assertKeyUsable(presented);
     await scope.gate.check();
+    await scope.gate.verified();
     scope.key = scope.gate.record;
     const body = await readJson(req, MAX_TOKEN_BODY_BYTES);
     await scope.gate.admit({ tokens: 0, usd: 0 });

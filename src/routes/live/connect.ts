@@ -56,6 +56,8 @@ export async function liveConnect(c: Context<AppEnv>, route: ResourceRoute): Pro
     assertKeyUsable(presented);
     // Status and request rate: a key at its limit is refused before the upgrade (the session's slot is taken at setup).
     await scope.gate.check();
+    // A lease fetched in the background (a key without limits) has answered, so the upgrade is never a mistake.
+    await scope.gate.verified();
     scope.key = scope.gate.record;
   } catch (e) {
     return respondError(scope, e, []);
