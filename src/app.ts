@@ -4,6 +4,7 @@ import type { AppEnv } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
+import { statsApp } from "./routes/admin/stats";
 import { teamsApp } from "./routes/admin/teams";
 import { logsApp, usageApp } from "./routes/admin/usage";
 import { genaiApp } from "./routes/genai";
@@ -18,6 +19,7 @@ export function buildApp() {
   admin.route("/teams", teamsApp);
   admin.route("/usage", usageApp);
   admin.route("/logs", logsApp);
+  admin.route("/stats", statsApp);
   app.route("/admin", admin);
 
   app.get("/", (c) => c.json({ name: "edgeway", docs: "https://github.com/edgeway (README)", genai: "/genai/v1beta" }));

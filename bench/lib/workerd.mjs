@@ -26,10 +26,10 @@ const NETWORK = { name: "internet", network: { allow: ["public", "private"], den
  * `stateDir`), the D1 migrations are applied through the same Miniflare, then Miniflare is disposed and only its
  * config is kept. `vars` are the Worker's vars/secrets; change them later with `withVars`.
  */
-export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink" }) {
+export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink", config = path.join(root, "wrangler.toml"), sinkStats = false }) {
   const dumpPath = path.join(stateDir, "miniflare-config.json");
   mkdirSync(stateDir, { recursive: true });
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
   const prevDump = process.env.MINIFLARE_WORKERD_CONFIG_DEBUG;
   process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = dumpPath;
   const mf = new Miniflare({
@@ -51,7 +51,7 @@ export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "s
     if (prevDump === undefined) delete process.env.MINIFLARE_WORKERD_CONFIG_DEBUG;
     else process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = prevDump;
   }
-  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1 });
+  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1, sinkStats });
 }
 
 async function applyMigrations(root, db) {
@@ -63,9 +63,10 @@ async function applyMigrations(root, db) {
 
 /**
  * Miniflare's config → the gateway served directly, with only the services its Worker reaches. With `d1: "sink"`
- * every D1 binding talks to a stand-in that answers at once (see workers/d1-sink.mjs) instead of local SQLite.
+ * every D1 binding talks to a stand-in that answers at once (see workers/d1-sink.mjs) instead of local SQLite;
+ * `sinkStats` also serves the stand-in on a socket of its own (`d1stats`) so the bench can read its counts.
  */
-function gatewayConfig(mfConfig, { d1 }) {
+function gatewayConfig(mfConfig, { d1, sinkStats }) {
   const byName = new Map(mfConfig.services.map((s) => [s.name, s]));
   const user = structuredClone(byName.get(USER_SERVICE));
   if (!user) throw new Error(`Miniflare config has no ${USER_SERVICE} service`);
@@ -93,9 +94,11 @@ function gatewayConfig(mfConfig, { d1 }) {
     collectNames(byName.get(name), (n) => visit(n));
   };
   visit(USER_SERVICE);
+  const sockets = [{ name: "http", address: "127.0.0.1:0", http: {}, service: { name: USER_SERVICE } }];
+  if (d1 === "sink" && sinkStats) sockets.push({ name: "d1stats", address: "127.0.0.1:0", http: {}, service: { name: "d1-sink" } });
   return {
     services: [...keep].map((n) => byName.get(n)),
-    sockets: [{ name: "http", address: "127.0.0.1:0", http: {}, service: { name: USER_SERVICE } }],
+    sockets,
     extensions: mfConfig.extensions ?? [],
   };
 }
@@ -166,6 +169,8 @@ export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] 
   };
   createInterface(proc.stdout).on("line", keep);
   createInterface(proc.stderr).on("line", keep);
+  // Every socket's port by name; `http` is the one the process is ready with.
+  const ports = {};
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`${label}: workerd did not listen within ${timeoutMs} ms`)), timeoutMs);
     const fail = (e) => {
@@ -178,6 +183,7 @@ export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] 
     createInterface(proc.stdio[3]).on("line", (l) => {
       try {
         const m = JSON.parse(l);
+        if (m.event === "listen") ports[m.socket] = m.port;
         if (m.event === "listen" && m.socket === "http") {
           clearTimeout(timer);
           proc.removeAllListeners("exit");
@@ -191,6 +197,7 @@ export async function serve(config, { dir, label, timeoutMs = 30_000, args = [] 
     label,
     pid: proc.pid,
     port,
+    ports,
     url: `http://127.0.0.1:${port}`,
     t0,
     listenAt,

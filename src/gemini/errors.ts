@@ -74,11 +74,12 @@ export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Respons
 
 /**
  * Normalises an upstream error payload of any provider into a Gemini error body, keeping the upstream's
- * HTTP status. `raw` is the upstream body text; `secret` (the provider key) is redacted from it.
+ * HTTP status. `raw` is the upstream body text; `secrets` (every key of the provider's pool, a caller's own key) are
+ * redacted from it.
  */
-export function upstreamError(status: number, raw: string, provider: string, secret?: string): GatewayError {
+export function upstreamError(status: number, raw: string, provider: string, secrets: readonly string[] = []): GatewayError {
   // Some upstreams echo the credential they rejected; it must never reach our caller. Redact before anything is cut.
-  if (secret) raw = raw.split(secret).join("[redacted]");
+  raw = redactSecrets(raw, secrets);
   let message = raw.slice(0, 2000) || `upstream answered HTTP ${status}`;
   let grpc: string | undefined;
   try {
@@ -91,6 +92,18 @@ export function upstreamError(status: number, raw: string, provider: string, sec
     /* not JSON: keep the text */
   }
   return new GatewayError(status, `${provider}: ${message.slice(0, 2000)}`, { status: grpc });
+}
+
+/** `text` with every secret (and its JSON-escaped form) replaced by `[redacted]`. */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  for (const secret of secrets) {
+    if (!secret) continue;
+    text = text.split(secret).join("[redacted]");
+    // Inside a JSON body a secret with newlines or quotes (a PEM key, a key file) appears escaped.
+    const escaped = JSON.stringify(secret).slice(1, -1);
+    if (escaped !== secret) text = text.split(escaped).join("[redacted]");
+  }
+  return text;
 }
 
 /** An error object sent by the upstream inside an otherwise successful stream. */

@@ -9,15 +9,14 @@
  *  4. `finish(actual)`, when the call has ended: the reservation is replaced by what the call used.
  * Refusals are GatewayErrors with the contract's statuses; a Governor that cannot be reached is a 503 (fail closed).
  */
-import type { KeyRecord } from "../auth/key-record";
-import { keyUnusableReason } from "../auth/key-record";
+import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
 import type { SettleRefs } from "../usage/record";
 import { clock } from "./clock";
 import { LEASE_MS, severity } from "./ledger";
-import { GovernorUnavailable, leaseFor, type LocalLease } from "./lease";
-import { meters, type Amounts, type Refusal } from "./protocol";
+import { GovernorUnavailable, leaseFor, leaseStats, type LocalLease } from "./lease";
+import { limitsOf, meters, type Amounts, type Refusal } from "./protocol";
 import { TeamStore } from "./team-store";
 
 /** A call's worst case: what `admit` reserves. */
@@ -60,7 +59,8 @@ export class Gate {
   }
 
   async check(): Promise<void> {
-    await this.fetchLease(this.keyLease, !this.keyLease.grant && !meters(limitsOfRecord(this.presented)));
+    leaseStats.calls++;
+    await this.fetchLease(this.keyLease, !this.keyLease.grant && !meters(limitsOf(this.presented)));
     this.assertKeyStatus();
     const teamId = this.record.team_id;
     if (teamId) {
@@ -232,16 +232,10 @@ export class Gate {
   }
 }
 
-const limitsOfRecord = (r: { rate_limit?: KeyRecord["rate_limit"]; budget?: KeyRecord["budget"] }) => ({
-  rpm: r.rate_limit?.rpm ?? null,
-  tpm: r.rate_limit?.tpm ?? null,
-  budget: r.budget ?? null,
-});
-
 /** Whether a team sets any limit, as KV says (cached per isolate): decides whether its first lease is waited for. */
 async function teamMeters(env: Env, id: string): Promise<boolean> {
   const t = await new TeamStore(env.VIRTUAL_KEYS).cachedGet(id);
-  return !t || meters(limitsOfRecord(t));
+  return !t || meters(limitsOf(t));
 }
 
 function unavailable(e: unknown): GatewayError {
@@ -262,5 +256,3 @@ export function refusalError(r: Refusal, need?: Amounts): GatewayError {
 }
 
 const fmtUsd = (n: number) => n.toFixed(6).replace(/\.?0+$/, "") || "0";
-
-export { severity };

@@ -66,7 +66,7 @@ export class Governor extends DurableObject<Env> {
   lease(subject: Subject, id: string, ask: LeaseAsk): LeaseAnswer {
     try {
       let cur = this.current();
-      if (!cur && subject === "key" && ask.record) cur = this.adopt("key", ask.record);
+      if (!cur && subject === "key" && ask.record) cur = this.adopt(ask.record);
       if (!cur && subject === "team") cur = this.adoptLegacyTeam(id);
       if (!cur && subject === "key") return { ok: false, code: 401, message: "API key not valid" };
       const record = cur?.record;
@@ -139,7 +139,7 @@ export class Governor extends DurableObject<Env> {
 
   /** A key from before this object kept records: its KV record, under the status this object last knew. */
   adoptKey(record: KeyRecord): void {
-    if (!this.current()) this.adopt("key", record);
+    if (!this.current()) this.adopt(record);
   }
 
   createKey(record: KeyRecord, hash: string): Promise<WriteResult<KeyRecord>> {
@@ -327,12 +327,12 @@ export class Governor extends DurableObject<Env> {
   }
 
   /** A key from before this object kept records: take the isolate's copy, under the status this object last knew. */
-  private adopt(subject: Subject, record: KeyRecord) {
+  private adopt(record: KeyRecord) {
     const legacy = this.legacyPolicy();
     const merged: KeyRecord = legacy
       ? { ...record, active: legacy.active ?? record.active, revoked_at: legacy.revoked_at ?? record.revoked_at, rotations: legacy.rotations ?? record.rotations }
       : record;
-    this.commit(subject, { ...merged, revision: merged.revision ?? 1 }, null);
+    this.commit("key", { ...merged, revision: merged.revision ?? 1 }, null);
     return this.current();
   }
 

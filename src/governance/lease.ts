@@ -15,8 +15,8 @@ const REFUSAL_CACHE_MS = 1_000;
 /** A renewal older than this is taken for lost; the next call starts another. */
 const STUCK_MS = 10_000;
 
-/** Round trips to Governors from this isolate: all of them, and those a call waited for. */
-export const leaseStats = { requests: 0, blocking: 0 };
+/** This isolate's governed calls, and its round trips to Governors: all of them, and those a call waited for. */
+export const leaseStats = { calls: 0, requests: 0, blocking: 0 };
 
 type Dim = keyof Amounts;
 const DIMS: readonly Dim[] = ["requests", "tokens", "usd"];
@@ -45,6 +45,8 @@ export class LocalLease {
   private slice: Amounts = none();
   private callsSinceRenew = 0;
   inFlight = 0;
+  /** The key record the isolate authenticated with: adopted by a Governor that has none (keys from before). */
+  fallbackRecord: LeaseAsk["record"];
 
   constructor(
     readonly subject: Subject,
@@ -187,9 +189,6 @@ export class LocalLease {
       throw e;
     }
   }
-
-  /** The key record the isolate authenticated with: adopted by a Governor that has none (keys from before). */
-  fallbackRecord: LeaseAsk["record"];
 
   private apply(a: LeaseAnswer, asked: Amounts): void {
     const now = clock.now();

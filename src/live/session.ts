@@ -11,19 +11,21 @@
  * the session holds is always given back.
  */
 import { isTargetAllowed } from "../auth/authenticate";
-import { GatewayError, toGatewayError } from "../gemini/errors";
+import { GatewayError, redactSecrets, toGatewayError } from "../gemini/errors";
 import { clock } from "../governance/clock";
+import type { Gate } from "../governance/gate";
 import { leaseFor } from "../governance/lease";
 import type { CallScope } from "../pipeline/context";
 import { recordCall } from "../pipeline/record";
 import { targetString, type Target } from "../plan/target";
-import type { LiveUpstream } from "../providers/types";
+import type { Credential, Provider } from "../providers/types";
 import { unpricedRefusal } from "../routes/model-action";
+import { retryAfterMs } from "../pipeline/retry-policy";
 import { describeError } from "../usage/log";
 import type { Price } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type ClosedBy } from "../usage/record";
 import { ABNORMAL, clientEnd, closeReason, gatewayCode, gatewayReason, NORMAL, passOn, upstreamEnd } from "./close";
-import { openHandle, sealHandle } from "./resumption";
+import { sealHandle, unseal, verifyHandle } from "./resumption";
 import { frameText, isObject, lockSetup, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";
 import { tokenObject } from "./token-store";
 import { consumeToken, liveRefusal, type PresentedToken } from "./tokens";
@@ -43,6 +45,8 @@ type Frame = string | ArrayBuffer;
 
 export interface SessionInit {
   scope: CallScope;
+  /** The scope's gate: a Live session is always governed (grown as it spends, re-checked while open). */
+  gate: Gate;
   /** `v1alpha`, `v1beta` or `v1`, as the client's path said. */
   version: string;
   /** The ephemeral token the session was opened with, if any. */
@@ -71,7 +75,8 @@ interface Ending {
 class LiveSession {
   private phase: "setup" | "connecting" | "open" | "ended" = "setup";
   private upstream: WebSocket | undefined;
-  private live: LiveUpstream | undefined;
+  /** The provider credential the upstream socket was opened with. */
+  private credential: Credential | undefined;
   private target: Target | undefined;
   private price: Price | undefined;
   private readonly usage = new LiveUsage();
@@ -109,6 +114,10 @@ class LiveSession {
 
   private get scope(): CallScope {
     return this.init.scope;
+  }
+
+  private get gate(): Gate {
+    return this.init.gate;
   }
 
   start(): void {
@@ -153,7 +162,7 @@ class LiveSession {
 
   /** The setup message: everything a session is checked for, then the upstream socket. */
   private async begin(first: Frame): Promise<void> {
-    const { scope } = this;
+    const { scope, gate } = this;
     const { message, setup } = parseSetupMessage(frameText(first));
     const token = this.init.token;
     let effective = lockSetup(setup, token?.record.lock);
@@ -162,39 +171,45 @@ class LiveSession {
     scope.requestedModel = name;
     const provider = scope.config.providers.get(target.provider);
     if (!provider?.live) throw new GatewayError(400, liveRefusal(name));
-    if (!provider.configured) throw new GatewayError(503, `${target.provider} is not configured on this gateway`);
-    if (!isTargetAllowed(scope.gate.record, target)) throw new GatewayError(403, `model "${name}" is not allowed for key "${scope.gate.record.name}"`);
+    if (!isTargetAllowed(gate.record, target)) throw new GatewayError(403, `model "${name}" is not allowed for key "${gate.record.name}"`);
     this.price = scope.config.price(target.provider, target.model);
-    if (scope.gate.budgeted && !this.price) throw unpricedRefusal(name);
-    const live = provider.live(this.init.version);
+    if (gate.budgeted && !this.price) throw unpricedRefusal(name);
 
-    // A resumption must bring a handle this gateway sealed for this key; it does not use up a token.
+    // A resumption goes upstream under the credential that issued its handle, which must be sealed for this key;
+    // it does not use up a token.
     const sealed = effective.sessionResumption?.handle;
     const resumed = sealed !== undefined && sealed !== null && sealed !== "";
+    let credential: Credential | undefined;
     if (resumed) {
-      const handle = await openHandle(live.handleSecret, scope.key.id, sealed);
-      effective = { ...effective, sessionResumption: { ...effective.sessionResumption, handle } };
+      const parts = unseal(sealed);
+      credential = provider.pool.credentials.find((c) => c.label === parts.label);
+      if (!credential) throw new GatewayError(403, "session resumption handle was not issued to this key");
+      await verifyHandle(handleSecret(credential), scope.key.id, parts);
+      effective = { ...effective, sessionResumption: { ...effective.sessionResumption, handle: parts.handle } };
+    } else {
+      credential = provider.pool.pick(target.model, new Set());
+      if (!credential) throw new GatewayError(503, `no ${target.provider} credential serves "${name}" on this gateway`);
     }
     if (token && !resumed) await consumeToken(scope.env, token, clock.now());
     if (this.ended) return;
 
-    const tpm = scope.gate.record.rate_limit?.tpm;
+    const tpm = gate.record.rate_limit?.tpm;
     const tokens = tpm ? Math.max(1, Math.min(SLICE_TOKENS, Math.floor(tpm / 4))) : SLICE_TOKENS;
     const p = this.price;
     this.slice = { tokens, usd: p ? (tokens * Math.max(p.input, p.output, p.input_audio ?? 0, p.output_audio ?? 0)) / 1e6 : 0 };
-    await scope.gate.admit(this.slice);
+    await gate.admit(this.slice);
     this.reserved.tokens = this.slice.tokens;
     this.reserved.usd = this.slice.usd;
     if (this.ended) return;
 
-    const up = await this.connect(live, target);
+    const up = await this.connect(provider, credential, target);
     if (this.ended) {
       up.accept();
       up.close(NORMAL, "the client went away");
       return;
     }
     this.target = target;
-    this.live = live;
+    this.credential = credential;
     this.upstream = up;
     up.addEventListener("message", (e) => this.fromUpstream(e.data as Frame));
     up.addEventListener("close", (e) => this.peerClosed("upstream", e.code, e.reason));
@@ -210,25 +225,31 @@ class LiveSession {
   }
 
   /**
-   * The upstream socket (not yet accepted), opened with the provider's key (never the caller's credential), or a
-   * 502 saying why not.
+   * The upstream socket (not yet accepted), opened with the provider's credential (never the caller's), or a 502
+   * saying why not. A credential the upstream refused or throttled cools down, as after any call.
    */
-  private async connect(live: LiveUpstream, target: Target): Promise<WebSocket> {
+  private async connect(provider: Provider, credential: Credential, target: Target): Promise<WebSocket> {
     const started = Date.now();
     const attempt = (status: number, reason: string) =>
-      this.attempts.push({ target: targetString(target), status, reason, latency_ms: Date.now() - started });
+      this.attempts.push({
+        target: targetString(target), ...(credential.label ? { credential: credential.label } : {}), status, reason, latency_ms: Date.now() - started,
+      });
     let res: Response;
     try {
-      res = await fetch(live.request, { signal: AbortSignal.timeout(this.scope.config.retry.timeoutMs) });
+      res = await fetch(provider.live!(this.init.version, credential), { signal: AbortSignal.timeout(this.scope.config.retry.timeoutMs) });
     } catch (e) {
       attempt(502, "unreachable");
-      throw new GatewayError(502, `${target.provider}: could not open the Live session upstream (${live.redact(describeError(e))})`);
+      throw new GatewayError(502, `${provider.name}: could not open the Live session upstream (${redactSecrets(describeError(e), credential.secrets)})`);
     }
     if (res.status !== 101 || !res.webSocket) {
-      const body = live.redact((await res.text().catch(() => "")).slice(0, 1000));
+      const text = (await res.text().catch(() => "")).slice(0, 4000);
       attempt(res.status, `upstream ${res.status}`);
-      throw new GatewayError(502, `${target.provider} refused the Live session: HTTP ${res.status}${body ? `: ${body}` : ""}`);
+      if (res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text)) provider.pool.cool(credential, "auth");
+      else if (res.status === 429) provider.pool.cool(credential, "rate", retryAfterMs(res.headers, Date.now()));
+      const said = provider.error(res.status, text, credential.secrets).message;
+      throw new GatewayError(502, `${provider.name} refused the Live session: HTTP ${res.status}: ${said}`);
     }
+    provider.pool.recovered(credential);
     attempt(101, "ok");
     return res.webSocket;
   }
@@ -246,7 +267,7 @@ class LiveSession {
       if (isObject(update) && typeof update.newHandle === "string" && update.newHandle) {
         const raw = update.newHandle;
         this.toClient(
-          sealHandle(this.live!.handleSecret, this.scope.key.id, raw).then((sealed) => {
+          sealHandle(handleSecret(this.credential!), this.scope.key.id, this.credential!.label, raw).then((sealed) => {
             const out = JSON.stringify({ ...msg, sessionResumptionUpdate: { ...update, newHandle: sealed } });
             return typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
           }),
@@ -295,7 +316,7 @@ class LiveSession {
         const usd = Math.max(0, spent.usd + this.slice.usd - this.reserved.usd);
         // Grow by whole slices, and only once half the current one is gone.
         if (tokens <= this.slice.tokens / 2 && usd <= this.slice.usd / 2) return;
-        await this.scope.gate.grow({ tokens, usd });
+        await this.gate.grow({ tokens, usd });
         this.reserved.tokens += tokens;
         this.reserved.usd += usd;
       })
@@ -320,7 +341,7 @@ class LiveSession {
           console.error("live session: key lease renewal failed", describeError(e)),
         );
       }
-      this.scope.gate.assertUsable();
+      this.gate.assertUsable();
     } catch (e) {
       this.fail(e);
     }
@@ -350,7 +371,7 @@ class LiveSession {
       this.finish({ by, code, reason });
       return;
     }
-    const said = closeReason(this.live!.redact(reason));
+    const said = closeReason(redactSecrets(reason, this.credential!.secrets));
     this.close(this.upstream!, passOn(code), "");
     // Frames the upstream sent before closing (a last resumption handle) reach the client before the close does.
     const closeClient = () => this.close(this.client, passOn(code), said);
@@ -421,6 +442,9 @@ function parseObject(text: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
+
+/** What resumption handles are sealed with: the credential's own secret, so they resume only under it. */
+const handleSecret = (c: Credential) => c.secrets.join("\n");
 
 const isSetup = (text: string) => {
   const m = parseObject(text);

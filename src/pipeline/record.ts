@@ -1,12 +1,15 @@
-/** The last stage: turn what happened into a usage row and hand it off after the response. */
-import { settleRecords } from "../governance/settle";
+/**
+ * The last stage: what happened to a call, handed off after the response. A call that used a provider (or failed
+ * for any other reason) leaves one usage row; a refusal of the key leaves only a count (src/usage/refusals.ts).
+ */
 import { costUsd } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type SessionInfo } from "../usage/record";
-import { describeError } from "../usage/log";
-import { writeUsage } from "../usage/sink";
+import { minuteOf, REFUSAL_CODES, refusalReason } from "../usage/refusals";
+import { countRefusal, handOffRow } from "../usage/sink";
 import type { UsageMetadata } from "../gemini/schema";
 import type { Target } from "../plan/target";
 import type { CallScope } from "./context";
+import { upstreamAttempts } from "./execute";
 
 export interface CallEnd {
   target: Target | null;
@@ -51,19 +54,32 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
   };
 }
 
-/** The call's row, with its admission settled: the reservation gives way to what the call used. */
+/**
+ * The call's row, with its admission settled: the reservation gives way to what the call used, and the row goes to
+ * the usage buffer, which settles it with its Governors once it is in D1. A refusal is counted instead.
+ */
 export function recordCall(ctx: CallScope, end: CallEnd): void {
   const record = buildRecord(ctx, end);
   const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
-  if (settle) record.settle = settle;
-  ctx.waitUntil(
-    writeUsage(ctx.env, record).catch((e) => console.error(`usage row ${record.request_id} lost: ${describeError(e)}`)),
-  );
-  if (settle) {
-    ctx.waitUntil(
-      settleRecords(ctx.env, record.request_id, [record]).catch((e) =>
-        console.error("governance settlement failed", record.request_id, describeError(e)),
-      ),
-    );
+  if (isRefusal(end)) {
+    // Nothing was used: there is nothing to settle.
+    countRefusal(ctx.env, ctx.waitUntil, {
+      key_id: record.key_id,
+      team_id: record.team_id,
+      minute: minuteOf(ctx.startedAt),
+      status: end.status,
+      reason: refusalReason(end.status, end.error ?? ""),
+    });
+    return;
   }
+  if (settle) record.settle = settle;
+  handOffRow(ctx.env, ctx.waitUntil, record);
+}
+
+/**
+ * A refusal: the key's status, allow-list, budget or rate limit said no (401/402/403/429) before any upstream call.
+ * The same statuses from an upstream (after an attempt went out) are the provider's answers and stay rows.
+ */
+function isRefusal(end: CallEnd): boolean {
+  return end.target === null && REFUSAL_CODES.has(end.status) && upstreamAttempts(end.attempts) === 0;
 }

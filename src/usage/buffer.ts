@@ -1,114 +1,318 @@
 /**
- * UsageBuffer: a SQLite-backed Durable Object that keeps usage rows D1 would not take, and writes them later from
- * its alarm with D1 batch(), backing off while D1 keeps failing. One instance: it only sees traffic while D1
- * is failing, and one place makes the pending count exact.
+ * UsageBuffer: where usage rows wait between the call and D1. Each isolate hands its rows (and refusal counts) to
+ * one of USAGE_SHARDS SQLite-backed Durable Objects; a shard keeps them durably and its alarm writes them to D1
+ * with batch(), then settles them with their Governors. Sharding spreads the hand-offs; batching makes D1 writes
+ * per second independent of calls per second.
+ *
+ * A row's life in a shard: `pending` (batch NULL) → in a formed batch (the same rows on every retry, so the batch
+ * id means one thing) → stored in D1 (settlement still due) → settled and deleted. A row D1 refuses on its own is
+ * moved to `rejected` (the dead letters: kept, logged, counted) so it never holds up the rows behind it.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { insertStatement } from "./insert";
-import type { CallRecord } from "./record";
+import { settleRecords } from "../governance/settle";
+import { insertStatement, storedByThisBatch } from "./insert";
 import { describeError } from "./log";
+import type { CallRecord } from "./record";
+import { minuteOf, refusalUpsert, type RefusalCount } from "./refusals";
+import { shardName } from "./shards";
 
-/** Rows per D1 batch() (one transaction) and per alarm run; more pending rows reschedule the alarm at once. */
+export { USAGE_SHARDS } from "./shards";
+
+/** Rows per D1 batch() (one transaction). */
 export const BATCH_ROWS = 100;
+/** How long a shard collects rows before writing them: the most a row waits for D1 while D1 is healthy. */
+export const FLUSH_DELAY_MS = 1_000;
+/** Refusal counts are written less often: a flood of them costs at most one D1 write per counter this often. */
+export const REFUSAL_FLUSH_MS = 10_000;
 const ROWS_PER_ALARM = 1_000;
-const FIRST_DELAY_MS = 1_000;
-const MAX_DELAY_MS = 5 * 60_000;
+const FIRST_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 5 * 60_000;
+/** A counter is kept this long after its minute, so a late hand-off still adds to the shard's running total. */
+const REFUSAL_RETAIN_MS = 10 * 60_000;
 
-export function pendingRows(env: Pick<Env, "USAGE_BUFFER">): DurableObjectStub<UsageBuffer> {
-  return env.USAGE_BUFFER.get(env.USAGE_BUFFER.idFromName("usage"));
+export function usageShard(ns: DurableObjectNamespace<UsageBuffer>, i: number): DurableObjectStub<UsageBuffer> {
+  return ns.get(ns.idFromName(shardName(i)));
+}
+
+export interface ShardCounts {
+  /** Rows not yet in D1. */
+  pending: number;
+  /** Rows D1 refused on their own (dead letters). */
+  rejected: number;
+  /** Rows in D1 whose settlement with their Governors (those that meter them) has not landed yet. */
+  unsettled: number;
+}
+
+interface BatchRow {
+  seq: number;
+  record: CallRecord;
 }
 
 export class UsageBuffer extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly name: string;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.name = ctx.id.name ?? ctx.id.toString();
     this.sql.exec(`CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, stored INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS rejected (request_id TEXT PRIMARY KEY, record TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS rejected (request_id TEXT PRIMARY KEY, record TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS refusals (key_id TEXT NOT NULL, minute INTEGER NOT NULL, status INTEGER NOT NULL,
+        reason TEXT NOT NULL, team_id TEXT, count INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (key_id, minute, status, reason));`);
+    // The single buffer this grew from had no batches: give its table the column.
+    const cols = this.sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('pending')").toArray();
+    if (!cols.some((c) => c.name === "batch")) this.sql.exec("ALTER TABLE pending ADD COLUMN batch INTEGER");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS pending_batch ON pending (batch, seq)");
   }
 
-  /** Keeps rows durably (a row already pending is not added twice) and makes sure the alarm will write them. */
-  async add(records: CallRecord[]): Promise<void> {
-    for (const r of records) {
+  /**
+   * Keeps rows (a row already here is not added twice) and adds refusal counts, durably, and makes sure the alarm
+   * will write them. Resolves once they are stored: from then on nothing is lost.
+   */
+  async add(rows: CallRecord[], refusals: RefusalCount[] = []): Promise<void> {
+    for (const r of rows) {
       this.sql.exec("INSERT OR IGNORE INTO pending (request_id, record) VALUES (?, ?)", r.request_id, JSON.stringify(r));
     }
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + FIRST_DELAY_MS);
-  }
-
-  count(): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending").one().n;
-  }
-
-  override async alarm(): Promise<void> {
-    try {
-      for (let done = 0; done < ROWS_PER_ALARM; ) {
-        const rows = this.sql
-          .exec<{ seq: number; record: string }>("SELECT seq, record FROM pending ORDER BY seq LIMIT ?", BATCH_ROWS)
-          .toArray();
-        if (!rows.length) break;
-        try {
-          await this.env.DB.batch(rows.map((r) => insertStatement(this.env.DB, JSON.parse(r.record) as CallRecord)));
-          // Deleted only after D1 took them: a crash in between replays them, and the insert ignores duplicates.
-          this.sql.exec("DELETE FROM pending WHERE seq <= ?", rows[rows.length - 1]!.seq);
-        } catch (e) {
-          // One row D1 will never take would fail its whole batch forever: find it row by row. If no row goes
-          // in, D1 itself is failing: back off.
-          if (!(await this.oneByOne(rows))) throw e;
-        }
-        done += rows.length;
-      }
-      this.setFailures(0);
-      if (this.count() > 0) await this.ctx.storage.setAlarm(Date.now());
-    } catch (e) {
-      const failures = this.failures() + 1;
-      this.setFailures(failures);
-      const delay = Math.min(FIRST_DELAY_MS * 2 ** failures, MAX_DELAY_MS);
-      console.error(`usage buffer: D1 write failed (${describeError(e)}); ${this.count()} rows pending, next try in ${delay} ms`);
-      await this.ctx.storage.setAlarm(Date.now() + delay);
+    for (const c of refusals) {
+      this.sql.exec(
+        `INSERT INTO refusals (key_id, minute, status, reason, team_id, count) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (key_id, minute, status, reason) DO UPDATE SET count = count + excluded.count, team_id = excluded.team_id`,
+        c.key_id, c.minute, c.status, c.reason, c.team_id, c.count,
+      );
     }
+    const due = Date.now() + (rows.length ? FLUSH_DELAY_MS : REFUSAL_FLUSH_MS);
+    const at = await this.ctx.storage.getAlarm();
+    if (at === null || at > due) await this.ctx.storage.setAlarm(due);
+  }
+
+  counts(): ShardCounts {
+    const n = (sql: string) => this.sql.exec<{ n: number }>(sql).one().n;
+    return {
+      pending: n("SELECT count(*) AS n FROM pending WHERE batch IS NULL OR batch IN (SELECT id FROM batches WHERE stored = 0)"),
+      rejected: n("SELECT count(*) AS n FROM rejected"),
+      unsettled: n("SELECT count(*) AS n FROM pending WHERE batch IN (SELECT id FROM batches WHERE stored = 1)"),
+    };
+  }
+
+  /** Writes what is due now rather than at the next alarm (tests, and the e2e harness). */
+  async flush(): Promise<ShardCounts> {
+    await this.alarm();
+    return this.counts();
+  }
+
+  override alarm(): Promise<void> {
+    return this.exclusive(() => this.work());
+  }
+
+  /**
+   * One run at a time: a flush() arriving while the alarm awaits D1 would otherwise store and settle the same
+   * batch twice. A waiter waits on a promise of its own (resolved by the run in progress), never on another's.
+   */
+  private busy = false;
+  private waiters: (() => void)[] = [];
+  private async exclusive(run: () => Promise<void>): Promise<void> {
+    while (this.busy) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.busy = true;
+    try {
+      await run();
+    } finally {
+      this.busy = false;
+      for (const resolve of this.waiters.splice(0)) resolve();
+    }
+  }
+
+  private async work(): Promise<void> {
+    // Settlements still due go first (their rows are the oldest); one that fails leaves the rest for later.
+    let trouble = await this.settleStored();
+    let settling = !trouble;
+    for (let done = 0; done < ROWS_PER_ALARM; ) {
+      const batch = this.nextBatch();
+      if (!batch) break;
+      const failed = await this.store(batch);
+      if (failed) {
+        trouble = failed;
+        break;
+      }
+      done += batch.rows.length;
+      // Rows keep reaching D1 while Governors cannot be reached; their settlement waits for the next run.
+      if (settling && (trouble = await this.settle(batch.id))) settling = false;
+    }
+    trouble = (await this.flushRefusals()) ?? trouble;
+    await this.reschedule(trouble);
+  }
+
+  private async reschedule(trouble: unknown): Promise<void> {
+    if (trouble) {
+      const failures = this.state("failures") + 1;
+      this.setState("failures", failures);
+      const delay = Math.min(FIRST_RETRY_MS * 2 ** failures, MAX_RETRY_MS);
+      const c = this.counts();
+      console.error(
+        `usage buffer ${this.name}: ${describeError(trouble)}; ${c.pending} rows pending, ${c.unsettled} unsettled, next try in ${delay} ms`,
+      );
+      await this.ctx.storage.setAlarm(Date.now() + delay);
+      return;
+    }
+    this.setState("failures", 0);
+    const more = (sql: string, ...args: number[]) => this.sql.exec(sql, ...args).toArray().length > 0;
+    // A full batch waiting (more rows than one run writes, or a burst during this run) goes at once.
+    if (more("SELECT 1 FROM pending WHERE batch IS NULL LIMIT 1 OFFSET ?", BATCH_ROWS - 1)) await this.ctx.storage.setAlarm(Date.now());
+    else if (more("SELECT 1 FROM pending LIMIT 1")) await this.ctx.storage.setAlarm(Date.now() + FLUSH_DELAY_MS);
+    else if (more("SELECT 1 FROM refusals WHERE count > sent LIMIT 1")) await this.ctx.storage.setAlarm(Date.now() + REFUSAL_FLUSH_MS);
+  }
+
+  /** The oldest batch formed but not yet in D1 (retried with exactly its rows), else a new one from pending rows. */
+  private nextBatch(): { id: number; rows: BatchRow[] } | undefined {
+    let id = this.sql.exec<{ id: number }>("SELECT id FROM batches WHERE stored = 0 ORDER BY id LIMIT 1").toArray()[0]?.id;
+    if (id === undefined) {
+      if (!this.sql.exec("SELECT 1 FROM pending WHERE batch IS NULL LIMIT 1").toArray().length) return undefined;
+      // The BATCH_ROWS oldest pending rows: all up to the BATCH_ROWS-th, or all when there are fewer.
+      const last = this.sql
+        .exec<{ seq: number }>("SELECT seq FROM pending WHERE batch IS NULL ORDER BY seq LIMIT 1 OFFSET ?", BATCH_ROWS - 1)
+        .toArray()[0]?.seq;
+      // Batch numbers are never reused (a counter, not max(id) + 1): a batch id names one set of rows forever.
+      id = this.state("batches") + 1;
+      this.setState("batches", id);
+      this.sql.exec("INSERT INTO batches (id) VALUES (?)", id);
+      if (last === undefined) this.sql.exec("UPDATE pending SET batch = ? WHERE batch IS NULL", id);
+      else this.sql.exec("UPDATE pending SET batch = ? WHERE batch IS NULL AND seq <= ?", id, last);
+    }
+    return { id, rows: this.rows(id) };
+  }
+
+  private rows(batch: number): BatchRow[] {
+    return this.sql
+      .exec<{ seq: number; record: string }>("SELECT seq, record FROM pending WHERE batch = ? ORDER BY seq", batch)
+      .toArray()
+      .map((r) => ({ seq: r.seq, record: JSON.parse(r.record) as CallRecord }));
+  }
+
+  private batchId(batch: number): string {
+    return `${this.name}:${batch}`;
+  }
+
+  /**
+   * Writes a batch to D1 in one batch() and marks it stored; returns the error when D1 itself is failing. Rows
+   * D1 took from another batch (a row handed off twice) are dropped here: that batch settles them.
+   */
+  private async store(batch: { id: number; rows: BatchRow[] }): Promise<unknown> {
+    const db = this.env.DB;
+    const batchId = this.batchId(batch.id);
+    let ours: Set<number>;
+    try {
+      const results = await db.batch(batch.rows.map((r) => insertStatement(db, r.record, batchId)));
+      ours = new Set(batch.rows.filter((_, i) => storedByThisBatch(results[i]!)).map((r) => r.seq));
+    } catch (e) {
+      // One row D1 will never take fails its whole batch: find it row by row. If no row goes in, D1 is failing.
+      const one = await this.oneByOne(batch.rows, batchId);
+      if (!one) return e;
+      ours = one;
+    }
+    // What is left is what must still be settled: this batch's rows that a Governor meters.
+    for (const r of batch.rows) if (!ours.has(r.seq) || !r.record.settle) this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
+    if (this.sql.exec("SELECT 1 FROM pending WHERE batch = ? LIMIT 1", batch.id).toArray().length) {
+      this.sql.exec("UPDATE batches SET stored = 1 WHERE id = ?", batch.id);
+    } else this.sql.exec("DELETE FROM batches WHERE id = ?", batch.id);
+    return undefined;
   }
 
   /**
    * Writes rows one at a time. When some go in, the ones D1 still refuses are the rows' own fault: they move to
-   * `rejected` (kept, logged, counted in /admin/usage) so the rows behind them are not held up. Returns how many went in.
+   * `rejected` (the dead letters) so the rows behind them are not held up. Returns the rows this batch stored, or
+   * undefined when none went in (D1 is failing: try the whole batch again later).
    */
-  private async oneByOne(rows: { seq: number; record: string }[]): Promise<number> {
-    const refused: { seq: number; record: string; error: string }[] = [];
+  private async oneByOne(rows: BatchRow[], batchId: string): Promise<Set<number> | undefined> {
+    const refused: (BatchRow & { error: string })[] = [];
+    const ours = new Set<number>();
     let written = 0;
     for (const r of rows) {
       try {
-        await insertStatement(this.env.DB, JSON.parse(r.record) as CallRecord).run();
-        this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
+        if (storedByThisBatch(await insertStatement(this.env.DB, r.record, batchId).run())) ours.add(r.seq);
         written++;
       } catch (e) {
         refused.push({ ...r, error: describeError(e) });
         // The first rows all refused: D1 itself is failing, no use trying the rest now.
-        if (!written && refused.length === 3) return 0;
+        if (!written && refused.length === 3) return undefined;
       }
     }
-    if (!written) return 0;
+    if (!written) return undefined;
     for (const r of refused) {
-      const id = (JSON.parse(r.record) as CallRecord).request_id;
-      console.error(`usage row ${id} refused by D1 (${r.error}) while other rows went in; kept aside as rejected`);
-      this.sql.exec("INSERT OR REPLACE INTO rejected (request_id, record, error, at) VALUES (?, ?, ?, ?)", id, r.record, r.error, Date.now());
+      console.error(`usage row ${r.record.request_id} refused by D1 (${r.error}) while other rows went in; kept aside as rejected`);
+      this.reject([r.record], r.error);
       this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
     }
-    return written;
+    return ours;
   }
 
-  /** Rows D1 refused on their own (see oneByOne): never written, never dropped. */
-  rejectedCount(): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM rejected").one().n;
+  /** Sets rows aside as dead letters: kept with the reason, counted, never written. */
+  private reject(records: CallRecord[], error: string): void {
+    for (const r of records) {
+      this.sql.exec(
+        "INSERT OR REPLACE INTO rejected (request_id, record, error, at) VALUES (?, ?, ?, ?)",
+        r.request_id, JSON.stringify(r), error, Date.now(),
+      );
+    }
   }
 
-  private failures(): number {
-    return this.sql.exec<{ value: number }>("SELECT value FROM state WHERE name = 'failures'").toArray()[0]?.value ?? 0;
+  /** Batches in D1 whose settlement is still due, oldest first; stops at the first that fails. */
+  private async settleStored(): Promise<unknown> {
+    const stored = this.sql.exec<{ id: number }>("SELECT id FROM batches WHERE stored = 1 ORDER BY id").toArray();
+    for (const { id } of stored) {
+      const failed = await this.settle(id);
+      if (failed) return failed;
+    }
+    return undefined;
   }
 
-  private setFailures(n: number): void {
-    this.sql.exec("INSERT INTO state (name, value) VALUES ('failures', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", n);
+  /**
+   * Tells the Governors of a stored batch's calls, under the batch's id (the same rows and id on every retry, so
+   * a retry after an unknown outcome is recognised), then forgets the batch. Returns the error when it failed.
+   */
+  private async settle(batch: number): Promise<unknown> {
+    const rows = this.rows(batch).map((r) => r.record);
+    try {
+      if (rows.length) await settleRecords(this.env, this.batchId(batch), rows);
+    } catch (e) {
+      return new Error(`settlement of batch ${this.batchId(batch)} failed (${describeError(e)})`);
+    }
+    this.sql.exec("DELETE FROM pending WHERE batch = ?", batch);
+    this.sql.exec("DELETE FROM batches WHERE id = ?", batch);
+    return undefined;
+  }
+
+  /** Writes every counter that grew since its last write (absolute totals, one D1 batch), then drops old ones. */
+  private async flushRefusals(): Promise<unknown> {
+    const due = this.sql
+      .exec<RefusalCount>("SELECT key_id, team_id, minute, status, reason, count FROM refusals WHERE count > sent LIMIT 500")
+      .toArray();
+    if (due.length) {
+      try {
+        await this.env.DB.batch(due.map((c) => refusalUpsert(this.env.DB, this.name, c)));
+      } catch (e) {
+        return new Error(`refusal counts not written (${describeError(e)})`);
+      }
+      // Counts added while the write was in flight stay due (count > sent).
+      for (const c of due) {
+        this.sql.exec(
+          "UPDATE refusals SET sent = max(sent, ?) WHERE key_id = ? AND minute = ? AND status = ? AND reason = ?",
+          c.count, c.key_id, c.minute, c.status, c.reason,
+        );
+      }
+    }
+    this.sql.exec("DELETE FROM refusals WHERE count = sent AND minute < ?", minuteOf(Date.now() - REFUSAL_RETAIN_MS));
+    return undefined;
+  }
+
+  private state(name: string): number {
+    return this.sql.exec<{ value: number }>("SELECT value FROM state WHERE name = ?", name).toArray()[0]?.value ?? 0;
+  }
+
+  private setState(name: string, n: number): void {
+    this.sql.exec("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", name, n);
   }
 }

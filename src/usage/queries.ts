@@ -110,19 +110,26 @@ export async function queryUsage(db: D1Database, q: UsageQuery) {
   const { results } = await db.prepare(sql).bind(...args).all<SumRow>();
   if (!q.group_by) return { totals: totalsOf(results[0]!) };
   const { field } = GROUP_SQL[q.group_by];
-  const groups = results.map((r) => ({
-    [field]: q.group_by === "day" ? new Date(Number(r.grp) * DAY_MS).toISOString().slice(0, 10) : (r.grp ?? null),
-    ...totalsOf(r),
-  }));
+  const groups = results.map((r) => ({ [field]: groupLabel(q.group_by!, r.grp), ...totalsOf(r) }));
   const totals = results.reduce<Totals>(
     (t, r) => {
       for (const k of Object.keys(t) as (keyof Totals)[]) t[k] += r[k];
       return t;
     },
-    { requests: 0, errors: 0, aborted: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, cost_usd: 0 },
+    emptyTotals(),
   );
   return { totals: totalsOf(totals), groups };
 }
+
+export const emptyTotals = (): Totals => ({
+  requests: 0, errors: 0, aborted: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, cost_usd: 0,
+});
+
+/** A group's value as the answer shows it, and the field it goes in. */
+export function groupLabel(group: Group, grp: string | number | null | undefined): string | number | null {
+  return group === "day" ? new Date(Number(grp) * DAY_MS).toISOString().slice(0, 10) : (grp ?? null);
+}
+export const groupField = (group: Group) => GROUP_SQL[group].field;
 
 /** The opaque cursor is the (ts, request_id) of the last row served; the next page starts strictly below it. */
 export function encodeCursor(ts: number, requestId: string): string {

@@ -1,30 +1,146 @@
 /**
- * Writes usage rows to D1. Called inside waitUntil, after the response: it never delays a byte. A failed write
- * is retried a couple of times; a row that still cannot be written goes to the UsageBuffer Durable Object, which
- * keeps it durably and writes it later. Inserts are idempotent (request_id is the key), so a replay never doubles.
+ * The isolate's side of the usage log: one durable hand-off per call, after the response (in waitUntil), never a D1
+ * write. Rows and refusal counts go to this isolate's UsageBuffer shard (src/usage/buffer.ts), which batches them
+ * into D1.
+ *
+ * Hand-offs coalesce without a timer: the call that finds none in flight leads, sending what is waiting and then,
+ * round after round, what arrived meanwhile; the others only add to the outbox. Each round runs in the leader's
+ * own request (its waitUntil), so no call waits on a promise of another's. A leader stops after MAX_ROUNDS so no
+ * request lives on for long; the next arrival leads. At low load every row goes at once, alone; under load a round
+ * carries everything that arrived during the previous one.
  */
 import type { Env } from "../env";
-import { pendingRows } from "./buffer";
-import { insertStatement } from "./insert";
+import { waits } from "../pipeline/sleep";
+import { settleRecords } from "../governance/settle";
+import { USAGE_SHARDS, usageShard } from "./buffer";
+import { insertStatement, storedByThisBatch } from "./insert";
 import { describeError } from "./log";
 import type { CallRecord } from "./record";
+import { refusalKey, type RefusalCount } from "./refusals";
 
-/** Waits before each retry of a failed D1 write: quick, because the buffer takes over after the last one. */
-export const RETRY_DELAYS_MS = [20, 80] as const;
+type SinkEnv = Pick<Env, "USAGE_BUFFER">;
 
-/** D1, retried; then the durable buffer. Rejects only when the row could be kept nowhere. */
-export async function writeUsage(env: Pick<Env, "DB" | "USAGE_BUFFER">, r: CallRecord): Promise<void> {
-  for (let i = 0; ; i++) {
+const MAX_ROUNDS = 16;
+/** Rows per RPC; a bigger round is sent in several. */
+const MAX_ROWS = 500;
+/** Wait before handing off to another shard after one failed. */
+const RETRY_MS = 50;
+
+interface Outbox {
+  rows: CallRecord[];
+  refusals: Map<string, RefusalCount>;
+  leading: boolean;
+  /** The rounds in flight, for tests that must know every hand-off has landed (`handOffsSettled`). */
+  inFlight: Set<Promise<void>>;
+}
+
+// Per isolate (keyed by the buffer binding, which the runtime keeps for the isolate's life).
+const outboxes = new WeakMap<object, Outbox>();
+let shard: number | undefined;
+
+function outboxOf(env: SinkEnv): Outbox {
+  let box = outboxes.get(env.USAGE_BUFFER);
+  if (!box) outboxes.set(env.USAGE_BUFFER, (box = { rows: [], refusals: new Map(), leading: false, inFlight: new Set() }));
+  return box;
+}
+
+/** Hands a call's usage row off to be stored. */
+export function handOffRow(env: Env, waitUntil: (p: Promise<unknown>) => void, row: CallRecord): void {
+  const box = outboxOf(env);
+  box.rows.push(row);
+  lead(env, waitUntil, box);
+}
+
+/** Counts one refusal; equal counters in the outbox merge, so a flood hands off a few numbers, not N rows. */
+export function countRefusal(env: Env, waitUntil: (p: Promise<unknown>) => void, c: Omit<RefusalCount, "count">): void {
+  const box = outboxOf(env);
+  const k = refusalKey(c);
+  const have = box.refusals.get(k);
+  if (have) have.count++;
+  else box.refusals.set(k, { ...c, count: 1 });
+  lead(env, waitUntil, box);
+}
+
+/** Resolves once every hand-off this isolate has in flight has landed (tests; nothing waits on it in production). */
+export async function handOffsSettled(env: SinkEnv): Promise<void> {
+  const box = outboxOf(env);
+  while (box.inFlight.size) await Promise.allSettled([...box.inFlight]);
+}
+
+function lead(env: Env, waitUntil: (p: Promise<unknown>) => void, box: Outbox): void {
+  if (box.leading) return;
+  box.leading = true;
+  const p = rounds(env, box).finally(() => box.inFlight.delete(p));
+  box.inFlight.add(p);
+  waitUntil(p);
+}
+
+async function rounds(env: Env, box: Outbox): Promise<void> {
+  for (let round = 1; ; round++) {
+    if (!box.rows.length && !box.refusals.size) {
+      box.leading = false;
+      return;
+    }
+    // Everything waiting: what a round leaves behind would wait for the isolate's next call.
+    const rows = box.rows.splice(0);
+    const refusals = [...box.refusals.values()];
+    box.refusals.clear();
+    // The last round: whatever arrives while it is in flight makes its caller the next leader.
+    const last = round === MAX_ROUNDS;
+    if (last) box.leading = false;
+    // deliver() never rejects; were it to, the leader must still let go, or this isolate would hand off nothing more.
+    await deliver(env, rows, refusals).catch((e) => console.error(`usage hand-off of ${rows.length} rows lost: ${describeError(e)}`));
+    if (last) return;
+  }
+}
+
+/** One RPC carries at most MAX_ROWS rows; the refusal counts go with the first. */
+async function deliver(env: Env, rows: CallRecord[], refusals: RefusalCount[]): Promise<void> {
+  for (let i = 0; i === 0 || i < rows.length; i += MAX_ROWS) await deliverOne(env, rows.slice(i, i + MAX_ROWS), i ? [] : refusals);
+}
+
+/**
+ * To this isolate's shard, then to another after a short wait; rows no shard would take are written to D1 directly
+ * as a last resort. Never rejects: what cannot be kept anywhere is logged as lost.
+ */
+async function deliverOne(env: Env, rows: CallRecord[], refusals: RefusalCount[]): Promise<void> {
+  shard ??= Math.floor(Math.random() * USAGE_SHARDS);
+  let error: unknown;
+  for (const i of [shard, (shard + 1) % USAGE_SHARDS]) {
     try {
-      await insertStatement(env.DB, r).run();
+      await usageShard(env.USAGE_BUFFER, i).add(rows, refusals);
       return;
     } catch (e) {
-      if (i === RETRY_DELAYS_MS.length) {
-        console.error(`usage row ${r.request_id} not written to D1 after ${i + 1} tries (${describeError(e)}); buffering it`);
-        break;
-      }
-      await new Promise((ok) => setTimeout(ok, RETRY_DELAYS_MS[i]));
+      error = e;
+      console.error(`usage buffer ${i} did not take a hand-off (${describeError(e)})`);
+      await waits.sleep(RETRY_MS);
     }
   }
-  await pendingRows(env).add([r]);
+  if (refusals.length) {
+    console.error(`${refusals.reduce((n, c) => n + c.count, 0)} refusal counts lost: no usage buffer reachable (${describeError(error)})`);
+  }
+  if (rows.length) await writeDirect(env, rows);
+}
+
+/**
+ * The last resort when no buffer object can be reached: the rows straight into D1 (one batch) and settled one by
+ * one, each under its own batch id. A settlement that fails here is logged; the row is in D1 for a Governor that
+ * derives its spend from the usage log.
+ */
+export async function writeDirect(env: Env, rows: CallRecord[]): Promise<void> {
+  const id = (r: CallRecord) => `direct:${r.request_id}`;
+  let results: D1Result[];
+  try {
+    results = await env.DB.batch(rows.map((r) => insertStatement(env.DB, r, id(r))));
+  } catch (e) {
+    for (const r of rows) console.error(`usage row ${r.request_id} lost: no usage buffer reachable and D1 refused it (${describeError(e)})`);
+    return;
+  }
+  await Promise.all(
+    rows.map((r, i) =>
+      r.settle && storedByThisBatch(results[i]!)
+        ? settleRecords(env, id(r), [r]).catch((e) => console.error(`settlement of usage row ${r.request_id} failed: ${describeError(e)}`))
+        : undefined,
+    ),
+  );
 }

@@ -3,7 +3,7 @@ import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
 import { createTeam } from "../helpers/governance";
-import { admin, BASE, createKey, genai, textRequest } from "../helpers/worker";
+import { admin, BASE, createKey, flushUsage, genai, textRequest } from "../helpers/worker";
 
 async function errorOf(r: Response) {
   return ((await r.json()) as { error: { code: number; message: string; status: string } }).error;
@@ -126,6 +126,7 @@ describe("secrets", () => {
       await (await admin(`/keys/${created.id}`, { method: "DELETE" })).text(),
       await (await admin(`/teams/${team.id}`)).text(),
     );
+    await flushUsage();
     const rows = await env.DB.prepare("SELECT * FROM usage WHERE key_id = ?").bind(created.id).all();
     expect(rows.results.length).toBeGreaterThan(0);
     texts.push(JSON.stringify(rows.results));

@@ -60,16 +60,7 @@ const textOf = async (stream: boolean, r: Response) => {
   return body.split("\r\n\r\n").filter(Boolean).map((e) => JSON.parse(e.slice(6)).candidates[0].content.parts[0].text).join("");
 };
 
-async function usageRow(requestId: string | null) {
-  const db = await gw.mf.getD1Database("DB");
-  // The row is written in waitUntil after the response: poll briefly (bounded) rather than sleep.
-  for (let i = 0; i < 100; i++) {
-    const row = await db.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first<Record<string, unknown>>();
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no usage row for ${requestId}`);
-}
+const usageRow = (requestId: string | null) => gw.usageRow(requestId);
 
 describe.each([false, true])("real sockets (stream: %s)", (stream) => {
   it("connection reset: retried on the same target, then its answer", async () => {

@@ -134,12 +134,20 @@ const setupMessage = (model = MODEL, extra: Record<string, unknown> = {}) =>
 async function sessionRows(keyId: string, n = 1): Promise<Record<string, any>[]> {
   const db = await gw.mf.getD1Database("DB");
   return vi.waitFor(async () => {
+    await gw.flushUsage();
     const { results } = await db.prepare("SELECT * FROM usage WHERE key_id = ? AND action = 'bidiGenerateContent' ORDER BY ts").bind(keyId).all();
     if (results.length < n) throw new Error(`${results.length} of ${n} rows`);
     return results.map((r) => ({ ...r, attempts_json: JSON.parse(r.attempts_json as string), modality_tokens: JSON.parse((r.modality_tokens as string) ?? "null") }));
   }, { timeout: 10_000, interval: 20 });
 }
 const sessionRow = async (keyId: string) => (await sessionRows(keyId))[0]!;
+
+/** A key's refusals (counted, not logged: 401/402/403/429 before any upstream socket), by status and reason. */
+async function refusals(keyId: string, g = gw): Promise<{ status: number; reason: string; refused: number }[]> {
+  await g.flushUsage();
+  const r = await g.admin(`/usage?key_id=${keyId}`);
+  return ((await r.json()) as { refusals: { status: number; reason: string; refused: number }[] }).refusals;
+}
 
 const cost = (usd: number) => Math.round(usd * 1e10) / 1e10;
 
@@ -349,18 +357,21 @@ it("a key at its request rate is refused before the upgrade (a session is one re
   const r = await refusedBeforeUpgrade(`${LIVE_PATH}?key=${key}`);
   expect(r.status).toBe(429);
   expect(r.body.error).toMatchObject({ code: 429, status: "RESOURCE_EXHAUSTED" });
-  const rows = await sessionRows(id, 2);
-  expect(rows.map((x) => x.status).sort()).toEqual([200, 429]);
+  expect((await sessionRows(id)).map((x) => x.status)).toEqual([200]);
+  expect(await refusals(id)).toEqual([{ status: 429, reason: "requests/min", refused: 1 }]);
 });
 
-it("a model outside the key's allow-list is refused at setup (4403), before any upstream socket", async () => {
+it("a model outside the key's allow-list is refused at setup (4403), before any upstream socket: a refusal, counted", async () => {
   const { key, id } = await gw.createKey({ models: ["gemini/gemini-live-allowed*"] });
   const before = up.sessions.length;
   const closed = await refusedAtSetup(sdk(key));
   expect(closed.code).toBe(4403);
   expect(closed.reason).toBe(`PERMISSION_DENIED: model "gemini/${MODEL}" is not allowed for key "e2e"`);
   expect(up.sessions.length).toBe(before);
-  expect(await sessionRow(id)).toMatchObject({ status: 403, requested_model: `gemini/${MODEL}`, provider: null, closed_by: "gateway", close_code: 4403 });
+  // Like every refusal of the REST routes: counted, not logged.
+  await vi.waitFor(async () => expect(await refusals(id)).toEqual([{ status: 403, reason: "model not allowed", refused: 1 }]));
+  const db = await gw.mf.getD1Database("DB");
+  expect(await db.prepare("SELECT count(*) AS n FROM usage WHERE key_id = ?").bind(id).first("n")).toBe(0);
 });
 
 it("another provider's model is refused: Live is Gemini's only", async () => {
@@ -423,7 +434,9 @@ it("resumption handles are sealed to the key: the same key resumes (the upstream
   // A raw upstream handle, unsealed, is refused the same way.
   expect((await refusedAtSetup(sdk(key), MODEL, { sessionResumption: { handle: rawHandle } })).code).toBe(4403);
   expect(up.sessions.length).toBe(before);
-  await sessionRows(id, 3);
+  expect(await sessionRows(id, 2)).toHaveLength(2);
+  expect(await refusals(id)).toEqual([{ status: 403, reason: "resumption handle", refused: 1 }]);
+  expect(await refusals(other.id)).toEqual([{ status: 403, reason: "resumption handle", refused: 1 }]);
 });
 
 // ---- ephemeral tokens
@@ -532,6 +545,7 @@ describe("LIVE_MAX_SESSION_SECONDS", () => {
     expect((await s.closed).code).toBe(1000);
     const db = await short.mf.getD1Database("DB");
     const row = await vi.waitFor(async () => {
+      await short.flushUsage();
       const r = await db.prepare("SELECT * FROM usage WHERE key_id = ?").bind(id).first();
       if (!r) throw new Error("no row yet");
       return r;

@@ -162,3 +162,16 @@ describe("holds: reservations for work that outlives its request", () => {
     expect(await admit(other, dollars(0.3))).toBe(true); // $0.50 left now
   });
 });
+
+describe("/admin/stats", () => {
+  it("counts this isolate's governed calls and its round trips to Governors", async () => {
+    const read = async () => ((await (await admin("/stats")).json()) as { isolate: { calls: number; governor_requests: number; governor_blocking: number } }).isolate;
+    const before = await read();
+    const { key } = await createKey({ rate_limit: { rpm: 100 } });
+    for (let i = 0; i < 3; i++) await genai("mock/echo", "generateContent", textRequest("hi"), key);
+    const after = await read();
+    expect(after.calls - before.calls).toBe(3);
+    expect(after.governor_requests).toBeGreaterThan(before.governor_requests);
+    expect(after.governor_blocking - before.governor_blocking).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -2,6 +2,8 @@
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { vi } from "vitest";
 import worker from "../../src/index";
+import { USAGE_SHARDS, usageShard } from "../../src/usage/buffer";
+import { handOffsSettled } from "../../src/usage/sink";
 
 export const ADMIN = { authorization: "Bearer test-admin-token-0123456789abcdef", "content-type": "application/json" };
 export const BASE = "https://gw.test";
@@ -39,9 +41,25 @@ export function genai(model: string, action: string, body: unknown, key: string,
 }
 
 /**
+ * Makes the usage log current, deterministically: waits for this isolate's hand-offs in flight, then has every
+ * buffer shard write what it holds to D1 and settle it (what its alarm would do within a second). Rows a failing D1
+ * will not take stay pending.
+ */
+export async function flushUsage(): Promise<void> {
+  await handOffsSettled(env);
+  await Promise.all(
+    Array.from({ length: USAGE_SHARDS }, async (_, i) => {
+      const shard = usageShard(env.USAGE_BUFFER, i);
+      // One flush writes up to 1,000 rows; a bigger backlog takes a few.
+      for (let n = 0; n < 10 && (await shard.flush()).pending > 0; n++);
+    }),
+  );
+}
+
+/**
  * The call through the Worker's own fetch with a test execution context, before its body is read (so a test can
- * read a stream chunk by chunk, or cancel it): `settled()` waits for the work it handed to waitUntil (usage
- * rows, governance settlement). `env` swaps bindings (e.g. a failing DB).
+ * read a stream chunk by chunk, or cancel it): `settled()` waits for the work it handed to waitUntil, then flushes
+ * the usage log (`flushUsage`), so the call's row is in D1 and settled. `env` swaps bindings (e.g. a failing DB).
  */
 export async function genaiCall(
   model: string,
@@ -53,10 +71,16 @@ export async function genaiCall(
   const ctx = createExecutionContext();
   // `env` swaps bindings or vars for this call only (a new env object: the config is parsed for it, as for a new isolate).
   const res = await worker.fetch(genaiRequest(model, action, body, key, opts), opts.env ? { ...env, ...opts.env } : env, ctx);
-  return { res, settled: () => waitOnExecutionContext(ctx) };
+  return {
+    res,
+    settled: async () => {
+      await waitOnExecutionContext(ctx);
+      await flushUsage();
+    },
+  };
 }
 
-/** The usage row of one call (by its x-edgeway-request-id), or null. */
+/** The usage row of one call (by its x-edgeway-request-id), or null. Flush first (`settled()` or `flushUsage`). */
 export function usageRow(requestId: string | null): Promise<Record<string, unknown> | null> {
   return env.DB.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first();
 }

@@ -3,11 +3,13 @@
  * lifetimes, rotation, LIVE_MAX_SESSION_SECONDS, an upstream that refuses or cannot be reached. The upstream is a
  * WebSocketPair the test holds (the gateway's fetch is stubbed to answer the upgrade with it).
  */
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF } from "cloudflare:test";
+import worker from "../../src/index";
+import { resetCredentialHealth } from "../../src/providers/credentials/pool";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
 import { freezeClock } from "../helpers/governance";
-import { admin, BASE, createKey, mockUpstream, usageRow } from "../helpers/worker";
+import { admin, BASE, createKey, flushUsage, mockUpstream, usageRow } from "../helpers/worker";
 
 const LIVE = "/genai/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
 const CONSTRAINED = "/genai/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained";
@@ -42,7 +44,11 @@ function upstreamSocket() {
     pair[1].accept();
     pair[1].addEventListener("message", (e) => {
       seen.push(e.data as string);
-      if (typeof e.data === "string" && e.data.includes('"setup"')) pair[1].send(JSON.stringify({ setupComplete: {} }));
+      if (typeof e.data !== "string" || !e.data.includes('"setup"')) return;
+      pair[1].send(JSON.stringify({ setupComplete: {} }));
+      if (JSON.parse(e.data).setup.sessionResumption) {
+        pair[1].send(JSON.stringify({ sessionResumptionUpdate: { newHandle: `raw-handle-${sockets.length}`, resumable: true } }));
+      }
     });
     sockets.push(pair[1]);
     received.push(seen);
@@ -52,21 +58,23 @@ function upstreamSocket() {
 }
 
 /** Opens the client end of a session, sends the setup and waits for setupComplete. */
-async function session(path: string, headers: Record<string, string> = {}) {
-  const res = await connect(path, headers);
+async function session(path: string, headers: Record<string, string> = {}, opts: { setup?: string; env?: Record<string, unknown> } = {}) {
+  const req = new Request(`${BASE}${path}`, { headers: { upgrade: "websocket", ...headers } });
+  const res = opts.env ? await worker.fetch(req, { ...env, ...opts.env } as never, createExecutionContext()) : await SELF.fetch(req);
   expect(res.status).toBe(101);
   const ws = res.webSocket!;
   const frames: string[] = [];
   const closed = new Promise<CloseEvent>((r) => ws.addEventListener("close", r));
   ws.addEventListener("message", (e) => frames.push(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
   ws.accept();
-  ws.send(SETUP);
+  ws.send(opts.setup ?? SETUP);
   await vi.waitFor(() => expect(frames.some((f) => f.includes("setupComplete"))).toBe(true));
   return { ws, frames, closed, requestId: res.headers.get("x-edgeway-request-id") };
 }
 
 const rowOf = (requestId: string | null) =>
   vi.waitFor(async () => {
+    await flushUsage();
     const r = await usageRow(requestId);
     if (!r) throw new Error("no row yet");
     return r;
@@ -168,6 +176,30 @@ describe("sessions", () => {
     const closed = await s.closed;
     expect([closed.code, closed.reason]).toEqual([4408, "DEADLINE_EXCEEDED: session reached LIVE_MAX_SESSION_SECONDS (900 s)"]);
     expect(await rowOf(s.requestId)).toMatchObject({ status: 408, closed_by: "gateway", close_code: 4408 });
+  });
+
+  it("a resumed session goes upstream under the pool credential that issued its handle", async () => {
+    resetCredentialHealth();
+    const { key } = await createKey();
+    const keys = { GEM_A: "AIza-live-pool-aaaaaaaa", GEM_B: "AIza-live-pool-bbbbbbbb" };
+    const vars = { ...keys, PROVIDER_KEYS: JSON.stringify({ gemini: [{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }] }) };
+    const { calls } = upstreamSocket();
+    const withResumption = (handle?: string) =>
+      JSON.stringify({ setup: { model: "models/gemini-2.0-flash-live-001", sessionResumption: handle ? { handle } : {} } });
+    const first = await session(LIVE, { "x-goog-api-key": key }, { setup: withResumption(), env: vars });
+    await vi.waitFor(() => expect(first.frames.some((f) => f.includes("sessionResumptionUpdate"))).toBe(true));
+    const sealed = JSON.parse(first.frames.find((f) => f.includes("sessionResumptionUpdate"))!).sessionResumptionUpdate.newHandle as string;
+    const issuedBy = calls[0]!.headers.get("x-goog-api-key");
+    const label = issuedBy === keys.GEM_A ? "a" : "b";
+    expect(sealed.split(".")[2]).toBe(btoa(label).replace(/=+$/, ""));
+    first.ws.close(1000);
+    // Whichever credential a fresh session would draw, each resumption goes to the one that issued the handle.
+    for (const draw of [0.01, 0.99, 0.4, 0.6]) {
+      vi.spyOn(Math, "random").mockReturnValue(draw);
+      const again = await session(LIVE, { "x-goog-api-key": key }, { setup: withResumption(sealed), env: vars });
+      again.ws.close(1000);
+    }
+    expect(calls.slice(1).map((c) => c.headers.get("x-goog-api-key"))).toEqual(Array(4).fill(issuedBy));
   });
 
   it("an upstream that refuses the upgrade: 4502, the provider key redacted, the attempt in the row", async () => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { GatewayError } from "../../src/gemini/errors";
 import { closeReason, gatewayCode, passOn, sendable } from "../../src/live/close";
-import { openHandle, sealHandle } from "../../src/live/resumption";
+import { sealHandle, unseal, verifyHandle } from "../../src/live/resumption";
 import { lockSetup, normalizeSetup, parseFieldMask, parseSetupMessage, setupModel } from "../../src/live/setup";
 import { liveCostUsd, LiveUsage, modalityTokens, rowUsage } from "../../src/live/usage";
 
@@ -146,14 +146,22 @@ describe("close frames", () => {
 });
 
 describe("resumption handles", () => {
-  it("open only for the key they were sealed for, under the same secret, untampered", async () => {
-    const sealed = await sealHandle("provider-key", "key_a", "raw-handle");
-    expect(sealed).toMatch(/^edgeway1\.[A-Za-z0-9_-]{22}\.raw-handle$/);
-    expect(await openHandle("provider-key", "key_a", sealed)).toBe("raw-handle");
-    await expect(openHandle("provider-key", "key_b", sealed)).rejects.toMatchObject({ code: 403 });
-    await expect(openHandle("other-provider-key", "key_a", sealed)).rejects.toMatchObject({ code: 403 });
-    await expect(openHandle("provider-key", "key_a", sealed.replace("raw-handle", "raw-handle2"))).rejects.toMatchObject({ code: 403 });
-    await expect(openHandle("provider-key", "key_a", "raw-handle")).rejects.toMatchObject({ code: 403 });
-    await expect(openHandle("provider-key", "key_a", 42)).rejects.toMatchObject({ code: 403 });
+  const open = async (secret: string, keyId: string, sealed: unknown) => {
+    const parts = unseal(sealed);
+    await verifyHandle(secret, keyId, parts);
+    return parts;
+  };
+
+  it("open only for the key they were sealed for, under the same credential's secret, untampered", async () => {
+    const sealed = await sealHandle("provider-key", "key_a", "default", "raw.handle");
+    expect(sealed).toMatch(/^edgeway1\.[A-Za-z0-9_-]{22}\.ZGVmYXVsdA\.raw\.handle$/);
+    expect(await open("provider-key", "key_a", sealed)).toMatchObject({ label: "default", handle: "raw.handle" });
+    await expect(open("provider-key", "key_b", sealed)).rejects.toMatchObject({ code: 403 });
+    await expect(open("other-provider-key", "key_a", sealed)).rejects.toMatchObject({ code: 403 });
+    await expect(open("provider-key", "key_a", sealed.replace("raw.handle", "raw.handle2"))).rejects.toMatchObject({ code: 403 });
+    // Naming another credential does not carry the seal over to it.
+    const relabelled = sealed.replace(".ZGVmYXVsdA.", `.${btoa("second").replace(/=+$/, "")}.`);
+    await expect(open("provider-key", "key_a", relabelled)).rejects.toMatchObject({ code: 403 });
+    for (const bad of ["raw-handle", "edgeway1.x.y.z", "edgeway1.", 42, null]) await expect(open("provider-key", "key_a", bad)).rejects.toMatchObject({ code: 403 });
   });
 });

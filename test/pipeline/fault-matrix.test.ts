@@ -8,7 +8,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vite
 import worker from "../../src/index";
 import { waits } from "../../src/pipeline/sleep";
 import {
-  createKey, genaiRequest, genaiSettled, hang, mockUpstream, readSse, sseResponse, textRequest, usageRow, type UpstreamCall,
+  createKey, flushUsage, genaiRequest, genaiSettled, hang, mockUpstream, readSse, sseResponse, textRequest, usageRow, type UpstreamCall,
 } from "../helpers/worker";
 
 /** Retries on, as deployed: 2 retries of the same target; backoff ceiling 100 ms, then 200 ms; waits capped at 5 s. */
@@ -192,6 +192,7 @@ describe("a stream cut after its first byte", () => {
     expect(events[0]!.candidates[0].content.parts[0].text).toBe("partial");
     expect(events[1]).toMatchObject({ error: { code: 502, status: "UNAVAILABLE" } });
     expect(text).not.toContain("edgeway mock model");
+    await flushUsage();
     const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
     expect(JSON.parse(row.attempts_json as string).map((a: { reason: string }) => a.reason)).toEqual(["ok"]);
     expect(row).toMatchObject({ status: 502, outcome: "error", provider: "gemini", fallback_index: 0, attempts: 1 });

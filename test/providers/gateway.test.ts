@@ -1,7 +1,7 @@
 /** OpenAI, Anthropic and OpenAI-compatible hosts through the whole gateway, upstream fetch mocked. */
 import { env, SELF } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { BASE, createKey, genai, mockUpstream, readSse, sseResponse, textRequest } from "../helpers/worker";
+import { BASE, createKey, flushUsage, genai, mockUpstream, readSse, sseResponse, textRequest } from "../helpers/worker";
 import { byteOffset } from "../helpers/stream";
 import anthropicReq from "../fixtures/anthropic/messages-request.anthropic.json";
 import anthropicGeminiReq from "../fixtures/anthropic/messages-request.gemini.json";
@@ -35,6 +35,7 @@ const cut = (text: string, at: number[]) => {
 async function usageRow(r: Response) {
   const id = r.headers.get("x-edgeway-request-id")!;
   return vi.waitFor(async () => {
+    await flushUsage();
     const row = await env.DB.prepare("SELECT * FROM usage WHERE request_id = ?").bind(id).first<Record<string, unknown>>();
     if (!row) throw new Error("no usage row yet");
     return row;

@@ -37,13 +37,15 @@ describe("/admin/usage", () => {
     row({ key_id: k2, team_id: team, ts: T0 + 2 * DAY, provider: "gemini", model: "gemini-2.0-flash", cost_usd: 0.003 }),
   ]);
 
-  it("totals over a team, without grouping; pending_rows and rejected_rows are shown", async () => {
+  it("totals over a team, without grouping; what the buffer holds is shown", async () => {
     await seeded;
     const { status, body } = await json(await admin(`/usage?team_id=${team}`));
     expect(status).toBe(200);
     expect(body).toEqual({
-      from: null, to: null, group_by: null, pending_rows: expect.any(Number), rejected_rows: expect.any(Number),
-      totals: { requests: 5, errors: 1, aborted: 1, input_tokens: 130, output_tokens: 110, cached_tokens: 40, thinking_tokens: 5, cost_usd: 0.00605 },
+      from: null, to: null, group_by: null,
+      pending_rows: expect.any(Number), rejected_rows: expect.any(Number), unsettled_rows: expect.any(Number),
+      totals: { requests: 5, errors: 1, aborted: 1, input_tokens: 130, output_tokens: 110, cached_tokens: 40, thinking_tokens: 5, cost_usd: 0.00605, refused: 0 },
+      refusals: [],
     });
   });
 

@@ -1,144 +1,232 @@
-/** Nothing lost silently: failed D1 writes are retried, then kept by the UsageBuffer DO and written by its alarm. */
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+/**
+ * The batch writer: every call's row is handed off to a UsageBuffer shard after the response, written to D1 in
+ * batches by the shard's alarm, then settled with its Governors under a stable batch id. D1 failing, duplicates,
+ * poison rows, lost outcomes, unreachable Governors and unreachable shards: nothing is lost or counted twice.
+ */
+import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Env } from "../../src/env";
-import { pendingRows } from "../../src/usage/buffer";
+import worker from "../../src/index";
+import { waits } from "../../src/pipeline/sleep";
+import { USAGE_SHARDS, usageShard, type ShardCounts } from "../../src/usage/buffer";
 import type { CallRecord } from "../../src/usage/record";
-import { admin, createKey, genaiCall, textRequest, usageRow } from "../helpers/worker";
+import { counters } from "../helpers/governance";
+import { admin, createKey, flushUsage, genaiCall, genaiRequest, textRequest, usageRow } from "../helpers/worker";
 
-const stub = () => pendingRows(env);
+const shard = (i: number) => usageShard(env.USAGE_BUFFER, i);
 
-/** A D1 whose writes fail `failures` times (every time by default) and then go to the real database. */
-function flakyDb(failures = Infinity) {
-  let tries = 0;
-  const db = {
-    prepare: (sql: string) => {
-      const real = env.DB.prepare(sql);
-      return {
-        bind: (...args: unknown[]) => ({
-          run: () => (++tries <= failures ? Promise.reject(new Error("D1_ERROR: simulated outage")) : real.bind(...args).run()),
-        }),
-      };
-    },
-  } as unknown as D1Database;
-  return { db, tries: () => tries };
+async function totals(): Promise<ShardCounts> {
+  const all: ShardCounts[] = await Promise.all(Array.from({ length: USAGE_SHARDS }, async (_, i) => ({ ...(await shard(i).counts()) })));
+  return all.reduce((t, c) => ({ pending: t.pending + c.pending, rejected: t.rejected + c.rejected, unsettled: t.unsettled + c.unsettled }));
 }
 
-/** The buffer's own DB binding, to make its alarm's batch() fail or count its calls. */
-const bufferDb = () => runInDurableObject(stub(), (instance) => (instance as unknown as { env: Env }).env.DB);
-
-const record = (i: number, batchTag = crypto.randomUUID()): CallRecord => ({
-  request_id: `buffered-${batchTag}-${i}`, ts: 1_600_000_000_000 + i, key_id: "key_buffered", team_id: null,
+const record = (i: number, tag: string, over: Partial<CallRecord> = {}): CallRecord => ({
+  request_id: `buffered-${tag}-${i}`, ts: 1_600_000_000_000 + i, key_id: "key_buffered", team_id: null,
   requested_model: "mock/echo", provider: "mock", model: "echo", action: "generateContent", stream: false, status: 200,
   outcome: "ok", error: null, attempts: [{ target: "mock/echo", status: 200, reason: "ok", latency_ms: 1 }], fallback_index: 0,
   tokens: { input: 1, output: 2, cached: 0, thinking: 0 }, cost_usd: 0.000005, latency_ms: 3, ttfb_ms: 3,
+  ...over,
 });
 
+const rowsLike = (tag: string) =>
+  env.DB.prepare("SELECT count(*) AS n FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).first<number>("n");
+
+/** D1 down for the buffer: batch() and every single-row write fail (restore before reading D1 in the test). */
+function d1Down() {
+  const down = () => Promise.reject(new Error("D1_ERROR: simulated outage"));
+  const prepare = env.DB.prepare.bind(env.DB);
+  vi.spyOn(env.DB, "batch").mockImplementation(down);
+  vi.spyOn(env.DB, "prepare").mockImplementation((sql) => {
+    const s = prepare(sql);
+    return { bind: (...a: unknown[]) => Object.assign(s.bind(...a), { run: down }) } as unknown as D1PreparedStatement;
+  });
+}
+
+/** A key whose Governor meters spend (a budget), and a row of it that must settle `usd` there. */
+async function meteredRow(tag: string, usd: number) {
+  const { id } = await createKey({ budget: { max_usd: 100 } });
+  return { id, row: record(0, tag, { key_id: id, cost_usd: usd, settle: { key: "" } }) };
+}
+
 beforeEach(async () => {
-  // The buffer is one object for the whole run: drain what earlier tests left.
-  await runDurableObjectAlarm(stub());
-  expect(await stub().count()).toBe(0);
+  // Shards outlive tests: start from nothing pending.
+  await flushUsage();
+  expect(await totals()).toMatchObject({ pending: 0, unsettled: 0 });
 });
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe("usage rows D1 would not take", () => {
-  it("are retried, then buffered durably and written by the alarm; the request is unaffected", async () => {
+describe("the usage hand-off", () => {
+  it("a call's row waits in a shard after the response (counted as pending_rows) and reaches D1 when it flushes", async () => {
     const { key } = await createKey();
-    const body = textRequest("same answer either way");
-    const normal = await genaiCall("mock/echo", "generateContent", body, key);
-    const expected = await normal.res.text();
-    await normal.settled();
-
-    const flaky = flakyDb();
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    const { res, settled } = await genaiCall("mock/echo", "generateContent", body, key, { env: { DB: flaky.db } });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(genaiRequest("mock/echo", "generateContent", textRequest("hi"), key), env, ctx);
     expect(res.status).toBe(200);
-    expect(await res.text()).toBe(expected);
-    await settled();
-
+    await waitOnExecutionContext(ctx);
     const id = res.headers.get("x-edgeway-request-id");
-    expect(flaky.tries()).toBe(3); // one write and two retries
     expect(await usageRow(id)).toBeNull();
-    expect(await stub().count()).toBe(1);
-    expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 1 });
-    const logged = errors.mock.calls.map((c) => c.join(" ")).join("\n");
-    expect(logged).toContain(`usage row ${id} not written to D1 after 3 tries (D1_ERROR: simulated outage)`);
-    expect(logged).not.toContain(key);
+    expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 1, unsettled_rows: 0 });
 
-    expect(await runDurableObjectAlarm(stub())).toBe(true);
-    expect(await usageRow(id)).toMatchObject({ request_id: id, provider: "mock", status: 200, outcome: "ok" });
-    expect(await stub().count()).toBe(0);
+    await flushUsage();
+    expect(await usageRow(id)).toMatchObject({ request_id: id, outcome: "ok", batch_id: expect.stringMatching(/^usage(:\d)?:\d+$/) });
     expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 0 });
   });
 
-  it("a write that succeeds on a retry lands at once and is not buffered", async () => {
-    const { key } = await createKey();
-    const flaky = flakyDb(1);
-    const { res, settled } = await genaiCall("mock/echo", "generateContent", textRequest("x"), key, { env: { DB: flaky.db } });
+  it("a burst of calls: hand-offs coalesce, and rows reach D1 in batches of at least 50 (100 a batch)", async () => {
+    const { key, id } = await createKey();
+    // Counts the hand-offs (add() RPCs) the calls make.
+    const get = env.USAGE_BUFFER.get.bind(env.USAGE_BUFFER);
+    const handOffs: number[] = [];
+    vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
+      const stub = get(oid);
+      return new Proxy(stub, {
+        get: (t, p) => (p === "add" ? (rows: CallRecord[], ...rest: []) => (handOffs.push(rows.length), t.add(rows, ...rest)) : Reflect.get(t, p)),
+      });
+    });
+    const calls = await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const ctx = createExecutionContext();
+        const res = await worker.fetch(genaiRequest("mock/echo", "generateContent", textRequest("burst"), key), env, ctx);
+        await res.text();
+        await waitOnExecutionContext(ctx);
+        return res.status;
+      }),
+    );
+    expect(calls.every((s) => s === 200)).toBe(true);
+    vi.restoreAllMocks();
+    expect(handOffs.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(handOffs.length).toBeLessThan(200);
+    const batch = vi.spyOn(env.DB, "batch");
+    await flushUsage();
+    const sizes = batch.mock.calls.map((c) => c[0].length);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(Math.min(...sizes)).toBeGreaterThanOrEqual(50);
+    batch.mockRestore();
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM usage WHERE key_id = ?").bind(id).first<number>("n")).toBe(200);
+  });
+
+  it("no shard reachable: the row goes straight to D1 (and is settled), the call unaffected", async () => {
+    const { key, id } = await createKey({ budget: { max_usd: 100 } });
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const waited = vi.spyOn(waits, "sleep").mockResolvedValue();
+    const broken = {
+      idFromName: (n: string) => env.USAGE_BUFFER.idFromName(n),
+      get: () => ({ add: () => Promise.reject(new Error("Durable Object is overloaded")) }),
+    } as unknown as typeof env.USAGE_BUFFER;
+    const { res, settled } = await genaiCall("mock/echo", "generateContent", textRequest("hi"), key, { env: { USAGE_BUFFER: broken } });
     expect(res.status).toBe(200);
     await settled();
-    expect(flaky.tries()).toBe(2);
-    expect(await usageRow(res.headers.get("x-edgeway-request-id"))).toMatchObject({ outcome: "ok" });
-    expect(await stub().count()).toBe(0);
+    const rid = res.headers.get("x-edgeway-request-id")!;
+    const row = await usageRow(rid);
+    expect(row).toMatchObject({ outcome: "ok", batch_id: `direct:${rid}` });
+    expect(waited).toHaveBeenCalledTimes(2); // this isolate's shard, then another
+    expect((await counters("key", id)).spent_usd).toBeCloseTo(row!.cost_usd as number, 12);
+    expect(errors.mock.calls.join("\n")).toContain("did not take a hand-off (Durable Object is overloaded)");
+  });
+});
+
+describe("the batch writer", () => {
+  it("D1 failing: rows stay pending while the alarm backs off, then land once D1 is back", async () => {
+    const tag = crypto.randomUUID();
+    await shard(1).add([record(1, tag), record(2, tag), record(3, tag)]);
+    d1Down();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await shard(1).flush()).toMatchObject({ pending: 3, rejected: 0 });
+    expect(await shard(1).flush()).toMatchObject({ pending: 3, rejected: 0 });
+    const next = await runInDurableObject(shard(1), (_, state) => state.storage.getAlarm());
+    expect(next).toBeGreaterThan(Date.now() + 1_000); // backing off: 2 s after the first failure, 4 s after the second
+    expect(errors.mock.calls.join("\n")).toContain("D1_ERROR: simulated outage");
+    vi.restoreAllMocks();
+
+    expect(await rowsLike(tag)).toBe(0);
+    expect(await shard(1).flush()).toMatchObject({ pending: 0 });
+    expect(await rowsLike(tag)).toBe(3);
   });
 
-  it("stay pending while D1 keeps failing in the alarm, which reschedules itself, then land", async () => {
-    const rows = [record(1), record(2)];
-    await stub().add(rows);
-    await stub().add([rows[0]!]); // already pending: not kept twice
-    expect(await stub().count()).toBe(2);
+  it("the same row handed off twice (to one shard, or to two) is one row, settled once", async () => {
+    const tag = crypto.randomUUID();
+    const { id, row } = await meteredRow(tag, 0.25);
+    await shard(1).add([row]);
+    await shard(1).add([row]); // still pending there: kept once
+    await shard(2).add([row]); // another shard: its batch finds the row stored by the first, and leaves it to it
+    await flushUsage();
+    expect(await rowsLike(tag)).toBe(1);
+    expect((await counters("key", id)).spent_usd).toBe(0.25);
 
-    const db = await bufferDb();
-    // D1 down: the batch fails, and so does every single-row write tried after it.
-    const down = () => Promise.reject(new Error("D1_ERROR: still down"));
-    const batch = vi.spyOn(db, "batch").mockImplementation(down);
-    const prepare = vi.spyOn(db, "prepare").mockImplementation(() => ({ bind: () => ({ run: down }) }) as unknown as D1PreparedStatement);
+    // A late replay, after the first copy was written and settled: still one row, still settled once.
+    await shard(3).add([row]);
+    await flushUsage();
+    expect(await rowsLike(tag)).toBe(1);
+    expect((await counters("key", id)).spent_usd).toBe(0.25);
+  });
+
+  it("a batch D1 stored but whose answer was lost is retried under the same id, and its rows are still settled", async () => {
+    const tag = crypto.randomUUID();
+    const { id, row } = await meteredRow(tag, 0.5);
+    await shard(1).add([row, record(1, tag)]);
+    const batch = env.DB.batch.bind(env.DB);
+    vi.spyOn(env.DB, "batch").mockImplementationOnce(async (s) => {
+      await batch(s); // committed...
+      throw new Error("D1_ERROR: network connection lost"); // ...but the shard never hears so
+    });
+    await flushUsage();
+    expect(await rowsLike(tag)).toBe(2);
+    expect((await counters("key", id)).spent_usd).toBe(0.5);
+    const stored = await env.DB.prepare("SELECT DISTINCT batch_id FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).all();
+    expect(stored.results).toEqual([{ batch_id: expect.stringMatching(/^usage:1:\d+$/) }]);
+  });
+
+  it("a settlement that fails is retried until it lands; rows reach D1 meanwhile", async () => {
+    const tag = crypto.randomUUID();
+    const { id, row } = await meteredRow(tag, 0.125);
+    await shard(1).add([row]);
+    const get = env.GOVERNOR.get.bind(env.GOVERNOR);
+    const unreachable = vi.spyOn(env.GOVERNOR, "get").mockImplementation(() => {
+      throw new Error("Governor unreachable");
+    });
     vi.spyOn(console, "error").mockImplementation(() => {});
-    expect(await runDurableObjectAlarm(stub())).toBe(true);
-    expect(await stub().count()).toBe(2);
-    expect(await stub().rejectedCount()).toBe(0);
-    const next = await runInDurableObject(stub(), (_, state) => state.storage.getAlarm());
-    expect(next).toBeGreaterThan(Date.now());
-    batch.mockRestore();
-    prepare.mockRestore();
+    expect(await shard(1).flush()).toMatchObject({ pending: 0, unsettled: 1 });
+    expect(await rowsLike(tag)).toBe(1);
+    expect(await (await admin("/usage")).json()).toMatchObject({ unsettled_rows: 1 });
+    // Later rows are not held up by the settlement still due.
+    await shard(1).add([record(1, tag)]);
+    expect(await shard(1).flush()).toMatchObject({ pending: 0, unsettled: 1 });
+    expect(await rowsLike(tag)).toBe(2);
+    const batchOf = () => runInDurableObject(shard(1), (_, state) => state.storage.sql.exec("SELECT id FROM batches WHERE stored = 1").toArray());
+    const due = await batchOf();
 
-    expect(await runDurableObjectAlarm(stub())).toBe(true);
-    expect(await stub().count()).toBe(0);
-    for (const r of rows) expect(await usageRow(r.request_id)).toMatchObject({ key_id: "key_buffered", input_tokens: 1, output_tokens: 2 });
+    unreachable.mockImplementation(get);
+    expect((await counters("key", id)).spent_usd).toBe(0);
+    expect(due).toHaveLength(1);
+    expect(await shard(1).flush()).toMatchObject({ unsettled: 0 });
+    expect((await counters("key", id)).spent_usd).toBe(0.125);
+    expect(await batchOf()).toEqual([]);
+    await shard(1).flush();
+    expect((await counters("key", id)).spent_usd).toBe(0.125);
   });
 
-  it("a row D1 refuses on its own is set aside (kept, counted) so the rows behind it land", async () => {
+  it("a row D1 refuses on its own is dead-lettered (kept, counted) and does not hold up the rows beside it", async () => {
     const tag = crypto.randomUUID();
     const good = [record(1, tag), record(3, tag)];
     const poison = { ...record(2, tag), outcome: "bogus" } as unknown as CallRecord; // fails the outcome CHECK
-    await stub().add([good[0]!, poison, good[1]!]);
+    const before = (await totals()).rejected;
+    await shard(1).add([good[0]!, poison, good[1]!]);
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    expect(await runDurableObjectAlarm(stub())).toBe(true);
+    expect(await shard(1).flush()).toMatchObject({ pending: 0 });
     for (const r of good) expect(await usageRow(r.request_id)).toMatchObject({ outcome: "ok" });
     expect(await usageRow(poison.request_id)).toBeNull();
-    expect(await stub().count()).toBe(0);
-    expect(await stub().rejectedCount()).toBe(1);
-    expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 0, rejected_rows: 1 });
+    expect((await totals()).rejected).toBe(before + 1);
+    expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 0, rejected_rows: before + 1 });
     expect(errors.mock.calls.map((c) => c.join(" ")).join("\n")).toContain(`usage row ${poison.request_id} refused by D1`);
-    // A replay of a row already written is absorbed: still one row.
-    await stub().add([good[0]!]);
-    expect(await runDurableObjectAlarm(stub())).toBe(true);
-    const n = await env.DB.prepare("SELECT count(*) AS n FROM usage WHERE request_id = ?").bind(good[0]!.request_id).first<number>("n");
-    expect(n).toBe(1);
   });
 
-  it("many pending rows are written with D1 batch(), 100 rows a batch", async () => {
+  it("a backlog is written 100 rows a D1 batch, oldest first, and drains in one flush", async () => {
     const tag = crypto.randomUUID();
-    const rows = Array.from({ length: 250 }, (_, i) => record(i, tag));
-    await stub().add(rows);
-    const db = await bufferDb();
-    const batch = vi.spyOn(db, "batch");
-    expect(await runDurableObjectAlarm(stub())).toBe(true);
+    await shard(1).add(Array.from({ length: 250 }, (_, i) => record(i, tag)));
+    const batch = vi.spyOn(env.DB, "batch");
+    expect(await shard(1).flush()).toMatchObject({ pending: 0 });
     expect(batch.mock.calls.map((c) => c[0].length)).toEqual([100, 100, 50]);
-    expect(await stub().count()).toBe(0);
-    const n = await env.DB.prepare("SELECT count(*) AS n FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).first<number>("n");
-    expect(n).toBe(250);
+    batch.mockRestore();
+    expect(await rowsLike(tag)).toBe(250);
   });
 });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { estimateTokens } from "../../src/gemini/text";
 import { mockReplyText } from "../../src/providers/mock/answer";
 import { createTeam } from "../helpers/governance";
-import { createKey, genai, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { createKey, flushUsage, genai, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -110,10 +110,9 @@ describe("usage row per call", () => {
     const req = textRequest("stream me please");
     const res = await genai("mock/echo", "streamGenerateContent", req, key, { query: "?alt=sse" });
     await res.text();
-    const id = res.headers.get("x-edgeway-request-id");
-    // The row is written after the response; poll (bounded) instead of sleeping.
-    let row = null;
-    for (let i = 0; i < 200 && !row; i++) row = await usageRow(id);
+    // The row is handed off after the response: flush the usage log, then read it.
+    await flushUsage();
+    const row = await usageRow(res.headers.get("x-edgeway-request-id"));
     expect(row).toMatchObject({ stream: 1, outcome: "ok", input_tokens: estimateTokens("stream me please"), output_tokens: estimateTokens(mockReplyText(req)) });
   });
 
@@ -160,7 +159,7 @@ describe("usage row per call", () => {
       error: "gemini: backend exploded", attempts: 1, fallback_index: null, input_tokens: 0, cost_usd: 0, ttfb_ms: null,
     });
     expect(JSON.parse(row!.attempts_json as string)).toEqual([
-      { target: "gemini/gemini-2.0-flash", status: 500, reason: "upstream 500", latency_ms: expect.any(Number) },
+      { target: "gemini/gemini-2.0-flash", credential: "default", status: 500, reason: "upstream 500", latency_ms: expect.any(Number) },
     ]);
   });
 
@@ -173,30 +172,26 @@ describe("usage row per call", () => {
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
     expect(row).toMatchObject({ requested_model: "gemini/gemini-2.0-flash", provider: "mock", model: "echo", outcome: "ok", attempts: 2, fallback_index: 1 });
     expect(JSON.parse(row!.attempts_json as string)).toEqual([
-      { target: "gemini/gemini-2.0-flash", status: 503, reason: "upstream 503", latency_ms: expect.any(Number) },
+      { target: "gemini/gemini-2.0-flash", credential: "default", status: 503, reason: "upstream 503", latency_ms: expect.any(Number) },
       { target: "mock/echo", status: 200, reason: "ok", latency_ms: expect.any(Number) },
     ]);
   });
 });
 
-describe("calls that fail before execute still leave exactly one row", () => {
-  const cases: { name: string; model: string; action: string; body: unknown; key?: Record<string, unknown>; status: number; error: string; attempts?: number }[] = [
+describe("calls that fail before execute still leave exactly one row (refusals are counted instead: refusals.test.ts)", () => {
+  const cases: { name: string; model: string; action: string; body: unknown; key?: Record<string, unknown>; env?: Record<string, string>; status: number; error: string }[] = [
     { name: "invalid JSON body", model: "mock/echo", action: "generateContent", body: "{nope", status: 400, error: "invalid JSON payload" },
     { name: "invalid request body", model: "mock/echo", action: "generateContent", body: { contents: "x" }, status: 400, error: "invalid generateContent request" },
     { name: "bad model string", model: "bad%20model!", action: "generateContent", body: textRequest("x"), status: 400, error: 'invalid model "bad model!"' },
     { name: "unknown action", model: "mock/echo", action: "fooBar", body: textRequest("x"), status: 400, error: 'unknown action "fooBar"' },
-    { name: "model not allowed", model: "mock/echo", action: "generateContent", body: textRequest("x"), key: { models: ["gemini/*"] }, status: 403, error: 'model "mock/echo" is not allowed', attempts: 1 },
-    { name: "inactive key", model: "mock/echo", action: "streamGenerateContent", body: textRequest("x"), key: { active: false }, status: 403, error: "API key is inactive" },
+    { name: "body too large", model: "mock/echo", action: "generateContent", body: textRequest("x".repeat(2048)), key: {}, env: { MAX_BODY_BYTES: "1024" }, status: 413, error: "exceeds the 1024-byte limit" },
   ];
   for (const c of cases) {
     it(c.name, async () => {
       const team = await createTeam();
       const { key, id } = await createKey({ team_id: team.id, ...c.key });
-      const { res, settled } = await genaiCall(c.model, c.action, c.body, key);
+      const { res, settled } = await genaiCall(c.model, c.action, c.body, key, { env: c.env });
       expect(res.status).toBe(c.status);
-      // A disallowed primary is checked by the attempt loop: one (skipped) attempt in the row, no upstream call in
-      // the header; everything else fails before the loop.
-      const attempts = c.attempts ?? 0;
       expect(res.headers.get("x-edgeway-attempts")).toBe("0");
       await settled();
       const rows = await env.DB.prepare("SELECT * FROM usage WHERE key_id = ?").bind(id).all();
@@ -204,11 +199,11 @@ describe("calls that fail before execute still leave exactly one row", () => {
       const row = rows.results[0]!;
       expect(row).toMatchObject({
         request_id: res.headers.get("x-edgeway-request-id"), team_id: team.id, action: c.action, status: c.status,
-        outcome: "error", attempts, provider: null, fallback_index: null, cost_usd: 0,
+        outcome: "error", attempts: 0, provider: null, fallback_index: null, cost_usd: 0,
         stream: c.action === "streamGenerateContent" ? 1 : 0,
       });
       expect(row.error).toContain(c.error);
-      expect(JSON.parse(row.attempts_json as string)).toHaveLength(attempts);
+      expect(JSON.parse(row.attempts_json as string)).toEqual([]);
     });
   }
 

@@ -1,38 +1,40 @@
-/** /admin/usage (aggregates, plus the rows still waiting in the buffer) and /admin/logs (rows, newest first). */
+/** /admin/usage (aggregates and refusal counts, plus what the buffer still holds) and /admin/logs (rows, newest first). */
 import { Hono } from "hono";
 import type { Env } from "../../env";
 import { badRequest } from "../../gemini/errors";
-import { pendingRows } from "../../usage/buffer";
+import { USAGE_SHARDS, usageShard, type ShardCounts } from "../../usage/buffer";
 import { describeError } from "../../usage/log";
 import { decodeCursor, LogsQuery, queryLogs, queryUsage, UsageQuery } from "../../usage/queries";
+import { queryRefusals, withRefusals } from "../../usage/refusals";
 import { pageLimit, parseQuery } from "./json";
 
 export const usageApp = new Hono<{ Bindings: Env }>();
 
 usageApp.get("/", async (c) => {
   const q = parseQuery(c, UsageQuery);
-  const [result, buffered] = await Promise.all([queryUsage(c.env.DB, q), bufferCounts(c.env)]);
+  const [result, refused, buffered] = await Promise.all([queryUsage(c.env.DB, q), queryRefusals(c.env.DB, q), bufferCounts(c.env)]);
   return c.json({
     from: q.from === undefined ? null : new Date(q.from).toISOString(),
     to: q.to === undefined ? null : new Date(q.to).toISOString(),
     group_by: q.group_by ?? null,
-    ...result,
+    ...withRefusals(result, refused, q.group_by),
     ...buffered,
   });
 });
 
 /**
- * Rows kept by the buffer and not in D1 (so not in these figures): still to be written, and refused by D1 on their
- * own; null if the buffer cannot be asked.
+ * What the buffer shards hold and D1 does not show yet (so not in these figures): rows still to be written, rows
+ * refused by D1 on their own, and rows written but not yet settled with their Governors; null if a shard cannot be
+ * asked. (Rows waiting in the opt-in usage queue are not counted: a Worker cannot read a queue's backlog.)
  */
-async function bufferCounts(env: Env): Promise<{ pending_rows: number | null; rejected_rows: number | null }> {
+async function bufferCounts(env: Env): Promise<{ pending_rows: number | null; rejected_rows: number | null; unsettled_rows: number | null }> {
   try {
-    const buffer = pendingRows(env);
-    const [pending_rows, rejected_rows] = await Promise.all([buffer.count(), buffer.rejectedCount()]);
-    return { pending_rows, rejected_rows };
+    const all = await Promise.all(Array.from({ length: USAGE_SHARDS }, (_, i) => usageShard(env.USAGE_BUFFER, i).counts()));
+    const sum = (k: keyof ShardCounts) => all.reduce((n, s) => n + s[k], 0);
+    return { pending_rows: sum("pending"), rejected_rows: sum("rejected"), unsettled_rows: sum("unsettled") };
   } catch (e) {
     console.error(`usage buffer count failed: ${describeError(e)}`);
-    return { pending_rows: null, rejected_rows: null };
+    return { pending_rows: null, rejected_rows: null, unsettled_rows: null };
   }
 }
 

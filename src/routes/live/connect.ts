@@ -44,9 +44,9 @@ export async function liveConnect(c: Context<AppEnv>, route: ResourceRoute): Pro
   }
   const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
   const locked = token?.record.lock?.setup?.model;
+  const gate = new Gate(c.env, waitUntil, presented);
   const scope: CallScope = {
-    requestId, startedAt, env: c.env, config, key: presented,
-    gate: new Gate(c.env, waitUntil, presented),
+    requestId, startedAt, env: c.env, config, key: presented, gate,
     action: "bidiGenerateContent",
     requestedModel: typeof locked === "string" ? locked : "",
     stream: true,
@@ -62,7 +62,7 @@ export async function liveConnect(c: Context<AppEnv>, route: ResourceRoute): Pro
   } catch (e) {
     return respondError(scope, e, []);
   }
-  return openSession({ scope, version: m[1]!, token });
+  return openSession({ scope, gate, version: m[1]!, token });
 }
 
 /** An ephemeral token, where the SDK puts it (`?access_token=`) or as Gemini also takes it (`Authorization: Token`). */
