@@ -157,7 +157,7 @@ class LiveSession {
       this.fail(new GatewayError(400, "a Live session takes one setup message, as its first"));
       return;
     }
-    this.upstream!.send(data);
+    this.send("upstream", data);
   }
 
   /** The setup message: everything a session is checked for, then the upstream socket. */
@@ -217,7 +217,7 @@ class LiveSession {
     // Accepted once it is listened to: no frame can arrive unheard.
     up.accept();
     up.binaryType = "arraybuffer";
-    up.send(JSON.stringify({ ...message, setup: upstreamSetup(effective, target) }));
+    this.send("upstream", JSON.stringify({ ...message, setup: upstreamSetup(effective, target) }));
     this.phase = "open";
     for (const f of this.queue) if (this.phase === "open") this.forward(f);
     this.queue = [];
@@ -284,12 +284,12 @@ class LiveSession {
   /** Sends in order: straight away, unless a frame ahead of this one is still being rewritten. */
   private toClient(data: Frame | Promise<Frame>): void {
     if (!this.outbound && !(data instanceof Promise)) {
-      this.client.send(data);
+      this.send("client", data);
       return;
     }
     const next: Promise<void> = (this.outbound ?? Promise.resolve()).then(async () => {
       const d = await data;
-      if (this.phase !== "ended") this.client.send(d);
+      if (this.phase !== "ended") this.send("client", d);
     });
     this.outbound = next;
     next.catch((e) => this.fail(e)).finally(() => {
@@ -378,6 +378,15 @@ class LiveSession {
     if (this.outbound) this.outbound.finally(closeClient);
     else closeClient();
     this.finish({ by, code: passOn(code), reason: said });
+  }
+
+  /** A send to a socket that is closing throws: that side has gone, and the session ends as it would on its close. */
+  private send(to: "client" | "upstream", data: Frame): void {
+    try {
+      (to === "client" ? this.client : this.upstream!).send(data);
+    } catch {
+      this.peerClosed(to, ABNORMAL, `${to} connection lost`);
+    }
   }
 
   private close(ws: WebSocket, code: number, reason: string): void {
