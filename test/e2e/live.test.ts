@@ -198,6 +198,16 @@ it("a text session: turns relayed both ways, the provider key upstream (never th
   expect(row.latency_ms).toBeGreaterThanOrEqual(row.ttfb_ms);
 });
 
+it("a base URL with a trailing slash works too (the SDK then opens /genai//ws/...)", async () => {
+  const { key, id } = await gw.createKey();
+  const next = up.next();
+  const ai = new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: `${gw.url}/genai/` } });
+  const live = await connect(ai);
+  expect((await next).url).toBe(LIVE_PATH);
+  live.session.close();
+  expect(await sessionRow(id)).toMatchObject({ outcome: "ok", closed_by: "client" });
+});
+
 it("an audio chunk makes the round trip byte-exact, and its tokens are priced as audio", async () => {
   const { key, id } = await gw.createKey();
   const next = up.next();
