@@ -31,8 +31,13 @@ const MAX_RETRY_MS = 5 * 60_000;
 /** A counter is kept this long after its minute, so a late hand-off still adds to the shard's running total. */
 const REFUSAL_RETAIN_MS = 10 * 60_000;
 
+const ids = new WeakMap<object, DurableObjectId[]>();
+
+/** Shard `i`'s stub; its id is derived once per isolate (the namespace binding lives as long as the isolate). */
 export function usageShard(ns: DurableObjectNamespace<UsageBuffer>, i: number): DurableObjectStub<UsageBuffer> {
-  return ns.get(ns.idFromName(shardName(i)));
+  let all = ids.get(ns);
+  if (!all) ids.set(ns, (all = []));
+  return ns.get((all[i] ??= ns.idFromName(shardName(i))));
 }
 
 export interface ShardCounts {
@@ -86,8 +91,16 @@ export class UsageBuffer extends DurableObject<Env> {
       );
     }
     const due = Date.now() + (rows.length ? FLUSH_DELAY_MS : REFUSAL_FLUSH_MS);
-    const at = await this.ctx.storage.getAlarm();
-    if (at === null || at > due) await this.ctx.storage.setAlarm(due);
+    this.alarmAt ??= await this.ctx.storage.getAlarm();
+    if (this.alarmAt === null || this.alarmAt > due) await this.schedule(due);
+  }
+
+  /** When the alarm is set for, as this instance set it (undefined: not known yet, e.g. after a restart). */
+  private alarmAt: number | null | undefined;
+
+  private async schedule(at: number): Promise<void> {
+    await this.ctx.storage.setAlarm(at);
+    this.alarmAt = at;
   }
 
   counts(): ShardCounts {
@@ -106,6 +119,8 @@ export class UsageBuffer extends DurableObject<Env> {
   }
 
   override alarm(): Promise<void> {
+    // The alarm that fired is spent; reschedule() sets the next one if there is more to do.
+    this.alarmAt = null;
     return this.exclusive(() => this.work());
   }
 
@@ -155,15 +170,15 @@ export class UsageBuffer extends DurableObject<Env> {
       console.error(
         `usage buffer ${this.name}: ${describeError(trouble)}; ${c.pending} rows pending, ${c.unsettled} unsettled, next try in ${delay} ms`,
       );
-      await this.ctx.storage.setAlarm(Date.now() + delay);
+      await this.schedule(Date.now() + delay);
       return;
     }
     this.setState("failures", 0);
     const more = (sql: string, ...args: number[]) => this.sql.exec(sql, ...args).toArray().length > 0;
     // A full batch waiting (more rows than one run writes, or a burst during this run) goes at once.
-    if (more("SELECT 1 FROM pending WHERE batch IS NULL LIMIT 1 OFFSET ?", BATCH_ROWS - 1)) await this.ctx.storage.setAlarm(Date.now());
-    else if (more("SELECT 1 FROM pending LIMIT 1")) await this.ctx.storage.setAlarm(Date.now() + FLUSH_DELAY_MS);
-    else if (more("SELECT 1 FROM refusals WHERE count > sent LIMIT 1")) await this.ctx.storage.setAlarm(Date.now() + REFUSAL_FLUSH_MS);
+    if (more("SELECT 1 FROM pending WHERE batch IS NULL LIMIT 1 OFFSET ?", BATCH_ROWS - 1)) await this.schedule(Date.now());
+    else if (more("SELECT 1 FROM pending LIMIT 1")) await this.schedule(Date.now() + FLUSH_DELAY_MS);
+    else if (more("SELECT 1 FROM refusals WHERE count > sent LIMIT 1")) await this.schedule(Date.now() + REFUSAL_FLUSH_MS);
   }
 
   /** The oldest batch formed but not yet in D1 (retried with exactly its rows), else a new one from pending rows. */
