@@ -35,6 +35,8 @@ export interface Config {
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
   retry: RetryPolicy;
+  /** The longest a Live session may stay open (`LIVE_MAX_SESSION_SECONDS`). */
+  liveMaxSessionMs: number;
   /** `DIRECT_KEYS=on`: a credential that is not a virtual key is the caller's own provider key for that call. */
   directKeys: boolean;
   /** Which browser origins may call the inference routes (`CORS_ORIGINS`); undefined: CORS is off. */
@@ -49,6 +51,8 @@ export interface Config {
  * for the isolate's own heap (bench/memory.mjs; README "Limits").
  */
 export const DEFAULT_MAX_BODY = 12 * 1024 * 1024;
+/** 15 minutes: Gemini's own limit for an audio session (its connections end sooner, with a goAway, and resume). */
+export const DEFAULT_LIVE_MAX_SESSION_SECONDS = 900;
 
 const cache = new WeakMap<object, Config>();
 
@@ -141,6 +145,7 @@ function buildConfig(env: Env): Config {
     providerNames: new Set(providers.keys()),
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
+    liveMaxSessionMs: Math.round(positiveNumber(env.LIVE_MAX_SESSION_SECONDS, DEFAULT_LIVE_MAX_SESSION_SECONDS) * 1000),
     directKeys: env.DIRECT_KEYS === "on",
     // Every secret any pool holds (and the admin token), known once the providers are built.
     redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => p.pool.secrets)]),
@@ -177,6 +182,12 @@ function positiveInt(v: unknown, fallback: number, min = 1): number {
   return Number.isFinite(n) && n >= min && v !== "" ? Math.floor(n) : fallback;
 }
 
+/** A number > 0, fractions allowed; anything else is the fallback. */
+function positiveNumber(v: unknown, fallback: number): number {
+  const n = typeof v === "string" || typeof v === "number" ? Number(v) : NaN;
+  return Number.isFinite(n) && n > 0 && v !== "" ? n : fallback;
+}
+
 /** A JSON var; a broken one is reported once per isolate and ignored rather than taking the gateway down. */
 function jsonVar<T>(v: unknown, name: string): T | undefined {
   if (v === undefined || v === "") return undefined;
@@ -193,6 +204,8 @@ const Price = z.object({
   input: z.number().check(z.gte(0)),
   output: z.number().check(z.gte(0)),
   cached_input: z.optional(z.number().check(z.gte(0))),
+  input_audio: z.optional(z.number().check(z.gte(0))),
+  output_audio: z.optional(z.number().check(z.gte(0))),
 });
 
 /** `PRICES` over the shipped table; a malformed one is ignored whole (a NaN cost would poison rows and budgets). */

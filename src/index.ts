@@ -3,6 +3,7 @@ import { buildApp } from "./app";
 import type { Env } from "./env";
 
 export { Governor } from "./governance/governor";
+export { EphemeralToken } from "./live/token-store";
 export { UsageBuffer } from "./usage/buffer";
 
 const app = buildApp();

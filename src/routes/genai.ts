@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env";
 import { notFound } from "../gemini/errors";
 import { parseGenaiPath } from "./genai-path";
+import { isLiveRoute, liveRoute } from "./live";
 import { modelAction } from "./model-action";
 import { modelsRoute } from "./models";
 import { requestId } from "./request-id";
@@ -23,6 +24,7 @@ genaiApp.all("*", (c) => {
     case "action":
       return modelAction(c, route);
     case "resource":
+      if (isLiveRoute(route)) return liveRoute(c, route);
       throw notFound(`no route for ${c.req.method} /genai/${route.version}/${route.rest.slice(0, 200)}`);
   }
 });
