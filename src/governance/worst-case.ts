@@ -4,6 +4,7 @@
  * The error of this estimate is the only way spend can pass a budget (README, "Governance").
  */
 import type { Config } from "../config";
+import { GatewayError } from "../gemini/errors";
 import type { Action, Content, Part, RequestBody } from "../gemini/schema";
 import { estimateTokens, systemText } from "../gemini/text";
 import type { Target } from "../plan/target";
@@ -39,6 +40,15 @@ export function worstCase(config: Config, action: Action, body: RequestBody, tar
 /** The targets a budget may not pay for: models without a price. */
 export function unpriced(config: Config, targets: readonly Target[]): Target[] {
   return targets.filter((t) => !config.price(t.provider, t.model));
+}
+
+/** The 403 for an unpriced model under a budget (a Live session's model too). */
+export function unpricedRefusal(name: string): GatewayError {
+  return new GatewayError(
+    403,
+    `model "${name}" has no price, and this key or its team has a budget: only priced models may be called. ` +
+      `Price it in PRICES (USD per 1M tokens), e.g. {"${name}": {"input": 1.25, "output": 10}}`,
+  );
 }
 
 function outputCap(config: Config, action: Action, body: RequestBody, t: Target): number {

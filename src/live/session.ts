@@ -20,7 +20,7 @@ import type { CallScope } from "../pipeline/context";
 import { recordCall } from "../pipeline/record";
 import { targetString, type Target } from "../plan/target";
 import type { Credential, Provider } from "../providers/types";
-import { unpricedRefusal } from "../routes/model-action";
+import { unpricedRefusal } from "../governance/worst-case";
 import { retryAfterMs } from "../pipeline/retry-policy";
 import { describeError } from "../usage/log";
 import type { Price } from "../usage/prices";

@@ -9,6 +9,7 @@
  */
 import { assertTargetAllowed } from "../auth/authenticate";
 import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
+import { unpricedRefusal } from "../governance/worst-case";
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
 import type { CredentialPool } from "../providers/credentials/pool";
@@ -112,7 +113,7 @@ export async function execute(
         const served = await attempt(ctx, target, body, index === 0, timer, trace, tried);
         timer.release();
         if (trace.credential) trace.pool?.recovered(trace.credential);
-        await verified(ctx, served);
+        await verified(ctx, served, target, index === 0);
         attempts.push({ ...info(), status: 200, reason: "ok", latency_ms: Date.now() - started });
         return { ...served, target, index, attempts };
       } catch (err) {
@@ -161,10 +162,7 @@ async function attempt(
 ): Promise<Pick<Served, "stream" | "json" | "secrets">> {
   const provider = ctx.config.providers.get(target.provider);
   if (!provider) throw new AttemptFailure(new GatewayError(400, `unknown provider "${target.provider}"`), !isPrimary, "unknown provider");
-  if (ctx.unpriced?.has(targetString(target))) {
-    const e = new GatewayError(403, `model "${targetString(target)}" has no price; a budget pays only for priced models`);
-    throw new AttemptFailure(e, true, "no price (budget)");
-  }
+  if (ctx.unpriced?.has(targetString(target))) throw new AttemptFailure(unpricedRefusal(targetString(target)), true, "no price (budget)");
   try {
     assertTargetAllowed(ctx.key, target);
   } catch (e) {
@@ -299,13 +297,22 @@ class StreamCut extends Error {}
  * Before anything goes to the client: admission that was still being confirmed in the background (a key or team
  * without limits is not waited for up front) must allow the call; otherwise the upstream is cancelled.
  */
-async function verified(ctx: CallContext, served: Pick<Served, "stream">): Promise<void> {
+async function verified(ctx: CallContext, served: Pick<Served, "stream">, target: Target, isPrimary: boolean): Promise<void> {
+  const cancel = () => {
+    served.stream?.abort.abort();
+    served.stream?.rest.cancel().catch(() => {});
+  };
   try {
     await ctx.gate.verified();
   } catch (e) {
-    served.stream?.abort.abort();
-    served.stream?.rest.cancel().catch(() => {});
+    cancel();
     throw new AttemptFailure(e as GatewayError, false, "refused by governance");
+  }
+  // A budget this isolate learnt of only now (its KV record did not show one): an unpriced model is refused as
+  // it would have been at planning, the primary with the 403, a fallback skipped for the next target.
+  if (ctx.gate.budgeted && !ctx.config.price(target.provider, target.model)) {
+    cancel();
+    throw new AttemptFailure(unpricedRefusal(targetString(target)), !isPrimary, "no price (budget)");
   }
 }
 

@@ -7,9 +7,8 @@ import type { Context } from "hono";
 import { assertKeyUsable, identifyKey } from "../auth/authenticate";
 import { identifyDirectCaller, ungoverned } from "../auth/direct";
 import type { AppEnv } from "../env";
-import { GatewayError } from "../gemini/errors";
 import { Gate } from "../governance/gate";
-import { unpriced, worstCase } from "../governance/worst-case";
+import { unpriced, unpricedRefusal, worstCase } from "../governance/worst-case";
 import { readJson, validateBody } from "../pipeline/body";
 import type { CallContext, CallScope } from "../pipeline/context";
 import { AllTargetsFailed, execute } from "../pipeline/execute";
@@ -72,13 +71,4 @@ function budgetable(scope: CallScope, targets: Target[]): ReadonlySet<string> | 
   if (!free.length) return undefined;
   if (free[0] === targets[0]) throw unpricedRefusal(targetString(targets[0]!));
   return new Set(free.map(targetString));
-}
-
-/** The 403 for an unpriced model under a budget (a Live session's model too). */
-export function unpricedRefusal(name: string): GatewayError {
-  return new GatewayError(
-    403,
-    `model "${name}" has no price, and this key or its team has a budget: only priced models may be called. ` +
-      `Price it in PRICES (USD per 1M tokens), e.g. {"${name}": {"input": 1.25, "output": 10}}`,
-  );
 }

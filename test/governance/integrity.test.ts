@@ -71,6 +71,19 @@ describe("no model is free by accident", () => {
     ]);
   });
 
+  it("a budget this isolate learns of only from the key's Governor (KV stale, no budget shown) still refuses an unpriced model", async () => {
+    mockUpstream(() => Response.json({ choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }] }));
+    const { key, id } = await createKey({ budget: { max_usd: 1 } });
+    const record = (await (await admin(`/keys/${id}`)).json()) as Record<string, unknown>;
+    // As another isolate would see it: KV still serves the record from before the budget, and no lease is held yet.
+    await env.VIRTUAL_KEYS.put(`vk:${await sha256Hex(key)}`, JSON.stringify({ ...record, budget: undefined }));
+    const r = await genai("openai/o9-experimental", "generateContent", textRequest("hi"), key);
+    expect(r.status).toBe(403);
+    expect((await errorOf(r)).message).toContain('model "openai/o9-experimental" has no price');
+    // A priced model is served under the same budget.
+    expect((await genai("mock/echo", "generateContent", textRequest("hi"), key)).status).toBe(200);
+  });
+
   it("without any budget an unpriced model is still served (and costs $0)", async () => {
     mockUpstream(() => Response.json({ choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }] }));
     vi.spyOn(console, "warn").mockImplementation(() => {});
