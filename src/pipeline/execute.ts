@@ -13,7 +13,7 @@ import { unpricedRefusal } from "../governance/worst-case";
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
 import type { CredentialPool } from "../providers/credentials/pool";
-import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall } from "../providers/types";
+import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall, type UpstreamRequest } from "../providers/types";
 import type { AttemptInfo } from "../usage/record";
 import type { CallContext } from "./context";
 import { readText } from "./body";
@@ -38,6 +38,8 @@ export interface Served {
     partialUsage?: () => UsageMetadata | undefined;
   };
   json?: GeminiJson;
+  /** The upstream's own text of `json`, when the adapter passed it through untranslated. */
+  raw?: string;
 }
 
 /** Per-request limits that come from the HTTP request rather than config. */
@@ -159,7 +161,7 @@ async function attempt(
   timer: AttemptTimer,
   trace: Trace,
   tried: ReadonlySet<string>,
-): Promise<Pick<Served, "stream" | "json" | "secrets">> {
+): Promise<Pick<Served, "stream" | "json" | "raw" | "secrets">> {
   const provider = ctx.config.providers.get(target.provider);
   if (!provider) throw new AttemptFailure(new GatewayError(400, `unknown provider "${target.provider}"`), !isPrimary, "unknown provider");
   if (ctx.unpriced?.has(targetString(target))) throw new AttemptFailure(unpricedRefusal(targetString(target)), true, "no price (budget)");
@@ -203,9 +205,9 @@ async function attempt(
   const credential = ctx.direct ? provider.direct!(ctx.direct) : provider.pool.pick(target.model, tried)!;
   trace.credential = credential;
   if (!ctx.direct) trace.pool = provider.pool;
-  let upstreamReq: Request;
+  let upstream: UpstreamRequest;
   try {
-    upstreamReq = await timer.race(provider.prepare(call, credential, timer.signal));
+    upstream = await timer.race(provider.prepare(call, credential, timer.signal));
   } catch (e) {
     if (timer.stopped) throw e;
     if (e instanceof CredentialFailure) {
@@ -223,8 +225,8 @@ async function attempt(
   let res: Response;
   try {
     // Never follow a redirect: the key and the prompt would go, unasked, to wherever the upstream points.
-    const init = { signal: timer.signal, redirect: "manual" } as const;
-    res = await timer.race(provider.fetch ? provider.fetch(new Request(upstreamReq, init)) : fetch(upstreamReq, init));
+    const init = { method: "POST", headers: upstream.headers, body: upstream.body, signal: timer.signal, redirect: "manual" } as const;
+    res = await timer.race(provider.fetch ? provider.fetch(new Request(upstream.url, init)) : fetch(upstream.url, init));
   } catch (e) {
     throw new AttemptFailure(new GatewayError(502, `${provider.name}: upstream unreachable (${(e as Error).message})`), true, "network error", true);
   }
@@ -251,18 +253,23 @@ async function attempt(
     throw new AttemptFailure(withRetryAfter(e, wait), transient, `upstream ${res.status}`, transient, wait, res.status === 429 ? "rate" : undefined);
   }
   if (ctx.stream) return { stream: await openStream(provider, call, res, timer, secrets), secrets };
+  let text: string;
   let json: unknown;
   try {
-    json = await timer.race(res.json());
+    text = await timer.race(res.text());
+    json = JSON.parse(text);
   } catch (e) {
     if (timer.stopped) throw e;
     throw malformed(provider, e);
   }
+  let answer: GeminiJson;
   try {
-    return { json: provider.response(call, json), secrets };
+    answer = provider.response(call, json);
   } catch (e) {
     throw malformed(provider, e);
   }
+  // Already a Gemini answer (the adapter passed it through): its own text goes to the client, not re-serialised.
+  return answer === json ? { json: answer, raw: text, secrets } : { json: answer, secrets };
 }
 
 /** Opens the translated stream and waits for its first chunk: until then a failure may still retry or fall back. */

@@ -23,7 +23,7 @@ export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): H
 export function respondJson(ctx: CallContext, s: Served): Response {
   const h = gatewayHeaders(ctx, s);
   h.set("content-type", "application/json; charset=utf-8");
-  const body = JSON.stringify(s.json);
+  const body = s.raw ?? JSON.stringify(s.json);
   const usage = s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
   recordCall(ctx, {
     target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,

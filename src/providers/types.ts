@@ -1,6 +1,6 @@
 /**
  * The one interface every provider implements. The pipeline never branches on a provider's name: it asks the
- * provider's credential pool for a credential, asks the adapter to prepare the upstream Request with it (token
+ * provider's credential pool for a credential, asks the adapter to prepare the upstream request with it (token
  * minting and signing are the adapter's), fetches it (with retries/fallbacks around it), and hands the answer back to
  * the adapter to translate into Gemini shape — JSON through `response`, streams through the adapter's own `decode`.
  * Adapters know nothing of each other; translators may be shared, wiring is per backend.
@@ -10,6 +10,16 @@ import type { GatewayError } from "../gemini/errors";
 import type { Credential, CredentialPool } from "./credentials/pool";
 
 export type { Credential } from "./credentials/pool";
+
+/**
+ * What `prepare` builds: a POST's address, headers and body. The pipeline makes the one Request from it, with the
+ * attempt's signal and `redirect: "manual"` (a Request made here and again with those would be built twice per call).
+ */
+export interface UpstreamRequest {
+  url: string;
+  headers: HeadersInit;
+  body: BodyInit;
+}
 
 export interface ProviderCall {
   action: Action;
@@ -87,7 +97,7 @@ export interface Provider<M = unknown> {
    * GatewayError for input this provider cannot take, a CredentialFailure when the credential could not be used.
    * `signal` ends any round trip of its own (a token exchange) when the attempt stops.
    */
-  prepare(call: ProviderCall, credential: Credential<M>, signal?: AbortSignal): Promise<Request>;
+  prepare(call: ProviderCall, credential: Credential<M>, signal?: AbortSignal): Promise<UpstreamRequest>;
   /** Translates a 2xx upstream JSON body into the Gemini answer for the action. Throws on a malformed body. */
   response(call: ProviderCall, upstream: unknown): GeminiJson;
   /**

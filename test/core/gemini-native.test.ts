@@ -43,6 +43,14 @@ describe("native Gemini provider", () => {
     expect(JSON.parse(call.body)).toEqual(expected);
   });
 
+  it("sends the upstream's own answer text on, byte for byte (Gemini's formatting, key order, exact numbers)", async () => {
+    const text = `{\n  "candidates": [\n    {\n      "content": { "parts": [{ "text": "héllo" }], "role": "model" },\n      "finishReason": "STOP",\n      "avgLogprobs": -0.10000000000000001\n    }\n  ],\n  "usageMetadata": { "totalTokenCount": 3, "promptTokenCount": 1, "candidatesTokenCount": 2 },\n  "modelVersion": "gemini-2.5-flash"\n}\n`;
+    mockUpstream(() => new Response(text, { headers: { "content-type": "application/json; charset=UTF-8" } }));
+    const r = await genai("gemini-2.5-flash", "generateContent", textRequest("hi"), key);
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe(text);
+  });
+
   it("keeps the upstream's status and Gemini error body, without leaking the provider key", async () => {
     mockUpstream(() =>
       Response.json(

@@ -6,7 +6,10 @@ import type { Provider, ProviderCall } from "../../src/providers/types";
 const configOf = (vars: Record<string, unknown>) => getConfig(vars as unknown as Env);
 const CALL: ProviderCall = { action: "generateContent", model: "m", version: "v1beta", body: { contents: [{ parts: [{ text: "x" }] }] } };
 /** The upstream request a provider prepares for a one-line call, with the credential its pool picks. */
-const prepared = (p: Provider, model = "m") => p.prepare({ ...CALL, model }, p.pool.pick(model, new Set())!);
+const prepared = async (p: Provider, model = "m") => {
+  const u = await p.prepare({ ...CALL, model }, p.pool.pick(model, new Set())!);
+  return new Request(u.url, { method: "POST", headers: u.headers, body: u.body });
+};
 afterEach(() => {
   vi.restoreAllMocks();
 });

@@ -60,7 +60,7 @@ export function anthropicProvider(s: AnthropicSettings): Provider<string> {
     async prepare(call, credential) {
       const headers = { "content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION, "x-api-key": credential.material };
       const path = call.action === "countTokens" ? "/v1/messages/count_tokens" : "/v1/messages";
-      return new Request(base + path, { method: "POST", headers, body: jsonBody(anthropicBody(call, name)) });
+      return { url: base + path, headers, body: jsonBody(anthropicBody(call, name)) };
     },
     response: anthropicAnswer,
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),

@@ -83,7 +83,7 @@ export function azureProvider(s: AzureSettings): Provider<AzureCredential> {
       const { key, base } = credential.material;
       const url = `${base}/openai/deployments/${encodeURIComponent(call.model)}/${PATHS[call.action]}${query}`;
       const headers = { "content-type": "application/json", "api-key": key };
-      return new Request(url, { method: "POST", headers, body: jsonBody(openaiBody(call, opts)) });
+      return { url, headers, body: jsonBody(openaiBody(call, opts)) };
     },
     response: openaiAnswer,
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),

@@ -92,13 +92,13 @@ export function bedrockProvider(s: BedrockSettings): Provider<BedrockCredential>
       };
       if (c.kind === "api-key") {
         headers.authorization = `Bearer ${c.key}`;
-        return new Request(url, { method: "POST", headers, body });
+        return { url, headers, body };
       }
       const signed = await new AwsV4Signer({
         method: "POST", url, headers, body, service: "bedrock", region: c.region, cache: signingKeys,
         accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken,
       }).sign();
-      return new Request(signed.url, { method: "POST", headers: signed.headers, body });
+      return { url: signed.url.toString(), headers: signed.headers, body };
     },
     response: (call, upstream) => converseResponse(upstream as ConverseResponse, call.model),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),

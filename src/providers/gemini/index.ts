@@ -29,11 +29,7 @@ export function geminiProvider(s: GeminiSettings): Provider<string | undefined> 
     configured: !pool.empty,
     pool,
     direct: (key) => directCredential(key, key),
-    prepare: async (call, credential) => new Request(geminiUrl(base, call), {
-      method: "POST",
-      headers: geminiHeaders(credential.material),
-      body: jsonBody(geminiBody(call)),
-    }),
+    prepare: async (call, credential) => ({ url: geminiUrl(base, call), headers: geminiHeaders(credential.material), body: jsonBody(geminiBody(call)) }),
     response: (_call, upstream) => geminiAnswer(upstream),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
     refusesCredential: keyInvalid,

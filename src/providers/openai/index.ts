@@ -64,7 +64,7 @@ export function openaiProvider(s: OpenAiSettings): Provider<string | undefined> 
     prepare: async (call, credential) => {
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (credential.material) headers.authorization = `Bearer ${credential.material}`;
-      return new Request(base + PATHS[call.action], { method: "POST", headers, body: jsonBody(openaiBody(call, opts)) });
+      return { url: base + PATHS[call.action], headers, body: jsonBody(openaiBody(call, opts)) };
     },
     response: openaiAnswer,
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),

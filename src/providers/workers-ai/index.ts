@@ -29,10 +29,7 @@ export function workersAiProvider(ai: AiBinding | undefined): Provider<undefined
     pool: CredentialPool.keyless(name),
     local: (call) => (call.action === "countTokens" ? estimateCount(call.body as CountTokensRequest) : undefined),
     // The Request only carries model and inputs to `fetch` below, through the attempt loop's timers and signal.
-    prepare: async (call) => new Request(BINDING_URL + encodeURIComponent(call.model), {
-      method: "POST",
-      body: JSON.stringify(aiInputs(call)),
-    }),
+    prepare: async (call) => ({ url: BINDING_URL + encodeURIComponent(call.model), headers: {}, body: JSON.stringify(aiInputs(call)) }),
     response: aiAnswer,
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
     decode: aiDecoder,
