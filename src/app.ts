@@ -4,6 +4,7 @@ import type { AppEnv } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
+import { resourcesApp } from "./routes/admin/resources";
 import { statsApp } from "./routes/admin/stats";
 import { teamsApp } from "./routes/admin/teams";
 import { logsApp, usageApp } from "./routes/admin/usage";
@@ -19,6 +20,7 @@ export function buildApp() {
   admin.route("/teams", teamsApp);
   admin.route("/usage", usageApp);
   admin.route("/logs", logsApp);
+  admin.route("/resources", resourcesApp);
   admin.route("/stats", statsApp);
   app.route("/admin", admin);
 

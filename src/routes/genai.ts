@@ -4,11 +4,11 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../env";
-import { notFound } from "../gemini/errors";
 import { parseGenaiPath } from "./genai-path";
 import { modelAction } from "./model-action";
 import { modelsRoute } from "./models";
 import { requestId } from "./request-id";
+import { resourceRoute } from "./resources";
 
 export const genaiApp = new Hono<AppEnv>();
 
@@ -23,6 +23,6 @@ genaiApp.all("*", (c) => {
     case "action":
       return modelAction(c, route);
     case "resource":
-      throw notFound(`no route for ${c.req.method} /genai/${route.version}/${route.rest.slice(0, 200)}`);
+      return resourceRoute(c, route);
   }
 });

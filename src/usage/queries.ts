@@ -159,7 +159,7 @@ interface UsageRow {
   provider: string | null; model: string | null; action: string; stream: number; status: number; outcome: Outcome;
   error: string | null; attempts: number; fallback_index: number | null; attempts_json: string;
   input_tokens: number; output_tokens: number; cached_tokens: number; thinking_tokens: number; cost_usd: number;
-  latency_ms: number; ttfb_ms: number | null;
+  latency_ms: number; ttfb_ms: number | null; requests?: number;
 }
 
 /** A D1 row back in the shape buildRecord made it. */
@@ -170,6 +170,7 @@ export function rowToRecord(r: UsageRow): CallRecord {
     error: r.error, attempts: JSON.parse(r.attempts_json), fallback_index: r.fallback_index,
     tokens: { input: r.input_tokens, output: r.output_tokens, cached: r.cached_tokens, thinking: r.thinking_tokens },
     cost_usd: r.cost_usd, latency_ms: r.latency_ms, ttfb_ms: r.ttfb_ms,
+    ...(r.requests !== undefined && r.requests !== 1 ? { requests: r.requests } : {}),
   };
 }
 

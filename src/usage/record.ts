@@ -40,6 +40,8 @@ export interface CallRecord {
   cost_usd: number;
   latency_ms: number;
   ttfb_ms: number | null;
+  /** How many requests the row stands for: a batch's one row counts all of its requests; absent means one. */
+  requests?: number;
   /**
    * Which Governors must hear of this call's tokens and cost, and under which lease each admitted it ("" when not
    * under a lease). Travels with the row to whoever stores it (src/governance/settle.ts); never written to D1.
