@@ -7,11 +7,11 @@
  *
  * Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (5), BENCH_CONNECTIONS (32), BENCH_STREAMS per
  * side (10), BENCH_BIG_MB (100), BENCH_COLD (3 cold starts per side), BENCH_ONLY (comma list of sections:
- * throughput,latency,translation,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
+ * throughput,latency,translation,governance,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
  * same process instead of the remote-like stand-in, see workers/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs).
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -19,7 +19,7 @@ import { gzipSync } from "node:zlib";
 import { cpuMs, loadAverage, memMiB } from "./lib/proc.mjs";
 import { probeStream, streamUpstream } from "./lib/stream.mjs";
 import { checkWrk, runWrk } from "./lib/wrk.mjs";
-import { compatOf, prepareGateway, serve, simpleConfig, withVars, WORKERD } from "./lib/workerd.mjs";
+import { compatOf, prepareGateway, serve, simpleConfig, withMainModule, withVars, WORKERD } from "./lib/workerd.mjs";
 import { judge } from "./targets.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -36,6 +36,11 @@ const opts = {
   cold: int("BENCH_COLD", 3),
   // "sink": D1 answered at once by a stand-in, as a remote D1 costs the Worker nothing but the call; "local": SQLite.
   d1: process.env.BENCH_D1 === "local" ? "local" : "sink",
+  farMs: int("BENCH_FAR_MS", 50),
+  govSeconds: int("BENCH_GOV_SECONDS", 2),
+  // Object and D1 state on tmpfs: a deployed object's storage is not the Worker's disk, so its commits should not
+  // stall the process serving the Worker (on this machine's disk each one does).
+  state: process.env.BENCH_STATE === "disk" || !existsSync("/dev/shm") ? "disk" : "tmpfs",
 };
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : null;
 const want = (s) => !only || only.has(s);
@@ -113,10 +118,12 @@ async function main() {
 
   // The gateway's workerd config (bindings from wrangler.toml via Miniflare; migrations applied), then the mock
   // upstream and the bare pass-through with the same compatibility settings.
+  const stateDir = opts.state === "tmpfs" ? path.join("/dev/shm", `edgeway-bench-${process.pid}`) : path.join(work, "state");
+  process.on("exit", () => opts.state === "tmpfs" && rmSync(stateDir, { recursive: true, force: true }));
   const gwBase = await prepareGateway({
     root,
     bundlePath,
-    stateDir: path.join(work, "state"),
+    stateDir,
     vars: { ADMIN_TOKEN, GEMINI_API_KEY: "bench-gemini-key", OPENAI_API_KEY: "bench-openai-key" },
     d1: opts.d1,
   });
@@ -140,6 +147,8 @@ async function main() {
   await stop(gw);
   await stop(bare);
 
+  if (want("governance")) results.governance = await governance(gwCfg(upstream.url), bareCfg(upstream.url));
+
   if (want("memory")) results.memory = await memory(gwCfg(upstream.url), bareCfg(upstream.url), key);
   if (want("streaming")) results.streaming = await streaming(gwCfg, bareCfg, key);
   if (want("cold")) results.coldStart = await coldStart(gwCfg(upstream.url), bareCfg(upstream.url), key);
@@ -151,11 +160,11 @@ async function main() {
   report(results);
 }
 
-async function createKey(base) {
+async function createKey(base, fields = {}) {
   const r = await fetch(`${base}/admin/keys`, {
     method: "POST",
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "bench" }),
+    body: JSON.stringify({ name: "bench", ...fields }),
   });
   if (r.status !== 201) throw new Error(`creating the bench key: ${r.status} ${await r.text()}`);
   return (await r.json()).key;
@@ -205,6 +214,80 @@ async function interleaved(name, sides, { url, key, connections }) {
 function assertClean(what, w) {
   if (!w.requests) throw new Error(`${what}: no requests completed`);
   if (w.non2xx || w.socketErrors) throw new Error(`${what}: ${w.non2xx} non-2xx answers, ${w.socketErrors} socket errors — figures would be invalid`);
+}
+
+/** The key kinds of the governance section: what each makes the hot path do. */
+const KINDS = [
+  ["no limits", {}],
+  ["rpm 6000", { rate_limit: { rpm: 6000 } }],
+  ["budget", { budget: { max_usd: 1000 } }],
+];
+
+async function stats(base) {
+  const r = await fetch(`${base}/admin/stats`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return (await r.json()).isolate;
+}
+
+/**
+ * Governance on the hot path, with the objects near (local) and far (every object call delayed BENCH_FAR_MS, as for
+ * a Worker on another continent): for a key without limits, one with rpm 6000 and one with a budget, the latency
+ * added to the bare pass-through at 1 connection (p50, and the mean: 1000 / req/s), and the object round trips the
+ * isolate made (its /admin/stats): those a call waited for, per call, and all of them (Governor and usage buffer)
+ * per 1,000 calls. Each run uses a fresh key whose first call (which opens its lease) is not counted.
+ */
+async function governance(gwConfig, bareConfig) {
+  const out = { farMs: opts.farMs, secondsPerRun: opts.govSeconds, rounds: opts.rounds, near: {}, far: {} };
+  const bare = await start(bareConfig, "bare-governance");
+  const far = withVars(withMainModule(gwConfig, path.join(import.meta.dirname, "workers", "far-objects.mjs")), { BENCH_OBJECT_DELAY_MS: String(opts.farMs) });
+  try {
+    for (const [where, cfg] of [["near", gwConfig], ["far", far]]) {
+      const gw = await start(cfg, `gateway-${where}`);
+      try {
+        const probeKey = await createKey(gw.url);
+        const probe = await post(genUrl(gw.url, GEMINI_MODEL), { key: probeKey });
+        if (probe.status !== 200) throw new Error(`${where} gateway does not answer: ${probe.status} ${probe.text}`);
+        for (const [kind, fields] of KINDS) {
+          const runs = [];
+          for (let i = 0; i < opts.rounds; i++) {
+            const key = await createKey(gw.url, fields);
+            await post(genUrl(gw.url, GEMINI_MODEL), { key });
+            const before = await stats(gw.url);
+            const sides = {};
+            for (const [side, p] of i % 2 ? [["gateway", gw], ["limit", bare]] : [["limit", bare], ["gateway", gw]]) {
+              sides[side] = await runWrk({ url: genUrl(p.url, GEMINI_MODEL), body: BODY, key, pid: p.pid, connections: 1, seconds: opts.govSeconds });
+              assertClean(`governance ${where} ${kind} ${side}`, sides[side]);
+            }
+            const after = await stats(gw.url);
+            const calls = after.calls - before.calls;
+            runs.push({
+              calls,
+              addedP50: sides.gateway.p50 - sides.limit.p50,
+              addedMean: 1000 / sides.gateway.rps - 1000 / sides.limit.rps,
+              blockingPerCall: (after.governor_blocking - before.governor_blocking) / calls,
+              governorPer1000: (1000 * (after.governor_requests - before.governor_requests)) / calls,
+              handoffsPer1000: (1000 * (after.usage_handoffs - before.usage_handoffs)) / calls,
+            });
+          }
+          const m = (f) => median(runs.map(f));
+          out[where][kind] = {
+            addedP50: m((r) => r.addedP50),
+            addedMean: m((r) => r.addedMean),
+            blockingPerCall: m((r) => r.blockingPerCall),
+            governorPer1000: m((r) => r.governorPer1000),
+            handoffsPer1000: m((r) => r.handoffsPer1000),
+            calls: m((r) => r.calls),
+          };
+          const o = out[where][kind];
+          log(`governance ${where} ${kind}: added p50 ${o.addedP50.toFixed(3)} ms, mean ${o.addedMean.toFixed(3)} ms; blocking round trips per call ${o.blockingPerCall.toFixed(4)}; per 1,000 calls ${o.governorPer1000.toFixed(1)} Governor requests, ${o.handoffsPer1000.toFixed(1)} usage hand-offs`);
+        }
+      } finally {
+        await stop(gw);
+      }
+    }
+  } finally {
+    await stop(bare);
+  }
+  return out;
 }
 
 /** Gemini → OpenAI → Gemini vs native Gemini, same gateway process, same load; skipped while there is no openai. */
@@ -377,6 +460,18 @@ function report(r) {
   }
   rows.push(["bundle gzip KiB", "", f(r.bundle.gzipKiB, 1), `raw ${f(r.bundle.rawKiB, 1)} KiB`]);
   printTable(rows);
+  if (r.governance) {
+    console.log("");
+    const g = r.governance;
+    const gov = [["key", "objects", "added p50 ms", "added mean ms", "blocking round trips / call", "Governor requests / 1,000 calls", "usage hand-offs / 1,000 calls"]];
+    for (const where of ["near", "far"]) {
+      for (const [kind] of KINDS) {
+        const o = g[where][kind];
+        if (o) gov.push([kind, where === "far" ? `far (+${g.farMs} ms)` : "near", sg(o.addedP50, 3), sg(o.addedMean, 3), f(o.blockingPerCall, 4), f(o.governorPer1000, 1), f(o.handoffsPer1000, 1)]);
+      }
+    }
+    printTable(gov);
+  }
   console.log("");
   printTable([["target", "goal", "measured", ""], ...r.targets.map((t) => [t.name, t.goal, t.measured, t.pass === null ? "n/a" : t.pass ? "PASS" : "MISS"])]);
   console.log(`\nload average before ${r.machine.loadBefore.join(" ")}, after ${r.machine.loadAfter.join(" ")} on ${r.machine.cpus} CPUs; results in bench/results.json`);

@@ -8,9 +8,16 @@ import { ANTHROPIC_DEFAULT_BASE_URL, anthropicProvider } from "./providers/anthr
 import { GEMINI_DEFAULT_BASE_URL, geminiProvider } from "./providers/gemini";
 import { mockProvider } from "./providers/mock";
 import { OPENAI_DEFAULT_BASE_URL, openaiProvider } from "./providers/openai";
+import { AZURE_DEFAULT_API_VERSION, azureBase, azureProvider, azureResolver } from "./providers/azure";
+import { BEDROCK_DEFAULT_REGION, bedrockProvider, bedrockResolver, isRegion } from "./providers/bedrock";
+import { vertexProvider, vertexResolver } from "./providers/vertex";
+import { workersAiProvider, type AiBinding } from "./providers/workers-ai";
+import { secretValue } from "./providers/credentials/config";
 import { OPENAI_MODELS } from "./providers/openai/models";
 import type { Provider } from "./providers/types";
 import { describeIssues } from "./gemini/schema";
+import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./providers/credentials/config";
+import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
 import { RESERVED_NAMES } from "./plan/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
@@ -24,6 +31,8 @@ export interface Config {
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
   retry: RetryPolicy;
+  /** `DIRECT_KEYS=on`: a credential that is not a virtual key is the caller's own provider key for that call. */
+  directKeys: boolean;
 }
 
 const DEFAULT_MAX_BODY = 20 * 1024 * 1024;
@@ -42,25 +51,63 @@ export function getConfig(env: Env): Config {
 function buildConfig(env: Env): Config {
   const providers = new Map<string, Provider>();
   const add = (p: Provider) => providers.set(p.name, p);
-  add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, apiKey: env.GEMINI_API_KEY }));
+  const keys = providerKeys(jsonVar<unknown>(env.PROVIDER_KEYS, "PROVIDER_KEYS"));
+  const cooldowns = cooldownsOf(env);
+  const apiKey = apiKeyResolver(env);
+  /** The pool of a provider whose credential is an API key; `standard` is the secret used when PROVIDER_KEYS names none. */
+  /** The entries a provider has when PROVIDER_KEYS lists none: its standard secret if set, labelled `default`. */
+  const standard = (secret: string, fields: Record<string, string> = {}): PoolEntry[] =>
+    secretValue(env, secret) ? [{ label: "default", secret, ...fields }] : [];
+  const keyPool = (name: string, secret: string) => buildPool(name, keys.get(name), standard(secret), apiKey, cooldowns);
+
+  add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, pool: keyPool("gemini", "GEMINI_API_KEY") }));
   add(mockProvider());
   add(openaiProvider({
-    name: "openai", baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL, apiKey: env.OPENAI_API_KEY, keyRequired: true, models: OPENAI_MODELS,
+    name: "openai", baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL, pool: keyPool("openai", "OPENAI_API_KEY"), models: OPENAI_MODELS,
     // o-series and gpt-5 reason; gpt-4o/gpt-4.1 refuse reasoning_effort, and only gpt-5 knows `minimal`.
     reasoning: { models: /^(o\d|gpt-5)/, minimal: /^gpt-5/ },
   }));
-  add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, apiKey: env.ANTHROPIC_API_KEY }));
+  add(anthropicProvider({ baseUrl: env.ANTHROPIC_BASE_URL || ANTHROPIC_DEFAULT_BASE_URL, pool: keyPool("anthropic", "ANTHROPIC_API_KEY") }));
+  const azureDefault = env.AZURE_OPENAI_BASE_URL || (env.AZURE_OPENAI_RESOURCE ? azureBase(env.AZURE_OPENAI_RESOURCE) : undefined);
+  add(azureProvider({
+    pool: buildPool("azure", keys.get("azure"), standard("AZURE_OPENAI_API_KEY"), azureResolver(env, azureDefault), cooldowns),
+    defaultBase: azureDefault,
+    apiVersion: env.AZURE_OPENAI_API_VERSION || AZURE_DEFAULT_API_VERSION,
+    deployments: listVar(env.AZURE_OPENAI_DEPLOYMENTS),
+  }));
+  // A service account when one is set, else an express-mode API key.
+  const vertexDefault = secretValue(env, "VERTEX_SERVICE_ACCOUNT") ? standard("VERTEX_SERVICE_ACCOUNT") : standard("VERTEX_API_KEY");
+  const vertexResolve = vertexResolver(env, { project: env.VERTEX_PROJECT || undefined, location: env.VERTEX_LOCATION || undefined });
+  add(vertexProvider({ pool: buildPool("vertex", keys.get("vertex"), vertexDefault, vertexResolve, cooldowns), baseUrl: env.VERTEX_BASE_URL || undefined }));
+  let region = env.BEDROCK_REGION || BEDROCK_DEFAULT_REGION;
+  if (!isRegion(region)) {
+    console.error(`config BEDROCK_REGION "${region.slice(0, 40)}" is not an AWS region; ${BEDROCK_DEFAULT_REGION} applies`);
+    region = BEDROCK_DEFAULT_REGION;
+  }
+  // An access key pair when one is set, else a Bedrock API key.
+  const bedrockDefault = secretValue(env, "AWS_ACCESS_KEY_ID")
+    ? [{
+      label: "default", access_key_id_secret: "AWS_ACCESS_KEY_ID", secret_access_key_secret: "AWS_SECRET_ACCESS_KEY",
+      ...(secretValue(env, "AWS_SESSION_TOKEN") ? { session_token_secret: "AWS_SESSION_TOKEN" } : {}),
+    }]
+    : standard("AWS_BEARER_TOKEN_BEDROCK");
+  add(bedrockProvider({
+    pool: buildPool("bedrock", keys.get("bedrock"), bedrockDefault, bedrockResolver(env, region), cooldowns),
+    region,
+    baseUrl: env.BEDROCK_BASE_URL || undefined,
+  }));
+  add(workersAiProvider(isAiBinding(env.AI) ? env.AI : undefined));
   for (const h of compatibleHosts(env)) {
     if (providers.has(h.name) || RESERVED_NAMES.has(h.name)) {
       console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider or Gemini resource name; entry ignored`);
       continue;
     }
-    const apiKey = h.key_secret ? env[h.key_secret] : undefined;
+    // A host with neither a key_secret nor PROVIDER_KEYS entries takes no key (a local Ollama).
+    const keyed = !!h.key_secret || keys.has(h.name);
     add(openaiProvider({
       name: h.name,
       baseUrl: h.base_url,
-      apiKey: typeof apiKey === "string" && apiKey ? apiKey : undefined,
-      keyRequired: !!h.key_secret,
+      pool: keyed ? buildPool(h.name, keys.get(h.name), h.key_secret ? standard(h.key_secret) : [], apiKey, cooldowns) : undefined,
       models: (h.models ?? []).map((id) => ({ id, displayName: id, actions: COMPAT_ACTIONS })),
       actions: COMPAT_ACTIONS,
       // Compatible hosts know `max_tokens`; `max_completion_tokens` is OpenAI's newer name.
@@ -68,12 +115,30 @@ function buildConfig(env: Env): Config {
       streamUsage: h.stream_usage ?? true,
     }));
   }
+  for (const name of keys.keys()) {
+    if (!providers.has(name) || name === "mock" || name === "workers-ai") {
+      console.error(`config PROVIDER_KEYS: no provider "${name}" takes keys; entry ignored`);
+    }
+  }
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
     providerNames: new Set(providers.keys()),
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
+    directKeys: env.DIRECT_KEYS === "on",
+  };
+}
+
+/** A comma-separated list var. */
+const listVar = (v: string | undefined) => (v ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+
+const isAiBinding = (v: unknown): v is AiBinding => !!v && typeof (v as AiBinding).run === "function";
+
+function cooldownsOf(env: Env): Cooldowns {
+  return {
+    rateMs: positiveInt(env.EDGEWAY_COOLDOWN_MS, DEFAULT_COOLDOWNS.rateMs, 0),
+    authMs: positiveInt(env.EDGEWAY_AUTH_COOLDOWN_MS, DEFAULT_COOLDOWNS.authMs, 0),
   };
 }
 

@@ -18,6 +18,31 @@ export interface Env {
   ANTHROPIC_BASE_URL?: string;
   ADMIN_TOKEN?: string;
 
+  /** Azure OpenAI: resource (or a base URL), api-version, deployments to list; the key is AZURE_OPENAI_API_KEY. */
+  AZURE_OPENAI_API_KEY?: string;
+  AZURE_OPENAI_RESOURCE?: string;
+  AZURE_OPENAI_BASE_URL?: string;
+  AZURE_OPENAI_API_VERSION?: string;
+  AZURE_OPENAI_DEPLOYMENTS?: string;
+
+  /** Vertex AI: a service-account key file (JSON) or an express-mode API key; project, location, host override. */
+  VERTEX_SERVICE_ACCOUNT?: string;
+  VERTEX_API_KEY?: string;
+  VERTEX_PROJECT?: string;
+  VERTEX_LOCATION?: string;
+  VERTEX_BASE_URL?: string;
+
+  /** Amazon Bedrock: an access key pair (session token optional) or a Bedrock API key; region, host override. */
+  AWS_ACCESS_KEY_ID?: string;
+  AWS_SECRET_ACCESS_KEY?: string;
+  AWS_SESSION_TOKEN?: string;
+  AWS_BEARER_TOKEN_BEDROCK?: string;
+  BEDROCK_REGION?: string;
+  BEDROCK_BASE_URL?: string;
+
+  /** Workers AI, when an `[ai]` binding named AI is added to wrangler.toml (see README "Workers AI"). */
+  AI?: unknown;
+
   /** Largest accepted request body in bytes (default 20 MiB, Gemini's inline-data ceiling). */
   MAX_BODY_BYTES?: string;
 
@@ -27,6 +52,19 @@ export interface Env {
   EDGEWAY_RETRY_MAX_DELAY_MS?: string;
   EDGEWAY_DEADLINE_MS?: string;
   EDGEWAY_TIMEOUT_MS?: string;
+
+  /** Cool-down of an upstream credential after a 429 without Retry-After (doubling per 429 in a row), and after a 401/403. */
+  EDGEWAY_COOLDOWN_MS?: string;
+  EDGEWAY_AUTH_COOLDOWN_MS?: string;
+
+  /**
+   * JSON object of credential pools, by provider: `{"gemini": [{"label", "secret", "weight"?, "models"?}, ...]}`.
+   * Entries name secrets (never hold them); backends read their own extra fields (region, project, ...).
+   */
+  PROVIDER_KEYS?: string;
+
+  /** `on`: a credential that is not a virtual key is the caller's own provider key for that call (no governance). */
+  DIRECT_KEYS?: string;
 
   /** JSON price table merged over the shipped one: {"provider/model": {input, output, cached_input}} per 1M tokens. */
   PRICES?: string;

@@ -125,6 +125,17 @@ export function withVars(config, vars) {
   return c;
 }
 
+/**
+ * The gateway config with a wrapper module (`modulePath`) as its main module, importing the bundle as `./index.js`
+ * (e.g. workers/far-objects.mjs, which delays every Durable Object call).
+ */
+export function withMainModule(config, modulePath) {
+  const c = structuredClone(config);
+  const worker = c.services.find((s) => s.name === USER_SERVICE).worker;
+  worker.modules = [{ name: path.basename(modulePath), esModule: readFileSync(modulePath, "utf8") }, ...worker.modules];
+  return c;
+}
+
 export function compatOf(config) {
   const w = config.services.find((s) => s.name === USER_SERVICE).worker;
   return { compatibilityDate: w.compatibilityDate, compatibilityFlags: w.compatibilityFlags ?? [] };

@@ -21,18 +21,27 @@ function toGeminiModel(p: Provider, m: ModelInfo) {
   };
 }
 
-export function listModels(config: Config, key: KeyRecord) {
+/**
+ * Whether a model of a provider is served to this caller: a virtual key's call needs a configured provider with a
+ * credential for the model; a direct call (the caller's own key) needs a provider that takes one.
+ */
+function served(p: Provider, model: string, direct: boolean): boolean {
+  return direct ? !!p.direct : p.configured && p.pool.serves(model);
+}
+
+export function listModels(config: Config, key: KeyRecord, direct = false) {
   const models = [];
   for (const p of config.providers.values()) {
-    if (!p.configured) continue;
-    for (const m of p.models) if (isTargetAllowed(key, { provider: p.name, model: m.id })) models.push(toGeminiModel(p, m));
+    for (const m of p.models) {
+      if (served(p, m.id, direct) && isTargetAllowed(key, { provider: p.name, model: m.id })) models.push(toGeminiModel(p, m));
+    }
   }
   return { models };
 }
 
-export function getModel(config: Config, key: KeyRecord, t: Target, raw: string) {
+export function getModel(config: Config, key: KeyRecord, t: Target, raw: string, direct = false) {
   const p = config.providers.get(t.provider);
-  const m = p?.configured ? p.models.find((x) => x.id === t.model) : undefined;
+  const m = p && served(p, t.model, direct) ? p.models.find((x) => x.id === t.model) : undefined;
   if (!p || !m || !isTargetAllowed(key, t)) throw notFound(`model "${raw}" not found`);
   return toGeminiModel(p, m);
 }

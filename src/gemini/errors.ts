@@ -74,11 +74,18 @@ export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Respons
 
 /**
  * Normalises an upstream error payload of any provider into a Gemini error body, keeping the upstream's
- * HTTP status. `raw` is the upstream body text; `secret` (the provider key) is redacted from it.
+ * HTTP status. `raw` is the upstream body text; `secrets` (every key of the provider's pool, a caller's own key) are
+ * redacted from it.
  */
-export function upstreamError(status: number, raw: string, provider: string, secret?: string): GatewayError {
+export function upstreamError(status: number, raw: string, provider: string, secrets: readonly string[] = []): GatewayError {
   // Some upstreams echo the credential they rejected; it must never reach our caller. Redact before anything is cut.
-  if (secret) raw = raw.split(secret).join("[redacted]");
+  for (const secret of secrets) {
+    if (!secret) continue;
+    raw = raw.split(secret).join("[redacted]");
+    // Inside a JSON body a secret with newlines or quotes (a PEM key, a key file) appears escaped.
+    const escaped = JSON.stringify(secret).slice(1, -1);
+    if (escaped !== secret) raw = raw.split(escaped).join("[redacted]");
+  }
   let message = raw.slice(0, 2000) || `upstream answered HTTP ${status}`;
   let grpc: string | undefined;
   try {

@@ -16,8 +16,8 @@ export interface CallScope {
   config: Config;
   /** The key's record: the Governor's (authoritative) once admission has heard from it, else KV's. */
   key: KeyRecord;
-  /** The call's admission against its key and team (src/governance/gate.ts). */
-  gate: Gate;
+  /** The call's admission against its key and team (src/governance/gate.ts); a direct call's admits everything. */
+  gate: CallGate;
   action: string;
   /** The canonical `provider/model` when the model parsed, else the caller's string (bounded). */
   requestedModel: string;
@@ -26,7 +26,15 @@ export interface CallScope {
   inputTokens?: number;
   /** Keeps work alive after the response (usage rows, lease renewals). */
   waitUntil(p: Promise<unknown>): void;
+  /**
+   * The caller's own provider key when the call is a direct one (`DIRECT_KEYS=on` and no virtual key): used as the
+   * upstream credential of every attempt, never governed, logged or stored. `key` is then a stand-in record.
+   */
+  direct?: string;
 }
+
+/** What the pipeline asks of a call's admission. */
+export type CallGate = Pick<Gate, "check" | "admit" | "verified" | "finish" | "record" | "budgeted">;
 
 /** A call whose path and body are valid: it will be planned and executed. */
 export interface CallContext extends CallScope {

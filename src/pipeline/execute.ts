@@ -1,17 +1,18 @@
 /**
- * The attempt loop. For each planned target: ask its adapter for the upstream request, call it, translate the
- * answer. A transient failure (network error, 429, 5xx, a stream cut before its first chunk) is retried on the same
- * target with backoff; when retries are used up, or the failure is a timeout or a malformed answer, the next target
- * is tried. Any other 4xx means the request itself is wrong and is answered at once. Nothing has reached the client
- * until `execute` returns, so no failure here can splice two answers together.
+ * The attempt loop. For each planned target: take a credential from its provider's pool (or the caller's own key on
+ * a direct call), have the adapter prepare the upstream request with it, call it, translate the answer. A credential
+ * the upstream throttled (429) or refused (401/403) cools down, and another healthy one that serves the model is
+ * tried at once, before any wait or fallback. A transient failure (network error, 429, 5xx, a stream cut before its
+ * first chunk) is retried on the same target with backoff; when retries are used up, or the failure is a timeout or
+ * a malformed answer, the next target is tried. Any other 4xx means the request itself is wrong and is answered at
+ * once. Nothing has reached the client until `execute` returns, so no failure here can splice two answers together.
  */
 import { assertTargetAllowed } from "../auth/authenticate";
 import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
-import type { GeminiJson, Provider, ProviderCall } from "../providers/types";
-import { sseParser } from "../streaming/sse";
-import { translateStream } from "../streaming/translate";
+import type { CredentialPool } from "../providers/credentials/pool";
+import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall } from "../providers/types";
 import type { AttemptInfo } from "../usage/record";
 import type { CallContext } from "./context";
 import { retryAfterMs, retryDelay } from "./retry-policy";
@@ -22,6 +23,8 @@ export interface Served {
   target: Target;
   index: number;
   attempts: AttemptInfo[];
+  /** Every secret an upstream error of this call could echo (the pool's, a direct key): redacted from stream errors. */
+  secrets: readonly string[];
   /** Set when the call was a stream: the first chunk has been read, the rest is still upstream. */
   stream?: {
     first: GenerateContentResponse;
@@ -61,9 +64,19 @@ class AttemptFailure extends Error {
     readonly reason: string,
     readonly sameTarget = false,
     readonly retryAfterMs?: number,
+    /** The credential's own fault: throttled (`rate`) or refused (`auth`); it cools down and another is tried. */
+    readonly credentialFault?: "rate" | "auth",
   ) {
     super(reason);
   }
+}
+
+/** What one attempt got as far as, for the loop to record and act on. */
+interface Trace {
+  /** An upstream (or token endpoint) was called; a target passed over before that is listed as skipped. */
+  upstream: boolean;
+  pool?: CredentialPool;
+  credential?: Credential;
 }
 
 /** How many attempts went upstream (retries included); targets skipped before calling out are not counted. */
@@ -83,23 +96,27 @@ export async function execute(
 
   targets: for (let index = 0; index < targets.length; index++) {
     const target = targets[index]!;
-    for (let retry = 0; ; retry++) {
+    // Labels of the credentials this call already used at this target: a retry prefers another one.
+    const tried = new Set<string>();
+    for (let retry = 0; ; ) {
       if (primaryError && Date.now() >= deadlineAt) break targets;
       const started = Date.now();
       const timer = new AttemptTimer(limits.timeoutMs, deadlineAt, limits.signal);
-      const trace = { upstream: false };
+      const trace: Trace = { upstream: false };
+      const info = () => ({ target: targetString(target), ...(trace.credential?.label ? { credential: trace.credential.label } : {}) });
       try {
-        const served = await attempt(ctx, target, body, index === 0, timer, trace);
+        const served = await attempt(ctx, target, body, index === 0, timer, trace, tried);
         timer.release();
+        if (trace.credential) trace.pool?.recovered(trace.credential);
         await verified(ctx, served);
-        attempts.push({ target: targetString(target), status: 200, reason: "ok", latency_ms: Date.now() - started });
+        attempts.push({ ...info(), status: 200, reason: "ok", latency_ms: Date.now() - started });
         return { ...served, target, index, attempts };
       } catch (err) {
         timer.release();
         timer.controller.abort();
         const f = stoppedFailure(timer, target, limits.timeoutMs) ?? asFailure(err);
         attempts.push({
-          target: targetString(target), status: f.error.code, reason: f.reason, latency_ms: Date.now() - started,
+          ...info(), status: f.error.code, reason: f.reason, latency_ms: Date.now() - started,
           ...(trace.upstream ? {} : { skipped: true as const }),
         });
         if (index === 0) primaryError = f.error;
@@ -107,8 +124,16 @@ export async function execute(
         if (timer.stopped === "deadline") break targets;
         // The request itself is wrong: no other target will take it either.
         if (!f.retryable) throw fail(primaryError ?? f.error);
+        const { pool, credential } = trace;
+        if (pool && credential) {
+          tried.add(credential.label);
+          if (f.credentialFault && !ctx.direct) pool.cool(credential, f.credentialFault, f.retryAfterMs);
+          // Another healthy credential may well be served where this one was throttled or refused: try it now.
+          if (f.credentialFault && pool.hasFresh(target.model, tried)) continue;
+        }
         if (!f.sameTarget) continue targets;
         const wait = retryDelay(policy, retry, f.retryAfterMs, deadlineAt - Date.now(), waits.random);
+        retry++;
         if (wait === undefined) continue targets;
         try {
           await waits.sleep(wait, limits.signal);
@@ -127,8 +152,9 @@ async function attempt(
   body: ProviderCall["body"],
   isPrimary: boolean,
   timer: AttemptTimer,
-  trace: { upstream: boolean },
-): Promise<Pick<Served, "stream" | "json">> {
+  trace: Trace,
+  tried: ReadonlySet<string>,
+): Promise<Pick<Served, "stream" | "json" | "secrets">> {
   const provider = ctx.config.providers.get(target.provider);
   if (!provider) throw new AttemptFailure(new GatewayError(400, `unknown provider "${target.provider}"`), !isPrimary, "unknown provider");
   if (ctx.unpriced?.has(targetString(target))) {
@@ -145,23 +171,52 @@ async function attempt(
     const e = new GatewayError(400, `provider "${provider.name}" does not support ${ctx.action}`);
     throw new AttemptFailure(e, !isPrimary, "action not supported");
   }
-  if (!provider.configured) {
+  if (ctx.direct && !provider.direct) {
+    // A keyless host or a binding would run on the operator's account with no governance: a direct call never may.
+    const e = new GatewayError(403, `provider "${provider.name}" does not take a caller's own key; use a virtual key`);
+    throw new AttemptFailure(e, !isPrimary, "no direct keys");
+  }
+  if (!ctx.direct && !provider.configured) {
     throw new AttemptFailure(new GatewayError(503, `provider "${provider.name}" is not configured (no API key)`), true, "not configured");
+  }
+  if (!ctx.direct && !provider.pool.serves(target.model)) {
+    const e = new GatewayError(503, `provider "${provider.name}" has no credential for model "${target.model}"`);
+    throw new AttemptFailure(e, true, "no credential for model");
   }
   // After the checks that need no round trip, so a call refused by them takes no request slot.
   // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
   await ctx.admit().catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
   const call: ProviderCall = { action: ctx.action, model: target.model, body, version: ctx.version };
+  const secrets = ctx.direct ? [...provider.pool.secrets, ctx.direct] : provider.pool.secrets;
   let local: GeminiJson | undefined;
-  let upstreamReq: Request | undefined;
   try {
     local = provider.local?.(call);
-    if (!local) upstreamReq = provider.request(call);
   } catch (e) {
     throw new AttemptFailure(asGatewayError(e, 400), !isPrimary, "request not translatable");
   }
+  if (local) {
+    trace.upstream = true;
+    return { json: local, secrets };
+  }
+  const credential = ctx.direct ? provider.direct!(ctx.direct) : provider.pool.pick(target.model, tried)!;
+  trace.credential = credential;
+  if (!ctx.direct) trace.pool = provider.pool;
+  let upstreamReq: Request;
+  try {
+    upstreamReq = await timer.race(provider.prepare(call, credential, timer.signal));
+  } catch (e) {
+    if (timer.stopped) throw e;
+    if (e instanceof CredentialFailure) {
+      trace.upstream = true;
+      const who = credential.label ? `credential "${credential.label}"` : "credential";
+      if (e.kind === "unreachable") {
+        throw new AttemptFailure(new GatewayError(502, `${provider.name}: ${e.message}`), true, "network error", true);
+      }
+      throw new AttemptFailure(new GatewayError(502, `${provider.name}: ${who} refused: ${e.message}`), true, "credential refused", false, undefined, "auth");
+    }
+    throw new AttemptFailure(asGatewayError(e, 400), !isPrimary, "request not translatable");
+  }
   trace.upstream = true;
-  if (local || !upstreamReq) return { json: local };
 
   let res: Response;
   try {
@@ -172,18 +227,20 @@ async function attempt(
   }
   if (!res.ok) {
     const text = await timer.race(res.text()).catch(() => "");
-    if (res.status === 401 || res.status === 403) {
+    const e = provider.error(res.status, text, secrets);
+    if (res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text)) {
+      // The caller's own key, refused: theirs to fix, and no other target would take it either.
+      if (ctx.direct) throw new AttemptFailure(new GatewayError(res.status, `${e.message} (your provider key was refused)`), false, `upstream ${res.status}`);
       // The gateway's own provider key was refused: not the caller's credential (their 401/403 means their virtual
-      // key), and not a fault of the request, so it is a 502 and another target may serve.
-      const e = provider.error(res.status, text);
-      throw new AttemptFailure(new GatewayError(502, `${e.message} (upstream HTTP ${res.status}: the gateway's provider credentials were refused)`), true, `upstream ${res.status}`);
+      // key), and not a fault of the request, so it is a 502 and another credential or target may serve.
+      const error = new GatewayError(502, `${e.message} (upstream HTTP ${res.status}: the gateway's provider credentials were refused)`);
+      throw new AttemptFailure(error, true, `upstream ${res.status}`, false, undefined, "auth");
     }
     const transient = res.status === 429 || res.status >= 500;
     const wait = retryAfterMs(res.headers, Date.now());
-    const error = withRetryAfter(provider.error(res.status, text), wait);
-    throw new AttemptFailure(error, transient, `upstream ${res.status}`, transient, wait);
+    throw new AttemptFailure(withRetryAfter(e, wait), transient, `upstream ${res.status}`, transient, wait, res.status === 429 ? "rate" : undefined);
   }
-  if (ctx.stream) return { stream: await openStream(provider, call, res, timer) };
+  if (ctx.stream) return { stream: await openStream(provider, call, res, timer, secrets), secrets };
   let json: unknown;
   try {
     json = await timer.race(res.json());
@@ -192,14 +249,14 @@ async function attempt(
     throw malformed(provider, e);
   }
   try {
-    return { json: provider.response(call, json) };
+    return { json: provider.response(call, json), secrets };
   } catch (e) {
     throw malformed(provider, e);
   }
 }
 
 /** Opens the translated stream and waits for its first chunk: until then a failure may still retry or fall back. */
-async function openStream(provider: Provider, call: ProviderCall, res: Response, timer: AttemptTimer) {
+async function openStream(provider: Provider, call: ProviderCall, res: Response, timer: AttemptTimer, secrets: readonly string[]) {
   if (!res.body) throw malformed(provider, new Error("empty stream"));
   // When the upstream last sent bytes, translated or not: what timeouts measure silence from.
   const heard = { at: Date.now() };
@@ -207,20 +264,20 @@ async function openStream(provider: Provider, call: ProviderCall, res: Response,
     heard.at = Date.now();
     timer.touch();
   };
-  const translator = provider.stream(call);
-  const rest = res.body.pipeThrough(sseParser(alive)).pipeThrough(translateStream(translator)).getReader();
+  const decoded = provider.decode(res.body, call, alive);
+  const rest = decoded.chunks.getReader();
   try {
     const r = await timer.race(rest.read());
     if (r.done) throw new StreamCut("upstream stream ended before its first chunk");
-    return { first: r.value, rest, abort: timer.controller, heard, partialUsage: () => translator.usage?.() };
+    return { first: r.value, rest, abort: timer.controller, heard, partialUsage: decoded.usage };
   } catch (e) {
     rest.cancel().catch(() => {});
     if (timer.stopped) throw e;
     if (e instanceof SyntaxError) throw malformed(provider, e);
-    const ge = streamError(provider, e);
+    const ge = streamError(provider, e, secrets);
     const transient = ge.code === 429 || ge.code >= 500;
     const reason = e instanceof StreamedUpstreamError ? `upstream ${ge.code}` : "stream cut before first byte";
-    throw new AttemptFailure(ge, transient, reason, transient);
+    throw new AttemptFailure(ge, transient, reason, transient, undefined, ge.code === 429 ? "rate" : undefined);
   }
 }
 
@@ -241,9 +298,9 @@ async function verified(ctx: CallContext, served: Pick<Served, "stream">): Promi
 }
 
 /** The Gemini error for a stream that broke: an error event the upstream sent, or a cut/garbled stream. */
-export function streamError(provider: Provider, e: unknown): GatewayError {
-  // The upstream's own error event goes through the adapter's error mapping, which redacts the provider key.
-  if (e instanceof StreamedUpstreamError) return provider.error(e.body.error.code ?? 500, JSON.stringify(e.body));
+export function streamError(provider: Provider, e: unknown, secrets: readonly string[]): GatewayError {
+  // The upstream's own error event goes through the adapter's error mapping, which redacts every secret it may echo.
+  if (e instanceof StreamedUpstreamError) return provider.error(e.body.error.code ?? 500, JSON.stringify(e.body), secrets);
   if (e instanceof GatewayError) return e;
   return new GatewayError(502, `${provider.name}: upstream stream failed (${(e as Error)?.message ?? String(e)})`);
 }

@@ -89,7 +89,7 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number): Resp
           } else emit(c, r.value);
         } catch (e) {
           // Bytes already went out: no fallback now, one final error event instead of a spliced answer.
-          const ge = streamError(provider, e);
+          const ge = streamError(provider, e, s.secrets);
           c.enqueue(encodeSse(ge.toBody()));
           c.close();
           abort.abort();

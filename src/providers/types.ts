@@ -1,11 +1,15 @@
 /**
  * The one interface every provider implements. The pipeline never branches on a provider's name: it asks the
- * adapter for an upstream Request, fetches it (with retries/fallbacks around it), and hands the answer back to
- * the adapter to translate into Gemini shape. Adapters are pure translators and know nothing of each other.
+ * provider's credential pool for a credential, asks the adapter to prepare the upstream Request with it (token
+ * minting and signing are the adapter's), fetches it (with retries/fallbacks around it), and hands the answer back to
+ * the adapter to translate into Gemini shape — JSON through `response`, streams through the adapter's own `decode`.
+ * Adapters know nothing of each other; translators may be shared, wiring is per backend.
  */
 import type { Action, GenerateContentResponse, RequestBody, UsageMetadata } from "../gemini/schema";
 import type { GatewayError } from "../gemini/errors";
-import type { SseEvent } from "../streaming/sse";
+import type { Credential, CredentialPool } from "./credentials/pool";
+
+export type { Credential } from "./credentials/pool";
 
 export interface ProviderCall {
   action: Action;
@@ -20,14 +24,23 @@ export interface ProviderCall {
 /** A Gemini-shaped JSON answer for any action (generateContent, countTokens, embeddings, predict). */
 export type GeminiJson = GenerateContentResponse & Record<string, unknown>;
 
-/** Per-stream state machine: upstream SSE event → zero or more Gemini stream chunks. */
-export interface StreamTranslator {
-  event(e: SseEvent): GenerateContentResponse[];
+/** Per-stream state machine: one upstream event (an SSE event, an event-stream message) → zero or more Gemini chunks. */
+export interface StreamTranslator<E> {
+  event(e: E): GenerateContentResponse[];
   /** Called once when the upstream stream ends; may flush held state (e.g. a last tool call). */
   end(): GenerateContentResponse[];
   /** Usage reported so far, before the last chunk (what a stream cut short is charged). */
   usage?(): UsageMetadata | undefined;
 }
+
+/** A streamed answer being decoded: its Gemini chunks, and the usage its upstream has reported so far. */
+export interface DecodedStream {
+  chunks: ReadableStream<GenerateContentResponse>;
+  usage(): UsageMetadata | undefined;
+}
+
+/** A streamed answer's bytes → Gemini chunks. `onBytes` hears of every network chunk (liveness, for timeouts). */
+export type StreamDecoder = (body: ReadableStream<Uint8Array>, call: ProviderCall, onBytes: () => void) => DecodedStream;
 
 /** A model a provider offers, as the models list shows it. */
 export interface ModelInfo {
@@ -38,27 +51,57 @@ export interface ModelInfo {
   actions: readonly Action[];
 }
 
-export interface Provider {
+/**
+ * Thrown by `prepare` when the credential itself failed before any model call: a token endpoint refused it
+ * (`refused`: cooled down like a 401, another credential is tried) or could not be reached (`unreachable`: a
+ * transient failure, retried like a network error).
+ */
+export class CredentialFailure extends Error {
+  constructor(message: string, readonly kind: "refused" | "unreachable") {
+    super(message);
+  }
+}
+
+export interface Provider<M = unknown> {
   readonly name: string;
   /** The models this provider lists (a request may still name any model the upstream knows). */
   readonly models: readonly ModelInfo[];
   /** The actions this provider can serve; anything else is a 400 naming the provider and action. */
   readonly actions: ReadonlySet<Action>;
-  /** Whether the provider is usable (e.g. its key is configured). Unconfigured providers are hidden from lists. */
+  /** Whether the provider is usable (a credential, a binding). Unconfigured providers are hidden from lists. */
   readonly configured: boolean;
+  /** The credentials the gateway holds for this provider (a keyless provider has one anonymous credential). */
+  readonly pool: CredentialPool<M>;
+  /**
+   * The caller's own provider key as a credential for one call (`DIRECT_KEYS=on`). Absent: this provider takes no
+   * caller key (keyless hosts, bindings), so a direct call cannot use it.
+   */
+  direct?(secret: string): Credential<M>;
   /**
    * An answer the adapter can give without calling upstream (e.g. a token estimate where the provider has no
    * count endpoint). Returning undefined means: call upstream.
    */
   local?(call: ProviderCall): GeminiJson | undefined;
-  /** Builds the upstream request. Throws a 400 GatewayError for input this provider cannot take. */
-  request(call: ProviderCall): Request;
+  /**
+   * Builds the upstream request with the chosen credential (API key header, minted token, signature). Throws a 400
+   * GatewayError for input this provider cannot take, a CredentialFailure when the credential could not be used.
+   * `signal` ends any round trip of its own (a token exchange) when the attempt stops.
+   */
+  prepare(call: ProviderCall, credential: Credential<M>, signal?: AbortSignal): Promise<Request>;
   /** Translates a 2xx upstream JSON body into the Gemini answer for the action. Throws on a malformed body. */
   response(call: ProviderCall, upstream: unknown): GeminiJson;
-  /** Translates an upstream error (non-2xx) into a Gemini error carrying the upstream's HTTP status. */
-  error(status: number, bodyText: string): GatewayError;
-  /** A fresh translator for one streamed answer. */
-  stream(call: ProviderCall): StreamTranslator;
-  /** The transport; defaults to the global fetch. The built-in mock answers in-process. */
+  /**
+   * Translates an upstream error (non-2xx, or one sent inside a stream) into a Gemini error carrying the upstream's
+   * HTTP status. `secrets` are every secret the text could echo (the whole pool, a caller's direct key): redacted.
+   */
+  error(status: number, bodyText: string, secrets: readonly string[]): GatewayError;
+  /**
+   * Whether an upstream error other than 401/403 says the credential itself was refused (Gemini answers an invalid
+   * key with 400 API_KEY_INVALID): then it cools down and another credential is tried, as after a 401.
+   */
+  refusesCredential?(status: number, bodyText: string): boolean;
+  /** The streamed answer (SSE for most providers, AWS event-stream for Bedrock) as Gemini chunks. */
+  decode: StreamDecoder;
+  /** The transport; defaults to the global fetch. The built-in mock and bindings answer in-process. */
   fetch?(request: Request): Promise<Response>;
 }

@@ -94,7 +94,7 @@ export class Upstream {
   private async checked(res: Response): Promise<Response> {
     if (res.ok) return res;
     const { text } = await readBounded(res, MAX_ERROR_BYTES);
-    throw upstreamError(res.status, text, "gemini", this.settings.apiKey);
+    throw upstreamError(res.status, text, "gemini", this.settings.apiKey ? [this.settings.apiKey] : []);
   }
 
   private redirected(): GatewayError {

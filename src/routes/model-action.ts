@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import { assertKeyUsable, identifyKey } from "../auth/authenticate";
+import { identifyDirectCaller, ungoverned } from "../auth/direct";
 import type { AppEnv } from "../env";
 import { GatewayError } from "../gemini/errors";
 import { Gate } from "../governance/gate";
@@ -22,14 +23,17 @@ import type { ActionRoute } from "./genai-path";
 export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promise<Response> {
   const { requestId, startedAt, config } = c.var;
   const req = c.req.raw;
+  const url = new URL(req.url);
+  // A caller's own provider key (DIRECT_KEYS=on): used for this call only, with nothing to govern.
+  const direct = config.directKeys ? await identifyDirectCaller(req, url) : undefined;
   // A bad model or action is answered before a bad key.
-  const presented = await identifyKey(req, new URL(req.url), c.env.VIRTUAL_KEYS).catch((e) => {
+  const presented = direct?.key ?? await identifyKey(req, url, c.env.VIRTUAL_KEYS).catch((e) => {
     throw route.invalid ?? e;
   });
   const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
   const scope: CallScope = {
-    requestId, startedAt, env: c.env, config, key: presented,
-    gate: new Gate(c.env, waitUntil, presented),
+    requestId, startedAt, env: c.env, config, key: presented, direct: direct?.secret,
+    gate: direct ? ungoverned(presented) : new Gate(c.env, waitUntil, presented),
     action: route.actionName,
     requestedModel: route.model,
     stream: route.actionName === "streamGenerateContent",

@@ -19,7 +19,7 @@ export type PriceTable = Record<string, Price>;
  * platform.claude.com/docs/en/about-claude/pricing. A family pattern (`*`) prices every dated or suffixed id of
  * it; the longest pattern wins, so a dearer member (e.g. gpt-5-pro) is listed on its own.
  */
-export const DEFAULT_PRICES: PriceTable = {
+const OWN_APIS: PriceTable = {
   // Gemini (cached: context-cache reads).
   "gemini/gemini-3.1-pro*": { input: 2, output: 12, cached_input: 0.2 },
   "gemini/gemini-3-pro*": { input: 2, output: 12, cached_input: 0.2 },
@@ -61,6 +61,18 @@ export const DEFAULT_PRICES: PriceTable = {
   "anthropic/claude-sonnet-4*": { input: 3, output: 15, cached_input: 0.3 },
   "anthropic/claude-haiku-4*": { input: 1, output: 5, cached_input: 0.1 },
   "anthropic/claude-3-5-haiku*": { input: 0.8, output: 4, cached_input: 0.08 },
+};
+
+export const DEFAULT_PRICES: PriceTable = {
+  ...OWN_APIS,
+  // Vertex AI: Gemini and Claude at their own APIs' prices (its global endpoint's; regional endpoints may charge
+  // more: set PRICES). Bedrock, Azure deployments and Workers AI are priced per account, region or deployment: set
+  // PRICES for them.
+  ...Object.fromEntries(
+    Object.entries(OWN_APIS)
+      .filter(([id]) => id.startsWith("gemini/gemini-") || id.startsWith("anthropic/claude-"))
+      .map(([id, p]) => [`vertex/${id.slice(id.indexOf("/") + 1)}`, p]),
+  ),
   // The mock is priced so budgets and cost columns can be exercised offline.
   "mock/*": { input: 1, output: 2, cached_input: 0.5 },
 };

@@ -5,6 +5,8 @@ export type Outcome = "ok" | "error" | "aborted";
 
 export interface AttemptInfo {
   target: string;
+  /** The label of the upstream credential the attempt used (never the secret); absent for keyless providers. */
+  credential?: string;
   status: number;
   /** `ok`, or why this attempt did not serve (e.g. `upstream 503`, `not allowed for key`, `timeout`). */
   reason: string;

@@ -34,6 +34,9 @@ interface Outbox {
   inFlight: Set<Promise<void>>;
 }
 
+/** This isolate's hand-offs to the usage buffer (round trips to an object), for /admin/stats. */
+export const sinkStats = { handoffs: 0 };
+
 // Per isolate (keyed by the buffer binding, which the runtime keeps for the isolate's life).
 const outboxes = new WeakMap<object, Outbox>();
 let shard: number | undefined;
@@ -108,6 +111,7 @@ async function deliverOne(env: Env, rows: CallRecord[], refusals: RefusalCount[]
   let error: unknown;
   for (const i of [shard, (shard + 1) % USAGE_SHARDS]) {
     try {
+      sinkStats.handoffs++;
       await usageShard(env.USAGE_BUFFER, i).add(rows, refusals);
       return;
     } catch (e) {

@@ -26,20 +26,66 @@ export interface Gateway {
    * its alarm), polling briefly while the call's hand-off may still be on its way (it runs after the response).
    */
   usageRow(requestId: string | null): Promise<Record<string, unknown>>;
+  /** Writes every row the usage buffer shards hold to D1 now (rows otherwise arrive within about a second). */
+  flushUsage(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startGateway(vars: Record<string, string> = {}): Promise<Gateway> {
+/**
+ * A fake Workers AI: what `env.AI.run(model, inputs)` answers, decided in Node. A ReadableStream answer (of SSE
+ * bytes) is what the binding returns for `stream: true`; anything else is its JSON answer; a thrown Error is
+ * thrown by `run` with the same message.
+ */
+export type FakeAi = (model: string, inputs: any) => unknown | Promise<unknown>;
+
+/** The binding's JavaScript side, as a wrapped binding: `run` asks Node (through a function service binding). */
+const FAKE_AI_SCRIPT = `
+export default function (env) {
+  return {
+    async run(model, inputs, options) {
+      const res = await env.BACKEND.fetch("http://fake-ai/run", { method: "POST", body: JSON.stringify({ model, inputs }), signal: options?.signal });
+      if (res.headers.get("x-fake-ai") === "error") throw new Error(await res.text());
+      return res.headers.get("content-type") === "text/event-stream" ? res.body : res.json();
+    },
+  };
+}`;
+
+export async function startGateway(vars: Record<string, string> = {}, opts: { ai?: FakeAi } = {}): Promise<Gateway> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
-  const mf = new Miniflare({
+  const main = {
     ...(workerOptions as object),
     name: "edgeway",
     modules: true,
     scriptPath: inject("bundlePath"),
     bindings: { ...(workerOptions.bindings ?? {}), ADMIN_TOKEN, ...vars },
+  };
+  const ai = opts.ai;
+  const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
-  } as ConstructorParameters<typeof Miniflare>[0]);
+    workers: ai
+      ? [
+        { ...main, wrappedBindings: { AI: { scriptName: "fake-ai" } } },
+        {
+          name: "fake-ai",
+          modules: true,
+          script: FAKE_AI_SCRIPT,
+          serviceBindings: {
+            async BACKEND(request: Request) {
+              const { model, inputs } = (await request.json()) as { model: string; inputs: unknown };
+              try {
+                const out = await ai(model, inputs);
+                if (out instanceof ReadableStream) return new Response(out, { headers: { "content-type": "text/event-stream" } });
+                return Response.json(out);
+              } catch (e) {
+                return new Response((e as Error).message, { headers: { "x-fake-ai": "error" } });
+              }
+            },
+          },
+        },
+      ]
+      : [main],
+  } as unknown as ConstructorParameters<typeof Miniflare>[0]);
   const url = (await mf.ready).origin;
   await applyMigrations(await mf.getD1Database("DB"));
 
@@ -49,10 +95,15 @@ export async function startGateway(vars: Record<string, string> = {}): Promise<G
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
+  const flushUsage = async () => {
+    const shards = await mf.getDurableObjectNamespace("USAGE_BUFFER");
+    await Promise.all(Array.from({ length: USAGE_SHARDS }, (_, n) => (shards.get(shards.idFromName(shardName(n))) as unknown as { flush(): Promise<unknown> }).flush()));
+  };
   return {
     url,
     mf,
     admin,
+    flushUsage,
     async createKey(fields = {}) {
       const r = await admin("/keys", { body: { name: "e2e", ...fields } });
       if (r.status !== 201) throw new Error(`createKey: ${r.status} ${await r.text()}`);
@@ -60,9 +111,8 @@ export async function startGateway(vars: Record<string, string> = {}): Promise<G
     },
     async usageRow(requestId) {
       const db = await mf.getD1Database("DB");
-      const shards = await mf.getDurableObjectNamespace("USAGE_BUFFER");
       for (let i = 0; i < 100; i++) {
-        await Promise.all(Array.from({ length: USAGE_SHARDS }, (_, n) => (shards.get(shards.idFromName(shardName(n))) as unknown as { flush(): Promise<unknown> }).flush()));
+        await flushUsage();
         const row = await db.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first<Record<string, unknown>>();
         if (row) return row;
         await new Promise((r) => setTimeout(r, 20));

@@ -1,7 +1,7 @@
 /** Runs SSE bytes through the real parser and a provider's stream translator, split wherever a test chooses. */
 import type { GenerateContentResponse } from "../../src/gemini/schema";
 import type { StreamTranslator } from "../../src/providers/types";
-import { sseParser } from "../../src/streaming/sse";
+import { sseParser, type SseEvent } from "../../src/streaming/sse";
 import { translateStream } from "../../src/streaming/translate";
 
 /** The UTF-8 bytes of `text`, cut at the given byte offsets (so a cut may fall inside a multi-byte character). */
@@ -27,7 +27,7 @@ export function byteOffset(text: string, needle: string, delta = 0, nth = 0): nu
   return new TextEncoder().encode(text.slice(0, i)).length + delta;
 }
 
-export async function runStream(t: StreamTranslator, pieces: Uint8Array[]): Promise<GenerateContentResponse[]> {
+export async function runStream(t: StreamTranslator<SseEvent>, pieces: Uint8Array[]): Promise<GenerateContentResponse[]> {
   const body = new ReadableStream<Uint8Array>({
     start(c) {
       for (const p of pieces) c.enqueue(p);

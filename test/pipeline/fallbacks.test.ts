@@ -102,9 +102,9 @@ describe("what the caller sees", () => {
     const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
     expect(row).toMatchObject({ fallback_index: 2, outcome: "ok", model: "gemini-2.5-flash" });
     expect(JSON.parse(row.attempts_json as string).map(({ latency_ms: _, ...a }: Record<string, unknown>) => a)).toEqual([
-      { target: "gemini/gemini-2.0-flash", status: 503, reason: "upstream 503" },
+      { target: "gemini/gemini-2.0-flash", credential: "default", status: 503, reason: "upstream 503" },
       { target: "mock/echo", status: 403, reason: "not allowed for key", skipped: true },
-      { target: "gemini/gemini-2.5-flash", status: 200, reason: "ok" },
+      { target: "gemini/gemini-2.5-flash", credential: "default", status: 200, reason: "ok" },
     ]);
   });
 

@@ -1,25 +1,28 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../src/config";
 import type { Env } from "../../src/env";
+import type { Provider, ProviderCall } from "../../src/providers/types";
 
 const configOf = (vars: Record<string, unknown>) => getConfig(vars as unknown as Env);
+const CALL: ProviderCall = { action: "generateContent", model: "m", version: "v1beta", body: { contents: [{ parts: [{ text: "x" }] }] } };
+/** The upstream request a provider prepares for a one-line call, with the credential its pool picks. */
+const prepared = (p: Provider, model = "m") => p.prepare({ ...CALL, model }, p.pool.pick(model, new Set())!);
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
 describe("provider registry", () => {
-  it("registers openai and anthropic, configured by their keys", () => {
+  it("registers openai and anthropic, configured by their keys", async () => {
     const none = configOf({});
     expect(none.providers.get("openai")!.configured).toBe(false);
     expect(none.providers.get("anthropic")!.configured).toBe(false);
     const keyed = configOf({ OPENAI_API_KEY: "o", ANTHROPIC_API_KEY: "a" });
     expect(keyed.providers.get("openai")!.configured).toBe(true);
     expect(keyed.providers.get("anthropic")!.configured).toBe(true);
-    expect(keyed.providers.get("openai")!.request({ action: "generateContent", model: "gpt-4o-mini", version: "v1beta", body: { contents: [{ parts: [{ text: "x" }] }] } }).url)
-      .toBe("https://api.openai.com/v1/chat/completions");
+    expect((await prepared(keyed.providers.get("openai")!, "gpt-4o-mini")).url).toBe("https://api.openai.com/v1/chat/completions");
   });
 
-  it("adds OPENAI_COMPATIBLE_PROVIDERS hosts: keyless ones configured, keyed ones only with their secret", () => {
+  it("adds OPENAI_COMPATIBLE_PROVIDERS hosts: keyless ones configured, keyed ones only with their secret", async () => {
     const c = configOf({
       OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([
         { name: "groq", base_url: "https://api.groq.com/openai", key_secret: "GROQ_API_KEY" },
@@ -33,19 +36,18 @@ describe("provider registry", () => {
     expect(c.providers.get("mistral")!.models.map((m) => m.id)).toEqual(["mistral-large-latest"]);
     const ollama = c.providers.get("ollama")!;
     expect(ollama.configured).toBe(true);
-    const req = ollama.request({ action: "generateContent", model: "llama3", version: "v1beta", body: { contents: [{ parts: [{ text: "x" }] }] } });
+    const req = await prepared(ollama, "llama3");
     expect(req.url).toBe("http://localhost:11434/v1/chat/completions");
     expect(req.headers.get("authorization")).toBeNull();
     expect(ollama.actions.has("predict")).toBe(false);
   });
 
-  it("ignores an invalid list, and entries that take a built-in name, with a logged error", () => {
+  it("ignores an invalid list, and entries that take a built-in name, with a logged error", async () => {
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
-    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: "[not json" }).providers.size).toBe(4);
-    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "Bad Name", base_url: "x" }]) }).providers.size).toBe(4);
+    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: "[not json" }).providers.size).toBe(8);
+    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "Bad Name", base_url: "x" }]) }).providers.size).toBe(8);
     const c = configOf({ OPENAI_API_KEY: "real", OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "openai", base_url: "https://evil.test" }]) });
-    expect(c.providers.get("openai")!.request({ action: "generateContent", model: "m", version: "v1beta", body: { contents: [{ parts: [{ text: "x" }] }] } }).url)
-      .toBe("https://api.openai.com/v1/chat/completions");
+    expect((await prepared(c.providers.get("openai")!)).url).toBe("https://api.openai.com/v1/chat/completions");
     expect(log).toHaveBeenCalledTimes(3);
   });
 });
@@ -56,6 +58,14 @@ describe("PRICES", () => {
     expect(c.price("mock", "echo")).toEqual({ input: 5, output: 6 });
     expect(c.price("acme", "x")).toEqual({ input: 1, output: 1, cached_input: 0.5 });
     expect(c.price("openai", "gpt-4o-mini")).toEqual({ input: 0.15, output: 0.6, cached_input: 0.075 });
+  });
+
+  it("Vertex's Gemini and Claude cost what their own APIs charge; Bedrock, Azure and Workers AI are priced by PRICES", () => {
+    const c = configOf({});
+    expect(c.price("vertex", "gemini-2.5-flash")).toEqual(c.price("gemini", "gemini-2.5-flash"));
+    expect(c.price("vertex", "claude-sonnet-4-5@20250929")).toEqual(c.price("anthropic", "claude-sonnet-4-5"));
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    expect(c.price("bedrock", "amazon.nova-pro-v1:0")).toBeUndefined();
   });
 
   it("a malformed table is reported and ignored whole, so no cost is ever NaN", () => {

@@ -159,7 +159,7 @@ describe("usage row per call", () => {
       error: "gemini: backend exploded", attempts: 1, fallback_index: null, input_tokens: 0, cost_usd: 0, ttfb_ms: null,
     });
     expect(JSON.parse(row!.attempts_json as string)).toEqual([
-      { target: "gemini/gemini-2.0-flash", status: 500, reason: "upstream 500", latency_ms: expect.any(Number) },
+      { target: "gemini/gemini-2.0-flash", credential: "default", status: 500, reason: "upstream 500", latency_ms: expect.any(Number) },
     ]);
   });
 
@@ -172,7 +172,7 @@ describe("usage row per call", () => {
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
     expect(row).toMatchObject({ requested_model: "gemini/gemini-2.0-flash", provider: "mock", model: "echo", outcome: "ok", attempts: 2, fallback_index: 1 });
     expect(JSON.parse(row!.attempts_json as string)).toEqual([
-      { target: "gemini/gemini-2.0-flash", status: 503, reason: "upstream 503", latency_ms: expect.any(Number) },
+      { target: "gemini/gemini-2.0-flash", credential: "default", status: 503, reason: "upstream 503", latency_ms: expect.any(Number) },
       { target: "mock/echo", status: 200, reason: "ok", latency_ms: expect.any(Number) },
     ]);
   });

@@ -1,6 +1,8 @@
 /** Anthropic Messages API: generate and stream on `/v1/messages`, countTokens on `/v1/messages/count_tokens`. */
 import { upstreamError } from "../../gemini/errors";
 import type { CountTokensRequest, GenerateContentRequest } from "../../gemini/schema";
+import { sseDecoder } from "../../streaming/translate";
+import { type CredentialPool, directCredential } from "../credentials/pool";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall } from "../types";
 import { ANTHROPIC_MODELS } from "./models";
 import { countTokensBody, isObjectSchema, JSON_TOOL, jsonMode, messagesBody } from "./request";
@@ -13,7 +15,7 @@ export const ANTHROPIC_VERSION = "2023-06-01";
 export interface AnthropicSettings {
   name?: string;
   baseUrl: string;
-  apiKey?: string;
+  pool: CredentialPool<string>;
   models?: readonly ModelInfo[];
 }
 
@@ -23,33 +25,44 @@ function jsonToolOf(call: ProviderCall): JsonTool | undefined {
   return j?.kind === "tool" ? { name: JSON_TOOL, unwrap: !isObjectSchema(j.schema) } : undefined;
 }
 
-export function anthropicProvider(s: AnthropicSettings): Provider {
+/** The Messages body of a generate, stream or count call (Anthropic's own API and Claude on Vertex alike). */
+export function anthropicBody(call: ProviderCall, provider: string): Record<string, unknown> {
+  return call.action === "countTokens"
+    ? countTokensBody(call.model, call.body as CountTokensRequest, provider)
+    : messagesBody(call.model, call.body as GenerateContentRequest, call.action === "streamGenerateContent", provider);
+}
+
+/** A Messages (or count_tokens) answer → the Gemini answer of the call's action. */
+export function anthropicAnswer(call: ProviderCall, upstream: unknown): GeminiJson {
+  if (call.action === "countTokens") {
+    const n = (upstream as { input_tokens?: unknown })?.input_tokens;
+    if (typeof n !== "number") throw new TypeError("count_tokens answer has no input_tokens");
+    return { totalTokens: n };
+  }
+  return messageResponse(upstream as AnthropicMessage, jsonToolOf(call));
+}
+
+/** Anthropic's SSE, translated with the call's forced JSON tool in mind. */
+export const anthropicDecoder = sseDecoder((call) => anthropicStream(jsonToolOf(call)));
+
+export function anthropicProvider(s: AnthropicSettings): Provider<string> {
   const base = s.baseUrl.replace(/\/+$/, "");
   const name = s.name ?? "anthropic";
-  const headers: Record<string, string> = { "content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION };
-  if (s.apiKey) headers["x-api-key"] = s.apiKey;
 
   return {
     name,
     models: s.models ?? ANTHROPIC_MODELS,
     actions: new Set(["generateContent", "streamGenerateContent", "countTokens"] as const),
-    configured: !!s.apiKey,
-    request(call) {
-      const count = call.action === "countTokens";
-      const body = count
-        ? countTokensBody(call.model, call.body as CountTokensRequest, name)
-        : messagesBody(call.model, call.body as GenerateContentRequest, call.action === "streamGenerateContent", name);
-      return new Request(`${base}/v1/messages${count ? "/count_tokens" : ""}`, { method: "POST", headers, body: JSON.stringify(body) });
+    configured: !s.pool.empty,
+    pool: s.pool,
+    direct: (key) => directCredential(key, key),
+    async prepare(call, credential) {
+      const headers = { "content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION, "x-api-key": credential.material };
+      const path = call.action === "countTokens" ? "/v1/messages/count_tokens" : "/v1/messages";
+      return new Request(base + path, { method: "POST", headers, body: JSON.stringify(anthropicBody(call, name)) });
     },
-    response(call, upstream): GeminiJson {
-      if (call.action === "countTokens") {
-        const n = (upstream as { input_tokens?: unknown })?.input_tokens;
-        if (typeof n !== "number") throw new TypeError("count_tokens answer has no input_tokens");
-        return { totalTokens: n };
-      }
-      return messageResponse(upstream as AnthropicMessage, jsonToolOf(call));
-    },
-    error: (status, text) => upstreamError(status, text, name, s.apiKey),
-    stream: (call) => anthropicStream(jsonToolOf(call)),
+    response: anthropicAnswer,
+    error: (status, text, secrets) => upstreamError(status, text, name, secrets),
+    decode: anthropicDecoder,
   };
 }

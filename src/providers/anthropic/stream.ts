@@ -19,7 +19,7 @@ type Event =
   | { type: "ping" }
   | { type: "error"; error: { type?: string; message?: string } };
 
-export function anthropicStream(jsonTool?: JsonTool): StreamTranslator {
+export function anthropicStream(jsonTool?: JsonTool): StreamTranslator<SseEvent> {
   let id: string | undefined;
   let model: string | undefined;
   let usage: AnthropicUsage = {};

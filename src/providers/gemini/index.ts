@@ -1,7 +1,9 @@
 /** Native Gemini: nearly the identity. The body passes through as the caller sent it, minus the gateway's fields. */
 import { ACTIONS, type GenerateContentResponse } from "../../gemini/schema";
 import { StreamedUpstreamError, upstreamError } from "../../gemini/errors";
-import { forwardVerbatim } from "../../streaming/sse";
+import { forwardVerbatim, type SseEvent } from "../../streaming/sse";
+import { sseDecoder } from "../../streaming/translate";
+import { CredentialPool, directCredential } from "../credentials/pool";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall, StreamTranslator } from "../types";
 import { GEMINI_MODELS } from "./models";
 
@@ -10,33 +12,36 @@ export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.co
 export interface GeminiSettings {
   name?: string;
   baseUrl: string;
-  apiKey?: string;
+  /** API keys; none (the mock) means no key is sent. */
+  pool?: CredentialPool<string>;
   models?: readonly ModelInfo[];
 }
 
-export function geminiProvider(s: GeminiSettings): Provider {
+export function geminiProvider(s: GeminiSettings): Provider<string | undefined> {
   const base = s.baseUrl.replace(/\/+$/, "");
   const name = s.name ?? "gemini";
+  const pool: CredentialPool<string | undefined> = s.pool ?? CredentialPool.keyless(name);
   return {
     name,
     actions: new Set(ACTIONS),
     models: s.models ?? GEMINI_MODELS,
-    configured: !!s.apiKey,
-    request: (call) => new Request(geminiUrl(base, call), {
+    configured: !pool.empty,
+    pool,
+    direct: (key) => directCredential(key, key),
+    prepare: async (call, credential) => new Request(geminiUrl(base, call), {
       method: "POST",
-      headers: geminiHeaders(s.apiKey),
-      body: JSON.stringify(upstreamBody(call)),
+      headers: geminiHeaders(credential.material),
+      body: JSON.stringify(geminiBody(call)),
     }),
-    response: (_call, upstream) => {
-      if (!upstream || typeof upstream !== "object" || Array.isArray(upstream)) {
-        throw new TypeError("upstream answer is not a JSON object");
-      }
-      return upstream as GeminiJson;
-    },
-    error: (status, text) => upstreamError(status, text, name, s.apiKey),
-    stream: geminiStream,
+    response: (_call, upstream) => geminiAnswer(upstream),
+    error: (status, text, secrets) => upstreamError(status, text, name, secrets),
+    refusesCredential: keyInvalid,
+    decode: sseDecoder(geminiStream),
   };
 }
+
+/** Google answers a bad, expired or deleted API key with 400 and reason API_KEY_INVALID (not 401). */
+export const keyInvalid = (status: number, text: string) => status === 400 && text.includes('"API_KEY_INVALID"');
 
 export function geminiUrl(base: string, call: ProviderCall): string {
   const path = `${base}/${call.version}/models/${encodeURIComponent(call.model)}:${call.action}`;
@@ -50,14 +55,22 @@ export function geminiHeaders(apiKey: string | undefined): HeadersInit {
 }
 
 /** Gemini wants every batched embed request to name the same model as the URL. */
-function upstreamBody(call: ProviderCall): unknown {
+function geminiBody(call: ProviderCall): unknown {
   if (call.action !== "batchEmbedContents") return call.body;
   const body = call.body as { requests: Record<string, unknown>[] };
   return { ...body, requests: body.requests.map((r) => ({ ...r, model: `models/${call.model}` })) };
 }
 
+/** A Gemini JSON answer is already the answer; only its shape is checked. */
+export function geminiAnswer(upstream: unknown): GeminiJson {
+  if (!upstream || typeof upstream !== "object" || Array.isArray(upstream)) {
+    throw new TypeError("upstream answer is not a JSON object");
+  }
+  return upstream as GeminiJson;
+}
+
 /** Gemini already streams Gemini chunks: each `data:` event is one chunk. */
-export function geminiStream(): StreamTranslator {
+export function geminiStream(): StreamTranslator<SseEvent> {
   return {
     event(e) {
       if (!e.data || e.data === "[DONE]") return [];

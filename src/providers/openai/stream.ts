@@ -22,7 +22,7 @@ interface ChunkChoice {
   finish_reason?: string | null;
 }
 
-interface Chunk {
+export interface ChatChunk {
   id?: string;
   model?: string;
   choices?: ChunkChoice[];
@@ -37,7 +37,20 @@ interface PendingCall {
   arguments: string;
 }
 
-export function openaiStream(): StreamTranslator {
+/** SSE events of a Chat Completions stream → Gemini chunks. */
+export function openaiStream(): StreamTranslator<SseEvent> {
+  const chunks = openaiChunks();
+  return {
+    event(e) {
+      if (!e.data || e.data === "[DONE]") return [];
+      return chunks.event(JSON.parse(e.data) as ChatChunk);
+    },
+    end: () => chunks.end(),
+  };
+}
+
+/** Parsed `chat.completion.chunk` objects → Gemini chunks (for backends that frame or shape chunks their own way). */
+export function openaiChunks(): StreamTranslator<ChatChunk> {
   let id: string | undefined;
   let model: string | undefined;
   /** Per choice: the tool call being assembled. */
@@ -82,9 +95,7 @@ export function openaiStream(): StreamTranslator {
   };
 
   return {
-    event(e: SseEvent) {
-      if (!e.data || e.data === "[DONE]") return [];
-      const data = JSON.parse(e.data) as Chunk;
+    event(data) {
       if (data.error) {
         throw new StreamedUpstreamError({ error: { code: streamErrorCode(data.error), message: data.error.message ?? "stream error" } });
       }

@@ -1,13 +1,22 @@
 /**
- * /admin/stats: what the isolate answering has counted since it started — governed calls and its round trips to
- * Governors (those a call waited for, and all). The benchmark reads it; an operator can too (one isolate's view).
+ * /admin/stats: what the isolate answering has counted since it started — governed calls, its round trips to
+ * Governors (those a call waited for, and all) and its hand-offs to the usage buffer (never waited for). The
+ * benchmark reads it; an operator can too (one isolate's view).
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../env";
 import { leaseStats } from "../../governance/lease";
+import { sinkStats } from "../../usage/sink";
 
 export const statsApp = new Hono<AppEnv>();
 
 statsApp.get("/", (c) =>
-  c.json({ isolate: { calls: leaseStats.calls, governor_requests: leaseStats.requests, governor_blocking: leaseStats.blocking } }),
+  c.json({
+    isolate: {
+      calls: leaseStats.calls,
+      governor_requests: leaseStats.requests,
+      governor_blocking: leaseStats.blocking,
+      usage_handoffs: sinkStats.handoffs,
+    },
+  }),
 );

@@ -1,0 +1,80 @@
+/** Bedrock Converse answers → Gemini answers. Pure functions. */
+import type { GenerateContentResponse, Part, UsageMetadata } from "../../gemini/schema";
+
+export interface ConverseUsage {
+  inputTokens?: number;
+  outputTokens?: number;
+  totalTokens?: number;
+  cacheReadInputTokens?: number;
+  cacheWriteInputTokens?: number;
+}
+
+export interface ConverseBlock {
+  text?: string;
+  toolUse?: { toolUseId?: string; name?: string; input?: unknown };
+  reasoningContent?: { reasoningText?: { text?: string; signature?: string }; redactedContent?: string };
+}
+
+export interface ConverseResponse {
+  output?: { message?: { role?: string; content?: ConverseBlock[] } };
+  stopReason?: string;
+  usage?: ConverseUsage;
+}
+
+const FINISH: Record<string, string> = {
+  end_turn: "STOP",
+  stop_sequence: "STOP",
+  tool_use: "STOP",
+  max_tokens: "MAX_TOKENS",
+  model_context_window_exceeded: "MAX_TOKENS",
+  guardrail_intervened: "SAFETY",
+  content_filtered: "SAFETY",
+};
+
+export const finishReason = (r: string) => FINISH[r] ?? "OTHER";
+
+/** Converse's inputTokens excludes cache reads and writes (as Anthropic's does); Gemini's prompt count includes them. */
+export function usageMetadata(u: ConverseUsage): UsageMetadata {
+  const read = u.cacheReadInputTokens ?? 0;
+  const prompt = (u.inputTokens ?? 0) + read + (u.cacheWriteInputTokens ?? 0);
+  const out = u.outputTokens ?? 0;
+  const m: UsageMetadata = { promptTokenCount: prompt, candidatesTokenCount: out };
+  if (read) m.cachedContentTokenCount = read;
+  m.totalTokenCount = prompt + out;
+  return m;
+}
+
+export function blockPart(b: ConverseBlock): Part | undefined {
+  if (typeof b.text === "string") return b.text ? { text: b.text } : undefined;
+  if (b.toolUse) return { functionCall: { id: b.toolUse.toolUseId, name: b.toolUse.name ?? "", args: (b.toolUse.input ?? {}) as Record<string, unknown> } };
+  const r = b.reasoningContent?.reasoningText;
+  if (r) return { text: r.text ?? "", thought: true, ...(r.signature ? { thoughtSignature: r.signature } : {}) };
+  return undefined;
+}
+
+export function converseResponse(r: ConverseResponse, model: string): GenerateContentResponse {
+  const content = r?.output?.message?.content;
+  if (!Array.isArray(content)) throw new TypeError("not a Converse answer (no output.message.content)");
+  const parts = content.map(blockPart).filter((p): p is Part => !!p);
+  const out: GenerateContentResponse = {
+    candidates: [{ content: { role: "model", parts }, ...(r.stopReason ? { finishReason: finishReason(r.stopReason) } : {}), index: 0 }],
+    modelVersion: model,
+  };
+  if (r.usage) out.usageMetadata = usageMetadata(r.usage);
+  return out;
+}
+
+/** A ConverseStream exception's type → HTTP status (throttling is a retryable 429, overload a 503). */
+const EXCEPTION_CODE: Record<string, number> = {
+  throttlingException: 429,
+  validationException: 400,
+  accessDeniedException: 403,
+  resourceNotFoundException: 404,
+  serviceUnavailableException: 503,
+  modelNotReadyException: 503,
+  internalServerException: 500,
+  modelStreamErrorException: 502,
+  modelTimeoutException: 504,
+};
+
+export const exceptionCode = (type: string | undefined) => EXCEPTION_CODE[type ?? ""] ?? 500;

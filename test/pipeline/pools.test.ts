@@ -1,0 +1,153 @@
+/**
+ * Credential pools and direct keys through the attempt loop in workerd: weights, a throttled or refused credential
+ * cooled down and another one tried in the same call, labels (never secrets) in rows and error details, and a
+ * caller's own provider key used for that call alone.
+ */
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { resetCredentialHealth } from "../../src/providers/credentials/pool";
+import { waits } from "../../src/pipeline/sleep";
+import { createKey, genaiSettled, mockUpstream, textRequest, usageRow } from "../helpers/worker";
+
+const KEYS = { GEM_A: "AIza-pool-key-aaaaaaaaaaaa", GEM_B: "AIza-pool-key-bbbbbbbbbbbb", GEM_C: "AIza-pool-key-cccccccccccc" };
+const pool = (entries: object[], extra: Record<string, string> = {}) => ({ ...KEYS, PROVIDER_KEYS: JSON.stringify({ gemini: entries }), ...extra });
+const ok = () => Response.json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }] });
+const fail = (code: number, headers: Record<string, string> = {}, message = `status ${code}`) =>
+  Response.json({ error: { code, message, status: "X" } }, { status: code, headers });
+const labelOf = (apiKey: string | null) => Object.entries(KEYS).find(([, v]) => v === apiKey)?.[0];
+
+let key: string;
+beforeAll(async () => {
+  key = (await createKey({ name: "pools" })).key;
+});
+beforeEach(() => resetCredentialHealth());
+afterEach(() => vi.restoreAllMocks());
+
+async function attemptsOf(r: Response) {
+  const row = await usageRow(r.headers.get("x-edgeway-request-id"));
+  return JSON.parse(row!.attempts_json as string).map((a: Record<string, unknown>) => [a.credential, a.status, a.reason]);
+}
+
+describe("credential pools", () => {
+  it("spreads calls by weight among the credentials that serve the model", async () => {
+    const calls = mockUpstream(() => ok());
+    let i = 0;
+    // Evenly spread draws make the split exact: 3 : 1 over 40 calls.
+    vi.spyOn(Math, "random").mockImplementation(() => ((i++ % 40) + 0.5) / 40);
+    const vars = pool([{ label: "a", secret: "GEM_A", weight: 3 }, { label: "b", secret: "GEM_B" }, { label: "c", secret: "GEM_C", models: ["gemini-2.5-pro"] }]);
+    for (let n = 0; n < 40; n++) await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars });
+    const counts: Record<string, number> = {};
+    for (const c of calls) counts[labelOf(c.headers.get("x-goog-api-key"))!] = (counts[labelOf(c.headers.get("x-goog-api-key"))!] ?? 0) + 1;
+    expect(counts).toEqual({ GEM_A: 30, GEM_B: 10 });
+  });
+
+  it("a 429 cools the credential for its Retry-After and the same call goes on with another at once", async () => {
+    const sleep = vi.spyOn(waits, "sleep");
+    const calls = mockUpstream((c) => (c.headers.get("x-goog-api-key") === KEYS.GEM_A ? fail(429, { "retry-after": "30" }) : ok()));
+    const vars = pool([{ label: "a", secret: "GEM_A", weight: 1000 }, { label: "b", secret: "GEM_B" }]);
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("x-edgeway-attempts")).toBe("2");
+    expect(await attemptsOf(r)).toEqual([["a", 429, "upstream 429"], ["b", 200, "ok"]]);
+    expect(sleep).not.toHaveBeenCalled();
+    // For the next 30 s, `a` is passed over despite its weight.
+    calls.length = 0;
+    for (let n = 0; n < 5; n++) await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars });
+    expect(calls.map((c) => labelOf(c.headers.get("x-goog-api-key")))).toEqual(Array(5).fill("GEM_B"));
+  });
+
+  it("a 401 cools the credential longer; the call is served by another, not by the fallback", async () => {
+    const calls = mockUpstream((c) => (c.headers.get("x-goog-api-key") === KEYS.GEM_B ? fail(401, {}, `API key ${KEYS.GEM_B} not valid`) : ok()));
+    const vars = pool([{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B", weight: 1000 }]);
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x", { fallbacks: ["mock/echo"] }), key, { env: vars });
+    expect(r.headers.get("x-edgeway-provider")).toBe("gemini");
+    expect(await attemptsOf(r)).toEqual([["b", 502, "upstream 401"], ["a", 200, "ok"]]);
+    calls.length = 0;
+    await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars });
+    expect(calls.map((c) => labelOf(c.headers.get("x-goog-api-key")))).toEqual(["GEM_A"]);
+  });
+
+  it("when every credential fails, the details name each label and the error shows no secret of the pool", async () => {
+    mockUpstream((c) => fail(403, {}, `key ${c.headers.get("x-goog-api-key")} lacks permission (also tried ${KEYS.GEM_A})`));
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: pool([{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }]) });
+    expect(r.status).toBe(502);
+    const text = await r.text();
+    for (const secret of Object.values(KEYS)) expect(text).not.toContain(secret);
+    const { error } = JSON.parse(text);
+    expect(error.details.map((d: Record<string, unknown>) => d.credential).sort()).toEqual(["a", "b"]);
+    expect(error.message).toBe("gemini: key [redacted] lacks permission (also tried [redacted]) (upstream HTTP 403: the gateway's provider credentials were refused)");
+  });
+
+  it("a 5xx is retried as the policy says, preferring a credential the call has not tried", async () => {
+    vi.spyOn(waits, "sleep").mockResolvedValue();
+    const calls = mockUpstream((c) => (c.headers.get("x-goog-api-key") === KEYS.GEM_A ? fail(503) : ok()));
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, {
+      env: pool([{ label: "a", secret: "GEM_A", weight: 1000 }, { label: "b", secret: "GEM_B" }], { EDGEWAY_RETRIES: "1" }),
+    });
+    expect(r.status).toBe(200);
+    expect(calls.map((c) => labelOf(c.headers.get("x-goog-api-key")))).toEqual(["GEM_A", "GEM_B"]);
+  });
+
+  it("a model no credential serves is unavailable (503), so the fallback serves", async () => {
+    const calls = mockUpstream(() => ok());
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x", { fallbacks: ["mock/echo"] }), key, {
+      env: pool([{ label: "pro-only", secret: "GEM_A", models: ["gemini-2.5-pro*"] }]),
+    });
+    expect(calls).toHaveLength(0);
+    expect(r.headers.get("x-edgeway-provider")).toBe("mock");
+    expect(await attemptsOf(r)).toEqual([[undefined, 503, "no credential for model"], [undefined, 200, "ok"]]);
+  });
+});
+
+describe("direct keys", () => {
+  const OWN = "AIzaSyOwnKeyOfTheCaller-0123456789";
+  const sha8 = async (s: string) => [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)))].slice(0, 4).map((b) => b.toString(16).padStart(2, "0")).join("");
+
+  it("off by default: a credential that is not a virtual key is refused", async () => {
+    const calls = mockUpstream(() => ok());
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), OWN);
+    expect(r.status).toBe(401);
+    expect(calls).toHaveLength(0);
+  });
+
+  it("DIRECT_KEYS=on: the caller's key goes upstream for that call; the row is direct:<sha256 prefix>", async () => {
+    const calls = mockUpstream(() => ok());
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), OWN, { env: { DIRECT_KEYS: "on" } });
+    expect(r.status).toBe(200);
+    expect(calls[0]!.headers.get("x-goog-api-key")).toBe(OWN);
+    const row = await usageRow(r.headers.get("x-edgeway-request-id"));
+    expect(row).toMatchObject({ key_id: `direct:${await sha8(OWN)}`, team_id: null, outcome: "ok" });
+    expect(JSON.stringify(row)).not.toContain(OWN);
+    expect(JSON.parse(row!.attempts_json as string)[0].credential).toBe("direct");
+    // A virtual key still works as before next to it.
+    const v = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: { DIRECT_KEYS: "on" } });
+    expect(v.status).toBe(200);
+    expect(calls[1]!.headers.get("x-goog-api-key")).toBe("test-gemini-key");
+  });
+
+  it("openai-style providers get it as a bearer token; a refused key is the caller's 401, redacted, never a fallback", async () => {
+    const calls = mockUpstream((c) => Response.json({ error: { message: `Incorrect API key provided: ${c.headers.get("authorization")?.slice(7)}` } }, { status: 401 }));
+    const r = await genaiSettled("openai/gpt-4o-mini", "generateContent", textRequest("x", { fallbacks: ["anthropic/claude-haiku-4-5"] }), "sk-proj-callers-own-openai-key", {
+      env: { DIRECT_KEYS: "on" }, headers: { "x-goog-api-key": "", authorization: "Bearer sk-proj-callers-own-openai-key" },
+    });
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.headers.get("authorization")).toBe("Bearer sk-proj-callers-own-openai-key");
+    expect(r.status).toBe(401);
+    const text = await r.text();
+    expect(text).not.toContain("sk-proj-callers-own-openai-key");
+    expect(JSON.parse(text).error.message).toBe("openai: Incorrect API key provided: [redacted] (your provider key was refused)");
+  });
+
+  it("never reaches the operator's keyless hosts or bindings, nor the gateway's own credentials", async () => {
+    const calls = mockUpstream(() => ok());
+    const r = await genaiSettled("ollama/llama3", "generateContent", textRequest("x"), OWN, { env: { DIRECT_KEYS: "on" } });
+    expect(r.status).toBe(403);
+    expect(((await r.json()) as any).error.message).toBe('provider "ollama" does not take a caller\'s own key; use a virtual key');
+    expect(calls).toHaveLength(0);
+    // A malformed virtual key is still a virtual key (401), not a direct key.
+    const m = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), "sk-bf-short", { env: { DIRECT_KEYS: "on" } });
+    expect(m.status).toBe(401);
+    const w = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), "has space inside", { env: { DIRECT_KEYS: "on" } });
+    expect(w.status).toBe(401);
+    expect(calls).toHaveLength(0);
+  });
+});
