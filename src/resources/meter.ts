@@ -11,19 +11,27 @@ export interface Meter {
   endsNl: boolean;
   /** Set when the stream passed `limit` and was stopped. */
   over: boolean;
+  /**
+   * Aborted the moment the stream passes its limit: the upstream request carrying the stream must be sent with it,
+   * so the upstream sees a broken request rather than a body that merely ended early.
+   */
+  signal: AbortSignal;
 }
 
 const NL = 10;
 
-export function meter(body: ReadableStream<Uint8Array>, limit: number, endsNl = true, exactLength?: number): Meter {
-  const m = { bytes: 0, lines: 0, endsNl, over: false } as Meter & { stream: ReadableStream<Uint8Array> };
+export function meter(body: ReadableStream<Uint8Array>, limit: number, endsNl = true, exactLength?: number, signal?: AbortSignal): Meter {
+  const stop = new AbortController();
+  const m = { bytes: 0, lines: 0, endsNl, over: false, signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal } as Meter & { stream: ReadableStream<Uint8Array> };
   const counted = body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, c) {
         m.bytes += chunk.byteLength;
         if (m.bytes > limit) {
           m.over = true;
-          c.error(new RangeError(`upload exceeds ${limit} bytes`));
+          const e = new RangeError(`upload exceeds ${limit} bytes`);
+          stop.abort(e);
+          c.error(e);
           return;
         }
         for (let i = chunk.indexOf(NL); i >= 0; i = chunk.indexOf(NL, i + 1)) m.lines++;

@@ -375,7 +375,7 @@ async function serveBytes(mock: GeminiMock, res: http.ServerResponse, f: (FileOb
 function fileRefs(b: unknown): string[] {
   const out: string[] = [];
   JSON.stringify(b, (k, v) => {
-    if (k === "fileUri" && typeof v === "string") out.push(`files/${v.split("/files/")[1]}`);
+    if (k === "fileUri" && typeof v === "string" && v.includes("/files/")) out.push(`files/${v.split("/files/")[1]}`);
     return v;
   });
   return out;

@@ -86,16 +86,21 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
     if (length !== undefined && length > room) throw tooLarge(session.declared ?? settings.maxUploadBytes);
     headers["x-goog-upload-offset"] = String(offset);
     if (req.body) {
-      metered = meter(req.body, room, session.ends_nl === 1, length);
+      metered = meter(req.body, room, session.ends_nl === 1, length, req.signal);
       body = metered.stream;
     }
   }
   let res: Response;
   try {
-    res = await call.upstream.send(session.upstream_url, { method: "POST", headers, body, signal: req.signal });
+    res = await call.upstream.send(session.upstream_url, { method: "POST", headers, body, signal: metered?.signal ?? req.signal });
   } catch (e) {
     if (metered?.over) throw tooLarge(session.declared ?? settings.maxUploadBytes);
     throw e;
+  }
+  // However the upstream took a stream cut short, it is not an upload.
+  if (metered?.over) {
+    await res.body?.cancel();
+    throw tooLarge(session.declared ?? settings.maxUploadBytes);
   }
   if (metered) await uploads.advance(session, offset, metered.bytes, metered.lines, metered.endsNl);
 
@@ -129,14 +134,18 @@ async function wholeUpload(call: ResourceCall, protocol: string): Promise<Respon
     const v = req.headers.get(h);
     if (v !== null) headers[h] = v;
   }
-  const metered = meter(req.body, limit, true, length);
+  const metered = meter(req.body, limit, true, length, req.signal);
   const query = call.url.searchParams.get("uploadType") ? `?uploadType=${encodeURIComponent(protocol)}` : "";
   let res: Response;
   try {
-    res = await call.upstream.call(`upload/${call.version}/files${query}`, { method: "POST", headers, body: metered.stream, signal: req.signal });
+    res = await call.upstream.call(`upload/${call.version}/files${query}`, { method: "POST", headers, body: metered.stream, signal: metered.signal });
   } catch (e) {
     if (metered.over) throw tooLarge(settings.maxUploadBytes);
     throw e;
+  }
+  if (metered.over) {
+    await res.body?.cancel();
+    throw tooLarge(settings.maxUploadBytes);
   }
   const answer = await readJsonObject<{ file?: { name?: unknown } }>(res);
   await recordFile(call, answer.file, metered.bytes, metered.lines + (metered.bytes && !metered.endsNl ? 1 : 0));
