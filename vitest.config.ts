@@ -39,7 +39,7 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["test/**/*.test.ts"],
-            exclude: ["test/e2e/**"],
+            exclude: ["test/e2e/**", "test/browser/**"],
             setupFiles: ["test/helpers/apply-migrations.ts"],
           },
         },
@@ -51,6 +51,17 @@ export default defineConfig(async () => {
             include: ["test/e2e/**/*.test.ts"],
             globalSetup: ["test/e2e/global-setup.ts"],
             testTimeout: 30_000,
+            hookTimeout: 120_000,
+          },
+        },
+        {
+          // The operator console in headless Chromium (`npm run test:browser`; not part of `npm test`).
+          test: {
+            name: "browser",
+            environment: "node",
+            include: ["test/browser/**/*.test.ts"],
+            globalSetup: ["test/e2e/global-setup.ts"],
+            testTimeout: 60_000,
             hookTimeout: 120_000,
           },
         },

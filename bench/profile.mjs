@@ -16,6 +16,7 @@ const work = path.join(root, ".wrangler", "bench-profile");
 const seconds = Number(process.env.PROFILE_SECONDS ?? 5);
 const connections = Number(process.env.PROFILE_CONNECTIONS ?? 8);
 const model = process.env.PROFILE_MODEL ?? "gemini/gemini-2.0-flash";
+const PROFILE_TOKEN = "profile-admin-token-0123456789abcdef";
 if (typeof WebSocket === "undefined") {
   console.error("profile: needs a WebSocket client: run with `node --experimental-websocket bench/profile.mjs` (Node 20) or Node ≥ 22");
   process.exit(2);
@@ -27,15 +28,16 @@ const freePort = () => new Promise((r) => { const s = net.createServer().listen(
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const { execFileSync } = await import("node:child_process");
-execFileSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", path.join(work, "dist")], {
+// Not minified, so the profile names functions as the source does.
+execFileSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--no-minify", "--outdir", path.join(work, "dist")], {
   cwd: root, env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" }, stdio: "pipe",
 });
-const gwBase = await prepareGateway({ root, bundlePath: path.join(work, "dist", "index.js"), stateDir: path.join(work, "state"), vars: { ADMIN_TOKEN: "p", GEMINI_API_KEY: "k", OPENAI_API_KEY: "k" }, d1: process.env.BENCH_D1 === "local" ? "local" : "sink" });
+const gwBase = await prepareGateway({ root, bundlePath: path.join(work, "dist", "index.js"), stateDir: path.join(work, "state"), vars: { ADMIN_TOKEN: PROFILE_TOKEN, GEMINI_API_KEY: "k", OPENAI_API_KEY: "k" }, d1: process.env.BENCH_D1 === "local" ? "local" : "sink" });
 const upstream = await serve(simpleConfig({ name: "upstream", modulePath: path.join(import.meta.dirname, "workers", "upstream.mjs"), compat: compatOf(gwBase) }), { dir: work, label: "upstream" });
 const inspectorPort = await freePort();
 const gw = await serve(withVars(gwBase, { GEMINI_BASE_URL: upstream.url, OPENAI_BASE_URL: upstream.url }), { dir: work, label: "gateway", args: [`--inspector-addr=127.0.0.1:${inspectorPort}`] });
 try {
-  const kr = await fetch(`${gw.url}/admin/keys`, { method: "POST", headers: { authorization: "Bearer p", "content-type": "application/json" }, body: JSON.stringify({ name: "profile" }) });
+  const kr = await fetch(`${gw.url}/admin/keys`, { method: "POST", headers: { authorization: `Bearer ${PROFILE_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "profile" }) });
   const key = (await kr.json()).key;
   const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: "Say hello in one short sentence." }] }], generationConfig: { maxOutputTokens: 64, temperature: 0.2 } });
   const url = `${gw.url}/genai/v1beta/models/${model}:generateContent`;

@@ -57,7 +57,9 @@ async function demoKey() {
   if (existsSync(stateFile)) {
     const saved = JSON.parse(readFileSync(stateFile, "utf8"));
     const r = await admin(`/keys/${saved.id}`);
-    if (r.ok && (await r.json()).active) return saved;
+    // Still usable, and still this secret (the console may have rotated it since).
+    const record = r.ok ? await r.json() : undefined;
+    if (record?.active && !record.revoked_at && saved.key.startsWith(record.prefix)) return saved;
   }
   const r = await admin("/keys", { method: "POST", body: JSON.stringify({ name: "demo" }) });
   if (r.status !== 201) throw new Error(`could not create the demo key: ${r.status} ${await r.text()}`);
@@ -75,6 +77,7 @@ waitUntilUp()
 
   demo virtual key:  ${key}
   admin token:       ${token}   (in .dev.vars)
+  operator console:  ${base}/console/   (sign in with the admin token)
 
   try it (the built-in mock provider needs no network):
     curl -s ${base}/genai/v1beta/models/mock/echo:generateContent \\

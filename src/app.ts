@@ -24,7 +24,8 @@ export function buildApp() {
   admin.route("/stats", statsApp);
   app.route("/admin", admin);
 
-  app.get("/", (c) => c.json({ name: "edgeway", docs: "https://github.com/edgeway (README)", genai: "/genai/v1beta" }));
+  // /console and /docs are static files (wrangler.toml [assets]) served before the Worker runs.
+  app.get("/", (c) => c.json({ name: "edgeway", genai: "/genai/v1beta", console: "/console/", docs: "/docs/" }));
   app.notFound((c) => errorResponse(new GatewayError(404, `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}`)));
   app.onError((err) => errorResponse(err));
   return app;

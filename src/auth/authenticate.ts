@@ -14,9 +14,24 @@ export async function identifyKey(req: Request, url: URL, kv: KVNamespace): Prom
     throw new GatewayError(401, "missing API key: send a virtual key (sk-bf-...) in x-goog-api-key, Authorization: Bearer, x-bf-vk, x-api-key or ?key=");
   }
   if (!isWellFormedKey(secret)) throw new GatewayError(401, "API key not valid: expected a virtual key (sk-bf-...)");
-  const key = await new KeyStore(kv).byHash(await sha256Hex(secret));
+  const key = await new KeyStore(kv).byHash(await hashOf(secret));
   if (!key) throw new GatewayError(401, "API key not valid");
   return key;
+}
+
+// The SHA-256 of recently seen secrets, per isolate: a key calling again is looked up without hashing again.
+// Memory only, bounded; the hash is what KV is keyed by, never a secret.
+const hashes = new Map<string, string>();
+const MAX_HASHES = 10_000;
+
+async function hashOf(secret: string): Promise<string> {
+  let h = hashes.get(secret);
+  if (!h) {
+    h = await sha256Hex(secret);
+    if (hashes.size >= MAX_HASHES) hashes.clear();
+    hashes.set(secret, h);
+  }
+  return h;
 }
 
 /** 403 for a key that exists but may not be used (revoked, inactive, expired). */

@@ -91,7 +91,8 @@ export class Gate {
       l.inFlight++;
       if (l.wantsRefresh()) this.background(l);
     }
-    this.beat();
+    // Only a call holding tokens or dollars needs its leases kept alive while it runs.
+    if ([...this.took.values()].some((t) => t.tokens > 0 || t.usd > 0)) this.beat();
   }
 
   /**

@@ -29,6 +29,7 @@ export class AttemptTimer {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly onCancel = () => this.stop("cancelled");
   private stoppedPromise: Promise<never> | undefined;
+  private rejectStopped: ((reason: unknown) => void) | undefined;
   private released = false;
 
   constructor(
@@ -64,6 +65,7 @@ export class AttemptTimer {
     if (this.stopped) return;
     this.stopped = why;
     this.controller.abort(new DOMException(`attempt stopped: ${why}`, "AbortError"));
+    this.rejectStopped?.(this.signal.reason);
   }
 
   /** The first byte is here: the timers no longer apply (the stream's own cancel takes over). */
@@ -75,9 +77,10 @@ export class AttemptTimer {
 
   /** `p`, or a rejection as soon as the attempt stops, whether or not the transport honours the signal. */
   race<T>(p: Promise<T>): Promise<T> {
+    // Settled by stop() itself (cheaper than a listener on the signal, which every attempt would add).
     this.stoppedPromise ??= new Promise<never>((_, reject) => {
-      if (this.signal.aborted) reject(this.signal.reason);
-      else this.signal.addEventListener("abort", () => reject(this.signal.reason), { once: true });
+      if (this.stopped) reject(this.signal.reason);
+      else this.rejectStopped = reject;
     });
     this.stoppedPromise.catch(() => {});
     return Promise.race([p, this.stoppedPromise]);

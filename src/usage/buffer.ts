@@ -4,9 +4,11 @@
  * with batch(), then settles them with their Governors. Sharding spreads the hand-offs; batching makes D1 writes
  * per second independent of calls per second.
  *
- * A row's life in a shard: `pending` (batch NULL) → in a formed batch (the same rows on every retry, so the batch
- * id means one thing) → stored in D1 (settlement still due) → settled and deleted. A row D1 refuses on its own is
- * moved to `rejected` (the dead letters: kept, logged, counted) so it never holds up the rows behind it.
+ * A row's life in a shard: in the `inbox` (a hand-off is kept as it came, one SQLite row for all its rows: storing a
+ * call's row costs one statement per hand-off, not one per row) → in a formed batch (the same rows on every retry,
+ * so the batch id means one thing) → stored in D1 (the rows whose settlement is still due are kept with the batch)
+ * → settled and deleted. A row D1 refuses on its own is moved to `rejected` (the dead letters: kept, logged,
+ * counted) so it never holds up the rows behind it.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
@@ -31,8 +33,13 @@ const MAX_RETRY_MS = 5 * 60_000;
 /** A counter is kept this long after its minute, so a late hand-off still adds to the shard's running total. */
 const REFUSAL_RETAIN_MS = 10 * 60_000;
 
+const ids = new WeakMap<object, DurableObjectId[]>();
+
+/** Shard `i`'s stub; its id is derived once per isolate (the namespace binding lives as long as the isolate). */
 export function usageShard(ns: DurableObjectNamespace<UsageBuffer>, i: number): DurableObjectStub<UsageBuffer> {
-  return ns.get(ns.idFromName(shardName(i)));
+  let all = ids.get(ns);
+  if (!all) ids.set(ns, (all = []));
+  return ns.get((all[i] ??= ns.idFromName(shardName(i))));
 }
 
 export interface ShardCounts {
@@ -44,9 +51,9 @@ export interface ShardCounts {
   unsettled: number;
 }
 
-interface BatchRow {
-  seq: number;
-  record: CallRecord;
+interface Batch {
+  id: number;
+  rows: CallRecord[];
 }
 
 export class UsageBuffer extends DurableObject<Env> {
@@ -57,27 +64,49 @@ export class UsageBuffer extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.name = ctx.id.name ?? ctx.id.toString();
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, rows TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, stored INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS rejected (request_id TEXT PRIMARY KEY, record TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS refusals (key_id TEXT NOT NULL, minute INTEGER NOT NULL, status INTEGER NOT NULL,
         reason TEXT NOT NULL, team_id TEXT, count INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (key_id, minute, status, reason));`);
-    // The single buffer this grew from had no batches: give its table the column.
-    const cols = this.sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('pending')").toArray();
-    if (!cols.some((c) => c.name === "batch")) this.sql.exec("ALTER TABLE pending ADD COLUMN batch INTEGER");
-    this.sql.exec("CREATE INDEX IF NOT EXISTS pending_batch ON pending (batch, seq)");
+    this.migrate();
   }
 
   /**
-   * Keeps rows (a row already here is not added twice) and adds refusal counts, durably, and makes sure the alarm
-   * will write them. Resolves once they are stored: from then on nothing is lost.
+   * Shards from before kept one `pending` row per call (the single buffer this grew from, without batches; then with
+   * a `batch` column): batches already formed keep their ids and rows, the rest go to the inbox in their order.
+   */
+  private migrate(): void {
+    const cols = (t: string) => this.sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${t}')`).toArray().map((c) => c.name);
+    if (!cols("batches").includes("rows")) {
+      this.sql.exec("ALTER TABLE batches ADD COLUMN n INTEGER NOT NULL DEFAULT 0");
+      this.sql.exec("ALTER TABLE batches ADD COLUMN rows TEXT NOT NULL DEFAULT '[]'");
+    }
+    const pending = cols("pending");
+    if (!pending.length) return;
+    const batched = pending.includes("batch");
+    const rowsOf = (where: string, ...args: number[]) =>
+      this.sql.exec<{ record: string }>(`SELECT record FROM pending WHERE ${where} ORDER BY seq`, ...args).toArray().map((r) => JSON.parse(r.record) as CallRecord);
+    if (batched) {
+      for (const { id } of this.sql.exec<{ id: number }>("SELECT id FROM batches").toArray()) {
+        const rows = rowsOf("batch = ?", id);
+        this.sql.exec("UPDATE batches SET n = ?, rows = ? WHERE id = ?", rows.length, JSON.stringify(rows), id);
+      }
+    }
+    const loose = rowsOf(batched ? "batch IS NULL" : "1");
+    if (loose.length) this.sql.exec("INSERT INTO inbox (n, rows) VALUES (?, ?)", loose.length, JSON.stringify(loose));
+    this.sql.exec("DROP TABLE pending");
+  }
+
+  /**
+   * Keeps rows and adds refusal counts, durably, and makes sure the alarm will write them. Resolves once they are
+   * stored: from then on nothing is lost. A row handed off twice is written once (D1 keys rows by request_id, and a
+   * batch never carries a row twice).
    */
   async add(rows: CallRecord[], refusals: RefusalCount[] = []): Promise<void> {
-    for (const r of rows) {
-      this.sql.exec("INSERT OR IGNORE INTO pending (request_id, record) VALUES (?, ?)", r.request_id, JSON.stringify(r));
-    }
+    if (rows.length) this.sql.exec("INSERT INTO inbox (n, rows) VALUES (?, ?)", rows.length, JSON.stringify(rows));
     for (const c of refusals) {
       this.sql.exec(
         `INSERT INTO refusals (key_id, minute, status, reason, team_id, count) VALUES (?, ?, ?, ?, ?, ?)
@@ -86,16 +115,24 @@ export class UsageBuffer extends DurableObject<Env> {
       );
     }
     const due = Date.now() + (rows.length ? FLUSH_DELAY_MS : REFUSAL_FLUSH_MS);
-    const at = await this.ctx.storage.getAlarm();
-    if (at === null || at > due) await this.ctx.storage.setAlarm(due);
+    this.alarmAt ??= await this.ctx.storage.getAlarm();
+    if (this.alarmAt === null || this.alarmAt > due) await this.schedule(due);
+  }
+
+  /** When the alarm is set for, as this instance set it (undefined: not known yet, e.g. after a restart). */
+  private alarmAt: number | null | undefined;
+
+  private async schedule(at: number): Promise<void> {
+    await this.ctx.storage.setAlarm(at);
+    this.alarmAt = at;
   }
 
   counts(): ShardCounts {
     const n = (sql: string) => this.sql.exec<{ n: number }>(sql).one().n;
     return {
-      pending: n("SELECT count(*) AS n FROM pending WHERE batch IS NULL OR batch IN (SELECT id FROM batches WHERE stored = 0)"),
+      pending: n("SELECT coalesce(sum(n), 0) AS n FROM inbox") + n("SELECT coalesce(sum(n), 0) AS n FROM batches WHERE stored = 0"),
       rejected: n("SELECT count(*) AS n FROM rejected"),
-      unsettled: n("SELECT count(*) AS n FROM pending WHERE batch IN (SELECT id FROM batches WHERE stored = 1)"),
+      unsettled: n("SELECT coalesce(sum(n), 0) AS n FROM batches WHERE stored = 1"),
     };
   }
 
@@ -106,6 +143,8 @@ export class UsageBuffer extends DurableObject<Env> {
   }
 
   override alarm(): Promise<void> {
+    // The alarm that fired is spent; reschedule() sets the next one if there is more to do.
+    this.alarmAt = null;
     return this.exclusive(() => this.work());
   }
 
@@ -155,41 +194,53 @@ export class UsageBuffer extends DurableObject<Env> {
       console.error(
         `usage buffer ${this.name}: ${describeError(trouble)}; ${c.pending} rows pending, ${c.unsettled} unsettled, next try in ${delay} ms`,
       );
-      await this.ctx.storage.setAlarm(Date.now() + delay);
+      await this.schedule(Date.now() + delay);
       return;
     }
     this.setState("failures", 0);
     const more = (sql: string, ...args: number[]) => this.sql.exec(sql, ...args).toArray().length > 0;
+    const inbox = this.sql.exec<{ n: number }>("SELECT coalesce(sum(n), 0) AS n FROM inbox").one().n;
     // A full batch waiting (more rows than one run writes, or a burst during this run) goes at once.
-    if (more("SELECT 1 FROM pending WHERE batch IS NULL LIMIT 1 OFFSET ?", BATCH_ROWS - 1)) await this.ctx.storage.setAlarm(Date.now());
-    else if (more("SELECT 1 FROM pending LIMIT 1")) await this.ctx.storage.setAlarm(Date.now() + FLUSH_DELAY_MS);
-    else if (more("SELECT 1 FROM refusals WHERE count > sent LIMIT 1")) await this.ctx.storage.setAlarm(Date.now() + REFUSAL_FLUSH_MS);
+    if (inbox >= BATCH_ROWS) await this.schedule(Date.now());
+    else if (inbox || more("SELECT 1 FROM batches LIMIT 1")) await this.schedule(Date.now() + FLUSH_DELAY_MS);
+    else if (more("SELECT 1 FROM refusals WHERE count > sent LIMIT 1")) await this.schedule(Date.now() + REFUSAL_FLUSH_MS);
   }
 
-  /** The oldest batch formed but not yet in D1 (retried with exactly its rows), else a new one from pending rows. */
-  private nextBatch(): { id: number; rows: BatchRow[] } | undefined {
-    let id = this.sql.exec<{ id: number }>("SELECT id FROM batches WHERE stored = 0 ORDER BY id LIMIT 1").toArray()[0]?.id;
-    if (id === undefined) {
-      if (!this.sql.exec("SELECT 1 FROM pending WHERE batch IS NULL LIMIT 1").toArray().length) return undefined;
-      // The BATCH_ROWS oldest pending rows: all up to the BATCH_ROWS-th, or all when there are fewer.
-      const last = this.sql
-        .exec<{ seq: number }>("SELECT seq FROM pending WHERE batch IS NULL ORDER BY seq LIMIT 1 OFFSET ?", BATCH_ROWS - 1)
-        .toArray()[0]?.seq;
-      // Batch numbers are never reused (a counter, not max(id) + 1): a batch id names one set of rows forever.
-      id = this.state("batches") + 1;
-      this.setState("batches", id);
-      this.sql.exec("INSERT INTO batches (id) VALUES (?)", id);
-      if (last === undefined) this.sql.exec("UPDATE pending SET batch = ? WHERE batch IS NULL", id);
-      else this.sql.exec("UPDATE pending SET batch = ? WHERE batch IS NULL AND seq <= ?", id, last);
+  /** The oldest batch formed but not yet in D1 (retried with exactly its rows), else a new one from the inbox. */
+  private nextBatch(): Batch | undefined {
+    const formed = this.sql.exec<{ id: number; rows: string }>("SELECT id, rows FROM batches WHERE stored = 0 ORDER BY id LIMIT 1").toArray()[0];
+    if (formed) return { id: formed.id, rows: JSON.parse(formed.rows) };
+    // The oldest hand-offs, up to BATCH_ROWS distinct rows; what does not fit of the last one stays in the inbox.
+    const seen = new Set<string>();
+    const rows: CallRecord[] = [];
+    for (const e of this.sql.exec<{ seq: number; rows: string }>("SELECT seq, rows FROM inbox ORDER BY seq LIMIT ?", BATCH_ROWS).toArray()) {
+      const all = JSON.parse(e.rows) as CallRecord[];
+      let taken = 0;
+      for (const r of all) {
+        if (rows.length === BATCH_ROWS) break;
+        taken++;
+        if (seen.has(r.request_id)) continue;
+        seen.add(r.request_id);
+        rows.push(r);
+      }
+      if (taken < all.length) {
+        const rest = all.slice(taken);
+        this.sql.exec("UPDATE inbox SET n = ?, rows = ? WHERE seq = ?", rest.length, JSON.stringify(rest), e.seq);
+        break;
+      }
+      this.sql.exec("DELETE FROM inbox WHERE seq = ?", e.seq);
     }
-    return { id, rows: this.rows(id) };
+    if (!rows.length) return undefined;
+    // Batch numbers are never reused (a counter, not max(id) + 1): a batch id names one set of rows forever.
+    const id = this.state("batches") + 1;
+    this.setState("batches", id);
+    this.sql.exec("INSERT INTO batches (id, n, rows) VALUES (?, ?, ?)", id, rows.length, JSON.stringify(rows));
+    return { id, rows };
   }
 
-  private rows(batch: number): BatchRow[] {
-    return this.sql
-      .exec<{ seq: number; record: string }>("SELECT seq, record FROM pending WHERE batch = ? ORDER BY seq", batch)
-      .toArray()
-      .map((r) => ({ seq: r.seq, record: JSON.parse(r.record) as CallRecord }));
+  private rows(batch: number): CallRecord[] {
+    const r = this.sql.exec<{ rows: string }>("SELECT rows FROM batches WHERE id = ?", batch).toArray()[0];
+    return r ? (JSON.parse(r.rows) as CallRecord[]) : [];
   }
 
   private batchId(batch: number): string {
@@ -200,24 +251,23 @@ export class UsageBuffer extends DurableObject<Env> {
    * Writes a batch to D1 in one batch() and marks it stored; returns the error when D1 itself is failing. Rows
    * D1 took from another batch (a row handed off twice) are dropped here: that batch settles them.
    */
-  private async store(batch: { id: number; rows: BatchRow[] }): Promise<unknown> {
+  private async store(batch: Batch): Promise<unknown> {
     const db = this.env.DB;
     const batchId = this.batchId(batch.id);
-    let ours: Set<number>;
+    let ours: Set<CallRecord>;
     try {
-      const results = await db.batch(batch.rows.map((r) => insertStatement(db, r.record, batchId)));
-      ours = new Set(batch.rows.filter((_, i) => storedByThisBatch(results[i]!)).map((r) => r.seq));
+      const results = await db.batch(batch.rows.map((r) => insertStatement(db, r, batchId)));
+      ours = new Set(batch.rows.filter((_, i) => storedByThisBatch(results[i]!)));
     } catch (e) {
       // One row D1 will never take fails its whole batch: find it row by row. If no row goes in, D1 is failing.
       const one = await this.oneByOne(batch.rows, batchId);
       if (!one) return e;
       ours = one;
     }
-    // What is left is what must still be settled: this batch's rows that a Governor meters.
-    for (const r of batch.rows) if (!ours.has(r.seq) || !r.record.settle) this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
-    if (this.sql.exec("SELECT 1 FROM pending WHERE batch = ? LIMIT 1", batch.id).toArray().length) {
-      this.sql.exec("UPDATE batches SET stored = 1 WHERE id = ?", batch.id);
-    } else this.sql.exec("DELETE FROM batches WHERE id = ?", batch.id);
+    // What is kept is what must still be settled: this batch's rows that a Governor meters.
+    const due = batch.rows.filter((r) => ours.has(r) && r.settle);
+    if (due.length) this.sql.exec("UPDATE batches SET stored = 1, n = ?, rows = ? WHERE id = ?", due.length, JSON.stringify(due), batch.id);
+    else this.sql.exec("DELETE FROM batches WHERE id = ?", batch.id);
     return undefined;
   }
 
@@ -226,16 +276,16 @@ export class UsageBuffer extends DurableObject<Env> {
    * `rejected` (the dead letters) so the rows behind them are not held up. Returns the rows this batch stored, or
    * undefined when none went in (D1 is failing: try the whole batch again later).
    */
-  private async oneByOne(rows: BatchRow[], batchId: string): Promise<Set<number> | undefined> {
-    const refused: (BatchRow & { error: string })[] = [];
-    const ours = new Set<number>();
+  private async oneByOne(rows: CallRecord[], batchId: string): Promise<Set<CallRecord> | undefined> {
+    const refused: { record: CallRecord; error: string }[] = [];
+    const ours = new Set<CallRecord>();
     let written = 0;
     for (const r of rows) {
       try {
-        if (storedByThisBatch(await insertStatement(this.env.DB, r.record, batchId).run())) ours.add(r.seq);
+        if (storedByThisBatch(await insertStatement(this.env.DB, r, batchId).run())) ours.add(r);
         written++;
       } catch (e) {
-        refused.push({ ...r, error: describeError(e) });
+        refused.push({ record: r, error: describeError(e) });
         // The first rows all refused: D1 itself is failing, no use trying the rest now.
         if (!written && refused.length === 3) return undefined;
       }
@@ -244,7 +294,6 @@ export class UsageBuffer extends DurableObject<Env> {
     for (const r of refused) {
       console.error(`usage row ${r.record.request_id} refused by D1 (${r.error}) while other rows went in; kept aside as rejected`);
       this.reject([r.record], r.error);
-      this.sql.exec("DELETE FROM pending WHERE seq = ?", r.seq);
     }
     return ours;
   }
@@ -274,13 +323,12 @@ export class UsageBuffer extends DurableObject<Env> {
    * a retry after an unknown outcome is recognised), then forgets the batch. Returns the error when it failed.
    */
   private async settle(batch: number): Promise<unknown> {
-    const rows = this.rows(batch).map((r) => r.record);
+    const rows = this.rows(batch);
     try {
       if (rows.length) await settleRecords(this.env, this.batchId(batch), rows);
     } catch (e) {
       return new Error(`settlement of batch ${this.batchId(batch)} failed (${describeError(e)})`);
     }
-    this.sql.exec("DELETE FROM pending WHERE batch = ?", batch);
     this.sql.exec("DELETE FROM batches WHERE id = ?", batch);
     return undefined;
   }

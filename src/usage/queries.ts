@@ -1,14 +1,16 @@
 /**
  * The two reads of the usage log: aggregates over a time range, and rows newest first with keyset paging.
- * Both filter on indexed columns only (migrations/0002_usage_indexes.sql).
+ * Key, team and time use the indexes (migrations/0002_usage_indexes.sql); model, provider, outcome and status
+ * narrow the rows those select.
  */
 import * as z from "zod/mini";
 import { roundUsd } from "./prices";
 import type { CallRecord, Outcome } from "./record";
 
-export const GROUPS = ["key", "team", "model", "provider", "day"] as const;
+export const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;
 export type Group = (typeof GROUPS)[number];
 
+const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 
@@ -28,26 +30,34 @@ const Instant = z.pipe(
   }),
 );
 const Id = z.string().check(z.minLength(1), z.maxLength(200));
+const Status = z.pipe(
+  z.string().check(z.regex(/^[1-5]\d\d$/, "expected an HTTP status (100-599)")),
+  z.transform((s: string) => Number(s)),
+);
 
-export const UsageQuery = z
-  .strictObject({
-    key_id: z.optional(Id),
-    team_id: z.optional(Id),
-    from: z.optional(Instant),
-    to: z.optional(Instant),
-    group_by: z.optional(z.enum(GROUPS)),
-  })
-  .check(
-    z.refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, { message: "must be after from", path: ["to"] }),
-  );
-export type UsageQuery = z.infer<typeof UsageQuery>;
-
-export const LogsQuery = z.strictObject({
+/** The filters both reads take. `model` is what served, as `provider/model` (the value `group_by=model` shows). */
+const FILTERS = {
   key_id: z.optional(Id),
   team_id: z.optional(Id),
-  limit: z.optional(z.string()),
-  cursor: z.optional(z.string()),
+  model: z.optional(Id.check(z.regex(/^[^/]+\/./, "expected provider/model"))),
+  provider: z.optional(Id),
+  outcome: z.optional(z.enum(["ok", "error", "aborted"])),
+  status: z.optional(Status),
+  from: z.optional(Instant),
+  to: z.optional(Instant),
+};
+const fromBeforeTo = z.refine<{ from?: number; to?: number }>((q) => q.from === undefined || q.to === undefined || q.from < q.to, {
+  message: "must be after from",
+  path: ["to"],
 });
+
+export const UsageQuery = z.strictObject({ ...FILTERS, group_by: z.optional(z.enum(GROUPS)) }).check(fromBeforeTo);
+export type UsageQuery = z.infer<typeof UsageQuery>;
+
+export const LogsQuery = z
+  .strictObject({ ...FILTERS, request_id: z.optional(Id), limit: z.optional(z.string()), cursor: z.optional(z.string()) })
+  .check(fromBeforeTo);
+export type LogsFilters = Omit<z.infer<typeof LogsQuery>, "limit" | "cursor">;
 
 export interface Totals {
   requests: number;
@@ -60,7 +70,7 @@ export interface Totals {
   cost_usd: number;
 }
 
-// What each grouping selects, and the name it gets in the answer. `day` is the UTC day number, formatted in JS
+// What each grouping selects, and the name it gets in the answer. `hour` and `day` are UTC hour and day numbers, formatted in JS
 // (cheaper than strftime on every row). The unary `+` keeps SQLite from walking the (key|team, ts) index just to
 // group: a scan with a temp b-tree is ~3x faster at 1M rows (bench/usage-queries.mjs); filters still use it.
 const GROUP_SQL: Record<Group, { expr: string; field: string }> = {
@@ -68,6 +78,7 @@ const GROUP_SQL: Record<Group, { expr: string; field: string }> = {
   team: { expr: "+team_id", field: "team_id" },
   model: { expr: "provider || '/' || model", field: "model" },
   provider: { expr: "provider", field: "provider" },
+  hour: { expr: `ts / ${HOUR_MS}`, field: "hour" },
   day: { expr: `ts / ${DAY_MS}`, field: "day" },
 };
 
@@ -75,11 +86,19 @@ const SUMS = `count(*) AS requests, total(outcome = 'error') AS errors, total(ou
   total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens, total(cached_tokens) AS cached_tokens,
   total(thinking_tokens) AS thinking_tokens, total(cost_usd) AS cost_usd`;
 
-function filters(q: { key_id?: string; team_id?: string; from?: number; to?: number }) {
+function filters(q: LogsFilters) {
   const cond: string[] = [];
   const args: (string | number)[] = [];
+  if (q.request_id !== undefined) cond.push("request_id = ?"), args.push(q.request_id);
   if (q.key_id !== undefined) cond.push("key_id = ?"), args.push(q.key_id);
   if (q.team_id !== undefined) cond.push("team_id = ?"), args.push(q.team_id);
+  if (q.model !== undefined) {
+    const slash = q.model.indexOf("/");
+    cond.push("provider = ? AND model = ?"), args.push(q.model.slice(0, slash), q.model.slice(slash + 1));
+  }
+  if (q.provider !== undefined) cond.push("provider = ?"), args.push(q.provider);
+  if (q.outcome !== undefined) cond.push("outcome = ?"), args.push(q.outcome);
+  if (q.status !== undefined) cond.push("status = ?"), args.push(q.status);
   if (q.from !== undefined) cond.push("ts >= ?"), args.push(q.from);
   if (q.to !== undefined) cond.push("ts < ?"), args.push(q.to);
   return { cond, args };
@@ -91,7 +110,7 @@ export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[
   const { cond, args } = filters(q);
   if (!q.group_by) return { sql: `SELECT ${SUMS} FROM usage ${whereSql(cond)}`, args };
   const g = GROUP_SQL[q.group_by];
-  const order = q.group_by === "day" ? "grp" : "cost_usd DESC, requests DESC, grp";
+  const order = timeGroup(q.group_by) ? "grp" : "cost_usd DESC, requests DESC, grp";
   return { sql: `SELECT ${g.expr} AS grp, ${SUMS} FROM usage ${whereSql(cond)} GROUP BY grp ORDER BY ${order}`, args };
 }
 
@@ -127,8 +146,12 @@ export const emptyTotals = (): Totals => ({
 
 /** A group's value as the answer shows it, and the field it goes in. */
 export function groupLabel(group: Group, grp: string | number | null | undefined): string | number | null {
-  return group === "day" ? new Date(Number(grp) * DAY_MS).toISOString().slice(0, 10) : (grp ?? null);
+  if (group === "day") return new Date(Number(grp) * DAY_MS).toISOString().slice(0, 10);
+  if (group === "hour") return new Date(Number(grp) * HOUR_MS).toISOString();
+  return grp ?? null;
 }
+/** Groupings over time, answered oldest first (the others: highest cost first). */
+export const timeGroup = (group: Group | undefined) => group === "day" || group === "hour";
 export const groupField = (group: Group) => GROUP_SQL[group].field;
 
 /** The opaque cursor is the (ts, request_id) of the last row served; the next page starts strictly below it. */
@@ -147,7 +170,7 @@ export function decodeCursor(cursor: string): { ts: number; requestId: string } 
   return m ? { ts: Number(m[1]), requestId: m[2]! } : undefined;
 }
 
-export function logsSql(q: { key_id?: string; team_id?: string }, after: { ts: number; requestId: string } | undefined, limit: number) {
+export function logsSql(q: LogsFilters, after: { ts: number; requestId: string } | undefined, limit: number) {
   const { cond, args } = filters(q);
   if (after) cond.push("(ts, request_id) < (?, ?)"), args.push(after.ts, after.requestId);
   args.push(limit);
@@ -176,7 +199,7 @@ export function rowToRecord(r: UsageRow): CallRecord {
 
 export async function queryLogs(
   db: D1Database,
-  q: { key_id?: string; team_id?: string },
+  q: LogsFilters,
   after: { ts: number; requestId: string } | undefined,
   limit: number,
 ): Promise<{ logs: CallRecord[]; next_cursor?: string }> {

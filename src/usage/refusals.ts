@@ -3,7 +3,7 @@
  * expired, rotated secret, model not allowed, budget, rate limit). They are counted per key, per minute, per status
  * and reason, not logged one row each, so a flood of them costs O(1) storage (migrations/0004_refusals.sql).
  */
-import { emptyTotals, groupField, groupLabel, type Group, type Totals, type UsageQuery } from "./queries";
+import { emptyTotals, groupField, groupLabel, timeGroup, type Group, type Totals, type UsageQuery } from "./queries";
 
 export const REFUSAL_CODES: ReadonlySet<number> = new Set([401, 402, 403, 429]);
 
@@ -59,9 +59,13 @@ export function refusalUpsert(db: D1Database, shard: string, c: RefusalCount): D
 // ---------------------------------------------------------------------------------------------------------------
 // What /admin/usage reports of them.
 
+const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 // A refusal has a key, a team and a time, but no model or provider served it: those groupings put it under null.
-const GROUP_EXPR: Record<Group, string> = { key: "key_id", team: "team_id", model: "NULL", provider: "NULL", day: `ts / ${DAY_MS}` };
+const GROUP_EXPR: Record<Group, string> = {
+  key: "key_id", team: "team_id", model: "NULL", provider: "NULL", hour: `ts / ${HOUR_MS}`, day: `ts / ${DAY_MS}`,
+};
+const NO_REFUSALS: RefusalFigures = { total: 0, byReason: [], byGroup: new Map() };
 
 export interface RefusalFigures {
   total: number;
@@ -71,12 +75,17 @@ export interface RefusalFigures {
   byGroup: Map<string | number | null, number>;
 }
 
-/** Refusals in the query's range, filtered like the usage rows (by the minute a refusal fell in). */
+/**
+ * Refusals in the query's range, filtered like the usage rows (by the minute a refusal fell in). None match a
+ * filter on what served (model, provider) or on a row's outcome: a refusal has neither.
+ */
 export async function queryRefusals(db: D1Database, q: UsageQuery): Promise<RefusalFigures> {
+  if (q.model !== undefined || q.provider !== undefined || q.outcome !== undefined) return NO_REFUSALS;
   const cond: string[] = [];
   const args: (string | number)[] = [];
   if (q.key_id !== undefined) cond.push("key_id = ?"), args.push(q.key_id);
   if (q.team_id !== undefined) cond.push("team_id = ?"), args.push(q.team_id);
+  if (q.status !== undefined) cond.push("status = ?"), args.push(q.status);
   if (q.from !== undefined) cond.push("ts >= ?"), args.push(minuteOf(q.from));
   if (q.to !== undefined) cond.push("ts < ?"), args.push(q.to);
   const where = cond.length ? `WHERE ${cond.join(" AND ")}` : "";
@@ -117,6 +126,6 @@ export function withRefusals(
     return { ...g, refused: n };
   });
   for (const [label, n] of refused) groups.push({ [field]: label, ...emptyTotals(), refused: n });
-  if (group === "day") groups.sort((a, b) => String(a[field]).localeCompare(String(b[field])));
+  if (timeGroup(group)) groups.sort((a, b) => String(a[field]).localeCompare(String(b[field])));
   return { ...out, groups };
 }

@@ -123,7 +123,7 @@ export async function startGateway(vars: Record<string, string> = {}, opts: { ai
   };
 }
 
-async function applyMigrations(db: D1Database) {
+async function applyMigrations(db: Awaited<ReturnType<Miniflare["getD1Database"]>>) {
   const dir = path.join(root, "migrations");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
     for (const sql of unstable_splitSqlQuery(readFileSync(path.join(dir, file), "utf8"))) await db.prepare(sql).run();

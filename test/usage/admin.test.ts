@@ -86,6 +86,25 @@ describe("/admin/usage", () => {
     expect((await q(`team_id=${team}&key_id=${k2}&to=2025-01-12`)).totals).toMatchObject({ requests: 1, aborted: 1 });
   });
 
+  it("groups by UTC hour, oldest first, and narrows by served model, provider, outcome and status", async () => {
+    await seeded;
+    const q = async (s: string) => (await json(await admin(`/usage?team_id=${team}&${s}`))).body;
+    const hours = await q("group_by=hour");
+    expect(hours.groups.map((g: any) => [g.hour, g.requests])).toEqual([
+      ["2025-01-10T00:00:00.000Z", 2],
+      ["2025-01-11T00:00:00.000Z", 2],
+      ["2025-01-12T00:00:00.000Z", 1],
+    ]);
+    expect((await q("model=gemini/gemini-2.0-flash")).totals).toMatchObject({ requests: 2, cost_usd: 0.005 });
+    expect((await q("model=mock/echo&group_by=key")).groups).toEqual([expect.objectContaining({ key_id: k1, requests: 2 })]);
+    // A model name that is a prefix, or the provider alone, matches nothing: the filter is exact.
+    expect((await q("model=gemini/gemini-2.0")).totals.requests).toBe(0);
+    expect((await q("provider=gemini&group_by=model")).groups.map((g: any) => g.model)).toEqual(["gemini/gemini-2.0-flash"]);
+    expect((await q("outcome=error")).totals).toMatchObject({ requests: 1, errors: 1 });
+    expect((await q("status=499")).totals).toMatchObject({ requests: 1, aborted: 1 });
+    expect((await q("outcome=ok&provider=mock&from=2025-01-10&to=2025-01-11")).totals.requests).toBe(2);
+  });
+
   it("counts real calls, with the cost the calls recorded", async () => {
     const { id: t } = await createTeam();
     const { key, id } = await createKey({ team_id: t });
@@ -136,6 +155,33 @@ describe("/admin/logs", () => {
     expect(both.body.logs).toEqual([]);
   });
 
+  it("filters by request id, model, provider, outcome, status and time, and pages within the filter", async () => {
+    const k = `key-${crypto.randomUUID()}`;
+    const mixed = [
+      row({ key_id: k, ts: T0 }),
+      row({ key_id: k, ts: T0 + 1, provider: "openai", model: "gpt-4o-mini", status: 429, outcome: "error", error: "rate" }),
+      row({ key_id: k, ts: T0 + 2, provider: "openai", model: "gpt-4o-mini" }),
+      row({ key_id: k, ts: T0 + DAY, provider: null, model: null, status: 503, outcome: "error", error: "down" }),
+      row({ key_id: k, ts: T0 + DAY + 1, stream: true, status: 499, outcome: "aborted" }),
+    ];
+    await seed(mixed);
+    const ids = async (s: string) => (await json(await admin(`/logs?key_id=${k}&${s}`))).body.logs.map((l: CallRecord) => l.ts - T0);
+    expect(await ids(`request_id=${mixed[3]!.request_id}`)).toEqual([DAY]);
+    expect(await ids("model=openai/gpt-4o-mini")).toEqual([2, 1]);
+    expect(await ids("provider=mock")).toEqual([DAY + 1, 0]);
+    expect(await ids("outcome=error")).toEqual([DAY, 1]);
+    expect(await ids("status=499")).toEqual([DAY + 1]);
+    expect(await ids("from=2025-01-11")).toEqual([DAY + 1, DAY]);
+    expect(await ids(`to=${T0 + 2}`)).toEqual([1, 0]);
+    // Another key's row is not found by its request id under this key.
+    expect(await ids(`request_id=${rows[0]!.request_id}`)).toEqual([]);
+    const first = (await json(await admin(`/logs?key_id=${k}&outcome=ok&limit=1`))).body;
+    expect(first.logs.map((l: CallRecord) => l.ts - T0)).toEqual([2]);
+    const second = (await json(await admin(`/logs?key_id=${k}&outcome=ok&limit=1&cursor=${first.next_cursor}`))).body;
+    expect(second.logs.map((l: CallRecord) => l.ts - T0)).toEqual([0]);
+    expect(second.next_cursor).toBeUndefined();
+  });
+
   it("shows a real call without its key or prompt", async () => {
     const { key: secret, id } = await createKey();
     const { res, settled } = await genaiCall("mock/echo", "generateContent", textRequest("secret prompt text"), secret);
@@ -171,7 +217,16 @@ describe("auth and bad parameters", () => {
     ["/logs?limit=0", "limit must be an integer from 1 to 1000"],
     ["/logs?limit=abc", "limit"],
     ["/logs?cursor=not-a-cursor", "cursor is not valid"],
-    ["/logs?from=2025-01-01", "query"],
+    ["/logs?from=2025-01-02&to=2025-01-01", "to: must be after from"],
+    ["/logs?since=2025-01-01", "query"],
+    ["/usage?group_by=minute", "group_by"],
+    ["/usage?model=gpt-4o", "model: expected provider/model"],
+    ["/logs?model=/gpt-4o", "model: expected provider/model"],
+    ["/usage?outcome=failed", "outcome"],
+    ["/logs?status=4xx", "status: expected an HTTP status"],
+    ["/logs?status=200; DROP TABLE usage", "status"],
+    ["/logs?request_id=", "request_id"],
+    ["/usage?request_id=abc", "query"],
   ];
   for (const [path, msg] of bad) {
     it(`400 for ${path}`, async () => {

@@ -230,3 +230,24 @@ describe("the batch writer", () => {
     expect(await rowsLike(tag)).toBe(250);
   });
 });
+
+describe("a shard from before (one SQLite row per call)", () => {
+  it("keeps its formed batches (same ids, same rows) and its loose rows, and writes them all", async () => {
+    const tag = crypto.randomUUID();
+    const old = [record(1, tag), record(2, tag), record(3, tag)];
+    await runInDurableObject(shard(5), async (instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE IF EXISTS pending");
+      sql.exec("CREATE TABLE pending (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, record TEXT NOT NULL, batch INTEGER)");
+      sql.exec("INSERT INTO batches (id, stored) VALUES (900001, 0)");
+      sql.exec("INSERT INTO pending (request_id, record, batch) VALUES (?, ?, 900001)", old[0]!.request_id, JSON.stringify(old[0]));
+      for (const r of old.slice(1)) sql.exec("INSERT INTO pending (request_id, record) VALUES (?, ?)", r.request_id, JSON.stringify(r));
+      (instance as unknown as { migrate(): void }).migrate();
+      expect(sql.exec("SELECT count(*) AS n FROM pragma_table_info('pending')").one().n).toBe(0);
+    });
+    expect(await shard(5).counts()).toMatchObject({ pending: 3 });
+    expect(await shard(5).flush()).toMatchObject({ pending: 0 });
+    expect(await rowsLike(tag)).toBe(3);
+    expect(await usageRow(old[0]!.request_id)).toMatchObject({ batch_id: "usage:5:900001" });
+  });
+});

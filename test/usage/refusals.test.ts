@@ -76,6 +76,19 @@ describe("refusals", () => {
       expect.objectContaining({ model: "mock/echo", requests: 1, refused: 0 }),
       expect.objectContaining({ model: null, requests: 0, refused: 65 }),
     ]);
+    // By hour as by day. A status filter picks the refusals of that status; a filter on what served, or on a
+    // row's outcome, leaves refusals out (a refusal served nothing and is not a row).
+    const thisHour = new Date(Date.now() - (Date.now() % 3_600_000)).toISOString();
+    const byHour = await (await admin(`/usage?key_id=${id}&group_by=hour`)).json<any>();
+    expect(byHour.groups).toEqual([expect.objectContaining({ hour: thisHour, requests: 1, refused: 65 })]);
+    const only429 = await (await admin(`/usage?key_id=${id}&status=429`)).json<any>();
+    expect(only429).toMatchObject({ totals: { requests: 0, refused: 40 }, refusals: [{ status: 429, reason: "requests/min", refused: 40 }] });
+    expect((await (await admin(`/usage?key_id=${id}&model=mock/echo`)).json<any>()).totals).toMatchObject({ requests: 1, refused: 0 });
+    expect(await (await admin(`/usage?key_id=${id}&outcome=ok&group_by=key`)).json<any>()).toMatchObject({
+      totals: { requests: 1, refused: 0 },
+      refusals: [],
+      groups: [expect.objectContaining({ key_id: id, refused: 0 })],
+    });
     // A range that ends before the refusals' minute sees none of them.
     const before = await (await admin(`/usage?key_id=${id}&to=${Date.now() - 120_000}`)).json<any>();
     expect(before.totals).toMatchObject({ requests: 0, refused: 0 });

@@ -1,0 +1,142 @@
+/**
+ * The console's only way to the gateway: the public admin API with the admin token, and (for the playground) the
+ * inference API with a virtual key. Every refusal becomes an ApiError carrying the API's own message.
+ */
+import type { KeyFields, KeyRecord } from "../../src/auth/key-record";
+import type { TeamFields, TeamRecord } from "../../src/governance/team-record";
+import type { CallRecord } from "../../src/usage/record";
+
+export type { CallRecord, KeyFields, KeyRecord, TeamFields, TeamRecord };
+export type NewKey = KeyRecord & { key: string };
+
+export interface Totals {
+  requests: number;
+  errors: number;
+  aborted: number;
+  input_tokens: number;
+  output_tokens: number;
+  cached_tokens: number;
+  thinking_tokens: number;
+  cost_usd: number;
+  /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
+  refused?: number;
+}
+export type Group = "key" | "team" | "model" | "provider" | "hour" | "day";
+export type UsageGroup = Totals & { key_id?: string; team_id?: string | null; model?: string | null; provider?: string | null; hour?: string; day?: string };
+export interface Usage {
+  from: string | null;
+  to: string | null;
+  totals: Totals;
+  groups?: UsageGroup[];
+  refusals?: { status: number; reason: string; refused: number }[];
+  pending_rows: number | null;
+  rejected_rows: number | null;
+}
+
+/** Filters /admin/usage and /admin/logs both take (times as ms since the epoch). */
+export interface Filters {
+  key_id?: string;
+  team_id?: string;
+  model?: string;
+  provider?: string;
+  outcome?: string;
+  status?: string;
+  from?: number;
+  to?: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly status?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The message an error body carries, or a description of an answer that is not the gateway's JSON. */
+export async function errorOf(res: Response, what: string): Promise<ApiError> {
+  const text = await res.text().catch(() => "");
+  try {
+    const e = JSON.parse(text)?.error;
+    if (e && typeof e.message === "string") return new ApiError(e.message, res.status, e.status);
+  } catch {}
+  // Not the gateway's answer: a proxy or an access gate in front of it (e.g. a Cloudflare Access login page).
+  const type = res.headers.get("content-type")?.split(";")[0] || "no content type";
+  return new ApiError(`${what}: HTTP ${res.status} ${res.statusText} with a ${type} answer instead of the gateway's JSON`, res.status);
+}
+
+/** Called when the admin token is refused, so the app can ask for it again. */
+let onUnauthorized: (message: string) => void = () => {};
+export const setUnauthorizedHandler = (f: (message: string) => void) => void (onUnauthorized = f);
+
+export type Query = Record<string, string | number | undefined | null>;
+
+export function queryString(q: Query = {}): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null && v !== "") p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : "";
+}
+
+const ifMatch = (revision: number | undefined): Record<string, string> => (revision === undefined ? {} : { "if-match": `"${revision}"` });
+
+export class Admin {
+  constructor(private readonly token: string) {}
+
+  async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`/admin${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        // An access gate in front of /admin answers with a redirect to its login page; show that, do not follow it.
+        redirect: "manual",
+        credentials: "same-origin",
+      });
+    } catch (e) {
+      throw new ApiError(`${method} /admin${path} did not reach the gateway (${e instanceof Error ? e.message : String(e)})`, 0);
+    }
+    if (res.type === "opaqueredirect") {
+      throw new ApiError(`${method} /admin${path} was redirected (an access gate in front of /admin?): reload the page to sign in to it`, 0);
+    }
+    if (!res.ok) {
+      const err = await errorOf(res, `${method} /admin${path}`);
+      if (res.status === 401) onUnauthorized(err.message);
+      throw err;
+    }
+    return (await res.json()) as T;
+  }
+
+  get = <T>(path: string, q?: Query) => this.call<T>("GET", `${path}${queryString(q)}`);
+
+  /** Every page of a list (keys or teams): the console searches and joins them in the browser. */
+  async all<T>(path: "/keys" | "/teams", field: "keys" | "teams"): Promise<T[]> {
+    const out: T[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.get<Record<string, unknown> & { cursor?: string }>(path, { limit: 1000, cursor });
+      out.push(...(page[field] as T[]));
+      cursor = page.cursor;
+    } while (cursor);
+    return out;
+  }
+
+  keys = () => this.all<KeyRecord>("/keys", "keys");
+  teams = () => this.all<TeamRecord>("/teams", "teams");
+  createKey = (f: Partial<KeyFields>) => this.call<NewKey>("POST", "/keys", f);
+  /** A change made from the record at `revision`: refused (409, the API's message) if someone changed it since. */
+  updateKey = (id: string, f: Partial<KeyFields>, revision?: number) =>
+    this.call<KeyRecord>("PATCH", `/keys/${encodeURIComponent(id)}`, f, ifMatch(revision));
+  revokeKey = (id: string) => this.call<KeyRecord>("DELETE", `/keys/${encodeURIComponent(id)}`);
+  rotateKey = (id: string) => this.call<NewKey>("POST", `/keys/${encodeURIComponent(id)}/rotate`);
+  createTeam = (f: Partial<TeamFields>) => this.call<TeamRecord>("POST", "/teams", f);
+  updateTeam = (id: string, f: Partial<TeamFields>, revision?: number) =>
+    this.call<TeamRecord>("PATCH", `/teams/${encodeURIComponent(id)}`, f, ifMatch(revision));
+  deleteTeam = (id: string) => this.call<{ id: string; deleted: true }>("DELETE", `/teams/${encodeURIComponent(id)}`);
+  usage = (f: Filters & { group_by?: Group }) => this.get<Usage>("/usage", { ...f });
+  logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>
+    this.get<{ logs: CallRecord[]; next_cursor?: string }>("/logs", { ...f });
+}

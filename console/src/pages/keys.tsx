@@ -1,0 +1,295 @@
+/** Keys: list with search and status; create (secret shown once), edit, rotate (new secret shown once), revoke. */
+import { useState } from "preact/hooks";
+import type { KeyFields, KeyRecord, NewKey } from "../api";
+import { periodLabel } from "../budget";
+import { useConsole } from "../context";
+import { fmtInt, fmtTime, fmtUsd, fromLocalInput, splitList, toLocalInput } from "../format";
+import { href, navigate, type Route } from "../router";
+import { rememberSecret } from "../session";
+import { keyStatus, Loading, SecretField, StatusBadge, TeamOptions, teamName, type KeyStatus } from "../ui/bits";
+import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
+import { BudgetFields, budgetFrom, LimitFields, rateLimitFrom, useAction } from "../ui/form";
+
+type Modal = { kind: "create" } | { kind: "edit"; key: KeyRecord } | { kind: "rotate"; key: KeyRecord } | { kind: "revoke"; key: KeyRecord } | { kind: "secret"; key: NewKey; rotated: boolean };
+
+export function Keys({ route }: { route: Route }) {
+  const { dir, dirLoading, dirError } = useConsole();
+  const [modal, setModal] = useState<Modal | null>(null);
+  const p = route.params;
+  const q = (p.get("q") ?? "").trim().toLowerCase();
+  const status = (p.get("status") ?? "") as KeyStatus | "";
+  const team = p.get("team_id") ?? "";
+  const set = (name: string, value: string, replace = false) => navigate("keys", { ...Object.fromEntries(p), [name]: value }, replace);
+
+  const shown = dir.keys
+    .filter((k) => !status || keyStatus(k) === status)
+    .filter((k) => !team || k.team_id === team)
+    .filter((k) => !q || [k.name, k.id, k.prefix, teamName(dir.teamById, k.team_id)].some((s) => s?.toLowerCase().includes(q)))
+    .sort((a, b) => (b.created_at < a.created_at ? -1 : 1));
+
+  return (
+    <>
+      <div class="page-head">
+        <h1 tabIndex={-1}>Keys</h1>
+        <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
+          New key
+        </button>
+      </div>
+      <form class="filters" role="search" aria-label="Find keys" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Search
+          <input type="search" value={p.get("q") ?? ""} placeholder="name, id, sk-bf- prefix, team" onInput={(e) => set("q", e.currentTarget.value, true)} />
+        </label>
+        <label>
+          Status
+          <select value={status} onChange={(e) => set("status", e.currentTarget.value)}>
+            <option value="">Any status</option>
+            <option value="active">active</option>
+            <option value="inactive">inactive</option>
+            <option value="expired">expired</option>
+            <option value="revoked">revoked</option>
+          </select>
+        </label>
+        <label>
+          Team
+          <select value={team} onChange={(e) => set("team_id", e.currentTarget.value)}>
+            <TeamOptions teams={dir.teams} none="All teams" />
+          </select>
+        </label>
+      </form>
+      {dirError && <ErrorNote error={dirError} prefix="Could not read keys" />}
+      {dirLoading && !dir.keys.length ? (
+        <Loading what="keys" />
+      ) : (
+        <>
+          <p class="muted" role="status">
+            {fmtInt(shown.length)} of {fmtInt(dir.keys.length)} keys
+          </p>
+          <KeyTable keys={shown} onAction={setModal} />
+        </>
+      )}
+      {modal && <KeyModal modal={modal} setModal={setModal} />}
+    </>
+  );
+}
+
+export function KeyTable({ keys, onAction, spend }: { keys: KeyRecord[]; onAction?: (m: Modal) => void; spend?: Map<string, number> }) {
+  const { dir } = useConsole();
+  if (!keys.length) return <p class="muted">No keys match.</p>;
+  return (
+    <div class="table-wrap">
+      <table class="cards">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Team</th>
+            <th scope="col">Status</th>
+            <th scope="col">Secret</th>
+            <th scope="col">Limits</th>
+            <th scope="col">Budget</th>
+            {spend && <th scope="col">Spend, 30 days</th>}
+            <th scope="col">Expires</th>
+            <th scope="col">Created</th>
+            {onAction && <th scope="col">Actions</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {keys.map((k) => {
+            const st = keyStatus(k);
+            return (
+              <tr>
+                <th scope="row" data-label="Name">
+                  <span class="name">{k.name}</span>
+                  <span class="muted mono small">{k.id}</span>
+                </th>
+                <td data-label="Team">{k.team_id ? <a href={href("teams", { id: k.team_id })}>{teamName(dir.teamById, k.team_id)}</a> : "—"}</td>
+                <td data-label="Status">
+                  <StatusBadge status={st} />
+                </td>
+                <td data-label="Secret" class="mono">
+                  {k.prefix}…{k.rotations ? <span class="muted small"> rotated {k.rotations}×</span> : null}
+                </td>
+                <td data-label="Limits">{limits(k.rate_limit)}</td>
+                <td data-label="Budget">{k.budget ? `${fmtUsd(k.budget.max_usd)} ${periodLabel(k.budget.period)}` : "—"}</td>
+                {spend && <td data-label="Spend, 30 days">{fmtUsd(spend.get(k.id) ?? 0)}</td>}
+                <td data-label="Expires">{k.expires_at ? fmtTime(k.expires_at, false) : "never"}</td>
+                <td data-label="Created">{fmtTime(k.created_at, false)}</td>
+                {onAction && (
+                  <td data-label="Actions">
+                    <span class="row-actions">
+                      <a href={href("logs", { key_id: k.id })}>Logs</a>
+                      {st !== "revoked" && (
+                        <>
+                          <button type="button" onClick={() => onAction({ kind: "edit", key: k })} aria-label={`Edit ${k.name}`}>
+                            Edit
+                          </button>
+                          <button type="button" onClick={() => onAction({ kind: "rotate", key: k })} aria-label={`Rotate ${k.name}`}>
+                            Rotate
+                          </button>
+                          <button type="button" class="danger" onClick={() => onAction({ kind: "revoke", key: k })} aria-label={`Revoke ${k.name}`}>
+                            Revoke
+                          </button>
+                        </>
+                      )}
+                    </span>
+                  </td>
+                )}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function limits(r: KeyRecord["rate_limit"]) {
+  const parts = [r?.rpm ? `${fmtInt(r.rpm)} req/min` : "", r?.tpm ? `${fmtInt(r.tpm)} tokens/min` : ""].filter(Boolean);
+  return parts.length ? parts.join(", ") : "—";
+}
+
+function KeyModal({ modal, setModal }: { modal: Modal; setModal: (m: Modal | null) => void }) {
+  const { admin, reloadDir } = useConsole();
+  const act = useAction();
+  const close = () => setModal(null);
+  const showSecret = (key: NewKey, rotated: boolean) => {
+    rememberSecret(key.id, key.key);
+    reloadDir();
+    setModal({ kind: "secret", key, rotated });
+  };
+  switch (modal.kind) {
+    case "create":
+      return (
+        <Dialog title="New key" onClose={close}>
+          <KeyForm submit="Create key" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.createKey(f), (k) => showSecret(k, false))} />
+        </Dialog>
+      );
+    case "edit":
+      return (
+        <Dialog title={`Edit key “${modal.key.name}”`} onClose={close}>
+          <KeyForm key0={modal.key} submit="Save changes" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.updateKey(modal.key.id, f, modal.key.revision), () => (reloadDir(), close()))} />
+        </Dialog>
+      );
+    case "rotate":
+      return (
+        <Confirm title={`Rotate key “${modal.key.name}”?`} action="Rotate secret" busy={act.busy} error={act.error} onClose={close} onConfirm={() => act.run(() => admin.rotateKey(modal.key.id), (k) => showSecret(k, true))}>
+          <p>A new secret replaces the current one. The current secret stops working at once; the key keeps its id, limits and usage history.</p>
+        </Confirm>
+      );
+    case "revoke":
+      return (
+        <Confirm title={`Revoke key “${modal.key.name}”?`} action="Revoke key" danger busy={act.busy} error={act.error} onClose={close} onConfirm={() => act.run(() => admin.revokeKey(modal.key.id), () => (reloadDir(), close()))}>
+          <p>Calls with this key are refused from the next request. This cannot be undone; the record and its usage history stay.</p>
+        </Confirm>
+      );
+    case "secret":
+      return (
+        <Dialog title={modal.rotated ? `New secret for “${modal.key.name}”` : `Key “${modal.key.name}” created`} onClose={close}>
+          <SecretField label="Secret" secret={modal.key.key} />
+          <p>
+            <strong>This is the only time the secret is shown.</strong> Store it now. Until you reload, this tab keeps it in memory for the{" "}
+            <a href={href("playground", { key_id: modal.key.id })} onClick={close}>
+              Playground
+            </a>
+            .
+          </p>
+          <div class="actions">
+            <button type="button" class="primary" onClick={close}>
+              Done
+            </button>
+          </div>
+        </Dialog>
+      );
+  }
+}
+
+/** Create and edit: every field the admin API takes; empty means "none" (no limit, any model). */
+function KeyForm(props: { key0?: KeyRecord; submit: string; busy: boolean; error?: Error; onSubmit: (f: Partial<KeyFields>) => void }) {
+  const { dir } = useConsole();
+  const k = props.key0;
+  const [invalid, setInvalid] = useState<string>();
+  return (
+    <form
+      class="form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const f = new FormData(e.currentTarget);
+        const s = (n: string) => String(f.get(n) ?? "").trim();
+        const expires = fromLocalInput(s("expires_at"));
+        if (s("expires_at") && expires === undefined) return setInvalid("Expires: not a date and time");
+        setInvalid(undefined);
+        props.onSubmit({
+          name: s("name"),
+          team_id: s("team_id") || null,
+          models: splitList(s("models")),
+          providers: splitList(s("providers")),
+          rate_limit: rateLimitFrom(f),
+          budget: budgetFrom(f),
+          expires_at: expires === undefined ? null : new Date(expires).toISOString(),
+          fallbacks: splitList(s("fallbacks")),
+          ...(k ? { active: f.get("active") === "on" } : {}),
+        });
+      }}
+    >
+      <label>
+        Name <span class="req">(required)</span>
+        <input name="name" required maxLength={200} defaultValue={k?.name} autocomplete="off" />
+      </label>
+      <label>
+        Team
+        <select name="team_id">
+          <TeamOptions teams={dir.teams} none="No team" selected={k?.team_id} />
+        </select>
+      </label>
+      <div class="field wide">
+        <label>
+          Models allowed
+          <textarea name="models" rows={2} defaultValue={(k?.models ?? []).join(", ")} placeholder="any model" aria-describedby="models-help" />
+        </label>
+        <span id="models-help" class="help">
+          Comma-separated, <code>*</code> matches anything: <code>gemini-*</code>, <code>openai/*</code>. Empty: any model.
+        </span>
+      </div>
+      <div class="field">
+        <label>
+          Providers allowed
+          <input name="providers" defaultValue={(k?.providers ?? []).join(", ")} placeholder="any provider" aria-describedby="providers-help" />
+        </label>
+        <span id="providers-help" class="help">
+          Comma-separated, e.g. <code>gemini, openai</code>.
+        </span>
+      </div>
+      <div class="field">
+        <label>
+          Default fallbacks
+          <input name="fallbacks" defaultValue={(k?.fallbacks ?? []).join(", ")} placeholder="none" aria-describedby="fallbacks-help" />
+        </label>
+        <span id="fallbacks-help" class="help">
+          <code>provider/model</code>, tried in order when a request names none.
+        </span>
+      </div>
+      <LimitFields value={k?.rate_limit} />
+      <BudgetFields value={k?.budget} />
+      <label>
+        Expires (UTC)
+        <input name="expires_at" type="datetime-local" defaultValue={toLocalInput(k?.expires_at)} />
+      </label>
+      {k && (
+        <label class="check">
+          <input name="active" type="checkbox" defaultChecked={k.active} /> Active (unchecked: calls are refused until it is checked again)
+        </label>
+      )}
+      {invalid && (
+        <p class="error" role="alert">
+          {invalid}
+        </p>
+      )}
+      {props.error && <ErrorNote error={props.error} />}
+      <div class="actions wide">
+        <button type="submit" class="primary" disabled={props.busy}>
+          {props.submit}
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,281 @@
+/** Logs: usage rows newest first, filtered and paged; a row's detail shows every attempt. Never a secret. */
+import { useState } from "preact/hooks";
+import type { CallRecord, Filters } from "../api";
+import { useConsole } from "../context";
+import { fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput, toLocalInput } from "../format";
+import { useLoad } from "../load";
+import { href, navigate, type Route } from "../router";
+import { Loading, OutcomeBadge, TeamOptions, teamName } from "../ui/bits";
+import { Dialog, ErrorNote } from "../ui/dialog";
+
+const PAGE = 50;
+const FIELDS = ["key_id", "team_id", "model", "provider", "outcome", "status", "from", "to"] as const;
+
+export function Logs({ route }: { route: Route }) {
+  const { admin, dir } = useConsole();
+  const p = route.params;
+  const filters: Filters = {
+    key_id: p.get("key_id") || undefined,
+    team_id: p.get("team_id") || undefined,
+    model: p.get("model") || undefined,
+    provider: p.get("provider") || undefined,
+    outcome: p.get("outcome") || undefined,
+    status: p.get("status") || undefined,
+    from: fromLocalInput(p.get("from") ?? ""),
+    to: fromLocalInput(p.get("to") ?? ""),
+  };
+  const filterKey = FIELDS.map((f) => p.get(f) ?? "").join("|");
+  // Cursors of the pages before this one (newest first): "Newer" pops, "Older" pushes.
+  const [pages, setPages] = useState<{ filterKey: string; cursors: (string | undefined)[] }>({ filterKey, cursors: [undefined] });
+  const cursors = pages.filterKey === filterKey ? pages.cursors : [undefined];
+  const cursor = cursors[cursors.length - 1];
+  const page = useLoad(() => admin.logs({ ...filters, limit: PAGE, cursor }), [filterKey, cursor]);
+  const [open, setOpen] = useState<CallRecord | null>(null);
+
+  const keyName = (id: string) => dir.keyById.get(id)?.name ?? id;
+  return (
+    <>
+      <div class="page-head">
+        <h1 tabIndex={-1}>Logs</h1>
+        <button type="button" onClick={() => (setPages({ filterKey, cursors: [undefined] }), page.reload())}>
+          Refresh
+        </button>
+      </div>
+      <form
+        class="filters"
+        aria-label="Log filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const f = new FormData(e.currentTarget);
+          navigate("logs", Object.fromEntries(FIELDS.map((n) => [n, String(f.get(n) ?? "").trim()])));
+        }}
+      >
+        <label>
+          Key
+          <select name="key_id" key={`k${filters.key_id}`}>
+            <option value="">All keys</option>
+            {dir.keys.map((k) => (
+              <option value={k.id} selected={k.id === filters.key_id}>
+                {k.name}
+              </option>
+            ))}
+            {filters.key_id && !dir.keyById.has(filters.key_id) && (
+              <option value={filters.key_id} selected>
+                {filters.key_id}
+              </option>
+            )}
+          </select>
+        </label>
+        <label>
+          Team
+          <select name="team_id" key={`t${filters.team_id}`}>
+            <TeamOptions teams={dir.teams} none="All teams" selected={filters.team_id} />
+          </select>
+        </label>
+        <label>
+          Model
+          <input name="model" defaultValue={filters.model ?? ""} key={`m${filters.model}`} placeholder="provider/model" />
+        </label>
+        <label>
+          Provider
+          <input name="provider" defaultValue={filters.provider ?? ""} key={`p${filters.provider}`} placeholder="any" />
+        </label>
+        <label>
+          Outcome
+          <select name="outcome" key={`o${filters.outcome}`}>
+            {[["", "Any outcome"], ["ok", "ok"], ["error", "error"], ["aborted", "aborted"]].map(([v, label]) => (
+              <option value={v} selected={v === (filters.outcome ?? "")}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Status
+          <input name="status" type="number" min={100} max={599} inputMode="numeric" defaultValue={filters.status ?? ""} key={`s${filters.status}`} placeholder="any" />
+        </label>
+        <label>
+          From (UTC)
+          <input name="from" type="datetime-local" defaultValue={toLocalInput(filters.from)} key={`f${filters.from}`} />
+        </label>
+        <label>
+          To (UTC)
+          <input name="to" type="datetime-local" defaultValue={toLocalInput(filters.to)} key={`u${filters.to}`} />
+        </label>
+        <div class="filter-buttons">
+          <button type="submit" class="primary">
+            Apply filters
+          </button>
+          <a href={href("logs")}>Clear</a>
+        </div>
+      </form>
+
+      {page.error && <ErrorNote error={page.error} prefix="Could not read logs" />}
+      <div aria-busy={page.loading}>
+      {!page.data ? (
+        <Loading what="logs" />
+      ) : page.data.logs.length === 0 ? (
+        <p class="muted">No calls match.</p>
+      ) : (
+        <div class="table-wrap">
+          <table class="cards logs">
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Key</th>
+                <th scope="col">Model</th>
+                <th scope="col">Status</th>
+                <th scope="col" class="num">
+                  Attempts
+                </th>
+                <th scope="col" class="num">
+                  Latency
+                </th>
+                <th scope="col" class="num">
+                  Tokens
+                </th>
+                <th scope="col" class="num">
+                  Cost
+                </th>
+                <th scope="col">Detail</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.data.logs.map((r) => (
+                <tr>
+                  <td data-label="Time">{fmtTime(r.ts)}</td>
+                  <td data-label="Key">
+                    <a href={href("logs", { ...Object.fromEntries(p), key_id: r.key_id })}>{keyName(r.key_id)}</a>
+                  </td>
+                  <td data-label="Model">
+                    {served(r)}
+                    {r.fallback_index ? <span class="badge badge-warn">fallback {r.fallback_index}</span> : null}
+                  </td>
+                  <td data-label="Status">
+                    <OutcomeBadge outcome={r.outcome} status={r.status} />
+                  </td>
+                  <td data-label="Attempts" class="num">
+                    {r.attempts.length}
+                  </td>
+                  <td data-label="Latency" class="num">
+                    {fmtMs(r.latency_ms)}
+                  </td>
+                  <td data-label="Tokens" class="num">
+                    {fmtInt(r.tokens.input + r.tokens.output)}
+                  </td>
+                  <td data-label="Cost" class="num">
+                    {fmtUsd(r.cost_usd)}
+                  </td>
+                  <td data-label="Detail">
+                    <button type="button" onClick={() => setOpen(r)} aria-label={`Details of the call at ${fmtTime(r.ts)}`}>
+                      Details
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      </div>
+      <nav class="pager" aria-label="Pages">
+        <button type="button" disabled={cursors.length < 2} onClick={() => setPages({ filterKey, cursors: cursors.slice(0, -1) })}>
+          ← Newer
+        </button>
+        <span class="muted">Page {cursors.length}</span>
+        <button type="button" disabled={!page.data?.next_cursor} onClick={() => setPages({ filterKey, cursors: [...cursors, page.data!.next_cursor] })}>
+          Older →
+        </button>
+      </nav>
+      {open && <LogDetail row={open} onClose={() => setOpen(null)} />}
+    </>
+  );
+}
+
+const served = (r: CallRecord) => (r.provider ? `${r.provider}/${r.model}` : r.requested_model);
+
+export function LogDetail({ row: r, onClose }: { row: CallRecord; onClose: () => void }) {
+  const { dir } = useConsole();
+  return (
+    <Dialog title="Call detail" onClose={onClose}>
+      <CallFacts row={r} keyName={dir.keyById.get(r.key_id)?.name ?? r.key_id} team={teamName(dir.teamById, r.team_id)} />
+    </Dialog>
+  );
+}
+
+/** Everything a usage row says about one call, attempt by attempt. */
+export function CallFacts({ row: r, keyName, team }: { row: CallRecord; keyName: string; team: string }) {
+  return (
+    <>
+      <dl class="facts">
+        <dt>Request id</dt>
+        <dd class="mono">{r.request_id}</dd>
+        <dt>Time</dt>
+        <dd>{fmtTime(r.ts)}</dd>
+        <dt>Key</dt>
+        <dd>
+          {keyName} <span class="muted mono small">{r.key_id}</span>
+        </dd>
+        <dt>Team</dt>
+        <dd>{team}</dd>
+        <dt>Action</dt>
+        <dd>
+          {r.action}
+          {r.stream ? " (stream)" : ""}
+        </dd>
+        <dt>Requested</dt>
+        <dd class="mono">{r.requested_model}</dd>
+        <dt>Served by</dt>
+        <dd class="mono">{r.provider ? `${r.provider}/${r.model}` : "nothing (no target answered)"}</dd>
+        <dt>Outcome</dt>
+        <dd>
+          <OutcomeBadge outcome={r.outcome} status={r.status} />
+          {r.fallback_index ? ` after ${r.fallback_index} fallback(s)` : ""}
+        </dd>
+        {r.error && (
+          <>
+            <dt>Error</dt>
+            <dd>{r.error}</dd>
+          </>
+        )}
+        <dt>Latency</dt>
+        <dd>
+          {fmtMs(r.latency_ms)} total · {fmtMs(r.ttfb_ms)} to first byte
+        </dd>
+        <dt>Tokens</dt>
+        <dd>
+          {fmtInt(r.tokens.input)} in ({fmtInt(r.tokens.cached)} cached) · {fmtInt(r.tokens.output)} out · {fmtInt(r.tokens.thinking)} thinking
+        </dd>
+        <dt>Cost</dt>
+        <dd>{fmtUsd(r.cost_usd)}</dd>
+      </dl>
+      <h3>Attempts</h3>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">#</th>
+              <th scope="col">Target</th>
+              <th scope="col">Status</th>
+              <th scope="col">Result</th>
+              <th scope="col" class="num">
+                Latency
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {r.attempts.map((a, i) => (
+              <tr>
+                <td>{i + 1}</td>
+                <td class="mono">{a.target}</td>
+                <td>{a.skipped ? "skipped" : a.status}</td>
+                <td>{a.reason}</td>
+                <td class="num">{fmtMs(a.latency_ms)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}

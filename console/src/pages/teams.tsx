@@ -1,0 +1,182 @@
+/** Teams: shared limits and a budget over their keys; each team with its keys and their spend. */
+import { useState } from "preact/hooks";
+import type { TeamFields, TeamRecord } from "../api";
+import { budgetUse, periodLabel } from "../budget";
+import { useConsole } from "../context";
+import { fmtInt, fmtTime, fmtUsd } from "../format";
+import { useLoad } from "../load";
+import { href, navigate, type Route } from "../router";
+import { BudgetMeter, keyStatus, Loading } from "../ui/bits";
+import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
+import { BudgetFields, budgetFrom, LimitFields, rateLimitFrom, useAction } from "../ui/form";
+import { KeyTable, limits } from "./keys";
+
+type Modal = { kind: "create" } | { kind: "edit"; team: TeamRecord } | { kind: "delete"; team: TeamRecord };
+const DAY = 86_400_000;
+
+export function Teams({ route }: { route: Route }) {
+  const { admin, dir, dirLoading, dirError } = useConsole();
+  const [modal, setModal] = useState<Modal | null>(null);
+  const selected = route.params.get("id");
+  // Spend over the last 30 days per team and per key, and each budget's use in its current period.
+  const spend = useLoad(async () => {
+    const from = Date.now() - 30 * DAY;
+    const [teams, keys, budgets] = await Promise.all([
+      admin.usage({ group_by: "team", from }),
+      admin.usage({ group_by: "key", from }),
+      budgetUse(admin, [], dir.teams),
+    ]);
+    return {
+      team: new Map((teams.groups ?? []).map((g) => [String(g.team_id), g.cost_usd])),
+      key: new Map((keys.groups ?? []).map((g) => [String(g.key_id), g.cost_usd])),
+      budget: new Map(budgets.map((b) => [b.id, b])),
+    };
+  }, [dir]);
+  const team = selected ? dir.teamById.get(selected) : undefined;
+
+  return (
+    <>
+      <div class="page-head">
+        <h1 tabIndex={-1}>Teams</h1>
+        <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
+          New team
+        </button>
+      </div>
+      {dirError && <ErrorNote error={dirError} prefix="Could not read teams" />}
+      {spend.error && <ErrorNote error={spend.error} prefix="Could not read spend" />}
+      {dirLoading && !dir.teams.length ? (
+        <Loading what="teams" />
+      ) : !dir.teams.length ? (
+        <p class="muted">No teams yet. A team shares rate limits and a budget over its keys.</p>
+      ) : (
+        <div class="table-wrap">
+          <table class="cards">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Keys</th>
+                <th scope="col">Limits</th>
+                <th scope="col">Budget</th>
+                <th scope="col">Spend, 30 days</th>
+                <th scope="col">Created</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {dir.teams.map((t) => {
+                const keys = dir.keys.filter((k) => k.team_id === t.id);
+                const usable = keys.filter((k) => keyStatus(k) !== "revoked").length;
+                const b = spend.data?.budget.get(t.id);
+                return (
+                  <tr aria-current={t.id === selected ? "true" : undefined}>
+                    <th scope="row" data-label="Name">
+                      <a href={href("teams", { id: t.id })} class="name">
+                        {t.name}
+                      </a>
+                      <span class="muted mono small">{t.id}</span>
+                    </th>
+                    <td data-label="Keys">
+                      <a href={href("keys", { team_id: t.id })}>
+                        {fmtInt(usable)} key{usable === 1 ? "" : "s"}
+                      </a>
+                      {keys.length > usable ? <span class="muted"> (+{keys.length - usable} revoked)</span> : null}
+                    </td>
+                    <td data-label="Limits">{limits(t.rate_limit)}</td>
+                    <td data-label="Budget">
+                      {t.budget ? (
+                        <>
+                          {fmtUsd(t.budget.max_usd)} {periodLabel(t.budget.period)}
+                          {b && <BudgetMeter spent={b.spent} max={b.max_usd} />}
+                        </>
+                      ) : (
+                        "—"
+                      )}
+                    </td>
+                    <td data-label="Spend, 30 days">{spend.data ? fmtUsd(spend.data.team.get(t.id) ?? 0) : "…"}</td>
+                    <td data-label="Created">{fmtTime(t.created_at, false)}</td>
+                    <td data-label="Actions">
+                      <span class="row-actions">
+                        <button type="button" onClick={() => setModal({ kind: "edit", team: t })} aria-label={`Edit ${t.name}`}>
+                          Edit
+                        </button>
+                        <button type="button" class="danger" onClick={() => setModal({ kind: "delete", team: t })} aria-label={`Delete ${t.name}`}>
+                          Delete
+                        </button>
+                      </span>
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {selected && !team && !dirLoading && <p class="error" role="alert">No team with id {selected}.</p>}
+      {team && (
+        <section aria-labelledby="team-h" class="detail">
+          <h2 id="team-h">
+            Team “{team.name}”: keys <span class="muted small">({team.id})</span>
+          </h2>
+          <p>
+            <a href={href("overview", { team_id: team.id })}>Usage over time</a> · <a href={href("logs", { team_id: team.id })}>Logs</a>
+          </p>
+          <KeyTable keys={dir.keys.filter((k) => k.team_id === team.id)} spend={spend.data?.key ?? new Map()} />
+        </section>
+      )}
+      {modal && <TeamModal modal={modal} close={() => setModal(null)} />}
+    </>
+  );
+}
+
+function TeamModal({ modal, close }: { modal: Modal; close: () => void }) {
+  const { admin, reloadDir } = useConsole();
+  const act = useAction();
+  const done = () => (reloadDir(), close());
+  switch (modal.kind) {
+    case "create":
+      return (
+        <Dialog title="New team" onClose={close}>
+          <TeamForm submit="Create team" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.createTeam(f), (t) => (done(), navigate("teams", { id: t.id })))} />
+        </Dialog>
+      );
+    case "edit":
+      return (
+        <Dialog title={`Edit team “${modal.team.name}”`} onClose={close}>
+          <TeamForm team={modal.team} submit="Save changes" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.updateTeam(modal.team.id, f, modal.team.revision), done)} />
+        </Dialog>
+      );
+    case "delete":
+      return (
+        <Confirm title={`Delete team “${modal.team.name}”?`} action="Delete team" danger busy={act.busy} error={act.error} onClose={close} onConfirm={() => act.run(() => admin.deleteTeam(modal.team.id), () => (done(), navigate("teams")))}>
+          <p>The team and its limits go away. A team that still has keys cannot be deleted: move or revoke them first.</p>
+        </Confirm>
+      );
+  }
+}
+
+function TeamForm(props: { team?: TeamRecord; submit: string; busy: boolean; error?: Error; onSubmit: (f: Partial<TeamFields>) => void }) {
+  const t = props.team;
+  return (
+    <form
+      class="form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const f = new FormData(e.currentTarget);
+        props.onSubmit({ name: String(f.get("name") ?? "").trim(), rate_limit: rateLimitFrom(f), budget: budgetFrom(f) });
+      }}
+    >
+      <label class="wide">
+        Name <span class="req">(required)</span>
+        <input name="name" required maxLength={200} defaultValue={t?.name} autocomplete="off" />
+      </label>
+      <LimitFields value={t?.rate_limit} />
+      <BudgetFields value={t?.budget} />
+      {props.error && <ErrorNote error={props.error} />}
+      <div class="actions wide">
+        <button type="submit" class="primary" disabled={props.busy}>
+          {props.submit}
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Builds the static files the Worker serves with Workers static assets (wrangler.toml [assets]): the operator
+// console at /console (Preact + uPlot, bundled by esbuild) and the README as HTML at /docs. wrangler runs this
+// before `wrangler dev` and `wrangler deploy` ([build] command); the e2e and browser tests get it through
+// `wrangler deploy --dry-run`. Output: public/ (not committed).
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { build } from "esbuild";
+import { marked } from "marked";
+
+const root = path.resolve(import.meta.dirname, "..");
+const out = path.join(root, "public");
+// Built beside the live directory, then copied over it file by file (see syncInto).
+const next = path.join(root, `.public-${process.pid}`);
+
+rmSync(next, { recursive: true, force: true });
+mkdirSync(path.join(next, "console"), { recursive: true });
+mkdirSync(path.join(next, "docs"), { recursive: true });
+
+await build({
+  entryPoints: { app: path.join(root, "console/src/main.tsx") },
+  outdir: path.join(next, "console"),
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  sourcemap: false,
+  jsx: "automatic",
+  jsxImportSource: "preact",
+  legalComments: "none",
+  logLevel: "warning",
+});
+cpSync(path.join(root, "console/index.html"), path.join(next, "console/index.html"));
+
+// The README, rendered once, with GitHub-style heading anchors so its in-page links work.
+const slug = (text) =>
+  text
+    .toLowerCase()
+    .replace(/<[^>]+>/g, "")
+    .replace(/[^\w\- ]+/g, "")
+    .trim()
+    .replace(/ /g, "-");
+marked.use({
+  renderer: {
+    heading({ tokens, depth }) {
+      const html = this.parser.parseInline(tokens);
+      return `<h${depth} id="${slug(html)}">${html}</h${depth}>\n`;
+    },
+  },
+});
+const readme = marked.parse(readFileSync(path.join(root, "README.md"), "utf8"), { async: false });
+writeFileSync(
+  path.join(next, "docs/index.html"),
+  `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8" />
+<meta name="viewport" content="width=device-width, initial-scale=1" />
+<meta name="color-scheme" content="light dark" />
+<title>edgeway: documentation</title>
+<link rel="stylesheet" href="docs.css" />
+</head>
+<body>
+<nav><a href="/console/">Operator console</a></nav>
+<main>
+${readme.replaceAll('src="docs/', 'src="')}
+</main>
+</body>
+</html>
+`,
+);
+cpSync(path.join(root, "console/docs.css"), path.join(next, "docs/docs.css"));
+const shots = path.join(root, "docs");
+if (existsSync(shots)) for (const f of readdirSync(shots).filter((f) => f.endsWith(".png"))) cpSync(path.join(shots, f), path.join(next, "docs", f));
+
+// Headers of every static file: nothing but the gateway itself may run script, frame or receive data here.
+writeFileSync(
+  path.join(next, "_headers"),
+  `/*
+  Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'
+  X-Content-Type-Options: nosniff
+  Referrer-Policy: no-referrer
+  X-Frame-Options: DENY
+`,
+);
+
+syncInto(next, out);
+rmSync(next, { recursive: true, force: true });
+
+/**
+ * Makes `to` hold exactly what `from` holds, writing only files whose bytes changed: the build is deterministic,
+ * so another build of the same sources (a test run's `wrangler deploy --dry-run`) leaves a running `wrangler dev`
+ * serving the files it indexed.
+ */
+function syncInto(from, to) {
+  mkdirSync(to, { recursive: true });
+  const want = new Set(readdirSync(from));
+  for (const name of readdirSync(to)) if (!want.has(name)) rmSync(path.join(to, name), { recursive: true, force: true });
+  for (const name of want) {
+    const src = path.join(from, name);
+    const dst = path.join(to, name);
+    if (statSync(src).isDirectory()) {
+      if (existsSync(dst) && !statSync(dst).isDirectory()) rmSync(dst, { force: true });
+      syncInto(src, dst);
+    } else if (!existsSync(dst) || !readFileSync(src).equals(readFileSync(dst))) {
+      cpSync(src, dst);
+    }
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Every code block in the README, run as written against a gateway started the way `npm start` starts it (no
+ * provider key, the mock provider on, a key named "demo"): shell examples through bash and curl, the SDK example
+ * through node, the config examples through a gateway (or a dry-run deploy) given that config. Commands that need
+ * a Cloudflare account are checked for what can be checked offline. Only `http://127.0.0.1:8787` is swapped for
+ * the test gateway's address. A code block this file does not know fails the test, so a new example cannot go
+ * untested.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mockUpstream, startGateway, type Gateway } from "./harness";
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, "../..");
+const readme = readFileSync(path.join(root, "README.md"), "utf8");
+const blocks = [...readme.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, code: m[2]! }));
+const LOCAL = "http://127.0.0.1:8787";
+
+type Kind = "curl" | "sdk" | "compatible-config" | "key-pools" | "ai-binding" | "commands" | "deploy" | "account" | "diagram";
+/** Lines of a shell block without comments and blank lines. */
+const commandsOf = (code: string) =>
+  code
+    .split("\n")
+    .map((l) => l.replace(/#.*$/, "").trim())
+    .filter(Boolean);
+function kindOf(b: { lang: string; code: string }): Kind | undefined {
+  if (b.lang === "sh" && b.code.includes(`curl`) && b.code.includes(LOCAL)) return "curl";
+  if (b.lang === "ts" && b.code.includes("@google/genai")) return "sdk";
+  if (b.lang === "toml" && b.code.includes("OPENAI_COMPATIBLE_PROVIDERS")) return "compatible-config";
+  if (b.lang === "toml" && b.code.includes("PROVIDER_KEYS")) return "key-pools";
+  if (b.lang === "toml" && /^\[ai\]$/m.test(b.code)) return "ai-binding";
+  if (b.lang === "sh" && b.code.includes("wrangler deploy")) return "deploy";
+  // Commands against a Cloudflare account (secrets of a deployed Worker): checked offline for the names they use.
+  if (b.lang === "sh" && commandsOf(b.code).every((c) => c.startsWith("npx wrangler "))) return "account";
+  if (b.lang === "sh" && /^npm (install|start|test|run)\b/m.test(b.code)) return "commands";
+  if (b.lang === "" && b.code.includes("→")) return "diagram";
+  return undefined;
+}
+const byKind = (k: Kind) => blocks.filter((b) => kindOf(b) === k);
+
+let gw: Gateway;
+let demoKey: string;
+const scratch = path.join(root, ".wrangler", "readme-examples");
+
+beforeAll(async () => {
+  // As `npm start`: no provider keys, the mock on (MOCK_PROVIDER, which `npm start` writes to .dev.vars).
+  gw = await startGateway({ MOCK_PROVIDER: "on" });
+  demoKey = (await gw.createKey({ name: "demo" })).key;
+  mkdirSync(scratch, { recursive: true });
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const asWritten = (code: string) => code.replaceAll(LOCAL, gw.url);
+
+describe("README examples, as written", () => {
+  it("every code block is one this file runs or checks", () => {
+    expect(blocks.length).toBeGreaterThan(5);
+    expect(blocks.filter((b) => !kindOf(b)).map((b) => b.code.slice(0, 80))).toEqual([]);
+    expect(byKind("curl").length).toBeGreaterThanOrEqual(2);
+    expect(byKind("sdk")).toHaveLength(1);
+  });
+
+  it("the curl examples answer from the mock, streams included, and the fallback example falls back", async () => {
+    const outputs: string[] = [];
+    for (const b of byKind("curl")) {
+      const { stdout } = await run("bash", ["-euo", "pipefail", "-c", asWritten(b.code)], { env: { ...process.env, EDGEWAY_KEY: demoKey } });
+      expect(stdout).not.toMatch(/"error"/);
+      outputs.push(stdout);
+    }
+    const all = outputs.join("\n");
+    // generateContent, then the SSE stream word by word.
+    expect(all).toContain('"text":"This is the edgeway mock model. You said: hello"');
+    expect(all).toMatch(/^data: \{"candidates"/m);
+    // The fallback example: what the README says the headers show.
+    const fallback = outputs.find((o) => /^HTTP\/1\.1 200/m.test(o))!;
+    expect(fallback).toMatch(/^x-edgeway-provider: mock\r?$/im);
+    expect(fallback).toMatch(/^x-edgeway-model: echo\r?$/im);
+  });
+
+  it("the SDK example prints both answers (the second through its fallback)", async () => {
+    const file = path.join(scratch, "sdk-example.mjs");
+    writeFileSync(file, asWritten(byKind("sdk")[0]!.code));
+    const { stdout, stderr } = await run(process.execPath, [file], { cwd: root, env: { ...process.env, EDGEWAY_KEY: demoKey } });
+    expect(stderr).toBe("");
+    expect(stdout).toBe("This is the edgeway mock model. You said: hello\nThis is the edgeway mock model. You said: hi");
+  });
+
+  it("the OpenAI-compatible hosts config is valid as written: its hosts are served", async () => {
+    const [config] = byKind("compatible-config");
+    const value = /OPENAI_COMPATIBLE_PROVIDERS = '''([\s\S]*?)'''/.exec(config!.code)![1]!;
+    const other = await startGateway({ OPENAI_COMPATIBLE_PROVIDERS: value, GROQ_API_KEY: "gsk-test" });
+    try {
+      const { key } = await other.createKey();
+      const models = (await (await fetch(`${other.url}/genai/v1beta/models`, { headers: { "x-goog-api-key": key } })).json()) as { models: { name: string }[] };
+      // An invalid list would be ignored as a whole; groq (its key set) lists the model the config names.
+      expect(models.models.map((m) => m.name)).toContain("models/groq/llama-3.3-70b-versatile");
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("the npm commands it names exist", () => {
+    const scripts = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts as Record<string, string>;
+    const named = byKind("commands").flatMap((b) => [...b.code.matchAll(/npm (start|test|run ([\w:-]+))/g)].map((m) => m[2] ?? m[1]!));
+    expect(named.length).toBeGreaterThan(0);
+    for (const s of named) expect(scripts[s], s).toBeDefined();
+  });
+
+  it("the key pools config is valid as written: its Gemini credentials serve calls, under their labels", async () => {
+    const value = /PROVIDER_KEYS = '\'\'([\s\S]*?)'\'\'/.exec(byKind("key-pools")[0]!.code)![1]!;
+    const gemini = await mockUpstream((req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: String(req.headers["x-goog-api-key"]) }] }, finishReason: "STOP", index: 0 }] }));
+    });
+    // The secrets the example names for Gemini; the other providers' entries name secrets not set here (left out).
+    const other = await startGateway({ PROVIDER_KEYS: value, GEMINI_KEY_A: "upstream-key-a", GEMINI_KEY_B: "upstream-key-b", GEMINI_BASE_URL: gemini.url });
+    try {
+      const { key } = await other.createKey();
+      const r = await fetch(`${other.url}/genai/v1beta/models/gemini-2.5-flash:generateContent`, {
+        method: "POST",
+        headers: { "x-goog-api-key": key, "content-type": "application/json" },
+        body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+      });
+      expect(r.status).toBe(200);
+      const served = ((await r.json()) as any).candidates[0].content.parts[0].text;
+      expect(["upstream-key-a", "upstream-key-b"]).toContain(served);
+      const row = await other.usageRow(r.headers.get("x-edgeway-request-id"));
+      expect(JSON.stringify(row.attempts_json)).toContain(served === "upstream-key-a" ? "proj-a" : "proj-b");
+    } finally {
+      await other.stop();
+      await gemini.close();
+    }
+  });
+
+  it("the Workers AI binding snippet is accepted by a deploy (dry run) and binds AI", async () => {
+    const snippet = byKind("ai-binding")[0]!.code;
+    // Beside wrangler.toml, so its relative paths (main, assets, migrations) resolve the same.
+    const config = path.join(root, `wrangler.readme-ai-${process.pid}.toml`);
+    writeFileSync(config, `${readFileSync(path.join(root, "wrangler.toml"), "utf8")}\n${snippet}`);
+    const outdir = mkdtempSync(path.join(tmpdir(), "edgeway-readme-ai-"));
+    try {
+      const { stdout } = await run(path.join(root, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--config", config, "--outdir", outdir], {
+        cwd: root,
+        env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" },
+      });
+      expect(stdout).toMatch(/env\.AI\b/);
+    } finally {
+      rmSync(config, { force: true });
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("account commands put only secrets the gateway reads", () => {
+    const src = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? src(path.join(dir, e.name)) : [readFileSync(path.join(dir, e.name), "utf8")]));
+    const source = src(path.join(root, "src")).join("\n");
+    const blocksWithAccount = [...byKind("account"), ...byKind("deploy")];
+    expect(byKind("account").length).toBeGreaterThan(0);
+    const secrets = blocksWithAccount.flatMap((b) => commandsOf(b.code).flatMap((c) => /^npx wrangler secret put (\w+)/.exec(c)?.[1] ?? []));
+    expect(secrets).toContain("ADMIN_TOKEN");
+    for (const name of secrets) expect(source, name).toContain(name);
+  });
+
+  it("deploy is login, secrets, deploy, remote migrations: no ids to edit, and the migration names the D1 binding", async () => {
+    const [deploy] = byKind("deploy");
+    const commands = commandsOf(deploy!.code);
+    expect(commands[0]).toBe("npx wrangler login");
+    expect(commands).toContain("npx wrangler secret put ADMIN_TOKEN");
+    expect(commands.slice(-2)).toEqual(["npx wrangler deploy", "npx wrangler d1 migrations apply DB --remote"]);
+    expect(commands.filter((c) => !c.startsWith("npx wrangler secret put ")).length).toBe(3);
+    const toml = readFileSync(path.join(root, "wrangler.toml"), "utf8");
+    expect(toml).not.toMatch(/^\s*(id|database_id)\s*=/m);
+    // The same migration command, against a local database (no account): the id-less config resolves `DB`.
+    const dir = mkdtempSync(path.join(tmpdir(), "edgeway-readme-d1-"));
+    try {
+      const { stdout } = await run(path.join(root, "node_modules/.bin/wrangler"), ["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir], {
+        cwd: root,
+        env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" },
+      });
+      expect(stdout).toMatch(/0001_usage\.sql\s*│\s*✅/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
