@@ -59,3 +59,19 @@ export function validateBody(action: Action, json: unknown): ParsedBody {
   }
   return { body, fallbacks };
 }
+
+/** A body this small is read to its end before an early answer (see `discardUnread`); a larger one is not. */
+const DISCARD_MAX_BYTES = 64 * 1024;
+
+/**
+ * Reads away a small request body the handler never read (a refusal answered from the path and headers), so the
+ * runtime can keep the client's connection open for its next request; a body left unread makes it close the
+ * connection under a client that may already be reusing it. Large or undeclared bodies are left alone: reading
+ * them would be the work the early answer saved.
+ */
+export async function discardUnread(req: Request): Promise<void> {
+  if (!req.body || req.bodyUsed) return;
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (!(declared >= 0 && declared <= DISCARD_MAX_BYTES)) return;
+  await req.arrayBuffer().catch(() => {});
+}

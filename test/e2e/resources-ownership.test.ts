@@ -122,8 +122,17 @@ describe("two keys: neither sees, uses nor changes the other's resources", () =>
     await expect(b.ai.operations.getVideosOperation({ operation: { name: videoA.op } as never })).rejects.toMatchObject({ status: 404 });
     expect((await call(b.key, "GET", `v1beta/operations/${videoA.op.split("/").pop()}`)).status).toBe(404);
     expect((await fetch(videoA.uri, { headers: { "x-goog-api-key": b.key } })).status).toBe(404);
-    // A batch may not read another key's file either.
+    expect((await call(b.key, "GET", `download/v1beta/files/${videoA.vid}:download?alt=media`)).status).toBe(404);
+    expect((await call(b.key, "GET", `v1beta/files/${videoA.vid}:download?alt=media`)).status).toBe(404);
+    // A batch may not read another key's file, nor a request inside it use another's cache; a cache may not hold another's file.
     await expect(b.ai.batches.create({ model: "gemini-2.0-flash", src: fileA.name! })).rejects.toMatchObject({ status: 404 });
+    await expect(b.ai.batches.create({ model: "gemini-2.0-flash", src: [{ contents: [{ role: "user", parts: [{ text: "x" }] }], config: { cachedContent: cacheA.name! } }] }))
+      .rejects.toMatchObject({ status: 404 });
+    await expect(b.ai.caches.create({ model: "gemini-2.0-flash", config: { contents: createUserContent(createPartFromUri(fileA.uri!, "text/plain")) } }))
+      .rejects.toMatchObject({ status: 404 });
+    // Nor does any other model action: counting tokens, streaming.
+    expect((await call(b.key, "POST", "v1beta/models/gemini-2.0-flash:countTokens", { contents: withFile(fileA.uri!).contents })).status).toBe(404);
+    expect((await call(b.key, "POST", "v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse", { contents: [{ parts: [{ text: "x" }] }], cachedContent: cacheA.name })).status).toBe(404);
 
     // Nothing of it reached the upstream, and A's things are all still there.
     expect(gemini.seen.filter((s) => s.url.endsWith(":generateContent")).length).toBe(generatesBefore);
@@ -210,6 +219,29 @@ describe("hostile", () => {
     }
   });
 
+  it("a refusal answered before its small body is read leaves the connection usable for the client's next request", async () => {
+    const { key } = await newKey();
+    const u = new URL(gw.url);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string, path: string, body: string) =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = http.request({ host: u.hostname, port: u.port, path, method, agent, headers: { "x-goog-api-key": key, "content-type": "application/json", "content-length": String(body.length) } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode!, reused: req.reusedSocket }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      // Another key's (or no) cache, a body the route never reads, then the next call on the same connection.
+      expect(await send("PATCH", "/genai/v1beta/cachedContents/nope", '{"ttl":"1s"}')).toEqual({ status: 404, reused: false });
+      expect(await send("POST", "/genai/v1beta/batches/nope:cancel", "{}")).toEqual({ status: 404, reused: true });
+      expect(await send("GET", "/genai/v1beta/files", "")).toEqual({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it("a huge upload is refused before anything reaches the upstream, however it is sent", async () => {
     const { key } = await newKey();
     const starts = () => gemini.seen.filter((s) => s.url === "/upload/v1beta/files").length;
@@ -285,6 +317,13 @@ describe("governance on resource routes", () => {
       expect(((await r.json()) as any).error.message).toContain("Gemini models only");
     }
     expect((await call(key, "POST", "v1beta/cachedContents", { model: "models/anthropic/claude-sonnet-4-5", contents: [{ role: "user", parts: [{ text: "x" }] }] })).status).toBe(400);
+    for (const p of ["v1beta/models/openai/sora-2:predictLongRunning", "v1beta/openai/sora-2:predictLongRunning"]) {
+      const r = await call(key, "POST", p, { instances: [{ prompt: "x" }] });
+      expect(r.status, p).toBe(400);
+      expect(((await r.json()) as any).error).toMatchObject({ status: "INVALID_ARGUMENT", message: expect.stringContaining("Gemini models only") });
+    }
+    const poll = await call(key, "GET", "v1beta/models/openai/sora-2/operations/abc");
+    expect([poll.status, ((await poll.json()) as any).error.message]).toEqual([400, expect.stringContaining("Gemini models only")]);
     expect((await call(key, "POST", "v1beta/models/gemini-2.5-pro:batchGenerateContent", batchBody)).status).toBe(403);
     expect((await call(key, "POST", "v1beta/cachedContents", { model: "models/gemini-2.5-pro", contents: [{ role: "user", parts: [{ text: "x" }] }] })).status).toBe(403);
     expect((await call(key, "POST", "v1beta/models/veo-2.0-generate-001:predictLongRunning", { instances: [{ prompt: "x" }] })).status).toBe(403);
