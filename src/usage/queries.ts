@@ -82,7 +82,8 @@ const GROUP_SQL: Record<Group, { expr: string; field: string }> = {
   day: { expr: `ts / ${DAY_MS}`, field: "day" },
 };
 
-const SUMS = `count(*) AS requests, total(outcome = 'error') AS errors, total(outcome = 'aborted') AS aborted,
+// A batch's one row stands for all of its requests (`requests`, 1 for every other row).
+const SUMS = `coalesce(sum(requests), 0) AS requests, total(outcome = 'error') AS errors, total(outcome = 'aborted') AS aborted,
   total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens, total(cached_tokens) AS cached_tokens,
   total(thinking_tokens) AS thinking_tokens, total(cost_usd) AS cost_usd`;
 
