@@ -32,6 +32,8 @@ export default defineConfig(async () => {
                   ]),
                   // One attempt per target unless a test turns retries on (test/pipeline/ sets them per call).
                   EDGEWAY_RETRIES: "0",
+                  // The tests call `mock/...`; wrangler.toml leaves the mock off (test/hostile/mock-provider.test.ts).
+                  MOCK_PROVIDER: "on",
                 },
               },
             }),

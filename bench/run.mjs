@@ -21,6 +21,7 @@ import { probeStream, streamUpstream } from "./lib/stream.mjs";
 import { checkWrk, runWrk } from "./lib/wrk.mjs";
 import { compatOf, prepareGateway, serve, simpleConfig, withMainModule, withVars, WORKERD } from "./lib/workerd.mjs";
 import { judge } from "./targets.mjs";
+import { ADMIN_TOKEN, createKey } from "./lib/admin.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const work = path.join(root, ".wrangler", "bench");
@@ -45,7 +46,6 @@ const opts = {
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : null;
 const want = (s) => !only || only.has(s);
 
-const ADMIN_TOKEN = "bench-admin-token-0123456789abcdef";
 const GEMINI_MODEL = "gemini/gemini-2.0-flash";
 const OPENAI_MODEL = "openai/gpt-4o-mini";
 const BODY = JSON.stringify({
@@ -158,16 +158,6 @@ async function main() {
   results.targets = judge(results);
   writeFileSync(path.join(import.meta.dirname, "results.json"), JSON.stringify(results, null, 2) + "\n");
   report(results);
-}
-
-async function createKey(base, fields = {}) {
-  const r = await fetch(`${base}/admin/keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "bench", ...fields }),
-  });
-  if (r.status !== 201) throw new Error(`creating the bench key: ${r.status} ${await r.text()}`);
-  return (await r.json()).key;
 }
 
 /**

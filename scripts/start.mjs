@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: the gateway on this machine with no account and no network. Local KV and D1 (migrations
 // applied), an admin token in .dev.vars, a demo virtual key created through the admin API, and the built-in
-// `mock` provider ready to answer.
+// `mock` provider ready to answer (MOCK_PROVIDER="on" in .dev.vars).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -14,17 +14,20 @@ const base = `http://127.0.0.1:${port}`;
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
 const stateFile = path.join(root, ".wrangler", "edgeway-demo-key.json");
 
-function adminToken() {
+/** A var in .dev.vars (what `wrangler dev` reads): the one there, else `make()`'s, written there. */
+function devVar(name, make) {
   const file = path.join(root, ".dev.vars");
   const text = existsSync(file) ? readFileSync(file, "utf8") : "";
-  const m = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?$/m.exec(text);
+  const m = new RegExp(`^${name}\\s*=\\s*"?([^"\\n]+)"?$`, "m").exec(text);
   if (m) return m[1];
-  const token = `adm-${randomBytes(24).toString("base64url")}`;
-  writeFileSync(file, `${text}${text && !text.endsWith("\n") ? "\n" : ""}ADMIN_TOKEN="${token}"\n`);
-  return token;
+  const value = make();
+  writeFileSync(file, `${text}${text && !text.endsWith("\n") ? "\n" : ""}${name}="${value}"\n`);
+  return value;
 }
 
-const token = adminToken();
+const token = devVar("ADMIN_TOKEN", () => `adm-${randomBytes(24).toString("base64url")}`);
+// The offline `mock` provider is off unless asked for; the local gateway asks (set it to "off" in .dev.vars to drop it).
+devVar("MOCK_PROVIDER", () => "on");
 
 const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local"], { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] });
 if (migrate.status !== 0) {

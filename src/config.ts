@@ -16,11 +16,15 @@ import { secretValue } from "./providers/credentials/config";
 import { OPENAI_MODELS } from "./providers/openai/models";
 import type { Provider } from "./providers/types";
 import { describeIssues } from "./gemini/schema";
+import { redactor, type Redactor } from "./gemini/redact";
 import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./providers/credentials/config";
 import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
 import { RESERVED_NAMES } from "./plan/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
+
+/** What `CORS_ORIGINS` allows: any origin, or these (as `URL.origin` writes them). */
+export type CorsPolicy = { any: true } | { any: false; origins: ReadonlySet<string> };
 
 export interface Config {
   maxBodyBytes: number;
@@ -31,11 +35,24 @@ export interface Config {
   price: PriceLookup;
   /** Retries, backoff and time limits of the attempt loop. */
   retry: RetryPolicy;
+  /** The longest a Live session may stay open (`LIVE_MAX_SESSION_SECONDS`). */
+  liveMaxSessionMs: number;
   /** `DIRECT_KEYS=on`: a credential that is not a virtual key is the caller's own provider key for that call. */
   directKeys: boolean;
+  /** Which browser origins may call the inference routes (`CORS_ORIGINS`); undefined: CORS is off. */
+  cors?: CorsPolicy;
+  /** Takes every configured secret (every pool's keys, the admin token) out of text a caller or the usage log sees. */
+  redact: Redactor;
 }
 
-const DEFAULT_MAX_BODY = 20 * 1024 * 1024;
+/**
+ * 12 MiB: a call holds about 2× its body at its peak (the raw text while it is parsed, then the parsed body alone:
+ * the upstream body is written out as it is sent), so 4 calls with the largest body fit a 128 MB isolate with room
+ * for the isolate's own heap (bench/memory.mjs; README "Limits").
+ */
+export const DEFAULT_MAX_BODY = 12 * 1024 * 1024;
+/** 15 minutes: Gemini's own limit for an audio session (its connections end sooner, with a goAway, and resume). */
+export const DEFAULT_LIVE_MAX_SESSION_SECONDS = 900;
 
 const cache = new WeakMap<object, Config>();
 
@@ -61,7 +78,8 @@ function buildConfig(env: Env): Config {
   const keyPool = (name: string, secret: string) => buildPool(name, keys.get(name), standard(secret), apiKey, cooldowns);
 
   add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, pool: keyPool("gemini", "GEMINI_API_KEY") }));
-  add(mockProvider());
+  // Free and offline, so never on unless asked for (`npm start` asks; wrangler.toml does not).
+  if (env.MOCK_PROVIDER === "on") add(mockProvider());
   add(openaiProvider({
     name: "openai", baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL, pool: keyPool("openai", "OPENAI_API_KEY"), models: OPENAI_MODELS,
     // o-series and gpt-5 reason; gpt-4o/gpt-4.1 refuse reasoning_effort, and only gpt-5 knows `minimal`.
@@ -98,7 +116,8 @@ function buildConfig(env: Env): Config {
   }));
   add(workersAiProvider(isAiBinding(env.AI) ? env.AI : undefined));
   for (const h of compatibleHosts(env)) {
-    if (providers.has(h.name) || RESERVED_NAMES.has(h.name)) {
+    // `mock` stays the built-in's name while it is off, too.
+    if (providers.has(h.name) || h.name === "mock" || RESERVED_NAMES.has(h.name)) {
       console.error(`OPENAI_COMPATIBLE_PROVIDERS: "${h.name}" is a built-in provider or Gemini resource name; entry ignored`);
       continue;
     }
@@ -126,7 +145,11 @@ function buildConfig(env: Env): Config {
     providerNames: new Set(providers.keys()),
     price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
     retry: retryPolicy(env),
+    liveMaxSessionMs: Math.round(positiveNumber(env.LIVE_MAX_SESSION_SECONDS, DEFAULT_LIVE_MAX_SESSION_SECONDS) * 1000),
     directKeys: env.DIRECT_KEYS === "on",
+    // Every secret any pool holds (and the admin token), known once the providers are built.
+    redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => p.pool.secrets)]),
+    cors: corsPolicy(env.CORS_ORIGINS),
   };
 }
 
@@ -159,6 +182,12 @@ function positiveInt(v: unknown, fallback: number, min = 1): number {
   return Number.isFinite(n) && n >= min && v !== "" ? Math.floor(n) : fallback;
 }
 
+/** A number > 0, fractions allowed; anything else is the fallback. */
+function positiveNumber(v: unknown, fallback: number): number {
+  const n = typeof v === "string" || typeof v === "number" ? Number(v) : NaN;
+  return Number.isFinite(n) && n > 0 && v !== "" ? n : fallback;
+}
+
 /** A JSON var; a broken one is reported once per isolate and ignored rather than taking the gateway down. */
 function jsonVar<T>(v: unknown, name: string): T | undefined {
   if (v === undefined || v === "") return undefined;
@@ -175,6 +204,8 @@ const Price = z.object({
   input: z.number().check(z.gte(0)),
   output: z.number().check(z.gte(0)),
   cached_input: z.optional(z.number().check(z.gte(0))),
+  input_audio: z.optional(z.number().check(z.gte(0))),
+  output_audio: z.optional(z.number().check(z.gte(0))),
 });
 
 /** `PRICES` over the shipped table; a malformed one is ignored whole (a NaN cost would poison rows and budgets). */
@@ -213,4 +244,27 @@ function compatibleHosts(env: Env): CompatibleHost[] {
     return [];
   }
   return parsed.data;
+}
+
+/** `CORS_ORIGINS` as a policy; undefined (CORS off) when unset or empty. Entries that are not origins are dropped. */
+export function corsPolicy(value: unknown): CorsPolicy | undefined {
+  if (typeof value !== "string") return undefined;
+  const entries = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (entries.includes("*")) return { any: true };
+  const origins = new Set<string>();
+  for (const e of entries) {
+    const origin = originOf(e);
+    if (origin) origins.add(origin);
+    else console.error(`config CORS_ORIGINS: "${e.slice(0, 100)}" is not an origin (scheme://host[:port]); ignored`);
+  }
+  return origins.size ? { any: false, origins } : undefined;
+}
+
+function originOf(s: string): string | undefined {
+  try {
+    const u = new URL(s);
+    return u.origin === "null" ? undefined : u.origin;
+  } catch {
+    return undefined;
+  }
 }

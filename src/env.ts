@@ -1,5 +1,6 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
 import type { Governor } from "./governance/governor";
+import type { EphemeralToken } from "./live/token-store";
 import type { UsageBuffer } from "./usage/buffer";
 
 export interface Env {
@@ -9,6 +10,8 @@ export interface Env {
   GOVERNOR: DurableObjectNamespace<Governor>;
   /** Where usage rows and refusal counts wait until a shard's alarm writes them to D1 (src/usage/buffer.ts). */
   USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
+  /** Live API ephemeral tokens, one object per token (src/live/token-store.ts). */
+  EPHEMERAL_TOKENS: DurableObjectNamespace<EphemeralToken>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;
@@ -43,7 +46,13 @@ export interface Env {
   /** Workers AI, when an `[ai]` binding named AI is added to wrangler.toml (see README "Workers AI"). */
   AI?: unknown;
 
-  /** Largest accepted request body in bytes (default 20 MiB, Gemini's inline-data ceiling). */
+  /** `on` serves the built-in offline `mock` provider; anything else (the default) leaves it out. */
+  MOCK_PROVIDER?: string;
+
+  /** Browser origins allowed to call /genai (comma-separated, or `*`); unset or empty: no CORS. */
+  CORS_ORIGINS?: string;
+
+  /** Largest accepted request body in bytes (default 12 MiB: 4 such calls fit one 128 MB isolate). */
   MAX_BODY_BYTES?: string;
 
   /** Largest file an upload may declare or send, in bytes (default 2 GiB, Gemini's per-file limit). */
@@ -58,6 +67,8 @@ export interface Env {
   EDGEWAY_DEADLINE_MS?: string;
   EDGEWAY_TIMEOUT_MS?: string;
 
+  /** The longest a Live API session may stay open, in seconds (default 900; fractions allowed). */
+  LIVE_MAX_SESSION_SECONDS?: string;
   /** Cool-down of an upstream credential after a 429 without Retry-After (doubling per 429 in a row), and after a 401/403. */
   EDGEWAY_COOLDOWN_MS?: string;
   EDGEWAY_AUTH_COOLDOWN_MS?: string;

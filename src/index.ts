@@ -4,6 +4,7 @@ import type { Env } from "./env";
 import { sweepResources } from "./resources/sweep";
 
 export { Governor } from "./governance/governor";
+export { EphemeralToken } from "./live/token-store";
 export { UsageBuffer } from "./usage/buffer";
 
 const app = buildApp();

@@ -2,6 +2,8 @@
 //   POST /v1beta/models/<m>:generateContent       → a Gemini GenerateContentResponse
 //   POST /v1/chat/completions                     → an OpenAI chat.completion
 //   POST /v1beta/models/bigstream-<bytes>:streamGenerateContent → <bytes> of Gemini SSE, generated on the fly
+// With a DELAY_MS binding every answer waits that long after the request body was read (a model thinking): what
+// bench/memory.mjs uses to keep concurrent calls in flight together.
 const GEMINI = JSON.stringify({
   candidates: [{ content: { role: "model", parts: [{ text: "Hello! How can I help you today?" }] }, finishReason: "STOP", index: 0 }],
   usageMetadata: { promptTokenCount: 8, candidatesTokenCount: 9, totalTokenCount: 17 },
@@ -38,9 +40,10 @@ function bigStream(total) {
 }
 
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     const { pathname } = new URL(request.url);
     await request.arrayBuffer();
+    if (env?.DELAY_MS) await new Promise((r) => setTimeout(r, Number(env.DELAY_MS)));
     if (pathname === "/v1/chat/completions") return new Response(OPENAI, { headers: JSON_HEADERS });
     const big = /\/models\/bigstream-(\d+):streamGenerateContent$/.exec(pathname);
     if (big) return new Response(bigStream(Number(big[1])), { headers: { "content-type": "text/event-stream" } });

@@ -18,6 +18,12 @@ interface Stored {
 // deactivation and rotation are refused on the next call even while this cache or KV is stale.
 const byHashCache = new Map<string, { rec: KeyRecord | null; until: number }>();
 
+/**
+ * The shape of an id the admin API hands out (`key_…`, `team_…`). Anything else names no record: it is answered
+ * without asking KV, whose keys stop at 512 bytes (a longer one is a storage error, not "not found").
+ */
+export const isRecordId = (id: string) => /^[A-Za-z0-9_-]{1,128}$/.test(id);
+
 interface KeyListMeta {
   team_id: string | null;
   revoked: boolean;
@@ -38,6 +44,7 @@ export class KeyStore {
   }
 
   async byId(id: string): Promise<Stored | null> {
+    if (!isRecordId(id)) return null;
     return this.kv.get<Stored>(`key:${id}`, "json");
   }
 

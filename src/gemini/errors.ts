@@ -1,4 +1,5 @@
 /** The one place Gemini-style error bodies are made: {"error":{"code","message","status"}}. */
+import { redactor, type Redactor } from "./redact";
 
 const STATUS_BY_CODE: Record<number, string> = {
   400: "INVALID_ARGUMENT",
@@ -28,6 +29,9 @@ export interface GeminiErrorBody {
   error: { code: number; message: string; status: string; details?: unknown[] };
 }
 
+/** The longest error message sent or logged, in characters. */
+export const MAX_MESSAGE = 3000;
+
 /** An error that is a value until the edge of the pipeline, where `errorResponse` renders it. */
 export class GatewayError extends Error {
   readonly code: number;
@@ -40,7 +44,8 @@ export class GatewayError extends Error {
     message: string,
     opts: { status?: string; details?: unknown[]; headers?: Record<string, string> } = {},
   ) {
-    super(message);
+    // Messages quote what callers and upstreams sent (ids, paths, model strings): bounded, however long that was.
+    super(message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message);
     this.code = code;
     this.status = opts.status ?? grpcStatusFor(code);
     this.details = opts.details;
@@ -75,29 +80,35 @@ export function errorResponse(err: unknown, extraHeaders?: HeadersInit): Respons
 /**
  * Normalises an upstream error payload of any provider into a Gemini error body, keeping the upstream's
  * HTTP status. `raw` is the upstream body text; `secrets` (every key of the provider's pool, a caller's own key) are
- * redacted from it.
+ * redacted from it, in any spelling (src/gemini/redact.ts).
  */
 export function upstreamError(status: number, raw: string, provider: string, secrets: readonly string[] = []): GatewayError {
-  // Some upstreams echo the credential they rejected; it must never reach our caller. Redact before anything is cut.
-  for (const secret of secrets) {
-    if (!secret) continue;
-    raw = raw.split(secret).join("[redacted]");
-    // Inside a JSON body a secret with newlines or quotes (a PEM key, a key file) appears escaped.
-    const escaped = JSON.stringify(secret).slice(1, -1);
-    if (escaped !== secret) raw = raw.split(escaped).join("[redacted]");
-  }
+  // Some upstreams echo the credential they rejected, in any spelling; it must never reach our caller. Redacted
+  // before anything is cut (a cut could leave a run too short to recognise), and again once JSON escapes are read.
+  const r = redactor(secrets);
+  raw = r(raw);
   let message = raw.slice(0, 2000) || `upstream answered HTTP ${status}`;
   let grpc: string | undefined;
   try {
     const j = JSON.parse(raw) as any;
     const e = j?.error ?? j;
-    if (typeof e?.message === "string") message = e.message;
-    else if (typeof e === "string") message = e;
+    if (typeof e?.message === "string") message = r(e.message);
+    else if (typeof e === "string") message = r(e);
     if (typeof e?.status === "string") grpc = e.status;
   } catch {
     /* not JSON: keep the text */
   }
   return new GatewayError(status, `${provider}: ${message.slice(0, 2000)}`, { status: grpc });
+}
+
+/** The error with every secret `r` knows taken out of what the caller and the usage log will see. */
+export function redactError(e: GatewayError, r: Redactor): GatewayError {
+  const message = r(e.message);
+  const json = e.details && JSON.stringify(e.details);
+  const clean = json && r(json);
+  if (message === e.message && clean === json) return e;
+  const details = clean ? (JSON.parse(clean) as unknown[]) : e.details;
+  return new GatewayError(e.code, message, { status: e.status, details, headers: e.headers });
 }
 
 /** An error object sent by the upstream inside an otherwise successful stream. */

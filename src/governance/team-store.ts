@@ -1,4 +1,5 @@
 /** Teams in KV: `team:<id>` → the record. Read by the admin API only (admission asks the team's Durable Object). */
+import { isRecordId } from "../auth/key-store";
 import type { TeamRecord } from "./team-record";
 
 const CACHE_TTL_MS = 5_000;
@@ -17,7 +18,8 @@ export class TeamStore {
     return team;
   }
 
-  get(id: string): Promise<TeamRecord | null> {
+  async get(id: string): Promise<TeamRecord | null> {
+    if (!isRecordId(id)) return null;
     return this.kv.get<TeamRecord>(`team:${id}`, "json");
   }
 

@@ -15,6 +15,7 @@ import type { CredentialPool } from "../providers/credentials/pool";
 import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall } from "../providers/types";
 import type { AttemptInfo } from "../usage/record";
 import type { CallContext } from "./context";
+import { readText } from "./body";
 import { retryAfterMs, retryDelay } from "./retry-policy";
 import { waits } from "./sleep";
 import { AttemptTimer } from "./timeout";
@@ -70,6 +71,9 @@ class AttemptFailure extends Error {
     super(reason);
   }
 }
+
+/** The most of an upstream's error body that is read. */
+export const ERROR_BODY_BYTES = 64 * 1024;
 
 /** What one attempt got as far as, for the loop to record and act on. */
 interface Trace {
@@ -220,13 +224,21 @@ async function attempt(
 
   let res: Response;
   try {
-    const { signal } = timer;
-    res = await timer.race(provider.fetch ? provider.fetch(new Request(upstreamReq, { signal })) : fetch(upstreamReq, { signal }));
+    // Never follow a redirect: the key and the prompt would go, unasked, to wherever the upstream points.
+    const init = { signal: timer.signal, redirect: "manual" } as const;
+    res = await timer.race(provider.fetch ? provider.fetch(new Request(upstreamReq, init)) : fetch(upstreamReq, init));
   } catch (e) {
     throw new AttemptFailure(new GatewayError(502, `${provider.name}: upstream unreachable (${(e as Error).message})`), true, "network error", true);
   }
+  if (res.status >= 300 && res.status < 400) {
+    res.body?.cancel().catch(() => {});
+    // Another target may serve; this one would redirect again.
+    const e = new GatewayError(502, `${provider.name}: upstream answered a redirect (HTTP ${res.status}), which the gateway does not follow`);
+    throw new AttemptFailure(e, true, `upstream ${res.status}`);
+  }
   if (!res.ok) {
-    const text = await timer.race(res.text()).catch(() => "");
+    // An error body may be any size (a hostile upstream's too): its first 64 KiB say what went wrong.
+    const text = res.body ? await timer.race(readText(res.body, ERROR_BODY_BYTES)).then((r) => r.text, () => "") : "";
     const e = provider.error(res.status, text, secrets);
     if (res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text)) {
       // The caller's own key, refused: theirs to fix, and no other target would take it either.

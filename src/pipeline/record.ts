@@ -3,7 +3,7 @@
  * for any other reason) leaves one usage row; a refusal of the key leaves only a count (src/usage/refusals.ts).
  */
 import { costUsd } from "../usage/prices";
-import { tokensOf, type AttemptInfo, type CallRecord, type Outcome } from "../usage/record";
+import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type SessionInfo } from "../usage/record";
 import { minuteOf, REFUSAL_CODES, refusalReason } from "../usage/refusals";
 import { countRefusal, handOffRow } from "../usage/sink";
 import type { UsageMetadata } from "../gemini/schema";
@@ -20,6 +20,10 @@ export interface CallEnd {
   error: string | null;
   usage: UsageMetadata | undefined;
   ttfbMs: number | null;
+  /** A Live session's close and tokens by modality. */
+  session?: SessionInfo;
+  /** The cost when the caller priced the call itself (a Live session prices audio apart). */
+  costUsd?: number;
 }
 
 export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
@@ -38,14 +42,16 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
     stream: ctx.stream,
     status: end.status,
     outcome: end.outcome,
-    // Upstream messages can be long; a row must stay small enough for D1 (and for the buffer's batches).
-    error: end.error === null ? null : end.error.slice(0, 1000),
-    attempts: end.attempts,
+    // Upstream messages can be long; a row must stay small enough for D1 (and for the buffer's batches). Redacted
+    // before the cut, which could leave a run of a key too short to recognise.
+    error: end.error === null ? null : ctx.config.redact(end.error).slice(0, 1000),
+    attempts: end.attempts.map((a) => ({ ...a, reason: ctx.config.redact(a.reason) })),
     fallback_index: end.index,
     tokens,
-    cost_usd: costUsd(price, tokens),
+    cost_usd: end.costUsd ?? costUsd(price, tokens),
     latency_ms: Date.now() - ctx.startedAt,
     ttfb_ms: end.ttfbMs,
+    ...(end.session ? { session: end.session } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
  * breaks after the first byte. A client that goes away cancels the upstream.
  */
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
-import { errorResponse, GatewayError, toGatewayError } from "../gemini/errors";
+import { errorResponse, GatewayError, redactError, toGatewayError } from "../gemini/errors";
 import { encodeSse } from "../streaming/sse";
 import type { CallContext, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
@@ -89,7 +89,7 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number): Resp
           } else emit(c, r.value);
         } catch (e) {
           // Bytes already went out: no fallback now, one final error event instead of a spliced answer.
-          const ge = streamError(provider, e, s.secrets);
+          const ge = redactError(streamError(provider, e, s.secrets), ctx.config.redact);
           c.enqueue(encodeSse(ge.toBody()));
           c.close();
           abort.abort();
@@ -116,7 +116,7 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number): Resp
 
 /** Any failure of an attributed call: one usage row, then the Gemini error. `attempts` is empty before execute. */
 export function respondError(ctx: CallScope, err: unknown, attempts: Served["attempts"]): Response {
-  const e = toGatewayError(err);
+  const e = redactError(toGatewayError(err), ctx.config.redact);
   recordCall(ctx, {
     target: null, index: null, attempts, status: e.code,
     // 499: the client left before the first byte (a retry wait or an attempt was cut short).

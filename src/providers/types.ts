@@ -104,4 +104,9 @@ export interface Provider<M = unknown> {
   decode: StreamDecoder;
   /** The transport; defaults to the global fetch. The built-in mock and bindings answer in-process. */
   fetch?(request: Request): Promise<Response>;
+  /**
+   * The Live API (a WebSocket session): the upgrade request for one session, with the chosen credential in a header
+   * (never in the URL). Absent: the provider does not serve Live, and sessions naming it are refused.
+   */
+  live?(version: string, credential: Credential<M>): Request;
 }

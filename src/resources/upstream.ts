@@ -4,6 +4,7 @@
  * followed (a 3xx is a 502), except by downloads, which follow a few to `https:` (the file's storage) without the key.
  */
 import { GatewayError, upstreamError } from "../gemini/errors";
+import { readText } from "../pipeline/body";
 import type { AttemptInfo } from "../usage/record";
 import type { ResourceSettings } from "./settings";
 
@@ -93,7 +94,7 @@ export class Upstream {
 
   private async checked(res: Response): Promise<Response> {
     if (res.ok) return res;
-    const { text } = await readBounded(res, MAX_ERROR_BYTES);
+    const { text } = res.body ? await readText(res.body, MAX_ERROR_BYTES) : { text: "" };
     throw upstreamError(res.status, text, "gemini", this.settings.apiKey ? [this.settings.apiKey] : []);
   }
 
@@ -116,7 +117,7 @@ export async function readJsonObject<T>(res: Response): Promise<T> {
     await res.body?.cancel();
     throw tooBig();
   }
-  const { text, over } = await readBounded(res, MAX_JSON_BYTES);
+  const { text, over } = res.body ? await readText(res.body, MAX_JSON_BYTES) : { text: "", over: false };
   if (over) throw tooBig();
   let v: unknown;
   try {
@@ -130,23 +131,3 @@ export async function readJsonObject<T>(res: Response): Promise<T> {
 
 const tooBig = () =>
   new GatewayError(502, `gemini: the upstream's answer is over ${MAX_JSON_BYTES / 1024 / 1024} MiB (a batch this large should write its responses to a file)`);
-
-/** At most `max` bytes of a body as text (`over` when there was more); the rest is cancelled unread. */
-export async function readBounded(res: Response, max: number): Promise<{ text: string; over: boolean }> {
-  if (!res.body) return { text: "", over: false };
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return { text: text + decoder.decode(), over: false };
-      if (size + value.byteLength > max) return { text: text + decoder.decode(value.subarray(0, max - size)), over: true };
-      size += value.byteLength;
-      text += decoder.decode(value, { stream: true });
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-}

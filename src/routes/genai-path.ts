@@ -42,6 +42,8 @@ const RESOURCE_ACTIONS: ReadonlySet<string> = new Set(["batchGenerateContent", "
 const ACTION_SET = new Set<string>(ACTIONS);
 
 export function parseGenaiPath(method: string, pathname: string, providers: ReadonlySet<string>): GenaiRoute {
+  // @google/genai builds its Live URL as `${baseUrl}/ws/...` without trimming a base URL's trailing slash.
+  if (pathname.startsWith("/genai//ws/")) pathname = `/genai${pathname.slice(7)}`;
   const m = /^\/genai\/([^/]+)(?:\/(.*))?$/.exec(pathname);
   const version = m?.[1] ?? "";
   const rest = m?.[2] ?? "";

@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env";
 import { parseGenaiPath } from "./genai-path";
+import { isLiveRoute, liveRoute } from "./live";
 import { modelAction } from "./model-action";
 import { modelsRoute } from "./models";
 import { requestId } from "./request-id";
@@ -23,6 +24,7 @@ genaiApp.all("*", (c) => {
     case "action":
       return modelAction(c, route);
     case "resource":
+      if (isLiveRoute(route)) return liveRoute(c, route);
       return resourceRoute(c, route);
   }
 });

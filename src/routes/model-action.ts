@@ -72,13 +72,15 @@ export function budgetable(scope: CallScope, targets: Target[]): ReadonlySet<str
   if (!scope.gate.budgeted) return undefined;
   const free = unpriced(scope.config, targets);
   if (!free.length) return undefined;
-  if (free[0] === targets[0]) {
-    const name = targetString(targets[0]!);
-    throw new GatewayError(
-      403,
-      `model "${name}" has no price, and this key or its team has a budget: only priced models may be called. ` +
-        `Price it in PRICES (USD per 1M tokens), e.g. {"${name}": {"input": 1.25, "output": 10}}`,
-    );
-  }
+  if (free[0] === targets[0]) throw unpricedRefusal(targetString(targets[0]!));
   return new Set(free.map(targetString));
+}
+
+/** The 403 for an unpriced model under a budget (a Live session's model too). */
+export function unpricedRefusal(name: string): GatewayError {
+  return new GatewayError(
+    403,
+    `model "${name}" has no price, and this key or its team has a budget: only priced models may be called. ` +
+      `Price it in PRICES (USD per 1M tokens), e.g. {"${name}": {"input": 1.25, "output": 10}}`,
+  );
 }

@@ -9,6 +9,10 @@ export interface Price {
   output: number;
   /** Price of input tokens served from a prompt cache; defaults to `input`. */
   cached_input?: number;
+  /** Audio (and video) input tokens, where the provider prices them apart (Live sessions); defaults to `input`. */
+  input_audio?: number;
+  /** Audio output tokens (Live sessions); defaults to `output`. */
+  output_audio?: number;
 }
 
 export type PriceTable = Record<string, Price>;

@@ -5,7 +5,7 @@
  */
 import * as z from "zod/mini";
 import { roundUsd } from "./prices";
-import type { CallRecord, Outcome } from "./record";
+import type { CallRecord, ClosedBy, Outcome } from "./record";
 
 export const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;
 export type Group = (typeof GROUPS)[number];
@@ -184,6 +184,7 @@ interface UsageRow {
   error: string | null; attempts: number; fallback_index: number | null; attempts_json: string;
   input_tokens: number; output_tokens: number; cached_tokens: number; thinking_tokens: number; cost_usd: number;
   latency_ms: number; ttfb_ms: number | null; requests?: number;
+  close_code: number | null; closed_by: ClosedBy | null; modality_tokens: string | null;
 }
 
 /** A D1 row back in the shape buildRecord made it. */
@@ -195,6 +196,9 @@ export function rowToRecord(r: UsageRow): CallRecord {
     tokens: { input: r.input_tokens, output: r.output_tokens, cached: r.cached_tokens, thinking: r.thinking_tokens },
     cost_usd: r.cost_usd, latency_ms: r.latency_ms, ttfb_ms: r.ttfb_ms,
     ...(r.requests !== undefined && r.requests !== 1 ? { requests: r.requests } : {}),
+    ...(r.closed_by !== null
+      ? { session: { close_code: r.close_code!, closed_by: r.closed_by, modality_tokens: JSON.parse(r.modality_tokens ?? "{}") } }
+      : {}),
   };
 }
 

@@ -44,11 +44,31 @@ export interface CallRecord {
   ttfb_ms: number | null;
   /** How many requests the row stands for: a batch's one row counts all of its requests; absent means one. */
   requests?: number;
+  /** Set on a Live API session's row: how it ended and its tokens by modality. */
+  session?: SessionInfo;
   /**
    * Which Governors must hear of this call's tokens and cost, and under which lease each admitted it ("" when not
    * under a lease). Travels with the row to whoever stores it (src/governance/settle.ts); never written to D1.
    */
   settle?: SettleRefs;
+}
+
+/** Who ended a Live session: the caller, the provider, or the gateway (a limit, a refusal, a failure). */
+export type ClosedBy = "client" | "upstream" | "gateway";
+
+export interface SessionInfo {
+  /** The WebSocket close code the session ended with, as the client saw it (or sent it). */
+  close_code: number;
+  closed_by: ClosedBy;
+  /** Tokens by modality (`TEXT`, `AUDIO`, `IMAGE`, `VIDEO`, ...) as the provider reported them. */
+  modality_tokens: ModalityTokens;
+}
+
+export interface ModalityTokens {
+  input?: Record<string, number>;
+  output?: Record<string, number>;
+  cached?: Record<string, number>;
+  tool_use?: Record<string, number>;
 }
 
 export interface SettleRefs {

@@ -26,6 +26,8 @@ export const refusalKey = (c: Omit<RefusalCount, "count" | "team_id">) => `${c.k
 // The short reason of each refusal the gateway gives (src/auth, src/governance); the first match wins.
 const REASONS: [status: number, pattern: RegExp, reason: string][] = [
   [401, /rotated/, "rotated"],
+  [401, /ephemeral token/, "ephemeral token"],
+  [403, /resumption handle/, "resumption handle"],
   [403, /revoked/, "revoked"],
   [403, /inactive/, "inactive"],
   [403, /expired/, "expired"],

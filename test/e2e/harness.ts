@@ -50,14 +50,20 @@ export default function (env) {
   };
 }`;
 
-export async function startGateway(vars: Record<string, string> = {}, opts: { ai?: FakeAi } = {}): Promise<Gateway> {
+/**
+ * `vars` go over wrangler.toml's; the mock provider is on unless `MOCK_PROVIDER: undefined` leaves wrangler.toml's
+ * setting (off).
+ */
+export async function startGateway(vars: Record<string, string | undefined> = {}, opts: { ai?: FakeAi } = {}): Promise<Gateway> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+  const bindings: Record<string, unknown> = { ...(workerOptions.bindings ?? {}), ADMIN_TOKEN, MOCK_PROVIDER: "on", ...vars };
+  for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const main = {
     ...(workerOptions as object),
     name: "edgeway",
     modules: true,
     scriptPath: inject("bundlePath"),
-    bindings: { ...(workerOptions.bindings ?? {}), ADMIN_TOKEN, ...vars },
+    bindings,
   };
   const ai = opts.ai;
   const mf = new Miniflare({

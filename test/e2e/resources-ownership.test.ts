@@ -149,7 +149,7 @@ describe("two keys: neither sees, uses nor changes the other's resources", () =>
     expect(own.headers.get("x-goog-upload-status")).toBe("final");
   });
 
-  it("every spelling of another key's file URI is refused (snake_case, host case, trailing dot, port, bare name)", async () => {
+  it("every spelling of another key's file URI is refused (snake_case, host case, trailing dot, port, bare name, loopback)", async () => {
     const a = await newKey();
     const b = await newKey();
     const file = await a.ai.files.upload({ file: new Blob(["x"], { type: "text/plain" }) });
@@ -161,12 +161,19 @@ describe("two keys: neither sees, uses nor changes the other's resources", () =>
       `https://generativelanguage.googleapis.com:443/v1/files/${id}`,
       `https://generativelanguage.googleapis.com/v1beta/files/${id.toUpperCase()}`,
       `https://generativelanguage.googleapis.com/v1beta/files/%${id.charCodeAt(0).toString(16)}${id.slice(1)}`,
-      `files/${id}`,
-      `${gemini.url}/v1beta/files/${id}`,
     ];
     for (const uri of spellings) {
       expect((await generate(b.key, withFile(uri))).status, uri).toBe(404);
       expect((await generate(b.key, withFile(uri, true))).status, `${uri} (snake_case)`).toBe(404);
+    }
+    // A bare name or a loopback `http:` URI never gets as far as ownership: the URI filter refuses it for every key,
+    // the owner too, so its answer says nothing about whether the file exists.
+    for (const uri of [`files/${id}`, `${gemini.url}/v1beta/files/${id}`]) {
+      for (const key of [b.key, a.key]) {
+        const r = await generate(key, withFile(uri));
+        expect(r.status, uri).toBe(400);
+        expect(((await r.json()) as any).error.message, uri).toMatch(/fileData.fileUri .* is refused/);
+      }
     }
     // Nested where no schema looks (a function response), and in a batch's inline requests.
     const nested = { contents: [{ role: "user", parts: [{ functionResponse: { name: "f", response: { parts: [{ fileData: { fileUri: file.uri } }] } } }] }] };
@@ -219,13 +226,13 @@ describe("hostile", () => {
     }
   });
 
-  it("a refusal answered before its small body is read leaves the connection usable for the client's next request", async () => {
+  it("a refusal answered before its small body is read leaves the connection usable for the client's next request (resource routes, model actions, admin)", async () => {
     const { key } = await newKey();
     const u = new URL(gw.url);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const send = (method: string, path: string, body: string) =>
+    const send = (method: string, path: string, body: string, credential = key) =>
       new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
-        const req = http.request({ host: u.hostname, port: u.port, path, method, agent, headers: { "x-goog-api-key": key, "content-type": "application/json", "content-length": String(body.length) } }, (res) => {
+        const req = http.request({ host: u.hostname, port: u.port, path, method, agent, headers: { "x-goog-api-key": credential, authorization: `Bearer ${credential}`, "content-type": "application/json", "content-length": String(body.length) } }, (res) => {
           res.resume();
           res.on("end", () => resolve({ status: res.statusCode!, reused: req.reusedSocket }));
         });
@@ -237,9 +244,34 @@ describe("hostile", () => {
       expect(await send("PATCH", "/genai/v1beta/cachedContents/nope", '{"ttl":"1s"}')).toEqual({ status: 404, reused: false });
       expect(await send("POST", "/genai/v1beta/batches/nope:cancel", "{}")).toEqual({ status: 404, reused: true });
       expect(await send("GET", "/genai/v1beta/files", "")).toEqual({ status: 200, reused: true });
+      // The same for any early refusal: a model action with an unknown key, the admin API without its token.
+      expect(await send("POST", "/genai/v1beta/models/gemini-2.0-flash:generateContent", '{"contents":[]}', "sk-bf-unknown")).toEqual({ status: 401, reused: true });
+      expect(await send("POST", "/admin/keys", '{"name":"x"}', "not-the-token")).toEqual({ status: 401, reused: true });
+      expect(await send("GET", "/genai/v1beta/files", "")).toEqual({ status: 200, reused: true });
     } finally {
       agent.destroy();
     }
+  });
+
+  it("the fileData URI filter and the depth limit hold on resource routes too: caches, batches, video generation", async () => {
+    const { key } = await newKey();
+    const metadata = "http://169.254.169.254/latest/meta-data/";
+    const posts = () => gemini.seen.filter((s) => s.method === "POST").length;
+    const before = posts();
+    const refused = async (path: string, body: unknown) => {
+      const r = await call(key, "POST", path, body);
+      expect(r.status, path).toBe(400);
+      return ((await r.json()) as any).error.message as string;
+    };
+    expect(await refused("v1beta/cachedContents", { model: "models/gemini-2.0-flash", ...withFile(metadata) })).toMatch(/fileUri .* is refused/);
+    expect(await refused("v1beta/models/gemini-2.0-flash:batchGenerateContent", { batch: { inputConfig: { requests: { requests: [{ request: withFile(metadata) }] } } } }))
+      .toMatch(/fileUri .* is refused/);
+    expect(await refused("v1beta/models/veo-2.0-generate-001:predictLongRunning", { instances: [{ prompt: "x", ...withFile(metadata) }] })).toMatch(/fileUri .* is refused/);
+    let deep: unknown = { text: "x" };
+    for (let i = 0; i < 150; i++) deep = { nested: deep };
+    expect(await refused("v1beta/models/veo-2.0-generate-001:predictLongRunning", { instances: [deep] })).toMatch(/nests deeper/);
+    expect(await refused("v1beta/cachedContents", { model: "models/gemini-2.0-flash", contents: [{ role: "user", parts: [{ text: "x" }] }], deep })).toMatch(/nests deeper/);
+    expect(posts()).toBe(before);
   });
 
   it("a huge upload is refused before anything reaches the upstream, however it is sent", async () => {

@@ -45,8 +45,9 @@ describe("provider registry", () => {
 
   it("ignores an invalid list, and entries that take a built-in name, with a logged error", async () => {
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
-    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: "[not json" }).providers.size).toBe(8);
-    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "Bad Name", base_url: "x" }]) }).providers.size).toBe(8);
+    // The built-ins (gemini, openai, anthropic, azure, vertex, bedrock, workers-ai), and mock when MOCK_PROVIDER is on.
+    expect(configOf({ OPENAI_COMPATIBLE_PROVIDERS: "[not json" }).providers.size).toBe(7);
+    expect(configOf({ MOCK_PROVIDER: "on", OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "Bad Name", base_url: "x" }]) }).providers.size).toBe(8);
     const c = configOf({ OPENAI_API_KEY: "real", OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "openai", base_url: "https://evil.test" }]) });
     expect((await prepared(c.providers.get("openai")!)).url).toBe("https://api.openai.com/v1/chat/completions");
     expect(log).toHaveBeenCalledTimes(3);

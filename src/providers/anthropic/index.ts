@@ -8,6 +8,7 @@ import { ANTHROPIC_MODELS } from "./models";
 import { countTokensBody, isObjectSchema, JSON_TOOL, jsonMode, messagesBody } from "./request";
 import { messageResponse, type AnthropicMessage, type JsonTool } from "./response";
 import { anthropicStream } from "./stream";
+import { jsonBody } from "../json-body";
 
 export const ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com";
 export const ANTHROPIC_VERSION = "2023-06-01";
@@ -59,7 +60,7 @@ export function anthropicProvider(s: AnthropicSettings): Provider<string> {
     async prepare(call, credential) {
       const headers = { "content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION, "x-api-key": credential.material };
       const path = call.action === "countTokens" ? "/v1/messages/count_tokens" : "/v1/messages";
-      return new Request(base + path, { method: "POST", headers, body: JSON.stringify(anthropicBody(call, name)) });
+      return new Request(base + path, { method: "POST", headers, body: jsonBody(anthropicBody(call, name)) });
     },
     response: anthropicAnswer,
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),

@@ -15,6 +15,7 @@ import type { ChatOptions } from "../openai/request";
 import { openaiStream } from "../openai/stream";
 import { openaiAnswer, openaiBody } from "../openai/wire";
 import type { Provider } from "../types";
+import { jsonBody } from "../json-body";
 
 /** The latest GA data-plane version when this was written; AZURE_OPENAI_API_VERSION picks another. */
 export const AZURE_DEFAULT_API_VERSION = "2024-10-21";
@@ -82,7 +83,7 @@ export function azureProvider(s: AzureSettings): Provider<AzureCredential> {
       const { key, base } = credential.material;
       const url = `${base}/openai/deployments/${encodeURIComponent(call.model)}/${PATHS[call.action]}${query}`;
       const headers = { "content-type": "application/json", "api-key": key };
-      return new Request(url, { method: "POST", headers, body: JSON.stringify(openaiBody(call, opts)) });
+      return new Request(url, { method: "POST", headers, body: jsonBody(openaiBody(call, opts)) });
     },
     response: openaiAnswer,
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),

@@ -6,6 +6,7 @@ import { sseDecoder } from "../../streaming/translate";
 import { CredentialPool, directCredential } from "../credentials/pool";
 import type { GeminiJson, ModelInfo, Provider, ProviderCall, StreamTranslator } from "../types";
 import { GEMINI_MODELS } from "./models";
+import { jsonBody } from "../json-body";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 
@@ -31,13 +32,24 @@ export function geminiProvider(s: GeminiSettings): Provider<string | undefined> 
     prepare: async (call, credential) => new Request(geminiUrl(base, call), {
       method: "POST",
       headers: geminiHeaders(credential.material),
-      body: JSON.stringify(geminiBody(call)),
+      body: jsonBody(geminiBody(call)),
     }),
     response: (_call, upstream) => geminiAnswer(upstream),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
     refusesCredential: keyInvalid,
     decode: sseDecoder(geminiStream),
+    live: (version, credential) => new Request(geminiLiveUrl(base, version), { headers: liveHeaders(credential.material) }),
   };
+}
+
+/** The Live socket, as @google/genai builds it from a base URL (wss: is https: to the Workers fetch). */
+export const geminiLiveUrl = (base: string, version: string) =>
+  `${base}/ws/google.ai.generativelanguage.${version}.GenerativeService.BidiGenerateContent`;
+
+function liveHeaders(apiKey: string | undefined): HeadersInit {
+  const h: Record<string, string> = { upgrade: "websocket" };
+  if (apiKey) h["x-goog-api-key"] = apiKey;
+  return h;
 }
 
 /** Google answers a bad, expired or deleted API key with 400 and reason API_KEY_INVALID (not 401). */

@@ -2,7 +2,7 @@
 import type { Action, GenerateContentRequest } from "../../gemini/schema";
 import { geminiProvider } from "../gemini";
 import type { Provider } from "../types";
-import { mockAnswer, mockStream } from "./answer";
+import { mockAnswer, MockRefusal, mockStream } from "./answer";
 import { MOCK_MODELS } from "./models";
 
 const MOCK_BASE = "http://mock.edgeway.invalid";
@@ -17,12 +17,17 @@ export function mockProvider(): Provider<string | undefined> {
       const model = decodeURIComponent(m?.[1] ?? "mock");
       const action = m?.[2] as Action;
       const body = await request.json();
-      if (action === "streamGenerateContent") {
-        return new Response(mockStream(model, body as GenerateContentRequest), {
-          headers: { "content-type": "text/event-stream" },
-        });
+      try {
+        if (action === "streamGenerateContent") {
+          return new Response(mockStream(model, body as GenerateContentRequest), {
+            headers: { "content-type": "text/event-stream" },
+          });
+        }
+        return Response.json(mockAnswer(action, model, body));
+      } catch (e) {
+        if (!(e instanceof MockRefusal)) throw e;
+        return Response.json({ error: { code: 400, message: e.message, status: "INVALID_ARGUMENT" } }, { status: 400 });
       }
-      return Response.json(mockAnswer(action, model, body));
     },
   };
 }

@@ -12,6 +12,7 @@ import type { ModelInfo, Provider } from "../types";
 import type { ChatOptions } from "./request";
 import { openaiAnswer, openaiBody } from "./wire";
 import { openaiStream } from "./stream";
+import { jsonBody } from "../json-body";
 
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com";
 
@@ -63,7 +64,7 @@ export function openaiProvider(s: OpenAiSettings): Provider<string | undefined> 
     prepare: async (call, credential) => {
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (credential.material) headers.authorization = `Bearer ${credential.material}`;
-      return new Request(base + PATHS[call.action], { method: "POST", headers, body: JSON.stringify(openaiBody(call, opts)) });
+      return new Request(base + PATHS[call.action], { method: "POST", headers, body: jsonBody(openaiBody(call, opts)) });
     },
     response: openaiAnswer,
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),

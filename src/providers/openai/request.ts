@@ -8,6 +8,7 @@ import type {
   Content, EmbedContentRequest, GenerateContentRequest, Part, PredictRequest,
 } from "../../gemini/schema";
 import { contentsText, systemText } from "../../gemini/text";
+import { joined } from "../json-body";
 
 export interface ChatOptions {
   /** Provider name, for error messages. */
@@ -119,9 +120,10 @@ function inlinePart(d: { mimeType: string; data: string }, provider: string): Ms
   const mime = normalMime(d.mimeType);
   switch (mediaKind(mime)) {
     case "image":
-      return { type: "image_url", image_url: { url: `data:${mime};base64,${d.data}` } };
+      // A large payload stays one copy: the data: URL is written out around it, never built (see json-body.ts).
+      return { type: "image_url", image_url: { url: joined(`data:${mime};base64,`, d.data) } };
     case "pdf":
-      return { type: "file", file: { filename: "document.pdf", file_data: `data:application/pdf;base64,${d.data}` } };
+      return { type: "file", file: { filename: "document.pdf", file_data: joined("data:application/pdf;base64,", d.data) } };
     case "text":
       return { type: "text", text: base64Text(d.data) };
     case "audio":

@@ -71,6 +71,8 @@ export async function accessToken(sa: ServiceAccount, signal?: AbortSignal, now 
       headers: { "content-type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion }).toString(),
       signal,
+      // The signed assertion is worth a token: it goes nowhere the endpoint redirects to (a 3xx is a refusal).
+      redirect: "manual",
     });
   } catch (e) {
     if (signal?.aborted) throw e;

@@ -16,6 +16,7 @@ import { geminiAnswer, geminiStream, keyInvalid } from "../gemini";
 import type { Provider, ProviderCall } from "../types";
 import { accessToken, parseServiceAccount, type ServiceAccount } from "./auth";
 import { VERTEX_MODELS } from "./models";
+import { jsonBody } from "../json-body";
 
 export type VertexCredential =
   | { kind: "service-account"; account: ServiceAccount; project: string; location: string }
@@ -104,7 +105,7 @@ export function vertexProvider(s: VertexSettings): Provider<VertexCredential> {
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (c.kind === "api-key") headers["x-goog-api-key"] = c.key;
       else headers.authorization = `Bearer ${await accessToken(c.account, signal)}`;
-      return new Request(target, { method: "POST", headers, body: JSON.stringify(body) });
+      return new Request(target, { method: "POST", headers, body: jsonBody(body) });
     },
     response: (call, upstream) => (isClaude(call.model) ? anthropicAnswer(call, upstream) : geminiAnswer(upstream)),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),

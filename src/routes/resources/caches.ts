@@ -7,7 +7,7 @@ import * as z from "zod/mini";
 import { badRequest, GatewayError } from "../../gemini/errors";
 import { Content, describeIssues, type UsageMetadata } from "../../gemini/schema";
 import { estimateInput } from "../../governance/worst-case";
-import { readJson } from "../../pipeline/body";
+import { inspectBody, readJson } from "../../pipeline/body";
 import { parseTarget, targetString } from "../../plan/target";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf } from "../../resources/store";
@@ -26,6 +26,7 @@ const MAX_PATCH_BYTES = 64 * 1024;
 export async function createCache(call: ResourceCall): Promise<Response> {
   const { config } = call.scope;
   const raw = await readJson(call.req, config.maxBodyBytes);
+  if (raw && typeof raw === "object" && !Array.isArray(raw)) inspectBody(raw);
   const parsed = CacheBody.safeParse(raw);
   if (!parsed.success) throw badRequest(`invalid cachedContents request: ${describeIssues(parsed.error.issues)}`);
   const body = raw as Record<string, unknown>;

@@ -12,7 +12,6 @@ import type { UsageMetadata } from "../../gemini/schema";
 import { Gate, type CallNeed } from "../../governance/gate";
 import type { CallScope } from "../../pipeline/context";
 import { recordCall } from "../../pipeline/record";
-import { discardUnread } from "../../pipeline/body";
 import { respondError } from "../../pipeline/respond";
 import { parseTarget, targetString, type Target } from "../../plan/target";
 import { resourceSettings, type ResourceSettings } from "../../resources/settings";
@@ -117,8 +116,6 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
     if (upstream.attempts.length && !res.headers.has("x-edgeway-provider")) res.headers.set("x-edgeway-provider", "gemini");
     return res;
   } catch (e) {
-    // A body refused for its size is never read.
-    if (!(e instanceof GatewayError && e.code === 413)) await discardUnread(req);
     return respondError(scope, e, upstream.attempts);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Gemini's resource paths under /genai: files (and uploads), cached contents, batches, long-running operations.
  * Each (method, path) names one handler and the action its usage row carries (README, "Files, caches, batches and
- * operations"). Gemini only for now. The Live API's paths (`/genai/ws/…`, `auth_tokens`) are not served here.
+ * operations"). Gemini only for now. The Live API's paths (`/genai/ws/…`, `auth_tokens`) are src/routes/live's.
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../../env";
@@ -47,7 +47,7 @@ export function resourceRoute(c: Context<AppEnv>, route: ResourceRoute): Promise
   const url = new URL(c.req.url);
   const noRoute = () => notFound(`no route for ${method} /genai/${version}/${printable(rest)}`);
 
-  // The Live API's socket and ephemeral tokens have their own handler.
+  // The Live API's socket and ephemeral tokens have their own handler; nothing else lives under their names.
   if (version === "ws" || /^auth_tokens(?:[/:]|$)/.test(rest)) throw noRoute();
 
   if (version === "upload" || version === "download") {

@@ -2,8 +2,8 @@
  * Long-running operations: `models/{m}:predictLongRunning` (Veo video generation) and their polls,
  * `models/{m}/operations/{id}` and `operations/{id}`. A finished operation's video URIs point at the gateway.
  */
-import { GatewayError } from "../../gemini/errors";
-import { readJson } from "../../pipeline/body";
+import { badRequest, GatewayError } from "../../gemini/errors";
+import { inspectBody, readJson } from "../../pipeline/body";
 import { targetString, type Target } from "../../plan/target";
 import { observeOperation, rewriteDownloads, type Operation, type Sighted } from "../../resources/operations";
 import { assertReferencesOwned } from "../../resources/references";
@@ -15,6 +15,8 @@ const OPERATION_NAME = /^(?:models\/[A-Za-z0-9._-]{1,128}\/)?operations\/([A-Za-
 
 export async function predictLongRunning(call: ResourceCall, t: Target): Promise<Response> {
   const body = await readJson(call.req, call.scope.config.maxBodyBytes);
+  if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("request body must be a JSON object");
+  inspectBody(body);
   await assertReferencesOwned(call.scope.env, call.key, body);
   await call.admit();
   const op = await call.upstream.json<Operation>(`${call.version}/models/${t.model}:predictLongRunning`, {

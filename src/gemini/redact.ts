@@ -1,0 +1,147 @@
+/**
+ * Redaction of secrets (provider keys, the admin token) from text that leaves the gateway: error messages, stream
+ * error events, usage rows. An upstream may echo a key in any spelling, so the text is searched after decoding JSON
+ * escapes (`\uXXXX`, `\n`, `\"` …) and URL `%XX` escapes (twice over, for double encoding), ignoring ASCII case,
+ * and any run of `MIN_RUN` or more characters of a secret counts as the secret. The rest of the text is left exactly
+ * as it was.
+ */
+
+export const REDACTED = "[redacted]";
+
+/**
+ * The shortest run of a secret's characters that is redacted on its own. A shorter secret must appear whole, as a
+ * word of its own (not inside a longer run of letters and digits).
+ */
+export const MIN_RUN = 12;
+
+/** How many decoding passes: `%255C` → `%5C` → `\`, `\\u0073` → `\u0073` → `s`. */
+const PASSES = 3;
+
+export type Redactor = (text: string) => string;
+
+/**
+ * A redactor for a fixed set of secrets, built once (per isolate, or per credential pool): each secret's runs are
+ * indexed so a text is scanned once per secret, in time linear in its length (times `MIN_RUN`).
+ */
+export function redactor(secrets: readonly (string | undefined)[]): Redactor {
+  const index = [...new Set(secrets)].filter((s): s is string => !!s).map(runIndex);
+  if (!index.length) return (text) => text;
+  return (text) => redactWith(text, index);
+}
+
+/** One-off form of `redactor`. */
+export const redact = (text: string, secrets: readonly (string | undefined)[]): string => redactor(secrets)(text);
+
+interface RunIndex {
+  run: number;
+  /** Every `run`-long slice of the case-folded secret. */
+  runs: Set<string>;
+  /** A secret shorter than MIN_RUN: matched whole, and only between non-word characters. */
+  whole: boolean;
+}
+
+/** ASCII letters and digits (NaN, off either end of the text, is not). */
+const isWordChar = (c: number) => (c >= 48 && c <= 57) || (c >= 97 && c <= 122);
+
+function runIndex(secret: string): RunIndex {
+  const s = foldCase(secret);
+  const run = Math.min(MIN_RUN, s.length);
+  const runs = new Set<string>();
+  for (let j = 0; j + run <= s.length; j++) runs.add(s.slice(j, j + run));
+  return { run, runs, whole: s.length < MIN_RUN };
+}
+
+function redactWith(text: string, index: readonly RunIndex[]): string {
+  const d = decode(text);
+  const lower = foldCase(d.text);
+  // Matched spans of the decoded text, [start, end). A longer piece of a secret is the union of its runs, so
+  // looking up each run-long window is enough (and never more than linear work).
+  const spans: [number, number][] = [];
+  for (const { run, runs, whole } of index) {
+    for (let i = 0; i + run <= lower.length; i++) {
+      if (!runs.has(lower.slice(i, i + run))) continue;
+      // A short secret counts only as a word of its own: "k" is not to be found in "network".
+      if (whole && (isWordChar(lower.charCodeAt(i - 1)) || isWordChar(lower.charCodeAt(i + run)))) continue;
+      spans.push([i, i + run]);
+    }
+  }
+  if (!spans.length) return text;
+  // Back to the original text: each decoded character knows the span of source text it came from.
+  spans.sort((a, b) => a[0] - b[0]);
+  let out = "";
+  let cursor = 0;
+  let cur: [number, number] | undefined;
+  for (const [s, e] of spans) {
+    const start = startOf(d, s);
+    const end = endOf(d, e - 1);
+    if (cur && start <= cur[1]) {
+      cur[1] = Math.max(cur[1], end);
+      continue;
+    }
+    if (cur) {
+      out += text.slice(cursor, cur[0]) + REDACTED;
+      cursor = cur[1];
+    }
+    cur = [start, end];
+  }
+  return out + text.slice(cursor, cur![0]) + REDACTED + text.slice(cur![1]);
+}
+
+/** Lower-cases ASCII letters only, so every index of the result is the same character of the input. */
+function foldCase(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+interface Decoded {
+  text: string;
+  /** For each character of `text`, where its source starts and ends in the original text; none when unchanged. */
+  start?: number[];
+  end?: number[];
+}
+
+const startOf = (d: Decoded, i: number) => (d.start ? d.start[i]! : i);
+const endOf = (d: Decoded, i: number) => (d.end ? d.end[i]! : i + 1);
+
+function decode(text: string): Decoded {
+  let d: Decoded = { text };
+  // The common case, nothing encoded: the text maps onto itself without a table.
+  if (!text.includes("\\") && !text.includes("%")) return d;
+  for (let p = 0; p < PASSES; p++) {
+    const next = decodeOnce(d);
+    if (next.text.length === d.text.length) break;
+    d = next;
+  }
+  return d;
+}
+
+const HEX = /^[0-9a-fA-F]+$/;
+const JSON_ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+
+/** One pass of JSON escapes (`\uXXXX`, `\n`, `\"` …) and `%XX` (ASCII only) decoding, keeping the source spans. */
+function decodeOnce(src: Decoded): Decoded {
+  const s = src.text;
+  const out = { text: "", start: [] as number[], end: [] as number[] };
+  const chars: string[] = [];
+  for (let i = 0; i < s.length; ) {
+    let len = 1;
+    let ch = s[i]!;
+    if (ch === "\\" && s[i + 1] === "u" && i + 6 <= s.length && HEX.test(s.slice(i + 2, i + 6))) {
+      ch = String.fromCharCode(parseInt(s.slice(i + 2, i + 6), 16));
+      len = 6;
+    } else if (ch === "\\" && i + 1 < s.length && JSON_ESCAPES[s[i + 1]!] !== undefined) {
+      // A secret holding newlines or quotes (a PEM key, a key file) is escaped inside a JSON body.
+      ch = JSON_ESCAPES[s[i + 1]!]!;
+      len = 2;
+    } else if (ch === "%" && i + 3 <= s.length && HEX.test(s.slice(i + 1, i + 3)) && parseInt(s.slice(i + 1, i + 3), 16) < 0x80) {
+      ch = String.fromCharCode(parseInt(s.slice(i + 1, i + 3), 16));
+      len = 3;
+    }
+    chars.push(ch);
+    out.start.push(startOf(src, i));
+    out.end.push(endOf(src, i + len - 1));
+    i += len;
+  }
+  // A decoded escape for a character outside the BMP half is still one UTF-16 unit: lengths stay aligned.
+  out.text = chars.join("");
+  return out;
+}

@@ -1,0 +1,462 @@
+/**
+ * One Live API session: the client's WebSocket (the gateway's end of a WebSocketPair) relayed to the provider's,
+ * frame by frame in both directions, as they come (text and binary; nothing is held back once the session is open).
+ *
+ *   setup message → model, token lock, allow-list, price → admission (request slot + a first slice of tokens and
+ *   dollars) → upstream socket with the provider key → relay, charging each `usageMetadata` and reserving the next
+ *   slice ahead of need → close (either peer, or the gateway: a limit, a refusal, a revoked key) → one usage row.
+ *
+ * Whoever closes first, the other side is closed with a meaningful code and reason (src/live/close.ts), and the row
+ * says which side it was. The row is written once every admission step that was under way has settled, so what
+ * the session holds is always given back.
+ */
+import { isTargetAllowed } from "../auth/authenticate";
+import { GatewayError, toGatewayError } from "../gemini/errors";
+import { redactor } from "../gemini/redact";
+import { clock } from "../governance/clock";
+import type { Gate } from "../governance/gate";
+import { leaseFor } from "../governance/lease";
+import type { CallScope } from "../pipeline/context";
+import { recordCall } from "../pipeline/record";
+import { targetString, type Target } from "../plan/target";
+import type { Credential, Provider } from "../providers/types";
+import { unpricedRefusal } from "../routes/model-action";
+import { retryAfterMs } from "../pipeline/retry-policy";
+import { describeError } from "../usage/log";
+import type { Price } from "../usage/prices";
+import { tokensOf, type AttemptInfo, type ClosedBy } from "../usage/record";
+import { ABNORMAL, clientEnd, closeReason, gatewayCode, gatewayReason, NORMAL, passOn, upstreamEnd } from "./close";
+import { sealHandle, unseal, verifyHandle } from "./resumption";
+import { frameText, isObject, lockSetup, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";
+import { tokenObject } from "./token-store";
+import { consumeToken, liveRefusal, type PresentedToken } from "./tokens";
+import { liveCostUsd, LiveUsage, modalityTokens, rowUsage, type ServerMessageUsage } from "./usage";
+
+/** How long a client may take to send its setup message. */
+export const SETUP_TIMEOUT_MS = 10_000;
+/** How often an open session re-checks its key (revoked, expired, rotated) and its deadline. */
+export const CHECK_INTERVAL_MS = 1_000;
+/** Tokens reserved ahead of what the session has used (and their cost at the model's dearer price). */
+export const SLICE_TOKENS = 8_192;
+/** What a client may send before the upstream is open (frames sent right after setup wait for it). */
+const MAX_QUEUED_FRAMES = 256;
+const MAX_QUEUED_BYTES = 1 << 20;
+
+type Frame = string | ArrayBuffer;
+
+export interface SessionInit {
+  scope: CallScope;
+  /** The scope's gate: a Live session is always governed (grown as it spends, re-checked while open). */
+  gate: Gate;
+  /** `v1alpha`, `v1beta` or `v1`, as the client's path said. */
+  version: string;
+  /** The ephemeral token the session was opened with, if any. */
+  token?: PresentedToken;
+}
+
+/** Accepts the client's socket and answers the upgrade; the session runs on the socket's events. */
+export function openSession(init: SessionInit): Response {
+  const pair = new WebSocketPair();
+  const client = pair[0];
+  const server = pair[1];
+  server.accept();
+  server.binaryType = "arraybuffer";
+  new LiveSession(init, server).start();
+  return new Response(null, { status: 101, webSocket: client, headers: { "x-edgeway-request-id": init.scope.requestId } });
+}
+
+interface Ending {
+  by: ClosedBy;
+  /** The close code of the session as the client saw (or sent) it. */
+  code: number;
+  reason: string;
+  error?: GatewayError;
+}
+
+class LiveSession {
+  private phase: "setup" | "connecting" | "open" | "ended" = "setup";
+  private upstream: WebSocket | undefined;
+  /** The provider credential the upstream socket was opened with. */
+  private credential: Credential | undefined;
+  private target: Target | undefined;
+  private price: Price | undefined;
+  private readonly usage = new LiveUsage();
+  private readonly attempts: AttemptInfo[] = [];
+  private ttfbMs: number | null = null;
+  /** Frames the client sent while the upstream was being opened. */
+  private queue: Frame[] = [];
+  private queuedBytes = 0;
+  /** What the session holds in the key's and team's leases, and the slice it reserves ahead. */
+  private readonly reserved = { tokens: 0, usd: 0 };
+  private slice = { tokens: SLICE_TOKENS, usd: 0 };
+  private beginning: Promise<void> | undefined;
+  private growing: Promise<void> = Promise.resolve();
+  /** Frames to the client waiting behind one being rewritten (a resumption handle being sealed). */
+  private outbound: Promise<void> | undefined;
+  private markedResumable = false;
+  private readonly deadline: { at: number; error: () => GatewayError };
+  private setupTimer: ReturnType<typeof setTimeout> | undefined;
+  private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  private checker: ReturnType<typeof setInterval> | undefined;
+  private done!: () => void;
+
+  constructor(
+    private readonly init: SessionInit,
+    private readonly client: WebSocket,
+  ) {
+    const { config } = init.scope;
+    const now = clock.now();
+    const max = now + config.liveMaxSessionMs;
+    const tokenEnd = init.token?.record.expire_at ?? Infinity;
+    this.deadline = tokenEnd < max
+      ? { at: tokenEnd, error: () => new GatewayError(401, "ephemeral token has expired") }
+      : { at: max, error: () => new GatewayError(408, `session reached LIVE_MAX_SESSION_SECONDS (${config.liveMaxSessionMs / 1000} s)`) };
+  }
+
+  private get scope(): CallScope {
+    return this.init.scope;
+  }
+
+  private get gate(): Gate {
+    return this.init.gate;
+  }
+
+  start(): void {
+    this.scope.waitUntil(new Promise<void>((resolve) => (this.done = resolve)));
+    this.client.addEventListener("message", (e) => this.fromClient(e.data as Frame));
+    this.client.addEventListener("close", (e) => this.peerClosed("client", e.code, e.reason));
+    this.client.addEventListener("error", () => this.peerClosed("client", ABNORMAL, "client connection error"));
+    this.setupTimer = setTimeout(() => this.fail(new GatewayError(408, `no setup message within ${SETUP_TIMEOUT_MS / 1000} s`)), SETUP_TIMEOUT_MS);
+    this.deadlineTimer = setTimeout(() => this.fail(this.deadline.error()), Math.max(0, this.deadline.at - clock.now()));
+  }
+
+  // ---- client → upstream
+
+  private fromClient(data: Frame): void {
+    switch (this.phase) {
+      case "setup":
+        this.phase = "connecting";
+        clearTimeout(this.setupTimer);
+        this.beginning = this.begin(data).catch((e) => this.fail(e));
+        return;
+      case "connecting":
+        this.queuedBytes += typeof data === "string" ? data.length : data.byteLength;
+        if (this.queue.push(data) > MAX_QUEUED_FRAMES || this.queuedBytes > MAX_QUEUED_BYTES) {
+          this.fail(new GatewayError(413, "too much sent before the session was set up: wait for setupComplete"));
+        }
+        return;
+      case "open":
+        this.forward(data);
+        return;
+    }
+  }
+
+  private forward(data: Frame): void {
+    const text = typeof data === "string" ? data : frameText(data);
+    // A second setup would change the model (or a token's locked fields) past every check made at the first.
+    if (names(text, "setup") && isSetup(text)) {
+      this.fail(new GatewayError(400, "a Live session takes one setup message, as its first"));
+      return;
+    }
+    this.send("upstream", data);
+  }
+
+  /** The setup message: everything a session is checked for, then the upstream socket. */
+  private async begin(first: Frame): Promise<void> {
+    const { scope, gate } = this;
+    const { message, setup } = parseSetupMessage(frameText(first));
+    const token = this.init.token;
+    let effective = lockSetup(setup, token?.record.lock);
+    const target = setupModel(effective);
+    const name = targetString(target);
+    scope.requestedModel = name;
+    const provider = scope.config.providers.get(target.provider);
+    if (!provider?.live) throw new GatewayError(400, liveRefusal(name));
+    if (!isTargetAllowed(gate.record, target)) throw new GatewayError(403, `model "${name}" is not allowed for key "${gate.record.name}"`);
+    this.price = scope.config.price(target.provider, target.model);
+    if (gate.budgeted && !this.price) throw unpricedRefusal(name);
+
+    // A resumption goes upstream under the credential that issued its handle, which must be sealed for this key;
+    // it does not use up a token.
+    const sealed = effective.sessionResumption?.handle;
+    const resumed = sealed !== undefined && sealed !== null && sealed !== "";
+    let credential: Credential | undefined;
+    if (resumed) {
+      const parts = unseal(sealed);
+      credential = provider.pool.credentials.find((c) => c.label === parts.label);
+      if (!credential) throw new GatewayError(403, "session resumption handle was not issued to this key");
+      await verifyHandle(handleSecret(credential), scope.key.id, parts);
+      effective = { ...effective, sessionResumption: { ...effective.sessionResumption, handle: parts.handle } };
+    } else {
+      credential = provider.pool.pick(target.model, new Set());
+      if (!credential) throw new GatewayError(503, `no ${target.provider} credential serves "${name}" on this gateway`);
+    }
+    if (token && !resumed) await consumeToken(scope.env, token, clock.now());
+    if (this.ended) return;
+
+    const tpm = gate.record.rate_limit?.tpm;
+    const tokens = tpm ? Math.max(1, Math.min(SLICE_TOKENS, Math.floor(tpm / 4))) : SLICE_TOKENS;
+    const p = this.price;
+    this.slice = { tokens, usd: p ? (tokens * Math.max(p.input, p.output, p.input_audio ?? 0, p.output_audio ?? 0)) / 1e6 : 0 };
+    await gate.admit(this.slice);
+    this.reserved.tokens = this.slice.tokens;
+    this.reserved.usd = this.slice.usd;
+    if (this.ended) return;
+
+    const up = await this.connect(provider, credential, target);
+    if (this.ended) {
+      up.accept();
+      up.close(NORMAL, "the client went away");
+      return;
+    }
+    this.target = target;
+    this.credential = credential;
+    this.upstream = up;
+    up.addEventListener("message", (e) => this.fromUpstream(e.data as Frame));
+    up.addEventListener("close", (e) => this.peerClosed("upstream", e.code, e.reason));
+    up.addEventListener("error", () => this.peerClosed("upstream", ABNORMAL, "upstream connection error"));
+    // Accepted once it is listened to: no frame can arrive unheard.
+    up.accept();
+    up.binaryType = "arraybuffer";
+    this.send("upstream", JSON.stringify({ ...message, setup: upstreamSetup(effective, target) }));
+    this.phase = "open";
+    for (const f of this.queue) if (this.phase === "open") this.forward(f);
+    this.queue = [];
+    this.checker = setInterval(() => void this.check(), CHECK_INTERVAL_MS);
+  }
+
+  /**
+   * The upstream socket (not yet accepted), opened with the provider's credential (never the caller's), or a 502
+   * saying why not. A credential the upstream refused or throttled cools down, as after any call.
+   */
+  private async connect(provider: Provider, credential: Credential, target: Target): Promise<WebSocket> {
+    const started = Date.now();
+    const attempt = (status: number, reason: string) =>
+      this.attempts.push({
+        target: targetString(target), ...(credential.label ? { credential: credential.label } : {}), status, reason, latency_ms: Date.now() - started,
+      });
+    let res: Response;
+    try {
+      res = await fetch(provider.live!(this.init.version, credential), { signal: AbortSignal.timeout(this.scope.config.retry.timeoutMs) });
+    } catch (e) {
+      attempt(502, "unreachable");
+      throw new GatewayError(502, `${provider.name}: could not open the Live session upstream (${redactor(credential.secrets)(describeError(e))})`);
+    }
+    if (res.status !== 101 || !res.webSocket) {
+      const text = (await res.text().catch(() => "")).slice(0, 4000);
+      attempt(res.status, `upstream ${res.status}`);
+      if (res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text)) provider.pool.cool(credential, "auth");
+      else if (res.status === 429) provider.pool.cool(credential, "rate", retryAfterMs(res.headers, Date.now()));
+      const said = provider.error(res.status, text, credential.secrets).message;
+      throw new GatewayError(502, `${provider.name} refused the Live session: HTTP ${res.status}: ${said}`);
+    }
+    provider.pool.recovered(credential);
+    attempt(101, "ok");
+    return res.webSocket;
+  }
+
+  // ---- upstream → client
+
+  private fromUpstream(data: Frame): void {
+    if (this.phase === "ended") return;
+    this.ttfbMs ??= Date.now() - this.scope.startedAt;
+    const text = typeof data === "string" ? data : frameText(data);
+    let msg: Record<string, unknown> | undefined;
+    if (names(text, "sessionResumptionUpdate")) {
+      msg = parseObject(text);
+      const update = msg?.sessionResumptionUpdate;
+      if (isObject(update) && typeof update.newHandle === "string" && update.newHandle) {
+        const raw = update.newHandle;
+        this.toClient(
+          sealHandle(handleSecret(this.credential!), this.scope.key.id, this.credential!.label, raw).then((sealed) => {
+            const out = JSON.stringify({ ...msg, sessionResumptionUpdate: { ...update, newHandle: sealed } });
+            return typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
+          }),
+        );
+        this.noteResumable();
+      } else this.toClient(data);
+    } else this.toClient(data);
+    if (names(text, "usageMetadata") || names(text, "turnComplete") || names(text, "interrupted")) {
+      msg ??= parseObject(text);
+      if (msg && this.usage.observe(msg as ServerMessageUsage)) this.charge();
+    }
+  }
+
+  /** Sends in order: straight away, unless a frame ahead of this one is still being rewritten. */
+  private toClient(data: Frame | Promise<Frame>): void {
+    if (!this.outbound && !(data instanceof Promise)) {
+      this.send("client", data);
+      return;
+    }
+    const next: Promise<void> = (this.outbound ?? Promise.resolve()).then(async () => {
+      const d = await data;
+      if (this.phase !== "ended") this.send("client", d);
+    });
+    this.outbound = next;
+    next.catch((e) => this.fail(e)).finally(() => {
+      if (this.outbound === next) this.outbound = undefined;
+    });
+  }
+
+  private noteResumable(): void {
+    const token = this.init.token;
+    if (!token || this.markedResumable) return;
+    this.markedResumable = true;
+    this.scope.waitUntil(tokenObject(this.scope.env, token.hash).markResumable().catch((e) => console.error("ephemeral token: could not mark it resumable", describeError(e))));
+  }
+
+  // ---- governance during the session
+
+  /** Charges what the session has used, and reserves the next slice before it is needed (or ends the session). */
+  private charge(): void {
+    this.growing = this.growing
+      .then(async () => {
+        if (this.ended) return;
+        const spent = this.spent();
+        const tokens = Math.max(0, spent.tokens + this.slice.tokens - this.reserved.tokens);
+        const usd = Math.max(0, spent.usd + this.slice.usd - this.reserved.usd);
+        // Grow by whole slices, and only once half the current one is gone.
+        if (tokens <= this.slice.tokens / 2 && usd <= this.slice.usd / 2) return;
+        await this.gate.grow({ tokens, usd });
+        this.reserved.tokens += tokens;
+        this.reserved.usd += usd;
+      })
+      .catch((e) => this.fail(e));
+  }
+
+  private spent(): { tokens: number; usd: number } {
+    const total = this.usage.total();
+    const t = tokensOf(rowUsage(total));
+    return { tokens: t.input + t.output, usd: liveCostUsd(this.price, total) };
+  }
+
+  /** The key still usable (its lease renewed when stale: a revocation anywhere lands within a lease's life). */
+  private async check(): Promise<void> {
+    if (this.ended) return;
+    try {
+      if (clock.now() >= this.deadline.at) throw this.deadline.error();
+      const lease = leaseFor("key", this.scope.key.id);
+      if (!lease.fresh()) {
+        await lease.renew(this.scope.env, { requests: 0, tokens: 0, usd: 0 }, false, this.scope.waitUntil).catch((e) =>
+          // Unreachable for now: the last answer stands; the session is not ended for a passing failure.
+          console.error("live session: key lease renewal failed", describeError(e)),
+        );
+      }
+      this.gate.assertUsable();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  // ---- the end
+
+  private get ended(): boolean {
+    return this.phase === "ended";
+  }
+
+  private fail(e: unknown): void {
+    if (this.ended) return;
+    const error = toGatewayError(e);
+    const code = gatewayCode(error);
+    const reason = gatewayReason(error);
+    this.close(this.client, code, reason);
+    if (this.upstream) this.close(this.upstream, NORMAL, "session ended by the gateway");
+    this.finish({ by: "gateway", code, reason, error });
+  }
+
+  private peerClosed(by: "client" | "upstream", code: number, reason: string): void {
+    if (this.ended) return;
+    if (by === "client") {
+      this.close(this.client, passOn(code), "");
+      if (this.upstream) this.close(this.upstream, passOn(code), closeReason(reason));
+      this.finish({ by, code, reason });
+      return;
+    }
+    const said = closeReason(redactor(this.credential!.secrets)(reason));
+    this.close(this.upstream!, passOn(code), "");
+    // Frames the upstream sent before closing (a last resumption handle) reach the client before the close does.
+    const closeClient = () => this.close(this.client, passOn(code), said);
+    if (this.outbound) this.outbound.finally(closeClient);
+    else closeClient();
+    this.finish({ by, code: passOn(code), reason: said });
+  }
+
+  /** A send to a socket that is closing throws: that side has gone, and the session ends as it would on its close. */
+  private send(to: "client" | "upstream", data: Frame): void {
+    try {
+      (to === "client" ? this.client : this.upstream!).send(data);
+    } catch {
+      this.peerClosed(to, ABNORMAL, `${to} connection lost`);
+    }
+  }
+
+  private close(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  private finish(end: Ending): void {
+    const wasOpen = this.phase === "open" || this.phase === "connecting";
+    this.phase = "ended";
+    clearTimeout(this.setupTimer);
+    clearTimeout(this.deadlineTimer);
+    clearInterval(this.checker);
+    this.queue = [];
+    void (async () => {
+      // Admission steps under way finish first, so the row's settlement gives back everything they took.
+      await Promise.allSettled([this.beginning, this.growing]);
+      this.record(end, wasOpen);
+      this.done();
+    })();
+  }
+
+  private record(end: Ending, wasOpen: boolean): void {
+    let status: number;
+    let outcome: "ok" | "error" | "aborted";
+    let error: string | null = null;
+    if (end.by === "gateway") {
+      status = end.error!.code;
+      outcome = status === 499 ? "aborted" : "error";
+      error = end.error!.message;
+    } else if (end.by === "client") {
+      ({ status, outcome } = clientEnd(end.code));
+      if (outcome === "aborted") error = wasOpen ? "client connection lost" : "client connection lost before setup";
+    } else {
+      ({ status, outcome } = upstreamEnd(end.code));
+      if (outcome !== "ok") error = `upstream closed the session: ${end.code}${end.reason ? ` ${end.reason}` : ""}`;
+    }
+    const total = this.usage.total();
+    recordCall(this.scope, {
+      target: this.target ?? null,
+      index: this.target ? 0 : null,
+      attempts: this.attempts,
+      status,
+      outcome,
+      error,
+      usage: rowUsage(total),
+      ttfbMs: this.ttfbMs,
+      session: { close_code: end.code, closed_by: end.by, modality_tokens: modalityTokens(total) },
+      costUsd: liveCostUsd(this.price, total),
+    });
+  }
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return isObject(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What resumption handles are sealed with: the credential's own secret, so they resume only under it. */
+const handleSecret = (c: Credential) => c.secrets.join("\n");
+
+const isSetup = (text: string) => {
+  const m = parseObject(text);
+  return !!m && Object.hasOwn(m, "setup");
+};

@@ -1,0 +1,171 @@
+/**
+ * A Live session's tokens from the `usageMetadata` the server sends. Gemini reports usage per turn (each turn's
+ * prompt count re-reads the conversation so far, and is billed again), so the session's usage is the sum over its
+ * turns. Within one turn a later report replaces an earlier one (a snapshot, never a delta): a report counts once a
+ * turn boundary (`turnComplete` or `interrupted`) has passed and the next report arrives, or at the end.
+ */
+import { roundUsd, type Price } from "../usage/prices";
+import type { ModalityTokens } from "../usage/record";
+
+/** The Live `usageMetadata` fields edgeway reads (Gemini sends more). */
+export interface LiveUsageMetadata {
+  promptTokenCount?: number;
+  cachedContentTokenCount?: number;
+  responseTokenCount?: number;
+  /** Vertex spells the response count like generateContent does. */
+  candidatesTokenCount?: number;
+  toolUsePromptTokenCount?: number;
+  thoughtsTokenCount?: number;
+  promptTokensDetails?: ModalityCount[];
+  cacheTokensDetails?: ModalityCount[];
+  responseTokensDetails?: ModalityCount[];
+  candidatesTokensDetails?: ModalityCount[];
+  toolUsePromptTokensDetails?: ModalityCount[];
+}
+
+interface ModalityCount {
+  modality?: string;
+  tokenCount?: number;
+}
+
+export interface LiveTokens {
+  prompt: number;
+  response: number;
+  cached: number;
+  toolUse: number;
+  thoughts: number;
+  modalities: Required<ModalityTokens>;
+}
+
+/** What one server message says about usage and turns (the parts of it edgeway reads). */
+export interface ServerMessageUsage {
+  usageMetadata?: LiveUsageMetadata;
+  serverContent?: { turnComplete?: boolean; interrupted?: boolean };
+}
+
+/** Bounds on what an upstream can make the row carry. */
+const MAX_COUNT = 1e12;
+const MAX_MODALITIES = 16;
+const MODALITY_RE = /^[A-Z][A-Z0-9_]{0,31}$/;
+
+export class LiveUsage {
+  private counted = empty();
+  private turn: LiveTokens | undefined;
+  private boundary = false;
+
+  /** Takes in one server message. Returns true when it carried usage. */
+  observe(msg: ServerMessageUsage): boolean {
+    const u = msg.usageMetadata;
+    let reported = false;
+    if (u && typeof u === "object") {
+      if (this.boundary && this.turn) add(this.counted, this.turn);
+      if (this.boundary) this.boundary = false;
+      this.turn = snapshot(u);
+      reported = true;
+    }
+    const sc = msg.serverContent;
+    if (sc && (sc.turnComplete === true || sc.interrupted === true)) this.boundary = true;
+    return reported;
+  }
+
+  /** The session's tokens so far: the turns counted plus the latest report of the turn in progress. */
+  total(): LiveTokens {
+    const t = clone(this.counted);
+    if (this.turn) add(t, this.turn);
+    return t;
+  }
+}
+
+/** Tokens as the usage row counts them: input = prompt + tool results, output = response + thoughts. */
+export function rowUsage(t: LiveTokens) {
+  return {
+    promptTokenCount: t.prompt + t.toolUse,
+    candidatesTokenCount: t.response,
+    thoughtsTokenCount: t.thoughts,
+    cachedContentTokenCount: t.cached,
+    totalTokenCount: t.prompt + t.toolUse + t.response + t.thoughts,
+  };
+}
+
+/**
+ * A session's cost: audio and video input at `input_audio`, audio output at `output_audio` (each defaulting to the
+ * text price), the rest as on every other route. Cached input is taken to be text (Gemini caches the context).
+ */
+export function liveCostUsd(price: Price | undefined, t: LiveTokens): number {
+  if (!price) return 0;
+  const input = t.prompt + t.toolUse;
+  const cached = Math.min(t.cached, input);
+  const fresh = input - cached;
+  const m = t.modalities;
+  const audioIn = Math.min(fresh, sum(m.input, "AUDIO", "VIDEO") + sum(m.tool_use, "AUDIO", "VIDEO"));
+  const audioOut = Math.min(t.response, sum(m.output, "AUDIO"));
+  const usd =
+    (fresh - audioIn) * price.input +
+    audioIn * (price.input_audio ?? price.input) +
+    cached * (price.cached_input ?? price.input) +
+    (t.response - audioOut + t.thoughts) * price.output +
+    audioOut * (price.output_audio ?? price.output);
+  return roundUsd(usd / 1e6);
+}
+
+const sum = (counts: Record<string, number>, ...names: string[]) => names.reduce((n, k) => n + (counts[k] ?? 0), 0);
+
+/** The row's `modality_tokens`, without empty groups. */
+export function modalityTokens(t: LiveTokens): ModalityTokens {
+  const out: ModalityTokens = {};
+  for (const [k, v] of Object.entries(t.modalities) as [keyof ModalityTokens, Record<string, number>][]) {
+    if (Object.keys(v).length) out[k] = v;
+  }
+  return out;
+}
+
+function snapshot(u: LiveUsageMetadata): LiveTokens {
+  return {
+    prompt: count(u.promptTokenCount),
+    response: count(u.responseTokenCount ?? u.candidatesTokenCount),
+    cached: count(u.cachedContentTokenCount),
+    toolUse: count(u.toolUsePromptTokenCount),
+    thoughts: count(u.thoughtsTokenCount),
+    modalities: {
+      input: byModality(u.promptTokensDetails),
+      output: byModality(u.responseTokensDetails ?? u.candidatesTokensDetails),
+      cached: byModality(u.cacheTokensDetails),
+      tool_use: byModality(u.toolUsePromptTokensDetails),
+    },
+  };
+}
+
+const count = (n: unknown) => (typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), MAX_COUNT) : 0);
+
+function byModality(details: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!Array.isArray(details)) return out;
+  for (const d of details.slice(0, MAX_MODALITIES) as ModalityCount[]) {
+    const m = d?.modality;
+    if (typeof m !== "string" || !MODALITY_RE.test(m)) continue;
+    const n = count(d.tokenCount);
+    if (n) out[m] = (out[m] ?? 0) + n;
+  }
+  return out;
+}
+
+function empty(): LiveTokens {
+  return { prompt: 0, response: 0, cached: 0, toolUse: 0, thoughts: 0, modalities: { input: {}, output: {}, cached: {}, tool_use: {} } };
+}
+
+function clone(t: LiveTokens): LiveTokens {
+  const c = empty();
+  add(c, t);
+  return c;
+}
+
+function add(into: LiveTokens, t: LiveTokens): void {
+  into.prompt += t.prompt;
+  into.response += t.response;
+  into.cached += t.cached;
+  into.toolUse += t.toolUse;
+  into.thoughts += t.thoughts;
+  for (const k of Object.keys(t.modalities) as (keyof LiveTokens["modalities"])[]) {
+    for (const [m, n] of Object.entries(t.modalities[k])) into.modalities[k][m] = (into.modalities[k][m] ?? 0) + n;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Live sessions and ephemeral tokens inside workerd, with the governance clock moved instead of waiting: token
+ * lifetimes, rotation, LIVE_MAX_SESSION_SECONDS, an upstream that refuses or cannot be reached. The upstream is a
+ * WebSocketPair the test holds (the gateway's fetch is stubbed to answer the upgrade with it).
+ */
+import { createExecutionContext, env, SELF } from "cloudflare:test";
+import worker from "../../src/index";
+import { resetCredentialHealth } from "../../src/providers/credentials/pool";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { sha256Hex } from "../../src/auth/crypto";
+import { freezeClock } from "../helpers/governance";
+import { admin, BASE, createKey, flushUsage, mockUpstream, usageRow } from "../helpers/worker";
+
+const LIVE = "/genai/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
+const CONSTRAINED = "/genai/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained";
+const SETUP = JSON.stringify({ setup: { model: "models/gemini-2.0-flash-live-001" } });
+
+afterEach(() => vi.restoreAllMocks());
+
+const connect = (path: string, headers: Record<string, string> = {}) => SELF.fetch(`${BASE}${path}`, { headers: { upgrade: "websocket", ...headers } });
+
+function issue(key: string, body: Record<string, unknown> = {}, version = "v1alpha") {
+  return SELF.fetch(`${BASE}/genai/${version}/auth_tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-goog-api-key": key },
+    body: JSON.stringify(body),
+  });
+}
+
+async function token(key: string, body: Record<string, unknown> = {}): Promise<{ name: string; expireTime: string; newSessionExpireTime: string; uses: number }> {
+  const r = await issue(key, body);
+  expect(r.status).toBe(200);
+  return r.json();
+}
+
+/** An upstream socket pair: the gateway's fetch answers the upgrade with one end; the test holds the other. */
+function upstreamSocket() {
+  const sockets: WebSocket[] = [];
+  /** What each upstream socket received, in order. */
+  const received: string[][] = [];
+  const calls = mockUpstream(() => {
+    const pair = new WebSocketPair();
+    const seen: string[] = [];
+    pair[1].accept();
+    pair[1].addEventListener("message", (e) => {
+      seen.push(e.data as string);
+      if (typeof e.data !== "string" || !e.data.includes('"setup"')) return;
+      pair[1].send(JSON.stringify({ setupComplete: {} }));
+      if (JSON.parse(e.data).setup.sessionResumption) {
+        pair[1].send(JSON.stringify({ sessionResumptionUpdate: { newHandle: `raw-handle-${sockets.length}`, resumable: true } }));
+      }
+    });
+    sockets.push(pair[1]);
+    received.push(seen);
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  });
+  return { calls, sockets, received };
+}
+
+/** Opens the client end of a session, sends the setup and waits for setupComplete. */
+async function session(path: string, headers: Record<string, string> = {}, opts: { setup?: string; env?: Record<string, unknown> } = {}) {
+  const req = new Request(`${BASE}${path}`, { headers: { upgrade: "websocket", ...headers } });
+  const res = opts.env ? await worker.fetch(req, { ...env, ...opts.env } as never, createExecutionContext()) : await SELF.fetch(req);
+  expect(res.status).toBe(101);
+  const ws = res.webSocket!;
+  const frames: string[] = [];
+  const closed = new Promise<CloseEvent>((r) => ws.addEventListener("close", r));
+  ws.addEventListener("message", (e) => frames.push(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
+  ws.accept();
+  ws.send(opts.setup ?? SETUP);
+  await vi.waitFor(() => expect(frames.some((f) => f.includes("setupComplete"))).toBe(true));
+  return { ws, frames, closed, requestId: res.headers.get("x-edgeway-request-id") };
+}
+
+const rowOf = (requestId: string | null) =>
+  vi.waitFor(async () => {
+    await flushUsage();
+    const r = await usageRow(requestId);
+    if (!r) throw new Error("no row yet");
+    return r;
+  });
+
+describe("ephemeral tokens", () => {
+  it("issues Google's defaults (1 use, 30 min, new sessions for 60 s); stores only the hash; the issue is a request of the key", async () => {
+    const clock = freezeClock(Date.UTC(2026, 5, 1, 12));
+    const { key, id } = await createKey();
+    const r = await issue(key);
+    const t = (await r.json()) as { name: string };
+    expect(t).toEqual({
+      name: expect.stringMatching(/^auth_tokens\/[A-Za-z0-9]{40}$/),
+      uses: 1, expireTime: new Date(clock.now + 30 * 60_000).toISOString(), newSessionExpireTime: new Date(clock.now + 60_000).toISOString(),
+    });
+    // Named by its hash, and nothing in KV holds the token.
+    const stub = env.EPHEMERAL_TOKENS.get(env.EPHEMERAL_TOKENS.idFromName(await sha256Hex(t.name)));
+    expect(await stub.read(clock.now)).toMatchObject({ ok: true, record: { key_id: id, uses: 1, used: 0 } });
+    const kv = await env.VIRTUAL_KEYS.list();
+    for (const k of kv.keys) expect(JSON.stringify(await env.VIRTUAL_KEYS.get(k.name))).not.toContain(t.name.slice(12));
+    expect(await rowOf(r.headers.get("x-edgeway-request-id"))).toMatchObject({ key_id: id, action: "createAuthToken", status: 200, cost_usd: 0 });
+  });
+
+  it("refuses bad requests: times past or beyond 20 hours, negative uses, unknown-provider locks, a wrong method", async () => {
+    const clock = freezeClock();
+    const { key } = await createKey();
+    const at = (ms: number) => new Date(clock.now + ms).toISOString();
+    expect((await issue(key, { expireTime: at(-1) })).status).toBe(400);
+    expect((await issue(key, { newSessionExpireTime: at(21 * 3_600_000) })).status).toBe(400);
+    expect((await issue(key, { uses: -1 })).status).toBe(400);
+    expect((await issue(key, { uses: 1.5 })).status).toBe(400);
+    expect((await issue(key, { bidiGenerateContentSetup: { model: "models/anthropic/claude-sonnet-4" } })).status).toBe(400);
+    expect((await issue(key, { fieldMask: "a.b.c.d.e" })).status).toBe(400);
+    expect((await SELF.fetch(`${BASE}/genai/v1alpha/auth_tokens`, { headers: { "x-goog-api-key": key } })).status).toBe(404);
+    // New sessions cannot outlast the token.
+    const t = await token(key, { expireTime: at(120_000), newSessionExpireTime: at(600_000) });
+    expect(t.newSessionExpireTime).toBe(t.expireTime);
+  });
+
+  it("refuses a body over its limit, a revoked key, a key at its rate limit", async () => {
+    const { key, id } = await createKey({ rate_limit: { rpm: 1 } });
+    expect((await issue(key, { bidiGenerateContentSetup: { systemInstruction: "x".repeat(100_000) } })).status).toBe(413);
+    expect((await issue(key)).status).toBe(200);
+    expect((await issue(key)).status).toBe(429);
+    await admin(`/keys/${id}`, { method: "DELETE" });
+    expect((await issue(key)).status).toBe(403);
+  });
+
+  it("past newSessionExpireTime a token opens no session; past expireTime it is refused as expired (before the upgrade)", async () => {
+    const clock = freezeClock();
+    const { key } = await createKey();
+    const t = await token(key, { uses: 0, expireTime: new Date(clock.now + 3_600_000).toISOString() });
+    clock.advance(60_000);
+    let r = await connect(`${CONSTRAINED}?access_token=${t.name}`);
+    expect(r.status).toBe(401);
+    expect(await r.json()).toEqual({
+      error: { code: 401, message: "ephemeral token no longer opens new sessions (its newSessionExpireTime has passed)", status: "UNAUTHENTICATED" },
+    });
+    clock.advance(3_600_000);
+    r = await connect(`${CONSTRAINED}?access_token=${t.name}`);
+    expect(((await r.json()) as { error: { message: string } }).error.message).toBe("ephemeral token has expired");
+    // Unknown and malformed tokens; the Authorization: Token spelling Gemini takes.
+    expect((await connect(`${CONSTRAINED}?access_token=auth_tokens/${"A".repeat(40)}`)).status).toBe(401);
+    expect((await connect(CONSTRAINED, { authorization: "Token auth_tokens/short" })).status).toBe(401);
+  });
+
+  it("a key's rotation ends the tokens it issued before", async () => {
+    const { key, id } = await createKey();
+    const t = await token(key, { uses: 3 });
+    expect((await admin(`/keys/${id}/rotate`, { method: "POST" })).status).toBe(200);
+    const r = await connect(`${CONSTRAINED}?access_token=${t.name}`);
+    expect(r.status).toBe(401);
+    expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/rotated/);
+  });
+
+  it("a session opened with a token ends when the clock passes its expireTime (4401)", async () => {
+    const clock = freezeClock();
+    const { key } = await createKey();
+    const t = await token(key, { uses: 1, expireTime: new Date(clock.now + 10 * 60_000).toISOString() });
+    const { sockets } = upstreamSocket();
+    const s = await session(`${CONSTRAINED}?access_token=${t.name}`);
+    clock.advance(10 * 60_000);
+    const closed = await s.closed;
+    expect([closed.code, closed.reason]).toEqual([4401, "UNAUTHENTICATED: ephemeral token has expired"]);
+    expect(sockets).toHaveLength(1);
+    expect(await rowOf(s.requestId)).toMatchObject({ status: 401, closed_by: "gateway", close_code: 4401 });
+  });
+});
+
+describe("sessions", () => {
+  it("LIVE_MAX_SESSION_SECONDS (default 900) ends a session once the clock passes it (4408)", async () => {
+    const clock = freezeClock();
+    const { key } = await createKey();
+    upstreamSocket();
+    const s = await session(LIVE, { "x-goog-api-key": key });
+    clock.advance(899_000);
+    s.ws.send(JSON.stringify({ clientContent: { turnComplete: true } }));
+    clock.advance(1_000);
+    const closed = await s.closed;
+    expect([closed.code, closed.reason]).toEqual([4408, "DEADLINE_EXCEEDED: session reached LIVE_MAX_SESSION_SECONDS (900 s)"]);
+    expect(await rowOf(s.requestId)).toMatchObject({ status: 408, closed_by: "gateway", close_code: 4408 });
+  });
+
+  it("a resumed session goes upstream under the pool credential that issued its handle", async () => {
+    resetCredentialHealth();
+    const { key } = await createKey();
+    const keys = { GEM_A: "AIza-live-pool-aaaaaaaa", GEM_B: "AIza-live-pool-bbbbbbbb" };
+    const vars = { ...keys, PROVIDER_KEYS: JSON.stringify({ gemini: [{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }] }) };
+    const { calls } = upstreamSocket();
+    const withResumption = (handle?: string) =>
+      JSON.stringify({ setup: { model: "models/gemini-2.0-flash-live-001", sessionResumption: handle ? { handle } : {} } });
+    const first = await session(LIVE, { "x-goog-api-key": key }, { setup: withResumption(), env: vars });
+    await vi.waitFor(() => expect(first.frames.some((f) => f.includes("sessionResumptionUpdate"))).toBe(true));
+    const sealed = JSON.parse(first.frames.find((f) => f.includes("sessionResumptionUpdate"))!).sessionResumptionUpdate.newHandle as string;
+    const issuedBy = calls[0]!.headers.get("x-goog-api-key");
+    const label = issuedBy === keys.GEM_A ? "a" : "b";
+    expect(sealed.split(".")[2]).toBe(btoa(label).replace(/=+$/, ""));
+    first.ws.close(1000);
+    // Whichever credential a fresh session would draw, each resumption goes to the one that issued the handle.
+    for (const draw of [0.01, 0.99, 0.4, 0.6]) {
+      vi.spyOn(Math, "random").mockReturnValue(draw);
+      const again = await session(LIVE, { "x-goog-api-key": key }, { setup: withResumption(sealed), env: vars });
+      again.ws.close(1000);
+    }
+    expect(calls.slice(1).map((c) => c.headers.get("x-goog-api-key"))).toEqual(Array(4).fill(issuedBy));
+  });
+
+  it("an upstream that refuses the upgrade: 4502, the provider key redacted, the attempt in the row", async () => {
+    const { key } = await createKey();
+    const calls = mockUpstream(() => new Response(JSON.stringify({ error: { message: "API key test-gemini-key not valid" } }), { status: 400 }));
+    const res = await connect(LIVE, { "x-goog-api-key": key });
+    const ws = res.webSocket!;
+    const closed = new Promise<CloseEvent>((r) => ws.addEventListener("close", r));
+    ws.accept();
+    ws.send(SETUP);
+    const c = await closed;
+    expect(c.code).toBe(4502);
+    expect(c.reason).toContain("gemini refused the Live session: HTTP 400");
+    expect(c.reason).not.toContain("test-gemini-key");
+    // The provider key went in a header, the caller's nowhere.
+    expect(calls[0]!.url).toBe("https://gemini.upstream.test/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent");
+    expect(calls[0]!.headers.get("x-goog-api-key")).toBe("test-gemini-key");
+    const row = await rowOf(res.headers.get("x-edgeway-request-id"));
+    expect(row).toMatchObject({ status: 502, outcome: "error", closed_by: "gateway", close_code: 4502, provider: null });
+    expect(JSON.parse(row.attempts_json as string)).toEqual([expect.objectContaining({ status: 400, reason: "upstream 400" })]);
+    expect(row.error).not.toContain("test-gemini-key");
+  });
+
+  it("an upstream that cannot be reached: 4502", async () => {
+    const { key } = await createKey();
+    vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError("connect ECONNREFUSED"));
+    const res = await connect(LIVE, { "x-goog-api-key": key });
+    const ws = res.webSocket!;
+    const closed = new Promise<CloseEvent>((r) => ws.addEventListener("close", r));
+    ws.accept();
+    ws.send(SETUP);
+    expect((await closed).code).toBe(4502);
+    expect(await rowOf(res.headers.get("x-edgeway-request-id"))).toMatchObject({ status: 502, closed_by: "gateway" });
+  });
+
+  it("frames sent before setupComplete wait for the upstream, in order; too many are refused (4413)", async () => {
+    const { key } = await createKey();
+    const { received } = upstreamSocket();
+    const res = await connect(LIVE, { "x-goog-api-key": key });
+    const ws = res.webSocket!;
+    ws.accept();
+    ws.send(SETUP);
+    for (let i = 0; i < 3; i++) ws.send(JSON.stringify({ realtimeInput: { text: `early ${i}` } }));
+    await vi.waitFor(() => expect(received[0]).toHaveLength(4));
+    expect(JSON.parse(received[0]![0]!).setup.model).toBe("models/gemini-2.0-flash-live-001");
+    expect(received[0]!.slice(1).map((f) => JSON.parse(f).realtimeInput.text)).toEqual(["early 0", "early 1", "early 2"]);
+    ws.close(1000);
+
+    // Before the upstream answers, a flood is cut off rather than held.
+    vi.restoreAllMocks();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    vi.spyOn(globalThis, "fetch").mockImplementation(async () => {
+      await held;
+      return new Response("late", { status: 503 });
+    });
+    const flood = await connect(LIVE, { "x-goog-api-key": key });
+    const fw = flood.webSocket!;
+    const closed = new Promise<CloseEvent>((r) => fw.addEventListener("close", r));
+    fw.accept();
+    fw.send(SETUP);
+    for (let i = 0; i < 300; i++) fw.send("{}");
+    expect((await closed).code).toBe(4413);
+    release();
+    expect(await rowOf(flood.headers.get("x-edgeway-request-id"))).toMatchObject({ status: 413, closed_by: "gateway" });
+  });
+});
