@@ -8,7 +8,7 @@
  * Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (5), BENCH_CONNECTIONS (32), BENCH_STREAMS per
  * side (10), BENCH_BIG_MB (100), BENCH_COLD (3 cold starts per side), BENCH_ONLY (comma list of sections:
  * throughput,latency,translation,governance,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
- * same process instead of the remote-like stand-in, see workers/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs).
+ * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs).
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

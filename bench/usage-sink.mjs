@@ -7,7 +7,7 @@
  *   buffer-tmpfs  (BENCH_SINK_TMPFS=/dev/shm) the same with its state on tmpfs: no disk flushes, as Miniflare's
  *                 in-memory queue broker had when Cloudflare Queues were measured against it (README "Usage log")
  *   direct        (BENCH_BASELINE_DIR=<a checkout of the previous tree, with node_modules>) one D1 insert per call
- * D1 is the bench's stand-in (workers/d1-sink.mjs), which counts calls and statements. Per round and variant: wrk
+ * D1 is the bench's stand-in (lib/d1-sink.mjs), which counts calls and statements. Per round and variant: wrk
  * at BENCH_CONNECTIONS, then wait until the D1 stand-in has seen every row (the sink drained); CPU per call is the
  * workerd process's CPU over load and drain divided by the calls, so deferred batch writes are counted.
  * Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNECTIONS (32). Writes bench/usage-sink.json.
@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { cpuMs, loadAverage } from "./lib/proc.mjs";
 import { checkWrk, runWrk } from "./lib/wrk.mjs";
+import { startD1Sink } from "./lib/d1-sink.mjs";
 import { compatOf, prepareGateway, serve, simpleConfig, withVars } from "./lib/workerd.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -47,24 +48,23 @@ function bundle(dir, out) {
 async function variant(name, dir, config, stateRoot = work) {
   const stateDir = path.join(stateRoot, name);
   rmSync(stateDir, { recursive: true, force: true });
+  const sink = await startD1Sink();
   const base = await prepareGateway({
-    root: dir, bundlePath: bundle(dir, path.join(work, `${name}-dist`)), stateDir, config, sinkStats: true,
+    root: dir, bundlePath: bundle(dir, path.join(work, `${name}-dist`)), stateDir, config, sink,
     vars: { ADMIN_TOKEN, GEMINI_API_KEY: "bench-gemini-key" },
   });
-  return { name, base };
+  return { name, base, sink };
 }
 
-async function d1Stats(p) {
-  return (await fetch(`http://127.0.0.1:${p.ports.d1stats}/stats`)).json();
-}
+const d1Stats = (v) => v.sink.stats();
 
 /** Waits until the D1 stand-in has taken `rows` more statements than `before` (every row of the round). */
-async function drained(p, before, rows) {
+async function drained(v, before, rows) {
   const t0 = performance.now();
   for (;;) {
-    const s = await d1Stats(p);
+    const s = await d1Stats(v);
     if (s.statements - before.statements >= rows) return { ...s, drainMs: performance.now() - t0 };
-    if (performance.now() - t0 > 60_000) throw new Error(`${p.label}: only ${s.statements - before.statements} of ${rows} rows reached D1 in 60 s`);
+    if (performance.now() - t0 > 60_000) throw new Error(`${v.name}: only ${s.statements - before.statements} of ${rows} rows reached D1 in 60 s`);
     await sleep(100);
   }
 }
@@ -92,18 +92,18 @@ async function main() {
       if (r.status !== 201) throw new Error(`${v.name}: creating the key answered ${r.status} ${await r.text()}`);
       v.key = (await r.json()).key;
       // Warm-up (not measured), drained like a round.
-      const before = await d1Stats(v.p);
+      const before = await d1Stats(v);
       const w = await runWrk({ url: v.p.url + URL_PATH, body: BODY, key: v.key, pid: v.p.pid, connections: opts.connections, seconds: 2 });
-      await drained(v.p, before, w.requests);
+      await drained(v, before, w.requests);
       v.rounds = [];
     }
     for (let i = 0; i < opts.rounds; i++) {
       for (const v of i % 2 ? [...variants].reverse() : variants) {
-        const before = await d1Stats(v.p);
+        const before = await d1Stats(v);
         const cpu0 = cpuMs(v.p.pid);
         const w = await runWrk({ url: v.p.url + URL_PATH, body: BODY, key: v.key, pid: v.p.pid, connections: opts.connections, seconds: opts.seconds });
         if (!w.requests || w.non2xx || w.socketErrors) throw new Error(`${v.name}: ${w.requests} requests, ${w.non2xx} non-2xx, ${w.socketErrors} socket errors`);
-        const after = await drained(v.p, before, w.requests);
+        const after = await drained(v, before, w.requests);
         const calls = after.calls - before.calls;
         const round = {
           rps: w.rps, p50: w.p50, p99: w.p99, requests: w.requests,

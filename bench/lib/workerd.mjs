@@ -9,6 +9,7 @@
  * rather than the Worker's: the entry Worker, and the outbound hop that strips CF-Connecting-IP.
  */
 import { spawn } from "node:child_process";
+import { startD1Sink } from "./d1-sink.mjs";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -26,7 +27,7 @@ const NETWORK = { name: "internet", network: { allow: ["public", "private"], den
  * `stateDir`), the D1 migrations are applied through the same Miniflare, then Miniflare is disposed and only its
  * config is kept. `vars` are the Worker's vars/secrets; change them later with `withVars`.
  */
-export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink", config = path.join(root, "wrangler.toml"), sinkStats = false }) {
+export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink", config = path.join(root, "wrangler.toml"), sink }) {
   const dumpPath = path.join(stateDir, "miniflare-config.json");
   mkdirSync(stateDir, { recursive: true });
   const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
@@ -51,7 +52,8 @@ export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "s
     if (prevDump === undefined) delete process.env.MINIFLARE_WORKERD_CONFIG_DEBUG;
     else process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = prevDump;
   }
-  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1, sinkStats });
+  if (d1 === "sink") sink ??= await startD1Sink();
+  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1, sink });
 }
 
 async function applyMigrations(root, db) {
@@ -63,10 +65,10 @@ async function applyMigrations(root, db) {
 
 /**
  * Miniflare's config → the gateway served directly, with only the services its Worker reaches. With `d1: "sink"`
- * every D1 binding talks to a stand-in that answers at once (see workers/d1-sink.mjs) instead of local SQLite;
- * `sinkStats` also serves the stand-in on a socket of its own (`d1stats`) so the bench can read its counts.
+ * every D1 binding talks over a socket to a stand-in outside the process that answers at once (lib/d1-sink.mjs),
+ * instead of local SQLite.
  */
-function gatewayConfig(mfConfig, { d1, sinkStats }) {
+function gatewayConfig(mfConfig, { d1, sink }) {
   const byName = new Map(mfConfig.services.map((s) => [s.name, s]));
   const user = structuredClone(byName.get(USER_SERVICE));
   if (!user) throw new Error(`Miniflare config has no ${USER_SERVICE} service`);
@@ -75,11 +77,10 @@ function gatewayConfig(mfConfig, { d1, sinkStats }) {
   delete user.worker.containerEngine;
   byName.set(USER_SERVICE, user);
   if (d1 === "sink") {
-    const sink = simpleConfig({ name: "d1-sink", modulePath: new URL("../workers/d1-sink.mjs", import.meta.url).pathname, compat: compatOf({ services: [user] }) }).services[0];
-    byName.set(sink.name, sink);
+    byName.set("d1-sink", { name: "d1-sink", external: { address: sink.address, http: {} } });
     for (const b of user.worker.bindings) {
       if (b.wrapped?.moduleName !== "cloudflare-internal:d1-api") continue;
-      for (const inner of b.wrapped.innerBindings) if (inner.service) inner.service = { name: sink.name };
+      for (const inner of b.wrapped.innerBindings) if (inner.service) inner.service = { name: "d1-sink" };
     }
   }
   byName.set(NETWORK.name, NETWORK);
@@ -95,7 +96,6 @@ function gatewayConfig(mfConfig, { d1, sinkStats }) {
   };
   visit(USER_SERVICE);
   const sockets = [{ name: "http", address: "127.0.0.1:0", http: {}, service: { name: USER_SERVICE } }];
-  if (d1 === "sink" && sinkStats) sockets.push({ name: "d1stats", address: "127.0.0.1:0", http: {}, service: { name: "d1-sink" } });
   return {
     services: [...keep].map((n) => byName.get(n)),
     sockets,

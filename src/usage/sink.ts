@@ -3,11 +3,13 @@
  * write. Rows and refusal counts go to this isolate's UsageBuffer shard (src/usage/buffer.ts), which batches them
  * into D1.
  *
- * Hand-offs coalesce without a timer: the call that finds none in flight leads, sending what is waiting and then,
- * round after round, what arrived meanwhile; the others only add to the outbox. Each round runs in the leader's
- * own request (its waitUntil), so no call waits on a promise of another's. A leader stops after MAX_ROUNDS so no
- * request lives on for long; the next arrival leads. At low load every row goes at once, alone; under load a round
- * carries everything that arrived during the previous one.
+ * Hand-offs coalesce: the call that finds none in flight leads, sending what is waiting and then, round after
+ * round, what arrived meanwhile; the others only add to the outbox. Each round runs in the leader's own request
+ * (its waitUntil, after its response has gone), so no call waits on a promise of another's. A round first gathers
+ * for GATHER_MS unless a full batch is already waiting: under load a hand-off then carries every call of those
+ * milliseconds (one RPC and one stored entry for many rows, which is most of what logging costs a call), and at low
+ * load a row goes alone, a few ms later. A leader stops after MAX_ROUNDS so no request lives on for long; the next
+ * arrival leads.
  */
 import type { Env } from "../env";
 import { waits } from "../pipeline/sleep";
@@ -21,6 +23,10 @@ import { refusalKey, type RefusalCount } from "./refusals";
 type SinkEnv = Pick<Env, "USAGE_BUFFER">;
 
 const MAX_ROUNDS = 16;
+/** How long a round gathers rows before it is sent (after the leader's response: no caller waits on it). */
+const GATHER_MS = 4;
+/** Rows that make a round worth sending without gathering. */
+const GATHER_ROWS = 50;
 /** Rows per RPC; a bigger round is sent in several. */
 const MAX_ROWS = 500;
 /** Wait before handing off to another shard after one failed. */
@@ -80,6 +86,7 @@ function lead(env: Env, waitUntil: (p: Promise<unknown>) => void, box: Outbox): 
 
 async function rounds(env: Env, box: Outbox): Promise<void> {
   for (let round = 1; ; round++) {
+    if (box.rows.length < GATHER_ROWS) await new Promise((r) => setTimeout(r, GATHER_MS));
     if (!box.rows.length && !box.refusals.size) {
       box.leading = false;
       return;
