@@ -46,7 +46,8 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
     if (route.invalid) throw route.invalid;
 
     const { body, fallbacks } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
-    await assertReferencesOwned(c.env, scope.key, body);
+    // A direct caller's files and caches live in its own provider project, under its own key: not ours to scope.
+    if (!direct) await assertReferencesOwned(c.env, scope.key, body);
     const targets = planTargets(route.target, fallbacks, scope.key);
     const unpricedTargets = budgetable(scope, targets);
     const worst = worstCase(config, route.action, body, targets);
