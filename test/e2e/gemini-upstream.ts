@@ -6,9 +6,11 @@
  * file output), Veo's `predictLongRunning` with its operation polls, and generateContent checking the files and
  * caches it is given. Upload bodies are counted as they arrive, not buffered.
  */
+import { GoogleGenAI } from "@google/genai";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { startGateway } from "./harness";
 
 export const PUBLIC_HOST = "https://generativelanguage.googleapis.com";
 
@@ -412,4 +414,32 @@ function finishBatch(mock: GeminiMock, b: Batch, state: string) {
   md.output = output;
   b.op.done = true;
   b.op.response = { "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput", ...output };
+}
+
+/**
+ * A fresh loopback Gemini and a gateway in front of it (uploads up to `maxUpload` bytes); `newKey` makes a virtual
+ * key with a real @google/genai client pointed at the gateway; `close` stops both.
+ */
+export async function gatewayWithGemini(maxUpload: number) {
+  const gemini = await geminiMock();
+  const gw = await startGateway({ GEMINI_API_KEY: gemini.key, GEMINI_BASE_URL: gemini.url, MAX_UPLOAD_BYTES: String(maxUpload) });
+  const sdk = (key: string) => new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: `${gw.url}/genai` } });
+  return {
+    gemini, gw, sdk,
+    async newKey(fields: Record<string, unknown> = {}) {
+      const k = await gw.createKey({ name: "resources", ...fields });
+      return { ...k, ai: sdk(k.key) };
+    },
+    async close() {
+      await gw.stop();
+      await gemini.close();
+    },
+  };
+}
+
+/** Every item of an SDK pager, page after page. */
+export async function all<T>(pager: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of pager) out.push(x);
+  return out;
 }

@@ -3,7 +3,7 @@
  * the gateway in front of them.
  */
 import type http from "node:http";
-import type { SeenRequest } from "./harness";
+import { mockUpstream, startGateway, type Gateway, type MockUpstream, type SeenRequest } from "./harness";
 
 const sse = (res: http.ServerResponse, events: string[]) => {
   res.writeHead(200, { "content-type": "text/event-stream" });
@@ -102,4 +102,24 @@ export async function anthropicHandler(req: SeenRequest, res: http.ServerRespons
   });
   events.push(ev("message_delta", { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 6 } }), ev("message_stop", {}));
   sse(res, events);
+}
+
+/** Loopback OpenAI and Anthropic upstreams, and a gateway configured with them (`close` stops all three). */
+export async function gatewayWithProviders(): Promise<{ openai: MockUpstream; anthropic: MockUpstream; gw: Gateway; close(): Promise<void> }> {
+  const openai = await mockUpstream(openaiHandler);
+  const anthropic = await mockUpstream(anthropicHandler);
+  const gw = await startGateway({
+    OPENAI_API_KEY: "upstream-secret-openai",
+    OPENAI_BASE_URL: openai.url,
+    ANTHROPIC_API_KEY: "upstream-secret-anthropic",
+    ANTHROPIC_BASE_URL: anthropic.url,
+  });
+  return {
+    openai, anthropic, gw,
+    async close() {
+      await gw.stop();
+      await openai.close();
+      await anthropic.close();
+    },
+  };
 }

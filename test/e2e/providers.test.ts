@@ -4,8 +4,8 @@
  */
 import { GoogleGenAI, Type, type Content } from "@google/genai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mockUpstream, startGateway, type Gateway, type MockUpstream } from "./harness";
-import { anthropicHandler, openaiHandler } from "./mock-providers";
+import type { Gateway, MockUpstream } from "./harness";
+import { gatewayWithProviders } from "./mock-providers";
 
 const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 const WEATHER_TOOL = {
@@ -19,25 +19,18 @@ const WEATHER_TOOL = {
 let openai: MockUpstream;
 let anthropic: MockUpstream;
 let gw: Gateway;
+let stack: Awaited<ReturnType<typeof gatewayWithProviders>>;
 let ai: GoogleGenAI;
 
 beforeAll(async () => {
-  openai = await mockUpstream(openaiHandler);
-  anthropic = await mockUpstream(anthropicHandler);
-  gw = await startGateway({
-    OPENAI_API_KEY: "upstream-secret-openai",
-    OPENAI_BASE_URL: openai.url,
-    ANTHROPIC_API_KEY: "upstream-secret-anthropic",
-    ANTHROPIC_BASE_URL: anthropic.url,
-  });
+  stack = await gatewayWithProviders();
+  ({ openai, anthropic, gw } = stack);
   const { key } = await gw.createKey({ name: "providers-e2e" });
   ai = new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: `${gw.url}/genai` } });
 });
 
 afterAll(async () => {
-  await gw?.stop();
-  await openai?.close();
-  await anthropic?.close();
+  await stack?.close();
 });
 
 const PROVIDERS = [

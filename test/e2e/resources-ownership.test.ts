@@ -6,35 +6,24 @@
 import { createPartFromUri, createUserContent, GoogleGenAI } from "@google/genai";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { geminiMock, type GeminiMock } from "./gemini-upstream";
-import { startGateway, type Gateway } from "./harness";
+import { all, gatewayWithGemini, type GeminiMock } from "./gemini-upstream";
+import type { Gateway } from "./harness";
 
 let gemini: GeminiMock;
 let gw: Gateway;
+let setup: Awaited<ReturnType<typeof gatewayWithGemini>>;
 const MAX_UPLOAD = 1024 * 1024;
 
 beforeAll(async () => {
-  gemini = await geminiMock();
-  gw = await startGateway({ GEMINI_API_KEY: gemini.key, GEMINI_BASE_URL: gemini.url, MAX_UPLOAD_BYTES: String(MAX_UPLOAD) });
+  setup = await gatewayWithGemini(MAX_UPLOAD);
+  ({ gemini, gw } = setup);
 });
 
 afterAll(async () => {
-  await gw?.stop();
-  await gemini?.close();
+  await setup?.close();
 });
 
-const sdk = (key: string) => new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: `${gw.url}/genai` } });
-
-async function newKey(fields: Record<string, unknown> = {}) {
-  const k = await gw.createKey({ name: "owner", ...fields });
-  return { ...k, ai: sdk(k.key) };
-}
-
-async function all<T>(pager: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of pager) out.push(x);
-  return out;
-}
+const newKey = (fields: Record<string, unknown> = {}) => setup.newKey({ name: "owner", ...fields });
 
 const call = (key: string, method: string, pathname: string, body?: unknown, headers: Record<string, string> = {}) =>
   fetch(`${gw.url}/genai/${pathname}`, {

@@ -2,34 +2,29 @@
  * The whole Gemini API through the base URL: the real @google/genai SDK, pointed at the gateway, uploads files,
  * uses them, caches context, runs batches and generates videos against a loopback Gemini (test/e2e/gemini-upstream.ts).
  */
-import { createPartFromUri, createUserContent, GoogleGenAI } from "@google/genai";
+import { createPartFromUri, createUserContent } from "@google/genai";
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { geminiMock, PUBLIC_HOST, type GeminiMock } from "./gemini-upstream";
-import { startGateway, type Gateway } from "./harness";
+import { all, gatewayWithGemini, PUBLIC_HOST, type GeminiMock } from "./gemini-upstream";
+import type { Gateway } from "./harness";
 
 let gemini: GeminiMock;
 let gw: Gateway;
+let setup: Awaited<ReturnType<typeof gatewayWithGemini>>;
 const MAX_UPLOAD = 12 * 1024 * 1024;
 
 beforeAll(async () => {
-  gemini = await geminiMock();
-  gw = await startGateway({ GEMINI_API_KEY: gemini.key, GEMINI_BASE_URL: gemini.url, MAX_UPLOAD_BYTES: String(MAX_UPLOAD) });
+  setup = await gatewayWithGemini(MAX_UPLOAD);
+  ({ gemini, gw } = setup);
 });
 
 afterAll(async () => {
-  await gw?.stop();
-  await gemini?.close();
+  await setup?.close();
 });
 
-const sdk = (key: string) => new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: `${gw.url}/genai` } });
-
-async function newKey(fields: Record<string, unknown> = {}) {
-  const k = await gw.createKey({ name: "resources", ...fields });
-  return { ...k, ai: sdk(k.key) };
-}
+const newKey = (fields: Record<string, unknown> = {}) => setup.newKey({ name: "resources", ...fields });
 
 /** The key's usage rows of one action, oldest first, once the buffer has written them. */
 async function rows(keyId: string, action: string): Promise<Record<string, any>[]> {
@@ -38,12 +33,6 @@ async function rows(keyId: string, action: string): Promise<Record<string, any>[
   await gw.flushUsage();
   const { results } = await db.prepare("SELECT * FROM usage WHERE key_id = ? AND action = ? ORDER BY ts").bind(keyId, action).all<Record<string, any>>();
   return results;
-}
-
-async function all<T>(pager: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of pager) out.push(x);
-  return out;
 }
 
 const finished = (s: string | undefined) => ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"].includes(s ?? "");

@@ -9,12 +9,13 @@ import { GoogleGenerativeAI } from "@google/generative-ai";
 import { ChatGoogleGenerativeAI } from "@langchain/google-genai";
 import { generateText, streamText } from "ai";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { mockUpstream, startGateway, type Gateway, type MockUpstream } from "./harness";
-import { anthropicHandler, openaiHandler } from "./mock-providers";
+import type { Gateway, MockUpstream } from "./harness";
+import { gatewayWithProviders } from "./mock-providers";
 
 let openai: MockUpstream;
 let anthropic: MockUpstream;
 let gw: Gateway;
+let stack: Awaited<ReturnType<typeof gatewayWithProviders>>;
 let key: string;
 
 const MODELS = [
@@ -27,14 +28,8 @@ let sent: { method: string; path: string; requestId: string | null }[] = [];
 const realFetch = globalThis.fetch;
 
 beforeAll(async () => {
-  openai = await mockUpstream(openaiHandler);
-  anthropic = await mockUpstream(anthropicHandler);
-  gw = await startGateway({
-    OPENAI_API_KEY: "upstream-secret-openai",
-    OPENAI_BASE_URL: openai.url,
-    ANTHROPIC_API_KEY: "upstream-secret-anthropic",
-    ANTHROPIC_BASE_URL: anthropic.url,
-  });
+  stack = await gatewayWithProviders();
+  ({ openai, anthropic, gw } = stack);
   ({ key } = await gw.createKey({ name: "spellings" }));
 });
 
@@ -56,9 +51,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await gw?.stop();
-  await openai?.close();
-  await anthropic?.close();
+  await stack?.close();
 });
 
 /** The clients sent exactly these (method, path) pairs; each call left a usage row naming the model that served. */
