@@ -2,8 +2,10 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
+import { discardUnread } from "./pipeline/body";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
+import { resourcesApp } from "./routes/admin/resources";
 import { statsApp } from "./routes/admin/stats";
 import { teamsApp } from "./routes/admin/teams";
 import { logsApp, usageApp } from "./routes/admin/usage";
@@ -12,6 +14,12 @@ import { genaiApp } from "./routes/genai";
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
+  // A refusal answered before its (small) body was read: the body is read away after, so the connection stays open
+  // for the client's next request (src/pipeline/body.ts). A body refused for its size is never read.
+  app.use("*", async (c, next) => {
+    await next();
+    if (c.res.status >= 400 && c.res.status !== 413) await discardUnread(c.req.raw);
+  });
   // Browsers may call the inference routes (when CORS_ORIGINS allows), never the admin API.
   app.use("/genai/*", cors);
   app.route("/genai", genaiApp);
@@ -22,6 +30,7 @@ export function buildApp() {
   admin.route("/teams", teamsApp);
   admin.route("/usage", usageApp);
   admin.route("/logs", logsApp);
+  admin.route("/resources", resourcesApp);
   admin.route("/stats", statsApp);
   app.route("/admin", admin);
 

@@ -55,6 +55,11 @@ export interface Env {
   /** Largest accepted request body in bytes (default 12 MiB: 4 such calls fit one 128 MB isolate). */
   MAX_BODY_BYTES?: string;
 
+  /** Largest file an upload may declare or send, in bytes (default 2 GiB, Gemini's per-file limit). */
+  MAX_UPLOAD_BYTES?: string;
+  /** A batch's usage is charged at this fraction of the interactive price, 0 to 1 (default 0.5, Gemini's batch price). */
+  BATCH_PRICE_FACTOR?: string;
+
   /** Retries and time limits of the attempt loop (see src/pipeline/retry-policy.ts); whole numbers. */
   EDGEWAY_RETRIES?: string;
   EDGEWAY_RETRY_BASE_MS?: string;

@@ -43,6 +43,8 @@ export const KeyFields = z.object({
   // The same bound a request's own `fallbacks` has (src/plan/chain.ts).
   fallbacks: z.optional(z.array(TargetString).check(z.maxLength(MAX_TARGETS - 1, `at most ${MAX_TARGETS - 1} fallbacks`))),
   metadata: z.optional(z.record(z.string(), z.string())),
+  /** Who sees the files, caches, batches and operations this key creates: the key alone, or its team too. */
+  resource_scope: z.optional(z.enum(["key", "team"])),
 });
 export const KeyPatch = z.partial(KeyFields);
 export type KeyFields = z.infer<typeof KeyFields>;

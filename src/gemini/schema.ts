@@ -174,9 +174,16 @@ export interface GenerateContentResponse {
 }
 
 /** Renders zod issues as one readable line: `contents.0.parts: expected array`. */
+/** An issue in words; an unknown field is named (bounded), so a caller sees which one to drop. */
+function issueText(i: z.core.$ZodIssue): string {
+  if (i.code === "invalid_type") return `expected ${i.expected}`;
+  if (i.code === "unrecognized_keys") return `unknown field ${i.keys.slice(0, 3).map((k) => JSON.stringify(k.slice(0, 40))).join(", ")}`;
+  return i.message;
+}
+
 export function describeIssues(issues: readonly z.core.$ZodIssue[], root = "body"): string {
   return issues
     .slice(0, 5)
-    .map((i) => `${i.path.length ? i.path.join(".") : root}: ${i.code === "invalid_type" ? `expected ${i.expected}` : i.message}`)
+    .map((i) => `${i.path.length ? i.path.join(".") : root}: ${issueText(i)}`)
     .join("; ");
 }

@@ -55,7 +55,7 @@ export interface ParsedBody {
 
 export function validateBody(action: Action, json: unknown): ParsedBody {
   if (!json || typeof json !== "object" || Array.isArray(json)) throw badRequest("request body must be a JSON object");
-  inspect(json);
+  inspectBody(json);
   const r = REQUEST_SCHEMAS[action].safeParse(json);
   if (!r.success) throw badRequest(`invalid ${action} request: ${describeIssues(r.error.issues)}`);
   const body = r.data as RequestBody & { fallbacks?: string[] };
@@ -75,7 +75,7 @@ export const MAX_DEPTH = 100;
  * provider sees it: a nesting depth no real request needs is a 400, and so is every `fileData` URI the gateway must
  * not pass on (src/gemini/file-uri.ts), wherever it sits (nested parts, unknown fields, snake_case included).
  */
-function inspect(body: object): void {
+export function inspectBody(body: object): void {
   const stack: [unknown, number][] = [[body, 1]];
   while (stack.length) {
     const [v, depth] = stack.pop()!;
@@ -99,4 +99,21 @@ function checkFileData(f: Record<string, unknown>): void {
   if (typeof uri !== "string") return;
   const problem = fileUriProblem(uri);
   if (problem) throw badRequest(`fileData.fileUri "${uri.slice(0, 200)}" is refused: it ${problem}`);
+}
+
+/** A body this small is read to its end before an early answer (see `discardUnread`); a larger one is not. */
+const DISCARD_MAX_BYTES = 64 * 1024;
+
+/**
+ * Reads away a small request body the handler never read (a refusal answered from the path and headers), so the
+ * runtime can keep the client's connection open for its next request; a body left unread makes it close the
+ * connection under a client that may already be reusing it. Large or undeclared bodies are left alone: reading
+ * them would be the work the early answer saved.
+ */
+export async function discardUnread(req: Request): Promise<void> {
+  // A client that waits for `100 Continue` has not sent its body yet, and needs no reading away.
+  if (!req.body || req.bodyUsed || req.headers.has("expect")) return;
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (!(declared >= 0 && declared <= DISCARD_MAX_BYTES)) return;
+  await req.arrayBuffer().catch(() => {});
 }

@@ -102,7 +102,7 @@ export function parseGenaiPath(method: string, pathname: string, providers: Read
  * model (`openai%2Fgpt-4o-mini`, `models%2Fgemini-2.0-flash`); a second one, or any in `/{provider}/{model}`, would
  * let a segment such as `..` hide inside what looks like one model name.
  */
-function modelFrom(raw: string, decoded: string, separated: boolean): string {
+export function modelFrom(raw: string, decoded: string, separated: boolean): string {
   const body = raw.replace(/^models(%2F|\/)/i, "");
   const encoded = body.match(/%2F/gi)?.length ?? 0;
   const literal = body.indexOf("/");
@@ -113,7 +113,7 @@ function modelFrom(raw: string, decoded: string, separated: boolean): string {
   return decoded;
 }
 
-function decodeOnce(s: string): string {
+export function decodeOnce(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {

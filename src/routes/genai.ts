@@ -4,12 +4,12 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../env";
-import { notFound } from "../gemini/errors";
 import { parseGenaiPath } from "./genai-path";
 import { isLiveRoute, liveRoute } from "./live";
 import { modelAction } from "./model-action";
 import { modelsRoute } from "./models";
 import { requestId } from "./request-id";
+import { resourceRoute } from "./resources";
 
 export const genaiApp = new Hono<AppEnv>();
 
@@ -25,6 +25,6 @@ genaiApp.all("*", (c) => {
       return modelAction(c, route);
     case "resource":
       if (isLiveRoute(route)) return liveRoute(c, route);
-      throw notFound(`no route for ${c.req.method} /genai/${route.version}/${route.rest.slice(0, 200)}`);
+      return resourceRoute(c, route);
   }
 });

@@ -16,6 +16,7 @@ import { respondError, respondJson, respondStream } from "../pipeline/respond";
 import { requestTimeoutMs, TIMEOUT_HEADER } from "../pipeline/timeout";
 import { planTargets } from "../plan/chain";
 import { targetString, type Target } from "../plan/target";
+import { assertReferencesOwned } from "../resources/references";
 import type { ActionRoute } from "./genai-path";
 
 export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promise<Response> {
@@ -44,6 +45,8 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
     if (route.invalid) throw route.invalid;
 
     const { body, fallbacks } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
+    // A direct caller's files and caches live in its own provider project, under its own key: not ours to scope.
+    if (!direct) await assertReferencesOwned(c.env, scope.key, body);
     const targets = planTargets(route.target, fallbacks, scope.key);
     const unpricedTargets = budgetable(scope, targets);
     const worst = worstCase(config, route.action, body, targets);
@@ -65,7 +68,7 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
  * A key or team with a budget pays only for priced models: an unpriced primary is refused (403, naming the model
  * and how to price it); unpriced fallbacks are returned, to be skipped.
  */
-function budgetable(scope: CallScope, targets: Target[]): ReadonlySet<string> | undefined {
+export function budgetable(scope: CallScope, targets: Target[]): ReadonlySet<string> | undefined {
   if (!scope.gate.budgeted) return undefined;
   const free = unpriced(scope.config, targets);
   if (!free.length) return undefined;

@@ -82,7 +82,8 @@ const GROUP_SQL: Record<Group, { expr: string; field: string }> = {
   day: { expr: `ts / ${DAY_MS}`, field: "day" },
 };
 
-const SUMS = `count(*) AS requests, total(outcome = 'error') AS errors, total(outcome = 'aborted') AS aborted,
+// A batch's one row stands for all of its requests (`requests`, 1 for every other row).
+const SUMS = `coalesce(sum(requests), 0) AS requests, total(outcome = 'error') AS errors, total(outcome = 'aborted') AS aborted,
   total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens, total(cached_tokens) AS cached_tokens,
   total(thinking_tokens) AS thinking_tokens, total(cost_usd) AS cost_usd`;
 
@@ -182,7 +183,7 @@ interface UsageRow {
   provider: string | null; model: string | null; action: string; stream: number; status: number; outcome: Outcome;
   error: string | null; attempts: number; fallback_index: number | null; attempts_json: string;
   input_tokens: number; output_tokens: number; cached_tokens: number; thinking_tokens: number; cost_usd: number;
-  latency_ms: number; ttfb_ms: number | null;
+  latency_ms: number; ttfb_ms: number | null; requests?: number;
   close_code: number | null; closed_by: ClosedBy | null; modality_tokens: string | null;
 }
 
@@ -194,6 +195,7 @@ export function rowToRecord(r: UsageRow): CallRecord {
     error: r.error, attempts: JSON.parse(r.attempts_json), fallback_index: r.fallback_index,
     tokens: { input: r.input_tokens, output: r.output_tokens, cached: r.cached_tokens, thinking: r.thinking_tokens },
     cost_usd: r.cost_usd, latency_ms: r.latency_ms, ttfb_ms: r.ttfb_ms,
+    ...(r.requests !== undefined && r.requests !== 1 ? { requests: r.requests } : {}),
     ...(r.closed_by !== null
       ? { session: { close_code: r.close_code!, closed_by: r.closed_by, modality_tokens: JSON.parse(r.modality_tokens ?? "{}") } }
       : {}),

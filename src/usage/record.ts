@@ -42,6 +42,8 @@ export interface CallRecord {
   cost_usd: number;
   latency_ms: number;
   ttfb_ms: number | null;
+  /** How many requests the row stands for: a batch's one row counts all of its requests; absent means one. */
+  requests?: number;
   /** Set on a Live API session's row: how it ended and its tokens by modality. */
   session?: SessionInfo;
   /**

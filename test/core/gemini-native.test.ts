@@ -1,10 +1,13 @@
 /** The native Gemini provider: pass-through of everything the gateway does not own, key in a header, errors kept. */
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { createKey, genai, mockUpstream, textRequest } from "../helpers/worker";
+import { createKey, genai, mockUpstream, ownResource, textRequest } from "../helpers/worker";
 
 let key: string;
 beforeAll(async () => {
-  key = (await createKey({ name: "gemini-native" })).key;
+  const k = await createKey({ name: "gemini-native" });
+  key = k.key;
+  // The cache the pass-through test names is the key's own (another key's, or an unknown one, is a 404).
+  await ownResource(k.id, "cachedContent", "cachedContents/abc");
 });
 afterEach(() => vi.restoreAllMocks());
 

@@ -2,6 +2,7 @@
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { vi } from "vitest";
 import worker from "../../src/index";
+import { ResourceStore, type Kind } from "../../src/resources/store";
 import { USAGE_SHARDS, usageShard } from "../../src/usage/buffer";
 import { handOffsSettled } from "../../src/usage/sink";
 
@@ -173,4 +174,12 @@ export async function readSse(r: Response): Promise<unknown[]> {
     .split(/\r\n\r\n|\n\n/)
     .filter((e) => e.startsWith("data: "))
     .map((e) => JSON.parse(e.slice(6)));
+}
+
+/**
+ * Records a Gemini resource as `keyId`'s, as its creation through the gateway would (src/resources/store.ts): a
+ * generate request may then name it (`cachedContent`, a file URI); one the gateway has no record of is a 404.
+ */
+export async function ownResource(keyId: string, kind: Kind, name: string): Promise<void> {
+  await new ResourceStore(env.DB).create({ key_id: keyId, team_id: null, shared: 0 }, { name, kind });
 }

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { fileUriProblem } from "../../src/gemini/file-uri";
-import { createKey, genai, genaiSettled, mockUpstream, usageRow } from "../helpers/worker";
+import { createKey, genai, genaiSettled, mockUpstream, ownResource, usageRow } from "../helpers/worker";
 
 const REFUSED = [
   // schemes
@@ -99,7 +99,10 @@ describe("fileUriProblem", () => {
 
 let key: string;
 beforeAll(async () => {
-  key = (await createKey({ name: "file-uri" })).key;
+  const k = await createKey({ name: "file-uri" });
+  key = k.key;
+  // A Gemini Files API URI passes the filter, then ownership: this one is the key's own.
+  await ownResource(k.id, "file", "files/abc");
 });
 afterEach(() => vi.restoreAllMocks());
 

@@ -124,6 +124,20 @@ describe("direct keys", () => {
     expect(calls[1]!.headers.get("x-goog-api-key")).toBe("test-gemini-key");
   });
 
+  it("DIRECT_KEYS=on: a direct caller names its own files and caches (its project's, not the gateway's to scope); a virtual key may not", async () => {
+    const calls = mockUpstream(() => ok());
+    const body = {
+      contents: [{ role: "user", parts: [{ fileData: { fileUri: "https://generativelanguage.googleapis.com/v1beta/files/own123", mimeType: "text/plain" } }, { text: "?" }] }],
+      cachedContent: "cachedContents/own456",
+    };
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", body, OWN, { env: { DIRECT_KEYS: "on" } });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(calls[0]!.body)).toMatchObject(body);
+    const v = await genaiSettled("gemini-2.0-flash", "generateContent", body, key, { env: { DIRECT_KEYS: "on" } });
+    expect(v.status).toBe(404);
+    expect(calls).toHaveLength(1);
+  });
+
   it("openai-style providers get it as a bearer token; a refused key is the caller's 401, redacted, never a fallback", async () => {
     const calls = mockUpstream((c) => Response.json({ error: { message: `Incorrect API key provided: ${c.headers.get("authorization")?.slice(7)}` } }, { status: 401 }));
     const r = await genaiSettled("openai/gpt-4o-mini", "generateContent", textRequest("x", { fallbacks: ["anthropic/claude-haiku-4-5"] }), "sk-proj-callers-own-openai-key", {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { Provider, ProviderCall } from "../../src/providers/types";
+import { parseGenaiPath } from "../../src/routes/genai-path";
 
 const configOf = (vars: Record<string, unknown>) => getConfig(vars as unknown as Env);
 const CALL: ProviderCall = { action: "generateContent", model: "m", version: "v1beta", body: { contents: [{ parts: [{ text: "x" }] }] } };
@@ -53,6 +54,22 @@ describe("provider registry", () => {
     const c = configOf({ OPENAI_API_KEY: "real", OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "openai", base_url: "https://evil.test" }]) });
     expect((await prepared(c.providers.get("openai")!)).url).toBe("https://api.openai.com/v1/chat/completions");
     expect(log).toHaveBeenCalledTimes(3);
+  });
+  it("a host may not be named like a Gemini resource collection: refused, and the path keeps its meaning", () => {
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    const reserved = ["files", "batches", "operations", "models", "upload", "download", "ws", "corpora"];
+    const c = configOf({
+      OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([...reserved.map((name) => ({ name, base_url: "https://evil.test" })), { name: "groq", base_url: "https://api.groq.com/openai" }]),
+    });
+    for (const name of reserved) expect(c.providerNames.has(name), name).toBe(false);
+    expect(c.providerNames.has("groq")).toBe(true);
+    expect(log).toHaveBeenCalledTimes(reserved.length);
+    expect(log.mock.calls.map((a) => String(a[0]))).toEqual(reserved.map((n) => expect.stringContaining(`"${n}" is a built-in provider or Gemini resource name`)));
+    // However the providers are configured, `files/...` and `batches/...` are resource paths, never a model.
+    const withFiles = new Set([...c.providerNames, "files", "batches"]);
+    expect(parseGenaiPath("POST", "/genai/v1beta/files/abc:generateContent", withFiles)).toMatchObject({ kind: "resource" });
+    expect(parseGenaiPath("GET", "/genai/v1beta/batches/abc", withFiles)).toMatchObject({ kind: "resource", rest: "batches/abc" });
+    expect(parseGenaiPath("POST", "/genai/v1beta/groq/llama-3:generateContent", withFiles)).toMatchObject({ kind: "action", model: "groq/llama-3" });
   });
 });
 

@@ -1,0 +1,57 @@
+/**
+ * The scheduled sweep (cron, wrangler.toml): batches and operations nobody polls are still seen finished, so every
+ * batch's usage is recorded and its hold released; expired upload sessions are forgotten.
+ */
+import type { Env } from "../env";
+import { GatewayError } from "../gemini/errors";
+import { describeError } from "../usage/log";
+import { abandonBatch, observeBatch, type BatchMeta, type BatchOperation } from "./batches";
+import { observeOperation, rewriteDownloads, type Operation } from "./operations";
+import { resourceSettings } from "./settings";
+import { ResourceStore, type ResourceRow } from "./store";
+import { Upstream } from "./upstream";
+import { UploadStore } from "./uploads";
+
+/** Resources polled per run (each one upstream request, a finished file-output batch one more). */
+export const SWEEP_LIMIT = 25;
+
+export interface SweepResult {
+  polled: number;
+  failed: number;
+  expiredUploads: number;
+}
+
+export async function sweepResources(env: Env, waitUntil: (p: Promise<unknown>) => void): Promise<SweepResult> {
+  const expiredUploads = await new UploadStore(env.DB).sweep();
+  const store = new ResourceStore(env.DB);
+  const settings = resourceSettings(env);
+  let failed = 0;
+  const rows = settings.apiKey ? await store.open(SWEEP_LIMIT) : [];
+  for (const row of rows) {
+    try {
+      await pollOne(env, new Upstream(settings), row, waitUntil);
+    } catch (e) {
+      failed++;
+      console.error(`sweep: ${row.name}: ${describeError(e)}`);
+      // Looked at: the next run starts with others.
+      await store.setState(row.name, row.state).catch(() => {});
+    }
+  }
+  return { polled: rows.length, failed, expiredUploads };
+}
+
+async function pollOne(env: Env, upstream: Upstream, row: ResourceRow, waitUntil: (p: Promise<unknown>) => void): Promise<void> {
+  const version = row.kind === "batch" ? ((JSON.parse(row.meta ?? "{}") as Partial<BatchMeta>).version ?? "v1beta") : "v1beta";
+  let op: Record<string, unknown>;
+  try {
+    op = await upstream.json(`${version}/${row.name}`, { method: "GET" });
+  } catch (e) {
+    if (!(e instanceof GatewayError && e.code === 404)) throw e;
+    if (row.kind === "batch") await abandonBatch(env, row);
+    else await new ResourceStore(env.DB).finish(row.name, "gone");
+    return;
+  }
+  if (row.kind === "batch") return observeBatch(env, upstream, row, op as BatchOperation, waitUntil);
+  const { files } = rewriteDownloads(op, resourceSettings(env).fileHosts, "");
+  await observeOperation(env, row, op as Operation, files);
+}
