@@ -9,8 +9,14 @@ export interface SseEvent {
   id?: string;
 }
 
+/** Bytes in, events out, one network chunk at a time: what a decoder pulls through (src/streaming/translate.ts). */
+export interface ByteParser<E> {
+  push(bytes: Uint8Array, emit: (e: E) => void): void;
+  end(emit: (e: E) => void): void;
+}
+
 /** `onBytes` hears of every network chunk (liveness, for timeouts), before it is parsed. */
-export function sseParser(onBytes?: () => void): TransformStream<Uint8Array, SseEvent> {
+export function sseEvents(onBytes?: () => void): ByteParser<SseEvent> {
   const decoder = new TextDecoder();
   let buf = "";
   let data: string[] = [];
@@ -19,14 +25,14 @@ export function sseParser(onBytes?: () => void): TransformStream<Uint8Array, Sse
   // A chunk that ended in "\r" may be followed by "\n" in the next one: that "\n" is not a new line.
   let skipLeadingLf = false;
 
-  const dispatch = (controller: TransformStreamDefaultController<SseEvent>) => {
-    if (data.length) controller.enqueue({ data: data.join("\n"), event, id });
+  const dispatch = (emit: (e: SseEvent) => void) => {
+    if (data.length) emit({ data: data.join("\n"), event, id });
     data = [];
     event = undefined;
   };
 
-  const line = (l: string, controller: TransformStreamDefaultController<SseEvent>) => {
-    if (l === "") return dispatch(controller);
+  const line = (l: string, emit: (e: SseEvent) => void) => {
+    if (l === "") return dispatch(emit);
     if (l.charCodeAt(0) === 58 /* ':' comment */) return;
     const colon = l.indexOf(":");
     const field = colon < 0 ? l : l.slice(0, colon);
@@ -37,14 +43,14 @@ export function sseParser(onBytes?: () => void): TransformStream<Uint8Array, Sse
     else if (field === "id") id = value;
   };
 
-  const drain = (controller: TransformStreamDefaultController<SseEvent>) => {
+  const drain = (emit: (e: SseEvent) => void) => {
     let start = 0;
     if (skipLeadingLf && buf.charCodeAt(0) === 10) start = 1;
     skipLeadingLf = false;
     for (let i = start; i < buf.length; i++) {
       const c = buf.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
-      line(buf.slice(start, i), controller);
+      line(buf.slice(start, i), emit);
       if (c === 13) {
         if (i + 1 === buf.length) skipLeadingLf = true;
         else if (buf.charCodeAt(i + 1) === 10) i++;
@@ -54,20 +60,29 @@ export function sseParser(onBytes?: () => void): TransformStream<Uint8Array, Sse
     buf = buf.slice(start);
   };
 
-  return new TransformStream({
-    transform(chunk, controller) {
+  return {
+    push(bytes, emit) {
       onBytes?.();
-      buf += decoder.decode(chunk, { stream: true });
-      drain(controller);
+      buf += decoder.decode(bytes, { stream: true });
+      drain(emit);
     },
-    flush(controller) {
+    end(emit) {
       buf += decoder.decode();
       if (buf) {
-        drain(controller);
-        if (buf) line(buf, controller);
+        drain(emit);
+        if (buf) line(buf, emit);
       }
-      dispatch(controller);
+      dispatch(emit);
     },
+  };
+}
+
+/** The same parser as a TransformStream. */
+export function sseParser(onBytes?: () => void): TransformStream<Uint8Array, SseEvent> {
+  const p = sseEvents(onBytes);
+  return new TransformStream({
+    transform: (chunk, controller) => p.push(chunk, (e) => controller.enqueue(e)),
+    flush: (controller) => p.end((e) => controller.enqueue(e)),
   });
 }
 
