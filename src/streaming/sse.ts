@@ -1,18 +1,14 @@
 /**
- * Server-sent events: a parser TransformStream (bytes → events) and the encoder for what we send.
+ * Server-sent events: a parser (bytes → events) and the encoder for what we send.
  * Events end at a blank line; lines may end in \n, \r\n or \r, and a network chunk may end anywhere,
  * even between the \r and \n of one line ending.
  */
+import type { ByteParser } from "./parser";
+
 export interface SseEvent {
   event?: string;
   data: string;
   id?: string;
-}
-
-/** Bytes in, events out, one network chunk at a time: what a decoder pulls through (src/streaming/translate.ts). */
-export interface ByteParser<E> {
-  push(bytes: Uint8Array, emit: (e: E) => void): void;
-  end(emit: (e: E) => void): void;
 }
 
 /** `onBytes` hears of every network chunk (liveness, for timeouts), before it is parsed. */
@@ -75,15 +71,6 @@ export function sseEvents(onBytes?: () => void): ByteParser<SseEvent> {
       dispatch(emit);
     },
   };
-}
-
-/** The same parser as a TransformStream. */
-export function sseParser(onBytes?: () => void): TransformStream<Uint8Array, SseEvent> {
-  const p = sseEvents(onBytes);
-  return new TransformStream({
-    transform: (chunk, controller) => p.push(chunk, (e) => controller.enqueue(e)),
-    flush: (controller) => p.end((e) => controller.enqueue(e)),
-  });
 }
 
 const encoder = new TextEncoder();

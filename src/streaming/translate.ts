@@ -1,25 +1,17 @@
-/** Upstream events → Gemini chunks through a provider's per-stream translator, one event at a time. */
+/** Upstream bytes → events (a ByteParser) → Gemini chunks through a provider's per-stream translator. */
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { DecodedStream, ProviderCall, StreamDecoder, StreamTranslator } from "../providers/types";
-import { sseEvents, type ByteParser, type SseEvent } from "./sse";
-
-export function translateStream<E>(t: StreamTranslator<E>): TransformStream<E, GenerateContentResponse> {
-  return new TransformStream({
-    transform(e, controller) {
-      for (const chunk of t.event(e)) controller.enqueue(chunk);
-    },
-    flush(controller) {
-      for (const chunk of t.end()) controller.enqueue(chunk);
-    },
-  });
-}
+import type { ByteParser } from "./parser";
+import { sseEvents, type SseEvent } from "./sse";
 
 /** The decoding of every provider that streams server-sent events: bytes → SSE events → its translator. */
 export function sseDecoder(translator: (call: ProviderCall) => StreamTranslator<SseEvent>): StreamDecoder {
-  return (body, call, onBytes) => {
-    const t = translator(call);
-    return { chunks: pulled(body, sseEvents(onBytes), t), usage: () => t.usage?.() };
-  };
+  return (body, call, onBytes) => decoded(body, sseEvents(onBytes), translator(call));
+}
+
+/** An upstream body through a parser and a translator, with the usage the translator has seen so far. */
+export function decoded<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<E>, t: StreamTranslator<E>): DecodedStream {
+  return { chunks: pulled(body, parser, t), usage: () => t.usage?.() };
 }
 
 /**
@@ -59,9 +51,4 @@ export function pulled<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<E
     },
     { highWaterMark: 0 },
   );
-}
-
-/** Parsed upstream events through a translator, with the usage it has seen so far. */
-export function decoded<E>(events: ReadableStream<E>, t: StreamTranslator<E>): DecodedStream {
-  return { chunks: events.pipeThrough(translateStream(t)), usage: () => t.usage?.() };
 }

@@ -1,8 +1,8 @@
 /** Runs SSE bytes through the real parser and a provider's stream translator, split wherever a test chooses. */
 import type { GenerateContentResponse } from "../../src/gemini/schema";
 import type { StreamTranslator } from "../../src/providers/types";
-import { sseParser, type SseEvent } from "../../src/streaming/sse";
-import { translateStream } from "../../src/streaming/translate";
+import { sseEvents, type SseEvent } from "../../src/streaming/sse";
+import { pulled } from "../../src/streaming/translate";
 
 /** The UTF-8 bytes of `text`, cut at the given byte offsets (so a cut may fall inside a multi-byte character). */
 export function splitBytes(text: string, cuts: number[]): Uint8Array[] {
@@ -35,7 +35,7 @@ export async function runStream(t: StreamTranslator<SseEvent>, pieces: Uint8Arra
     },
   });
   const out: GenerateContentResponse[] = [];
-  const reader = body.pipeThrough(sseParser()).pipeThrough(translateStream(t)).getReader();
+  const reader = pulled(body, sseEvents(), t).getReader();
   for (;;) {
     const r = await reader.read();
     if (r.done) return out;

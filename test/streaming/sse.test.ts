@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { sseParser, type SseEvent } from "../../src/streaming/sse";
+import { parserStream } from "../../src/streaming/parser";
+import { sseEvents, type SseEvent } from "../../src/streaming/sse";
 
 async function parse(chunks: string[]): Promise<SseEvent[]> {
   const enc = new TextEncoder();
@@ -10,7 +11,7 @@ async function parse(chunks: string[]): Promise<SseEvent[]> {
       c.close();
     },
   });
-  const reader = src.pipeThrough(sseParser()).getReader();
+  const reader = src.pipeThrough(parserStream(sseEvents())).getReader();
   for (;;) {
     const r = await reader.read();
     if (r.done) return out;
@@ -18,7 +19,7 @@ async function parse(chunks: string[]): Promise<SseEvent[]> {
   }
 }
 
-describe("sseParser", () => {
+describe("sseEvents", () => {
   const events = ['{"a":1}', '{"b":"x\\ny"}', '{"c":3}'];
 
   it.each([
@@ -48,7 +49,7 @@ describe("sseParser", () => {
         c.close();
       },
     });
-    const r = await src.pipeThrough(sseParser()).getReader().read();
+    const r = await src.pipeThrough(parserStream(sseEvents())).getReader().read();
     expect(enc.decode(new TextEncoder().encode(r.value!.data))).toBe('{"t":"héllo 🌍"}');
   });
 

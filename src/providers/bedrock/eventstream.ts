@@ -4,6 +4,8 @@
  * precedes it. A network chunk may end anywhere; only the bytes of the message being read are held (a message
  * larger than MAX_MESSAGE_BYTES is refused rather than buffered), and a checksum that does not match ends the stream.
  */
+import type { ByteParser } from "../../streaming/parser";
+
 export interface EventMessage {
   headers: Record<string, string>;
   payload: Uint8Array;
@@ -17,10 +19,10 @@ const MIN_MESSAGE = PRELUDE + 4;
 export class EventStreamError extends Error {}
 
 /** `onBytes` hears of every network chunk (liveness, for timeouts). */
-export function eventStreamParser(onBytes?: () => void): TransformStream<Uint8Array, EventMessage> {
+export function eventStreamEvents(onBytes?: () => void): ByteParser<EventMessage> {
   let buf: Uint8Array = new Uint8Array(0);
-  return new TransformStream({
-    transform(chunk, controller) {
+  return {
+    push(chunk, emit) {
       onBytes?.();
       buf = buf.length ? concat(buf, chunk) : chunk;
       let start = 0;
@@ -35,7 +37,7 @@ export function eventStreamParser(onBytes?: () => void): TransformStream<Uint8Ar
         if (buf.length - start < total) break;
         const msg = buf.subarray(start, start + total);
         if (crc32(msg.subarray(0, total - 4)) !== view.getUint32(total - 4)) throw new EventStreamError("event-stream message checksum mismatch");
-        controller.enqueue({
+        emit({
           headers: readHeaders(msg.subarray(PRELUDE, PRELUDE + headersLength)),
           // A copy: the buffer it sits in is reused for the next network chunk.
           payload: msg.slice(PRELUDE + headersLength, total - 4),
@@ -44,10 +46,10 @@ export function eventStreamParser(onBytes?: () => void): TransformStream<Uint8Ar
       }
       buf = start ? buf.slice(start) : buf;
     },
-    flush() {
+    end() {
       if (buf.length) throw new EventStreamError("event-stream ended inside a message");
     },
-  });
+  };
 }
 
 const decoder = new TextDecoder();

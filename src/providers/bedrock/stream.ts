@@ -9,7 +9,7 @@ import { StreamedUpstreamError } from "../../gemini/errors";
 import type { GenerateContentResponse, Part } from "../../gemini/schema";
 import { decoded } from "../../streaming/translate";
 import type { StreamDecoder, StreamTranslator } from "../types";
-import { eventStreamParser, type EventMessage } from "./eventstream";
+import { eventStreamEvents, type EventMessage } from "./eventstream";
 import { exceptionCode, finishReason, usageMetadata, type ConverseUsage } from "./response";
 
 interface Delta {
@@ -94,4 +94,4 @@ export function converseStream(model: string): StreamTranslator<EventMessage> {
 }
 
 export const converseDecoder: StreamDecoder = (body, call, onBytes) =>
-  decoded(body.pipeThrough(eventStreamParser(onBytes)), converseStream(call.model));
+  decoded(body, eventStreamEvents(onBytes), converseStream(call.model));

@@ -1,6 +1,7 @@
 /** The AWS event-stream decoder and the ConverseStream translator, with frames split at every byte boundary. */
 import { describe, expect, it } from "vitest";
-import { crc32, eventStreamParser, MAX_MESSAGE_BYTES } from "../../../src/providers/bedrock/eventstream";
+import { crc32, eventStreamEvents, MAX_MESSAGE_BYTES } from "../../../src/providers/bedrock/eventstream";
+import { parserStream } from "../../../src/streaming/parser";
 import { converseDecoder } from "../../../src/providers/bedrock/stream";
 import type { GenerateContentResponse } from "../../../src/gemini/schema";
 import type { ProviderCall } from "../../../src/providers/types";
@@ -25,7 +26,7 @@ async function readAll<T>(s: ReadableStream<T>): Promise<T[]> {
   }
 }
 
-const messages = (pieces: Uint8Array[]) => readAll(body(pieces).pipeThrough(eventStreamParser()));
+const messages = (pieces: Uint8Array[]) => readAll(body(pieces).pipeThrough(parserStream(eventStreamEvents())));
 const CALL: ProviderCall = { action: "streamGenerateContent", model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", version: "v1beta", body: { contents: [] } };
 const gemini = (pieces: Uint8Array[]) => readAll(converseDecoder(body(pieces), CALL, () => {}).chunks);
 
