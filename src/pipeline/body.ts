@@ -51,11 +51,19 @@ export interface ParsedBody {
   /** What goes to the provider: the caller's body minus the gateway's own fields. */
   body: RequestBody;
   fallbacks?: string[];
+  /** The cached contents and file URIs it names, for the ownership check (src/resources/references.ts). */
+  references: BodyReferences;
+}
+
+/** Every `cachedContent` and `fileData` URI a body names, wherever it sits (both spellings of each). */
+export interface BodyReferences {
+  caches: string[];
+  fileUris: string[];
 }
 
 export function validateBody(action: Action, json: unknown): ParsedBody {
   if (!json || typeof json !== "object" || Array.isArray(json)) throw badRequest("request body must be a JSON object");
-  inspectBody(json);
+  const references = inspectBody(json);
   const r = REQUEST_SCHEMAS[action].safeParse(json);
   if (!r.success) throw badRequest(`invalid ${action} request: ${describeIssues(r.error.issues)}`);
   const body = r.data as RequestBody & { fallbacks?: string[] };
@@ -64,7 +72,7 @@ export function validateBody(action: Action, json: unknown): ParsedBody {
   if (action === "batchEmbedContents") {
     for (const sub of (body as { requests: Record<string, unknown>[] }).requests) for (const f of GATEWAY_FIELDS) delete sub[f];
   }
-  return { body, fallbacks };
+  return { body, fallbacks, references };
 }
 
 /** Deeper than this is refused (protobuf's JSON parser, behind Google's APIs, stops at the same depth). */
@@ -73,9 +81,11 @@ export const MAX_DEPTH = 100;
 /**
  * One walk over the whole body, iterative (recursion would overflow on a body built to nest deeply), before any
  * provider sees it: a nesting depth no real request needs is a 400, and so is every `fileData` URI the gateway must
- * not pass on (src/gemini/file-uri.ts), wherever it sits (nested parts, unknown fields, snake_case included).
+ * not pass on (src/gemini/file-uri.ts), wherever it sits (nested parts, unknown fields, snake_case included). The
+ * same walk collects the resources the body names, which only their owner may use.
  */
-export function inspectBody(body: object): void {
+export function inspectBody(body: object): BodyReferences {
+  const refs: BodyReferences = { caches: [], fileUris: [] };
   const stack: [unknown, number][] = [[body, 1]];
   while (stack.length) {
     const [v, depth] = stack.pop()!;
@@ -87,18 +97,23 @@ export function inspectBody(body: object): void {
     const o = v as Record<string, unknown>;
     for (const k in o) {
       const x = o[k];
+      if ((k === "cachedContent" || k === "cached_content") && typeof x === "string") refs.caches.push(x);
       if (!x || typeof x !== "object") continue;
-      if (k === "fileData" || k === "file_data") checkFileData(x as Record<string, unknown>);
+      if (k === "fileData" || k === "file_data") checkFileData(x as Record<string, unknown>, refs);
       stack.push([x, depth + 1]);
     }
   }
+  return refs;
 }
 
-function checkFileData(f: Record<string, unknown>): void {
-  const uri = f.fileUri ?? f.file_uri;
-  if (typeof uri !== "string") return;
-  const problem = fileUriProblem(uri);
-  if (problem) throw badRequest(`fileData.fileUri "${uri.slice(0, 200)}" is refused: it ${problem}`);
+/** Both spellings are checked: which one a provider reads when a part carries both is not ours to guess. */
+function checkFileData(f: Record<string, unknown>, refs: BodyReferences): void {
+  for (const uri of [f.fileUri, f.file_uri]) {
+    if (typeof uri !== "string") continue;
+    const problem = fileUriProblem(uri);
+    if (problem) throw badRequest(`fileData.fileUri "${uri.slice(0, 200)}" is refused: it ${problem}`);
+    refs.fileUris.push(uri);
+  }
 }
 
 /** A body this small is read to its end before an early answer (see `discardUnread`); a larger one is not. */

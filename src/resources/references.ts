@@ -7,42 +7,10 @@
 import type { KeyRecord } from "../auth/key-record";
 import type { Env } from "../env";
 import { notFound } from "../gemini/errors";
+import type { BodyReferences } from "../pipeline/body";
 import { printable } from "../plan/target";
 import { resourceSettings } from "./settings";
 import { ResourceStore } from "./store";
-
-export interface References {
-  files: string[];
-  caches: string[];
-}
-
-/** A walk this deep is more than any real request needs; deeper parts are not looked into (nor sent, usually). */
-const MAX_DEPTH = 128;
-
-export function referencesOf(body: unknown, fileHosts: ReadonlySet<string>): References {
-  const refs: References = { files: [], caches: [] };
-  const stack: [unknown, number][] = [[body, 0]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (!v || typeof v !== "object" || depth > MAX_DEPTH) continue;
-    if (Array.isArray(v)) {
-      for (const x of v) if (x && typeof x === "object") stack.push([x, depth + 1]);
-      continue;
-    }
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if ((k === "cachedContent" || k === "cached_content") && typeof x === "string") refs.caches.push(cacheName(x));
-      else if ((k === "fileData" || k === "file_data") && x && typeof x === "object") {
-        const f = x as Record<string, unknown>;
-        for (const uri of [f.fileUri, f.file_uri]) {
-          const name = typeof uri === "string" ? geminiFileName(uri, fileHosts) : undefined;
-          if (name) refs.files.push(name);
-        }
-      }
-      if (x && typeof x === "object") stack.push([x, depth + 1]);
-    }
-  }
-  return refs;
-}
 
 /** `cachedContents/{id}` for a cache reference, however it was spelled. */
 export const cacheName = (s: string) => (s.startsWith("cachedContents/") ? s : `cachedContents/${s}`);
@@ -66,14 +34,18 @@ export function geminiFileName(uri: string, fileHosts: ReadonlySet<string>): str
   return url ? `files/?${printable(uri, 100)}` : undefined;
 }
 
-/** 404 for the first resource `body` uses that `key` may not; nothing to look up (no D1 read) when it uses none. */
-export async function assertReferencesOwned(env: Env, key: KeyRecord, body: unknown): Promise<void> {
-  const refs = referencesOf(body, resourceSettings(env).fileHosts);
-  if (!refs.files.length && !refs.caches.length) return;
+/**
+ * 404 for the first resource a body uses (`refs`, as `inspectBody` found them) that `key` may not; nothing to look
+ * up (no D1 read) when it uses none.
+ */
+export async function assertReferencesOwned(env: Env, key: KeyRecord, refs: BodyReferences): Promise<void> {
+  if (!refs.fileUris.length && !refs.caches.length) return;
+  const fileHosts = resourceSettings(env).fileHosts;
+  const names = refs.fileUris.map((uri) => geminiFileName(uri, fileHosts)).filter((n): n is string => !!n);
   const store = new ResourceStore(env.DB);
   const [files, caches] = await Promise.all([
-    refs.files.length ? store.notVisible(key, "file", refs.files) : [],
-    refs.caches.length ? store.notVisible(key, "cachedContent", refs.caches) : [],
+    names.length ? store.notVisible(key, "file", names) : [],
+    refs.caches.length ? store.notVisible(key, "cachedContent", refs.caches.map(cacheName)) : [],
   ]);
   if (caches[0]) throw notFound(`cached content "${printable(caches[0])}" not found`);
   if (files[0]) throw notFound(`file "${printable(files[0])}" not found`);

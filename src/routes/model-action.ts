@@ -44,9 +44,9 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
     scope.key = scope.gate.record;
     if (route.invalid) throw route.invalid;
 
-    const { body, fallbacks } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
+    const { body, fallbacks, references } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
     // A direct caller's files and caches live in its own provider project, under its own key: not ours to scope.
-    if (!direct) await assertReferencesOwned(c.env, scope.key, body);
+    if (!direct) await assertReferencesOwned(c.env, scope.key, references);
     const targets = planTargets(route.target, fallbacks, scope.key);
     const unpricedTargets = budgetable(scope, targets);
     const worst = worstCase(config, route.action, body, targets);

@@ -260,6 +260,10 @@ describe("hostile", () => {
     for (let i = 0; i < 150; i++) deep = { nested: deep };
     expect(await refused("v1beta/models/veo-2.0-generate-001:predictLongRunning", { instances: [deep] })).toMatch(/nests deeper/);
     expect(await refused("v1beta/cachedContents", { model: "models/gemini-2.0-flash", contents: [{ role: "user", parts: [{ text: "x" }] }], deep })).toMatch(/nests deeper/);
+    // Outside the inline requests too: the whole batch body goes upstream.
+    const inline = { requests: { requests: [{ request: { contents: [{ role: "user", parts: [{ text: "x" }] }] } }] } };
+    expect(await refused("v1beta/models/gemini-2.0-flash:batchGenerateContent", { batch: { inputConfig: inline, metadata: deep } })).toMatch(/nests deeper/);
+    expect(await refused("v1beta/models/gemini-2.0-flash:batchGenerateContent", { batch: { inputConfig: inline, extra: withFile(metadata) } })).toMatch(/fileUri .* is refused/);
     expect(posts()).toBe(before);
   });
 

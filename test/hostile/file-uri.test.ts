@@ -159,6 +159,15 @@ describe("through the gateway: 400 before any upstream call, for every provider"
     }
   });
 
+  it("a part carrying both spellings is checked under both: a good fileUri does not cover a bad file_uri", async () => {
+    const calls = mockUpstream(() => Response.json({}));
+    const both = { fileData: { mimeType: "image/png", fileUri: "https://example.com/cat.png", file_uri: "http://169.254.169.254/latest/meta-data/" } };
+    const r = await genai("gemini-2.0-flash", "generateContent", gen(both), key);
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as any).error.message).toMatch(/169\.254\.169\.254.* is refused/);
+    expect(calls).toEqual([]);
+  });
+
   it("a fileData part nested 90 levels deep in an unknown field is still found", async () => {
     let deep: unknown = part("https://127.0.0.1/x.png");
     for (let i = 0; i < 45; i++) deep = { nest: [deep] };

@@ -7,7 +7,7 @@ import { badRequest, GatewayError } from "../../gemini/errors";
 import type { Action } from "../../gemini/schema";
 import { hold, release } from "../../governance/hold";
 import { worstCase } from "../../governance/worst-case";
-import { readJson, validateBody } from "../../pipeline/body";
+import { inspectBody, readJson, validateBody } from "../../pipeline/body";
 import { targetString, type Target } from "../../plan/target";
 import { abandonBatch, batchState, observeBatch, type BatchMeta, type BatchOperation } from "../../resources/batches";
 import { assertReferencesOwned } from "../../resources/references";
@@ -30,8 +30,10 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
   const batch = isObject(raw) ? raw.batch : undefined;
   const input = isObject(batch) ? (batch.inputConfig ?? batch.input_config) : undefined;
   if (!isObject(raw) || !isObject(input)) throw badRequest('a batch is {"batch": {"inputConfig": {"requests": {"requests": [...]}} or {"fileName": "files/..."}}}');
+  // The whole body, not only its requests: all of it is sent upstream.
+  const references = inspectBody(raw);
   const estimate = await worstOf(call, t, action, input);
-  await assertReferencesOwned(env, call.key, raw);
+  await assertReferencesOwned(env, call.key, references);
   await call.admit();
 
   const holdId = `batch:${requestId}`;

@@ -26,13 +26,14 @@ const MAX_PATCH_BYTES = 64 * 1024;
 export async function createCache(call: ResourceCall): Promise<Response> {
   const { config } = call.scope;
   const raw = await readJson(call.req, config.maxBodyBytes);
-  if (raw && typeof raw === "object" && !Array.isArray(raw)) inspectBody(raw);
+  // Walked before the schema reads it (a body built to nest deeply is refused first); not an object: no references.
+  const references = raw && typeof raw === "object" && !Array.isArray(raw) ? inspectBody(raw) : { caches: [], fileUris: [] };
   const parsed = CacheBody.safeParse(raw);
   if (!parsed.success) throw badRequest(`invalid cachedContents request: ${describeIssues(parsed.error.issues)}`);
   const body = raw as Record<string, unknown>;
   const t = parseTarget(parsed.data.model);
   call.useModel(t);
-  await assertReferencesOwned(call.c.env, call.key, body);
+  await assertReferencesOwned(call.c.env, call.key, references);
 
   // Cached tokens are charged at the cached-input price (the hourly storage is not metered here).
   const tokens = estimateInput("generateContent", { contents: parsed.data.contents ?? [], systemInstruction: parsed.data.systemInstruction } as never);

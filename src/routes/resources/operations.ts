@@ -16,8 +16,7 @@ const OPERATION_NAME = /^(?:models\/[A-Za-z0-9._-]{1,128}\/)?operations\/([A-Za-
 export async function predictLongRunning(call: ResourceCall, t: Target): Promise<Response> {
   const body = await readJson(call.req, call.scope.config.maxBodyBytes);
   if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("request body must be a JSON object");
-  inspectBody(body);
-  await assertReferencesOwned(call.scope.env, call.key, body);
+  await assertReferencesOwned(call.scope.env, call.key, inspectBody(body));
   await call.admit();
   const op = await call.upstream.json<Operation>(`${call.version}/models/${t.model}:predictLongRunning`, {
     method: "POST",
