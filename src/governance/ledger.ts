@@ -123,7 +123,7 @@ export class Ledger {
     let tokGranted: number | null = null;
     if (limits.tpm !== null) {
       const holding = Math.max(l.tok_settled, ask.used.tokens) - l.tok_settled + ask.reserved.tokens;
-      const left = limits.tpm - this.windowTokens(now) - this.heldTokens(l.id, now) - holding;
+      const left = limits.tpm - this.windowTokens(now) - this.heldUnsettled("tok", l.id, now) - holding;
       const give = fit(ask.need.tokens, left, slices, ask.typical.tokens, true);
       if (give.short) refusals.push(this.tpmRefusal(limits.tpm, who, holding, ask.need.tokens, l.id, now));
       tokGranted = l.tok_settled + holding + give.amount;
@@ -132,7 +132,7 @@ export class Ledger {
     if (limits.budget !== null) {
       const holding = Math.max(l.usd_settled, ask.used.usd) - l.usd_settled + ask.reserved.usd;
       const spent = this.spentSince(periodStart(limits.budget.period, now));
-      const others = this.heldUsd(l.id, now);
+      const others = this.heldUnsettled("usd", l.id, now);
       const left = limits.budget.max_usd - spent - others - holding;
       const give = fit(ask.need.usd, left, slices, ask.typical.usd, false);
       if (give.short) refusals.push(budgetRefusal(limits.budget, who, spent, others + holding, now));
@@ -207,7 +207,7 @@ export class Ledger {
       tokens: this.windowTokens(now),
       spent_usd: this.spentSince(periodStart(limits.budget?.period, now)),
       spent_lifetime_usd: this.spentSince(0),
-      held: { requests: this.heldRequests("", now), tokens: this.heldTokens("", now), usd: this.heldUsd("", now) },
+      held: { requests: this.heldRequests("", now), tokens: this.heldUnsettled("tok", "", now), usd: this.heldUnsettled("usd", "", now) },
     };
   }
 
@@ -266,21 +266,12 @@ export class Ledger {
       .one().n;
   }
 
-  private heldTokens(except: string, now: number): number {
+  /** Tokens (`tok`) or dollars (`usd`) other leases were granted and have not settled, within the settle grace. */
+  private heldUnsettled(what: "tok" | "usd", except: string, now: number): number {
     return this.sql
       .exec<{ n: number }>(
-        `SELECT coalesce(sum(max(tok_granted - tok_settled, 0)), 0) AS n FROM leases
-         WHERE id != ? AND tok_granted IS NOT NULL AND expires_at > ?`,
-        except, now - SETTLE_GRACE_MS,
-      )
-      .one().n;
-  }
-
-  private heldUsd(except: string, now: number): number {
-    return this.sql
-      .exec<{ n: number }>(
-        `SELECT coalesce(sum(max(usd_granted - usd_settled, 0)), 0) AS n FROM leases
-         WHERE id != ? AND usd_granted IS NOT NULL AND expires_at > ?`,
+        `SELECT coalesce(sum(max(${what}_granted - ${what}_settled, 0)), 0) AS n FROM leases
+         WHERE id != ? AND ${what}_granted IS NOT NULL AND expires_at > ?`,
         except, now - SETTLE_GRACE_MS,
       )
       .one().n;
@@ -326,7 +317,7 @@ export class Ledger {
 
   private tpmRefusal(tpm: number, who: string, holding: number, need: number, lease: string, now: number): Refusal {
     const entries = this.sql.exec<{ ts: number; n: number }>("SELECT ts, n FROM tokens WHERE ts > ? ORDER BY ts", now - WINDOW_MS).toArray();
-    const used = entries.reduce((s, e) => s + e.n, 0) + this.heldTokens(lease, now) + holding;
+    const used = entries.reduce((s, e) => s + e.n, 0) + this.heldUnsettled("tok", lease, now) + holding;
     // The window frees once enough of the oldest entries expire for the need to fit.
     let left = used;
     let frees = now + WINDOW_MS;

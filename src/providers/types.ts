@@ -61,6 +61,9 @@ export interface ModelInfo {
   actions: readonly Action[];
 }
 
+/** What a chat model serves through the gateway. */
+export const CHAT_ACTIONS: readonly Action[] = ["generateContent", "streamGenerateContent", "countTokens"];
+
 /**
  * Thrown by `prepare` when the credential itself failed before any model call: a token endpoint refused it
  * (`refused`: cooled down like a 401, another credential is tried) or could not be reached (`unreachable`: a

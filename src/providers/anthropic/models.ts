@@ -1,6 +1,4 @@
-import type { ModelInfo } from "../types";
-
-const CHAT = ["generateContent", "streamGenerateContent", "countTokens"] as const;
+import { CHAT_ACTIONS as CHAT, type ModelInfo } from "../types";
 
 export const ANTHROPIC_MODELS: readonly ModelInfo[] = [
   { id: "claude-opus-4-1", displayName: "Claude Opus 4.1", inputTokenLimit: 200000, outputTokenLimit: 32000, actions: CHAT },

@@ -1,6 +1,4 @@
-import type { ModelInfo } from "../types";
-
-const CHAT = ["generateContent", "streamGenerateContent", "countTokens"] as const;
+import { CHAT_ACTIONS as CHAT, type ModelInfo } from "../types";
 
 /** A few Converse models by their Bedrock ids (cross-region inference profiles start `us.`/`eu.`/`global.`). */
 export const BEDROCK_MODELS: readonly ModelInfo[] = [

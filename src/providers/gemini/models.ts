@@ -1,6 +1,4 @@
-import type { ModelInfo } from "../types";
-
-const CHAT = ["generateContent", "streamGenerateContent", "countTokens"] as const;
+import { CHAT_ACTIONS as CHAT, type ModelInfo } from "../types";
 
 export const GEMINI_MODELS: readonly ModelInfo[] = [
   { id: "gemini-2.5-pro", displayName: "Gemini 2.5 Pro", inputTokenLimit: 1048576, outputTokenLimit: 65536, actions: CHAT },

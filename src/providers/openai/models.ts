@@ -1,6 +1,5 @@
-import type { ModelInfo } from "../types";
+import { CHAT_ACTIONS as CHAT, type ModelInfo } from "../types";
 
-const CHAT = ["generateContent", "streamGenerateContent", "countTokens"] as const;
 const EMBED = ["embedContent", "batchEmbedContents", "countTokens"] as const;
 
 export const OPENAI_MODELS: readonly ModelInfo[] = [

@@ -1,7 +1,5 @@
 import { GEMINI_MODELS } from "../gemini/models";
-import type { ModelInfo } from "../types";
-
-const CHAT = ["generateContent", "streamGenerateContent", "countTokens"] as const;
+import { CHAT_ACTIONS as CHAT, type ModelInfo } from "../types";
 
 /** Gemini's chat and image models under their Vertex names, and Claude as Vertex names its versions. */
 export const VERTEX_MODELS: readonly ModelInfo[] = [

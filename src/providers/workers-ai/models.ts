@@ -1,6 +1,5 @@
-import type { ModelInfo } from "../types";
+import { CHAT_ACTIONS as CHAT, type ModelInfo } from "../types";
 
-const CHAT = ["generateContent", "streamGenerateContent", "countTokens"] as const;
 const EMBED = ["embedContent", "batchEmbedContents"] as const;
 
 /** A few of the edge's text models that take tools; any other Workers AI model may still be named. */
