@@ -3,13 +3,20 @@
  * nothing. It is a Node server outside the gateway's workerd process, because a deployed D1 runs elsewhere: parsing
  * and answering the statements is not the Worker's CPU, while the gateway's own share (building the statements, the
  * D1 client, the call over a socket) still runs and is measured. `stats` says how the gateway wrote: D1 calls and
- * statements per call, which is how bench/usage-sink.mjs sees the batching. BENCH_D1=local uses Miniflare's SQLite.
+ * rows per call, which is how bench/usage-sink.mjs sees the batching (a statement that inserts rows from one JSON
+ * parameter through json_each counts as its rows, and answers RETURNING with their ids as D1 does for new rows). BENCH_D1=local uses Miniflare's SQLite.
  */
 import http from "node:http";
 
 export async function startD1Sink() {
   const stats = { calls: 0, statements: 0, maxBatch: 0 };
-  const one = () => ({ success: true, results: [], meta: { served_by: "bench-d1-sink", duration: 0, changes: 1, last_row_id: 1, changed_db: true, size_after: 0, rows_read: 0, rows_written: 1 } });
+  const rowsOf = (q) => (q?.sql?.includes("json_each") ? JSON.parse(q.params[0]) : undefined);
+  const one = (q) => {
+    const rows = rowsOf(q);
+    const results = rows && q.sql.includes("RETURNING request_id") ? rows.map((r) => ({ request_id: r.request_id })) : [];
+    const n = rows?.length ?? 1;
+    return { success: true, results, meta: { served_by: "bench-d1-sink", duration: 0, changes: n, last_row_id: 1, changed_db: true, size_after: 0, rows_read: 0, rows_written: n } };
+  };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -21,7 +28,7 @@ export async function startD1Sink() {
         res.writeHead(400).end();
         return;
       }
-      const n = Array.isArray(body) ? body.length : 1;
+      const n = (Array.isArray(body) ? body : [body]).reduce((a, q) => a + (rowsOf(q)?.length ?? 1), 0);
       stats.calls++;
       stats.statements += n;
       stats.maxBatch = Math.max(stats.maxBatch, n);

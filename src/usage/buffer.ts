@@ -13,7 +13,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { settleRecords } from "../governance/settle";
-import { insertStatement, storedByThisBatch } from "./insert";
+import { insertRowsStatement, insertStatement, storedByThisBatch } from "./insert";
 import { describeError } from "./log";
 import type { CallRecord } from "./record";
 import { minuteOf, refusalUpsert, type RefusalCount } from "./refusals";
@@ -51,9 +51,25 @@ export interface ShardCounts {
   unsettled: number;
 }
 
+/**
+ * Rows as one hand-off carries them: the JSON text of a CallRecord[] and its length. The isolate serialises its rows
+ * once; the shard stores that text as it is (no structured clone of every row across the RPC, no second
+ * serialisation here). A plain array is taken too (tests, and isolates of an earlier version during a deploy).
+ */
+export type HandOff = CallRecord[] | RowsText;
+export interface RowsText {
+  n: number;
+  json: string;
+}
+
+/** The rows of a hand-off as the shard's `add` takes them. */
+export const rowsText = (rows: CallRecord[]): RowsText => ({ n: rows.length, json: JSON.stringify(rows) });
+
 interface Batch {
   id: number;
   rows: CallRecord[];
+  /** `rows` as the JSON text the batch is stored (and written to D1) as. */
+  json: string;
 }
 
 export class UsageBuffer extends DurableObject<Env> {
@@ -103,10 +119,11 @@ export class UsageBuffer extends DurableObject<Env> {
   /**
    * Keeps rows and adds refusal counts, durably, and makes sure the alarm will write them. Resolves once they are
    * stored: from then on nothing is lost. A row handed off twice is written once (D1 keys rows by request_id, and a
-   * batch never carries a row twice).
+   * batch never carries a row twice). Rows come as the isolate serialised them (`RowsText`), stored as they are.
    */
-  async add(rows: CallRecord[], refusals: RefusalCount[] = []): Promise<void> {
-    if (rows.length) this.sql.exec("INSERT INTO inbox (n, rows) VALUES (?, ?)", rows.length, JSON.stringify(rows));
+  async add(rows: HandOff, refusals: RefusalCount[] = []): Promise<void> {
+    const { n, json } = Array.isArray(rows) ? { n: rows.length, json: JSON.stringify(rows) } : rows;
+    if (n) this.sql.exec("INSERT INTO inbox (n, rows) VALUES (?, ?)", n, json);
     for (const c of refusals) {
       this.sql.exec(
         `INSERT INTO refusals (key_id, minute, status, reason, team_id, count) VALUES (?, ?, ?, ?, ?, ?)
@@ -114,7 +131,7 @@ export class UsageBuffer extends DurableObject<Env> {
         c.key_id, c.minute, c.status, c.reason, c.team_id, c.count,
       );
     }
-    const due = Date.now() + (rows.length ? FLUSH_DELAY_MS : REFUSAL_FLUSH_MS);
+    const due = Date.now() + (n ? FLUSH_DELAY_MS : REFUSAL_FLUSH_MS);
     this.alarmAt ??= await this.ctx.storage.getAlarm();
     if (this.alarmAt === null || this.alarmAt > due) await this.schedule(due);
   }
@@ -209,7 +226,7 @@ export class UsageBuffer extends DurableObject<Env> {
   /** The oldest batch formed but not yet in D1 (retried with exactly its rows), else a new one from the inbox. */
   private nextBatch(): Batch | undefined {
     const formed = this.sql.exec<{ id: number; rows: string }>("SELECT id, rows FROM batches WHERE stored = 0 ORDER BY id LIMIT 1").toArray()[0];
-    if (formed) return { id: formed.id, rows: JSON.parse(formed.rows) };
+    if (formed) return { id: formed.id, rows: JSON.parse(formed.rows), json: formed.rows };
     // The oldest hand-offs, up to BATCH_ROWS distinct rows; what does not fit of the last one stays in the inbox.
     const seen = new Set<string>();
     const rows: CallRecord[] = [];
@@ -234,8 +251,9 @@ export class UsageBuffer extends DurableObject<Env> {
     // Batch numbers are never reused (a counter, not max(id) + 1): a batch id names one set of rows forever.
     const id = this.state("batches") + 1;
     this.setState("batches", id);
-    this.sql.exec("INSERT INTO batches (id, n, rows) VALUES (?, ?, ?)", id, rows.length, JSON.stringify(rows));
-    return { id, rows };
+    const json = JSON.stringify(rows);
+    this.sql.exec("INSERT INTO batches (id, n, rows) VALUES (?, ?, ?)", id, rows.length, json);
+    return { id, rows, json };
   }
 
   private rows(batch: number): CallRecord[] {
@@ -248,7 +266,7 @@ export class UsageBuffer extends DurableObject<Env> {
   }
 
   /**
-   * Writes a batch to D1 in one batch() and marks it stored; returns the error when D1 itself is failing. Rows
+   * Writes a batch to D1 in one statement and marks it stored; returns the error when D1 itself is failing. Rows
    * D1 took from another batch (a row handed off twice) are dropped here: that batch settles them.
    */
   private async store(batch: Batch): Promise<unknown> {
@@ -256,8 +274,9 @@ export class UsageBuffer extends DurableObject<Env> {
     const batchId = this.batchId(batch.id);
     let ours: Set<CallRecord>;
     try {
-      const results = await db.batch(batch.rows.map((r) => insertStatement(db, r, batchId)));
-      ours = new Set(batch.rows.filter((_, i) => storedByThisBatch(results[i]!)));
+      const { results } = await insertRowsStatement(db, batch.json, batchId).all<{ request_id: string }>();
+      const stored = new Set(results.map((r) => r.request_id));
+      ours = new Set(batch.rows.filter((r) => stored.has(r.request_id)));
     } catch (e) {
       // One row D1 will never take fails its whole batch: find it row by row. If no row goes in, D1 is failing.
       const one = await this.oneByOne(batch.rows, batchId);

@@ -22,3 +22,26 @@ export function insertStatement(db: D1Database, r: CallRecord, batchId: string |
 
 /** Whether a statement's result says the row is this batch's: newly inserted, or inserted earlier by the same batch. */
 export const storedByThisBatch = (r: D1Result) => (r.meta?.changes ?? 0) > 0;
+
+// The same INSERT for a whole batch in one statement: the rows go as the one JSON text the usage buffer already
+// keeps (one bound parameter, not 27 per row), and SQLite takes them apart (json_each). Column for column what
+// insertStatement binds. RETURNING names the rows that are this batch's (inserted now, or earlier under the same
+// batch id): a conflict the WHERE skips is not returned.
+const field = (path: string) => `json_extract(r.value, '$.${path}')`;
+const INSERT_JSON = `INSERT INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action,
+  stream, status, outcome, error, attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens,
+  thinking_tokens, cost_usd, latency_ms, ttfb_ms, batch_id, close_code, closed_by, modality_tokens, requests)
+  SELECT ${["request_id", "ts", "key_id", "team_id", "requested_model", "provider", "model", "action"].map(field).join(", ")},
+    CASE WHEN ${field("stream")} THEN 1 ELSE 0 END, ${["status", "outcome", "error"].map(field).join(", ")},
+    json_array_length(r.value, '$.attempts'), ${field("fallback_index")}, ${field("attempts")},
+    ${["tokens.input", "tokens.output", "tokens.cached", "tokens.thinking", "cost_usd", "latency_ms", "ttfb_ms"].map(field).join(", ")},
+    ?2, ${["session.close_code", "session.closed_by", "session.modality_tokens"].map(field).join(", ")},
+    coalesce(${field("requests")}, 1)
+  FROM json_each(?1) AS r WHERE true
+  ON CONFLICT (request_id) DO UPDATE SET batch_id = batch_id WHERE batch_id = excluded.batch_id
+  RETURNING request_id`;
+
+/** One statement storing every row of `json` (a CallRecord[] as JSON) under `batchId`; its results are this batch's ids. */
+export function insertRowsStatement(db: D1Database, json: string, batchId: string): D1PreparedStatement {
+  return db.prepare(INSERT_JSON).bind(json, batchId);
+}

@@ -7,7 +7,8 @@ import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { waits } from "../../src/pipeline/sleep";
-import { USAGE_SHARDS, usageShard, type ShardCounts } from "../../src/usage/buffer";
+import { USAGE_SHARDS, usageShard, type HandOff, type ShardCounts } from "../../src/usage/buffer";
+import { insertStatement } from "../../src/usage/insert";
 import type { CallRecord } from "../../src/usage/record";
 import { counters } from "../helpers/governance";
 import { admin, createKey, flushUsage, genaiCall, genaiRequest, textRequest, usageRow } from "../helpers/worker";
@@ -30,15 +31,40 @@ const record = (i: number, tag: string, over: Partial<CallRecord> = {}): CallRec
 const rowsLike = (tag: string) =>
   env.DB.prepare("SELECT count(*) AS n FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).first<number>("n");
 
-/** D1 down for the buffer: batch() and every single-row write fail (restore before reading D1 in the test). */
+/** D1 down for the buffer: batch() and every write fail (restore before reading D1 in the test). */
 function d1Down() {
   const down = () => Promise.reject(new Error("D1_ERROR: simulated outage"));
   const prepare = env.DB.prepare.bind(env.DB);
   vi.spyOn(env.DB, "batch").mockImplementation(down);
   vi.spyOn(env.DB, "prepare").mockImplementation((sql) => {
     const s = prepare(sql);
-    return { bind: (...a: unknown[]) => Object.assign(s.bind(...a), { run: down }) } as unknown as D1PreparedStatement;
+    return { bind: (...a: unknown[]) => Object.assign(s.bind(...a), { run: down, all: down }) } as unknown as D1PreparedStatement;
   });
+}
+
+/**
+ * Watches the buffer's batch writes (one statement carrying a batch's rows as JSON): `sizes` lists the rows of each
+ * write; `before(run)` may replace the next write (run() performs it).
+ */
+function watchBatchWrites() {
+  const sizes: number[] = [];
+  let before: ((run: () => Promise<D1Result>) => Promise<D1Result>) | undefined;
+  const prepare = env.DB.prepare.bind(env.DB);
+  const spy = vi.spyOn(env.DB, "prepare").mockImplementation((sql) => {
+    const s = prepare(sql);
+    if (!sql.includes("json_each")) return s;
+    return {
+      bind: (...a: unknown[]) => {
+        const bound = s.bind(...a);
+        sizes.push((JSON.parse(a[0] as string) as unknown[]).length);
+        const run = () => bound.all();
+        const once = before;
+        before = undefined;
+        return Object.assign(bound, { all: () => (once ? once(run) : run()) });
+      },
+    } as unknown as D1PreparedStatement;
+  });
+  return { sizes, restore: () => spy.mockRestore(), next: (f: typeof before) => (before = f) };
 }
 
 /** A key whose Governor meters spend (a budget), and a row of it that must settle `usd` there. */
@@ -80,7 +106,7 @@ describe("the usage hand-off", () => {
     vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
       const stub = get(oid);
       return new Proxy(stub, {
-        get: (t, p) => (p === "add" ? (rows: CallRecord[], ...rest: []) => (handOffs.push(rows.length), t.add(rows, ...rest)) : Reflect.get(t, p)),
+        get: (t, p) => (p === "add" ? (rows: HandOff, ...rest: []) => (handOffs.push(Array.isArray(rows) ? rows.length : rows.n), t.add(rows, ...rest)) : Reflect.get(t, p)),
       });
     });
     const calls = await Promise.all(
@@ -96,12 +122,12 @@ describe("the usage hand-off", () => {
     vi.restoreAllMocks();
     expect(handOffs.reduce((a, b) => a + b, 0)).toBe(200);
     expect(handOffs.length).toBeLessThan(200);
-    const batch = vi.spyOn(env.DB, "batch");
+    const writes = watchBatchWrites();
     await flushUsage();
-    const sizes = batch.mock.calls.map((c) => c[0].length);
+    const { sizes } = writes;
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(200);
     expect(Math.min(...sizes)).toBeGreaterThanOrEqual(50);
-    batch.mockRestore();
+    writes.restore();
     expect(await env.DB.prepare("SELECT count(*) AS n FROM usage WHERE key_id = ?").bind(id).first<number>("n")).toBe(200);
   });
 
@@ -164,12 +190,14 @@ describe("the batch writer", () => {
     const tag = crypto.randomUUID();
     const { id, row } = await meteredRow(tag, 0.5);
     await shard(1).add([row, record(1, tag)]);
-    const batch = env.DB.batch.bind(env.DB);
-    vi.spyOn(env.DB, "batch").mockImplementationOnce(async (s) => {
-      await batch(s); // committed...
+    const writes = watchBatchWrites();
+    writes.next(async (run) => {
+      await run(); // committed...
       throw new Error("D1_ERROR: network connection lost"); // ...but the shard never hears so
     });
     await flushUsage();
+    // The failed write is followed by single-row writes under the same batch id, which find the rows theirs.
+    expect(writes.sizes).toEqual([2]);
     expect(await rowsLike(tag)).toBe(2);
     expect((await counters("key", id)).spent_usd).toBe(0.5);
     const stored = await env.DB.prepare("SELECT DISTINCT batch_id FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).all();
@@ -220,13 +248,36 @@ describe("the batch writer", () => {
     expect(errors.mock.calls.map((c) => c.join(" ")).join("\n")).toContain(`usage row ${poison.request_id} refused by D1`);
   });
 
+  it("a batch's one statement stores each row column for column as the single-row INSERT does", async () => {
+    const tag = crypto.randomUUID();
+    const rich: Partial<CallRecord> = {
+      team_id: null, stream: true, status: 502, outcome: "error", error: `upstream said "no" \\ ünïcødé ${"✓".repeat(3)}`,
+      attempts: [
+        { target: "openai/gpt-4o", status: 429, reason: "upstream 429", latency_ms: 12, credential: "a" },
+        { target: "mock/echo", status: 502, reason: "network error", latency_ms: 7, skipped: true },
+      ],
+      fallback_index: null, tokens: { input: 10, output: 0, cached: 3, thinking: 4 }, cost_usd: 1.5e-7, ttfb_ms: null, requests: 7,
+      session: { close_code: 4003, closed_by: "gateway", modality_tokens: { input: { AUDIO: 5 }, output: { TEXT: 2 } } },
+    };
+    const viaBatch = record(1, tag, rich);
+    const single = record(2, tag, rich);
+    await shard(1).add([viaBatch]);
+    await shard(1).flush();
+    await env.DB.batch([insertStatement(env.DB, single, "usage:1:single")]);
+    const [a, b] = [await usageRow(viaBatch.request_id), await usageRow(single.request_id)];
+    expect(a).not.toBeNull();
+    const strip = (r: Record<string, unknown> | null) => ({ ...r, request_id: undefined, batch_id: undefined, ts: undefined });
+    expect(strip(a)).toEqual(strip(b));
+    expect(a).toMatchObject({ stream: 1, attempts: 2, requests: 7, close_code: 4003, team_id: null, fallback_index: null });
+  });
+
   it("a backlog is written 100 rows a D1 batch, oldest first, and drains in one flush", async () => {
     const tag = crypto.randomUUID();
     await shard(1).add(Array.from({ length: 250 }, (_, i) => record(i, tag)));
-    const batch = vi.spyOn(env.DB, "batch");
+    const writes = watchBatchWrites();
     expect(await shard(1).flush()).toMatchObject({ pending: 0 });
-    expect(batch.mock.calls.map((c) => c[0].length)).toEqual([100, 100, 50]);
-    batch.mockRestore();
+    expect(writes.sizes).toEqual([100, 100, 50]);
+    writes.restore();
     expect(await rowsLike(tag)).toBe(250);
   });
 });
