@@ -10,19 +10,22 @@ import type { CallContext, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
 import { recordCall } from "./record";
 
-export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): Headers {
-  const h = new Headers({ "x-edgeway-request-id": ctx.requestId });
-  if (s) {
-    h.set("x-edgeway-provider", s.target.provider);
-    h.set("x-edgeway-model", s.target.model);
-    h.set("x-edgeway-attempts", String(upstreamAttempts(s.attempts)));
-  }
-  return h;
+/** The gateway's answer headers, as a plain record: the Response builds its Headers once from it. */
+export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): Record<string, string> {
+  if (!s) return { "x-edgeway-request-id": ctx.requestId };
+  return {
+    "x-edgeway-request-id": ctx.requestId,
+    "x-edgeway-provider": s.target.provider,
+    "x-edgeway-model": s.target.model,
+    "x-edgeway-attempts": String(upstreamAttempts(s.attempts)),
+  };
 }
+
+export const JSON_TYPE = "application/json; charset=utf-8";
 
 export function respondJson(ctx: CallContext, s: Served): Response {
   const h = gatewayHeaders(ctx, s);
-  h.set("content-type", "application/json; charset=utf-8");
+  h["content-type"] = JSON_TYPE;
   const body = s.raw ?? JSON.stringify(s.json);
   const usage = s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
   recordCall(ctx, {
@@ -109,8 +112,8 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number): Resp
   );
 
   const h = gatewayHeaders(ctx, s);
-  h.set("content-type", "text/event-stream");
-  h.set("cache-control", "no-cache");
+  h["content-type"] = "text/event-stream";
+  h["cache-control"] = "no-cache";
   return new Response(body, { status: 200, headers: h });
 }
 
@@ -124,7 +127,7 @@ export function respondError(ctx: CallScope, err: unknown, attempts: Served["att
     error: e.message, usage: undefined, ttfbMs: null,
   });
   const h = gatewayHeaders(ctx);
-  h.set("x-edgeway-attempts", String(upstreamAttempts(attempts)));
+  h["x-edgeway-attempts"] = String(upstreamAttempts(attempts));
   return errorResponse(e, h);
 }
 

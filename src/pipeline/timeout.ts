@@ -43,7 +43,7 @@ export class AttemptTimer {
   }
 
   private arm(): void {
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) clearTimeout(this.timer);
     const left = Math.max(0, this.deadlineAt - Date.now());
     const [ms, why]: [number, StopReason] = this.timeoutMs < left ? [this.timeoutMs, "timeout"] : [left, "deadline"];
     this.timer = setTimeout(() => this.stop(why), ms);

@@ -13,7 +13,7 @@ import { issueToken, MAX_TOKEN_BODY_BYTES } from "../../live/tokens";
 import { readJson } from "../../pipeline/body";
 import type { CallScope } from "../../pipeline/context";
 import { recordCall } from "../../pipeline/record";
-import { gatewayHeaders, respondError } from "../../pipeline/respond";
+import { gatewayHeaders, JSON_TYPE, respondError } from "../../pipeline/respond";
 import type { ResourceRoute } from "../genai-path";
 
 export async function createAuthToken(c: Context<AppEnv>, route: ResourceRoute): Promise<Response> {
@@ -37,7 +37,7 @@ export async function createAuthToken(c: Context<AppEnv>, route: ResourceRoute):
     const token = await issueToken(c.env, config, scope.key, body, clock.now());
     recordCall(scope, { target: null, index: null, attempts: [], status: 200, outcome: "ok", error: null, usage: undefined, ttfbMs: null });
     const h = gatewayHeaders(scope);
-    h.set("content-type", "application/json; charset=utf-8");
+    h["content-type"] = JSON_TYPE;
     return new Response(JSON.stringify(token), { status: 200, headers: h });
   } catch (e) {
     return respondError(scope, e, []);
