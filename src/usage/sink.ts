@@ -7,9 +7,9 @@
  * round, what arrived meanwhile; the others only add to the outbox. Each round runs in the leader's own request
  * (its waitUntil, after its response has gone), so no call waits on a promise of another's. A round first gathers
  * for GATHER_MS unless a full batch is already waiting: under load a hand-off then carries every call of those
- * milliseconds (one RPC and one stored entry for many rows, which is most of what logging costs a call), and at low
- * load a row goes alone, GATHER_MS later. The rows are serialised once, here, and stored by the shard as that text. A leader stops after MAX_ROUNDS so no request lives on for long; the next
- * arrival leads.
+ * milliseconds (one RPC and one stored entry for many rows), and at low load a row goes alone, GATHER_MS later. The
+ * rows are serialised once, here, and the shard stores that text. A leader stops after MAX_ROUNDS so no request
+ * lives on for long; the next arrival leads.
  */
 import type { Env } from "../env";
 import { waits } from "../pipeline/sleep";

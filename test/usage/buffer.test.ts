@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { waits } from "../../src/pipeline/sleep";
 import { USAGE_SHARDS, usageShard, type HandOff, type ShardCounts } from "../../src/usage/buffer";
-import { insertStatement } from "../../src/usage/insert";
+import { insertRowsStatement, insertStatement } from "../../src/usage/insert";
 import type { CallRecord } from "../../src/usage/record";
 import { counters } from "../helpers/governance";
 import { admin, createKey, flushUsage, genaiCall, genaiRequest, textRequest, usageRow } from "../helpers/worker";
@@ -269,6 +269,19 @@ describe("the batch writer", () => {
     const strip = (r: Record<string, unknown> | null) => ({ ...r, request_id: undefined, batch_id: undefined, ts: undefined });
     expect(strip(a)).toEqual(strip(b));
     expect(a).toMatchObject({ stream: 1, attempts: 2, requests: 7, close_code: 4003, team_id: null, fallback_index: null });
+  });
+
+  it("the one-statement insert returns the rows that are its batch's: all of them again on a retry, none of another batch's", async () => {
+    const tag = crypto.randomUUID();
+    const rows = [record(1, tag), record(2, tag)];
+    const ids = async (batchId: string, rs = rows) =>
+      (await insertRowsStatement(env.DB, JSON.stringify(rs), batchId).all<{ request_id: string }>()).results.map((r) => r.request_id).sort();
+    const all = rows.map((r) => r.request_id).sort();
+    expect(await ids("usage:1:77")).toEqual(all);
+    expect(await ids("usage:1:77")).toEqual(all); // a retry of the same batch: still its own
+    expect(await ids("usage:2:5")).toEqual([]); // the same rows in another batch: not its own, left alone
+    expect(await ids("usage:2:5", [...rows, record(3, tag)])).toEqual([record(3, tag).request_id]);
+    expect(await rowsLike(tag)).toBe(3);
   });
 
   it("a backlog is written 100 rows a D1 batch, oldest first, and drains in one flush", async () => {
