@@ -122,7 +122,7 @@ export class UsageBuffer extends DurableObject<Env> {
    * batch never carries a row twice). Rows come as the isolate serialised them (`RowsText`), stored as they are.
    */
   async add(rows: HandOff, refusals: RefusalCount[] = []): Promise<void> {
-    const { n, json } = Array.isArray(rows) ? { n: rows.length, json: JSON.stringify(rows) } : rows;
+    const { n, json } = Array.isArray(rows) ? rowsText(rows) : rows;
     if (n) this.sql.exec("INSERT INTO inbox (n, rows) VALUES (?, ?)", n, json);
     for (const c of refusals) {
       this.sql.exec(
