@@ -5,6 +5,11 @@
 export interface ByteParser<E> {
   push(bytes: Uint8Array, emit: (e: E) => void): void;
   end(emit: (e: E) => void): void;
+  /**
+   * True when `push` keeps no reference to the bytes once it returns (it decodes them at once): the reader may then
+   * read every network chunk into one reused buffer instead of a new one per chunk.
+   */
+  readonly consumesBytes?: boolean;
 }
 
 export function parserStream<E>(p: ByteParser<E>): TransformStream<Uint8Array, E> {

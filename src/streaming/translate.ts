@@ -14,14 +14,40 @@ export function decoded<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<
   return { chunks: pulled(body, parser, t), usage: () => t.usage?.() };
 }
 
+/** Bounds of the buffer a stream's network chunks are read into, when its parser allows one buffer for all. */
+const MIN_READ_BYTES = 4 * 1024;
+const MAX_READ_BYTES = 64 * 1024;
+/** Reads in a row that used under an eighth of the buffer before it is halved (not one short read in a fast stream). */
+const SHRINK_AFTER = 16;
+
 /**
  * Chunks pulled from the upstream body as the client asks for them: each pull reads network chunks until one
  * translates to something, then hands that on. One reader and one plain loop, with no stream stages in between
  * (two piped TransformStreams cost each chunk their queues and promise hops). An error (a malformed event, an
  * upstream error event) errors the stream and cancels the upstream body; so does the client's cancel.
+ *
+ * When the parser decodes bytes as they come (SSE), network chunks are read into one reused buffer: a new buffer
+ * per chunk lives outside the JS heap until a collection finds it, and a fast stream piled up tens of MiB of them.
+ * The buffer starts small and doubles while reads fill it (a fast stream), and halves when they use little of it:
+ * a slow stream's pending read holds its buffer the whole time, and thousands of them may be open at once.
  */
 export function pulled<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<E>, t: StreamTranslator<E>): ReadableStream<GenerateContentResponse> {
-  const reader = body.getReader();
+  const reader = readerOf(body, parser.consumesBytes === true);
+  let buffer = new ArrayBuffer(reader.byob ? MIN_READ_BYTES : 0);
+  let small = 0;
+  const read = async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    if (!reader.byob) return reader.r.read();
+    const r = await reader.r.read(new Uint8Array(buffer));
+    if (r.done) return { done: true, value: undefined };
+    // The read took the buffer and gives it back in the result; the parser is done with it before the next read.
+    const n = r.value.byteLength;
+    const size = r.value.buffer.byteLength;
+    small = n < size / 8 ? small + 1 : 0;
+    if (n === size && size < MAX_READ_BYTES) buffer = new ArrayBuffer(size * 2);
+    else if (small >= SHRINK_AFTER && size > MIN_READ_BYTES) (buffer = new ArrayBuffer(size / 2)), (small = 0);
+    else buffer = r.value.buffer as ArrayBuffer;
+    return r;
+  };
   const out: GenerateContentResponse[] = [];
   const take = (e: E) => {
     for (const chunk of t.event(e)) out.push(chunk);
@@ -31,7 +57,7 @@ export function pulled<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<E
       async pull(controller) {
         try {
           while (!out.length) {
-            const r = await reader.read();
+            const r = await read();
             if (r.done) {
               parser.end(take);
               for (const chunk of t.end()) out.push(chunk);
@@ -43,12 +69,26 @@ export function pulled<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<E
           }
           for (const chunk of out.splice(0)) controller.enqueue(chunk);
         } catch (e) {
-          reader.cancel(e).catch(() => {});
+          reader.r.cancel(e).catch(() => {});
           throw e;
         }
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: (reason) => reader.r.cancel(reason),
     },
     { highWaterMark: 0 },
   );
+}
+
+type AnyReader = { byob: true; r: ReadableStreamBYOBReader } | { byob: false; r: ReadableStreamDefaultReader<Uint8Array> };
+
+/** A BYOB reader where wanted and the body is a byte stream (a fetch body is; a JS-built stream may not be). */
+function readerOf(body: ReadableStream<Uint8Array>, wantByob: boolean): AnyReader {
+  if (wantByob) {
+    try {
+      return { byob: true, r: body.getReader({ mode: "byob" }) };
+    } catch {
+      // Not a byte stream: read it chunk by chunk.
+    }
+  }
+  return { byob: false, r: body.getReader() };
 }

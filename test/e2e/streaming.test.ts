@@ -100,6 +100,32 @@ describe("streaming over real sockets", () => {
     expect(all.split("\r\n\r\n").filter(Boolean)).toHaveLength(3);
   });
 
+  it("a fast multi-MiB stream, events of every size arriving in odd-sized writes, comes out event for event", async () => {
+    // Event sizes from a few bytes to 200 KiB, so an event spans many network reads and one read holds many events;
+    // multi-byte characters land on every read boundary somewhere. The gateway reads into one reused buffer that
+    // grows and shrinks: every byte must still come out where it went in.
+    const texts: string[] = [];
+    for (let i = 0; i < 60; i++) texts.push(`${i}:` + "é🌍x".repeat([1, 7, 300, 4096, 50_000][i % 5]!));
+    const wire = Buffer.from(texts.map((t, i) => event(chunk(t, i === texts.length - 1))).join(""));
+    const { started, up } = await open();
+    const sent = (async () => {
+      const sizes = [1, 13, 4095, 65_537, 700, 131_072, 3];
+      for (let at = 0, k = 0; at < wire.length; k++) {
+        const n = sizes[k % sizes.length]!;
+        if (!up.res.write(wire.subarray(at, at + n))) await new Promise((r) => up.res.once("drain", r));
+        at += n;
+      }
+      up.res.end();
+    })();
+    const res = await started;
+    expect(res.status).toBe(200);
+    const all = await reader(res).rest();
+    await sent;
+    const got = all.split("\r\n\r\n").filter(Boolean).map((e) => JSON.parse(e.slice(6)).candidates[0].content.parts[0].text);
+    expect(got.length).toBe(texts.length);
+    expect(got).toEqual(texts);
+  });
+
   it("a client that disconnects mid-stream cancels the upstream request", async () => {
     const ac = new AbortController();
     const { started, up } = await open(ac.signal);

@@ -2,12 +2,12 @@ import { describe, expect, it } from "vitest";
 import { parserStream } from "../../src/streaming/parser";
 import { sseEvents, type SseEvent } from "../../src/streaming/sse";
 
-async function parse(chunks: string[]): Promise<SseEvent[]> {
+async function parse(chunks: (string | Uint8Array)[]): Promise<SseEvent[]> {
   const enc = new TextEncoder();
   const out: SseEvent[] = [];
   const src = new ReadableStream<Uint8Array>({
     start(c) {
-      for (const ch of chunks) c.enqueue(enc.encode(ch));
+      for (const ch of chunks) c.enqueue(typeof ch === "string" ? enc.encode(ch) : ch);
       c.close();
     },
   });
@@ -36,6 +36,19 @@ describe("sseEvents", () => {
     for (let i = 1; i < body.length; i++) {
       const got = await parse([body.slice(0, i), body.slice(i)]);
       expect(got.map((e) => e.data), `split at ${i}`).toEqual(events);
+    }
+  });
+
+  it("parses the same events however an event is spread over many network chunks", async () => {
+    const long = JSON.stringify({ text: "x".repeat(5000) + "é\u2028🌍" });
+    const body = `: hi\r\ndata: ${long}\r\n\r\nevent: e\ndata: a\rdata: b\r\rdata: ${long}\n\n`;
+    const whole = await parse([body]);
+    expect(whole.map((e) => e.data)).toEqual([long, "a\nb", long]);
+    const bytes = new TextEncoder().encode(body);
+    for (const size of [1, 2, 3, 7, 64, 1000, 4097]) {
+      const pieces: Uint8Array[] = [];
+      for (let i = 0; i < bytes.length; i += size) pieces.push(bytes.slice(i, i + size));
+      expect(await parse(pieces), `pieces of ${size}`).toEqual(whole);
     }
   });
 
