@@ -1,7 +1,8 @@
 /**
- * The isolate's side of the usage log: one durable hand-off per call, after the response (in waitUntil), never a D1
- * write. Rows and refusal counts go to this isolate's UsageBuffer shard (src/usage/buffer.ts), which batches them
- * into D1.
+ * The isolate's side of the usage log: one durable hand-off per call, after the response (in waitUntil), never
+ * awaited by a caller. Rows and refusal counts go to this isolate's UsageBuffer shard (src/usage/buffer.ts), which
+ * batches them into D1; a round of at least DIRECT_ROWS rows that need no settlement is itself a D1 batch and is
+ * written to D1 directly (see `deliver`).
  *
  * Hand-offs coalesce: the call that finds none in flight leads, sending what is waiting and then, round after
  * round, what arrived meanwhile; the others only add to the outbox. Each round runs in the leader's own request
@@ -14,8 +15,8 @@
 import type { Env } from "../env";
 import { waits } from "../pipeline/sleep";
 import { settleRecords } from "../governance/settle";
-import { rowsText, USAGE_SHARDS, usageShard, type RowsText } from "./buffer";
-import { insertStatement, storedByThisBatch } from "./insert";
+import { BATCH_ROWS, rowsText, USAGE_SHARDS, usageShard, type RowsText } from "./buffer";
+import { insertRowsStatement, insertStatement, storedByThisBatch } from "./insert";
 import { describeError } from "./log";
 import type { CallRecord } from "./record";
 import { refusalKey, type RefusalCount } from "./refusals";
@@ -32,6 +33,8 @@ const MAX_ROUNDS = 16;
 const GATHER_MS = 20;
 /** Rows that make a round worth sending without gathering: one full D1 batch. */
 const GATHER_ROWS = 100;
+/** A round with this many rows that need no settlement writes them to D1 itself (the issue's least D1 batch). */
+const DIRECT_ROWS = 50;
 /** Rows per RPC; a bigger round is sent in several. */
 const MAX_ROWS = 500;
 /** Wait before handing off to another shard after one failed. */
@@ -45,8 +48,11 @@ interface Outbox {
   inFlight: Set<Promise<void>>;
 }
 
-/** This isolate's hand-offs to the usage buffer (round trips to an object), for /admin/stats. */
-export const sinkStats = { handoffs: 0 };
+/**
+ * This isolate's hand-offs, for /admin/stats: to a usage buffer (round trips to an object), and straight to D1 (one
+ * statement of up to BATCH_ROWS rows each).
+ */
+export const sinkStats = { handoffs: 0, direct: 0 };
 
 // Per isolate (keyed by the buffer binding, which the runtime keeps for the isolate's life).
 const outboxes = new WeakMap<object, Outbox>();
@@ -109,8 +115,21 @@ async function rounds(env: Env, box: Outbox): Promise<void> {
   }
 }
 
-/** One RPC carries at most MAX_ROWS rows, serialised once here; the refusal counts go with the first. */
-async function deliver(env: Env, rows: CallRecord[], refusals: RefusalCount[]): Promise<void> {
+/**
+ * A round that is a full D1 batch by itself goes straight to D1 (one statement per BATCH_ROWS rows): the shard's
+ * hand-off, its stored copy and its second write would only move it to the same place. Rows a Governor must
+ * settle (a key or team with tpm or a budget) always go through a shard, which settles each exactly once after D1
+ * stored it. Whatever D1 does not take goes to a shard as any other round does; a copy D1 did store after all is
+ * recognised there by its request_id. The rest: one RPC carries at most MAX_ROWS rows, serialised once here; the
+ * refusal counts go with the first.
+ */
+async function deliver(env: Env, all: CallRecord[], refusals: RefusalCount[]): Promise<void> {
+  let rows = all;
+  if (all.length >= DIRECT_ROWS) {
+    const plain = all.filter((r) => !r.settle);
+    if (plain.length >= DIRECT_ROWS && (await writeBatches(env, plain))) rows = plain.length === all.length ? [] : all.filter((r) => r.settle);
+  }
+  if (!rows.length && !refusals.length) return;
   for (let i = 0; i === 0 || i < rows.length; i += MAX_ROWS) {
     const part = rows.length <= MAX_ROWS ? rows : rows.slice(i, i + MAX_ROWS);
     await deliverOne(env, part, rowsText(part), i ? [] : refusals);
@@ -139,6 +158,21 @@ async function deliverOne(env: Env, rows: CallRecord[], text: RowsText, refusals
     console.error(`${refusals.reduce((n, c) => n + c.count, 0)} refusal counts lost: no usage buffer reachable (${describeError(error)})`);
   }
   if (rows.length) await writeDirect(env, rows);
+}
+
+/** `rows` into D1 in statements of BATCH_ROWS, or false at the first one D1 refused (none of them is retried here). */
+async function writeBatches(env: Env, rows: CallRecord[]): Promise<boolean> {
+  try {
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const part = rows.length <= BATCH_ROWS ? rows : rows.slice(i, i + BATCH_ROWS);
+      sinkStats.direct++;
+      await insertRowsStatement(env.DB, rowsText(part).json, `direct:${crypto.randomUUID()}`).run();
+    }
+    return true;
+  } catch (e) {
+    console.error(`usage batch of ${rows.length} rows not written to D1 (${describeError(e)}); handing it to a usage buffer`);
+    return false;
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import worker from "../../src/index";
 import { waits } from "../../src/pipeline/sleep";
 import { USAGE_SHARDS, usageShard, type HandOff, type ShardCounts } from "../../src/usage/buffer";
 import { insertRowsStatement, insertStatement } from "../../src/usage/insert";
+import { handOffRow, handOffsSettled } from "../../src/usage/sink";
 import type { CallRecord } from "../../src/usage/record";
 import { counters } from "../helpers/governance";
 import { admin, createKey, flushUsage, genaiCall, genaiRequest, textRequest, usageRow } from "../helpers/worker";
@@ -57,10 +58,11 @@ function watchBatchWrites() {
       bind: (...a: unknown[]) => {
         const bound = s.bind(...a);
         sizes.push((JSON.parse(a[0] as string) as unknown[]).length);
-        const run = () => bound.all();
         const once = before;
         before = undefined;
-        return Object.assign(bound, { all: () => (once ? once(run) : run()) });
+        const all = bound.all.bind(bound);
+        const run = bound.run.bind(bound);
+        return Object.assign(bound, { all: () => (once ? once(all) : all()), run: () => (once ? once(run) : run()) });
       },
     } as unknown as D1PreparedStatement;
   });
@@ -98,17 +100,18 @@ describe("the usage hand-off", () => {
     expect(await (await admin("/usage")).json()).toMatchObject({ pending_rows: 0 });
   });
 
-  it("a burst of calls: hand-offs coalesce, and rows reach D1 in batches of at least 50 (100 a batch)", async () => {
+  it("a burst of calls: hand-offs coalesce, and rows reach D1 in batches of 50 to 100, from the isolate or a shard", async () => {
     const { key, id } = await createKey();
     // Counts the hand-offs (add() RPCs) the calls make.
     const get = env.USAGE_BUFFER.get.bind(env.USAGE_BUFFER);
     const handOffs: number[] = [];
-    vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
+    const spy = vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
       const stub = get(oid);
       return new Proxy(stub, {
         get: (t, p) => (p === "add" ? (rows: HandOff, ...rest: []) => (handOffs.push(Array.isArray(rows) ? rows.length : rows.n), t.add(rows, ...rest)) : Reflect.get(t, p)),
       });
     });
+    const writes = watchBatchWrites();
     const calls = await Promise.all(
       Array.from({ length: 200 }, async () => {
         const ctx = createExecutionContext();
@@ -119,15 +122,17 @@ describe("the usage hand-off", () => {
       }),
     );
     expect(calls.every((s) => s === 200)).toBe(true);
-    vi.restoreAllMocks();
-    expect(handOffs.reduce((a, b) => a + b, 0)).toBe(200);
-    expect(handOffs.length).toBeLessThan(200);
-    const writes = watchBatchWrites();
+    spy.mockRestore();
     await flushUsage();
+    writes.restore();
     const { sizes } = writes;
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(200);
     expect(Math.min(...sizes)).toBeGreaterThanOrEqual(50);
-    writes.restore();
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+    // Every row went once: in a round the isolate wrote itself, or in a hand-off to a shard (fewer than one a call).
+    const direct = await env.DB.prepare("SELECT count(*) AS n FROM usage WHERE key_id = ? AND batch_id LIKE 'direct:%'").bind(id).first<number>("n");
+    expect(handOffs.reduce((a, b) => a + b, 0) + direct!).toBe(200);
+    expect(handOffs.length).toBeLessThan(200);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM usage WHERE key_id = ?").bind(id).first<number>("n")).toBe(200);
   });
 
@@ -148,6 +153,99 @@ describe("the usage hand-off", () => {
     expect(waited).toHaveBeenCalledTimes(2); // this isolate's shard, then another
     expect((await counters("key", id)).spent_usd).toBeCloseTo(row!.cost_usd as number, 12);
     expect(errors.mock.calls.join("\n")).toContain("did not take a hand-off (Durable Object is overloaded)");
+  });
+});
+
+describe("a full round written by the isolate itself", () => {
+  /** `n` rows handed off in one tick, so they make one round: what a busy isolate gathers in GATHER_MS. */
+  async function handOff(rows: CallRecord[]) {
+    const ctx = createExecutionContext();
+    for (const r of rows) handOffRow(env, ctx.waitUntil.bind(ctx), r);
+    await handOffsSettled(env);
+    await waitOnExecutionContext(ctx);
+  }
+  /** Counts the rows of every add() RPC to a shard. */
+  function watchHandOffs() {
+    const get = env.USAGE_BUFFER.get.bind(env.USAGE_BUFFER);
+    const rows: number[] = [];
+    vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
+      const stub = get(oid);
+      return new Proxy(stub, {
+        get: (t, p) => (p === "add" ? (h: HandOff, ...rest: []) => (rows.push(Array.isArray(h) ? h.length : h.n), t.add(h, ...rest)) : Reflect.get(t, p)),
+      });
+    });
+    return rows;
+  }
+  const batchIds = async (tag: string) =>
+    (await env.DB.prepare("SELECT batch_id FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).all<{ batch_id: string }>()).results.map((r) => r.batch_id);
+
+  it("goes to D1 in statements of at most 100 rows with no shard in between; rows to settle still go through a shard, settled once", async () => {
+    const tag = crypto.randomUUID();
+    const { id, row } = await meteredRow(`${tag}-m`, 0.75);
+    const plain = Array.from({ length: 150 }, (_, i) => record(i, tag));
+    const handOffs = watchHandOffs();
+    const writes = watchBatchWrites();
+    await handOff([...plain.slice(0, 70), row, ...plain.slice(70)]);
+    // Stored before any shard flushed: the isolate wrote them, in two statements, each under its own batch id.
+    expect(writes.sizes).toEqual([100, 50]);
+    const ids = await batchIds(tag);
+    expect(ids).toHaveLength(150);
+    expect(ids.every((b) => /^direct:[0-9a-f-]{36}$/.test(b))).toBe(true);
+    expect(new Set(ids).size).toBe(2);
+    // The metered row alone went to a shard, which stores and settles it.
+    expect(handOffs).toEqual([1]);
+    expect(await rowsLike(`${tag}-m`)).toBe(0);
+    await flushUsage();
+    expect(await rowsLike(`${tag}-m`)).toBe(1);
+    expect((await counters("key", id)).spent_usd).toBe(0.75);
+    writes.restore();
+  });
+
+  it("a round under 50 rows goes to a shard, to be batched with other isolates' rows", async () => {
+    const tag = crypto.randomUUID();
+    const handOffs = watchHandOffs();
+    await handOff(Array.from({ length: 49 }, (_, i) => record(i, tag)));
+    expect(handOffs).toEqual([49]);
+    expect(await rowsLike(tag)).toBe(0);
+    await flushUsage();
+    expect(await rowsLike(tag)).toBe(49);
+  });
+
+  it("D1 refusing the isolate's write: the round goes to a shard and lands once D1 is back", async () => {
+    const tag = crypto.randomUUID();
+    const handOffs = watchHandOffs();
+    d1Down();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    await handOff(Array.from({ length: 60 }, (_, i) => record(i, tag)));
+    expect(handOffs).toEqual([60]);
+    expect(errors.mock.calls.join("\n")).toContain("usage batch of 60 rows not written to D1 (D1_ERROR: simulated outage); handing it to a usage buffer");
+    vi.restoreAllMocks();
+    expect(await rowsLike(tag)).toBe(0);
+    expect(await totals()).toMatchObject({ pending: 60 });
+    await flushUsage();
+    expect(await rowsLike(tag)).toBe(60);
+    expect(await totals()).toMatchObject({ pending: 0, rejected: 0 });
+  });
+
+  it("a write D1 stored but whose answer was lost: the shard's copy finds the rows stored, one row each", async () => {
+    const tag = crypto.randomUUID();
+    const handOffs = watchHandOffs();
+    const writes = watchBatchWrites();
+    writes.next(async (run) => {
+      await run(); // committed...
+      throw new Error("D1_ERROR: network connection lost"); // ...but the isolate never hears so
+    });
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const before = (await totals()).rejected;
+    await handOff(Array.from({ length: 60 }, (_, i) => record(i, tag)));
+    expect(handOffs).toEqual([60]);
+    await flushUsage();
+    writes.restore();
+    const ids = await batchIds(tag);
+    expect(ids).toHaveLength(60);
+    expect(new Set(ids).size).toBe(1);
+    expect(ids[0]).toMatch(/^direct:/);
+    expect(await totals()).toMatchObject({ pending: 0, rejected: before });
   });
 });
 
