@@ -31,6 +31,7 @@ const opts = {
   seconds: int("BENCH_SECONDS", 5),
   connections: int("BENCH_CONNECTIONS", 32),
   streams: int("BENCH_STREAMS", 10),
+  streamWarmSeconds: int("BENCH_STREAM_WARM_SECONDS", 2),
   chunks: 100,
   gapMs: 2,
   bigMiB: int("BENCH_BIG_MB", 100),
@@ -141,7 +142,14 @@ async function main() {
   }
 
   const pair = { limit: { label: "bare", p: bare }, gateway: { label: "gateway", p: gw } };
-  if (want("throughput")) results.throughput = await interleaved("throughput", pair, { url: (p) => genUrl(p.url, GEMINI_MODEL), key, connections: opts.connections });
+  if (want("throughput")) {
+    const s0 = await stats(gw.url);
+    results.throughput = await interleaved("throughput", pair, { url: (p) => genUrl(p.url, GEMINI_MODEL), key, connections: opts.connections });
+    // How the usage rows of those calls left the isolate: hand-offs to a shard, and batches it wrote to D1 itself.
+    const s1 = await stats(gw.url);
+    const per1000 = (f) => (1000 * (s1[f] - s0[f])) / (s1.calls - s0.calls);
+    results.throughput.usage = { shardHandoffsPer1000: per1000("usage_handoffs"), directWritesPer1000: per1000("usage_direct_writes") };
+  }
   if (want("latency")) results.latency = await interleaved("latency (1 connection)", pair, { url: (p) => genUrl(p.url, GEMINI_MODEL), key, connections: 1 });
   if (want("translation")) results.translation = await translation(gw, key);
   await stop(gw);
@@ -340,18 +348,27 @@ function drain(url, key) {
   });
 }
 
-/** TTFB and per-chunk delivery through each side, against a lock-stepped upstream (see lib/stream.mjs). */
+/**
+ * TTFB and per-chunk delivery through each side, against a lock-stepped upstream (see lib/stream.mjs). The measured
+ * streams run in warm isolates, as a deployed gateway's are after its first calls: both sides first serve
+ * `streamWarmSeconds` of plain calls under wrk (V8 runs a function's first few hundred calls unoptimised, and a
+ * process that served ten streams has not got there). The first streams of the fresh processes are reported too.
+ */
 async function streaming(gwCfg, bareCfg, key) {
   const up = await streamUpstream({ chunks: opts.chunks, gapMs: opts.gapMs });
   const sides = { limit: await start(bareCfg(up.url), "bare-stream"), gateway: await start(gwCfg(up.url), "gateway-stream") };
   const runs = { limit: [], gateway: [] };
+  const cold = { limit: [], gateway: [] };
   let n = 0;
+  const probe = (side) => probeStream({ upstream: up, base: sides[side].url, key, id: `s${n++}`, chunks: opts.chunks });
   try {
-    for (const side of ["limit", "gateway"]) await probeStream({ upstream: up, base: sides[side].url, key, id: `warm${n++}`, chunks: opts.chunks });
+    for (const side of ["limit", "gateway"]) await probe(side); // the processes' very first call
+    for (let i = 0; i < opts.streams; i++) for (const side of i % 2 ? ["gateway", "limit"] : ["limit", "gateway"]) cold[side].push(await probe(side));
+    for (const side of ["limit", "gateway"]) {
+      await runWrk({ url: genUrl(sides[side].url, GEMINI_MODEL), body: BODY, key, pid: sides[side].pid, connections: 4, seconds: opts.streamWarmSeconds });
+    }
     for (let i = 0; i < opts.streams; i++) {
-      for (const side of i % 2 ? ["gateway", "limit"] : ["limit", "gateway"]) {
-        runs[side].push(await probeStream({ upstream: up, base: sides[side].url, key, id: `s${n++}`, chunks: opts.chunks }));
-      }
+      for (const side of i % 2 ? ["gateway", "limit"] : ["limit", "gateway"]) runs[side].push(await probe(side));
     }
   } finally {
     await Promise.all(Object.values(sides).map(stop));
@@ -376,11 +393,12 @@ async function streaming(gwCfg, bareCfg, key) {
   // Pairwise within a round (streams i of both sides ran back to back).
   out.added = {
     ttfbMs: median(runs.gateway.map((g, i) => g.ttfbMs - runs.limit[i].ttfbMs)),
+    coldTtfbMs: median(cold.gateway.map((g, i) => g.ttfbMs - cold.limit[i].ttfbMs)),
     deliveryP50: out.gateway.deliveryP50 - out.limit.deliveryP50,
     deliveryP99: out.gateway.deliveryP99 - out.limit.deliveryP99,
     gapP50: out.gateway.gapP50 - out.limit.gapP50,
   };
-  log(`streaming: TTFB bare ${out.limit.ttfbMs.toFixed(2)} ms, gateway ${out.gateway.ttfbMs.toFixed(2)} ms; chunk delivery p50 bare ${out.limit.deliveryP50.toFixed(3)} ms, gateway ${out.gateway.deliveryP50.toFixed(3)} ms; held back: ${out.gateway.heldBack}`);
+  log(`streaming: TTFB bare ${out.limit.ttfbMs.toFixed(2)} ms, gateway ${out.gateway.ttfbMs.toFixed(2)} ms (added: warm ${out.added.ttfbMs.toFixed(2)} ms, first streams of fresh processes ${out.added.coldTtfbMs.toFixed(2)} ms); chunk delivery p50 bare ${out.limit.deliveryP50.toFixed(3)} ms, gateway ${out.gateway.deliveryP50.toFixed(3)} ms; held back: ${out.gateway.heldBack}`);
   return out;
 }
 
@@ -421,6 +439,8 @@ function report(r) {
     rows.push([`req/s, ${t.connections} conns`, f(t.limit.rps, 0), f(t.gateway.rps, 0), `× ${f(t.ratio.rps, 3)}`]);
     rows.push([`p50 / p99 ms, ${t.connections} conns`, `${f(t.limit.p50)} / ${f(t.limit.p99)}`, `${f(t.gateway.p50)} / ${f(t.gateway.p99)}`, `${sg(t.added.p50)} / ${sg(t.added.p99)}`]);
     rows.push(["CPU ms per request", f(t.limit.cpuMsPerReq, 3), f(t.gateway.cpuMsPerReq, 3), `× ${f(t.ratio.cpu, 3)} (${sg(t.added.cpuMsPerReq, 3)})`]);
+    const u = r.throughput.usage;
+    if (u) rows.push(["usage: shard hand-offs / D1 writes per 1,000 calls", "", `${f(u.shardHandoffsPer1000, 1)} / ${f(u.directWritesPer1000, 1)}`, ""]);
   }
   if (r.latency) {
     const t = r.latency.summary;
@@ -436,7 +456,8 @@ function report(r) {
   }
   if (r.streaming) {
     const s = r.streaming;
-    rows.push(["stream TTFB ms", f(s.limit.ttfbMs), f(s.gateway.ttfbMs), `${sg(s.added.ttfbMs)}`]);
+    rows.push(["stream TTFB ms (warm)", f(s.limit.ttfbMs), f(s.gateway.ttfbMs), `${sg(s.added.ttfbMs)}`]);
+    rows.push(["stream TTFB, first streams (added)", "", "", `${sg(s.added.coldTtfbMs)}`]);
     rows.push(["chunk delivery p50 / p99 ms", `${f(s.limit.deliveryP50, 3)} / ${f(s.limit.deliveryP99, 3)}`, `${f(s.gateway.deliveryP50, 3)} / ${f(s.gateway.deliveryP99, 3)}`, `${sg(s.added.deliveryP50, 3)} / ${sg(s.added.deliveryP99, 3)}`]);
     rows.push(["chunks held back", `${s.limit.heldBack} of ${s.limit.chunks}`, `${s.gateway.heldBack} of ${s.gateway.chunks}`, ""]);
   }

@@ -10,13 +10,23 @@
  */
 import http from "node:http";
 
+const ANSWER = JSON.stringify({
+  candidates: [{ content: { role: "model", parts: [{ text: "warm" }] }, finishReason: "STOP", index: 0 }],
+  usageMetadata: { promptTokenCount: 2, candidatesTokenCount: 1, totalTokenCount: 3 },
+});
+
 export async function streamUpstream({ chunks, gapMs, holdTimeoutMs = 1000 }) {
   const waiting = new Map(); // stream id → { seen(k) }
   const server = http.createServer((req, res) => {
-    req.resume();
+    let text = "";
+    req.setEncoding("utf8");
+    req.on("data", (d) => (text += d));
     req.on("end", () => {
-      // The stream id travels in the model name (the gateway forwards neither the query nor client headers).
-      const id = /\/models\/stream-([\w-]+):streamGenerateContent/.exec(req.url)?.[1];
+      // Plain calls (the warm-up before the measured streams) are answered at once.
+      if (req.url.includes(":generateContent")) return res.writeHead(200, { "content-type": "application/json" }).end(ANSWER);
+      // The stream id travels in the prompt (the gateway forwards neither the query nor client headers), so every
+      // stream calls the same, priced model, as real traffic does.
+      const id = /stream please ([\w-]+)/.exec(text)?.[1];
       const s = waiting.get(id);
       if (!s) return res.writeHead(404).end("unknown stream id");
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
@@ -83,9 +93,9 @@ export async function probeStream({ upstream, base, key, id, chunks, timeoutMs =
   const arrivedAt = new Array(chunks).fill(NaN);
   const t0 = performance.now();
   let firstByte = NaN;
-  const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: "stream please" }] }] });
+  const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: `stream please ${id}` }] }] });
   await new Promise((resolve, reject) => {
-    const req = http.request(`${base}/genai/v1beta/models/gemini/stream-${id}:streamGenerateContent?alt=sse`, {
+    const req = http.request(`${base}/genai/v1beta/models/gemini/gemini-2.0-flash:streamGenerateContent?alt=sse`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-goog-api-key": key },
       agent: false,
