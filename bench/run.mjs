@@ -5,7 +5,8 @@
  * compatibility settings), call the same mock upstream on loopback, and take the same load (wrk), interleaved round
  * by round so machine drift hits both. Prints a table and writes bench/results.json.
  *
- * Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (5), BENCH_CONNECTIONS (32), BENCH_STREAMS per
+ * Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (5), BENCH_CONNECTIONS (32), BENCH_STREAM_WARM_SECONDS
+ * (2 s of plain calls on each side before the measured streams), BENCH_STREAMS per
  * side (10), BENCH_BIG_MB (100), BENCH_COLD (3 cold starts per side), BENCH_ONLY (comma list of sections:
  * throughput,latency,translation,governance,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
  * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs).
