@@ -127,7 +127,10 @@ async function deliver(env: Env, all: CallRecord[], refusals: RefusalCount[]): P
   let rows = all;
   if (all.length >= DIRECT_ROWS) {
     const plain = all.filter((r) => !r.settle);
-    if (plain.length >= DIRECT_ROWS && (await writeBatches(env, plain))) rows = plain.length === all.length ? [] : all.filter((r) => r.settle);
+    if (plain.length >= DIRECT_ROWS) {
+      const left = await writeBatches(env, plain);
+      rows = plain.length === all.length ? left : [...all.filter((r) => r.settle), ...left];
+    }
   }
   if (!rows.length && !refusals.length) return;
   for (let i = 0; i === 0 || i < rows.length; i += MAX_ROWS) {
@@ -160,19 +163,20 @@ async function deliverOne(env: Env, rows: CallRecord[], text: RowsText, refusals
   if (rows.length) await writeDirect(env, rows);
 }
 
-/** `rows` into D1 in statements of BATCH_ROWS, or false at the first one D1 refused (none of them is retried here). */
-async function writeBatches(env: Env, rows: CallRecord[]): Promise<boolean> {
-  try {
-    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
-      const part = rows.length <= BATCH_ROWS ? rows : rows.slice(i, i + BATCH_ROWS);
+/** `rows` into D1 in statements of BATCH_ROWS; returns those D1 did not take (from the first statement it refused). */
+async function writeBatches(env: Env, rows: CallRecord[]): Promise<CallRecord[]> {
+  for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+    const part = rows.length <= BATCH_ROWS ? rows : rows.slice(i, i + BATCH_ROWS);
+    try {
       sinkStats.direct++;
       await insertRowsStatement(env.DB, rowsText(part).json, `direct:${crypto.randomUUID()}`).run();
+    } catch (e) {
+      const left = rows.slice(i);
+      console.error(`usage batch of ${left.length} rows not written to D1 (${describeError(e)}); handing it to a usage buffer`);
+      return left;
     }
-    return true;
-  } catch (e) {
-    console.error(`usage batch of ${rows.length} rows not written to D1 (${describeError(e)}); handing it to a usage buffer`);
-    return false;
   }
+  return [];
 }
 
 /**

@@ -227,6 +227,27 @@ describe("a full round written by the isolate itself", () => {
     expect(await totals()).toMatchObject({ pending: 0, rejected: 0 });
   });
 
+  it("D1 refusing the second of two statements: only that statement's rows go to a shard", async () => {
+    const tag = crypto.randomUUID();
+    const handOffs = watchHandOffs();
+    const writes = watchBatchWrites();
+    writes.next(async (run) => {
+      const r = await run();
+      writes.next(() => Promise.reject(new Error("D1_ERROR: overloaded")));
+      return r;
+    });
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    await handOff(Array.from({ length: 150 }, (_, i) => record(i, tag)));
+    expect(handOffs).toEqual([50]);
+    expect(await rowsLike(tag)).toBe(100);
+    await flushUsage();
+    writes.restore();
+    const ids = await batchIds(tag);
+    expect(ids).toHaveLength(150);
+    expect(ids.filter((b) => b.startsWith("direct:"))).toHaveLength(100);
+    expect(ids.filter((b) => /^usage(:\d)?:\d+$/.test(b))).toHaveLength(50);
+  });
+
   it("a write D1 stored but whose answer was lost: the shard's copy finds the rows stored, one row each", async () => {
     const tag = crypto.randomUUID();
     const handOffs = watchHandOffs();
