@@ -69,6 +69,18 @@ function watchBatchWrites() {
   return { sizes, restore: () => spy.mockRestore(), next: (f: typeof before) => (before = f) };
 }
 
+/** Counts the rows of every add() RPC to a shard. */
+function watchHandOffs() {
+  const get = env.USAGE_BUFFER.get.bind(env.USAGE_BUFFER);
+  const rows: number[] = [];
+  vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
+    const stub = get(oid);
+    return new Proxy(stub, {
+      get: (t, p) => (p === "add" ? (h: HandOff, ...rest: []) => (rows.push(Array.isArray(h) ? h.length : h.n), t.add(h, ...rest)) : Reflect.get(t, p)),
+    });
+  });
+  return rows;
+}
 /** A key whose Governor meters spend (a budget), and a row of it that must settle `usd` there. */
 async function meteredRow(tag: string, usd: number) {
   const { id } = await createKey({ budget: { max_usd: 100 } });
@@ -103,14 +115,7 @@ describe("the usage hand-off", () => {
   it("a burst of calls: hand-offs coalesce, and rows reach D1 in batches of 50 to 100, from the isolate or a shard", async () => {
     const { key, id } = await createKey();
     // Counts the hand-offs (add() RPCs) the calls make.
-    const get = env.USAGE_BUFFER.get.bind(env.USAGE_BUFFER);
-    const handOffs: number[] = [];
-    const spy = vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
-      const stub = get(oid);
-      return new Proxy(stub, {
-        get: (t, p) => (p === "add" ? (rows: HandOff, ...rest: []) => (handOffs.push(Array.isArray(rows) ? rows.length : rows.n), t.add(rows, ...rest)) : Reflect.get(t, p)),
-      });
-    });
+    const handOffs = watchHandOffs();
     const writes = watchBatchWrites();
     const calls = await Promise.all(
       Array.from({ length: 200 }, async () => {
@@ -122,7 +127,6 @@ describe("the usage hand-off", () => {
       }),
     );
     expect(calls.every((s) => s === 200)).toBe(true);
-    spy.mockRestore();
     await flushUsage();
     writes.restore();
     const { sizes } = writes;
@@ -163,18 +167,6 @@ describe("a full round written by the isolate itself", () => {
     for (const r of rows) handOffRow(env, ctx.waitUntil.bind(ctx), r);
     await handOffsSettled(env);
     await waitOnExecutionContext(ctx);
-  }
-  /** Counts the rows of every add() RPC to a shard. */
-  function watchHandOffs() {
-    const get = env.USAGE_BUFFER.get.bind(env.USAGE_BUFFER);
-    const rows: number[] = [];
-    vi.spyOn(env.USAGE_BUFFER, "get").mockImplementation((oid) => {
-      const stub = get(oid);
-      return new Proxy(stub, {
-        get: (t, p) => (p === "add" ? (h: HandOff, ...rest: []) => (rows.push(Array.isArray(h) ? h.length : h.n), t.add(h, ...rest)) : Reflect.get(t, p)),
-      });
-    });
-    return rows;
   }
   const batchIds = async (tag: string) =>
     (await env.DB.prepare("SELECT batch_id FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).all<{ batch_id: string }>()).results.map((r) => r.batch_id);
