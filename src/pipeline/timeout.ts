@@ -22,6 +22,14 @@ export function requestTimeoutMs(header: string | null, p: RetryPolicy): number 
 /** Why an attempt was stopped before its first byte. */
 export type StopReason = "timeout" | "deadline" | "cancelled";
 
+/**
+ * How long an attempt runs before it listens to the client's signal. A listener on the incoming request's signal
+ * costs about 5 % of a fast call's gateway CPU, while a model call that answers this fast is over before a leaving
+ * client would matter: so the attempt's one timer first fires here, stops the attempt if the client has gone, and
+ * only then listens. A client that leaves stops the upstream call within this long, or at once later on.
+ */
+export const CLIENT_WATCH_MS = 100;
+
 /** Aborts one attempt on whichever comes first: its timeout, the call's deadline, or the client's signal. */
 export class AttemptTimer {
   readonly controller = new AbortController();
@@ -31,22 +39,43 @@ export class AttemptTimer {
   private stoppedPromise: Promise<never> | undefined;
   private rejectStopped: ((reason: unknown) => void) | undefined;
   private released = false;
+  /** When the client's signal is first looked at; undefined once it is listened to (or there is none). */
+  private watchAt: number | undefined;
+  private listening = false;
 
   constructor(
     private readonly timeoutMs: number,
     private readonly deadlineAt: number,
     private readonly client?: AbortSignal,
   ) {
+    if (client?.aborted) {
+      this.stop("cancelled");
+      return;
+    }
+    if (client) this.watchAt = Date.now() + CLIENT_WATCH_MS;
     this.arm();
-    if (client?.aborted) this.stop("cancelled");
-    else client?.addEventListener("abort", this.onCancel, { once: true });
   }
 
   private arm(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
-    const left = Math.max(0, this.deadlineAt - Date.now());
+    const now = Date.now();
+    const left = Math.max(0, this.deadlineAt - now);
     const [ms, why]: [number, StopReason] = this.timeoutMs < left ? [this.timeoutMs, "timeout"] : [left, "deadline"];
-    this.timer = setTimeout(() => this.stop(why), ms);
+    if (this.watchAt !== undefined && this.watchAt - now < ms) {
+      this.timer = setTimeout(() => this.watch(), Math.max(0, this.watchAt - now));
+    } else {
+      this.timer = setTimeout(() => this.stop(why), ms);
+    }
+  }
+
+  /** The attempt outlived CLIENT_WATCH_MS: stop it if the client has gone, else listen from now on. */
+  private watch(): void {
+    this.watchAt = undefined;
+    if (this.stopped || this.released) return;
+    if (this.client!.aborted) return this.stop("cancelled");
+    this.client!.addEventListener("abort", this.onCancel, { once: true });
+    this.listening = true;
+    this.arm();
   }
 
   /**
@@ -72,7 +101,7 @@ export class AttemptTimer {
   release(): void {
     this.released = true;
     clearTimeout(this.timer);
-    this.client?.removeEventListener("abort", this.onCancel);
+    if (this.listening) this.client!.removeEventListener("abort", this.onCancel);
   }
 
   /** `p`, or a rejection as soon as the attempt stops, whether or not the transport honours the signal. */

@@ -3,6 +3,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { waits } from "../../src/pipeline/sleep";
+import { AttemptTimer, CLIENT_WATCH_MS } from "../../src/pipeline/timeout";
 import {
   createKey, flushUsage, genai, genaiRequest, genaiSettled, hang, mockUpstream, textRequest, usageRow,
 } from "../helpers/worker";
@@ -159,5 +160,99 @@ describe("a client that goes away", () => {
     expect(res.status).toBe(499);
     expect(calls).toHaveLength(1);
     expect(calls[0]!.signal.aborted).toBe(true);
+  });
+
+  it("stops an attempt the client leaves once the gateway listens to it (past CLIENT_WATCH_MS), with its 499 row", async () => {
+    const ac = new AbortController();
+    const calls = mockUpstream((c) => {
+      setTimeout(() => ac.abort(), CLIENT_WATCH_MS * 3);
+      return hang(c);
+    });
+    const req = new Request(genaiRequest("gemini-2.0-flash", "generateContent", textRequest("x"), key, {}), { signal: ac.signal });
+    const ctx = createExecutionContext();
+    const started = Date.now();
+    const res = await worker.fetch(req, { ...env, EDGEWAY_TIMEOUT_MS: "60000" }, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(res.status).toBe(499);
+    // Long before the 60 s timeout: the listener stopped it, not the timer.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(calls[0]!.signal.aborted).toBe(true);
+    await flushUsage();
+    expect(await usageRow(res.headers.get("x-edgeway-request-id"))).toMatchObject({ status: 499, outcome: "aborted" });
+  });
+});
+
+describe("the attempt's watch on the client", () => {
+  /** A client signal that counts the listeners put on it. */
+  const watched = () => {
+    const ac = new AbortController();
+    const added: string[] = [];
+    const add = ac.signal.addEventListener.bind(ac.signal);
+    ac.signal.addEventListener = ((type: string, ...rest: [EventListener, AddEventListenerOptions?]) => {
+      added.push(type);
+      add(type, ...rest);
+    }) as AbortSignal["addEventListener"];
+    return { ac, added };
+  };
+
+  it("an attempt served within CLIENT_WATCH_MS never listens to the client's signal", async () => {
+    const { ac, added } = watched();
+    const timer = new AttemptTimer(60_000, Date.now() + 60_000, ac.signal);
+    timer.release();
+    await new Promise((r) => setTimeout(r, CLIENT_WATCH_MS * 2));
+    expect(added).toEqual([]);
+    expect(timer.stopped).toBeUndefined();
+  });
+
+  it("a client gone by CLIENT_WATCH_MS stops the attempt then, without a listener", async () => {
+    const { ac, added } = watched();
+    const timer = new AttemptTimer(60_000, Date.now() + 60_000, ac.signal);
+    ac.abort();
+    expect(timer.stopped).toBeUndefined();
+    await new Promise((r) => setTimeout(r, CLIENT_WATCH_MS * 2));
+    expect(timer.stopped).toBe("cancelled");
+    expect(timer.signal.aborted).toBe(true);
+    expect(added).toEqual([]);
+  });
+
+  it("past CLIENT_WATCH_MS the attempt listens, stops at once when the client leaves, and lets go when released", async () => {
+    const { ac, added } = watched();
+    const timer = new AttemptTimer(60_000, Date.now() + 60_000, ac.signal);
+    const removed = vi.spyOn(ac.signal, "removeEventListener");
+    await new Promise((r) => setTimeout(r, CLIENT_WATCH_MS * 2));
+    expect(added).toEqual(["abort"]);
+    ac.abort();
+    expect(timer.stopped).toBe("cancelled");
+
+    const other = watched();
+    const released = new AttemptTimer(60_000, Date.now() + 60_000, other.ac.signal);
+    const otherRemoved = vi.spyOn(other.ac.signal, "removeEventListener");
+    await new Promise((r) => setTimeout(r, CLIENT_WATCH_MS * 2));
+    released.release();
+    expect(otherRemoved).toHaveBeenCalledTimes(1);
+    other.ac.abort();
+    expect(released.stopped).toBeUndefined();
+    expect(removed).not.toHaveBeenCalled();
+  });
+
+  it("an upstream that keeps sending bytes does not put the watch off", async () => {
+    const { ac, added } = watched();
+    const timer = new AttemptTimer(60_000, Date.now() + 60_000, ac.signal);
+    const touching = setInterval(() => timer.touch(), CLIENT_WATCH_MS / 4);
+    try {
+      await new Promise((r) => setTimeout(r, CLIENT_WATCH_MS * 3));
+    } finally {
+      clearInterval(touching);
+    }
+    expect(added).toEqual(["abort"]);
+    timer.release();
+  });
+
+  it("a client already gone stops the attempt before it starts", () => {
+    const ac = new AbortController();
+    ac.abort();
+    const timer = new AttemptTimer(60_000, Date.now() + 60_000, ac.signal);
+    expect(timer.stopped).toBe("cancelled");
+    expect(timer.signal.aborted).toBe(true);
   });
 });
