@@ -1,11 +1,12 @@
 /**
- * Turns what `execute` served into the client's Response. Streams are pulled one chunk at a time from the
- * upstream (no buffering), watched for usage as they pass, and closed with a Gemini error event if the upstream
- * breaks after the first byte. A client that goes away cancels the upstream.
+ * Turns what `execute` served into the client's Response. Streams are passed on one chunk at a time, each read
+ * from the upstream only once the client has taken the last (no buffering), watched for usage as they pass, and
+ * closed with a Gemini error event if the upstream breaks after the first byte. A client that goes away cancels the
+ * upstream.
  */
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { errorResponse, GatewayError, redactError, toGatewayError } from "../gemini/errors";
-import { encodeSse } from "../streaming/sse";
+import { SseFrames } from "../streaming/sse";
 import type { CallContext, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
 import { recordCall } from "./record";
@@ -36,85 +37,117 @@ export function respondJson(ctx: CallContext, s: Served): Response {
 }
 
 /**
+ * `client`: the incoming request's signal, listened to for the stream's life (a stream is long enough to afford it).
  * `idleMs`: the longest the upstream may stay silent (no bytes at all) once the first chunk went out (the attempt's
  * first-byte timeout); past it the upstream is cancelled and the stream ends with a 504 error event rather than
  * hanging both connections.
+ *
+ * The answer is written, not pulled: one loop reads a chunk from the upstream, frames it into the stream's one
+ * reused buffer and waits until the client side has taken it (the write's promise) before it reads the next. So
+ * nothing is buffered, the upstream is read only as fast as the client reads, and no event needs a buffer of its
+ * own (see SseFrames). The loop runs in waitUntil: it holds the request open until the stream has ended one way or
+ * another and its row is queued.
  */
-export function respondStream(ctx: CallContext, s: Served, idleMs: number): Response {
+export function respondStream(ctx: CallContext, s: Served, idleMs: number, client?: AbortSignal): Response {
   const { first, rest, abort, heard, partialUsage } = s.stream!;
   const provider = ctx.config.providers.get(s.target.provider)!;
   const ttfbMs = Date.now() - ctx.startedAt;
+  const out = new IdentityTransformStream();
+  const writer = out.writable.getWriter();
+  const frames = new SseFrames();
   let usage: UsageMetadata | undefined;
   let sentChars = 0;
-  let pending: GenerateContentResponse | undefined = first;
-  let ended = false;
-  // Holds the request open until the stream has ended one way or another and its row is queued.
-  let done!: () => void;
-  ctx.waitUntil(new Promise<void>((resolve) => (done = resolve)));
 
   const end = (outcome: "ok" | "error" | "aborted", status: number, error: string | null) => {
-    if (ended) return;
-    ended = true;
     // A stream that ended early is charged what it used: the provider's figures so far, else the estimates.
     const final = outcome === "ok" && usage?.candidatesTokenCount !== undefined ? usage : charged(ctx, usage ?? partialUsage?.(), sentChars);
     recordCall(ctx, { target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs });
-    done();
   };
-  const emit = (c: ReadableStreamDefaultController<Uint8Array>, chunk: GenerateContentResponse) => {
-    if (chunk.usageMetadata) usage = chunk.usageMetadata;
-    sentChars += textLength(chunk);
-    c.enqueue(encodeSse(chunk));
+  // The client went away: its signal (a deployed runtime aborts it when the client disconnects) or its side of the
+  // stream cancelled, which the runtime reports on the next write (and `closed` then fails too). Whatever the loop
+  // waits on is guarded: it fails as soon as the client has gone. (Not a race with one promise for the stream's life:
+  // each race would leave a reaction on it holding that step's result, every chunk, until the stream ends.)
+  let left: ClientGone | undefined;
+  let leave: ((e: ClientGone) => void) | undefined;
+  const goneNow = (reason: unknown) => {
+    left ??= new ClientGone(reason);
+    leave?.(left);
   };
+  const onAbort = () => goneNow(client!.reason);
+  writer.closed.catch(goneNow);
+  if (client?.aborted) goneNow(client.reason);
+  else client?.addEventListener("abort", onAbort, { once: true });
+  const guard = <T,>(p: Promise<T>): Promise<T> => {
+    if (left) return Promise.reject(left);
+    return new Promise<T>((resolve, reject) => {
+      leave = reject;
+      p.then(resolve, reject);
+    });
+  };
+  // Each write (and the close) is waited for, since the frame's buffer is reused.
+  const settled = (p: Promise<void>) => guard(p.catch((e) => Promise.reject(new ClientGone(e))));
+  const send = (frame: Uint8Array) => settled(writer.write(frame));
 
-  const body = new ReadableStream<Uint8Array>(
-    {
-      async pull(c) {
-        if (pending) {
-          emit(c, pending);
-          pending = undefined;
+  const pump = async () => {
+    let chunk = first;
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    try {
+      for (;;) {
+        if (chunk.usageMetadata) usage = chunk.usageMetadata;
+        sentChars += textLength(chunk);
+        await send(frames.frame(chunk));
+        const silence = new Promise<never>((_, reject) => {
+          // Silence is measured from the upstream's latest bytes, not the latest chunk sent on.
+          const check = () => {
+            const quiet = Date.now() - heard.at;
+            if (quiet < idleMs) idle = setTimeout(check, idleMs - quiet);
+            else reject(new GatewayError(504, `${provider.name}: no data from the upstream for ${idleMs} ms`));
+          };
+          idle = setTimeout(check, idleMs);
+        });
+        const r = await guard(Promise.race([rest.read(), silence]));
+        clearTimeout(idle);
+        if (r.done) {
+          // A client that left after the last write hears of the end as a failed close: the stream was cut short for it.
+          await settled(writer.close());
+          break;
+        }
+        chunk = r.value;
+      }
+    } catch (e) {
+      clearTimeout(idle);
+      abort.abort();
+      rest.cancel(e).catch(() => {});
+      if (!(e instanceof ClientGone)) {
+        // Bytes already went out: no fallback now, one final error event instead of a spliced answer. A client that
+        // left before it got the event (the write fails) ended the call first: its row says aborted.
+        const ge = redactError(streamError(provider, e, s.secrets), ctx.config.redact);
+        const delivered = await send(frames.frame(ge.toBody())).then(() => true, () => false);
+        if (delivered) {
+          end("error", ge.code, ge.message);
+          await settled(writer.close()).catch(() => {});
           return;
         }
-        let idle: ReturnType<typeof setTimeout> | undefined;
-        try {
-          const silence = new Promise<never>((_, reject) => {
-            // Silence is measured from the upstream's latest bytes, not the latest chunk sent on.
-            const check = () => {
-              const quiet = Date.now() - heard.at;
-              if (quiet < idleMs) idle = setTimeout(check, idleMs - quiet);
-              else reject(new GatewayError(504, `${provider.name}: no data from the upstream for ${idleMs} ms`));
-            };
-            idle = setTimeout(check, idleMs);
-          });
-          const r = await Promise.race([rest.read(), silence]);
-          if (r.done) {
-            c.close();
-            end("ok", 200, null);
-          } else emit(c, r.value);
-        } catch (e) {
-          // Bytes already went out: no fallback now, one final error event instead of a spliced answer.
-          const ge = redactError(streamError(provider, e, s.secrets), ctx.config.redact);
-          c.enqueue(encodeSse(ge.toBody()));
-          c.close();
-          abort.abort();
-          rest.cancel().catch(() => {});
-          end("error", ge.code, ge.message);
-        } finally {
-          clearTimeout(idle);
-        }
-      },
-      cancel(reason) {
-        abort.abort();
-        rest.cancel(reason).catch(() => {});
-        end("aborted", 499, "client disconnected");
-      },
-    },
-    { highWaterMark: 0 },
-  );
+      }
+      end("aborted", 499, "client disconnected");
+      await writer.abort(e instanceof ClientGone ? e.reason : e).catch(() => {});
+      return;
+    }
+    end("ok", 200, null);
+  };
+  ctx.waitUntil(pump().finally(() => client?.removeEventListener("abort", onAbort)));
 
   const h = gatewayHeaders(ctx, s);
   h["content-type"] = "text/event-stream";
   h["cache-control"] = "no-cache";
-  return new Response(body, { status: 200, headers: h });
+  return new Response(out.readable, { status: 200, headers: h });
+}
+
+/** The client's side of a stream was cancelled: it disconnected. */
+class ClientGone extends Error {
+  constructor(readonly reason: unknown) {
+    super("client disconnected");
+  }
 }
 
 /** Any failure of an attributed call: one usage row, then the Gemini error. `attempts` is empty before execute. */

@@ -58,7 +58,7 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
     };
     const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
     const served = await execute(ctx, targets, body, limits);
-    return served.stream ? respondStream(ctx, served, limits.timeoutMs) : respondJson(ctx, served);
+    return served.stream ? respondStream(ctx, served, limits.timeoutMs, limits.signal) : respondJson(ctx, served);
   } catch (e) {
     return e instanceof AllTargetsFailed ? respondError(scope, e.error, e.attempts) : respondError(scope, e, []);
   }

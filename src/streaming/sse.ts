@@ -103,7 +103,55 @@ export function forwardVerbatim<T extends object>(chunk: T, json: string): T {
   return chunk;
 }
 
+/** The JSON text of a chunk: the upstream's own, when it was forwarded verbatim. */
+const jsonOf = (value: object): string => (value as { [VERBATIM]?: string })[VERBATIM] ?? JSON.stringify(value);
+
 /** One Gemini SSE event, framed the way Gemini frames it. */
 export function encodeSse(value: object): Uint8Array {
-  return encoder.encode(`data: ${(value as { [VERBATIM]?: string })[VERBATIM] ?? JSON.stringify(value)}\r\n\r\n`);
+  return encoder.encode(`data: ${jsonOf(value)}\r\n\r\n`);
+}
+
+/** Bounds of a stream's frame buffer; it grows to fit an event and halves after SHRINK_AFTER frames under an eighth. */
+const MIN_FRAME_BYTES = 4 * 1024;
+const SHRINK_AFTER = 16;
+
+/**
+ * Frames a stream's events into one reused buffer: each frame is a view that is valid until the next `frame` call,
+ * so its writer must wait for each write to finish (a WritableStream is done with a chunk once the write's promise
+ * settles). A new buffer per event lives outside the V8 heap until a collection finds it, and a fast stream piles up
+ * megabytes of them. The buffer starts small and shrinks again after a run of small events: a slow stream holds it
+ * for its whole life, and thousands of them may be open at once.
+ */
+export class SseFrames {
+  private buf = new Uint8Array(MIN_FRAME_BYTES);
+  private small = 0;
+
+  frame(value: object): Uint8Array {
+    let at = this.put("data: ", 0);
+    at = this.put(jsonOf(value), at);
+    at = this.put("\r\n\r\n", at);
+    const size = this.buf.byteLength;
+    this.small = at < size / 8 ? this.small + 1 : 0;
+    const frame = this.buf.subarray(0, at);
+    // The next frame goes into a new, smaller buffer; this one stays whole until the writer is done with it.
+    if (this.small >= SHRINK_AFTER && size > MIN_FRAME_BYTES) {
+      this.buf = new Uint8Array(size / 2);
+      this.small = 0;
+    }
+    return frame;
+  }
+
+  /** Writes `s` as UTF-8 at `at`, growing the buffer (and keeping what is written) when it does not fit. */
+  private put(s: string, at: number): number {
+    for (let from = 0; ; ) {
+      const { read, written } = encoder.encodeInto(from ? s.slice(from) : s, this.buf.subarray(at));
+      at += written;
+      from += read;
+      if (from >= s.length) return at;
+      // At most three bytes per UTF-16 unit left; doubling keeps a stream of growing events from regrowing each time.
+      const bigger = new Uint8Array(Math.max(this.buf.byteLength * 2, at + (s.length - from) * 3));
+      bigger.set(this.buf.subarray(0, at));
+      this.buf = bigger;
+    }
+  }
 }

@@ -24,7 +24,8 @@ export async function createKey(fields: Record<string, unknown> = {}): Promise<{
   return r.json();
 }
 
-type GenaiOpts = { version?: string; headers?: Record<string, string>; query?: string };
+/** `signal`: the request's signal, as the runtime aborts it when the client disconnects. */
+type GenaiOpts = { version?: string; headers?: Record<string, string>; query?: string; signal?: AbortSignal };
 
 /** The Gemini request a client would send. `model` may be `provider/model` or a bare name. */
 export function genaiRequest(model: string, action: string, body: unknown, key: string, opts: GenaiOpts = {}): Request {
@@ -33,6 +34,7 @@ export function genaiRequest(model: string, action: string, body: unknown, key: 
     method: "POST",
     headers: { "content-type": "application/json", "x-goog-api-key": key, ...opts.headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
+    signal: opts.signal,
   });
 }
 

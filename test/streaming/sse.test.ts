@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parserStream } from "../../src/streaming/parser";
-import { sseEvents, type SseEvent } from "../../src/streaming/sse";
+import { encodeSse, forwardVerbatim, SseFrames, sseEvents, type SseEvent } from "../../src/streaming/sse";
 
 async function parse(chunks: (string | Uint8Array)[]): Promise<SseEvent[]> {
   const enc = new TextEncoder();
@@ -72,5 +72,43 @@ describe("sseEvents", () => {
       { event: "message_start", data: '{"x":\n1}', id: undefined },
       { event: undefined, data: "[DONE]", id: undefined },
     ]);
+  });
+});
+
+describe("SseFrames", () => {
+  const dec = new TextDecoder();
+  const event = (text: string) => ({ candidates: [{ content: { role: "model", parts: [{ text }] }, index: 0 }] });
+
+  it("frames each event byte for byte as encodeSse does, whatever its size and characters, in a buffer that grows to fit", () => {
+    const frames = new SseFrames();
+    // ASCII, two-, three- and four-byte characters, sizes around and far past the starting 4 KiB, and growth that
+    // happens in the middle of a multi-byte run (the buffer fills between two UTF-16 units of one emoji).
+    const texts = ["hi", "é".repeat(3000), "x".repeat(4070) + "😀😀😀", "€".repeat(50_000), "a", "😀".repeat(70_000), "plain"];
+    for (const t of texts) {
+      const value = event(t);
+      const frame = frames.frame(value);
+      expect(frame).toEqual(encodeSse(value));
+      expect(JSON.parse(dec.decode(frame).slice(6, -4))).toEqual(value);
+    }
+  });
+
+  it("sends a verbatim chunk's own text", () => {
+    const raw = '{"candidates": [ {"content":{"parts":[{"text":"as sent"}]}} ]}';
+    const frame = new SseFrames().frame(forwardVerbatim(JSON.parse(raw), raw));
+    expect(dec.decode(frame)).toBe(`data: ${raw}\r\n\r\n`);
+  });
+
+  it("reuses one buffer while events fit, and gives a big one back after a run of small events", () => {
+    const frames = new SseFrames();
+    const a = frames.frame(event("one"));
+    const b = frames.frame(event("two"));
+    expect(b.buffer).toBe(a.buffer);
+    const big = frames.frame(event("y".repeat(200_000)));
+    expect(big.buffer.byteLength).toBeGreaterThanOrEqual(200_000);
+    let last = big;
+    for (let i = 0; i < 40; i++) last = frames.frame(event("small"));
+    // Halved once per run of small frames: after 40 of them, well under the 256 KiB it had grown to.
+    expect(last.buffer.byteLength).toBeLessThan(big.buffer.byteLength / 2);
+    expect(dec.decode(last)).toBe(dec.decode(encodeSse(event("small"))));
   });
 });

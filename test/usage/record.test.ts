@@ -26,6 +26,7 @@ function gatedStream(first: string) {
   });
   return {
     response: () => new Response(body, { headers: { "content-type": "text/event-stream" } }),
+    next: (more: string) => ctl.enqueue(enc.encode(more)),
     finish: (last: string) => {
       ctl.enqueue(enc.encode(last));
       ctl.close();
@@ -116,7 +117,25 @@ describe("usage row per call", () => {
     expect(row).toMatchObject({ stream: 1, outcome: "ok", input_tokens: estimateTokens("stream me please"), output_tokens: estimateTokens(mockReplyText(req)) });
   });
 
-  it("client abort mid-stream: outcome aborted with the usage seen so far; the upstream is cancelled", async () => {
+  it("client abort mid-stream (its signal, as a deployed runtime reports a disconnect): aborted row with the usage seen so far; the upstream is cancelled at once", async () => {
+    const { key } = await createKey();
+    const up = gatedStream(chunk("partial", { usageMetadata: { promptTokenCount: 11, candidatesTokenCount: 1 } }));
+    const calls = mockUpstream(() => up.response());
+    const ac = new AbortController();
+    // The upstream stays silent: only the client's signal can end this stream.
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key, { signal: ac.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ac.abort();
+    await settled();
+    const row = await usageRow(res.headers.get("x-edgeway-request-id"));
+    expect(row).toMatchObject({ stream: 1, status: 499, outcome: "aborted", error: "client disconnected", input_tokens: 11, output_tokens: 1, provider: "gemini" });
+    expect(calls[0]!.signal.aborted).toBe(true);
+    // The client's side of the stream is errored, not left open.
+    await expect(reader.read()).rejects.toBeDefined();
+  });
+
+  it("client abort mid-stream (its side of the stream cancelled, noticed at the next write): aborted row; the upstream is cancelled", async () => {
     const { key } = await createKey();
     const up = gatedStream(chunk("partial", { usageMetadata: { promptTokenCount: 11, candidatesTokenCount: 1 } }));
     const calls = mockUpstream(() => up.response());
@@ -124,9 +143,11 @@ describe("usage row per call", () => {
     const reader = res.body!.getReader();
     await reader.read();
     await reader.cancel();
+    // The runtime reports a cancelled response when the gateway next writes to it.
+    up.next(chunk("more", { usageMetadata: { promptTokenCount: 11, candidatesTokenCount: 2 } }));
     await settled();
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
-    expect(row).toMatchObject({ stream: 1, status: 499, outcome: "aborted", error: "client disconnected", input_tokens: 11, output_tokens: 1, provider: "gemini" });
+    expect(row).toMatchObject({ stream: 1, status: 499, outcome: "aborted", error: "client disconnected", input_tokens: 11, output_tokens: 2, provider: "gemini" });
     expect(calls[0]!.signal.aborted).toBe(true);
   });
 
