@@ -65,9 +65,12 @@ export class Gate {
     const teamId = this.record.team_id;
     if (teamId) {
       this.teamLease = leaseFor("team", teamId);
+      const whole = this.teamLease.wholeRefusal();
+      if (whole) throw refusalError(whole);
       const unlimited = !this.teamLease.grant && !(await teamMeters(this.env, teamId));
       await this.fetchLease(this.teamLease, unlimited);
     }
+    this.assertNoWholeRefusal();
     // Nothing left (a slot, a token, a cent): refused without reading the body, and while the refusal is fresh
     // without asking the Governor again.
     for (const l of this.leases()) {
@@ -119,6 +122,7 @@ export class Gate {
       throw unavailable(e);
     }
     this.assertKeyStatus();
+    this.assertNoWholeRefusal();
     // Limits the call was admitted without (KV did not show them yet): apply them now.
     if (this.need) await this.take(this.leases().filter((l) => !this.took.has(l) && l.grant && meters(l.grant.limits)));
   }
@@ -166,6 +170,14 @@ export class Gate {
     const g = this.keyLease.grant?.record;
     if (!g) return false;
     return (this.presented.rotations ?? 0) > (g.rotations ?? 0) || (this.presented.revision ?? 0) > (g.revision ?? 0);
+  }
+
+  /** A Governor that refused a lease outright (the key's team was deleted) refuses every call under it. */
+  private assertNoWholeRefusal(): void {
+    for (const l of this.leases()) {
+      const whole = l.wholeRefusal();
+      if (whole) throw refusalError(whole);
+    }
   }
 
   private assertKeyStatus(): void {

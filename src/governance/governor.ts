@@ -40,8 +40,15 @@ CREATE TABLE IF NOT EXISTS record (
 );
 CREATE TABLE IF NOT EXISTS old_hashes (hash TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deleted (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
 `;
 const PROJECT_RETRY_MS = 5_000;
+
+/** What a key of a deleted team is answered (a key created or moved into the team while it was being deleted). */
+export const teamDeleted = (id: string): Refusal => ({
+  ok: false, code: 403,
+  message: `the key's team "${id}" was deleted: move the key to another team (PATCH team_id) or take it out of the team`,
+});
 
 const unavailable = (what: string): Refusal => ({ ok: false, code: 503, message: `governance storage unavailable (${what}); try again` });
 
@@ -65,6 +72,8 @@ export class Governor extends DurableObject<Env> {
   /** Renews (or opens) an isolate's lease; see LeaseAsk and LeaseGrant. */
   lease(subject: Subject, id: string, ask: LeaseAsk): LeaseAnswer {
     try {
+      // A deleted team grants nothing: its limits must not silently lift for a key still naming it.
+      if (subject === "team" && this.isDeleted()) return teamDeleted(id);
       let cur = this.current();
       if (!cur && subject === "key" && ask.record) cur = this.adopt(ask.record);
       if (!cur && subject === "team") cur = this.adoptLegacyTeam(id);
@@ -200,8 +209,14 @@ export class Governor extends DurableObject<Env> {
     return cur?.subject === "team" ? (cur.record as TeamRecord) : null;
   }
 
+  /** `live` (a record), `deleted` (for good: never adopted or created again), or `none` (a team only KV may know). */
+  teamStatus(): "live" | "deleted" | "none" {
+    return this.isDeleted() ? "deleted" : this.readTeam() ? "live" : "none";
+  }
+
   createTeam(team: TeamRecord): Promise<WriteResult<TeamRecord>> {
     return this.serial(async () => {
+      if (this.isDeleted()) return { ok: false, code: 409, message: `team "${team.id}" was deleted` };
       if (this.current()) return { ok: false, code: 409, message: `team "${team.id}" already exists` };
       const next: TeamRecord = { ...team, revision: 1 };
       this.commit("team", next, null);
@@ -240,8 +255,10 @@ export class Governor extends DurableObject<Env> {
       }
       this.sql.exec("DELETE FROM record");
       this.sql.exec("DELETE FROM policy");
+      this.sql.exec("INSERT OR REPLACE INTO deleted (id, at) VALUES (1, ?)", new Date().toISOString());
       this.ledger.reset();
       this.cached = null;
+      this.deletedFlag = true;
       return { ok: true, record: { id: cur.id } };
     });
   }
@@ -252,6 +269,13 @@ export class Governor extends DurableObject<Env> {
   }
 
   // ---- internals
+
+  private deletedFlag: boolean | undefined;
+
+  private isDeleted(): boolean {
+    this.deletedFlag ??= this.sql.exec("SELECT 1 FROM deleted WHERE id = 1").toArray().length > 0;
+    return this.deletedFlag;
+  }
 
   private serial<T>(f: () => Promise<T>): Promise<T> {
     const run = this.writes.then(f, f);

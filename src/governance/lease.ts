@@ -79,6 +79,12 @@ export class LocalLease {
     return !this.grant || DIMS.some((d) => need[d] > 0 && r.dims.has(d)) ? r.refusal : undefined;
   }
 
+  /** The Governor's refusal of the whole lease (a deleted team, an unknown key) while it is served from here. */
+  wholeRefusal(now = clock.now()): Refusal | undefined {
+    const r = this.refused;
+    return !this.grant && r && now < r.until ? r.refusal : undefined;
+  }
+
   /** Takes `need` (a slot, a reservation) when it fits; false otherwise. */
   take(need: Amounts): boolean {
     if (!this.fits(need)) return false;

@@ -28,6 +28,7 @@ const REASONS: [status: number, pattern: RegExp, reason: string][] = [
   [401, /rotated/, "rotated"],
   [401, /ephemeral token/, "ephemeral token"],
   [403, /resumption handle/, "resumption handle"],
+  [403, /team .* was deleted/, "team deleted"],
   [403, /revoked/, "revoked"],
   [403, /inactive/, "inactive"],
   [403, /expired/, "expired"],

@@ -9,8 +9,9 @@ import worker from "../../src/index";
 import { settleRecords } from "../../src/governance/settle";
 import { usageLog } from "../../src/governance/usage-log";
 import type { CallRecord } from "../../src/usage/record";
+import { invalidateLease } from "../../src/governance/lease";
 import { counters, createTeam, freezeClock } from "../helpers/governance";
-import { admin, BASE, createKey, genai, genaiCall, genaiSettled, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { admin, BASE, createKey, flushUsage, genai, genaiCall, genaiSettled, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -164,6 +165,100 @@ describe("aborted translated streams are charged what they used", () => {
     const row = await usageRow(res.headers.get("x-edgeway-request-id"));
     expect(row).toMatchObject({ outcome: "aborted", input_tokens: 100, output_tokens: 5 });
     expect(row!.cost_usd).toBeGreaterThan(0);
+  });
+});
+
+describe("a team deleted under its keys", () => {
+  const teamGovernor = (id: string) => env.GOVERNOR.get(env.GOVERNOR.idFromName(`team:${id}`));
+  const refusalsOf = async (keyId: string) =>
+    (await env.DB.prepare("SELECT status, reason, count FROM refusals WHERE key_id = ?").bind(keyId).all<Record<string, unknown>>()).results;
+
+  /**
+   * The team deleted at its Governor while a key still names it: what a key created (or moved) into the team at the
+   * moment of its deletion is left with, since the admin API's "team still has keys" check reads KV and no lock
+   * spans the two objects.
+   */
+  async function keyLeftInDeletedTeam(teamFields: Record<string, unknown> = {}) {
+    const team = await createTeam(teamFields);
+    const { key, id } = await createKey({ name: "left behind", team_id: team.id });
+    return { team, key, id, remove: async () => {
+      expect((await teamGovernor(team.id).deleteTeam()).ok).toBe(true);
+      invalidateLease("team", team.id);
+    } };
+  }
+
+  it("its key is refused on every call (403, counted as \"team deleted\"): the team's limits never lift", async () => {
+    mockUpstream(() => Response.json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }] }));
+    const { team, key, id, remove } = await keyLeftInDeletedTeam({ rate_limit: { rpm: 1 } });
+    expect((await genai("gemini-2.0-flash", "generateContent", textRequest("x"), key)).status).toBe(200);
+    expect((await genai("gemini-2.0-flash", "generateContent", textRequest("x"), key)).status).toBe(429);
+    await remove();
+    const clock = freezeClock();
+    for (let i = 0; i < 3; i++) {
+      // Served from the isolate's cached refusal, then asked again once it is stale: the same answer.
+      const r = await genai("gemini-2.0-flash", "generateContent", textRequest("x"), key);
+      expect(r.status).toBe(403);
+      expect((await errorOf(r)).message).toBe(`the key's team "${team.id}" was deleted: move the key to another team (PATCH team_id) or take it out of the team`);
+      clock.advance(5_000);
+    }
+    await flushUsage();
+    expect(await refusalsOf(id)).toContainEqual({ status: 403, reason: "team deleted", count: 3 });
+    // Moved out of the team, the key works again.
+    expect((await admin(`/keys/${id}`, { method: "PATCH", body: { team_id: null } })).status).toBe(200);
+    expect((await genai("gemini-2.0-flash", "generateContent", textRequest("x"), key)).status).toBe(200);
+  });
+
+  it("a key whose lease on the team was renewed in the background is refused before its first byte", async () => {
+    const calls = mockUpstream(() => Response.json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }] }));
+    // A team without limits: once its lease is granted, renewals run beside the calls (no blocking round trip).
+    const { key, remove } = await keyLeftInDeletedTeam();
+    expect((await genai("gemini-2.0-flash", "generateContent", textRequest("x"), key)).status).toBe(200);
+    await remove();
+    // The next call renews the team's lease in the background and goes upstream meanwhile; the refusal is in before
+    // anything goes to the client.
+    const before = calls.length;
+    const r = await genai("gemini-2.0-flash", "generateContent", textRequest("x"), key);
+    expect(calls.length).toBe(before + 1);
+    expect(r.status).toBe(403);
+    expect((await errorOf(r)).message).toContain("was deleted");
+  });
+
+  it("is never brought back: not by a create at its Governor, a PATCH, or a key naming it while KV still shows it", async () => {
+    const team = await createTeam({ name: "gone" });
+    const stored = await env.VIRTUAL_KEYS.get(`team:${team.id}`);
+    expect((await admin(`/teams/${team.id}`, { method: "DELETE" })).status).toBe(200);
+    const again = await teamGovernor(team.id).createTeam({ ...team, name: "back" } as never);
+    expect(again).toMatchObject({ ok: false, code: 409 });
+    expect((await admin(`/teams/${team.id}`, { method: "PATCH", body: { name: "back" } })).status).toBe(404);
+    // KV read at another location may still show the team for a while.
+    await env.VIRTUAL_KEYS.put(`team:${team.id}`, stored!);
+    const created = await admin("/keys", { body: { name: "late", team_id: team.id } });
+    expect(created.status).toBe(400);
+    expect((await errorOf(created)).message).toBe(`team_id: team "${team.id}" was deleted`);
+    const { id } = await createKey({ name: "elsewhere" });
+    expect((await admin(`/keys/${id}`, { method: "PATCH", body: { team_id: team.id } })).status).toBe(400);
+  });
+
+  it("POST key ∥ DELETE team (16 trials): a key that lands in the deleted team never works", async () => {
+    mockUpstream(() => Response.json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }] }));
+    const seen: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      const team = await createTeam({ name: `race-${i}` });
+      const [k, d] = await Promise.all([admin("/keys", { body: { name: `race-${i}`, team_id: team.id } }), admin(`/teams/${team.id}`, { method: "DELETE" })]);
+      seen.push(`${k.status}/${d.status}`);
+      if (k.status !== 201) {
+        expect(k.status).toBe(400);
+        expect(d.status).toBe(200);
+        continue;
+      }
+      const { key } = (await k.json()) as { key: string };
+      const r = await genai("gemini-2.0-flash", "generateContent", textRequest("x"), key);
+      // The team still exists (its deletion saw the key and was refused), or the key is refused: never served in a
+      // team that no longer exists.
+      if (d.status === 200) expect(r.status).toBe(403);
+      else expect([d.status, r.status]).toEqual([409, 200]);
+    }
+    expect(seen.length).toBe(16);
   });
 });
 

@@ -6,7 +6,7 @@
 import { Hono, type Context } from "hono";
 import { newVirtualKey, randomBase62, sha256Hex } from "../../auth/crypto";
 import { KeyFields, KeyPatch, type KeyRecord } from "../../auth/key-record";
-import { KeyStore } from "../../auth/key-store";
+import { isRecordId, KeyStore } from "../../auth/key-store";
 import type { AppEnv, Env } from "../../env";
 import { badRequest, notFound } from "../../gemini/errors";
 import { governor } from "../../governance/client";
@@ -27,9 +27,18 @@ async function load(env: Env, id: string): Promise<KeyRecord> {
   return r;
 }
 
-/** A key belongs to at most one team, and only to one that exists. */
+/**
+ * A key belongs to at most one team, and only to one that exists. The team's Governor answers first (KV may still
+ * show a team just deleted); a team it has no record of may be one from before Governors kept records, in KV only.
+ * A key that still lands in a team deleted at the same moment (no lock spans the two objects) is refused on every
+ * call until it is moved: the team's Governor grants nothing once it is deleted.
+ */
 async function assertTeamExists(env: Env, teamId: string | null | undefined) {
-  if (teamId && !(await new TeamStore(env.VIRTUAL_KEYS).get(teamId))) throw badRequest(`team_id: team "${teamId}" does not exist`);
+  if (!teamId) return;
+  const status = isRecordId(teamId) ? await governor(env, "team", teamId).teamStatus() : "none";
+  if (status === "live") return;
+  if (status === "deleted") throw badRequest(`team_id: team "${teamId}" was deleted`);
+  if (!(await new TeamStore(env.VIRTUAL_KEYS).get(teamId))) throw badRequest(`team_id: team "${teamId}" does not exist`);
 }
 
 /** One write through the key's Governor; this isolate's caches of the key are dropped at once. */
