@@ -2,8 +2,8 @@
  * Redaction of secrets (provider keys, the admin token) from text that leaves the gateway: error messages, stream
  * error events, usage rows. An upstream may echo a key in any spelling, so the text is searched after decoding JSON
  * escapes (`\uXXXX`, `\n`, `\"` …) and URL `%XX` escapes (twice over, for double encoding), ignoring ASCII case,
- * and any run of `MIN_RUN` or more characters of a secret counts as the secret. The rest of the text is left exactly
- * as it was.
+ * and any run of `MIN_RUN` or more characters of a secret counts as the secret; so do its base64 forms
+ * (`base64Forms`). The rest of the text is left exactly as it was.
  */
 
 export const REDACTED = "[redacted]";
@@ -24,13 +24,37 @@ export type Redactor = (text: string) => string;
  * indexed so a text is scanned once per secret, in time linear in its length (times `MIN_RUN`).
  */
 export function redactor(secrets: readonly (string | undefined)[]): Redactor {
-  const index = [...new Set(secrets)].filter((s): s is string => !!s).map(runIndex);
+  const given = [...new Set(secrets)].filter((s): s is string => !!s);
+  const index = [...new Set([...given, ...given.flatMap(base64Forms)])].map(runIndex);
   if (!index.length) return (text) => text;
   return (text) => redactWith(text, index);
 }
 
 /** One-off form of `redactor`. */
 export const redact = (text: string, secrets: readonly (string | undefined)[]): string => redactor(secrets)(text);
+
+/**
+ * A secret as base64 carries it (an upstream echoing a Basic credential, `user:key`, or a token that wraps it):
+ * the encoding's characters that depend on the secret's bytes alone, for each of the three byte offsets the secret
+ * may start at within the encoded data, in both alphabets (standard and URL-safe). Each is then one more secret:
+ * any MIN_RUN of its characters are redacted. (Case-folded like the others: a few more texts match, none fewer.)
+ */
+export function base64Forms(secret: string): string[] {
+  const bytes = new TextEncoder().encode(secret);
+  const forms: string[] = [];
+  for (let offset = 0; offset < 3; offset++) {
+    let binary = "\0".repeat(offset);
+    for (const b of bytes) binary += String.fromCharCode(b);
+    const b64 = btoa(binary);
+    // Base64 character i holds bits [6i, 6i + 6) of the data; the secret's bits are [8 offset, 8 (offset + n)).
+    const core = b64.slice(Math.ceil((4 * offset) / 3), Math.floor((4 * (offset + bytes.length)) / 3));
+    if (core.length < MIN_RUN) continue;
+    forms.push(core);
+    const urlSafe = core.replace(/\+/g, "-").replace(/\//g, "_");
+    if (urlSafe !== core) forms.push(urlSafe);
+  }
+  return forms;
+}
 
 interface RunIndex {
   run: number;

@@ -53,6 +53,26 @@ describe("redact()", () => {
     expect(leaks(out, key)).toBe(false);
   });
 
+  it.each([0, 1, 2, 3, 4, 5])("takes out a key base64-encoded after %i bytes of other data, in either alphabet, leaving only the edges", (n) => {
+    const pre = "user:xyz".slice(0, n);
+    for (const post of ["", "!", "??"]) {
+      const b64 = btoa(pre + key + post);
+      for (const spelled of [b64, b64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")]) {
+        const out = redact(`Unauthorized: Basic ${spelled} (retry)`, [key]);
+        const m = /^Unauthorized: Basic ([A-Za-z0-9+/_-]*)\[redacted\]([A-Za-z0-9+/_=-]*) \(retry\)$/.exec(out);
+        expect(m, out).not.toBeNull();
+        // Left of the encoding: only the characters that also carry bits of the data around the key.
+        expect(m![1].length).toBeLessThanOrEqual(Math.ceil((4 * n) / 3));
+        expect(m![2].replace(/=+$/, "").length).toBeLessThanOrEqual(Math.ceil((4 * post.length) / 3) + 1);
+      }
+    }
+  });
+
+  it("leaves base64 that carries no key alone", () => {
+    const text = `data ${btoa("hello world, nothing secret in here at all")} end`;
+    expect(redact(text, [key])).toBe(text);
+  });
+
   it("takes out any run of MIN_RUN characters of a key, and no shorter run", () => {
     const run = key.slice(5, 5 + MIN_RUN);
     expect(redact(`x ${run} y`, [key])).toBe(`x ${REDACTED} y`);
@@ -114,6 +134,19 @@ describe.each(PROVIDERS)("$model: an upstream error echoing the key", ({ model, 
     mockUpstream(() => Response.json(error(`leaked ${others.join(" ")}`), { status: 400 }));
     const r = await genaiSettled(model, "generateContent", textRequest("hi"), vk);
     for (const text of await seen(r)) for (const s of others) expect(leaks(text, s)).toBe(false);
+  });
+
+  it("the key inside a base64 credential it echoes (a Basic header), JSON-escaped or not", async () => {
+    const echoed = btoa(`api:${secret}`);
+    // Past the characters "api:" shares: every window of these is made of the key's bits alone.
+    const inner = echoed.slice(6, echoed.replace(/=+$/, "").length - 2);
+    mockUpstream(() => Response.json(error(`rejected Authorization: Basic ${echoed}`), { status: 400 }));
+    const r = await genaiSettled(model, "generateContent", textRequest("hi"), vk);
+    expect(r.status).toBe(400);
+    for (const text of await seen(r)) {
+      const plain = text.replace(/\\\//g, "/");
+      for (let i = 0; i + MIN_RUN <= inner.length; i++) expect(plain).not.toContain(inner.slice(i, i + MIN_RUN));
+    }
   });
 
   it("a non-JSON error body echoing the key", async () => {
