@@ -62,8 +62,8 @@ describe("redact()", () => {
         const m = /^Unauthorized: Basic ([A-Za-z0-9+/_-]*)\[redacted\]([A-Za-z0-9+/_=-]*) \(retry\)$/.exec(out);
         expect(m, out).not.toBeNull();
         // Left of the encoding: only the characters that also carry bits of the data around the key.
-        expect(m![1].length).toBeLessThanOrEqual(Math.ceil((4 * n) / 3));
-        expect(m![2].replace(/=+$/, "").length).toBeLessThanOrEqual(Math.ceil((4 * post.length) / 3) + 1);
+        expect(m![1]!.length).toBeLessThanOrEqual(Math.ceil((4 * n) / 3));
+        expect(m![2]!.replace(/=+$/, "").length).toBeLessThanOrEqual(Math.ceil((4 * post.length) / 3) + 1);
       }
     }
   });
