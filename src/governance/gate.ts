@@ -106,9 +106,20 @@ export class Gate {
     await this.take(this.leases().filter((l) => this.took.has(l)), more);
   }
 
-  /** Throws when the key may no longer be used, as its lease now says (a long call checks after each renewal). */
-  assertUsable(): void {
+  /**
+   * A long call's periodic check (a Live session): its stale leases, the key's and the team's, are renewed (a
+   * Governor out of reach leaves the last answer standing), then it throws when the key may no longer be used or a
+   * Governor refused its lease outright (the key's team was deleted). So a revocation, or the deletion, ends the call
+   * within a lease's life.
+   */
+  async recheck(): Promise<void> {
+    await Promise.all(
+      this.leases()
+        .filter((l) => !l.fresh())
+        .map((l) => l.renew(this.env, NONE, false, this.waitUntil).catch((e) => console.error(`lease ${l.subject} ${l.subjectId}: renewal failed`, String(e)))),
+    );
     this.assertKeyStatus();
+    this.assertNoWholeRefusal();
   }
 
   /** Before the first byte: background renewals answered, and they allow the call. */

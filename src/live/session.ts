@@ -15,7 +15,6 @@ import { GatewayError, toGatewayError } from "../gemini/errors";
 import { redactor } from "../gemini/redact";
 import { clock } from "../governance/clock";
 import type { Gate } from "../governance/gate";
-import { leaseFor } from "../governance/lease";
 import type { CallScope } from "../pipeline/context";
 import { recordCall } from "../pipeline/record";
 import { targetString, type Target } from "../plan/target";
@@ -330,19 +329,13 @@ class LiveSession {
     return { tokens: t.input + t.output, usd: liveCostUsd(this.price, total) };
   }
 
-  /** The key still usable (its lease renewed when stale: a revocation anywhere lands within a lease's life). */
+  /** The key still usable (its leases renewed when stale: a revocation or its team's deletion lands within a lease's life). */
   private async check(): Promise<void> {
     if (this.ended) return;
     try {
       if (clock.now() >= this.deadline.at) throw this.deadline.error();
-      const lease = leaseFor("key", this.scope.key.id);
-      if (!lease.fresh()) {
-        await lease.renew(this.scope.env, { requests: 0, tokens: 0, usd: 0 }, false, this.scope.waitUntil).catch((e) =>
-          // Unreachable for now: the last answer stands; the session is not ended for a passing failure.
-          console.error("live session: key lease renewal failed", describeError(e)),
-        );
-      }
-      this.gate.assertUsable();
+      // A Governor out of reach for now leaves the last answer standing: the session is not ended for it.
+      await this.gate.recheck();
     } catch (e) {
       this.fail(e);
     }

@@ -8,7 +8,8 @@ import worker from "../../src/index";
 import { resetCredentialHealth } from "../../src/providers/credentials/pool";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
-import { freezeClock } from "../helpers/governance";
+import { LEASE_MS } from "../../src/governance/ledger";
+import { createTeam, freezeClock } from "../helpers/governance";
 import { admin, BASE, createKey, flushUsage, mockUpstream, usageRow } from "../helpers/worker";
 
 const LIVE = "/genai/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
@@ -176,6 +177,22 @@ describe("sessions", () => {
     const closed = await s.closed;
     expect([closed.code, closed.reason]).toEqual([4408, "DEADLINE_EXCEEDED: session reached LIVE_MAX_SESSION_SECONDS (900 s)"]);
     expect(await rowOf(s.requestId)).toMatchObject({ status: 408, closed_by: "gateway", close_code: 4408 });
+  });
+
+  it("a session whose key's team is deleted under it ends within a lease's life (4403), and its row says why", async () => {
+    const clock = freezeClock();
+    const team = await createTeam();
+    const { key } = await createKey({ team_id: team.id });
+    upstreamSocket();
+    const s = await session(LIVE, { "x-goog-api-key": key });
+    // What a key created into the team while it was being deleted is left with (the admin API refuses to delete a
+    // team that still has keys): the team's Governor, deleted, grants nothing more.
+    expect((await env.GOVERNOR.get(env.GOVERNOR.idFromName(`team:${team.id}`)).deleteTeam()).ok).toBe(true);
+    clock.advance(LEASE_MS);
+    const closed = await s.closed;
+    expect(closed.code).toBe(4403);
+    expect(closed.reason).toMatch(/^PERMISSION_DENIED: the key's team "team_\w+" was deleted/);
+    expect(await rowOf(s.requestId)).toMatchObject({ status: 403, closed_by: "gateway", close_code: 4403 });
   });
 
   it("a resumed session goes upstream under the pool credential that issued its handle", async () => {
