@@ -33,6 +33,26 @@ export interface Usage {
   rejected_rows: number | null;
 }
 
+/** A Gemini resource created through the gateway, as GET /admin/resources shows it. */
+export interface ResourceView {
+  name: string;
+  kind: ResourceKind;
+  provider: string;
+  key_id: string;
+  team_id: string | null;
+  /** Created under resource_scope "team": visible to the team's team-scoped keys. */
+  shared: boolean;
+  model: string | null;
+  state: string;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  size_bytes?: number;
+  requests?: number;
+}
+export const RESOURCE_KINDS = ["file", "cachedContent", "batch", "operation"] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
 /** Filters /admin/usage and /admin/logs both take (times as ms since the epoch). */
 export interface Filters {
   key_id?: string;
@@ -139,4 +159,6 @@ export class Admin {
   usage = (f: Filters & { group_by?: Group }) => this.get<Usage>("/usage", { ...f });
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>
     this.get<{ logs: CallRecord[]; next_cursor?: string }>("/logs", { ...f });
+  resources = (f: { key_id?: string; team_id?: string; kind?: string; limit?: number; cursor?: string }) =>
+    this.get<{ resources: ResourceView[]; next_cursor?: string }>("/resources", { ...f });
 }

@@ -7,12 +7,13 @@ import { Keys } from "./pages/keys";
 import { Logs } from "./pages/logs";
 import { Overview } from "./pages/overview";
 import { Playground } from "./pages/playground";
+import { Resources } from "./pages/resources";
 import { SignIn } from "./pages/signin";
 import { Teams } from "./pages/teams";
 import { href, PAGES, type Page, useRoute } from "./router";
 import { forgetSecrets, forgetToken, saveToken, savedToken } from "./session";
 
-const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", playground: "Playground" };
+const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", playground: "Playground" };
 const EMPTY = directoryOf([], []);
 
 export function App() {
@@ -98,6 +99,7 @@ function Console({ token, onSignOut }: { token: string; onSignOut: () => void })
         {route.page === "keys" && <Keys route={route} />}
         {route.page === "teams" && <Teams route={route} />}
         {route.page === "logs" && <Logs route={route} />}
+        {route.page === "resources" && <Resources route={route} />}
         {route.page === "playground" && <Playground route={route} />}
       </main>
     </Ctx.Provider>

@@ -67,6 +67,7 @@ const PAGES = [
   ["#/keys", "Keys"],
   ["#/teams", "Teams"],
   ["#/logs", "Logs"],
+  ["#/resources", "Resources"],
   ["#/playground", "Playground"],
 ] as const;
 
@@ -276,6 +277,41 @@ describe("the operator's first session", () => {
     await go(page, `#/logs`, "Logs");
     await rows.first().waitFor();
     await shot(page, "logs");
+  });
+
+  it("Resources lists what keys created through the gateway, newest first, with their owners; filters by key and kind", async () => {
+    const owner = await gw.createKey({ name: "uploader" });
+    const other = await gw.createKey({ name: "someone-else" });
+    const db = await gw.mf.getD1Database("DB");
+    const t0 = Date.now() - 60_000;
+    const insert = db.prepare(`INSERT INTO resources (provider, name, kind, key_id, team_id, shared, model, state, created_at, updated_at,
+      finished_at, size_bytes, meta) VALUES ('gemini', ?, ?, ?, NULL, 0, ?, ?, ?, ?, ?, ?, ?)`);
+    await db.batch([
+      insert.bind("files/report-pdf", "file", owner.id, null, "active", t0, t0, null, 52_431, null),
+      insert.bind("cachedContents/handbook", "cachedContent", owner.id, "gemini/gemini-2.5-flash", "active", t0 + 1_000, t0 + 1_000, null, null, null),
+      insert.bind("batches/nightly", "batch", owner.id, "gemini/gemini-2.5-flash", "JOB_STATE_SUCCEEDED", t0 + 2_000, t0 + 9_000, t0 + 9_000, null, JSON.stringify({ requests: 120 })),
+      insert.bind("files/not-theirs", "file", other.id, null, "active", t0 + 3_000, t0 + 3_000, null, 10, null),
+    ]);
+    await nav(page, "Resources");
+    await page.getByRole("heading", { name: "Resources", level: 1 }).waitFor();
+    await go(page, `#/resources?key_id=${owner.id}`, "Resources");
+    const rows = page.locator("table.resources tbody tr");
+    await expect.poll(() => rows.count()).toBe(3);
+    expect(await rows.nth(0).textContent()).toContain("batches/nightly");
+    expect(await rows.nth(0).textContent()).toContain("120 requests");
+    expect(await rows.nth(1).textContent()).toContain("cachedContents/handbook");
+    expect(await rows.nth(2).textContent()).toContain("52,431 B");
+    expect(await page.locator("table.resources").textContent()).not.toContain("not-theirs");
+    // The owner column names the key and leads to its calls.
+    await rows.nth(2).getByRole("link", { name: "uploader" }).waitFor();
+    await page.getByLabel("Kind").selectOption("cachedContent");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.nth(0).textContent()).toContain("cachedContents/handbook");
+    await page.getByLabel("Kind").selectOption("operation");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await page.getByText("No resources match.").waitFor();
+    await shot(page, "resources");
   });
 
   it("the Overview counts the calls on its chart, in its top lists and against the budgets", async () => {
