@@ -5,8 +5,9 @@ import { useConsole } from "../context";
 import { fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput, toLocalInput } from "../format";
 import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
-import { Loading, OutcomeBadge, TeamOptions, teamName } from "../ui/bits";
+import { KeyOptions, Loading, OutcomeBadge, TeamOptions, teamName } from "../ui/bits";
 import { Dialog, ErrorNote } from "../ui/dialog";
+import { Pager, usePages } from "../ui/pager";
 
 const PAGE = 50;
 const FIELDS = ["key_id", "team_id", "model", "provider", "outcome", "status", "from", "to"] as const;
@@ -25,11 +26,8 @@ export function Logs({ route }: { route: Route }) {
     to: fromLocalInput(p.get("to") ?? ""),
   };
   const filterKey = FIELDS.map((f) => p.get(f) ?? "").join("|");
-  // Cursors of the pages before this one (newest first): "Newer" pops, "Older" pushes.
-  const [pages, setPages] = useState<{ filterKey: string; cursors: (string | undefined)[] }>({ filterKey, cursors: [undefined] });
-  const cursors = pages.filterKey === filterKey ? pages.cursors : [undefined];
-  const cursor = cursors[cursors.length - 1];
-  const page = useLoad(() => admin.logs({ ...filters, limit: PAGE, cursor }), [filterKey, cursor]);
+  const pages = usePages(filterKey);
+  const page = useLoad(() => admin.logs({ ...filters, limit: PAGE, cursor: pages.cursor }), [filterKey, pages.cursor]);
   const [open, setOpen] = useState<CallRecord | null>(null);
 
   const keyName = (id: string) => dir.keyById.get(id)?.name ?? id;
@@ -37,7 +35,7 @@ export function Logs({ route }: { route: Route }) {
     <>
       <div class="page-head">
         <h1 tabIndex={-1}>Logs</h1>
-        <button type="button" onClick={() => (setPages({ filterKey, cursors: [undefined] }), page.reload())}>
+        <button type="button" onClick={() => (pages.first(), page.reload())}>
           Refresh
         </button>
       </div>
@@ -53,17 +51,7 @@ export function Logs({ route }: { route: Route }) {
         <label>
           Key
           <select name="key_id" key={`k${filters.key_id}`}>
-            <option value="">All keys</option>
-            {dir.keys.map((k) => (
-              <option value={k.id} selected={k.id === filters.key_id}>
-                {k.name}
-              </option>
-            ))}
-            {filters.key_id && !dir.keyById.has(filters.key_id) && (
-              <option value={filters.key_id} selected>
-                {filters.key_id}
-              </option>
-            )}
+            <KeyOptions keys={dir.keys} known={dir.keyById} selected={filters.key_id} />
           </select>
         </label>
         <label>
@@ -178,15 +166,7 @@ export function Logs({ route }: { route: Route }) {
         </div>
       )}
       </div>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length < 2} onClick={() => setPages({ filterKey, cursors: cursors.slice(0, -1) })}>
-          ← Newer
-        </button>
-        <span class="muted">Page {cursors.length}</span>
-        <button type="button" disabled={!page.data?.next_cursor} onClick={() => setPages({ filterKey, cursors: [...cursors, page.data!.next_cursor] })}>
-          Older →
-        </button>
-      </nav>
+      <Pager pages={pages} next={page.data?.next_cursor} />
       {open && <LogDetail row={open} onClose={() => setOpen(null)} />}
     </>
   );

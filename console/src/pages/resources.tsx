@@ -2,17 +2,18 @@
  * Resources: the files, context caches, batches and long-running operations keys created through the gateway, who
  * owns each one, newest first, filtered and paged (GET /admin/resources). Deleted ones stay listed with their state.
  */
-import { useState } from "preact/hooks";
 import { RESOURCE_KINDS, type ResourceView } from "../api";
 import { useConsole } from "../context";
 import { fmtInt, fmtTime } from "../format";
 import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
-import { Loading, TeamOptions, teamName } from "../ui/bits";
+import { KeyOptions, Loading, TeamOptions, teamName } from "../ui/bits";
 import { ErrorNote } from "../ui/dialog";
+import { Pager, usePages } from "../ui/pager";
 
 const PAGE = 50;
 const FIELDS = ["key_id", "team_id", "kind"] as const;
+const COLUMNS = ["Created", "Kind", "Name", "Owner", "Team", "Model", "State", "Size", "Finished"];
 const KIND_LABEL: Record<ResourceView["kind"], string> = { file: "File", cachedContent: "Cache", batch: "Batch", operation: "Operation" };
 
 export function Resources({ route }: { route: Route }) {
@@ -25,18 +26,15 @@ export function Resources({ route }: { route: Route }) {
     kind: kind && (RESOURCE_KINDS as readonly string[]).includes(kind) ? kind : undefined,
   };
   const filterKey = FIELDS.map((f) => p.get(f) ?? "").join("|");
-  // Cursors of the pages before this one (newest first): "Newer" pops, "Older" pushes.
-  const [pages, setPages] = useState<{ filterKey: string; cursors: (string | undefined)[] }>({ filterKey, cursors: [undefined] });
-  const cursors = pages.filterKey === filterKey ? pages.cursors : [undefined];
-  const cursor = cursors[cursors.length - 1];
-  const page = useLoad(() => admin.resources({ ...filters, limit: PAGE, cursor }), [filterKey, cursor]);
+  const pages = usePages(filterKey);
+  const page = useLoad(() => admin.resources({ ...filters, limit: PAGE, cursor: pages.cursor }), [filterKey, pages.cursor]);
   const keyName = (id: string) => dir.keyById.get(id)?.name ?? id;
 
   return (
     <>
       <div class="page-head">
         <h1 tabIndex={-1}>Resources</h1>
-        <button type="button" onClick={() => (setPages({ filterKey, cursors: [undefined] }), page.reload())}>
+        <button type="button" onClick={() => (pages.first(), page.reload())}>
           Refresh
         </button>
       </div>
@@ -57,17 +55,7 @@ export function Resources({ route }: { route: Route }) {
         <label>
           Key
           <select name="key_id" key={`k${filters.key_id}`}>
-            <option value="">All keys</option>
-            {dir.keys.map((k) => (
-              <option value={k.id} selected={k.id === filters.key_id}>
-                {k.name}
-              </option>
-            ))}
-            {filters.key_id && !dir.keyById.has(filters.key_id) && (
-              <option value={filters.key_id} selected>
-                {filters.key_id}
-              </option>
-            )}
+            <KeyOptions keys={dir.keys} known={dir.keyById} selected={filters.key_id} />
           </select>
         </label>
         <label>
@@ -106,17 +94,11 @@ export function Resources({ route }: { route: Route }) {
             <table class="cards resources">
               <thead>
                 <tr>
-                  <th scope="col">Created</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Name</th>
-                  <th scope="col">Owner</th>
-                  <th scope="col">Team</th>
-                  <th scope="col">Model</th>
-                  <th scope="col">State</th>
-                  <th scope="col" class="num">
-                    Size
-                  </th>
-                  <th scope="col">Finished</th>
+                  {COLUMNS.map((c) => (
+                    <th scope="col" class={c === "Size" ? "num" : undefined}>
+                      {c}
+                    </th>
+                  ))}
                 </tr>
               </thead>
               <tbody>
@@ -151,15 +133,7 @@ export function Resources({ route }: { route: Route }) {
           </div>
         )}
       </div>
-      <nav class="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length < 2} onClick={() => setPages({ filterKey, cursors: cursors.slice(0, -1) })}>
-          ← Newer
-        </button>
-        <span class="muted">Page {cursors.length}</span>
-        <button type="button" disabled={!page.data?.next_cursor} onClick={() => setPages({ filterKey, cursors: [...cursors, page.data!.next_cursor] })}>
-          Older →
-        </button>
-      </nav>
+      <Pager pages={pages} next={page.data?.next_cursor} />
     </>
   );
 }

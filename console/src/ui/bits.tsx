@@ -105,3 +105,22 @@ export function TeamOptions({ teams, none, selected }: { teams: { id: string; na
 
 export const teamName = (teams: Map<string, { name: string }>, id: string | null | undefined) =>
   id ? (teams.get(id)?.name ?? id) : "—";
+
+/** The options of a key filter: every key by name, and the filtered id itself when no key has it (a link's). */
+export function KeyOptions({ keys, known, selected }: { keys: { id: string; name: string }[]; known: Map<string, unknown>; selected?: string }) {
+  return (
+    <>
+      <option value="">All keys</option>
+      {keys.map((k) => (
+        <option value={k.id} selected={k.id === selected}>
+          {k.name}
+        </option>
+      ))}
+      {selected && !known.has(selected) && (
+        <option value={selected} selected>
+          {selected}
+        </option>
+      )}
+    </>
+  );
+}
