@@ -4,9 +4,10 @@ import type { CallRecord, Filters } from "../api";
 import { useConsole } from "../context";
 import { fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput, toLocalInput } from "../format";
 import { useLoad } from "../load";
-import { href, navigate, type Route } from "../router";
-import { KeyOptions, Loading, OutcomeBadge, TeamOptions, teamName } from "../ui/bits";
+import { href, type Route } from "../router";
+import { Loading, OutcomeBadge, teamName } from "../ui/bits";
 import { Dialog, ErrorNote } from "../ui/dialog";
+import { FilterForm } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
 
 const PAGE = 50;
@@ -39,27 +40,7 @@ export function Logs({ route }: { route: Route }) {
           Refresh
         </button>
       </div>
-      <form
-        class="filters"
-        aria-label="Log filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const f = new FormData(e.currentTarget);
-          navigate("logs", Object.fromEntries(FIELDS.map((n) => [n, String(f.get(n) ?? "").trim()])));
-        }}
-      >
-        <label>
-          Key
-          <select name="key_id" key={`k${filters.key_id}`}>
-            <KeyOptions keys={dir.keys} known={dir.keyById} selected={filters.key_id} />
-          </select>
-        </label>
-        <label>
-          Team
-          <select name="team_id" key={`t${filters.team_id}`}>
-            <TeamOptions teams={dir.teams} none="All teams" selected={filters.team_id} />
-          </select>
-        </label>
+      <FilterForm page="logs" label="Log filters" fields={FIELDS} keyId={filters.key_id} teamId={filters.team_id}>
         <label>
           Model
           <input name="model" defaultValue={filters.model ?? ""} key={`m${filters.model}`} placeholder="provider/model" />
@@ -90,13 +71,7 @@ export function Logs({ route }: { route: Route }) {
           To (UTC)
           <input name="to" type="datetime-local" defaultValue={toLocalInput(filters.to)} key={`u${filters.to}`} />
         </label>
-        <div class="filter-buttons">
-          <button type="submit" class="primary">
-            Apply filters
-          </button>
-          <a href={href("logs")}>Clear</a>
-        </div>
-      </form>
+      </FilterForm>
 
       {page.error && <ErrorNote error={page.error} prefix="Could not read logs" />}
       <div aria-busy={page.loading}>

@@ -6,9 +6,10 @@ import { RESOURCE_KINDS, type ResourceView } from "../api";
 import { useConsole } from "../context";
 import { fmtInt, fmtTime } from "../format";
 import { useLoad } from "../load";
-import { href, navigate, type Route } from "../router";
-import { KeyOptions, Loading, TeamOptions, teamName } from "../ui/bits";
+import { href, type Route } from "../router";
+import { Loading, teamName } from "../ui/bits";
 import { ErrorNote } from "../ui/dialog";
+import { FilterForm } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
 
 const PAGE = 50;
@@ -43,27 +44,7 @@ export function Resources({ route }: { route: Route }) {
         it: no other key sees it (a team's keys share the ones created under <span class="mono">resource_scope</span>{" "}
         <span class="mono">team</span>).
       </p>
-      <form
-        class="filters"
-        aria-label="Resource filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const f = new FormData(e.currentTarget);
-          navigate("resources", Object.fromEntries(FIELDS.map((n) => [n, String(f.get(n) ?? "").trim()])));
-        }}
-      >
-        <label>
-          Key
-          <select name="key_id" key={`k${filters.key_id}`}>
-            <KeyOptions keys={dir.keys} known={dir.keyById} selected={filters.key_id} />
-          </select>
-        </label>
-        <label>
-          Team
-          <select name="team_id" key={`t${filters.team_id}`}>
-            <TeamOptions teams={dir.teams} none="All teams" selected={filters.team_id} />
-          </select>
-        </label>
+      <FilterForm page="resources" label="Resource filters" fields={FIELDS} keyId={filters.key_id} teamId={filters.team_id}>
         <label>
           Kind
           <select name="kind" key={`c${filters.kind}`}>
@@ -75,13 +56,7 @@ export function Resources({ route }: { route: Route }) {
             ))}
           </select>
         </label>
-        <div class="filter-buttons">
-          <button type="submit" class="primary">
-            Apply filters
-          </button>
-          <a href={href("resources")}>Clear</a>
-        </div>
-      </form>
+      </FilterForm>
 
       {page.error && <ErrorNote error={page.error} prefix="Could not read resources" />}
       <div aria-busy={page.loading}>

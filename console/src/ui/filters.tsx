@@ -1,0 +1,48 @@
+/** The filter form of a list page (logs, resources): key and team, the page's own fields, apply and clear. */
+import type { ComponentChildren } from "preact";
+import { useConsole } from "../context";
+import { href, navigate, type Page } from "../router";
+import { KeyOptions, TeamOptions } from "./bits";
+
+export function FilterForm(props: {
+  page: Page;
+  label: string;
+  /** Every field of the form, in the order they go to the address. */
+  fields: readonly string[];
+  keyId?: string;
+  teamId?: string;
+  children: ComponentChildren;
+}) {
+  const { dir } = useConsole();
+  return (
+    <form
+      class="filters"
+      aria-label={props.label}
+      onSubmit={(e) => {
+        e.preventDefault();
+        const f = new FormData(e.currentTarget);
+        navigate(props.page, Object.fromEntries(props.fields.map((n) => [n, String(f.get(n) ?? "").trim()])));
+      }}
+    >
+      <label>
+        Key
+        <select name="key_id" key={`k${props.keyId}`}>
+          <KeyOptions keys={dir.keys} known={dir.keyById} selected={props.keyId} />
+        </select>
+      </label>
+      <label>
+        Team
+        <select name="team_id" key={`t${props.teamId}`}>
+          <TeamOptions teams={dir.teams} none="All teams" selected={props.teamId} />
+        </select>
+      </label>
+      {props.children}
+      <div class="filter-buttons">
+        <button type="submit" class="primary">
+          Apply filters
+        </button>
+        <a href={href(props.page)}>Clear</a>
+      </div>
+    </form>
+  );
+}
