@@ -5,9 +5,9 @@ import { useConsole } from "../context";
 import { fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput, toLocalInput } from "../format";
 import { useLoad } from "../load";
 import { href, type Route } from "../router";
-import { Loading, OutcomeBadge, teamName } from "../ui/bits";
-import { Dialog, ErrorNote } from "../ui/dialog";
-import { FilterForm } from "../ui/filters";
+import { OutcomeBadge, teamName } from "../ui/bits";
+import { Dialog } from "../ui/dialog";
+import { FilterForm, ListBody } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
 
 const PAGE = 50;
@@ -73,14 +73,12 @@ export function Logs({ route }: { route: Route }) {
         </label>
       </FilterForm>
 
-      {page.error && <ErrorNote error={page.error} prefix="Could not read logs" />}
-      <div aria-busy={page.loading}>
-      {!page.data ? (
-        <Loading what="logs" />
-      ) : page.data.logs.length === 0 ? (
-        <p class="muted">No calls match.</p>
-      ) : (
-        <div class="table-wrap">
+      <ListBody
+        load={page}
+        what="logs"
+        rows={page.data?.logs}
+        empty="No calls match."
+        render={(rows) => (
           <table class="cards logs">
             <thead>
               <tr>
@@ -104,7 +102,7 @@ export function Logs({ route }: { route: Route }) {
               </tr>
             </thead>
             <tbody>
-              {page.data.logs.map((r) => (
+              {rows.map((r) => (
                 <tr>
                   <td data-label="Time">{fmtTime(r.ts)}</td>
                   <td data-label="Key">
@@ -138,9 +136,8 @@ export function Logs({ route }: { route: Route }) {
               ))}
             </tbody>
           </table>
-        </div>
-      )}
-      </div>
+        )}
+      />
       <Pager pages={pages} next={page.data?.next_cursor} />
       {open && <LogDetail row={open} onClose={() => setOpen(null)} />}
     </>

@@ -7,9 +7,8 @@ import { useConsole } from "../context";
 import { fmtInt, fmtTime } from "../format";
 import { useLoad } from "../load";
 import { href, type Route } from "../router";
-import { Loading, teamName } from "../ui/bits";
-import { ErrorNote } from "../ui/dialog";
-import { FilterForm } from "../ui/filters";
+import { teamName } from "../ui/bits";
+import { FilterForm, ListBody } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
 
 const PAGE = 50;
@@ -58,56 +57,53 @@ export function Resources({ route }: { route: Route }) {
         </label>
       </FilterForm>
 
-      {page.error && <ErrorNote error={page.error} prefix="Could not read resources" />}
-      <div aria-busy={page.loading}>
-        {!page.data ? (
-          <Loading what="resources" />
-        ) : page.data.resources.length === 0 ? (
-          <p class="muted">No resources match.</p>
-        ) : (
-          <div class="table-wrap">
-            <table class="cards resources">
-              <thead>
-                <tr>
-                  {COLUMNS.map((c) => (
-                    <th scope="col" class={c === "Size" ? "num" : undefined}>
-                      {c}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {page.data.resources.map((r) => (
-                  <tr>
-                    <td data-label="Created">{fmtTime(r.created_at)}</td>
-                    <td data-label="Kind">{KIND_LABEL[r.kind] ?? r.kind}</td>
-                    <td data-label="Name" class="mono">
-                      {r.name}
-                    </td>
-                    <td data-label="Owner">
-                      <a href={href("logs", { key_id: r.key_id })} title="This key's calls">
-                        {keyName(r.key_id)}
-                      </a>
-                    </td>
-                    <td data-label="Team">
-                      {teamName(dir.teamById, r.team_id)}
-                      {r.shared ? <span class="badge">shared</span> : null}
-                    </td>
-                    <td data-label="Model" class="mono">
-                      {r.model ?? "—"}
-                    </td>
-                    <td data-label="State">{r.state}</td>
-                    <td data-label="Size" class="num">
-                      {r.size_bytes !== undefined ? `${fmtInt(r.size_bytes)} B` : r.requests !== undefined ? `${fmtInt(r.requests)} requests` : "—"}
-                    </td>
-                    <td data-label="Finished">{r.finished_at ? fmtTime(r.finished_at) : "—"}</td>
-                  </tr>
+      <ListBody
+        load={page}
+        what="resources"
+        rows={page.data?.resources}
+        empty="No resources match."
+        render={(rows) => (
+          <table class="cards resources">
+            <thead>
+              <tr>
+                {COLUMNS.map((c) => (
+                  <th scope="col" class={c === "Size" ? "num" : undefined}>
+                    {c}
+                  </th>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr>
+                  <td data-label="Created">{fmtTime(r.created_at)}</td>
+                  <td data-label="Kind">{KIND_LABEL[r.kind] ?? r.kind}</td>
+                  <td data-label="Name" class="mono">
+                    {r.name}
+                  </td>
+                  <td data-label="Owner">
+                    <a href={href("logs", { key_id: r.key_id })} title="This key's calls">
+                      {keyName(r.key_id)}
+                    </a>
+                  </td>
+                  <td data-label="Team">
+                    {teamName(dir.teamById, r.team_id)}
+                    {r.shared ? <span class="badge">shared</span> : null}
+                  </td>
+                  <td data-label="Model" class="mono">
+                    {r.model ?? "—"}
+                  </td>
+                  <td data-label="State">{r.state}</td>
+                  <td data-label="Size" class="num">
+                    {r.size_bytes !== undefined ? `${fmtInt(r.size_bytes)} B` : r.requests !== undefined ? `${fmtInt(r.requests)} requests` : "—"}
+                  </td>
+                  <td data-label="Finished">{r.finished_at ? fmtTime(r.finished_at) : "—"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         )}
-      </div>
+      />
       <Pager pages={pages} next={page.data?.next_cursor} />
     </>
   );

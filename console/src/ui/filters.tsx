@@ -2,7 +2,8 @@
 import type { ComponentChildren } from "preact";
 import { useConsole } from "../context";
 import { href, navigate, type Page } from "../router";
-import { KeyOptions, TeamOptions } from "./bits";
+import { KeyOptions, Loading, TeamOptions } from "./bits";
+import { ErrorNote } from "./dialog";
 
 export function FilterForm(props: {
   page: Page;
@@ -44,5 +45,27 @@ export function FilterForm(props: {
         <a href={href(props.page)}>Clear</a>
       </div>
     </form>
+  );
+}
+
+/**
+ * A list page's body: the API's refusal if the read failed, "Loading…" until the first page is in, `empty` when no
+ * row matches, else the table `render` makes of the rows.
+ */
+export function ListBody<T>(props: {
+  load: { error?: Error; loading: boolean };
+  what: string;
+  rows: T[] | undefined;
+  empty: string;
+  render: (rows: T[]) => ComponentChildren;
+}) {
+  const { load, what, rows } = props;
+  return (
+    <>
+      {load.error && <ErrorNote error={load.error} prefix={`Could not read ${what}`} />}
+      <div aria-busy={load.loading}>
+        {!rows ? <Loading what={what} /> : rows.length === 0 ? <p class="muted">{props.empty}</p> : <div class="table-wrap">{props.render(rows)}</div>}
+      </div>
+    </>
   );
 }
