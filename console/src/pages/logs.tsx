@@ -73,12 +73,7 @@ export function Logs({ route }: { route: Route }) {
         </label>
       </FilterForm>
 
-      <ListBody
-        load={page}
-        what="logs"
-        rows={page.data?.logs}
-        empty="No calls match."
-        render={(rows) => (
+      <ListBody load={page} what="logs" rows={page.data?.logs} empty="No calls match." render={(rows) => (
           <table class="cards logs">
             <thead>
               <tr>

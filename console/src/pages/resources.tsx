@@ -57,12 +57,7 @@ export function Resources({ route }: { route: Route }) {
         </label>
       </FilterForm>
 
-      <ListBody
-        load={page}
-        what="resources"
-        rows={page.data?.resources}
-        empty="No resources match."
-        render={(rows) => (
+      <ListBody load={page} what="resources" rows={page.data?.resources} empty="No resources match." render={(rows) => (
           <table class="cards resources">
             <thead>
               <tr>
