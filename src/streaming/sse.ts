@@ -4,6 +4,7 @@
  * even between the \r and \n of one line ending.
  */
 import type { ByteParser } from "./parser";
+import { ShrinkingSize } from "./shrink";
 
 export interface SseEvent {
   event?: string;
@@ -111,9 +112,8 @@ export function encodeSse(value: object): Uint8Array {
   return encoder.encode(`data: ${jsonOf(value)}\r\n\r\n`);
 }
 
-/** Bounds of a stream's frame buffer; it grows to fit an event and halves after SHRINK_AFTER frames under an eighth. */
+/** The least a stream's frame buffer holds; it grows to fit an event and shrinks as ShrinkingSize says. */
 const MIN_FRAME_BYTES = 4 * 1024;
-const SHRINK_AFTER = 16;
 
 /**
  * Frames a stream's events into one reused buffer: each frame is a view that is valid until the next `frame` call,
@@ -124,20 +124,17 @@ const SHRINK_AFTER = 16;
  */
 export class SseFrames {
   private buf = new Uint8Array(MIN_FRAME_BYTES);
-  private small = 0;
+  private readonly shrink = new ShrinkingSize(MIN_FRAME_BYTES);
 
   frame(value: object): Uint8Array {
     let at = this.put("data: ", 0);
     at = this.put(jsonOf(value), at);
     at = this.put("\r\n\r\n", at);
     const size = this.buf.byteLength;
-    this.small = at < size / 8 ? this.small + 1 : 0;
     const frame = this.buf.subarray(0, at);
-    // The next frame goes into a new, smaller buffer; this one stays whole until the writer is done with it.
-    if (this.small >= SHRINK_AFTER && size > MIN_FRAME_BYTES) {
-      this.buf = new Uint8Array(size / 2);
-      this.small = 0;
-    }
+    // A smaller buffer takes the next frame; this one stays whole until the writer is done with it.
+    const next = this.shrink.after(at, size);
+    if (next !== size) this.buf = new Uint8Array(next);
     return frame;
   }
 

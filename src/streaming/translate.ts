@@ -2,6 +2,7 @@
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { DecodedStream, ProviderCall, StreamDecoder, StreamTranslator } from "../providers/types";
 import type { ByteParser } from "./parser";
+import { ShrinkingSize } from "./shrink";
 import { sseEvents, type SseEvent } from "./sse";
 
 /** The decoding of every provider that streams server-sent events: bytes → SSE events → its translator. */
@@ -17,8 +18,6 @@ export function decoded<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<
 /** Bounds of the buffer a stream's network chunks are read into, when its parser allows one buffer for all. */
 const MIN_READ_BYTES = 4 * 1024;
 const MAX_READ_BYTES = 64 * 1024;
-/** Reads in a row that used under an eighth of the buffer before it is halved (not one short read in a fast stream). */
-const SHRINK_AFTER = 16;
 
 /**
  * Chunks pulled from the upstream body as the client asks for them: each pull reads network chunks until one
@@ -34,7 +33,7 @@ const SHRINK_AFTER = 16;
 export function pulled<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<E>, t: StreamTranslator<E>): ReadableStream<GenerateContentResponse> {
   const reader = readerOf(body, parser.consumesBytes === true);
   let buffer = new ArrayBuffer(reader.byob ? MIN_READ_BYTES : 0);
-  let small = 0;
+  const shrink = new ShrinkingSize(MIN_READ_BYTES);
   const read = async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
     if (!reader.byob) return reader.r.read();
     const r = await reader.r.read(new Uint8Array(buffer));
@@ -42,10 +41,9 @@ export function pulled<E>(body: ReadableStream<Uint8Array>, parser: ByteParser<E
     // The read took the buffer and gives it back in the result; the parser is done with it before the next read.
     const n = r.value.byteLength;
     const size = r.value.buffer.byteLength;
-    small = n < size / 8 ? small + 1 : 0;
-    if (n === size && size < MAX_READ_BYTES) buffer = new ArrayBuffer(size * 2);
-    else if (small >= SHRINK_AFTER && size > MIN_READ_BYTES) (buffer = new ArrayBuffer(size / 2)), (small = 0);
-    else buffer = r.value.buffer as ArrayBuffer;
+    const kept = shrink.after(n, size);
+    const next = n === size && size < MAX_READ_BYTES ? size * 2 : kept;
+    buffer = next === size ? (r.value.buffer as ArrayBuffer) : new ArrayBuffer(next);
     return r;
   };
   const out: GenerateContentResponse[] = [];
