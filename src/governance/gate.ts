@@ -113,11 +113,7 @@ export class Gate {
    * within a lease's life.
    */
   async recheck(): Promise<void> {
-    await Promise.all(
-      this.leases()
-        .filter((l) => !l.fresh())
-        .map((l) => l.renew(this.env, NONE, false, this.waitUntil).catch((e) => console.error(`lease ${l.subject} ${l.subjectId}: renewal failed`, String(e)))),
-    );
+    await Promise.all(this.leases().filter((l) => !l.fresh()).map((l) => this.background(l)));
     this.assertKeyStatus();
     this.assertNoWholeRefusal();
   }
@@ -242,8 +238,9 @@ export class Gate {
     }
   }
 
-  private background(l: LocalLease): void {
-    l.renew(this.env, NONE, false, this.waitUntil).catch((e) => console.error(`lease ${l.subject} ${l.subjectId}: renewal failed`, String(e)));
+  /** Renews `l` without failing the call: a Governor out of reach leaves the last answer standing (logged). */
+  private background(l: LocalLease): Promise<void> {
+    return l.renew(this.env, NONE, false, this.waitUntil).catch((e) => console.error(`lease ${l.subject} ${l.subjectId}: renewal failed`, String(e)));
   }
 
   /** While the call is in flight its leases stay renewed, so what it holds is never taken for lapsed. */
