@@ -77,7 +77,9 @@ function buildConfig(env: Env): Config {
     secretValue(env, secret) ? [{ label: "default", secret, ...fields }] : [];
   const keyPool = (name: string, secret: string) => buildPool(name, keys.get(name), standard(secret), apiKey, cooldowns);
 
-  add(geminiProvider({ baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, pool: keyPool("gemini", "GEMINI_API_KEY") }));
+  add(geminiProvider({
+    baseUrl: env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL, pool: keyPool("gemini", "GEMINI_API_KEY"), resourcesKey: secretValue(env, "GEMINI_API_KEY"),
+  }));
   // Free and offline, so never on unless asked for (`npm start` asks; wrangler.toml does not).
   if (env.MOCK_PROVIDER === "on") add(mockProvider());
   add(openaiProvider({
@@ -148,7 +150,7 @@ function buildConfig(env: Env): Config {
     liveMaxSessionMs: Math.round(positiveNumber(env.LIVE_MAX_SESSION_SECONDS, DEFAULT_LIVE_MAX_SESSION_SECONDS) * 1000),
     directKeys: env.DIRECT_KEYS === "on",
     // Every secret any pool holds (and the admin token), known once the providers are built.
-    redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => p.pool.secrets)]),
+    redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => [...p.pool.secrets, ...(p.resources?.secrets ?? [])])]),
     cors: corsPolicy(env.CORS_ORIGINS),
   };
 }

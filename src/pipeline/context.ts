@@ -42,6 +42,8 @@ export interface CallContext extends CallScope {
   version: string;
   /** Fallbacks a budget may not pay for (no price): skipped. */
   unpriced?: ReadonlySet<string>;
+  /** The body uses a file or cache made through the gateway: a provider that holds them is called with their credential. */
+  usesResources?: boolean;
   /** Takes the call's request slot and reserves its worst case; run once, before its first upstream attempt. */
   admit(): Promise<void>;
 }

@@ -84,6 +84,8 @@ interface Trace {
   upstream: boolean;
   pool?: CredentialPool;
   credential?: Credential;
+  /** The credential was not the pool's choice but the one holding the call's files and caches: no other will do. */
+  pinned?: boolean;
 }
 
 /** How many attempts went upstream (retries included); targets skipped before calling out are not counted. */
@@ -136,7 +138,7 @@ export async function execute(
           tried.add(credential.label);
           if (f.credentialFault && !ctx.direct) pool.cool(credential, f.credentialFault, f.retryAfterMs);
           // Another healthy credential may well be served where this one was throttled or refused: try it now.
-          if (f.credentialFault && pool.hasFresh(target.model, tried)) continue;
+          if (f.credentialFault && !trace.pinned && pool.hasFresh(target.model, tried)) continue;
         }
         if (!f.sameTarget) continue targets;
         const wait = retryDelay(policy, retry, f.retryAfterMs, deadlineAt - Date.now(), waits.random);
@@ -183,7 +185,13 @@ async function attempt(
   if (!ctx.direct && !provider.configured) {
     throw new AttemptFailure(new GatewayError(503, `provider "${provider.name}" is not configured (no API key)`), true, "not configured");
   }
-  if (!ctx.direct && !provider.pool.serves(target.model)) {
+  const pinned = !ctx.direct && ctx.usesResources ? provider.resources : undefined;
+  const pooled = pinned && provider.pool.credentials.includes(pinned as never);
+  if (pinned && pooled && !provider.pool.serving(target.model).includes(pinned as never)) {
+    const e = new GatewayError(503, `provider "${provider.name}": the files or caches this call uses are held by credential "${pinned.label}", which does not serve model "${target.model}"`);
+    throw new AttemptFailure(e, true, "no credential for model");
+  }
+  if (!ctx.direct && !pinned && !provider.pool.serves(target.model)) {
     const e = new GatewayError(503, `provider "${provider.name}" has no credential for model "${target.model}"`);
     throw new AttemptFailure(e, true, "no credential for model");
   }
@@ -191,7 +199,7 @@ async function attempt(
   // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
   await ctx.admit().catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
   const call: ProviderCall = { action: ctx.action, model: target.model, body, version: ctx.version };
-  const secrets = ctx.direct ? [...provider.pool.secrets, ctx.direct] : provider.pool.secrets;
+  const secrets = ctx.direct ? [...provider.pool.secrets, ctx.direct] : pinned && !pooled ? [...provider.pool.secrets, ...pinned.secrets] : provider.pool.secrets;
   let local: GeminiJson | undefined;
   try {
     local = provider.local?.(call);
@@ -202,9 +210,11 @@ async function attempt(
     trace.upstream = true;
     return { json: local, secrets };
   }
-  const credential = ctx.direct ? provider.direct!(ctx.direct) : provider.pool.pick(target.model, tried)!;
+  const credential = ctx.direct ? provider.direct!(ctx.direct) : pinned ?? provider.pool.pick(target.model, tried)!;
   trace.credential = credential;
-  if (!ctx.direct) trace.pool = provider.pool;
+  trace.pinned = !!pinned;
+  // A pinned credential outside the pool has no health of the pool's to keep.
+  if (!ctx.direct && (!pinned || pooled)) trace.pool = provider.pool;
   let upstream: UpstreamRequest;
   try {
     upstream = await timer.race(provider.prepare(call, credential, timer.signal));

@@ -91,6 +91,12 @@ export interface Provider<M = unknown> {
    */
   direct?(secret: string): Credential<M>;
   /**
+   * The credential that holds the files and caches made through the gateway (Gemini: `GEMINI_API_KEY`, the one the
+   * resource routes use). A file or cache lives in the project of the key that made it, so a call that uses one is
+   * sent with this credential, never with another of the pool.
+   */
+  readonly resources?: Credential<M>;
+  /**
    * An answer the adapter can give without calling upstream (e.g. a token estimate where the provider has no
    * count endpoint). Returning undefined means: call upstream.
    */

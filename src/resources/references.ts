@@ -36,10 +36,10 @@ export function geminiFileName(uri: string, fileHosts: ReadonlySet<string>): str
 
 /**
  * 404 for the first resource a body uses (`refs`, as `inspectBody` found them) that `key` may not; nothing to look
- * up (no D1 read) when it uses none.
+ * up (no D1 read) when it uses none. Resolves to whether the body uses any (a Gemini file or a cache).
  */
-export async function assertReferencesOwned(env: Env, key: KeyRecord, refs: BodyReferences): Promise<void> {
-  if (!refs.fileUris.length && !refs.caches.length) return;
+export async function assertReferencesOwned(env: Env, key: KeyRecord, refs: BodyReferences): Promise<boolean> {
+  if (!refs.fileUris.length && !refs.caches.length) return false;
   const fileHosts = resourceSettings(env).fileHosts;
   const names = refs.fileUris.map((uri) => geminiFileName(uri, fileHosts)).filter((n): n is string => !!n);
   const store = new ResourceStore(env.DB);
@@ -49,4 +49,5 @@ export async function assertReferencesOwned(env: Env, key: KeyRecord, refs: Body
   ]);
   if (caches[0]) throw notFound(`cached content "${printable(caches[0])}" not found`);
   if (files[0]) throw notFound(`file "${printable(files[0])}" not found`);
+  return names.length > 0 || refs.caches.length > 0;
 }

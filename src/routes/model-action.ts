@@ -46,14 +46,14 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
 
     const { body, fallbacks, references } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
     // A direct caller's files and caches live in its own provider project, under its own key: not ours to scope.
-    if (!direct) await assertReferencesOwned(c.env, scope.key, references);
+    const usesResources = !direct && (await assertReferencesOwned(c.env, scope.key, references));
     const targets = planTargets(route.target, fallbacks, scope.key);
     const unpricedTargets = budgetable(scope, targets);
     const worst = worstCase(config, route.action, body, targets);
     scope.inputTokens = worst.inputTokens;
     let admitted: Promise<void> | undefined;
     const ctx: CallContext = {
-      ...scope, action: route.action, version: route.version, unpriced: unpricedTargets,
+      ...scope, action: route.action, version: route.version, unpriced: unpricedTargets, usesResources,
       admit: () => (admitted ??= scope.gate.admit({ tokens: worst.tokens, usd: worst.usd })),
     };
     const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };

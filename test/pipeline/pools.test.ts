@@ -6,7 +6,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { resetCredentialHealth } from "../../src/providers/credentials/pool";
 import { waits } from "../../src/pipeline/sleep";
-import { createKey, genaiSettled, mockUpstream, textRequest, usageRow } from "../helpers/worker";
+import { createKey, genaiSettled, mockUpstream, ownResource, textRequest, usageRow } from "../helpers/worker";
 
 const KEYS = { GEM_A: "AIza-pool-key-aaaaaaaaaaaa", GEM_B: "AIza-pool-key-bbbbbbbbbbbb", GEM_C: "AIza-pool-key-cccccccccccc" };
 const pool = (entries: object[], extra: Record<string, string> = {}) => ({ ...KEYS, PROVIDER_KEYS: JSON.stringify({ gemini: entries }), ...extra });
@@ -92,6 +92,73 @@ describe("credential pools", () => {
     const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x", { fallbacks: ["mock/echo"] }), key, {
       env: pool([{ label: "pro-only", secret: "GEM_A", models: ["gemini-2.5-pro*"] }]),
     });
+    expect(calls).toHaveLength(0);
+    expect(r.headers.get("x-edgeway-provider")).toBe("mock");
+    expect(await attemptsOf(r)).toEqual([[undefined, 503, "no credential for model"], [undefined, 200, "ok"]]);
+  });
+});
+
+describe("calls that use files or caches", () => {
+  // A file or cache lives in the project of the key that made it: the resource routes make them with GEMINI_API_KEY.
+  const FILE = "https://generativelanguage.googleapis.com/v1beta/files/pinned1";
+  const withFile = (extra: object = {}) => ({
+    contents: [{ role: "user", parts: [{ text: "x" }, { fileData: { fileUri: FILE, mimeType: "text/plain" } }] }], ...extra,
+  });
+  let owner: { key: string; id: string };
+  beforeAll(async () => {
+    owner = await createKey({ name: "pinned" });
+    await ownResource(owner.id, "file", "files/pinned1");
+    await ownResource(owner.id, "cachedContent", "cachedContents/pinned1");
+  });
+  const keysUsed = (calls: { headers: Headers }[]) => calls.map((c) => labelOf(c.headers.get("x-goog-api-key")) ?? c.headers.get("x-goog-api-key"));
+
+  it("go with the pool's credential for GEMINI_API_KEY whatever the weights; other calls are spread as before", async () => {
+    const calls = mockUpstream(() => ok());
+    const vars = pool([{ label: "a", secret: "GEM_A", weight: 1 }, { label: "b", secret: "GEM_B", weight: 1000 }], { GEMINI_API_KEY: KEYS.GEM_A });
+    for (let n = 0; n < 4; n++) {
+      const r = await genaiSettled("gemini-2.0-flash", "generateContent", withFile(), owner.key, { env: vars });
+      expect(await attemptsOf(r)).toEqual([["a", 200, "ok"]]);
+    }
+    await genaiSettled("gemini-2.0-flash", "generateContent", { ...textRequest("x"), cachedContent: "cachedContents/pinned1" }, owner.key, { env: vars });
+    expect(keysUsed(calls)).toEqual(Array(5).fill("GEM_A"));
+    calls.length = 0;
+    vi.spyOn(Math, "random").mockReturnValue(0.5);
+    for (let n = 0; n < 3; n++) await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), owner.key, { env: vars });
+    expect(keysUsed(calls)).toEqual(Array(3).fill("GEM_B"));
+  });
+
+  it("GEMINI_API_KEY outside the pool is used under the label `resources`, and redacted like the pool's keys", async () => {
+    const RES = "AIza-resources-only-key-zzzzzzzz";
+    const calls = mockUpstream((c) => (c.headers.get("x-goog-api-key") === RES ? fail(400, {}, `request for key ${RES} is bad`) : ok()));
+    const vars = pool([{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }], { GEMINI_API_KEY: RES });
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", withFile(), owner.key, { env: vars });
+    expect(keysUsed(calls)).toEqual([RES]);
+    expect(r.status).toBe(400);
+    const text = await r.text();
+    expect(text).not.toContain(RES);
+    expect(JSON.parse(text).error.message).toContain("request for key [redacted] is bad");
+    const row = await usageRow(r.headers.get("x-edgeway-request-id"));
+    expect(JSON.stringify(row)).not.toContain(RES);
+    expect(JSON.parse(row!.attempts_json as string).map((a: Record<string, unknown>) => a.credential)).toEqual(["resources"]);
+  });
+
+  it("a throttled or refused holder is retried or fails; the call never moves to another key of the pool", async () => {
+    vi.spyOn(waits, "sleep").mockResolvedValue();
+    const calls = mockUpstream((c) => (c.headers.get("x-goog-api-key") === KEYS.GEM_A ? fail(429) : ok()));
+    const vars = pool([{ label: "a", secret: "GEM_A", weight: 1000 }, { label: "b", secret: "GEM_B" }], { GEMINI_API_KEY: KEYS.GEM_A, EDGEWAY_RETRIES: "1" });
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", withFile(), owner.key, { env: vars });
+    expect(r.status).toBe(429);
+    expect(keysUsed(calls)).toEqual(["GEM_A", "GEM_A"]);
+    const again = mockUpstream((c) => (c.headers.get("x-goog-api-key") === KEYS.GEM_A ? fail(403, {}, "refused") : ok()));
+    const refused = await genaiSettled("gemini-2.0-flash", "generateContent", withFile(), owner.key, { env: vars });
+    expect(refused.status).toBe(502);
+    expect(keysUsed(again)).toEqual(["GEM_A"]);
+  });
+
+  it("a holder whose `models` exclude the model: 503 for that target, and the fallback serves", async () => {
+    const calls = mockUpstream(() => ok());
+    const vars = pool([{ label: "a", secret: "GEM_A", models: ["gemini-2.5-pro*"] }, { label: "b", secret: "GEM_B" }], { GEMINI_API_KEY: KEYS.GEM_A });
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", withFile({ fallbacks: ["mock/echo"] }), owner.key, { env: vars });
     expect(calls).toHaveLength(0);
     expect(r.headers.get("x-edgeway-provider")).toBe("mock");
     expect(await attemptsOf(r)).toEqual([[undefined, 503, "no credential for model"], [undefined, 200, "ok"]]);

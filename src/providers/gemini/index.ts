@@ -15,8 +15,13 @@ export interface GeminiSettings {
   baseUrl: string;
   /** API keys; none (the mock) means no key is sent. */
   pool?: CredentialPool<string>;
+  /** The key the resource routes use (`GEMINI_API_KEY`): files and caches live in its project. */
+  resourcesKey?: string;
   models?: readonly ModelInfo[];
 }
+
+/** The label a resources key outside the pool goes by in rows and error details. */
+export const RESOURCES_LABEL = "resources";
 
 export function geminiProvider(s: GeminiSettings): Provider<string | undefined> {
   const base = s.baseUrl.replace(/\/+$/, "");
@@ -29,6 +34,9 @@ export function geminiProvider(s: GeminiSettings): Provider<string | undefined> 
     configured: !pool.empty,
     pool,
     direct: (key) => directCredential(key, key),
+    // The pool's own credential for that key when it has one (same label, same health), else one of its own.
+    resources: s.resourcesKey === undefined ? undefined
+      : pool.credentials.find((c) => c.material === s.resourcesKey) ?? { label: RESOURCES_LABEL, secrets: [s.resourcesKey], material: s.resourcesKey },
     prepare: async (call, credential) => ({ url: geminiUrl(base, call), headers: geminiHeaders(credential.material), body: jsonBody(geminiBody(call)) }),
     response: (_call, upstream) => geminiAnswer(upstream),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
