@@ -186,9 +186,9 @@ async function attempt(
     throw new AttemptFailure(new GatewayError(503, `provider "${provider.name}" is not configured (no API key)`), true, "not configured");
   }
   const pinned = !ctx.direct && ctx.usesResources ? provider.resources : undefined;
-  const pooled = pinned && provider.pool.credentials.includes(pinned as never);
-  if (pinned && pooled && !provider.pool.serving(target.model).includes(pinned as never)) {
-    const e = new GatewayError(503, `provider "${provider.name}": the files or caches this call uses are held by credential "${pinned.label}", which does not serve model "${target.model}"`);
+  const pooled = pinned && provider.pool.credentials.some((c) => c === pinned);
+  if (pooled && !provider.pool.serving(target.model).some((c) => c === pinned)) {
+    const e = new GatewayError(503, `provider "${provider.name}": the files or caches this call uses are held by credential "${pinned!.label}", which does not serve model "${target.model}"`);
     throw new AttemptFailure(e, true, "no credential for model");
   }
   if (!ctx.direct && !pinned && !provider.pool.serves(target.model)) {
