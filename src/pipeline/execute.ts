@@ -12,7 +12,7 @@ import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
 import { unpricedRefusal } from "../governance/worst-case";
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
-import type { CredentialPool } from "../providers/credentials/pool";
+import { servesModel, type CredentialPool } from "../providers/credentials/pool";
 import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall, type UpstreamRequest } from "../providers/types";
 import type { AttemptInfo } from "../usage/record";
 import type { CallContext } from "./context";
@@ -186,15 +186,13 @@ async function attempt(
     throw new AttemptFailure(new GatewayError(503, `provider "${provider.name}" is not configured (no API key)`), true, "not configured");
   }
   const pinned = !ctx.direct && ctx.usesResources ? provider.resources : undefined;
+  if (!ctx.direct && !(pinned ? servesModel(pinned, target.model) : provider.pool.serves(target.model))) {
+    const e = new GatewayError(503, pinned
+      ? `provider "${provider.name}": the files or caches this call uses are held by credential "${pinned.label}", which does not serve model "${target.model}"`
+      : `provider "${provider.name}" has no credential for model "${target.model}"`);
+    throw new AttemptFailure(e, true, "no credential for model");
+  }
   const pooled = pinned && provider.pool.credentials.some((c) => c === pinned);
-  if (pooled && !provider.pool.serving(target.model).some((c) => c === pinned)) {
-    const e = new GatewayError(503, `provider "${provider.name}": the files or caches this call uses are held by credential "${pinned!.label}", which does not serve model "${target.model}"`);
-    throw new AttemptFailure(e, true, "no credential for model");
-  }
-  if (!ctx.direct && !pinned && !provider.pool.serves(target.model)) {
-    const e = new GatewayError(503, `provider "${provider.name}" has no credential for model "${target.model}"`);
-    throw new AttemptFailure(e, true, "no credential for model");
-  }
   // After the checks that need no round trip, so a call refused by them takes no request slot.
   // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
   await ctx.admit().catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });

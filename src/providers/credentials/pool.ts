@@ -38,6 +38,9 @@ export interface Cooldowns {
 export const DEFAULT_COOLDOWNS: Cooldowns = Object.freeze({ rateMs: 5_000, authMs: 300_000 });
 const MAX_RATE_COOLDOWN_MS = 60_000;
 
+/** Whether `c` serves `model`: one without a `models` list (a pool's, or a credential outside any pool) serves all. */
+export const servesModel = (c: Credential & { models?: readonly string[] }, model: string) => !c.models || matchesAny(c.models, model);
+
 interface Health {
   until: number;
   strikes: number;
@@ -72,11 +75,11 @@ export class CredentialPool<M = unknown> {
   }
 
   serving(model: string): PooledCredential<M>[] {
-    return this.credentials.filter((c) => !c.models || matchesAny(c.models, model));
+    return this.credentials.filter((c) => servesModel(c, model));
   }
 
   serves(model: string): boolean {
-    return this.credentials.some((c) => !c.models || matchesAny(c.models, model));
+    return this.credentials.some((c) => servesModel(c, model));
   }
 
   /**
