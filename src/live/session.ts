@@ -2,9 +2,10 @@
  * One Live API session: the client's WebSocket (the gateway's end of a WebSocketPair) relayed to the provider's,
  * frame by frame in both directions, as they come (text and binary; nothing is held back once the session is open).
  *
- *   setup message → model, token lock, allow-list, price → admission (request slot + a first slice of tokens and
- *   dollars) → upstream socket with the provider key → relay, charging each `usageMetadata` and reserving the next
- *   slice ahead of need → close (either peer, or the gateway: a limit, a refusal, a revoked key) → one usage row.
+ *   setup message → model, token lock, allow-list, price, files and caches it names → admission (request slot + a
+ *   first slice of tokens and dollars) → upstream socket with the provider key → relay, checking the files and
+ *   caches each later frame names, charging each `usageMetadata` and reserving the next slice ahead of need →
+ *   close (either peer, or the gateway: a limit, a refusal, a revoked key) → one usage row.
  *
  * Whoever closes first, the other side is closed with a meaningful code and reason (src/live/close.ts), and the row
  * says which side it was. The row is written once every admission step that was under way has settled, so what
@@ -17,8 +18,11 @@ import { clock } from "../governance/clock";
 import type { Gate } from "../governance/gate";
 import type { CallScope } from "../pipeline/context";
 import { recordCall } from "../pipeline/record";
-import { targetString, type Target } from "../plan/target";
+import { inspectBody, type BodyReferences } from "../pipeline/body";
+import { printable, targetString, type Target } from "../plan/target";
+import { servesModel } from "../providers/credentials/pool";
 import type { Credential, Provider } from "../providers/types";
+import { assertReferencesOwned } from "../resources/references";
 import { unpricedRefusal } from "../governance/worst-case";
 import { retryAfterMs } from "../pipeline/retry-policy";
 import { describeError } from "../usage/log";
@@ -26,7 +30,7 @@ import type { Price } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type ClosedBy } from "../usage/record";
 import { ABNORMAL, clientEnd, closeReason, gatewayCode, gatewayReason, NORMAL, passOn, upstreamEnd } from "./close";
 import { sealHandle, unseal, verifyHandle } from "./resumption";
-import { frameText, isObject, lockSetup, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";
+import { frameText, isObject, lockSetup, mayName, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";
 import { tokenObject } from "./token-store";
 import { consumeToken, liveRefusal, type PresentedToken } from "./tokens";
 import { liveCostUsd, LiveUsage, modalityTokens, rowUsage, type ServerMessageUsage } from "./usage";
@@ -37,11 +41,14 @@ export const SETUP_TIMEOUT_MS = 10_000;
 export const CHECK_INTERVAL_MS = 1_000;
 /** Tokens reserved ahead of what the session has used (and their cost at the model's dearer price). */
 export const SLICE_TOKENS = 8_192;
-/** What a client may send before the upstream is open (frames sent right after setup wait for it). */
+/** What a client may send before the upstream is open, or while a frame's files are checked (later frames wait). */
 const MAX_QUEUED_FRAMES = 256;
 const MAX_QUEUED_BYTES = 1 << 20;
 
 type Frame = string | ArrayBuffer;
+
+/** The fields through which a client message uses a file or cache (both spellings Gemini reads). */
+const REFERENCE_FIELDS = ["fileUri", "file_uri", "cachedContent", "cached_content"] as const;
 
 export interface SessionInit {
   scope: CallScope;
@@ -77,14 +84,18 @@ class LiveSession {
   private upstream: WebSocket | undefined;
   /** The provider credential the upstream socket was opened with. */
   private credential: Credential | undefined;
+  /** The provider's credential holding files and caches (src/providers/types.ts `resources`), if it has one. */
+  private resources: Credential | undefined;
   private target: Target | undefined;
   private price: Price | undefined;
   private readonly usage = new LiveUsage();
   private readonly attempts: AttemptInfo[] = [];
   private ttfbMs: number | null = null;
-  /** Frames the client sent while the upstream was being opened. */
+  /** Frames the client sent while the upstream was being opened, or while a frame ahead of them is checked. */
   private queue: Frame[] = [];
   private queuedBytes = 0;
+  /** A frame's files and caches being looked up: later frames wait in the queue, so none overtakes it. */
+  private checking: Promise<void> | undefined;
   /** What the session holds in the key's and team's leases, and the slice it reserves ahead. */
   private readonly reserved = { tokens: 0, usd: 0 };
   private slice = { tokens: SLICE_TOKENS, usd: 0 };
@@ -139,25 +150,77 @@ class LiveSession {
         this.beginning = this.begin(data).catch((e) => this.fail(e));
         return;
       case "connecting":
-        this.queuedBytes += typeof data === "string" ? data.length : data.byteLength;
-        if (this.queue.push(data) > MAX_QUEUED_FRAMES || this.queuedBytes > MAX_QUEUED_BYTES) {
-          this.fail(new GatewayError(413, "too much sent before the session was set up: wait for setupComplete"));
-        }
+        this.hold(data);
         return;
       case "open":
-        this.forward(data);
+        if (this.checking) this.hold(data);
+        else this.forward(data);
         return;
+    }
+  }
+
+  private hold(data: Frame): void {
+    this.queuedBytes += typeof data === "string" ? data.length : data.byteLength;
+    if (this.queue.push(data) > MAX_QUEUED_FRAMES || this.queuedBytes > MAX_QUEUED_BYTES) {
+      this.fail(new GatewayError(413, this.phase === "open"
+        ? "too much sent while the files of an earlier message were checked"
+        : "too much sent before the session was set up: wait for setupComplete"));
+    }
+  }
+
+  /** The frames held, in order, until one of them starts a check (the rest wait again). */
+  private drain(): void {
+    while (this.queue.length && this.phase === "open" && !this.checking) {
+      const f = this.queue.shift()!;
+      this.queuedBytes -= typeof f === "string" ? f.length : f.byteLength;
+      this.forward(f);
     }
   }
 
   private forward(data: Frame): void {
     const text = typeof data === "string" ? data : frameText(data);
-    // A second setup would change the model (or a token's locked fields) past every check made at the first.
-    if (names(text, "setup") && isSetup(text)) {
-      this.fail(new GatewayError(400, "a Live session takes one setup message, as its first"));
+    if (!mayName(text, ["setup", ...REFERENCE_FIELDS])) {
+      this.send("upstream", data);
       return;
     }
-    this.send("upstream", data);
+    try {
+      const msg = parseObject(text);
+      if (!msg) {
+        // Not JSON (raw bytes may hold a "\u" by chance): no parser reads a field from it, unless it spells one.
+        if (!REFERENCE_FIELDS.some((k) => names(text, k))) return this.send("upstream", data);
+        throw new GatewayError(400, "a Live message that names a file or cache must be a JSON object");
+      }
+      // A second setup would change the model (or a token's locked fields) past every check made at the first.
+      if (Object.hasOwn(msg, "setup")) throw new GatewayError(400, "a Live session takes one setup message, as its first");
+      const refs = inspectBody(msg);
+      // What goes upstream is what was checked, re-serialized: no duplicate field or escape reads differently there.
+      const out = JSON.stringify(msg);
+      const frame = typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
+      if (!refs.fileUris.length && !refs.caches.length) return this.send("upstream", frame);
+      this.checking = this.assertUsable(refs, this.credential!).then(() => {
+        if (this.ended) return;
+        this.checking = undefined;
+        this.send("upstream", frame);
+        this.drain();
+      });
+      this.checking.catch((e) => this.fail(e));
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /**
+   * The files and caches a message names are the key's (else a 404, as on the REST routes), and the session runs
+   * under the credential that holds them: one in another project would be refused by the upstream.
+   */
+  private async assertUsable(refs: BodyReferences, credential: Credential): Promise<void> {
+    if (await assertReferencesOwned(this.scope.env, this.scope.key, refs)) this.assertHolds(credential);
+  }
+
+  private assertHolds(credential: Credential): void {
+    if (!this.resources || credential === this.resources) return;
+    throw new GatewayError(400, `the files and caches this session names are held by credential "${printable(this.resources.label)}", `
+      + `not the session's ("${printable(credential.label)}"): name one in the setup message so the session opens under it`);
   }
 
   /** The setup message: everything a session is checked for, then the upstream socket. */
@@ -167,6 +230,8 @@ class LiveSession {
     const token = this.init.token;
     let effective = lockSetup(setup, token?.record.lock);
     const target = setupModel(effective);
+    // The files and caches the setup names (a system instruction's fileData): a bad URI or nesting is a 400 now.
+    const refs = inspectBody({ ...message, setup: effective });
     const name = targetString(target);
     scope.requestedModel = name;
     const provider = scope.config.providers.get(target.provider);
@@ -174,6 +239,8 @@ class LiveSession {
     if (!isTargetAllowed(gate.record, target)) throw new GatewayError(403, `model "${name}" is not allowed for key "${gate.record.name}"`);
     this.price = scope.config.price(target.provider, target.model);
     if (gate.budgeted && !this.price) throw unpricedRefusal(name);
+    const usesResources = await assertReferencesOwned(scope.env, scope.key, refs);
+    this.resources = provider.resources;
 
     // A resumption goes upstream under the credential that issued its handle, which must be sealed for this key;
     // it does not use up a token.
@@ -182,14 +249,23 @@ class LiveSession {
     let credential: Credential | undefined;
     if (resumed) {
       const parts = unseal(sealed);
-      credential = provider.pool.credentials.find((c) => c.label === parts.label);
+      credential = provider.pool.credentials.find((c) => c.label === parts.label)
+        ?? (provider.resources?.label === parts.label ? provider.resources : undefined);
       if (!credential) throw new GatewayError(403, "session resumption handle was not issued to this key");
       await verifyHandle(handleSecret(credential), scope.key.id, parts);
       effective = { ...effective, sessionResumption: { ...effective.sessionResumption, handle: parts.handle } };
+    } else if (usesResources && provider.resources) {
+      // Files and caches live in the project of the key that made them: the session goes where they are.
+      credential = provider.resources;
+      if (!servesModel(credential, target.model)) {
+        throw new GatewayError(503, `the files and caches this session names are held by credential "${printable(credential.label)}", which does not serve "${name}"`);
+      }
     } else {
       credential = provider.pool.pick(target.model, new Set());
       if (!credential) throw new GatewayError(503, `no ${target.provider} credential serves "${name}" on this gateway`);
     }
+    // A resumed session stays under the credential it began with.
+    if (usesResources) this.assertHolds(credential);
     if (token && !resumed) await consumeToken(scope.env, token, clock.now());
     if (this.ended) return;
 
@@ -219,8 +295,7 @@ class LiveSession {
     up.binaryType = "arraybuffer";
     this.send("upstream", JSON.stringify({ ...message, setup: upstreamSetup(effective, target) }));
     this.phase = "open";
-    for (const f of this.queue) if (this.phase === "open") this.forward(f);
-    this.queue = [];
+    this.drain();
     this.checker = setInterval(() => void this.check(), CHECK_INTERVAL_MS);
   }
 
@@ -230,6 +305,7 @@ class LiveSession {
    */
   private async connect(provider: Provider, credential: Credential, target: Target): Promise<WebSocket> {
     const started = Date.now();
+    const pooled = provider.pool.credentials.some((c) => c === credential);
     const attempt = (status: number, reason: string) =>
       this.attempts.push({
         target: targetString(target), ...(credential.label ? { credential: credential.label } : {}), status, reason, latency_ms: Date.now() - started,
@@ -244,12 +320,14 @@ class LiveSession {
     if (res.status !== 101 || !res.webSocket) {
       const text = (await res.text().catch(() => "")).slice(0, 4000);
       attempt(res.status, `upstream ${res.status}`);
-      if (res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text)) provider.pool.cool(credential, "auth");
-      else if (res.status === 429) provider.pool.cool(credential, "rate", retryAfterMs(res.headers, Date.now()));
+      const refused = res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text);
+      // A credential outside the pool (the resources key) has no health of the pool's to keep.
+      if (pooled && refused) provider.pool.cool(credential, "auth");
+      else if (pooled && res.status === 429) provider.pool.cool(credential, "rate", retryAfterMs(res.headers, Date.now()));
       const said = provider.error(res.status, text, credential.secrets).message;
       throw new GatewayError(502, `${provider.name} refused the Live session: HTTP ${res.status}: ${said}`);
     }
-    provider.pool.recovered(credential);
+    if (pooled) provider.pool.recovered(credential);
     attempt(101, "ok");
     return res.webSocket;
   }
@@ -449,7 +527,3 @@ function parseObject(text: string): Record<string, unknown> | undefined {
 /** What resumption handles are sealed with: the credential's own secret, so they resume only under it. */
 const handleSecret = (c: Credential) => c.secrets.join("\n");
 
-const isSetup = (text: string) => {
-  const m = parseObject(text);
-  return !!m && Object.hasOwn(m, "setup");
-};

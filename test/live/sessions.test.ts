@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
 import { LEASE_MS } from "../../src/governance/ledger";
 import { createTeam, freezeClock } from "../helpers/governance";
-import { admin, BASE, createKey, flushUsage, mockUpstream, usageRow } from "../helpers/worker";
+import { admin, BASE, createKey, flushUsage, mockUpstream, ownResource, usageRow } from "../helpers/worker";
 
 const LIVE = "/genai/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
 const CONSTRAINED = "/genai/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained";
@@ -66,7 +66,9 @@ async function session(path: string, headers: Record<string, string> = {}, opts:
   const ws = res.webSocket!;
   const frames: string[] = [];
   const closed = new Promise<CloseEvent>((r) => ws.addEventListener("close", r));
-  ws.addEventListener("message", (e) => frames.push(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
+  ws.addEventListener("message", (e) => {
+    frames.push(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer));
+  });
   ws.accept();
   ws.send(opts.setup ?? SETUP);
   await vi.waitFor(() => expect(frames.some((f) => f.includes("setupComplete"))).toBe(true));
@@ -282,5 +284,134 @@ describe("sessions", () => {
     expect((await closed).code).toBe(4413);
     release();
     expect(await rowOf(flood.headers.get("x-edgeway-request-id"))).toMatchObject({ status: 413, closed_by: "gateway" });
+  });
+});
+
+describe("files and caches a session names", () => {
+  // Another key's file (and cache), and this key's own: a Live session may use only its key's, as a REST call.
+  const uri = (id: string) => `https://generativelanguage.googleapis.com/v1beta/files/${id}`;
+  const turn = (fileData: Record<string, unknown>) =>
+    JSON.stringify({ clientContent: { turns: [{ role: "user", parts: [{ text: "look" }, { fileData: { mimeType: "text/plain", ...fileData } }] }], turnComplete: true } });
+  const withSystemFile = (fileUri: string) =>
+    JSON.stringify({ setup: { model: "models/gemini-2.0-flash-live-001", systemInstruction: { parts: [{ fileData: { fileUri, mimeType: "text/plain" } }] } } });
+  async function keys() {
+    const mine = await createKey({ name: "live-owner" });
+    const other = await createKey({ name: "live-other" });
+    const suffix = mine.id.slice(-8);
+    const files = { mine: `lmine${suffix}`, theirs: `ltheirs${suffix}` };
+    await ownResource(mine.id, "file", `files/${files.mine}`);
+    await ownResource(other.id, "file", `files/${files.theirs}`);
+    await ownResource(other.id, "cachedContent", `cachedContents/${files.theirs}`);
+    return { key: mine.key, files };
+  }
+  /** Opens a session and sends `frames` after setupComplete; the session's close, and what the upstream got. */
+  async function relay(key: string, frames: (string | ArrayBuffer)[], opts: { setup?: string; env?: Record<string, unknown> } = {}) {
+    const up = upstreamSocket();
+    const s = await session(LIVE, { "x-goog-api-key": key }, opts);
+    for (const f of frames) s.ws.send(f);
+    return { ...s, ...up };
+  }
+
+  it("a later frame naming another key's file or cache ends the session (4404) before it, or any frame after it, goes upstream", async () => {
+    const { key, files } = await keys();
+    const hostile = [
+      turn({ fileUri: uri(files.theirs) }),
+      turn({ file_uri: uri(files.theirs) }),
+      // An escaped field name reads as fileUri once parsed, as the upstream would parse it.
+      turn({ fileUri: uri(files.theirs) }).replace('"fileUri"', '"file\\u0055ri"'),
+      JSON.stringify({ clientContent: { turns: [{ role: "user", parts: [{ text: "x" }] }] }, cachedContent: `cachedContents/${files.theirs}` }),
+      JSON.stringify({ clientContent: { turns: [{ role: "user", parts: [{ text: "x" }] }] }, cached_content: files.theirs }),
+    ];
+    for (const frame of hostile) {
+      const s = await relay(key, [frame, JSON.stringify({ realtimeInput: { text: "after" } })]);
+      const closed = await s.closed;
+      expect([closed.code, closed.reason], frame).toEqual([4404, expect.stringMatching(/^NOT_FOUND: (file|cached content) ".*" not found$/)]);
+      // The upstream got the setup and nothing else.
+      expect(s.received[0]!.map((f) => Object.keys(JSON.parse(f))[0])).toEqual(["setup"]);
+      expect(await rowOf(s.requestId)).toMatchObject({ status: 404, closed_by: "gateway", close_code: 4404 });
+    }
+  });
+
+  it("a frame naming the key's own file goes upstream in its place: frames after it wait for the check, then follow in order", async () => {
+    const { key, files } = await keys();
+    const frames = [
+      JSON.stringify({ realtimeInput: { text: "before" } }),
+      turn({ fileUri: uri(files.mine) }),
+      JSON.stringify({ realtimeInput: { text: "after 1" } }),
+      JSON.stringify({ realtimeInput: { text: "after 2" } }),
+    ];
+    const s = await relay(key, frames);
+    await vi.waitFor(() => expect(s.received[0]).toHaveLength(5));
+    expect(s.received[0]!.slice(1)).toEqual(frames);
+    s.ws.close(1000);
+    expect(await rowOf(s.requestId)).toMatchObject({ status: 200, outcome: "ok" });
+  });
+
+  it("raw bytes go upstream untouched, even when they happen to hold a \\u escape; an escaped plain frame is sent as parsed", async () => {
+    const { key } = await createKey();
+    const bytes = new Uint8Array([0xff, 0x5c, 0x75, 0x00, 0x80, 0x22]);
+    const escaped = '{"realtimeInput":{"text":"caf\\u00e9"}}';
+    const s = await relay(key, [bytes.buffer as ArrayBuffer, escaped]);
+    await vi.waitFor(() => expect(s.received[0]).toHaveLength(3));
+    expect([...new Uint8Array(await new Response(s.received[0]![1] as unknown as BodyInit).arrayBuffer())]).toEqual([...bytes]);
+    expect(s.received[0]![2]).toBe('{"realtimeInput":{"text":"café"}}');
+    s.ws.close(1000);
+  });
+
+  it("what goes upstream is what was checked: a duplicate field is sent as the one the check read, never the other", async () => {
+    const { key, files } = await keys();
+    // JSON.parse keeps the last of two same-named fields; a parser keeping the first would read the other key's file.
+    const twice = turn({ fileUri: uri(files.theirs) }).replace(`"fileUri":"${uri(files.theirs)}"`, `"fileUri":"${uri(files.theirs)}","fileUri":"${uri(files.mine)}"`);
+    expect(twice.match(/"fileUri"/g)).toHaveLength(2);
+    const s = await relay(key, [twice]);
+    await vi.waitFor(() => expect(s.received[0]).toHaveLength(2));
+    expect(s.received[0]![1]).not.toContain(files.theirs);
+    expect(JSON.parse(s.received[0]![1]!).clientContent.turns[0].parts[1].fileData.fileUri).toBe(uri(files.mine));
+    s.ws.close(1000);
+  });
+
+  it("a setup naming another key's file is refused before the upstream is opened; a bad URI or a second setup, however spelled, is a 4400", async () => {
+    const { key, files } = await keys();
+    const up = upstreamSocket();
+    const res = await connect(LIVE, { "x-goog-api-key": key });
+    const ws = res.webSocket!;
+    const closed = new Promise<CloseEvent>((r) => ws.addEventListener("close", r));
+    ws.accept();
+    ws.send(withSystemFile(uri(files.theirs)));
+    expect((await closed).code).toBe(4404);
+    expect(up.calls).toHaveLength(0);
+    expect(await rowOf(res.headers.get("x-edgeway-request-id"))).toMatchObject({ status: 404, closed_by: "gateway" });
+
+    for (const frame of [
+      turn({ fileUri: "http://169.254.169.254/latest/meta-data" }),
+      JSON.stringify({ s: 1 }).replace('"s"', '"s\\u0065tup"').replace("1", JSON.stringify({ model: "models/gemini-2.5-pro" })),
+      '{"clientContent": {"turns": [{"parts": [{"fileData": {"fileUri": ',
+    ]) {
+      const s = await relay(key, [frame]);
+      const c = await s.closed;
+      expect(c.code, frame).toBe(4400);
+      expect(s.received[0]!).toHaveLength(1);
+    }
+  });
+
+  it("under a key pool, a setup naming a file opens under GEMINI_API_KEY's credential; a file first named later, under another, is a clear 4400", async () => {
+    resetCredentialHealth();
+    const { key, files } = await keys();
+    const K = { GEM_A: "AIza-live-res-aaaaaaaa", GEM_B: "AIza-live-res-bbbbbbbb" };
+    const vars = {
+      ...K, GEMINI_API_KEY: K.GEM_A,
+      PROVIDER_KEYS: JSON.stringify({ gemini: [{ label: "a", secret: "GEM_A", weight: 1 }, { label: "b", secret: "GEM_B", weight: 1000 }] }),
+    };
+    vi.spyOn(Math, "random").mockReturnValue(0.5);
+    const pinned = await relay(key, [turn({ fileUri: uri(files.mine) })], { env: vars, setup: withSystemFile(uri(files.mine)) });
+    await vi.waitFor(() => expect(pinned.received[0]).toHaveLength(2));
+    expect(pinned.calls[0]!.headers.get("x-goog-api-key")).toBe(K.GEM_A);
+    pinned.ws.close(1000);
+
+    const drawn = await relay(key, [turn({ fileUri: uri(files.mine) })], { env: vars });
+    expect(drawn.calls[0]!.headers.get("x-goog-api-key")).toBe(K.GEM_B);
+    const c = await drawn.closed;
+    expect([c.code, c.reason]).toEqual([4400, expect.stringContaining('held by credential "a", not the session\'s ("b")')]);
+    expect(drawn.received[0]!).toHaveLength(1);
   });
 });
