@@ -358,6 +358,21 @@ describe("files and caches a session names", () => {
     s.ws.close(1000);
   });
 
+  it("a flood sent while a frame's files are looked up is cut off (4413) rather than held, and nothing of it goes upstream", async () => {
+    const { key, files } = await keys();
+    // D1 answers the ownership look-up only when the test lets it.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const DB = new Proxy(env.DB, {
+      get: (db, prop) => (prop === "batch" ? async (s: D1PreparedStatement[]) => (await held, db.batch(s)) : Reflect.get(db, prop, db).bind(db)),
+    });
+    const s = await relay(key, [turn({ fileUri: uri(files.mine) }), ...Array<string>(300).fill("{}")], { env: { DB } });
+    const c = await s.closed;
+    expect([c.code, c.reason]).toEqual([4413, "INVALID_ARGUMENT: too much sent while the files of an earlier message were checked"]);
+    release();
+    expect(s.received[0]!.map((f) => Object.keys(JSON.parse(f))[0])).toEqual(["setup"]);
+  });
+
   it("what goes upstream is what was checked: a duplicate field is sent as the one the check read, never the other", async () => {
     const { key, files } = await keys();
     // JSON.parse keeps the last of two same-named fields; a parser keeping the first would read the other key's file.
