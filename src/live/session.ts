@@ -47,8 +47,11 @@ const MAX_QUEUED_BYTES = 1 << 20;
 
 type Frame = string | ArrayBuffer;
 
-/** The fields through which a client message uses a file or cache (both spellings Gemini reads). */
-const REFERENCE_FIELDS = ["fileUri", "file_uri", "cachedContent", "cached_content"] as const;
+/**
+ * The fields a frame is parsed and checked for: a second setup, and those through which a message uses a file or
+ * cache (both spellings Gemini reads).
+ */
+const CHECKED_FIELDS = ["setup", "fileUri", "file_uri", "cachedContent", "cached_content"];
 
 export interface SessionInit {
   scope: CallScope;
@@ -179,17 +182,15 @@ class LiveSession {
 
   private forward(data: Frame): void {
     const text = typeof data === "string" ? data : frameText(data);
-    if (!mayName(text, ["setup", ...REFERENCE_FIELDS])) {
+    if (!mayName(text, CHECKED_FIELDS)) {
       this.send("upstream", data);
       return;
     }
     try {
-      const msg = parseObject(text);
-      if (!msg) {
-        // Not JSON (raw bytes may hold a "\u" by chance): no parser reads a field from it, unless it spells one.
-        if (!REFERENCE_FIELDS.some((k) => names(text, k))) return this.send("upstream", data);
-        throw new GatewayError(400, "a Live message that names a file or cache must be a JSON object");
-      }
+      // A byte-order mark is dropped (a parser upstream may skip it); anything else JSON.parse refuses, a more
+      // lenient parser might still read a field from, so it is not passed on.
+      const msg = parseObject(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+      if (!msg) throw new GatewayError(400, "a Live message that names a setup, a file or a cache must be a JSON object");
       // A second setup would change the model (or a token's locked fields) past every check made at the first.
       if (Object.hasOwn(msg, "setup")) throw new GatewayError(400, "a Live session takes one setup message, as its first");
       const refs = inspectBody(msg);

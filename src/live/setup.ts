@@ -29,11 +29,11 @@ export function frameText(data: string | ArrayBuffer): string {
 export const names = (text: string, key: string) => text.includes(`"${key}"`);
 
 /**
- * Whether a client's frame may have one of `keys` as a field name once parsed: it spells one, or it escapes a
- * character (`"s\u0065tup"` parses as `"setup"`, so an escape can hide any name from `names`). A frame this finds
- * nothing in holds none of them, however the client spelled it.
+ * Whether a client's frame may have one of `keys` as a field name to whatever parses it upstream: it holds one,
+ * quoted or bare (a lenient parser takes `{setup: ...}`), or it escapes a character (`"s\u0065tup"` parses as
+ * `"setup"`, so an escape can hide any name). A frame this finds nothing in holds none of them, however spelled.
  */
-export const mayName = (text: string, keys: readonly string[]) => text.includes("\\u") || keys.some((k) => names(text, k));
+export const mayName = (text: string, keys: readonly string[]) => text.includes("\\u") || keys.some((k) => text.includes(k));
 
 /** The client's setup message, with its fields in camelCase; a 400 for anything else. */
 export function parseSetupMessage(text: string): { message: Record<string, unknown>; setup: Setup } {

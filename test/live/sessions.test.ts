@@ -347,15 +347,31 @@ describe("files and caches a session names", () => {
     expect(await rowOf(s.requestId)).toMatchObject({ status: 200, outcome: "ok" });
   });
 
-  it("raw bytes go upstream untouched, even when they happen to hold a \\u escape; an escaped plain frame is sent as parsed", async () => {
-    const { key } = await createKey();
-    const bytes = new Uint8Array([0xff, 0x5c, 0x75, 0x00, 0x80, 0x22]);
+  it("a frame that is not JSON goes upstream untouched, unless a lenient parser could read a setup, file or cache from it (4400)", async () => {
+    const { key, files } = await keys();
+    const plain = new Uint8Array([0xff, 0x00, 0x80, 0x22, 0x7b, 0x3a]);
+    const prose = JSON.stringify({ realtimeInput: { text: "my setup has a fileUri" } });
     const escaped = '{"realtimeInput":{"text":"caf\\u00e9"}}';
-    const s = await relay(key, [bytes.buffer as ArrayBuffer, escaped]);
-    await vi.waitFor(() => expect(s.received[0]).toHaveLength(3));
-    expect([...new Uint8Array(await new Response(s.received[0]![1] as unknown as BodyInit).arrayBuffer())]).toEqual([...bytes]);
-    expect(s.received[0]![2]).toBe('{"realtimeInput":{"text":"café"}}');
+    const s = await relay(key, [plain.buffer as ArrayBuffer, prose, escaped]);
+    await vi.waitFor(() => expect(s.received[0]).toHaveLength(4));
+    expect([...new Uint8Array(await new Response(s.received[0]![1] as unknown as BodyInit).arrayBuffer())]).toEqual([...plain]);
+    // Parsed and sent as parsed: the same message.
+    expect(s.received[0]!.slice(2)).toEqual([prose, '{"realtimeInput":{"text":"café"}}']);
     s.ws.close(1000);
+
+    for (const frame of [
+      new Uint8Array([0xff, 0x5c, 0x75, 0x00]).buffer as ArrayBuffer,
+      `{clientContent: {turns: [{parts: [{fileData: {fileUri: '${uri(files.theirs)}'}}]}]}}`,
+      "{setup: {model: 'models/gemini-2.5-pro'}}",
+    ]) {
+      const r = await relay(key, [frame]);
+      expect((await r.closed).code).toBe(4400);
+      expect(r.received[0]!).toHaveLength(1);
+    }
+    // A byte-order mark does not hide a frame from the check.
+    const bom = await relay(key, ["\ufeff" + turn({ fileUri: uri(files.theirs) }).replace('"fileUri"', '"file\\u0055ri"')]);
+    expect((await bom.closed).code).toBe(4404);
+    expect(bom.received[0]!).toHaveLength(1);
   });
 
   it("a flood sent while a frame's files are looked up is cut off (4413) rather than held, and nothing of it goes upstream", async () => {
