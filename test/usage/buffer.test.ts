@@ -231,7 +231,8 @@ describe("a full round written by the isolate itself", () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     await handOff(Array.from({ length: 150 }, (_, i) => record(i, tag)));
     expect(handOffs).toEqual([50]);
-    expect(await rowsLike(tag)).toBe(100);
+    // The first statement's rows are in D1, written by the isolate; the shard's 50 may already have followed.
+    expect((await batchIds(tag)).filter((b) => b.startsWith("direct:"))).toHaveLength(100);
     await flushUsage();
     writes.restore();
     const ids = await batchIds(tag);
