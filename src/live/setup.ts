@@ -29,11 +29,18 @@ export function frameText(data: string | ArrayBuffer): string {
 export const names = (text: string, key: string) => text.includes(`"${key}"`);
 
 /**
- * Whether a client's frame may have one of `keys` as a field name to whatever parses it upstream: it holds one,
- * quoted or bare (a lenient parser takes `{setup: ...}`), or it escapes a character (`"s\u0065tup"` parses as
- * `"setup"`, so an escape can hide any name). A frame this finds nothing in holds none of them, however spelled.
+ * An escape that spells an ASCII character (`\u0055` is `U`; `\x55` to a lenient parser): the only kind that can
+ * hide a field name from a search. Serializers escape non-ASCII text (`\u00e9`, `\u3042`) and control characters,
+ * which this leaves alone.
  */
-export const mayName = (text: string, keys: readonly string[]) => text.includes("\\u") || keys.some((k) => text.includes(k));
+const ASCII_ESCAPE = /\\(?:[uU]00|x)[2-7][0-9a-fA-F]/;
+
+/**
+ * Whether a client's frame may have one of `keys` as a field name to whatever parses it upstream: it holds one,
+ * quoted or bare (a lenient parser takes `{setup: ...}`), or an ASCII escape (`"s\u0065tup"` parses as `"setup"`).
+ * A frame this finds nothing in holds none of them, however spelled.
+ */
+export const mayName = (text: string, keys: readonly string[]) => keys.some((k) => text.includes(k)) || ASCII_ESCAPE.test(text);
 
 /** The client's setup message, with its fields in camelCase; a 400 for anything else. */
 export function parseSetupMessage(text: string): { message: Record<string, unknown>; setup: Setup } {

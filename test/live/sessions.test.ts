@@ -349,18 +349,20 @@ describe("files and caches a session names", () => {
 
   it("a frame that is not JSON goes upstream untouched, unless a lenient parser could read a setup, file or cache from it (4400)", async () => {
     const { key, files } = await keys();
-    const plain = new Uint8Array([0xff, 0x00, 0x80, 0x22, 0x7b, 0x3a]);
+    // Raw bytes, with a non-ASCII escape's bytes in them too (only an escape of an ASCII character can hide a name).
+    const plain = new Uint8Array([0xff, 0x00, 0x80, 0x22, 0x7b, 0x3a, 0x5c, 0x75, 0x30, 0x30, 0x65, 0x39]);
     const prose = JSON.stringify({ realtimeInput: { text: "my setup has a fileUri" } });
-    const escaped = '{"realtimeInput":{"text":"caf\\u00e9"}}';
-    const s = await relay(key, [plain.buffer as ArrayBuffer, prose, escaped]);
-    await vi.waitFor(() => expect(s.received[0]).toHaveLength(4));
+    const nonAscii = '{"realtimeInput":{"text":"caf\\u00e9 \\u3042"}}';
+    // Go escapes < > & in strings as \u003c \u003e \u0026: parsed, checked, and sent as parsed.
+    const htmlSafe = '{"realtimeInput":{"text":"a \\u003c b"}}';
+    const s = await relay(key, [plain.buffer as ArrayBuffer, prose, nonAscii, htmlSafe]);
+    await vi.waitFor(() => expect(s.received[0]).toHaveLength(5));
     expect([...new Uint8Array(await new Response(s.received[0]![1] as unknown as BodyInit).arrayBuffer())]).toEqual([...plain]);
-    // Parsed and sent as parsed: the same message.
-    expect(s.received[0]!.slice(2)).toEqual([prose, '{"realtimeInput":{"text":"café"}}']);
+    expect(s.received[0]!.slice(2)).toEqual([prose, nonAscii, '{"realtimeInput":{"text":"a < b"}}']);
     s.ws.close(1000);
 
     for (const frame of [
-      new Uint8Array([0xff, 0x5c, 0x75, 0x00]).buffer as ArrayBuffer,
+      new Uint8Array([0xff, 0x5c, 0x75, 0x30, 0x30, 0x34, 0x31]).buffer as ArrayBuffer,
       `{clientContent: {turns: [{parts: [{fileData: {fileUri: '${uri(files.theirs)}'}}]}]}}`,
       "{setup: {model: 'models/gemini-2.5-pro'}}",
     ]) {
