@@ -230,8 +230,8 @@ it("an audio chunk makes the round trip byte-exact, and its tokens are priced as
 
 it("binary frames are relayed byte for byte in both directions", async () => {
   const { id, c, s } = await rawSession();
-  // Not UTF-8, not JSON: the gateway passes it on untouched. (Without a backslash: a "\u" could hide a field name
-  // from the gateway's check, so such a frame, not being JSON, would be refused.)
+  // Not UTF-8, not JSON: the gateway passes it on untouched. (Without a backslash: bytes reading "\u0041" could
+  // spell a field name the gateway's check cannot see, so such a frame, not being JSON, would be refused.)
   const toUpstream = Buffer.concat([Buffer.from([0xff, 0xfe, 0x00, 0x80]), randomBytes(70_000).map((b) => (b === 0x5c ? 0x5d : b))]);
   c.ws.send(toUpstream, { binary: true });
   const got = await s.frame((f) => f.binary && f.data.length === toUpstream.length);
