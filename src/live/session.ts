@@ -306,7 +306,7 @@ class LiveSession {
    */
   private async connect(provider: Provider, credential: Credential, target: Target): Promise<WebSocket> {
     const started = Date.now();
-    const pooled = provider.pool.credentials.some((c) => c === credential);
+    const pooled = provider.pool.holds(credential);
     const attempt = (status: number, reason: string) =>
       this.attempts.push({
         target: targetString(target), ...(credential.label ? { credential: credential.label } : {}), status, reason, latency_ms: Date.now() - started,

@@ -192,7 +192,7 @@ async function attempt(
       : `provider "${provider.name}" has no credential for model "${target.model}"`);
     throw new AttemptFailure(e, true, "no credential for model");
   }
-  const pooled = pinned && provider.pool.credentials.some((c) => c === pinned);
+  const pooled = pinned && provider.pool.holds(pinned);
   // After the checks that need no round trip, so a call refused by them takes no request slot.
   // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
   await ctx.admit().catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });

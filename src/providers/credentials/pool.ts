@@ -74,6 +74,11 @@ export class CredentialPool<M = unknown> {
     return this.credentials.length === 0;
   }
 
+  /** Whether `c` is one of this pool's own: a credential outside it (the resources key) has no health kept here. */
+  holds(c: Credential<M>): boolean {
+    return this.credentials.some((p) => p === c);
+  }
+
   serving(model: string): PooledCredential<M>[] {
     return this.credentials.filter((c) => servesModel(c, model));
   }
