@@ -10,6 +10,7 @@ const INSERT = `INSERT INTO usage (request_id, ts, key_id, team_id, requested_mo
   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
   ON CONFLICT (request_id) DO UPDATE SET batch_id = batch_id WHERE batch_id = excluded.batch_id`;
 
+// `tool_use` may be missing from a row an isolate of an earlier version handed off (during a deploy): 0 then.
 export function insertStatement(db: D1Database, r: CallRecord, batchId: string | null = null): D1PreparedStatement {
   return db.prepare(INSERT).bind(
     r.request_id, r.ts, r.key_id, r.team_id, r.requested_model, r.provider, r.model, r.action,
