@@ -141,10 +141,14 @@ export class Gate {
     clearTimeout(this.heartbeat);
     let refs: SettleRefs | undefined;
     for (const [l, took] of this.took) {
-      l.finish(took, actual);
-      l.inFlight--;
+      // The row settles with the subject's Governor when the lease meters tokens or dollars, and also when the lease
+      // is stale (an admin write here invalidated it, or it lapsed during a long call): a budget may have been set
+      // meanwhile, and the Governor that counted the spend already in the log when it was set did not see this call.
       const limits = l.grant?.limits;
-      if (limits && (limits.tpm !== null || limits.budget !== null)) (refs ??= {})[l.subject] = l.id;
+      const settles = !limits || !l.fresh() || limits.tpm !== null || limits.budget !== null;
+      l.finish(took, actual, settles);
+      l.inFlight--;
+      if (settles) (refs ??= {})[l.subject] = l.id;
       if (l.wantsRefresh()) this.background(l);
     }
     return refs;

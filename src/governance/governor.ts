@@ -12,6 +12,7 @@ import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
 import { KeyStore } from "../auth/key-store";
 import type { Env } from "../env";
 import { clock } from "./clock";
+import { hourOf } from "./policy";
 import { Ledger, type Counters } from "./ledger";
 import { limitsOf, ZERO, type Amounts, type LeaseAnswer, type LeaseAsk, type Limits, type Refusal, type SettleItem, type WriteResult } from "./protocol";
 import type { TeamRecord } from "./team-record";
@@ -182,9 +183,8 @@ export class Governor extends DurableObject<Env> {
         this.commit("key", { ...cur, active: false, revoked_at: now, updated_at: now, revision }, row.hash);
       } else if (change.kind === "patch") {
         const next: KeyRecord = { ...cur, ...change.fields, id: cur.id, created_at: cur.created_at, updated_at: now, revision };
-        const seeded = await this.seedBudget(cur, next, "key");
+        const seeded = await this.seedBudget(cur, next, "key", () => this.commit("key", next, row.hash));
         if (seeded) return seeded;
-        this.commit("key", next, row.hash);
       } else {
         const next: KeyRecord = { ...cur, prefix: change.prefix, rotations: (cur.rotations ?? 0) + 1, updated_at: now, revision };
         // The new secret must resolve before anyone is given it: publish it first, and change nothing if that fails.
@@ -235,9 +235,8 @@ export class Governor extends DurableObject<Env> {
       const next: TeamRecord = {
         ...cur, ...fields, id: cur.id, created_at: cur.created_at, updated_at: new Date().toISOString(), revision: (cur.revision ?? 1) + 1,
       };
-      const seeded = await this.seedBudget(cur, next, "team");
+      const seeded = await this.seedBudget(cur, next, "team", () => this.commit("team", next, null));
       if (seeded) return seeded;
-      this.commit("team", next, null);
       await this.project();
       return { ok: true, record: next };
     });
@@ -333,21 +332,40 @@ export class Governor extends DurableObject<Env> {
   }
 
   /**
-   * A budget set where there was none starts from what the usage log says the subject already spent. D1 may be
-   * unreadable: then the write is refused with 503 and nothing changes.
+   * Commits `next`; a budget set where there was none first starts from what the subject already spent, each row
+   * counted exactly once: the rows in D1, except those the usage buffer's shards still hold, plus those the shards
+   * hold that will not settle here (they carry no settle ref for this subject). A row that will settle here counts
+   * when it settles (src/governance/ledger.ts `settle`: under a budget, every settled dollar counts). No settlement
+   * lands here between the reads and the commit (blockConcurrencyWhile), so none falls between the two. D1 or a
+   * shard may be unreachable: then the write is refused with 503 and nothing changes.
    */
-  private async seedBudget(cur: KeyRecord | TeamRecord | null, next: KeyRecord | TeamRecord, subject: Subject) {
-    if (!next.budget || cur?.budget) return undefined;
-    try {
-      this.ledger.seed(await usageLog.spendByHour(this.env.DB, subject, next.id, Ledger.foldFrom(clock.now())));
+  private async seedBudget(cur: KeyRecord | TeamRecord | null, next: KeyRecord | TeamRecord, subject: Subject, commit: () => void) {
+    if (!next.budget || cur?.budget) {
+      commit();
       return undefined;
-    } catch (e) {
-      console.error(`governor ${next.id}: usage log unreadable while starting a budget`, String(e));
-      return {
-        ok: false as const, code: 503 as const,
-        message: "could not read the usage log to start the budget from what was already spent; nothing was changed, try again",
-      };
     }
+    return this.ctx.blockConcurrencyWhile(async () => {
+      try {
+        const foldFrom = Ledger.foldFrom(clock.now());
+        const held = await usageLog.heldRows(this.env, subject, next.id);
+        const buckets = new Map<number, number>();
+        for (const b of await usageLog.spendByHour(this.env.DB, subject, next.id, foldFrom, [...held.keys()])) buckets.set(b.hour, b.usd);
+        for (const r of held.values()) {
+          if (r.settles || !(r.usd > 0)) continue;
+          const hour = r.ts < foldFrom ? 0 : hourOf(r.ts);
+          buckets.set(hour, (buckets.get(hour) ?? 0) + r.usd);
+        }
+        this.ledger.seed([...buckets].map(([hour, usd]) => ({ hour, usd })));
+        commit();
+        return undefined;
+      } catch (e) {
+        console.error(`governor ${next.id}: usage log unreadable while starting a budget`, String(e));
+        return {
+          ok: false as const, code: 503 as const,
+          message: "could not read the usage log to start the budget from what was already spent; nothing was changed, try again",
+        };
+      }
+    });
   }
 
   /** A key from before this object kept records: take the isolate's copy, under the status this object last knew. */

@@ -98,12 +98,18 @@ export class LocalLease {
     return true;
   }
 
-  /** A call ended: its reservation is replaced by what it really used. */
-  finish(reserved: Amounts, actual: Pick<Amounts, "tokens" | "usd">): void {
+  /**
+   * A call ended: its reservation is replaced by what it really used, counted as used here exactly when its row
+   * will settle under this lease (`settles`). What the lease reports used and the Governor has not settled is what
+   * it holds, so the two must count the same calls: a call counted here but never settled would be held for the
+   * lease's life, and one settled but not counted here would give the lease room it does not have.
+   */
+  finish(reserved: Amounts, actual: Pick<Amounts, "tokens" | "usd">, settles: boolean): void {
     this.reserved.tokens -= reserved.tokens;
     this.reserved.usd -= reserved.usd;
-    if (this.granted.tokens !== Infinity || reserved.tokens) this.used.tokens += actual.tokens;
-    if (this.granted.usd !== Infinity || reserved.usd) this.used.usd += actual.usd;
+    if (!settles) return;
+    this.used.tokens += actual.tokens;
+    this.used.usd += actual.usd;
   }
 
   private noteUse(ts: number, n: number): void {

@@ -76,10 +76,11 @@ export class LiveUsage {
   }
 }
 
-/** Tokens as the usage row counts them: input = prompt + tool results, output = response + thoughts. */
+/** Tokens as Gemini reports them for one call: the row counts input = prompt + tool use, output = response + thoughts. */
 export function rowUsage(t: LiveTokens) {
   return {
-    promptTokenCount: t.prompt + t.toolUse,
+    promptTokenCount: t.prompt,
+    toolUsePromptTokenCount: t.toolUse,
     candidatesTokenCount: t.response,
     thoughtsTokenCount: t.thoughts,
     cachedContentTokenCount: t.cached,

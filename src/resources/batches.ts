@@ -140,7 +140,7 @@ async function batchTokens(upstream: Upstream, meta: BatchMeta, op: BatchOperati
   let sum: Tokens = { ...NO_TOKENS };
   const add = (u: UsageMetadata | undefined) => {
     const t = tokensOf(u);
-    sum = { input: sum.input + t.input, output: sum.output + t.output, cached: sum.cached + t.cached, thinking: sum.thinking + t.thinking };
+    sum = { input: sum.input + t.input, output: sum.output + t.output, cached: sum.cached + t.cached, thinking: sum.thinking + t.thinking, tool_use: sum.tool_use + t.tool_use };
   };
   for (const r of out?.inlinedResponses?.inlinedResponses ?? []) add(r?.response?.usageMetadata);
   if (file) {

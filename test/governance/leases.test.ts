@@ -61,7 +61,7 @@ describe("several isolates against one key", () => {
     const a = new LocalLease("key", id);
     expect(await admit(a, dollars(0.6))).toBe(true);
     expect(await admit(a, dollars(0.6))).toBe(false); // $0.40 left while the first is in flight
-    a.finish(dollars(0.6), { tokens: 0, usd: 0.1 }); // it cost $0.10
+    a.finish(dollars(0.6), { tokens: 0, usd: 0.1 }, true); // it cost $0.10
     expect(await admit(a, dollars(0.6))).toBe(true); // $0.90 left now
   });
 });
@@ -152,7 +152,7 @@ describe("holds: reservations for work that outlives its request", () => {
     await settleRecords(env, "batch-1-usage", [{
       request_id: "batch-1", ts: Date.now(), key_id: key.id, team_id: team.id, requested_model: "mock/echo", provider: "mock", model: "echo",
       action: "batchGenerateContent", stream: false, status: 200, outcome: "ok", error: null, attempts: [], fallback_index: 0,
-      tokens: { input: 1, output: 1, cached: 0, thinking: 0 }, cost_usd: 0.5, latency_ms: 1, ttfb_ms: null, settle: held.refs,
+      tokens: { input: 1, output: 1, cached: 0, thinking: 0, tool_use: 0 }, cost_usd: 0.5, latency_ms: 1, ttfb_ms: null, settle: held.refs,
     }]);
     await release(env, record, "batch-1");
     const s = await snapshot(key.id);

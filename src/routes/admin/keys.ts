@@ -12,6 +12,7 @@ import { badRequest, notFound } from "../../gemini/errors";
 import { governor } from "../../governance/client";
 import type { KeyChange } from "../../governance/governor";
 import { invalidateLease } from "../../governance/lease";
+import { beforeBudget } from "./budget-write";
 import type { WriteResult } from "../../governance/protocol";
 import { TeamStore } from "../../governance/team-store";
 import { ifRevision, pageLimit, parseJson, written } from "./json";
@@ -89,6 +90,7 @@ keysApp.patch("/:id", async (c) => {
   const patch = await parseJson(c, KeyPatch);
   const id = c.req.param("id");
   if (patch.team_id !== undefined) await assertTeamExists(c.env, patch.team_id);
+  if (patch.budget) await beforeBudget(c.env, "key", id);
   return c.json(await update(c, id, { kind: "patch", fields: patch }));
 });
 

@@ -9,6 +9,7 @@ import type { AppEnv, Env } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";
 import { governor } from "../../governance/client";
 import { invalidateLease } from "../../governance/lease";
+import { beforeBudget } from "./budget-write";
 import { TeamFields, TeamPatch, type TeamRecord } from "../../governance/team-record";
 import { TeamStore } from "../../governance/team-store";
 import { ifRevision, pageLimit, parseJson, written } from "./json";
@@ -47,6 +48,7 @@ teamsApp.patch("/:id", async (c) => {
   const gov = governor(c.env, "team", team.id);
   // A team from before Governors kept records: hand its Governor the record once.
   if (!(await gov.readTeam())) await gov.createTeam(team);
+  if (patch.budget) await beforeBudget(c.env, "team", team.id);
   const r = written(await gov.updateTeam(patch, ifRevision(c)));
   invalidateLease("team", team.id);
   return c.json(r);
