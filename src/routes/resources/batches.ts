@@ -12,6 +12,7 @@ import { targetString, type Target } from "../../plan/target";
 import { abandonBatch, batchState, observeBatch, type BatchMeta, type BatchOperation } from "../../resources/batches";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf, type ResourceRow } from "../../resources/store";
+import { vanished } from "../../resources/vanished";
 import { describeError } from "../../usage/log";
 import { json, notFoundError, type ResourceCall } from "./call";
 import { listOwn, readOwn } from "./listing";
@@ -148,7 +149,7 @@ async function read(call: ResourceCall, row: ResourceRow): Promise<BatchOperatio
   try {
     return (await readOwn(call, row)) as BatchOperation;
   } catch (e) {
-    if (e instanceof GatewayError && e.code === 404) await abandonBatch(call.scope.env, row);
+    if (vanished(e)) await abandonBatch(call.scope.env, row);
     throw e;
   }
 }
