@@ -145,3 +145,160 @@ describe("references outside fileData and cachedContent", () => {
     expect(ok.status).toBe(200);
   });
 });
+
+const jsonl = (...lines: unknown[]) => lines.map((l) => (typeof l === "string" ? l : JSON.stringify(l))).join("\n") + "\n";
+const line = (request: Record<string, unknown>, key = "r") => ({ key, request: { contents: [{ role: "user", parts: [{ text: "x" }] }], ...request } });
+const batchCreates = () => gemini.seen.filter((s) => /:(batchGenerateContent|asyncBatchEmbedContent)$/.test(s.url)).length;
+const fileBatch = (key: string, input: Record<string, unknown>, model = "gemini-2.0-flash", action = "batchGenerateContent") =>
+  call(key, "POST", `v1beta/models/${model}:${action}`, { batch: { displayName: "b", inputConfig: input } });
+
+/** Uploads `body` through the gateway's resumable protocol in the given chunk sizes, as an SDK does. */
+async function uploadInChunks(key: string, body: Buffer, sizes: number[]): Promise<string> {
+  const start = await call(key, "POST", "upload/v1beta/files", { file: { displayName: "in.jsonl", mimeType: "jsonl" } }, {
+    "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start",
+    "x-goog-upload-header-content-length": String(body.length), "x-goog-upload-header-content-type": "jsonl",
+  });
+  const url = start.headers.get("x-goog-upload-url")!;
+  let offset = 0;
+  let answer: any;
+  for (const [i, size] of sizes.entries()) {
+    const last = i === sizes.length - 1;
+    const r = await fetch(url, {
+      method: "POST",
+      headers: { "x-goog-api-key": key, "x-goog-upload-command": last ? "upload, finalize" : "upload", "x-goog-upload-offset": String(offset) },
+      body: body.subarray(offset, last ? body.length : offset + size),
+    });
+    expect(r.status).toBe(200);
+    offset += last ? body.length - offset : size;
+    if (last) answer = await r.json();
+  }
+  return answer.file.name;
+}
+
+describe("a batch's JSONL input file is checked like inline requests (its lines read as it is uploaded)", () => {
+  let a: Awaited<ReturnType<typeof newKey>>;
+  let fileA: { name?: string; uri?: string };
+  let cacheA: { name?: string };
+  beforeAll(async () => {
+    a = await newKey({ name: "A" });
+    fileA = await a.ai.files.upload({ file: text("A's secret\n") });
+    cacheA = await a.ai.caches.create({ model: "gemini-2.0-flash", config: { contents: "A's cached", ttl: "300s" } });
+  });
+
+  it("lines naming another key's cache or file, or an address inside the network, are refused; nothing reaches Gemini", async () => {
+    const b = await newKey({ name: "B" });
+    const before = batchCreates();
+    const cases: [string, number, string][] = [
+      [jsonl(line({ contents: [{ parts: [{ text: "hi" }] }] }), line({ cachedContent: cacheA.name })), 404, "not found"],
+      [jsonl(line({ contents: [{ parts: [{ fileData: { fileUri: fileA.uri, mimeType: "text/plain" } }] }] })), 404, "not found"],
+      [jsonl(line({ contents: [{ parts: [{ file_data: { file_uri: `${PUBLIC_HOST}/v1beta/${fileA.name}` } }] }] })), 404, "not found"],
+      [jsonl(line({ contents: [{ parts: [{ fileData: { fileUri: "http://169.254.169.254/latest/meta-data" } }] }] })), 400, "is refused"],
+      [jsonl(line({ tools: [{ fileSearch: { fileSearchStoreNames: ["fileSearchStores/theirs"] } }] })), 400, "fileSearchStoreNames"],
+      // Field names spelled with escapes, the cache named bare.
+      [`{"key":"r","request":{"contents":[{"parts":[{"text":"x"}]}],"cached\\u0043ontent":"${cacheA.name!.split("/")[1]}"}}\n`, 404, "not found"],
+      [`{"key":"r","request":{"contents":[{"parts":[{"\\u0066ileData":{"\\u0066ileUri":"${fileA.uri}"}}]}]}}\n`, 404, "not found"],
+    ];
+    for (const [content, status, words] of cases) {
+      const f = await b.ai.files.upload({ file: new Blob([content], { type: "jsonl" }), config: { mimeType: "jsonl" } });
+      const r = await fileBatch(b.key, { fileName: f.name });
+      expect(r.status, content.slice(0, 120)).toBe(status);
+      const e = (await r.json() as any).error;
+      expect(e.message).toContain(words);
+      // The SDK's spelling for embeddings (file_name) is read the same.
+      expect((await fileBatch(b.key, { file_name: f.name }, "gemini-embedding-001", "asyncBatchEmbedContent")).status).toBe(status);
+    }
+    await expect(b.ai.batches.create({ model: "gemini-2.0-flash", src: (await b.ai.files.upload({ file: new Blob([jsonl(line({ cachedContent: cacheA.name }))], { type: "jsonl" }) })).name! }))
+      .rejects.toMatchObject({ status: 404 });
+    expect(batchCreates()).toBe(before);
+    // The refused create left its usage row, as every call does.
+    const refused = await fileBatch(b.key, { fileName: (await b.ai.files.upload({ file: new Blob([jsonl(line({ cachedContent: cacheA.name }))], { type: "jsonl" }) })).name });
+    const row = await gw.usageRow(refused.headers.get("x-edgeway-request-id"));
+    expect(row).toMatchObject({ action: "batches.create", status: 404 });
+  });
+
+  it("the owner's own file and cache in its lines pass, and the batch goes upstream", async () => {
+    const before = batchCreates();
+    const content = jsonl(line({ cachedContent: cacheA.name }, "1"), line({ contents: [{ parts: [{ fileData: { fileUri: fileA.uri } }, { text: "?" }] }] }, "2"), line({}, "3"));
+    const f = await a.ai.files.upload({ file: new Blob([content], { type: "jsonl" }), config: { mimeType: "jsonl" } });
+    const batch = await a.ai.batches.create({ model: "gemini-2.0-flash", src: f.name! });
+    expect(batch.name).toMatch(/^batches\//);
+    expect(batchCreates()).toBe(before + 1);
+  });
+
+  it("a line's own model must be the batch's (inline requests too)", async () => {
+    const other = jsonl(line({ model: "models/gemini-2.5-pro" }));
+    const f = await a.ai.files.upload({ file: new Blob([other], { type: "jsonl" }) });
+    const r = await fileBatch(a.key, { fileName: f.name });
+    expect(r.status).toBe(400);
+    expect((await r.json() as any).error.message).toContain("gemini-2.5-pro");
+    const same = await a.ai.files.upload({ file: new Blob([jsonl(line({ model: "models/gemini-2.0-flash" }))], { type: "jsonl" }) });
+    expect((await fileBatch(a.key, { fileName: same.name })).status).toBe(200);
+    // Inline, as the SDK sends a request's own model.
+    await expect(a.ai.batches.create({ model: "gemini-2.0-flash", src: [{ model: "gemini-2.5-pro", contents: "x" }] })).rejects.toMatchObject({ status: 400 });
+    expect((await a.ai.batches.create({ model: "gemini-2.0-flash", src: [{ model: "gemini-2.0-flash", contents: "x" }] })).name).toMatch(/^batches\//);
+  });
+
+  it("an input spelled twice is refused", async () => {
+    const b = await newKey({ name: "B2" });
+    const mine = await b.ai.files.upload({ file: new Blob([jsonl(line({}))], { type: "jsonl" }) });
+    const before = batchCreates();
+    for (const input of [{ fileName: mine.name, file_name: fileA.name }, { file_name: mine.name, fileName: mine.name }, { fileName: mine.name, requests: { requests: [{ request: line({}).request }] } }]) {
+      const r = await fileBatch(b.key, input);
+      expect(r.status).toBe(400);
+      expect((await r.json() as any).error.message).toContain("twice");
+    }
+    const both = await call(b.key, "POST", "v1beta/models/gemini-2.0-flash:batchGenerateContent", { batch: { inputConfig: { fileName: mine.name }, input_config: { file_name: fileA.name } } });
+    expect(both.status).toBe(400);
+    expect(batchCreates()).toBe(before);
+  });
+
+  it("a line split across resumable chunks (inside a field name, inside a UTF-8 character) is still read", async () => {
+    const b = await newKey({ name: "B3" });
+    const pad = jsonl(line({ contents: [{ parts: [{ text: "é".repeat(100) }] }] }));
+    const bad = JSON.stringify(line({ contents: [{ parts: [{ text: "ü" }] }], cachedContent: cacheA.name }));
+    const body = Buffer.from(pad + bad + "\n" + pad);
+    const cut = Buffer.byteLength(pad) + Buffer.from(bad).indexOf("cachedCon") + 6;
+    const before = batchCreates();
+    for (const sizes of [[cut, 0], [Buffer.byteLength(pad) + 3, 10, 7, 0], [Buffer.from(pad + bad).indexOf("ü") + 1, 0]]) {
+      const name = await uploadInChunks(b.key, body, sizes.slice(0, -1).concat([0]));
+      expect((await fileBatch(b.key, { fileName: name })).status, String(sizes)).toBe(404);
+    }
+    // The SDK itself: a file over 8 MiB goes in two chunks, the offending line across their boundary.
+    const filler = jsonl(line({ contents: [{ parts: [{ text: "y".repeat(1000) }] }] }));
+    const head = filler.repeat(Math.ceil((8 * 1024 * 1024 - 200) / filler.length)).slice(0, 8 * 1024 * 1024 - 60);
+    const sdkBody = head.slice(0, head.lastIndexOf("\n") + 1) + jsonl(line({ cachedContent: cacheA.name })) + filler;
+    expect(sdkBody.length).toBeGreaterThan(8 * 1024 * 1024);
+    const f = await b.ai.files.upload({ file: new Blob([sdkBody], { type: "jsonl" }) });
+    expect((await fileBatch(b.key, { fileName: f.name })).status).toBe(404);
+    // And the same file without the stolen cache is fine.
+    const clean = await b.ai.files.upload({ file: new Blob([head.slice(0, head.lastIndexOf("\n") + 1) + filler + filler], { type: "jsonl" }) });
+    expect((await fileBatch(b.key, { fileName: clean.name })).status).toBe(200);
+    expect(batchCreates()).toBe(before + 1);
+  });
+
+  it("files that cannot be checked are refused, saying why: too long a line naming a field, not JSON, uploaded before scanning", async () => {
+    const b = await newKey({ name: "B4" });
+    const big = "A".repeat(1024 * 1024 + 10);
+    const cases: [string, string][] = [
+      [jsonl(line({ cachedContent: cacheA.name, contents: [{ parts: [{ inlineData: { mimeType: "image/png", data: big } }] }] })), "longer than"],
+      [`{key: "r", request: {cachedContent: "${cacheA.name}"}}\n`, "not JSON"],
+    ];
+    for (const [content, words] of cases) {
+      const f = await b.ai.files.upload({ file: new Blob([content], { type: "jsonl" }) });
+      const r = await fileBatch(b.key, { fileName: f.name });
+      expect(r.status).toBe(400);
+      const e = (await r.json() as any).error;
+      expect(e.status).toBe("INVALID_ARGUMENT");
+      expect(e.message).toContain(words);
+    }
+    // A long line naming nothing (inline data, no field the gateway checks) is fine.
+    const long = await b.ai.files.upload({ file: new Blob([jsonl(line({ contents: [{ parts: [{ inlineData: { mimeType: "image/png", data: big } }] }] }))], { type: "jsonl" }) });
+    expect((await fileBatch(b.key, { fileName: long.name })).status).toBe(200);
+    // A file recorded before uploads were read has no record of its lines: upload it again.
+    const old = await b.ai.files.upload({ file: new Blob([jsonl(line({}))], { type: "jsonl" }) });
+    await (await gw.mf.getD1Database("DB")).prepare("UPDATE resources SET meta = NULL WHERE name = ?").bind(old.name).run();
+    const r = await fileBatch(b.key, { fileName: old.name });
+    expect(r.status).toBe(400);
+    expect((await r.json() as any).error.message).toContain("upload it again");
+  });
+});
