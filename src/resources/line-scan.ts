@@ -10,7 +10,7 @@
  */
 import { badRequest, GatewayError } from "../gemini/errors";
 import { LINE_KEYS } from "../gemini/resource-fields";
-import { mayName } from "../live/setup";
+import { ASCII_ESCAPE } from "../live/setup";
 import { inspectBody } from "../pipeline/body";
 import { printable } from "../plan/target";
 import { cacheName, geminiFileName } from "./references";
@@ -42,6 +42,13 @@ export interface LineScan {
 }
 
 const decoder = new TextDecoder();
+
+/**
+ * `mayName(text, LINE_KEYS)` of src/live/setup.ts as one regular expression: one pass over a chunk rather than one
+ * per name (every upload is read this way, so it is the cost that matters: about 170 MB/s).
+ */
+const MAY_NAME = new RegExp(`${LINE_KEYS.join("|")}|${ASCII_ESCAPE.source}`);
+const mayName = (text: string) => MAY_NAME.test(text);
 const fresh = (): LineScan => ({ lines: 0, files: [], caches: [], models: [] });
 
 /** A new upload's record, stored when it starts: a session without one began before uploads were scanned. */
@@ -83,7 +90,7 @@ export class LineScanner {
   private scan(chunk: Uint8Array): void {
     // Most chunks name nothing: one search over the whole chunk (and the line's tail before it) decides.
     const text = decoder.decode(chunk);
-    const any = mayName((this.s.tail ?? "") + text, LINE_KEYS);
+    const any = mayName((this.s.tail ?? "") + text);
     let start = 0;
     while (!this.done()) {
       const nl = chunk.indexOf(NL, start);
@@ -93,7 +100,7 @@ export class LineScanner {
         // A whole line inside this chunk: tested and parsed in place, nothing held.
         this.s.lines++;
         const t = decoder.decode(seg);
-        if (mayName(t, LINE_KEYS)) {
+        if (mayName(t)) {
           if (seg.byteLength > MAX_CHECKED_LINE) {
             this.s.lines--;
             this.tooLong();
@@ -120,7 +127,7 @@ export class LineScanner {
   private append(seg: Uint8Array, any: boolean): void {
     if (!seg.byteLength) return;
     const end = decoder.decode(seg.subarray(-TAIL));
-    if (any && mayName((this.s.tail ?? "") + decoder.decode(seg), LINE_KEYS)) this.s.named = true;
+    if (any && mayName((this.s.tail ?? "") + decoder.decode(seg))) this.s.named = true;
     if (!this.s.long && this.heldBytes + seg.byteLength > MAX_CHECKED_LINE) {
       // Too long to hold: only its tail is kept from now on, to see a name split across segments.
       this.held = [];
