@@ -302,3 +302,25 @@ describe("a batch's JSONL input file is checked like inline requests (its lines 
     expect((await r.json() as any).error.message).toContain("upload it again");
   });
 });
+
+describe("a refused batch holds nothing", () => {
+  it("refusals for what a file's or inline requests' lines name leave the key's budget whole", async () => {
+    const owner = await newKey();
+    const theirs = await owner.ai.caches.create({ model: "gemini-2.0-flash", config: { contents: "x", ttl: "300s" } });
+    // One one-line file batch's worst case (8,192 output tokens at $0.40/1M, halved: about $0.0016) fits; two do not.
+    const b = await newKey({ budget: { max_usd: 0.0025 } });
+    const stolen = await b.ai.files.upload({ file: new Blob([jsonl(line({ cachedContent: theirs.name }))], { type: "jsonl" }) });
+    const ssrf = await b.ai.files.upload({ file: new Blob([jsonl(line({ contents: [{ parts: [{ fileData: { fileUri: "http://10.0.0.1/" } }] }] }))], { type: "jsonl" }) });
+    const model = await b.ai.files.upload({ file: new Blob([jsonl(line({ model: "gemini-2.5-pro" }))], { type: "jsonl" }) });
+    for (let i = 0; i < 3; i++) {
+      expect((await fileBatch(b.key, { fileName: stolen.name })).status).toBe(404);
+      expect((await fileBatch(b.key, { fileName: ssrf.name })).status).toBe(400);
+      expect((await fileBatch(b.key, { fileName: model.name })).status).toBe(400);
+      expect((await call(b.key, "POST", "v1beta/models/gemini-2.0-flash:batchGenerateContent", { batch: { inputConfig: { requests: { requests: [{ request: { ...line({}).request, model: "models/gemini-2.5-pro" } }] } } } })).status).toBe(400);
+    }
+    const fine = await b.ai.files.upload({ file: new Blob([jsonl(line({}))], { type: "jsonl" }) });
+    expect((await fileBatch(b.key, { fileName: fine.name })).status).toBe(200);
+    // The budget is real: a second one no longer fits beside the first's hold.
+    expect((await fileBatch(b.key, { fileName: fine.name })).status).toBe(402);
+  });
+});
