@@ -88,6 +88,12 @@ export class LineScanner {
   }
 
   private scan(chunk: Uint8Array): void {
+    // UTF-16 or UTF-32 text spells every ASCII name with NULs between its letters, past any search: such a file
+    // (and any binary one, which is no JSONL either) is not read as lines at all.
+    if (chunk.indexOf(0) >= 0) {
+      this.s.unchecked = "it is not UTF-8 text (it holds NUL bytes)";
+      return;
+    }
     // Most chunks name nothing: one search over the whole chunk (and the line's tail before it) decides.
     const text = decoder.decode(chunk);
     const any = mayName((this.s.tail ?? "") + text);

@@ -83,6 +83,13 @@ describe("LineScanner", () => {
     expect(fine.caches).toEqual(["cachedContents/after"]);
   });
 
+  it("does not read UTF-16 (or binary) files as lines: it leaves them unchecked", () => {
+    const utf16 = new Uint8Array(Buffer.from(line({ cachedContent: "cachedContents/x" }) + "\n", "utf16le"));
+    const s = new LineScanner(HOSTS);
+    s.push(utf16);
+    expect(s.finish().unchecked).toMatch(/not UTF-8/);
+  });
+
   it("bounds what it records, and knows an upload from before scanning", () => {
     const many = Array.from({ length: MAX_NAMED + 1 }, (_, i) => line({ cachedContent: `c${i}` })).join("\n");
     expect(scan(many).unchecked).toMatch(/more than 1000/);
