@@ -50,7 +50,7 @@ export const RESOURCE_FIELDS: readonly ResourceField[] = [
   { field: "model", keys: ["model"], when: /^\s*tunedModels\//i, use: untracked("tuned models") },
   { field: "inputConfig.gcsSource", keys: ["gcsSource", "gcs_source", "bigquerySource", "bigquery_source"], under: ["inputConfig", "input_config"], use: untracked("Cloud Storage or BigQuery batch inputs") },
   { field: "batch.outputConfig", keys: ["outputConfig", "output_config"], under: ["batch", ""], use: untracked("Cloud Storage or BigQuery batch outputs") },
-  { field: "parameters.storageUri", keys: ["storageUri", "storage_uri", "outputGcsUri", "output_gcs_uri"], under: ["parameters", "config", ""], use: untracked("Cloud Storage outputs") },
+  { field: "parameters.storageUri", keys: ["storageUri", "storage_uri", "outputGcsUri", "output_gcs_uri"], under: ["parameters"], use: untracked("Cloud Storage outputs") },
 ];
 
 /** The entries a key may be, looked up once per field of a body. */
