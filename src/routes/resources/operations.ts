@@ -5,7 +5,7 @@
 import { badRequest, GatewayError } from "../../gemini/errors";
 import { inspectBody, readJson } from "../../pipeline/body";
 import { targetString, type Target } from "../../plan/target";
-import { observeOperation, rewriteDownloads, type Operation, type Sighted } from "../../resources/operations";
+import { geminiDownloads, observeOperation, rewriteDownloads, type Operation, type Sighted } from "../../resources/operations";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf } from "../../resources/store";
 import { json, notFoundError, type ResourceCall } from "./call";
@@ -14,8 +14,10 @@ import { readOwn } from "./listing";
 const OPERATION_NAME = /^(?:models\/[A-Za-z0-9._-]{1,128}\/)?operations\/([A-Za-z0-9_-]{1,128})$/;
 
 export async function predictLongRunning(call: ResourceCall, t: Target): Promise<Response> {
-  const body = await readJson(call.req, call.scope.config.maxBodyBytes);
-  if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("request body must be a JSON object");
+  const raw = await readJson(call.req, call.scope.config.maxBodyBytes);
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw badRequest("request body must be a JSON object");
+  // A video to extend, as the gateway showed it: Gemini's own URI goes upstream (and is what ownership is checked on).
+  const body = geminiDownloads(raw, call.url.origin);
   await assertReferencesOwned(call.scope.env, call.key, inspectBody(body));
   await call.admit();
   const op = await call.upstream.json<Operation>(`${call.version}/models/${t.model}:predictLongRunning`, {
