@@ -17,6 +17,14 @@ const MAX_METADATA_BYTES = 64 * 1024;
 /** A multipart upload's metadata part and boundaries, on top of the file's bytes. */
 const MULTIPART_SLACK = 64 * 1024;
 
+/**
+ * A chunk this big (or the last one) rides on its upload's start for admission: Google's resumable protocol sends
+ * chunks in multiples of 256 KiB, so a real upload of n bytes sends at most n / 256 KiB + 1 chunks. A smaller chunk
+ * that is not the last, and a `query`, take a request slot of their own: no upload is a way to call upstream
+ * without limit.
+ */
+export const MIN_FREE_CHUNK = 256 * 1024;
+
 /** What of an upload answer's headers the caller sees: never the provider's upload URL. */
 const UPLOAD_HEADERS = ["x-goog-upload-status", "x-goog-upload-size-received", "x-goog-upload-chunk-granularity"];
 
@@ -71,6 +79,9 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
   if (!commands.size || [...commands].some((c) => !known.includes(c))) {
     throw badRequest(`X-Goog-Upload-Command must be upload, finalize, "upload, finalize", query or cancel`);
   }
+  const length = contentLength(req);
+  const rides = commands.has("cancel") || (commands.has("upload") && (commands.has("finalize") || (length ?? 0) >= MIN_FREE_CHUNK));
+  if (!rides) await call.admit();
 
   const headers: Record<string, string> = { "x-goog-upload-command": [...commands].join(", ") };
   let body: ReadableStream<Uint8Array> | null = null;
@@ -82,7 +93,6 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
       throw badRequest(`X-Goog-Upload-Offset must be ${offset}, the bytes received so far`);
     }
     const room = (session.declared ?? settings.maxUploadBytes) - offset;
-    const length = contentLength(req);
     if (length !== undefined && length > room) throw tooLarge(session.declared ?? settings.maxUploadBytes);
     headers["x-goog-upload-offset"] = String(offset);
     if (req.body) {
