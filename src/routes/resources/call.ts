@@ -102,30 +102,37 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
         });
     },
   };
-  try {
-    assertKeyUsable(presented);
-    // An upload's chunk needs no room of its own: it is refused only with the key (src/routes/resources/files.ts).
-    await scope.gate.check(action !== "files.uploadChunk");
-    // Resource calls are not latency-bound: lease renewals in flight are waited for up front.
-    await scope.gate.verified();
-    scope.key = scope.gate.record;
-    // A list, get, patch, delete, cancel or download takes a request slot like any call, before it reads D1 or the
-    // upstream (a key at its rate limit is answered 429 and costs the shared upstream key nothing).
-    if (!SELF_ADMITTED.has(action)) await call.admit();
-    if (model) call.useModel(model);
-    const res = await handle(call);
-    status = res.status;
-    if (!deferred) {
-      recordCall(scope, {
-        target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome: "ok", error: null,
-        usage: call.usage, ttfbMs: Date.now() - startedAt,
-      });
+  // The call is kept alive to its end, even when the client leaves: a create's resource is recorded or undone, and
+  // every call's row is written (src/routes/resources/created.ts).
+  const served = (async (): Promise<Response> => {
+    try {
+      assertKeyUsable(presented);
+      // An upload's chunk needs no room of its own: it is refused only with the key (src/routes/resources/files.ts).
+      await scope.gate.check(action !== "files.uploadChunk");
+      // Resource calls are not latency-bound: lease renewals in flight are waited for up front.
+      await scope.gate.verified();
+      scope.key = scope.gate.record;
+      // A list, get, patch, delete, cancel or download takes a request slot like any call, before it reads D1 or the
+      // upstream (a key at its rate limit is answered 429 and costs the shared upstream key nothing).
+      if (!SELF_ADMITTED.has(action)) await call.admit();
+      if (model) call.useModel(model);
+      const res = await handle(call);
+      status = res.status;
+      if (!deferred) {
+        recordCall(scope, {
+          target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome: "ok", error: null,
+          usage: call.usage, ttfbMs: Date.now() - startedAt,
+        });
+      }
+      if (upstream.attempts.length && !res.headers.has("x-edgeway-provider")) res.headers.set("x-edgeway-provider", "gemini");
+      return res;
+    } catch (e) {
+      // A create that used tokens upstream (a cache) and then failed is charged them.
+      return respondError(scope, e, upstream.attempts, call.usage && { target: call.target, usage: call.usage });
     }
-    if (upstream.attempts.length && !res.headers.has("x-edgeway-provider")) res.headers.set("x-edgeway-provider", "gemini");
-    return res;
-  } catch (e) {
-    return respondError(scope, e, upstream.attempts);
-  }
+  })();
+  c.executionCtx.waitUntil(served);
+  return served;
 }
 
 /** A JSON answer, as Gemini gives it. */

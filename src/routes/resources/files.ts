@@ -10,6 +10,7 @@ import { ownerOf } from "../../resources/store";
 import { readJsonObject } from "../../resources/upstream";
 import { UploadStore } from "../../resources/uploads";
 import { json, notFoundError, type ResourceCall } from "./call";
+import { keepCreated } from "./created";
 import { listOwn, readOwn } from "./listing";
 
 /** The metadata part of a resumable start: small JSON (`{file: {displayName, mimeType, ...}}`). */
@@ -167,7 +168,7 @@ async function recordFile(call: ResourceCall, file: { name?: unknown } | undefin
   if (typeof name !== "string" || !/^files\/[A-Za-z0-9_-]{1,128}$/.test(name)) {
     throw new GatewayError(502, "gemini: the upload's answer names no file");
   }
-  await call.store.create(ownerOf(call.key), { name, kind: "file", size_bytes: bytes, lines });
+  await keepCreated(call, "file", name, () => call.store.create(ownerOf(call.key), { name, kind: "file", size_bytes: bytes, lines }));
 }
 
 export const listFiles = (call: ResourceCall) => listOwn(call, "file", "files");
