@@ -92,18 +92,18 @@ describe("resource reads take a request slot", () => {
     expect(states.results.every((s) => s.state !== "deleted")).toBe(true);
   });
 
-  it("a key without limits is not slowed: 30 reads in a row are served", async () => {
+  it("a key without limits is not slowed: 12 reads in a row are served", async () => {
     const { key, id } = await createKey({ name: "free" });
     await ownResource(id, "file", "files/free1");
     gemini();
-    for (let i = 0; i < 30; i++) expect((await resource("GET", "v1beta/files/free1", key)).status).toBe(200);
+    for (let i = 0; i < 12; i++) expect((await resource("GET", "v1beta/files/free1", key)).status).toBe(200);
   });
 });
 
 describe("uploads take one slot per upload", () => {
-  const start = (key: string) =>
+  const start = (key: string, size = 2 * MIN_FREE_CHUNK + 10) =>
     resource("POST", "upload/v1beta/files", key, {
-      headers: { "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start", "content-type": "application/json" },
+      headers: { "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start", "content-type": "application/json", "x-goog-upload-header-content-length": String(size) },
       body: JSON.stringify({ file: { displayName: "f" } }),
     });
   const chunk = (key: string, url: string, command: string, offset: number, bytes: number) =>
@@ -138,8 +138,10 @@ describe("uploads take one slot per upload", () => {
     expect(q.status).toBe(429);
     expect(q.headers.get("retry-after")).toBe("60");
     expect((await chunk(key, url, "upload", 0, 1)).status).toBe(429);
+    // A last chunk that does not complete the declared size could be refused upstream and sent again: not free.
+    expect((await chunk(key, url, "upload, finalize", 0, 1)).status).toBe(429);
     expect(calls.length).toBe(before);
-    expect(await refused(id)).toBe(2);
+    expect(await refused(id)).toBe(3);
   });
 
   it("a revoked key's chunks are refused though they need no slot", async () => {

@@ -19,10 +19,10 @@ const MAX_METADATA_BYTES = 64 * 1024;
 const MULTIPART_SLACK = 64 * 1024;
 
 /**
- * A chunk this big (or the last one) rides on its upload's start for admission: Google's resumable protocol sends
- * chunks in multiples of 256 KiB, so a real upload of n bytes sends at most n / 256 KiB + 1 chunks. A smaller chunk
- * that is not the last, and a `query`, take a request slot of their own: no upload is a way to call upstream
- * without limit.
+ * A chunk this big (or the last one, completing the size declared at the start) rides on its upload's start for
+ * admission: Google's resumable protocol sends chunks in multiples of 256 KiB, so a real upload of n bytes sends at
+ * most n / 256 KiB + 1 chunks, and each free request upstream carries 256 KiB the caller sent. Any other chunk, and
+ * a `query`, take a request slot of their own: no upload is a way to call upstream without limit.
  */
 export const MIN_FREE_CHUNK = 256 * 1024;
 
@@ -81,7 +81,9 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
     throw badRequest(`X-Goog-Upload-Command must be upload, finalize, "upload, finalize", query or cancel`);
   }
   const length = contentLength(req);
-  const rides = commands.has("cancel") || (commands.has("upload") && (commands.has("finalize") || (length ?? 0) >= MIN_FREE_CHUNK));
+  // The last chunk rides only when it completes the size declared at the start (so it is sent once, and accepted).
+  const completes = commands.has("finalize") && length !== undefined && session.declared !== null && session.received + length === session.declared;
+  const rides = commands.has("cancel") || (commands.has("upload") && ((length ?? 0) >= MIN_FREE_CHUNK || completes));
   if (!rides) await call.admit();
 
   const headers: Record<string, string> = { "x-goog-upload-command": [...commands].join(", ") };
