@@ -58,7 +58,11 @@ export class Gate {
     return !!(this.keyLease.grant?.limits.budget ?? this.presented.budget) || !!this.teamLease?.grant?.limits.budget;
   }
 
-  async check(): Promise<void> {
+  /**
+   * `room`: whether the call needs room left (a slot, a token, a cent) to be let in; false for a call that rides on
+   * one admitted before it (an upload's chunks), which is still refused when the key may not be used at all.
+   */
+  async check(room = true): Promise<void> {
     leaseStats.calls++;
     await this.fetchLease(this.keyLease, !this.keyLease.grant && !meters(limitsOf(this.presented)));
     this.assertKeyStatus();
@@ -71,6 +75,7 @@ export class Gate {
       await this.fetchLease(this.teamLease, unlimited);
     }
     this.assertNoWholeRefusal();
+    if (!room) return;
     // Nothing left (a slot, a token, a cent): refused without reading the body, and while the refusal is fresh
     // without asking the Governor again.
     for (const l of this.leases()) {

@@ -20,6 +20,7 @@ import type { CallScope } from "../pipeline/context";
 import { recordCall } from "../pipeline/record";
 import { inspectBody, type BodyReferences } from "../pipeline/body";
 import { printable, targetString, type Target } from "../plan/target";
+import { faultOf } from "../providers/credentials/fault";
 import { servesModel } from "../providers/credentials/pool";
 import type { Credential, Provider } from "../providers/types";
 import { assertReferencesOwned } from "../resources/references";
@@ -321,14 +322,13 @@ class LiveSession {
     if (res.status !== 101 || !res.webSocket) {
       const text = (await res.text().catch(() => "")).slice(0, 4000);
       attempt(res.status, `upstream ${res.status}`);
-      const refused = res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text);
-      // A credential outside the pool (the resources key) has no health of the pool's to keep.
-      if (pooled && refused) provider.pool.cool(credential, "auth");
-      else if (pooled && res.status === 429) provider.pool.cool(credential, "rate", retryAfterMs(res.headers, Date.now()));
+      // The attempt loop's rule (src/providers/credentials/fault.ts): only a refusal of the credential benches it for
+      // everyone, a 429 only for this model. A credential outside the pool (the resources key) has no health here.
+      if (pooled) provider.pool.cool(credential, faultOf(res.status, text), target.model, retryAfterMs(res.headers, Date.now()));
       const said = provider.error(res.status, text, credential.secrets).message;
       throw new GatewayError(502, `${provider.name} refused the Live session: HTTP ${res.status}: ${said}`);
     }
-    if (pooled) provider.pool.recovered(credential);
+    if (pooled) provider.pool.recovered(credential, target.model);
     attempt(101, "ok");
     return res.webSocket;
   }

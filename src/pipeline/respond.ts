@@ -9,7 +9,7 @@ import { errorResponse, GatewayError, redactError, toGatewayError } from "../gem
 import { SseFrames } from "../streaming/sse";
 import type { CallContext, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
-import { recordCall } from "./record";
+import { recordCall, type CallEnd } from "./record";
 
 /** The gateway's answer headers, as a plain record: the Response builds its Headers once from it. */
 export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): Record<string, string> {
@@ -151,13 +151,14 @@ class ClientGone extends Error {
 }
 
 /** Any failure of an attributed call: one usage row, then the Gemini error. `attempts` is empty before execute. */
-export function respondError(ctx: CallScope, err: unknown, attempts: Served["attempts"]): Response {
+/** `used`: what a call that failed still used upstream (a resource route's create), for its row. */
+export function respondError(ctx: CallScope, err: unknown, attempts: Served["attempts"], used?: Pick<CallEnd, "target" | "usage">): Response {
   const e = redactError(toGatewayError(err), ctx.config.redact);
   recordCall(ctx, {
-    target: null, index: null, attempts, status: e.code,
+    target: used?.target ?? null, index: used?.target ? 0 : null, attempts, status: e.code, usage: used?.usage,
     // 499: the client left before the first byte (a retry wait or an attempt was cut short).
     outcome: e.code === 499 ? "aborted" : "error",
-    error: e.message, usage: undefined, ttfbMs: null,
+    error: e.message, ttfbMs: null,
   });
   const h = gatewayHeaders(ctx);
   h["x-edgeway-attempts"] = String(upstreamAttempts(attempts));

@@ -5,7 +5,7 @@
  */
 import { createExecutionContext, env, SELF } from "cloudflare:test";
 import worker from "../../src/index";
-import { resetCredentialHealth } from "../../src/providers/credentials/pool";
+import { CredentialPool, resetCredentialHealth } from "../../src/providers/credentials/pool";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
 import { LEASE_MS } from "../../src/governance/ledger";
@@ -240,6 +240,36 @@ describe("sessions", () => {
     expect(row).toMatchObject({ status: 502, outcome: "error", closed_by: "gateway", close_code: 4502, provider: null });
     expect(JSON.parse(row.attempts_json as string)).toEqual([expect.objectContaining({ status: 400, reason: "upstream 400" })]);
     expect(row.error).not.toContain("test-gemini-key");
+  });
+
+  it("a refused upgrade cools a pool credential by the attempt loop's rule: the request's 403 never, a 429 for its model only, an invalid key for all", async () => {
+    resetCredentialHealth();
+    const { key } = await createKey();
+    const keys = { GEM_A: "AIza-live-cool-aaaaaaaa", GEM_B: "AIza-live-cool-bbbbbbbb" };
+    const vars = { ...keys, PROVIDER_KEYS: JSON.stringify({ gemini: [{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }] }) };
+    vi.spyOn(Math, "random").mockReturnValue(0); // a fresh session draws `a`
+    const a = { label: "a", secrets: [], material: undefined, weight: 1 };
+    const health = new CredentialPool("gemini", [a]);
+    const MODEL = "gemini-2.0-flash-live-001";
+    let answer: () => Response = () => new Response(null);
+    mockUpstream(() => answer());
+    const refusedWith = async (res: () => Response) => {
+      answer = res;
+      const r = await worker.fetch(new Request(`${BASE}${LIVE}`, { headers: { upgrade: "websocket", "x-goog-api-key": key } }), { ...env, ...vars } as never, createExecutionContext());
+      const ws = r.webSocket!;
+      const closed = new Promise<CloseEvent>((done) => ws.addEventListener("close", done));
+      ws.accept();
+      ws.send(SETUP);
+      expect((await closed).code).toBe(4502);
+    };
+    await refusedWith(() => Response.json({ error: { code: 403, message: "You do not have permission to access tuned model x.", status: "PERMISSION_DENIED" } }, { status: 403 }));
+    expect(health.coolingUntil(a, MODEL)).toBe(0);
+    await refusedWith(() => Response.json({ error: { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED" } }, { status: 429 }));
+    expect(health.coolingUntil(a, MODEL)).toBeGreaterThan(0);
+    expect(health.coolingUntil(a, "gemini-2.5-flash")).toBe(0);
+    resetCredentialHealth();
+    await refusedWith(() => Response.json({ error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT", details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID" }] } }, { status: 400 }));
+    expect(health.coolingUntil(a, "gemini-2.5-flash")).toBeGreaterThan(0);
   });
 
   it("an upstream that cannot be reached: 4502", async () => {

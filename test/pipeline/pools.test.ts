@@ -13,6 +13,9 @@ const pool = (entries: object[], extra: Record<string, string> = {}) => ({ ...KE
 const ok = () => Response.json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }] });
 const fail = (code: number, headers: Record<string, string> = {}, message = `status ${code}`) =>
   Response.json({ error: { code, message, status: "X" } }, { status: code, headers });
+/** Google's refusal of the key itself: ErrorInfo reason API_KEY_INVALID (as a 403 here, to show the reason decides). */
+const refusedKey = (message: string, code = 403) =>
+  Response.json({ error: { code, message, status: code === 400 ? "INVALID_ARGUMENT" : "PERMISSION_DENIED", details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com" }] } }, { status: code });
 const labelOf = (apiKey: string | null) => Object.entries(KEYS).find(([, v]) => v === apiKey)?.[0];
 
 let key: string;
@@ -67,14 +70,74 @@ describe("credential pools", () => {
   });
 
   it("when every credential fails, the details name each label and the error shows no secret of the pool", async () => {
-    mockUpstream((c) => fail(403, {}, `key ${c.headers.get("x-goog-api-key")} lacks permission (also tried ${KEYS.GEM_A})`));
+    mockUpstream((c) => refusedKey(`key ${c.headers.get("x-goog-api-key")} not valid (also tried ${KEYS.GEM_A})`));
     const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: pool([{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }]) });
     expect(r.status).toBe(502);
     const text = await r.text();
     for (const secret of Object.values(KEYS)) expect(text).not.toContain(secret);
     const { error } = JSON.parse(text);
     expect(error.details.map((d: Record<string, unknown>) => d.credential).sort()).toEqual(["a", "b"]);
-    expect(error.message).toBe("gemini: key [redacted] lacks permission (also tried [redacted]) (upstream HTTP 403: the gateway's provider credentials were refused)");
+    expect(error.message).toBe("gemini: key [redacted] not valid (also tried [redacted]) (upstream HTTP 403: the gateway's provider credentials were refused)");
+  });
+
+  it("a 403 the request caused (a model the project may not use) benches nothing: the credential serves the next call", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0); // the weighted choice: always `a`
+    const calls = mockUpstream((c) =>
+      c.url.includes("gemini-2.5-pro")
+        ? Response.json({ error: { code: 403, message: "You do not have permission to access tuned model gemini-2.5-pro.", status: "PERMISSION_DENIED" } }, { status: 403 })
+        : ok(),
+    );
+    const vars = pool([{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }]);
+    for (let n = 0; n < 3; n++) {
+      const r = await genaiSettled("gemini-2.5-pro", "generateContent", textRequest("x"), key, { env: vars });
+      expect(r.status).toBe(502);
+      expect(((await r.clone().json()) as { error: { message: string } }).error.message).toContain("(upstream HTTP 403: refused for this request)");
+      // Not tried on every credential of the pool either: one hostile call is one upstream request.
+      expect(await attemptsOf(r)).toEqual([["a", 502, "upstream 403"]]);
+    }
+    calls.length = 0;
+    for (let n = 0; n < 3; n++) expect((await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars })).status).toBe(200);
+    expect(calls.map((c) => labelOf(c.headers.get("x-goog-api-key")))).toEqual(["GEM_A", "GEM_A", "GEM_A"]);
+  });
+
+  it("a 429 at one model benches the credential for that model only: it serves another model at once", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const calls = mockUpstream((c) => (c.headers.get("x-goog-api-key") === KEYS.GEM_A && c.url.includes("gemini-2.0-flash") ? fail(429, { "retry-after": "30" }) : ok()));
+    const vars = pool([{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }]);
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars });
+    expect(await attemptsOf(r)).toEqual([["a", 429, "upstream 429"], ["b", 200, "ok"]]);
+    calls.length = 0;
+    for (let n = 0; n < 3; n++) await genaiSettled("gemini-2.5-pro", "generateContent", textRequest("x"), key, { env: vars });
+    await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars });
+    expect(calls.map((c) => [labelOf(c.headers.get("x-goog-api-key")), c.url.includes("flash") ? "flash" : "pro"])).toEqual([
+      ["GEM_A", "pro"], ["GEM_A", "pro"], ["GEM_A", "pro"], ["GEM_B", "flash"],
+    ]);
+  });
+
+  it("a refusal of the key itself (API_KEY_INVALID) benches it for every model", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const calls = mockUpstream((c) => (c.headers.get("x-goog-api-key") === KEYS.GEM_A ? refusedKey("API key not valid. Please pass a valid API key.", 400) : ok()));
+    const vars = pool([{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }]);
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars });
+    expect(await attemptsOf(r)).toEqual([["a", 502, "upstream 400"], ["b", 200, "ok"]]);
+    calls.length = 0;
+    await genaiSettled("gemini-2.5-pro", "generateContent", textRequest("x"), key, { env: vars });
+    expect(calls.map((c) => labelOf(c.headers.get("x-goog-api-key")))).toEqual(["GEM_B"]);
+  });
+
+  it("hostile: a 400 echoing the refusal's words (a field named API_KEY_INVALID) is the caller's 400 and benches nothing", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const calls = mockUpstream((c) =>
+      c.body.includes("API_KEY_INVALID")
+        ? Response.json({ error: { code: 400, message: 'Invalid JSON payload received. Unknown name "API key not valid" at \'contents[0]\': Cannot find field. "API_KEY_INVALID"', status: "INVALID_ARGUMENT" } }, { status: 400 })
+        : ok(),
+    );
+    const vars = pool([{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }]);
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", { contents: [{ role: "user", parts: [{ text: "x" }] }], API_KEY_INVALID: "API key not valid" }, key, { env: vars });
+    expect(r.status).toBe(400);
+    calls.length = 0;
+    await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x"), key, { env: vars });
+    expect(calls.map((c) => labelOf(c.headers.get("x-goog-api-key")))).toEqual(["GEM_A"]);
   });
 
   it("a 5xx is retried as the policy says, preferring a credential the call has not tried", async () => {

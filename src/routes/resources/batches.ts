@@ -16,6 +16,7 @@ import { ownerOf, type ResourceRow } from "../../resources/store";
 import { vanished } from "../../resources/vanished";
 import { describeError } from "../../usage/log";
 import { json, notFoundError, type ResourceCall } from "./call";
+import { keepCreated } from "./created";
 import { listOwn, readOwn } from "./listing";
 
 export type BatchAction = BatchMeta["action"];
@@ -45,6 +46,7 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
   const holdId = `batch:${requestId}`;
   const held = await hold(env, call.key, holdId, { tokens: estimate.tokens, usd: estimate.usd }, HOLD_TTL_MS);
   const letGo = () => call.scope.waitUntil(release(env, call.key, holdId).catch((e) => console.error(`batch hold ${holdId}: release failed: ${describeError(e)}`)));
+  // Not cut by the client's signal: a create runs to its end, and what Gemini creates is recorded or undone.
   let op: BatchOperation;
   try {
     const upstreamBody = isObject(batch) && typeof batch.model === "string" ? { ...raw, batch: { ...batch, model: `models/${t.model}` } } : raw;
@@ -52,7 +54,6 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(upstreamBody),
-      signal: call.req.signal,
     });
   } catch (e) {
     letGo();
@@ -62,8 +63,10 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
     letGo();
     throw new GatewayError(502, "gemini: the batch's answer names no batch");
   }
+  const name = op.name;
   const meta: BatchMeta = { hold: holdId, settle: held.refs, requests: estimate.requests, input_tokens: estimate.input, action, version: call.version };
-  await call.store.create(ownerOf(call.key), { name: op.name, kind: "batch", model: targetString(t), state: batchState(op).state, meta: JSON.stringify(meta) });
+  const row = { name, kind: "batch" as const, model: targetString(t), state: batchState(op).state, meta: JSON.stringify(meta) };
+  await keepCreated(call, "batch", name, () => call.store.create(ownerOf(call.key), row), letGo);
   return json(op);
 }
 

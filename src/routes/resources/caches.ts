@@ -12,6 +12,7 @@ import { parseTarget, targetString } from "../../plan/target";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf } from "../../resources/store";
 import { json, notFoundError, type ResourceCall } from "./call";
+import { keepCreated } from "./created";
 import { listOwn, readOwn } from "./listing";
 
 const CacheBody = z.looseObject({
@@ -40,18 +41,20 @@ export async function createCache(call: ResourceCall): Promise<Response> {
   const price = config.price(t.provider, t.model);
   await call.admit({ tokens, usd: price ? (tokens * (price.cached_input ?? price.input)) / 1e6 : 0 });
 
+  // Not cut by the client's signal: a create runs to its end, and what Gemini creates is recorded or undone.
   const answer = await call.upstream.json<{ name?: unknown; usageMetadata?: { totalTokenCount?: number } }>(`${call.version}/cachedContents`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ ...body, model: `models/${t.model}` }),
-    signal: call.req.signal,
   });
   if (typeof answer.name !== "string" || !/^cachedContents\/[A-Za-z0-9_-]{1,128}$/.test(answer.name)) {
     throw new GatewayError(502, "gemini: the cache's answer names no cache");
   }
-  await call.store.create(ownerOf(call.key), { name: answer.name, kind: "cachedContent", model: targetString(t) });
+  // Charged whether or not it is kept: Gemini counted its tokens.
   const n = answer.usageMetadata?.totalTokenCount ?? 0;
   call.usage = { promptTokenCount: n, cachedContentTokenCount: n, totalTokenCount: n } satisfies UsageMetadata;
+  const name = answer.name;
+  await keepCreated(call, "cache", name, () => call.store.create(ownerOf(call.key), { name, kind: "cachedContent", model: targetString(t) }));
   return json(answer);
 }
 

@@ -11,12 +11,21 @@ import { ownerOf } from "../../resources/store";
 import { readJsonObject } from "../../resources/upstream";
 import { UploadStore } from "../../resources/uploads";
 import { json, notFoundError, type ResourceCall } from "./call";
+import { keepCreated } from "./created";
 import { listOwn, readOwn } from "./listing";
 
 /** The metadata part of a resumable start: small JSON (`{file: {displayName, mimeType, ...}}`). */
 const MAX_METADATA_BYTES = 64 * 1024;
 /** A multipart upload's metadata part and boundaries, on top of the file's bytes. */
 const MULTIPART_SLACK = 64 * 1024;
+
+/**
+ * A chunk this big (or the last one, completing the size declared at the start) rides on its upload's start for
+ * admission: Google's resumable protocol sends chunks in multiples of 256 KiB, so a real upload of n bytes sends at
+ * most n / 256 KiB + 1 chunks, and each free request upstream carries 256 KiB the caller sent. Any other chunk, and
+ * a `query`, take a request slot of their own: no upload is a way to call upstream without limit.
+ */
+export const MIN_FREE_CHUNK = 256 * 1024;
 
 /** What of an upload answer's headers the caller sees: never the provider's upload URL. */
 const UPLOAD_HEADERS = ["x-goog-upload-status", "x-goog-upload-size-received", "x-goog-upload-chunk-granularity"];
@@ -72,6 +81,11 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
   if (!commands.size || [...commands].some((c) => !known.includes(c))) {
     throw badRequest(`X-Goog-Upload-Command must be upload, finalize, "upload, finalize", query or cancel`);
   }
+  const length = contentLength(req);
+  // The last chunk rides only when it completes the size declared at the start (so it is sent once, and accepted).
+  const completes = commands.has("finalize") && length !== undefined && session.declared !== null && session.received + length === session.declared;
+  const rides = commands.has("cancel") || (commands.has("upload") && ((length ?? 0) >= MIN_FREE_CHUNK || completes));
+  if (!rides) await call.admit();
 
   const headers: Record<string, string> = { "x-goog-upload-command": [...commands].join(", ") };
   let body: ReadableStream<Uint8Array> | null = null;
@@ -84,7 +98,6 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
       throw badRequest(`X-Goog-Upload-Offset must be ${offset}, the bytes received so far`);
     }
     const room = (session.declared ?? settings.maxUploadBytes) - offset;
-    const length = contentLength(req);
     if (length !== undefined && length > room) throw tooLarge(session.declared ?? settings.maxUploadBytes);
     headers["x-goog-upload-offset"] = String(offset);
     if (req.body) {
@@ -164,7 +177,7 @@ async function recordFile(call: ResourceCall, file: { name?: unknown } | undefin
   if (typeof name !== "string" || !/^files\/[A-Za-z0-9_-]{1,128}$/.test(name)) {
     throw new GatewayError(502, "gemini: the upload's answer names no file");
   }
-  await call.store.create(ownerOf(call.key), { name, kind: "file", size_bytes: bytes, lines, meta: JSON.stringify({ scan }) });
+  await keepCreated(call, "file", name, () => call.store.create(ownerOf(call.key), { name, kind: "file", size_bytes: bytes, lines, meta: JSON.stringify({ scan }) }));
 }
 
 export const listFiles = (call: ResourceCall) => listOwn(call, "file", "files");

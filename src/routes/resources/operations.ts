@@ -9,6 +9,7 @@ import { geminiDownloads, observeOperation, rewriteDownloads, type Operation, ty
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf } from "../../resources/store";
 import { json, notFoundError, type ResourceCall } from "./call";
+import { keepCreated } from "./created";
 import { readOwn } from "./listing";
 
 const OPERATION_NAME = /^(?:models\/[A-Za-z0-9._-]{1,128}\/)?operations\/([A-Za-z0-9_-]{1,128})$/;
@@ -20,18 +21,21 @@ export async function predictLongRunning(call: ResourceCall, t: Target): Promise
   const body = geminiDownloads(raw, call.url.origin);
   await assertReferencesOwned(call.scope.env, call.key, inspectBody(body));
   await call.admit();
+  // Not cut by the client's signal: a create runs to its end, and what Gemini creates is recorded or undone.
   const op = await call.upstream.json<Operation>(`${call.version}/models/${t.model}:predictLongRunning`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
-    signal: call.req.signal,
   });
   const m = typeof op.name === "string" ? OPERATION_NAME.exec(op.name) : null;
   if (!m) throw new GatewayError(502, "gemini: the operation's answer names no operation");
+  const name = op.name!;
   const owner = ownerOf(call.key);
   const now = Date.now();
-  await call.store.create(owner, { name: op.name!, kind: "operation", alias: `operations/${m[1]}`, model: targetString(t), state: "running" }, now);
-  return json(await sighted(call, { name: op.name!, ...owner, updated_at: now }, op));
+  await keepCreated(call, "operation", name, () =>
+    call.store.create(owner, { name, kind: "operation", alias: `operations/${m[1]}`, model: targetString(t), state: "running" }, now),
+  );
+  return json(await sighted(call, { name, ...owner, updated_at: now }, op));
 }
 
 /** A poll: `models/{m}/operations/{id}` or `operations/{id}` (the model part is not needed to find it). */
