@@ -171,8 +171,10 @@ export class TextStreamRedactor {
 
   constructor(
     private readonly index: readonly RunIndex[],
-    /** Every substring of MIN_HELD..MIN_RUN-1 characters of a secret's forms (case-folded). */
-    private readonly starts: ReadonlySet<string>,
+    /** The case-folded forms of the secrets that are MIN_RUN or longer: a tail that is a substring of one is held. */
+    private readonly forms: readonly string[],
+    /** Every MIN_HELD-long substring of those forms: a tail whose first characters are none of these is not. */
+    private readonly grams: ReadonlySet<string>,
   ) {}
 
   /** What of `piece` (the next text of stream `slot`) goes out now. */
@@ -212,7 +214,10 @@ export class TextStreamRedactor {
   private holdFrom(d: Decoded, length: number): number {
     const lower = foldCase(d.text);
     for (let k = Math.min(MIN_RUN - 1, lower.length); k >= MIN_HELD; k--) {
-      if (this.starts.has(lower.slice(lower.length - k))) return startOf(d, lower.length - k);
+      const at = lower.length - k;
+      if (!this.grams.has(lower.slice(at, at + MIN_HELD))) continue;
+      const tail = lower.slice(at);
+      if (this.forms.some((f) => f.includes(tail))) return startOf(d, at);
     }
     return length;
   }
@@ -222,15 +227,12 @@ export class TextStreamRedactor {
 export function textStreamRedactor(secrets: readonly (string | undefined)[]): (() => TextStreamRedactor) | undefined {
   const index = indexOf(secrets);
   if (!index.length) return undefined;
-  const starts = new Set<string>();
   const given = [...new Set(secrets)].filter((s): s is string => !!s);
-  for (const f of new Set([...given, ...given.flatMap(base64Forms), ...given.flatMap(hexForm)])) {
-    // A secret shorter than MIN_RUN is matched only whole, as a word: nothing of it is held.
-    if (f.length < MIN_RUN) continue;
-    const folded = foldCase(f);
-    for (let k = MIN_HELD; k < MIN_RUN; k++) for (let j = 0; j + k <= folded.length; j++) starts.add(folded.slice(j, j + k));
-  }
-  return () => new TextStreamRedactor(index, starts);
+  // A secret shorter than MIN_RUN is matched only whole, as a word: nothing of it is held.
+  const forms = [...new Set([...given, ...given.flatMap(base64Forms), ...given.flatMap(hexForm)].map(foldCase))].filter((f) => f.length >= MIN_RUN);
+  const grams = new Set<string>();
+  for (const f of forms) for (let j = 0; j + MIN_HELD <= f.length; j++) grams.add(f.slice(j, j + MIN_HELD));
+  return () => new TextStreamRedactor(index, forms, grams);
 }
 
 /** Lower-cases ASCII letters only, so every index of the result is the same character of the input. */
