@@ -181,6 +181,12 @@ async function attempt(
     const e = new GatewayError(400, `provider "${provider.name}" does not support ${ctx.action}`);
     throw new AttemptFailure(e, !isPrimary, "action not supported");
   }
+  const directKey = ctx.direct?.keys.get(provider.name);
+  if (ctx.direct && directKey === undefined) {
+    // A caller's key is for the provider of the model it called: sent to any other, it would leak to a third party.
+    const e = new GatewayError(403, `the caller's own key is for provider "${ctx.direct.owner}", not "${provider.name}"`);
+    throw new AttemptFailure(e, !isPrimary, `direct key for ${ctx.direct.owner}`);
+  }
   if (ctx.direct && !provider.direct) {
     // A keyless host or a binding would run on the operator's account with no governance: a direct call never may.
     const e = new GatewayError(403, `provider "${provider.name}" does not take a caller's own key; use a virtual key`);
@@ -201,7 +207,7 @@ async function attempt(
   // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
   await ctx.admit().catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
   const call: ProviderCall = { action: ctx.action, model: target.model, body, version: ctx.version };
-  const secrets = ctx.direct ? [...provider.pool.secrets, ctx.direct] : pinned && !pooled ? [...provider.pool.secrets, ...pinned.secrets] : provider.pool.secrets;
+  const secrets = ctx.direct ? [...provider.pool.secrets, ...ctx.direct.keys.values()] : pinned && !pooled ? [...provider.pool.secrets, ...pinned.secrets] : provider.pool.secrets;
   let local: GeminiJson | undefined;
   try {
     local = provider.local?.(call);
@@ -212,7 +218,7 @@ async function attempt(
     trace.upstream = true;
     return { json: local, secrets };
   }
-  const credential = ctx.direct ? provider.direct!(ctx.direct) : pinned ?? provider.pool.pick(target.model, tried)!;
+  const credential = directKey !== undefined ? provider.direct!(directKey) : pinned ?? provider.pool.pick(target.model, tried)!;
   trace.credential = credential;
   trace.pinned = !!pinned;
   // A pinned credential outside the pool has no health of the pool's to keep.

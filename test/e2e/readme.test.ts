@@ -118,7 +118,9 @@ describe("README examples, as written", () => {
     const value = /PROVIDER_KEYS = '\'\'([\s\S]*?)'\'\'/.exec(byKind("key-pools")[0]!.code)![1]!;
     const gemini = await mockUpstream((req, res) => {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: String(req.headers["x-goog-api-key"]) }] }, finishReason: "STOP", index: 0 }] }));
+      // Names the key it was called with without echoing it (a key in an answer's text is redacted).
+      const named = String(req.headers["x-goog-api-key"]).replace("upstream-key-", "served by ");
+      res.end(JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: named }] }, finishReason: "STOP", index: 0 }] }));
     });
     // The secrets the example names for Gemini; the other providers' entries name secrets not set here (left out).
     const other = await startGateway({ PROVIDER_KEYS: value, GEMINI_KEY_A: "upstream-key-a", GEMINI_KEY_B: "upstream-key-b", GEMINI_BASE_URL: gemini.url });
@@ -131,9 +133,9 @@ describe("README examples, as written", () => {
       });
       expect(r.status).toBe(200);
       const served = ((await r.json()) as any).candidates[0].content.parts[0].text;
-      expect(["upstream-key-a", "upstream-key-b"]).toContain(served);
+      expect(["served by a", "served by b"]).toContain(served);
       const row = await other.usageRow(r.headers.get("x-edgeway-request-id"));
-      expect(JSON.stringify(row.attempts_json)).toContain(served === "upstream-key-a" ? "proj-a" : "proj-b");
+      expect(JSON.stringify(row.attempts_json)).toContain(served === "served by a" ? "proj-a" : "proj-b");
     } finally {
       await other.stop();
       await gemini.close();

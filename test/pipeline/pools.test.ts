@@ -281,6 +281,84 @@ describe("direct keys", () => {
     expect(JSON.parse(text).error.message).toBe("openai: Incorrect API key provided: [redacted] (your provider key was refused)");
   });
 
+  describe("a key goes only to the provider it is for", () => {
+    const OPENAI_OWN = "sk-proj-callers-own-openai-key-0123";
+    const chat = () => Response.json({ id: "c", object: "chat.completion", model: "gpt-4o-mini", choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }] });
+    const byHost = (gemini: () => Response) => mockUpstream((c) => (new URL(c.url).hostname === "gemini.upstream.test" ? gemini() : chat()));
+    const seenBy = (calls: { url: string; headers: Headers; body: string }[], host: string) =>
+      calls.filter((c) => new URL(c.url).hostname === host).map((c) => `${c.url} ${JSON.stringify([...c.headers])} ${c.body}`).join("\n");
+    const direct = (model: string, body: unknown, headers: Record<string, string> = {}) =>
+      genaiSettled(model, "generateContent", body, OWN, { env: { DIRECT_KEYS: "on" }, headers });
+
+    it("a Google key is never sent to OpenAI: the fallback is skipped, listed in the attempts, the row and the error", async () => {
+      const calls = byHost(() => fail(503));
+      const r = await direct("gemini-2.0-flash", textRequest("x", { fallbacks: ["openai/gpt-4o-mini"] }));
+      expect(r.status).toBe(503);
+      expect(calls.map((c) => new URL(c.url).hostname)).toEqual(["gemini.upstream.test"]);
+      expect(seenBy(calls, "openai.upstream.test")).toBe("");
+      expect(r.headers.get("x-edgeway-attempts")).toBe("1");
+      const skipped = { target: "openai/gpt-4o-mini", status: 403, reason: "direct key for gemini", skipped: true };
+      const body = (await r.json()) as any;
+      expect(body.error.details[1]).toMatchObject(skipped);
+      const row = await usageRow(r.headers.get("x-edgeway-request-id"));
+      expect(JSON.parse(row!.attempts_json as string)[1]).toMatchObject(skipped);
+      expect(JSON.stringify(row) + JSON.stringify(body)).not.toContain(OWN);
+    });
+
+    it("a fallback at the same provider still gets the key; every other provider in the chain is skipped", async () => {
+      const calls = byHost(() => fail(503));
+      const r = await direct("gemini-2.0-flash", textRequest("x", { fallbacks: ["gemini-2.5-flash", "anthropic/claude-haiku-4-5", "openai/gpt-4o-mini"] }));
+      expect(calls.map((c) => [new URL(c.url).hostname, c.headers.get("x-goog-api-key")])).toEqual([["gemini.upstream.test", OWN], ["gemini.upstream.test", OWN]]);
+      expect(((await r.json()) as any).error.details.map((a: any) => a.reason)).toEqual(["upstream 503", "upstream 503", "direct key for gemini", "direct key for gemini"]);
+    });
+
+    it("a key given for OpenAI (x-edgeway-direct-key-openai) goes to OpenAI alone, and the Google key stays with Google", async () => {
+      const calls = byHost(() => fail(503));
+      const r = await direct("gemini-2.0-flash", textRequest("x", { fallbacks: ["anthropic/claude-haiku-4-5", "openai/gpt-4o-mini"] }), { "x-edgeway-direct-key-openai": OPENAI_OWN });
+      expect(r.status).toBe(200);
+      expect(r.headers.get("x-edgeway-provider")).toBe("openai");
+      const openai = calls.filter((c) => new URL(c.url).hostname === "openai.upstream.test");
+      expect(openai).toHaveLength(1);
+      expect(openai[0]!.headers.get("authorization")).toBe(`Bearer ${OPENAI_OWN}`);
+      expect(seenBy(calls, "openai.upstream.test")).not.toContain(OWN);
+      expect(seenBy(calls, "openai.upstream.test")).not.toContain("test-openai-key");
+      expect(seenBy(calls, "gemini.upstream.test")).not.toContain(OPENAI_OWN);
+      const row = await usageRow(r.headers.get("x-edgeway-request-id"));
+      expect(JSON.parse(row!.attempts_json as string).map((a: any) => [a.target, a.reason, a.credential])).toEqual([
+        ["gemini/gemini-2.0-flash", "upstream 503", "direct"], ["anthropic/claude-haiku-4-5", "direct key for gemini", undefined], ["openai/gpt-4o-mini", "ok", "direct"],
+      ]);
+      expect(JSON.stringify(row)).not.toContain(OPENAI_OWN);
+    });
+
+    it("hostile: a second key for the call's own provider, a bad provider name or a malformed key are refused before any upstream; a virtual key's such header is never used", async () => {
+      const calls = byHost(() => fail(503));
+      const twice = await direct("gemini-2.0-flash", textRequest("x"), { "x-edgeway-direct-key-gemini": "AIzaSyAnotherKeyOfTheCaller-987654" });
+      expect(twice.status).toBe(400);
+      const badName = await direct("gemini-2.0-flash", textRequest("x"), { "x-edgeway-direct-key-Open.AI": OPENAI_OWN });
+      expect(badName.status).toBe(400);
+      const badKey = await direct("gemini-2.0-flash", textRequest("x"), { "x-edgeway-direct-key-openai": "has space" });
+      expect(badKey.status).toBe(401);
+      expect(calls).toHaveLength(0);
+      // A virtual-key call with such a header: the gateway's own OpenAI key goes, never the header's.
+      const v = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("x", { fallbacks: ["openai/gpt-4o-mini"] }), key, {
+        env: { DIRECT_KEYS: "on" }, headers: { "x-edgeway-direct-key-openai": OPENAI_OWN },
+      });
+      expect(v.status).toBe(200);
+      expect(calls.find((c) => new URL(c.url).hostname === "openai.upstream.test")!.headers.get("authorization")).toBe("Bearer test-openai-key");
+      expect(seenBy(calls, "openai.upstream.test") + seenBy(calls, "gemini.upstream.test")).not.toContain(OPENAI_OWN);
+    });
+
+    it("an OpenAI key presented for an OpenAI model never goes to a Gemini fallback either", async () => {
+      const calls = mockUpstream((c) => (new URL(c.url).hostname === "openai.upstream.test" ? Response.json({ error: { message: "busy" } }, { status: 503 }) : ok()));
+      const r = await genaiSettled("openai/gpt-4o-mini", "generateContent", textRequest("x", { fallbacks: ["gemini-2.0-flash"] }), OPENAI_OWN, {
+        env: { DIRECT_KEYS: "on" }, headers: { "x-goog-api-key": "", authorization: `Bearer ${OPENAI_OWN}` },
+      });
+      expect(r.status).toBe(503);
+      expect(seenBy(calls, "gemini.upstream.test")).toBe("");
+      expect(((await r.json()) as any).error.details[1]).toMatchObject({ target: "gemini/gemini-2.0-flash", reason: "direct key for openai", skipped: true });
+    });
+  });
+
   it("never reaches the operator's keyless hosts or bindings, nor the gateway's own credentials", async () => {
     const calls = mockUpstream(() => ok());
     const r = await genaiSettled("ollama/llama3", "generateContent", textRequest("x"), OWN, { env: { DIRECT_KEYS: "on" } });
