@@ -107,6 +107,25 @@ describe("README examples, as written", () => {
     }
   });
 
+  it("without GEMINI_API_KEY, as the Errors table says: the lists answer 200 from the gateway's records, the rest 503", async () => {
+    const h = { "x-goog-api-key": demoKey };
+    // Gemini lists batches as `operations`.
+    for (const [list, field] of [["files", "files"], ["cachedContents", "cachedContents"], ["batches", "operations"]]) {
+      const r = await fetch(`${gw.url}/genai/v1beta/${list}`, { headers: h });
+      expect(r.status, list).toBe(200);
+      expect(await r.json()).toEqual({ [field!]: [] });
+    }
+    const upload = await fetch(`${gw.url}/genai/upload/v1beta/files`, {
+      method: "POST",
+      headers: { ...h, "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start", "x-goog-upload-header-content-length": "5", "content-type": "application/json" },
+      body: JSON.stringify({ file: { displayName: "a" } }),
+    });
+    expect(upload.status).toBe(503);
+    expect(await upload.json()).toMatchObject({ error: { status: "UNAVAILABLE", message: expect.stringContaining("GEMINI_API_KEY") } });
+    const get = await fetch(`${gw.url}/genai/v1beta/files/abc`, { headers: h });
+    expect([404, 503]).toContain(get.status);
+  });
+
   it("the npm commands it names exist", () => {
     const scripts = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts as Record<string, string>;
     const named = byKind("commands").flatMap((b) => [...b.code.matchAll(/npm (start|test|run ([\w:-]+))/g)].map((m) => m[2] ?? m[1]!));
