@@ -20,11 +20,14 @@ import { usageLog } from "./usage-log";
 
 export type Subject = "key" | "team";
 
-/** An admin change to a key: fields, revocation (final), or a new secret (its hash and visible prefix). */
+/**
+ * An admin change to a key: fields, revocation (final), or a new secret (its hash and visible prefix), the secret
+ * it replaces working on for `graceMs`.
+ */
 export type KeyChange =
   | { kind: "patch"; fields: Partial<KeyRecord> }
   | { kind: "revoke" }
-  | { kind: "rotate"; hash: string; prefix: string };
+  | { kind: "rotate"; hash: string; prefix: string; graceMs: number };
 
 type RecordRow = {
   subject: Subject;
@@ -41,6 +44,7 @@ CREATE TABLE IF NOT EXISTS record (
 CREATE TABLE IF NOT EXISTS old_hashes (hash TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deleted (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS grace (id INTEGER PRIMARY KEY CHECK (id = 1), hash TEXT NOT NULL, until INTEGER NOT NULL);
 `;
 const PROJECT_RETRY_MS = 5_000;
 
@@ -179,14 +183,22 @@ export class Governor extends DurableObject<Env> {
       const now = new Date().toISOString();
       const revision = (cur.revision ?? 1) + 1;
       if (change.kind === "revoke") {
-        this.commit("key", { ...cur, active: false, revoked_at: now, updated_at: now, revision }, row.hash);
+        // A revocation ends the secret in its grace too (README, "Rotation with a grace period").
+        this.endGrace();
+        this.commit("key", { ...cur, active: false, revoked_at: now, updated_at: now, revision, grace: null }, row.hash);
       } else if (change.kind === "patch") {
         const next: KeyRecord = { ...cur, ...change.fields, id: cur.id, created_at: cur.created_at, updated_at: now, revision };
         const seeded = await this.seedBudget(cur, next, "key");
         if (seeded) return seeded;
+        // Deactivating ends the grace of a rotated-away secret: re-activating does not bring it back.
+        if (change.fields.active === false && this.endGrace()) next.grace = null;
         this.commit("key", next, row.hash);
       } else {
-        const next: KeyRecord = { ...cur, prefix: change.prefix, rotations: (cur.rotations ?? 0) + 1, updated_at: now, revision };
+        // Only the secret just replaced may have a grace: one still in an earlier grace stops now.
+        this.endGrace();
+        const until = clock.now() + change.graceMs;
+        const grace = change.graceMs > 0 && row.hash ? { prefix: cur.prefix, rotations: cur.rotations ?? 0, until: new Date(until).toISOString() } : null;
+        const next: KeyRecord = { ...cur, prefix: change.prefix, rotations: (cur.rotations ?? 0) + 1, updated_at: now, revision, grace };
         // The new secret must resolve before anyone is given it: publish it first, and change nothing if that fails.
         try {
           await this.env.VIRTUAL_KEYS.put(`vk:${change.hash}`, JSON.stringify(next));
@@ -194,7 +206,12 @@ export class Governor extends DurableObject<Env> {
           console.error(`governor key ${cur.id}: rotate could not publish the new secret`, String(e));
           return unavailable("KV") as WriteResult<KeyRecord>;
         }
-        if (row.hash) this.sql.exec("INSERT OR IGNORE INTO old_hashes (hash) VALUES (?)", row.hash);
+        if (grace) {
+          // The old secret keeps resolving (KV keeps its entry) until the alarm at `until` deletes it; the gate
+          // admits it only while `grace.until` is ahead (src/governance/gate.ts).
+          this.sql.exec("INSERT OR REPLACE INTO grace (id, hash, until) VALUES (1, ?, ?)", row.hash, until);
+          await this.ctx.storage.setAlarm(until);
+        } else if (row.hash) this.sql.exec("INSERT OR IGNORE INTO old_hashes (hash) VALUES (?)", row.hash);
         this.commit("key", next, change.hash);
       }
       await this.project();
@@ -263,9 +280,15 @@ export class Governor extends DurableObject<Env> {
     });
   }
 
-  /** Publishing to KV failed earlier: try again until it lands. */
+  /** Publishing to KV failed earlier: try again until it lands. A grace that ended: its secret's KV entry goes. */
   override async alarm(): Promise<void> {
-    await this.serial(() => this.project());
+    await this.serial(async () => {
+      const g = this.graceRow();
+      if (g && g.until <= clock.now()) this.endGrace();
+      await this.project();
+      const left = this.graceRow();
+      if (left) await this.ctx.storage.setAlarm(Math.max(left.until, Date.now() + 1_000));
+    });
   }
 
   // ---- internals
@@ -284,6 +307,19 @@ export class Governor extends DurableObject<Env> {
       console.error("governor: admin write failed", String(e));
       return unavailable("write") as T;
     });
+  }
+
+  private graceRow(): { hash: string; until: number } | undefined {
+    return this.sql.exec<{ hash: string; until: number }>("SELECT hash, until FROM grace WHERE id = 1").toArray()[0];
+  }
+
+  /** The secret in its grace (if any) stops resolving: its KV entry is deleted with the next publish. */
+  private endGrace(): boolean {
+    const g = this.graceRow();
+    if (!g) return false;
+    this.sql.exec("INSERT OR IGNORE INTO old_hashes (hash) VALUES (?)", g.hash);
+    this.sql.exec("DELETE FROM grace WHERE id = 1");
+    return true;
   }
 
   private row(): RecordRow | undefined {

@@ -5,7 +5,8 @@
  */
 import { Hono, type Context } from "hono";
 import { newVirtualKey, randomBase62, sha256Hex } from "../../auth/crypto";
-import { KeyFields, KeyPatch, type KeyRecord } from "../../auth/key-record";
+import * as z from "zod/mini";
+import { KeyFields, KeyPatch, MAX_GRACE_SECONDS, type KeyRecord } from "../../auth/key-record";
 import { isRecordId, KeyStore } from "../../auth/key-store";
 import type { AppEnv, Env } from "../../env";
 import { badRequest, notFound } from "../../gemini/errors";
@@ -94,9 +95,20 @@ keysApp.patch("/:id", async (c) => {
 
 keysApp.delete("/:id", async (c) => c.json(await update(c, c.req.param("id"), { kind: "revoke" })));
 
-/** A new secret for the same key (same id, limits and counters); every earlier secret stops working at once. */
+const RotateBody = z.object({
+  grace_seconds: z.optional(z.int().check(z.gte(0), z.lte(MAX_GRACE_SECONDS))),
+});
+
+/**
+ * A new secret for the same key (same id, limits and counters). The secret it replaces keeps working for
+ * `grace_seconds` (default 0: it stops at once); any earlier secret stops at once. A revocation or
+ * `active: false` ends the grace.
+ */
 keysApp.post("/:id/rotate", async (c) => {
+  // The body is optional: a rotate without one (as before grace existed) has no grace.
+  const { grace_seconds = 0 } = (await c.req.raw.clone().text()).trim() ? await parseJson(c, RotateBody) : {};
   const secret = newVirtualKey();
-  const next = await update(c, c.req.param("id"), { kind: "rotate", hash: await sha256Hex(secret), prefix: secret.slice(0, 10) });
+  const change = { kind: "rotate", hash: await sha256Hex(secret), prefix: secret.slice(0, 10), graceMs: grace_seconds * 1000 } as const;
+  const next = await update(c, c.req.param("id"), change);
   return c.json({ ...next, key: secret });
 });
