@@ -167,15 +167,18 @@ export class Governor extends DurableObject<Env> {
 
   /**
    * Applies one change on top of the stored record (never on a caller's stale copy). `ifRevision` makes it
-   * conditional: a write based on an older revision is refused with 409. A revoked key stays revoked.
+   * conditional: a write based on an older revision is refused with 409. A revoked key stays revoked. `inTeam`
+   * confines the write to a key of that team (a team admin's): any other key is answered as one that does not exist,
+   * decided here, on the stored record, so a key moved out of the team meanwhile is not written.
    */
-  updateKey(change: KeyChange, ifRevision?: number): Promise<WriteResult<KeyRecord>> {
+  updateKey(change: KeyChange, ifRevision?: number, inTeam?: string): Promise<WriteResult<KeyRecord>> {
     return this.serial(async () => {
       const cur = this.readKey();
       const row = this.row();
       if (!cur || !row) return { ok: false, code: 404, message: "key not found" };
+      if (inTeam !== undefined && cur.team_id !== inTeam) return { ok: false, code: 404, message: `key "${cur.id}" not found` };
       if (cur.revoked_at) {
-        if (change.kind === "revoke") return { ok: true, record: cur };
+        if (change.kind === "revoke") return { ok: true, record: cur, before: cur };
         return { ok: false, code: 409, message: `key "${cur.id}" is revoked: revocation is final; create a new key instead` };
       }
       const stale = stalenessOf(cur.revision, ifRevision);
@@ -215,7 +218,7 @@ export class Governor extends DurableObject<Env> {
         this.commit("key", next, change.hash);
       }
       await this.project();
-      return { ok: true, record: this.readKey()! };
+      return { ok: true, record: this.readKey()!, before: cur };
     });
   }
 
@@ -256,7 +259,7 @@ export class Governor extends DurableObject<Env> {
       if (seeded) return seeded;
       this.commit("team", next, null);
       await this.project();
-      return { ok: true, record: next };
+      return { ok: true, record: next, before: cur };
     });
   }
 
