@@ -2,7 +2,7 @@
  * `POST /admin/keys/{id}/rotate {grace_seconds}`: the secret a rotation replaces keeps working for the grace (at
  * most 7 days), then stops; a revocation, `active: false` or a later rotation ends it at once.
  */
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
 import { freezeClock } from "../helpers/governance";
@@ -38,6 +38,20 @@ describe("rotation with a grace period", () => {
     expect(old.status).toBe(401);
     expect((await errorOf(old)).message).toBe("API key not valid (it was rotated)");
     expect((await call(rotated.key)).status).toBe(200);
+  });
+
+  it("when the grace ends, the key's alarm deletes the old secret's KV entry (kept until then)", async () => {
+    const clock = freezeClock();
+    const created = await createKey();
+    await rotate(created.id, { grace_seconds: 60 });
+    const oldEntry = `vk:${await sha256Hex(created.key)}`;
+    const stub = env.GOVERNOR.get(env.GOVERNOR.idFromName(`key:${created.id}`));
+    expect(await runDurableObjectAlarm(stub)).toBe(true); // early: nothing ends yet, the alarm is set again
+    expect(await env.VIRTUAL_KEYS.get(oldEntry)).not.toBeNull();
+    clock.advance(60_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await env.VIRTUAL_KEYS.get(oldEntry)).toBeNull();
+    expect((await call(created.key)).status).toBe(401);
   });
 
   it("without a body, or with grace_seconds 0, the old secret stops at once (as before)", async () => {
