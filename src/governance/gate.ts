@@ -9,7 +9,7 @@
  *  4. `finish(actual)`, when the call has ended: the reservation is replaced by what the call used.
  * Refusals are GatewayErrors with the contract's statuses; a Governor that cannot be reached is a 503 (fail closed).
  */
-import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
+import { inGrace, keyUnusableReason, type KeyRecord } from "../auth/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
 import type { SettleRefs } from "../usage/record";
@@ -198,7 +198,9 @@ export class Gate {
 
   private assertKeyStatus(): void {
     const g = this.keyLease.grant?.record;
-    if (g && (this.presented.rotations ?? 0) < (g.rotations ?? 0)) {
+    const presented = this.presented.rotations ?? 0;
+    // A rotated-away secret is refused, unless it is the one the last rotation gave a grace that has not ended.
+    if (g && presented < (g.rotations ?? 0) && !inGrace(g, presented, clock.now())) {
       throw new GatewayError(401, "API key not valid (it was rotated)");
     }
     const why = keyUnusableReason(this.record, clock.now());

@@ -254,6 +254,14 @@ export function invalidateLease(subject: Subject, id: string): void {
   leases.get(`${subject}:${id}`)?.invalidate();
 }
 
+/** Reports this isolate's use of one subject's lease to its Governor now (so counters read next include it). */
+export async function reportLease(env: Env, subject: Subject, id: string, waitUntil: (p: Promise<unknown>) => void): Promise<void> {
+  const l = leases.get(`${subject}:${id}`);
+  if (!l?.grant) return;
+  await l.settledRenewal();
+  await l.renew(env, none(), false, waitUntil);
+}
+
 /** Reports every lease's use to its Governor now, after any round trip already on its way (tests read counters). */
 export async function reportLeases(env: Env): Promise<void> {
   await Promise.all(

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mockUpstream, startGateway, type Gateway } from "./harness";
+import { ADMIN_TOKEN, mockUpstream, startGateway, type Gateway } from "./harness";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -71,7 +71,8 @@ describe("README examples, as written", () => {
   it("the curl examples answer from the mock, streams included, and the fallback example falls back", async () => {
     const outputs: string[] = [];
     for (const b of byKind("curl")) {
-      const { stdout } = await run("bash", ["-euo", "pipefail", "-c", asWritten(b.code)], { env: { ...process.env, EDGEWAY_KEY: demoKey } });
+      // ADMIN_TOKEN as `npm start` keeps it in .dev.vars (the admin examples send it).
+      const { stdout } = await run("bash", ["-euo", "pipefail", "-c", asWritten(b.code)], { env: { ...process.env, EDGEWAY_KEY: demoKey, ADMIN_TOKEN } });
       expect(stdout).not.toMatch(/"error"/);
       outputs.push(stdout);
     }
@@ -83,6 +84,10 @@ describe("README examples, as written", () => {
     const fallback = outputs.find((o) => /^HTTP\/1\.1 200/m.test(o))!;
     expect(fallback).toMatch(/^x-edgeway-provider: mock\r?$/im);
     expect(fallback).toMatch(/^x-edgeway-model: echo\r?$/im);
+    // The key asking about itself, and an admin token minted with the root token.
+    expect(all).toMatch(/"name":"demo".*"rate_limit":\{"rpm":null,"tpm":null\}/);
+    expect(all).toMatch(/"token":"sk-ew-admin-[0-9A-Za-z]{40}"/);
+    expect(all).toMatch(/"role":"viewer"/);
   });
 
   it("the SDK example prints both answers (the second through its fallback)", async () => {
@@ -105,6 +110,25 @@ describe("README examples, as written", () => {
     } finally {
       await other.stop();
     }
+  });
+
+  it("without GEMINI_API_KEY, as the Errors table says: the lists answer 200 from the gateway's records, the rest 503", async () => {
+    const h = { "x-goog-api-key": demoKey };
+    // Gemini lists batches as `operations`.
+    for (const [list, field] of [["files", "files"], ["cachedContents", "cachedContents"], ["batches", "operations"]]) {
+      const r = await fetch(`${gw.url}/genai/v1beta/${list}`, { headers: h });
+      expect(r.status, list).toBe(200);
+      expect(await r.json()).toEqual({ [field!]: [] });
+    }
+    const upload = await fetch(`${gw.url}/genai/upload/v1beta/files`, {
+      method: "POST",
+      headers: { ...h, "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start", "x-goog-upload-header-content-length": "5", "content-type": "application/json" },
+      body: JSON.stringify({ file: { displayName: "a" } }),
+    });
+    expect(upload.status).toBe(503);
+    expect(await upload.json()).toMatchObject({ error: { status: "UNAVAILABLE", message: expect.stringContaining("GEMINI_API_KEY") } });
+    const get = await fetch(`${gw.url}/genai/v1beta/files/abc`, { headers: h });
+    expect([404, 503]).toContain(get.status);
   });
 
   it("the npm commands it names exist", () => {
