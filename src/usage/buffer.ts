@@ -13,7 +13,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { settleRecords } from "../governance/settle";
-import { insertRowsStatement, insertStatement, storedByThisBatch } from "./insert";
+import { writeRows } from "./rollups";
 import { describeError } from "./log";
 import type { CallRecord } from "./record";
 import { minuteOf, refusalUpsert, type RefusalCount } from "./refusals";
@@ -266,7 +266,7 @@ export class UsageBuffer extends DurableObject<Env> {
   }
 
   /**
-   * Writes a batch to D1 in one statement and marks it stored; returns the error when D1 itself is failing. Rows
+   * Writes a batch to D1 (one statement, with its rollups: src/usage/rollups.ts) and marks it stored; returns the error when D1 itself is failing. Rows
    * D1 took from another batch (a row handed off twice) are dropped here: that batch settles them.
    */
   private async store(batch: Batch): Promise<unknown> {
@@ -274,8 +274,7 @@ export class UsageBuffer extends DurableObject<Env> {
     const batchId = this.batchId(batch.id);
     let ours: Set<CallRecord>;
     try {
-      const { results } = await insertRowsStatement(db, batch.json, batchId).all<{ request_id: string }>();
-      const stored = new Set(results.map((r) => r.request_id));
+      const { ids: stored } = await writeRows(db, batch.json, batchId);
       ours = new Set(batch.rows.filter((r) => stored.has(r.request_id)));
     } catch (e) {
       // One row D1 will never take fails its whole batch: find it row by row. If no row goes in, D1 is failing.
@@ -301,7 +300,7 @@ export class UsageBuffer extends DurableObject<Env> {
     let written = 0;
     for (const r of rows) {
       try {
-        if (storedByThisBatch(await insertStatement(this.env.DB, r, batchId).run())) ours.add(r);
+        if ((await writeRows(this.env.DB, JSON.stringify([r]), batchId)).ids.has(r.request_id)) ours.add(r);
         written++;
       } catch (e) {
         refused.push({ record: r, error: describeError(e) });

@@ -44,29 +44,37 @@ function d1Down() {
 }
 
 /**
- * Watches the buffer's batch writes (one statement carrying a batch's rows as JSON): `sizes` lists the rows of each
- * write; `before(run)` may replace the next write (run() performs it).
+ * Watches the buffer's batch writes (one D1 batch: the rollups and the one INSERT carrying a batch's rows as JSON):
+ * `sizes` lists the rows of each write; `before(run)` may replace the next write (run() performs it).
  */
 function watchBatchWrites() {
   const sizes: number[] = [];
-  let before: ((run: () => Promise<D1Result>) => Promise<D1Result>) | undefined;
+  let before: ((run: () => Promise<D1Result[]>) => Promise<D1Result[]>) | undefined;
   const prepare = env.DB.prepare.bind(env.DB);
-  const spy = vi.spyOn(env.DB, "prepare").mockImplementation((sql) => {
-    const s = prepare(sql);
-    if (!sql.includes("json_each")) return s;
-    return {
-      bind: (...a: unknown[]) => {
-        const bound = s.bind(...a);
-        sizes.push((JSON.parse(a[0] as string) as unknown[]).length);
-        const once = before;
-        before = undefined;
-        const all = bound.all.bind(bound);
-        const run = bound.run.bind(bound);
-        return Object.assign(bound, { all: () => (once ? once(all) : all()), run: () => (once ? once(run) : run()) });
-      },
-    } as unknown as D1PreparedStatement;
-  });
-  return { sizes, restore: () => spy.mockRestore(), next: (f: typeof before) => (before = f) };
+  const batch = env.DB.batch.bind(env.DB);
+  const rowsInsert = new WeakSet<object>();
+  const spies = [
+    vi.spyOn(env.DB, "prepare").mockImplementation((sql) => {
+      const s = prepare(sql);
+      if (!sql.startsWith("INSERT INTO usage (") || !sql.includes("json_each")) return s;
+      return {
+        bind: (...a: unknown[]) => {
+          const bound = s.bind(...a);
+          sizes.push((JSON.parse(a[0] as string) as unknown[]).length);
+          rowsInsert.add(bound);
+          return bound;
+        },
+      } as unknown as D1PreparedStatement;
+    }),
+    vi.spyOn(env.DB, "batch").mockImplementation(<T,>(statements: D1PreparedStatement[]) => {
+      const run = () => batch<T>(statements);
+      if (!statements.some((st) => rowsInsert.has(st))) return run();
+      const once = before;
+      before = undefined;
+      return (once ? once(run as () => Promise<D1Result[]>) : run()) as Promise<D1Result<T>[]>;
+    }),
+  ];
+  return { sizes, restore: () => spies.forEach((s) => s.mockRestore()), next: (f: typeof before) => (before = f) };
 }
 
 /** Counts the rows of every add() RPC to a shard. */
@@ -308,8 +316,8 @@ describe("the batch writer", () => {
       throw new Error("D1_ERROR: network connection lost"); // ...but the shard never hears so
     });
     await flushUsage();
-    // The failed write is followed by single-row writes under the same batch id, which find the rows theirs.
-    expect(writes.sizes).toEqual([2]);
+    // The failed write is followed by single-row writes (one row each) under the same batch id, which find the rows theirs.
+    expect(writes.sizes).toEqual([2, 1, 1]);
     expect(await rowsLike(tag)).toBe(2);
     expect((await counters("key", id)).spent_usd).toBe(0.5);
     const stored = await env.DB.prepare("SELECT DISTINCT batch_id FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).all();
