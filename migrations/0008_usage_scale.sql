@@ -110,6 +110,18 @@ CREATE TABLE IF NOT EXISTS usage_hour (
 -- compacted_before, is in the R2 archive and out of D1.
 CREATE TABLE IF NOT EXISTS usage_state (name TEXT PRIMARY KEY, num INTEGER, text TEXT);
 INSERT OR IGNORE INTO usage_state (name, num, text) VALUES ('compacted_before', 0, NULL), ('archived', 0, '');
+-- The archive's objects (R2, USAGE_ARCHIVE), one row each, written with the D1 delete of its rows: /admin/logs finds
+-- the objects here without listing the bucket. Their rows never overlap (compaction moves the oldest rows first), so
+-- objects newest first by their first row are rows newest first.
+CREATE TABLE IF NOT EXISTS usage_archive (
+  hour     INTEGER NOT NULL,                   -- the UTC hour of its rows (its folder), ms since epoch
+  key      TEXT NOT NULL,                      -- usage/v1/YYYY/MM/DD/HH/<first ts>-<hash>.ndjson.gz
+  first_ts INTEGER NOT NULL,
+  last_ts  INTEGER NOT NULL,
+  rows     INTEGER NOT NULL,
+  bytes    INTEGER NOT NULL,
+  PRIMARY KEY (first_ts, key)
+) WITHOUT ROWID;
 -- A row older than the compaction point is one already archived (a late replay): storing it again would count it
 -- twice. Skipped without an error (RETURNING leaves it out; the rollups apply the same test).
 CREATE TRIGGER IF NOT EXISTS usage_before_compacted BEFORE INSERT ON usage

@@ -264,7 +264,7 @@ export function logsSql(q: LogsFilters, after: { ts: number; requestId: string }
   return { sql: `SELECT * FROM usage ${whereSql(cond)} ORDER BY ts DESC, request_id DESC LIMIT ?`, args };
 }
 
-interface UsageRow {
+export interface UsageRow {
   request_id: string; ts: number; key_id: string; team_id: string | null; requested_model: string;
   provider: string | null; model: string | null; action: string; stream: number; status: number; outcome: Outcome;
   error: string | null; attempts: number; fallback_index: number | null; attempts_json: string;
