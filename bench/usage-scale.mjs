@@ -193,11 +193,10 @@ for (const density of ["dense", "sparse"]) {
   for (let b = 0; b < BATCHES; b++) {
     const rows = synth(100, density, b * 100);
     const json = JSON.stringify(rows);
-    const [m, h, insert] = rowsStatements(db, json, `bench:${density}:${b}`);
-    rollup += await written([m, h, insert]);
+    rollup += await written(rowsStatements(db, json, `bench:${density}:${b}`));
     // The same rows again under new ids, the row alone: the INSERT without rollups.
     const again = JSON.stringify(rows.map((r) => ({ ...r, request_id: `${r.request_id}-plain` })));
-    plain += await written([rowsStatements(db, again, `bench:${density}:${b}:plain`)[2]]);
+    plain += await written([rowsStatements(db, again, `bench:${density}:${b}:plain`).at(-1)]);
   }
   perCall.push({ density, plain: plain / (BATCHES * 100), rollup: rollup / (BATCHES * 100) });
 }

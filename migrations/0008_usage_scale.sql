@@ -104,12 +104,63 @@ CREATE TABLE IF NOT EXISTS usage_hour (
   guardrail_actions INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (bucket, key_id, team_id, provider, model, status, outcome)
 ) WITHOUT ROWID;
+-- Per day: whole UTC days folded from the hourly rollups by compaction (src/usage/compact.ts), and after that added
+-- to directly by a batch holding a row of such a day; what /admin/usage reads for whole days.
+CREATE TABLE IF NOT EXISTS usage_day (
+  bucket            INTEGER NOT NULL,          -- start of the UTC day, ms since epoch
+  key_id            TEXT NOT NULL,
+  team_id           TEXT NOT NULL DEFAULT '',    -- '': no team (NULL would make every such row its own group)
+  provider          TEXT NOT NULL DEFAULT '',    -- what served; '': nothing did
+  model             TEXT NOT NULL DEFAULT '',
+  status            INTEGER NOT NULL,
+  outcome           TEXT NOT NULL,
+  calls             INTEGER NOT NULL DEFAULT 0,  -- usage rows
+  requests          INTEGER NOT NULL DEFAULT 0,  -- sum of the rows' requests (a batch's row counts all of its requests)
+  errors            INTEGER NOT NULL DEFAULT 0,
+  aborted           INTEGER NOT NULL DEFAULT 0,
+  input_tokens      INTEGER NOT NULL DEFAULT 0,
+  output_tokens     INTEGER NOT NULL DEFAULT 0,
+  cached_tokens     INTEGER NOT NULL DEFAULT 0,
+  thinking_tokens   INTEGER NOT NULL DEFAULT 0,
+  tool_use_tokens   INTEGER NOT NULL DEFAULT 0,
+  cost_usd          REAL NOT NULL DEFAULT 0,
+  latency_ms_sum    INTEGER NOT NULL DEFAULT 0,
+  ttfb_ms_sum       INTEGER NOT NULL DEFAULT 0,
+  ttfb_count        INTEGER NOT NULL DEFAULT 0,  -- rows with a ttfb_ms
+  latency_le_100 INTEGER NOT NULL DEFAULT 0,
+  latency_le_250 INTEGER NOT NULL DEFAULT 0,
+  latency_le_500 INTEGER NOT NULL DEFAULT 0,
+  latency_le_1000 INTEGER NOT NULL DEFAULT 0,
+  latency_le_2500 INTEGER NOT NULL DEFAULT 0,
+  latency_le_5000 INTEGER NOT NULL DEFAULT 0,
+  latency_le_10000 INTEGER NOT NULL DEFAULT 0,
+  latency_le_30000 INTEGER NOT NULL DEFAULT 0,
+  latency_le_60000 INTEGER NOT NULL DEFAULT 0,
+  latency_le_300000 INTEGER NOT NULL DEFAULT 0,
+  latency_le_inf INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_50 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_100 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_250 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_500 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_1000 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_2500 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_5000 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_10000 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_30000 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_60000 INTEGER NOT NULL DEFAULT 0,
+  ttfb_le_inf INTEGER NOT NULL DEFAULT 0,
+  -- Room for what later features count per call (response cache, guardrails); 0 until they write them.
+  cache_hits        INTEGER NOT NULL DEFAULT 0,
+  saved_usd         REAL NOT NULL DEFAULT 0,
+  guardrail_actions INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (bucket, key_id, team_id, provider, model, status, outcome)
+) WITHOUT ROWID;
 
--- Compaction state: compacted_before (ms, a UTC hour) — D1 takes no usage row older (trigger below) and rollups
+-- Compaction state: days_through (ms, a UTC day) — usage_day holds every whole day before it; compacted_before (ms, a UTC hour) — D1 takes no usage row older (trigger below) and rollups
 -- are read in whole hours before it; archived_ts/archived_id — every row at or before (ts, request_id), below
 -- compacted_before, is in the R2 archive and out of D1.
 CREATE TABLE IF NOT EXISTS usage_state (name TEXT PRIMARY KEY, num INTEGER, text TEXT);
-INSERT OR IGNORE INTO usage_state (name, num, text) VALUES ('compacted_before', 0, NULL), ('archived', 0, '');
+INSERT OR IGNORE INTO usage_state (name, num, text) VALUES ('compacted_before', 0, NULL), ('archived', 0, ''), ('days_through', 0, NULL);
 -- The archive's objects (R2, USAGE_ARCHIVE), one row each, written with the D1 delete of its rows: /admin/logs finds
 -- the objects here without listing the bucket. Their rows never overlap (compaction moves the oldest rows first), so
 -- objects newest first by their first row are rows newest first.

@@ -15,15 +15,16 @@
 import type { Env } from "../env";
 import { archiveKey, putVerified } from "./archive";
 import { rowToRecord, type UsageRow } from "./queries";
-import { HOUR_MS } from "./rollups";
+import { DAY_MS, FOLD_DAY, HOUR_MS } from "./rollups";
 
-const DAY_MS = 86_400_000;
 /** Rows per archive object (one D1 read and one D1 batch deleting them; ~80 KB gzip at 2,000 rows). */
 export const CHUNK_ROWS = 2_000;
 /** Chunks per run: a cron run moves up to 120,000 rows, enough for 200 calls/s every 10 minutes. */
 export const MAX_CHUNKS = 60;
 /** Hours of minute rollups and refusal counters folded or dropped per run. */
 const MAX_HOURS = 48;
+/** Days of hourly rollups folded into daily ones per run. */
+const MAX_DAYS = 60;
 export const DEFAULT_RETENTION_DAYS = 7;
 
 /** USAGE_RETENTION_DAYS (a positive number of days; fractions allowed), or the default. */
@@ -56,6 +57,8 @@ export interface CompactResult {
   archive_bytes: number;
   minute_rollups_dropped: number;
   refusal_rows_folded: number;
+  /** Whole days of hourly rollups summed into usage_day this run. */
+  days_folded: number;
   /** Whether everything due was done (false: the next run continues). */
   done: boolean;
   /** Why nothing was moved, when nothing could be. */
@@ -76,11 +79,13 @@ export async function archiveTotals(db: D1Database): Promise<{ objects: number; 
 export async function compactUsage(env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAGE_RETENTION_DAYS">, opts: CompactOptions = {}): Promise<CompactResult> {
   const db = env.DB;
   const result: CompactResult = {
-    compacted_before: null, archived_rows: 0, archive_objects: 0, archive_bytes: 0, minute_rollups_dropped: 0, refusal_rows_folded: 0, done: false,
+    compacted_before: null, archived_rows: 0, archive_objects: 0, archive_bytes: 0, minute_rollups_dropped: 0, refusal_rows_folded: 0, days_folded: 0,
+    done: false,
   };
-  const bucket = env.USAGE_ARCHIVE;
-  if (!bucket) return { ...result, skipped: "no USAGE_ARCHIVE binding: rows stay in D1" };
   const now = opts.now ?? Date.now();
+  const daysDone = await foldDays(db, now, result);
+  const bucket = env.USAGE_ARCHIVE;
+  if (!bucket) return { ...result, done: daysDone, skipped: "no USAGE_ARCHIVE binding: rows stay in D1" };
   const cutoff = Math.floor((now - retentionDays(env) * DAY_MS) / HOUR_MS) * HOUR_MS;
   // Raised, never lowered (a run with an older clock or a longer window leaves it).
   await db.prepare("UPDATE usage_state SET num = max(num, ?) WHERE name = 'compacted_before'").bind(cutoff).run();
@@ -163,6 +168,34 @@ export async function compactUsage(env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAG
     if (oldest.m != null) result.minute_rollups_dropped += out[0]!.meta.changes ?? 0;
     if (oldest.r != null) result.refusal_rows_folded += out[out.length - 1]!.meta.changes ?? 0;
   }
-  result.done = rowsDone && foldsDone;
+  result.done = rowsDone && foldsDone && daysDone;
   return result;
+}
+
+/**
+ * Whole UTC days before today, oldest first, summed from the hourly rollups into usage_day, each with the
+ * `days_through` mark in one transaction (and only if the mark is where this run read it, so two runs never add a
+ * day twice). A row of a folded day arriving later is added to usage_day by its own batch (src/usage/rollups.ts).
+ * Returns whether every due day is folded.
+ */
+export async function foldDays(db: D1Database, now: number, result: Pick<CompactResult, "days_folded"> = { days_folded: 0 }): Promise<boolean> {
+  const today = now - (now % DAY_MS);
+  let through = (await db.prepare("SELECT num FROM usage_state WHERE name = 'days_through'").first<number>("num")) ?? 0;
+  if (!through) {
+    const first = await db.prepare("SELECT min(bucket) AS b FROM usage_hour").first<number | null>("b");
+    if (first == null) return true;
+    await db.prepare("UPDATE usage_state SET num = ? WHERE name = 'days_through' AND num = 0").bind(first - (first % DAY_MS)).run();
+    through = (await db.prepare("SELECT num FROM usage_state WHERE name = 'days_through'").first<number>("num"))!;
+  }
+  for (let n = 0; through < today; n++) {
+    if (n === MAX_DAYS) return false;
+    const [, moved] = await db.batch([
+      db.prepare(FOLD_DAY).bind(through),
+      db.prepare("UPDATE usage_state SET num = ?1 + ?2 WHERE name = 'days_through' AND num = ?1").bind(through, DAY_MS),
+    ]);
+    if (!moved!.meta.changes) return false; // another run folded it
+    result.days_folded++;
+    through += DAY_MS;
+  }
+  return true;
 }

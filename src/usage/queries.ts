@@ -6,12 +6,11 @@
 import * as z from "zod/mini";
 import { roundUsd } from "./prices";
 import type { CallRecord, ClosedBy, Outcome } from "./record";
-import { HOUR_MS, MINUTE_MS } from "./rollups";
+import { DAY_MS, HOUR_MS, MINUTE_MS } from "./rollups";
 
 export const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;
 export type Group = (typeof GROUPS)[number];
 
-const DAY_MS = 86_400_000;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 
 /** An ISO date (`2026-01-31`, UTC), an ISO date-time, or ms since the epoch; undefined for anything else. */
@@ -129,23 +128,24 @@ export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[
 }
 
 /** The same aggregate over a rollup table (`usage_minute` or `usage_hour`), by whole buckets in [from, to). */
-export function rollupSql(table: "usage_minute" | "usage_hour", q: UsageQuery): { sql: string; args: (string | number)[] } {
+export function rollupSql(table: "usage_minute" | "usage_hour" | "usage_day", q: UsageQuery): { sql: string; args: (string | number)[] } {
   const { cond, args } = filters(q, "bucket");
   const grp = q.group_by ? `${ROLLUP_GROUP_SQL[q.group_by]} AS grp, ` : "";
   return { sql: `SELECT ${grp}${ROLLUP_SUMS} FROM ${table} ${whereSql(cond)}${q.group_by ? " GROUP BY grp" : ""}`, args };
 }
 
-export type Segment = { source: "usage" | "usage_minute" | "usage_hour"; from?: number; to?: number };
+export type Segment = { source: "usage" | "usage_minute" | "usage_hour" | "usage_day"; from?: number; to?: number };
 
 const floorTo = (t: number, unit: number) => (Number.isFinite(t) ? t - (((t % unit) + unit) % unit) : t);
 const ceilTo = (t: number, unit: number) => (Number.isFinite(t) ? floorTo(t + unit - 1, unit) : t);
 
 /**
- * How a range is answered: whole hours from the hourly rollups, the whole minutes around them from the minute
- * rollups, and the edges shorter than a minute from the rows themselves. Before `compactedBefore` (a whole hour: the
- * rows and minute rollups there are gone) the range is widened to whole hours.
+ * How a range is answered: whole days before `daysThrough` from the daily rollups, whole hours from the hourly ones,
+ * the whole minutes around them from the minute rollups, and the edges shorter than a minute from the rows
+ * themselves. Before `compactedBefore` (a whole hour: the rows and minute rollups there are gone) the range is
+ * widened to whole hours.
  */
-export function segments(from: number | undefined, to: number | undefined, compactedBefore: number): Segment[] {
+export function segments(from: number | undefined, to: number | undefined, compactedBefore: number, daysThrough = 0, byHour = false): Segment[] {
   let a = from ?? -Infinity;
   let b = to ?? Infinity;
   if (a < compactedBefore) a = floorTo(a, HOUR_MS);
@@ -165,7 +165,14 @@ export function segments(from: number | undefined, to: number | undefined, compa
   if (h1 >= h2) out.push(seg("usage_minute", m1, m2));
   else {
     if (m1 < h1) out.push(seg("usage_minute", m1, h1));
-    out.push(seg("usage_hour", h1, h2));
+    const d1 = ceilTo(h1, DAY_MS);
+    const d2 = Math.min(floorTo(h2, DAY_MS), daysThrough);
+    // Grouped by hour, a day's row cannot be split: the hours stay hourly.
+    if (!byHour && daysThrough > 0 && d1 < d2) {
+      if (h1 < d1) out.push(seg("usage_hour", h1, d1));
+      out.push(seg("usage_day", d1, d2));
+      if (d2 < h2) out.push(seg("usage_hour", d2, h2));
+    } else out.push(seg("usage_hour", h1, h2));
     if (h2 < m2) out.push(seg("usage_minute", h2, m2));
   }
   return out;
@@ -179,9 +186,16 @@ function totalsOf(r: Totals): Totals {
   return Object.fromEntries(FIGURES.map((f) => [f, t[f]])) as unknown as Totals;
 }
 
-/** Where compaction stands (migrations/0008_usage_scale.sql): rows before `compactedBefore` are no longer in D1. */
-export async function compactedBefore(db: D1Database): Promise<number> {
-  return (await db.prepare("SELECT num FROM usage_state WHERE name = 'compacted_before'").first<number>("num")) ?? 0;
+/**
+ * Where compaction stands (migrations/0008_usage_scale.sql): rows before `compactedBefore` are no longer in D1, and
+ * usage_day holds every whole day before `daysThrough`.
+ */
+export async function rollupState(db: D1Database): Promise<{ compactedBefore: number; daysThrough: number }> {
+  const { results } = await db
+    .prepare("SELECT name, num FROM usage_state WHERE name IN ('compacted_before', 'days_through')")
+    .all<{ name: string; num: number }>();
+  const get = (n: string) => results.find((r) => r.name === n)?.num ?? 0;
+  return { compactedBefore: get("compacted_before"), daysThrough: get("days_through") };
 }
 
 /**
@@ -189,7 +203,8 @@ export async function compactedBefore(db: D1Database): Promise<number> {
  * so a year costs about what an hour does; the usage rows are read only for edges shorter than a minute.
  */
 export async function queryUsage(db: D1Database, q: UsageQuery) {
-  const parts = segments(q.from, q.to, await compactedBefore(db));
+  const state = await rollupState(db);
+  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour");
   const statements = parts.map((p) => {
     const sq = { ...q, from: p.from, to: p.to };
     const { sql, args } = p.source === "usage" ? usageSql(sq) : rollupSql(p.source, sq);

@@ -23,6 +23,7 @@ export const TTFB_COLUMNS = histColumns("ttfb", TTFB_BOUNDS);
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
 
 /** The additive columns of a rollup row (everything but the group). */
 export const FIGURE_COLUMNS = [
@@ -40,7 +41,8 @@ function bucketSums(v: string, bounds: readonly number[]): string[] {
 
 const GROUP = ["key_id", "team_id", "provider", "model", "status", "outcome"];
 // The JSON rows of a batch, as the INSERT reads them (src/usage/insert.ts), new ones only: no stored row with the
-// same request_id, and not before the compaction point. A row twice in one batch counts once (its first copy).
+// same request_id, and not before the compaction point. A row twice in one batch counts once (GROUP BY request_id:
+// one of its copies, which are the same row).
 const x = (p: string) => `json_extract(r.value, '$.${p}')`;
 const NEW_ROWS = `SELECT ${x("ts")} AS ts, ${x("key_id")} AS key_id, coalesce(${x("team_id")}, '') AS team_id,
     coalesce(${x("provider")}, '') AS provider, coalesce(${x("model")}, '') AS model, ${x("status")} AS status,
@@ -51,7 +53,7 @@ const NEW_ROWS = `SELECT ${x("ts")} AS ts, ${x("key_id")} AS key_id, coalesce(${
   FROM json_each(?1) AS r
   WHERE NOT EXISTS (SELECT 1 FROM usage u WHERE u.request_id = ${x("request_id")})
     AND ${x("ts")} >= (SELECT num FROM usage_state WHERE name = 'compacted_before')
-    AND r.key = (SELECT min(s.key) FROM json_each(?1) AS s WHERE json_extract(s.value, '$.request_id') = ${x("request_id")})`;
+  GROUP BY ${x("request_id")}`;
 
 const SUMS = [
   "count(*)", "sum(requests)", "total(outcome = 'error')", "total(outcome = 'aborted')", "total(input_tokens)",
@@ -59,21 +61,25 @@ const SUMS = [
   "total(latency_ms)", "total(ttfb_ms)", "count(ttfb_ms)", ...bucketSums("latency_ms", LATENCY_BOUNDS), ...bucketSums("ttfb_ms", TTFB_BOUNDS),
 ];
 
-function upsert(table: "usage_minute" | "usage_hour", width: number): string {
+function upsert(table: "usage_minute" | "usage_hour" | "usage_day", width: number, where = "true"): string {
   return `INSERT INTO ${table} (bucket, ${GROUP.join(", ")}, ${FIGURE_COLUMNS.join(", ")})
   SELECT ts - ts % ${width}, ${GROUP.join(", ")}, ${SUMS.join(", ")}
-  FROM (${NEW_ROWS}) WHERE true GROUP BY 1, ${GROUP.map((_, i) => i + 2).join(", ")}
+  FROM (${NEW_ROWS}) WHERE ${where} GROUP BY 1, ${GROUP.map((_, i) => i + 2).join(", ")}
   ON CONFLICT (bucket, ${GROUP.join(", ")}) DO UPDATE SET ${FIGURE_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}`;
 }
 const MINUTE_UPSERT = upsert("usage_minute", MINUTE_MS);
 const HOUR_UPSERT = upsert("usage_hour", HOUR_MS);
+// Days already folded into usage_day (src/usage/compact.ts) take a late row directly; otherwise this writes nothing.
+const DAY_UPSERT = upsert("usage_day", DAY_MS, "ts < (SELECT num FROM usage_state WHERE name = 'days_through')");
 
 /**
- * The statements that store a batch's rows (`json`, a CallRecord[] as JSON) under `batchId`: the rollups, then the
- * INSERT. Run them in one `db.batch()`; the last result names this batch's rows (`storedIds`).
+ * The statements that store a batch's rows (`json`, a CallRecord[] as JSON) under `batchId`: the rollups (minute,
+ * hour, and day for a day already folded), then the INSERT. Run them in one `db.batch()`; the last result names this batch's rows (`storedIds`).
  */
 export function rowsStatements(db: D1Database, json: string, batchId: string): D1PreparedStatement[] {
-  return [db.prepare(MINUTE_UPSERT).bind(json), db.prepare(HOUR_UPSERT).bind(json), insertRowsStatement(db, json, batchId)];
+  return [
+    db.prepare(MINUTE_UPSERT).bind(json), db.prepare(HOUR_UPSERT).bind(json), db.prepare(DAY_UPSERT).bind(json), insertRowsStatement(db, json, batchId),
+  ];
 }
 
 /** Stores rows and their rollups in one transaction; returns the request ids that are this batch's. */
@@ -84,3 +90,13 @@ export async function writeRows(db: D1Database, json: string, batchId: string): 
     rowsWritten: results.reduce((n, r) => n + (r.meta?.rows_written ?? 0), 0),
   };
 }
+
+/**
+ * One whole UTC day (?1) of the hourly rollups summed into usage_day, if `days_through` is that day (compaction runs
+ * it with the statement that moves the mark on, so a day is folded once).
+ */
+export const FOLD_DAY = `INSERT INTO usage_day (bucket, ${GROUP.join(", ")}, ${FIGURE_COLUMNS.join(", ")})
+  SELECT ?1, ${GROUP.join(", ")}, ${FIGURE_COLUMNS.map((c) => `sum(${c})`).join(", ")}
+  FROM usage_hour WHERE bucket >= ?1 AND bucket < ?1 + ${DAY_MS} AND (SELECT num FROM usage_state WHERE name = 'days_through') = ?1
+  GROUP BY ${GROUP.join(", ")}
+  ON CONFLICT (bucket, ${GROUP.join(", ")}) DO UPDATE SET ${FIGURE_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}`;

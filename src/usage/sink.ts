@@ -188,7 +188,7 @@ export async function writeDirect(env: Env, rows: CallRecord[]): Promise<void> {
   const id = (r: CallRecord) => `direct:${r.request_id}`;
   let results: D1Result[];
   try {
-    // Each row under its own batch id, with its rollups: three statements a row, one transaction.
+    // Each row under its own batch id, with its rollups (the INSERT last of each row's statements), one transaction.
     results = await env.DB.batch(rows.flatMap((r) => rowsStatements(env.DB, JSON.stringify([r]), id(r))));
   } catch (e) {
     for (const r of rows) console.error(`usage row ${r.request_id} lost: no usage buffer reachable and D1 refused it (${describeError(e)})`);
@@ -196,7 +196,7 @@ export async function writeDirect(env: Env, rows: CallRecord[]): Promise<void> {
   }
   await Promise.all(
     rows.map((r, i) =>
-      r.settle && (results[3 * i + 2]!.results as { request_id: string }[]).length > 0
+      r.settle && (results[(i + 1) * (results.length / rows.length) - 1]!.results as { request_id: string }[]).length > 0
         ? settleRecords(env, id(r), [r]).catch((e) => console.error(`settlement of usage row ${r.request_id} failed: ${describeError(e)}`))
         : undefined,
     ),
