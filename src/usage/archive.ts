@@ -1,10 +1,10 @@
 /**
  * The usage archive in R2 (binding USAGE_ARCHIVE; README, "Usage log"): gzip-compressed NDJSON, one usage row (as
- * /admin/logs shows it) a line, in hourly folders, readable without the gateway (DuckDB:
- * `read_json('r2://<bucket>/usage/v1/2026/12/**' || '/*.ndjson.gz')`).
+ * /admin/logs shows it, plus its batch_id) a line, in hourly folders, readable without the gateway (e.g. DuckDB's
+ * read_json over R2's S3 endpoint).
  *
  *   usage/v1/YYYY/MM/DD/HH/<first ts>-<first request id's hash>.ndjson.gz   rows moved out of D1 by compaction
- *   usage/spill/<shard>/<batch>.ndjson.gz                                   a shard's rows while D1 refused them
+ *   usage/spill/<shard, URI-encoded>/<first batch id>.ndjson.gz             a shard's batches while D1 refused them
  *
  * An archive object is named by its first row, and compaction always moves the oldest rows first, so a chunk moved
  * again after a crash (written, not yet deleted from D1) overwrites the same object: each request_id is in one
@@ -21,12 +21,6 @@ const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 export function hourPrefix(hourStart: number): string {
   const d = new Date(hourStart);
   return `${ARCHIVE_PREFIX}${pad(d.getUTCFullYear(), 4)}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/${pad(d.getUTCHours())}/`;
-}
-
-/** The hour (ms) an archive key is in, from its folders; undefined for anything else. */
-export function hourOfKey(key: string): number | undefined {
-  const m = /^usage\/v1\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\//.exec(key);
-  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4])) : undefined;
 }
 
 async function hashHex(s: string): Promise<string> {
