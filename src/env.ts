@@ -11,6 +11,13 @@ export interface Env {
   GOVERNOR: DurableObjectNamespace<Governor>;
   /** Where usage rows and refusal counts wait until a shard's alarm writes them to D1 (src/usage/buffer.ts). */
   USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
+  /**
+   * The usage archive (src/usage/archive.ts): rows compaction moves out of D1, and a shard's rows while D1 refuses
+   * them. Without it rows stay in D1 (nothing is compacted).
+   */
+  USAGE_ARCHIVE?: R2Bucket;
+  /** Days of usage rows D1 keeps (default 7; README, "Usage log"); older ones are in USAGE_ARCHIVE. */
+  USAGE_RETENTION_DAYS?: string;
   /** Live API ephemeral tokens, one object per token (src/live/token-store.ts). */
   EPHEMERAL_TOKENS: DurableObjectNamespace<EphemeralToken>;
   /** Scoped admin tokens, all in the one object named "tokens" (src/auth/admin-tokens.ts). */

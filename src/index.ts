@@ -1,8 +1,13 @@
-/** The Worker entry point: the HTTP app, and the cron (wrangler.toml): the sweep of batches and operations, audit pruning. */
+/**
+ * The Worker entry point: the HTTP app, and the scheduled work (cron, wrangler.toml): the sweep of batches and
+ * operations, the usage log's compaction, audit pruning.
+ */
 import { buildApp } from "./app";
 import type { Env } from "./env";
 import { pruneAudit } from "./audit/trail";
 import { sweepResources } from "./resources/sweep";
+import { compactUsage } from "./usage/compact";
+import { describeError } from "./usage/log";
 
 export { AdminTokens } from "./auth/admin-tokens";
 export { Governor } from "./governance/governor";
@@ -15,6 +20,7 @@ export default {
   fetch: app.fetch,
   scheduled(_controller, env, ctx) {
     ctx.waitUntil(sweepResources(env, (p) => ctx.waitUntil(p)));
+    ctx.waitUntil(compactUsage(env).catch((e) => console.error(`usage compaction: ${describeError(e)}`)));
     // Audit rows past AUDIT_RETENTION_DAYS (src/audit/trail.ts).
     ctx.waitUntil(pruneAudit(env));
   },

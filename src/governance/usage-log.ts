@@ -1,6 +1,8 @@
 /**
- * What a Governor reads of the usage log when a budget is first set: a subject's spend by hour in D1, and the rows
- * the usage buffer's shards still hold for it. One object so tests can make D1 unreadable for a Governor
+ * What a Governor reads of the usage log when a budget is first set: a subject's spend by hour, and the rows the
+ * usage buffer's shards still hold for it. Spend comes from the hourly rollups (migrations/0008_usage_scale.sql), which
+ * hold every row ever stored, not from the rows themselves, which compaction moves to the archive (README, "Usage
+ * log"); `foldFrom` is a whole hour, so the hours are exact. One object so tests can make D1 unreadable for a Governor
  * (`vi.spyOn(usageLog, "spendByHour")`), as they move its clock.
  */
 import type { Env } from "../env";
@@ -9,8 +11,15 @@ import { HOUR_MS } from "./policy";
 
 // Rows named in ?3 (a JSON array of request ids: those the shards still hold) are counted from the shards instead.
 const SPEND_BY = (col: string) =>
-  `SELECT CASE WHEN ts < ?1 THEN 0 ELSE ts / ${HOUR_MS} END AS hour, sum(cost_usd) AS usd
-   FROM usage WHERE ${col} = ?2 AND cost_usd > 0 AND request_id NOT IN (SELECT value FROM json_each(?3)) GROUP BY 1`;
+  `SELECT hour, sum(usd) AS usd FROM (
+     SELECT CASE WHEN bucket < ?1 THEN 0 ELSE bucket / ${HOUR_MS} END AS hour, cost_usd AS usd
+     FROM usage_hour WHERE ${col} = ?2 AND cost_usd > 0
+     UNION ALL
+     -- A row is in a rollup exactly when it is in D1 (both are written in one batch): a held one already stored is
+     -- taken out again, to be counted from the shards.
+     SELECT CASE WHEN ts < ?1 THEN 0 ELSE ts / ${HOUR_MS} END, -cost_usd
+     FROM usage WHERE request_id IN (SELECT value FROM json_each(?3)) AND ${col} = ?2 AND cost_usd > 0
+   ) GROUP BY 1`;
 const BY_KEY = SPEND_BY("key_id");
 const BY_TEAM = SPEND_BY("team_id");
 

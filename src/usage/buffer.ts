@@ -13,7 +13,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { settleRecords } from "../governance/settle";
-import { insertRowsStatement, insertStatement, storedByThisBatch } from "./insert";
+import { putVerified, readObject, SPILL_PREFIX } from "./archive";
+import { writeRows } from "./rollups";
 import { describeError } from "./log";
 import type { CallRecord } from "./record";
 import { minuteOf, refusalUpsert, type RefusalCount } from "./refusals";
@@ -32,6 +33,17 @@ const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 5 * 60_000;
 /** A counter is kept this long after its minute, so a late hand-off still adds to the shard's running total. */
 const REFUSAL_RETAIN_MS = 10 * 60_000;
+/**
+ * D1 refusing writes this long, or this many rows waiting, and a shard moves its waiting rows to the archive bucket
+ * (USAGE_ARCHIVE, `usage/spill/`) rather than keep them all in its own storage; they come back, batch by batch under
+ * the same ids, once D1 takes writes again, and are settled then.
+ */
+export const SPILL_AFTER_MS = 10 * 60_000;
+export const SPILL_ROWS = 20_000;
+/** Batches per spill object (one R2 write, read back, for up to 1,000 rows). */
+const SPILL_BATCHES = 10;
+/** Rows moved to R2 per run at most. */
+const SPILL_ROWS_PER_RUN = 10_000;
 
 const ids = new WeakMap<object, DurableObjectId[]>();
 
@@ -49,6 +61,10 @@ export interface ShardCounts {
   rejected: number;
   /** Rows in D1 whose settlement with their Governors (those that meter them) has not landed yet. */
   unsettled: number;
+  /** Rows moved to the archive bucket while D1 refused them, to be written (and settled) once it takes writes. */
+  spilled: number;
+  /** Since when (ms) D1 has refused this shard's writes; null while they go in. */
+  failing_since: number | null;
 }
 
 /**
@@ -94,7 +110,8 @@ export class UsageBuffer extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS rejected (request_id TEXT PRIMARY KEY, record TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS refusals (key_id TEXT NOT NULL, minute INTEGER NOT NULL, status INTEGER NOT NULL,
         reason TEXT NOT NULL, team_id TEXT, count INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (key_id, minute, status, reason));`);
+        PRIMARY KEY (key_id, minute, status, reason));
+      CREATE TABLE IF NOT EXISTS spilled (first INTEGER PRIMARY KEY, key TEXT NOT NULL, n INTEGER NOT NULL);`);
     this.migrate();
   }
 
@@ -158,6 +175,8 @@ export class UsageBuffer extends DurableObject<Env> {
       pending: n("SELECT coalesce(sum(n), 0) AS n FROM inbox") + n("SELECT coalesce(sum(n), 0) AS n FROM batches WHERE stored = 0"),
       rejected: n("SELECT count(*) AS n FROM rejected"),
       unsettled: n("SELECT coalesce(sum(n), 0) AS n FROM batches WHERE stored = 1"),
+      spilled: n("SELECT coalesce(sum(n), 0) AS n FROM spilled"),
+      failing_since: this.state("failing_since") || null,
     };
   }
 
@@ -213,13 +232,17 @@ export class UsageBuffer extends DurableObject<Env> {
     let trouble = await this.settleStored();
     let settling = !trouble;
     for (let done = 0; done < ROWS_PER_ALARM; ) {
-      const batch = this.nextBatch();
+      // Rows spilled while D1 refused them come back (as the batches they were) once nothing newer waits.
+      const batch = this.nextBatch() ?? (await this.unspill());
       if (!batch) break;
       const failed = await this.store(batch);
       if (failed) {
         trouble = failed;
+        if (!this.state("failing_since")) this.setState("failing_since", Date.now());
+        trouble = (await this.spillIfDue()) ?? trouble;
         break;
       }
+      this.setState("failing_since", 0);
       done += batch.rows.length;
       // Rows keep reaching D1 while Governors cannot be reached; their settlement waits for the next run.
       if (settling && (trouble = await this.settle(batch.id))) settling = false;
@@ -245,13 +268,18 @@ export class UsageBuffer extends DurableObject<Env> {
     const inbox = this.sql.exec<{ n: number }>("SELECT coalesce(sum(n), 0) AS n FROM inbox").one().n;
     // A full batch waiting (more rows than one run writes, or a burst during this run) goes at once.
     if (inbox >= BATCH_ROWS) await this.schedule(Date.now());
-    else if (inbox || more("SELECT 1 FROM batches LIMIT 1")) await this.schedule(Date.now() + FLUSH_DELAY_MS);
+    else if (inbox || more("SELECT 1 FROM batches LIMIT 1") || more("SELECT 1 FROM spilled LIMIT 1")) await this.schedule(Date.now() + FLUSH_DELAY_MS);
     else if (more("SELECT 1 FROM refusals WHERE count > sent LIMIT 1")) await this.schedule(Date.now() + REFUSAL_FLUSH_MS);
   }
 
-  /** The oldest batch formed but not yet in D1 (retried with exactly its rows), else a new one from the inbox. */
-  private nextBatch(): Batch | undefined {
-    const formed = this.sql.exec<{ id: number; rows: string }>("SELECT id, rows FROM batches WHERE stored = 0 ORDER BY id LIMIT 1").toArray()[0];
+  /**
+   * The oldest batch formed but not yet in D1 (retried with exactly its rows; after batch `after`, when given), else
+   * a new one from the inbox.
+   */
+  private nextBatch(after = 0): Batch | undefined {
+    const formed = this.sql
+      .exec<{ id: number; rows: string }>("SELECT id, rows FROM batches WHERE stored = 0 AND id > ? ORDER BY id LIMIT 1", after)
+      .toArray()[0];
     if (formed) return { id: formed.id, rows: JSON.parse(formed.rows), json: formed.rows };
     // The oldest hand-offs, up to BATCH_ROWS distinct rows; what does not fit of the last one stays in the inbox.
     const seen = new Set<string>();
@@ -282,6 +310,54 @@ export class UsageBuffer extends DurableObject<Env> {
     return { id, rows, json };
   }
 
+  /**
+   * D1 has refused writes for SPILL_AFTER_MS, or SPILL_ROWS rows wait: the waiting batches (formed first, then the
+   * inbox, formed into batches) go to R2, SPILL_BATCHES to an object, each object written and read back before its
+   * batches leave this storage. Their ids are kept with them: a batch whose write D1 committed unbeknown to us is
+   * recognised when it comes back. Returns the error when the bucket did not take them (they stay here).
+   */
+  private async spillIfDue(): Promise<unknown> {
+    const bucket = this.env.USAGE_ARCHIVE;
+    const since = this.state("failing_since");
+    if (!bucket || (Date.now() - since < SPILL_AFTER_MS && this.counts().pending < SPILL_ROWS)) return undefined;
+    for (let moved = 0; moved < SPILL_ROWS_PER_RUN; ) {
+      const batches: Batch[] = [];
+      for (let n = 0; n < SPILL_BATCHES; n++) {
+        const b = this.nextBatch(batches.length ? batches[batches.length - 1]!.id : 0);
+        if (!b) break;
+        batches.push(b);
+      }
+      if (!batches.length) break;
+      const key = `${SPILL_PREFIX}${encodeURIComponent(this.name)}/${String(batches[0]!.id).padStart(12, "0")}.ndjson.gz`;
+      const n = batches.reduce((t, b) => t + b.rows.length, 0);
+      try {
+        await putVerified(bucket, key, batches.map((b) => ({ id: b.id, rows: b.rows })), { shard: this.name });
+      } catch (e) {
+        return new Error(`usage rows not spilled to the archive (${describeError(e)})`);
+      }
+      this.sql.exec("INSERT OR REPLACE INTO spilled (first, key, n) VALUES (?, ?, ?)", batches[0]!.id, key, n);
+      for (const b of batches) this.sql.exec("DELETE FROM batches WHERE id = ?", b.id);
+      moved += n;
+      console.error(`usage buffer ${this.name}: D1 refusing writes since ${new Date(since).toISOString()}; ${n} rows moved to ${key}`);
+    }
+    return undefined;
+  }
+
+  /** The oldest spilled object's batches back into this storage (the first returned; the rest follow in turn). */
+  private async unspill(): Promise<Batch | undefined> {
+    const bucket = this.env.USAGE_ARCHIVE;
+    const s = this.sql.exec<{ first: number; key: string }>("SELECT first, key FROM spilled ORDER BY first LIMIT 1").toArray()[0];
+    if (!s || !bucket) return undefined;
+    const batches = await readObject<{ id: number; rows: CallRecord[] }>(bucket, s.key);
+    for (const b of batches) {
+      this.sql.exec("INSERT OR IGNORE INTO batches (id, n, rows) VALUES (?, ?, ?)", b.id, b.rows.length, JSON.stringify(b.rows));
+    }
+    this.sql.exec("DELETE FROM spilled WHERE first = ?", s.first);
+    // The rows are back here (durably) before the object goes; a delete that fails leaves an orphan, never a loss.
+    await bucket.delete(s.key).catch((e) => console.error(`usage buffer ${this.name}: spill object ${s.key} not deleted (${describeError(e)})`));
+    return this.nextBatch();
+  }
+
   private rows(batch: number): CallRecord[] {
     const r = this.sql.exec<{ rows: string }>("SELECT rows FROM batches WHERE id = ?", batch).toArray()[0];
     return r ? (JSON.parse(r.rows) as CallRecord[]) : [];
@@ -292,7 +368,7 @@ export class UsageBuffer extends DurableObject<Env> {
   }
 
   /**
-   * Writes a batch to D1 in one statement and marks it stored; returns the error when D1 itself is failing. Rows
+   * Writes a batch to D1 (one statement, with its rollups: src/usage/rollups.ts) and marks it stored; returns the error when D1 itself is failing. Rows
    * D1 took from another batch (a row handed off twice) are dropped here: that batch settles them.
    */
   private async store(batch: Batch): Promise<unknown> {
@@ -300,8 +376,7 @@ export class UsageBuffer extends DurableObject<Env> {
     const batchId = this.batchId(batch.id);
     let ours: Set<CallRecord>;
     try {
-      const { results } = await insertRowsStatement(db, batch.json, batchId).all<{ request_id: string }>();
-      const stored = new Set(results.map((r) => r.request_id));
+      const { ids: stored } = await writeRows(db, batch.json, batchId);
       ours = new Set(batch.rows.filter((r) => stored.has(r.request_id)));
     } catch (e) {
       // One row D1 will never take fails its whole batch: find it row by row. If no row goes in, D1 is failing.
@@ -327,7 +402,7 @@ export class UsageBuffer extends DurableObject<Env> {
     let written = 0;
     for (const r of rows) {
       try {
-        if (storedByThisBatch(await insertStatement(this.env.DB, r, batchId).run())) ours.add(r);
+        if ((await writeRows(this.env.DB, JSON.stringify([r]), batchId)).ids.has(r.request_id)) ours.add(r);
         written++;
       } catch (e) {
         refused.push({ record: r, error: describeError(e) });

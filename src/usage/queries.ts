@@ -6,12 +6,11 @@
 import * as z from "zod/mini";
 import { roundUsd } from "./prices";
 import type { CallRecord, ClosedBy, Outcome } from "./record";
+import { DAY_MS, HOUR_MS, MINUTE_MS } from "./rollups";
 
 export const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;
 export type Group = (typeof GROUPS)[number];
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 
 /** An ISO date (`2026-01-31`, UTC), an ISO date-time, or ms since the epoch; undefined for anything else. */
@@ -70,6 +69,7 @@ export interface Totals {
   tool_use_tokens: number;
   cost_usd: number;
 }
+const FIGURES = ["requests", "errors", "aborted", "input_tokens", "output_tokens", "cached_tokens", "thinking_tokens", "tool_use_tokens", "cost_usd"] as const;
 
 // What each grouping selects, and the name it gets in the answer. `hour` and `day` are UTC hour and day numbers, formatted in JS
 // (cheaper than strftime on every row). The unary `+` keeps SQLite from walking the (key|team, ts) index just to
@@ -82,13 +82,23 @@ const GROUP_SQL: Record<Group, { expr: string; field: string }> = {
   hour: { expr: `ts / ${HOUR_MS}`, field: "hour" },
   day: { expr: `ts / ${DAY_MS}`, field: "day" },
 };
+// The same over the rollups, whose team, provider and model are '' where a row has NULL.
+const ROLLUP_GROUP_SQL: Record<Group, string> = {
+  key: "key_id",
+  team: "nullif(team_id, '')",
+  model: "CASE WHEN provider = '' OR model = '' THEN NULL ELSE provider || '/' || model END",
+  provider: "nullif(provider, '')",
+  hour: `bucket / ${HOUR_MS}`,
+  day: `bucket / ${DAY_MS}`,
+};
 
 // A batch's one row stands for all of its requests (`requests`, 1 for every other row).
 const SUMS = `coalesce(sum(requests), 0) AS requests, total(outcome = 'error') AS errors, total(outcome = 'aborted') AS aborted,
   total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens, total(cached_tokens) AS cached_tokens,
   total(thinking_tokens) AS thinking_tokens, total(tool_use_tokens) AS tool_use_tokens, total(cost_usd) AS cost_usd`;
+const ROLLUP_SUMS = FIGURES.map((f) => `total(${f}) AS ${f}`).join(", ");
 
-function filters(q: LogsFilters) {
+function filters(q: LogsFilters, time = "ts") {
   const cond: string[] = [];
   const args: (string | number)[] = [];
   if (q.request_id !== undefined) cond.push("request_id = ?"), args.push(q.request_id);
@@ -101,13 +111,14 @@ function filters(q: LogsFilters) {
   if (q.provider !== undefined) cond.push("provider = ?"), args.push(q.provider);
   if (q.outcome !== undefined) cond.push("outcome = ?"), args.push(q.outcome);
   if (q.status !== undefined) cond.push("status = ?"), args.push(q.status);
-  if (q.from !== undefined) cond.push("ts >= ?"), args.push(q.from);
-  if (q.to !== undefined) cond.push("ts < ?"), args.push(q.to);
+  if (q.from !== undefined) cond.push(`${time} >= ?`), args.push(q.from);
+  if (q.to !== undefined) cond.push(`${time} < ?`), args.push(q.to);
   return { cond, args };
 }
 
 const whereSql = (cond: string[]) => (cond.length ? `WHERE ${cond.join(" AND ")}` : "");
 
+/** The aggregate of the usage rows themselves (a range's edges younger than a minute, and bench/usage-queries.mjs). */
 export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[] } {
   const { cond, args } = filters(q);
   if (!q.group_by) return { sql: `SELECT ${SUMS} FROM usage ${whereSql(cond)}`, args };
@@ -116,30 +127,119 @@ export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[
   return { sql: `SELECT ${g.expr} AS grp, ${SUMS} FROM usage ${whereSql(cond)} GROUP BY grp ORDER BY ${order}`, args };
 }
 
-type SumRow = Totals & { grp?: string | number | null };
-
-
-function totalsOf(r: Totals): Totals {
-  return {
-    requests: r.requests, errors: r.errors, aborted: r.aborted, input_tokens: r.input_tokens, output_tokens: r.output_tokens,
-    cached_tokens: r.cached_tokens, thinking_tokens: r.thinking_tokens, tool_use_tokens: r.tool_use_tokens, cost_usd: roundUsd(r.cost_usd),
-  };
+/** The same aggregate over a rollup table (`usage_minute` or `usage_hour`), by whole buckets in [from, to). */
+export function rollupSql(table: "usage_minute" | "usage_hour" | "usage_day", q: UsageQuery): { sql: string; args: (string | number)[] } {
+  const { cond, args } = filters(q, "bucket");
+  const grp = q.group_by ? `${ROLLUP_GROUP_SQL[q.group_by]} AS grp, ` : "";
+  return { sql: `SELECT ${grp}${ROLLUP_SUMS} FROM ${table} ${whereSql(cond)}${q.group_by ? " GROUP BY grp" : ""}`, args };
 }
 
+export type Segment = { source: "usage" | "usage_minute" | "usage_hour" | "usage_day"; from?: number; to?: number };
+
+const floorTo = (t: number, unit: number) => (Number.isFinite(t) ? t - (((t % unit) + unit) % unit) : t);
+const ceilTo = (t: number, unit: number) => (Number.isFinite(t) ? floorTo(t + unit - 1, unit) : t);
+
+/**
+ * How a range is answered: whole days before `daysThrough` from the daily rollups, whole hours from the hourly ones,
+ * the whole minutes around them from the minute rollups, and the edges shorter than a minute from the rows
+ * themselves. Before `compactedBefore` (a whole hour: the rows and minute rollups there are gone) the range is
+ * widened to whole hours.
+ */
+export function segments(from: number | undefined, to: number | undefined, compactedBefore: number, daysThrough = 0, byHour = false): Segment[] {
+  let a = from ?? -Infinity;
+  let b = to ?? Infinity;
+  if (a < compactedBefore) a = floorTo(a, HOUR_MS);
+  if (b < compactedBefore) b = ceilTo(b, HOUR_MS);
+  const seg = (source: Segment["source"], f: number, t: number): Segment => ({
+    source, ...(Number.isFinite(f) ? { from: f } : {}), ...(Number.isFinite(t) ? { to: t } : {}),
+  });
+  if (a >= b) return [];
+  const m1 = ceilTo(a, MINUTE_MS);
+  const m2 = floorTo(b, MINUTE_MS);
+  if (m1 >= m2) return [seg("usage", a, b)];
+  const out: Segment[] = [];
+  if (a < m1) out.push(seg("usage", a, m1));
+  if (m2 < b) out.push(seg("usage", m2, b));
+  const h1 = ceilTo(m1, HOUR_MS);
+  const h2 = floorTo(m2, HOUR_MS);
+  if (h1 >= h2) out.push(seg("usage_minute", m1, m2));
+  else {
+    if (m1 < h1) out.push(seg("usage_minute", m1, h1));
+    const d1 = ceilTo(h1, DAY_MS);
+    const d2 = Math.min(floorTo(h2, DAY_MS), daysThrough);
+    // Grouped by hour, a day's row cannot be split: the hours stay hourly.
+    if (!byHour && daysThrough > 0 && d1 < d2) {
+      if (h1 < d1) out.push(seg("usage_hour", h1, d1));
+      out.push(seg("usage_day", d1, d2));
+      if (d2 < h2) out.push(seg("usage_hour", d2, h2));
+    } else out.push(seg("usage_hour", h1, h2));
+    if (h2 < m2) out.push(seg("usage_minute", h2, m2));
+  }
+  return out;
+}
+
+type SumRow = Totals & { grp?: string | number | null };
+
+function totalsOf(r: Totals): Totals {
+  const t = { ...r };
+  t.cost_usd = roundUsd(r.cost_usd);
+  return Object.fromEntries(FIGURES.map((f) => [f, t[f]])) as unknown as Totals;
+}
+
+/**
+ * Where compaction stands (migrations/0008_usage_scale.sql): rows before `compactedBefore` are no longer in D1, and
+ * usage_day holds every whole day before `daysThrough`.
+ */
+export async function rollupState(db: D1Database): Promise<{ compactedBefore: number; daysThrough: number }> {
+  const { results } = await db
+    .prepare("SELECT name, num FROM usage_state WHERE name IN ('compacted_before', 'days_through')")
+    .all<{ name: string; num: number }>();
+  const get = (n: string) => results.find((r) => r.name === n)?.num ?? 0;
+  return { compactedBefore: get("compacted_before"), daysThrough: get("days_through") };
+}
+
+/**
+ * /admin/usage: aggregates over any range from the rollups (src/usage/rollups.ts), which hold every row ever stored,
+ * so a year costs about what an hour does; the usage rows are read only for edges shorter than a minute.
+ */
 export async function queryUsage(db: D1Database, q: UsageQuery) {
-  const { sql, args } = usageSql(q);
-  const { results } = await db.prepare(sql).bind(...args).all<SumRow>();
-  if (!q.group_by) return { totals: totalsOf(results[0]!) };
-  const { field } = GROUP_SQL[q.group_by];
-  const groups = results.map((r) => ({ [field]: groupLabel(q.group_by!, r.grp), ...totalsOf(r) }));
-  const totals = results.reduce<Totals>(
-    (t, r) => {
-      for (const k of Object.keys(t) as (keyof Totals)[]) t[k] += r[k];
-      return t;
-    },
-    emptyTotals(),
-  );
+  const state = await rollupState(db);
+  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour");
+  const statements = parts.map((p) => {
+    const sq = { ...q, from: p.from, to: p.to };
+    const { sql, args } = p.source === "usage" ? usageSql(sq) : rollupSql(p.source, sq);
+    return db.prepare(sql).bind(...args);
+  });
+  const results = statements.length ? await db.batch<SumRow>(statements) : [];
+  const merged = new Map<string | number | null, Totals>();
+  for (const r of results.flatMap((x) => x.results)) {
+    const k = q.group_by ? (r.grp ?? null) : "";
+    const t = merged.get(k) ?? emptyTotals();
+    for (const f of FIGURES) t[f] += r[f] ?? 0;
+    merged.set(k, t);
+  }
+  if (!q.group_by) return { totals: totalsOf(merged.get("") ?? emptyTotals()) };
+  const g = q.group_by;
+  const rows = [...merged];
+  rows.sort(([ka, a], [kb, b]) => (timeGroup(g) ? 0 : b.cost_usd - a.cost_usd || b.requests - a.requests) || compareGroups(ka, kb));
+  const field = GROUP_SQL[g].field;
+  const groups = rows.map(([k, t]) => ({ [field]: groupLabel(g, k), ...totalsOf(t) }));
+  const totals = rows.reduce<Totals>((t, [, r]) => {
+    for (const f of FIGURES) t[f] += r[f];
+    return t;
+  }, emptyTotals());
   return { totals: totalsOf(totals), groups };
+}
+
+/** SQLite's order of group values: NULL first, numbers before text. */
+function compareGroups(a: string | number | null, b: string | number | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  if (typeof a === "number") return -1;
+  if (typeof b === "number") return 1;
+  return a < b ? -1 : 1;
 }
 
 export const emptyTotals = (): Totals => ({
@@ -179,7 +279,7 @@ export function logsSql(q: LogsFilters, after: { ts: number; requestId: string }
   return { sql: `SELECT * FROM usage ${whereSql(cond)} ORDER BY ts DESC, request_id DESC LIMIT ?`, args };
 }
 
-interface UsageRow {
+export interface UsageRow {
   request_id: string; ts: number; key_id: string; team_id: string | null; requested_model: string;
   provider: string | null; model: string | null; action: string; stream: number; status: number; outcome: Outcome;
   error: string | null; attempts: number; fallback_index: number | null; attempts_json: string;

@@ -16,7 +16,7 @@ import type { Env } from "../env";
 import { waits } from "../pipeline/sleep";
 import { settleRecords } from "../governance/settle";
 import { BATCH_ROWS, rowsText, USAGE_SHARDS, usageShard, type RowsText } from "./buffer";
-import { insertRowsStatement, insertStatement, storedByThisBatch } from "./insert";
+import { rowsStatements, writeRows } from "./rollups";
 import { describeError } from "./log";
 import type { CallRecord } from "./record";
 import { refusalKey, type RefusalCount } from "./refusals";
@@ -169,7 +169,7 @@ async function writeBatches(env: Env, rows: CallRecord[]): Promise<CallRecord[]>
     const part = rows.length <= BATCH_ROWS ? rows : rows.slice(i, i + BATCH_ROWS);
     try {
       sinkStats.direct++;
-      await insertRowsStatement(env.DB, rowsText(part).json, `direct:${crypto.randomUUID()}`).run();
+      await writeRows(env.DB, rowsText(part).json, `direct:${crypto.randomUUID()}`);
     } catch (e) {
       const left = rows.slice(i);
       console.error(`usage batch of ${left.length} rows not written to D1 (${describeError(e)}); handing it to a usage buffer`);
@@ -188,14 +188,15 @@ export async function writeDirect(env: Env, rows: CallRecord[]): Promise<void> {
   const id = (r: CallRecord) => `direct:${r.request_id}`;
   let results: D1Result[];
   try {
-    results = await env.DB.batch(rows.map((r) => insertStatement(env.DB, r, id(r))));
+    // Each row under its own batch id, with its rollups (the INSERT last of each row's statements), one transaction.
+    results = await env.DB.batch(rows.flatMap((r) => rowsStatements(env.DB, JSON.stringify([r]), id(r))));
   } catch (e) {
     for (const r of rows) console.error(`usage row ${r.request_id} lost: no usage buffer reachable and D1 refused it (${describeError(e)})`);
     return;
   }
   await Promise.all(
     rows.map((r, i) =>
-      r.settle && storedByThisBatch(results[i]!)
+      r.settle && (results[(i + 1) * (results.length / rows.length) - 1]!.results as { request_id: string }[]).length > 0
         ? settleRecords(env, id(r), [r]).catch((e) => console.error(`settlement of usage row ${r.request_id} failed: ${describeError(e)}`))
         : undefined,
     ),

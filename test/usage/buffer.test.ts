@@ -7,7 +7,7 @@ import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { waits } from "../../src/pipeline/sleep";
-import { USAGE_SHARDS, usageShard, type HandOff, type ShardCounts } from "../../src/usage/buffer";
+import { SPILL_AFTER_MS, USAGE_SHARDS, usageShard, type HandOff, type ShardCounts } from "../../src/usage/buffer";
 import { insertRowsStatement, insertStatement } from "../../src/usage/insert";
 import { handOffRow, handOffsSettled } from "../../src/usage/sink";
 import type { CallRecord } from "../../src/usage/record";
@@ -16,9 +16,12 @@ import { admin, createKey, flushUsage, genaiCall, genaiRequest, textRequest, usa
 
 const shard = (i: number) => usageShard(env.USAGE_BUFFER, i);
 
-async function totals(): Promise<ShardCounts> {
+async function totals(): Promise<Pick<ShardCounts, "pending" | "rejected" | "unsettled" | "spilled">> {
   const all: ShardCounts[] = await Promise.all(Array.from({ length: USAGE_SHARDS }, async (_, i) => ({ ...(await shard(i).counts()) })));
-  return all.reduce((t, c) => ({ pending: t.pending + c.pending, rejected: t.rejected + c.rejected, unsettled: t.unsettled + c.unsettled }));
+  return all.reduce(
+    (t, c) => ({ pending: t.pending + c.pending, rejected: t.rejected + c.rejected, unsettled: t.unsettled + c.unsettled, spilled: t.spilled + c.spilled }),
+    { pending: 0, rejected: 0, unsettled: 0, spilled: 0 },
+  );
 }
 
 const record = (i: number, tag: string, over: Partial<CallRecord> = {}): CallRecord => ({
@@ -44,29 +47,37 @@ function d1Down() {
 }
 
 /**
- * Watches the buffer's batch writes (one statement carrying a batch's rows as JSON): `sizes` lists the rows of each
- * write; `before(run)` may replace the next write (run() performs it).
+ * Watches the buffer's batch writes (one D1 batch: the rollups and the one INSERT carrying a batch's rows as JSON):
+ * `sizes` lists the rows of each write; `before(run)` may replace the next write (run() performs it).
  */
 function watchBatchWrites() {
   const sizes: number[] = [];
-  let before: ((run: () => Promise<D1Result>) => Promise<D1Result>) | undefined;
+  let before: ((run: () => Promise<D1Result[]>) => Promise<D1Result[]>) | undefined;
   const prepare = env.DB.prepare.bind(env.DB);
-  const spy = vi.spyOn(env.DB, "prepare").mockImplementation((sql) => {
-    const s = prepare(sql);
-    if (!sql.includes("json_each")) return s;
-    return {
-      bind: (...a: unknown[]) => {
-        const bound = s.bind(...a);
-        sizes.push((JSON.parse(a[0] as string) as unknown[]).length);
-        const once = before;
-        before = undefined;
-        const all = bound.all.bind(bound);
-        const run = bound.run.bind(bound);
-        return Object.assign(bound, { all: () => (once ? once(all) : all()), run: () => (once ? once(run) : run()) });
-      },
-    } as unknown as D1PreparedStatement;
-  });
-  return { sizes, restore: () => spy.mockRestore(), next: (f: typeof before) => (before = f) };
+  const batch = env.DB.batch.bind(env.DB);
+  const rowsInsert = new WeakSet<object>();
+  const spies = [
+    vi.spyOn(env.DB, "prepare").mockImplementation((sql) => {
+      const s = prepare(sql);
+      if (!sql.startsWith("INSERT INTO usage (") || !sql.includes("json_each")) return s;
+      return {
+        bind: (...a: unknown[]) => {
+          const bound = s.bind(...a);
+          sizes.push((JSON.parse(a[0] as string) as unknown[]).length);
+          rowsInsert.add(bound);
+          return bound;
+        },
+      } as unknown as D1PreparedStatement;
+    }),
+    vi.spyOn(env.DB, "batch").mockImplementation(<T,>(statements: D1PreparedStatement[]) => {
+      const run = () => batch<T>(statements);
+      if (!statements.some((st) => rowsInsert.has(st))) return run();
+      const once = before;
+      before = undefined;
+      return (once ? once(run as () => Promise<D1Result[]>) : run()) as Promise<D1Result<T>[]>;
+    }),
+  ];
+  return { sizes, restore: () => spies.forEach((s) => s.mockRestore()), next: (f: typeof before) => (before = f) };
 }
 
 /** Counts the rows of every add() RPC to a shard. */
@@ -281,6 +292,47 @@ describe("the batch writer", () => {
     expect(await rowsLike(tag)).toBe(3);
   });
 
+  it("D1 refusing writes for long: the rows move to R2, calls go on, and once D1 is back they are written, counted and settled once", async () => {
+    const tag = crypto.randomUUID();
+    const { id, row } = await meteredRow(tag, 0.375);
+    const plain = Array.from({ length: 230 }, (_, i) => record(i + 1, tag));
+    await shard(7).add([row, ...plain.slice(0, 120)]);
+    await shard(7).add(plain.slice(120));
+    d1Down();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await shard(7).flush()).toMatchObject({ pending: 231, spilled: 0, failing_since: expect.any(Number) });
+    // Refusing for longer than SPILL_AFTER_MS: the next run moves what waits to the archive bucket.
+    await runInDurableObject(shard(7), (_, state) => {
+      state.storage.sql.exec("UPDATE state SET value = ? WHERE name = 'failing_since'", Date.now() - SPILL_AFTER_MS - 1);
+    });
+    expect(await shard(7).flush()).toMatchObject({ pending: 0, spilled: 231 });
+    expect(errors.mock.calls.join("\n")).toMatch(/231 rows moved to usage\/spill\/usage%3A7\/\d{12}\.ndjson\.gz/);
+    const objects = await env.USAGE_ARCHIVE!.list({ prefix: "usage/spill/usage%3A7/" });
+    expect(objects.objects).toHaveLength(1);
+    // The operator sees it: /admin/usage answers 503 while D1 does not answer, saying what the shards hold...
+    const down = await admin("/usage");
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as { error: { message: string } }).error.message).toMatch(/0 rows pending and 231 spilled to the archive bucket, D1 refusing writes since 20\d\d-/);
+    vi.restoreAllMocks();
+    // ...and, D1 readable again before the shard's next run, the same in its figures. Nothing is settled yet
+    // (settlement follows the rows into D1).
+    const usage = (await (await admin("/usage")).json()) as Record<string, unknown>;
+    expect(usage).toMatchObject({ spilled_rows: 231, d1_failing_since: expect.any(String) });
+    expect((await counters("key", id)).spent_usd).toBe(0);
+
+    // D1 back: the batches return under their ids, go in, and settle; the object is gone.
+    await flushUsage();
+    expect(await rowsLike(tag)).toBe(231);
+    expect(await shard(7).counts()).toMatchObject({ pending: 0, spilled: 0, unsettled: 0, failing_since: null });
+    expect((await counters("key", id)).spent_usd).toBe(0.375);
+    expect((await env.USAGE_ARCHIVE!.list({ prefix: "usage/spill/usage%3A7/" })).objects).toHaveLength(0);
+    const counted = await env.DB.prepare("SELECT sum(calls) AS n FROM usage_hour WHERE key_id IN ('key_buffered', ?) AND bucket >= ? AND bucket < ?")
+      .bind(id, 1_600_000_000_000 - 3_600_000, 1_600_000_000_000 + 3_600_000).first<number>("n");
+    expect(counted).toBeGreaterThanOrEqual(231);
+    const mine = (await env.DB.prepare("SELECT count(*) AS n FROM usage WHERE request_id LIKE ? AND batch_id LIKE 'usage:7:%'").bind(`buffered-${tag}-%`).first<number>("n"))!;
+    expect(mine).toBe(231);
+  });
+
   it("the same row handed off twice (to one shard, or to two) is one row, settled once", async () => {
     const tag = crypto.randomUUID();
     const { id, row } = await meteredRow(tag, 0.25);
@@ -308,8 +360,8 @@ describe("the batch writer", () => {
       throw new Error("D1_ERROR: network connection lost"); // ...but the shard never hears so
     });
     await flushUsage();
-    // The failed write is followed by single-row writes under the same batch id, which find the rows theirs.
-    expect(writes.sizes).toEqual([2]);
+    // The failed write is followed by single-row writes (one row each) under the same batch id, which find the rows theirs.
+    expect(writes.sizes).toEqual([2, 1, 1]);
     expect(await rowsLike(tag)).toBe(2);
     expect((await counters("key", id)).spent_usd).toBe(0.5);
     const stored = await env.DB.prepare("SELECT DISTINCT batch_id FROM usage WHERE request_id LIKE ?").bind(`buffered-${tag}-%`).all();

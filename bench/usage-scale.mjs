@@ -1,0 +1,238 @@
+#!/usr/bin/env node
+/**
+ * The usage log at production scale (README, "Usage log"): fills a local D1 (Miniflare, on disk under
+ * .wrangler/bench-scale) with ROWS synthetic usage rows (default 10,000,000; ROWS=1000000 for a quicker run) over
+ * DAYS days, then reports
+ *   - D1 bytes per row (the database file over the rows), before and after compaction;
+ *   - GET /admin/usage over 30 days and GET /admin/logs (first and a later page) through the bundled gateway, with the
+ *     rollups (what the gateway does now) and as the raw rows answer it (the query it ran before, for comparison);
+ *   - D1 rows written per call (D1's own meta.rows_written) for the designs considered: the row alone, the row with
+ *     per-batch rollup upserts (this one) at a dense and a sparse traffic mix, a rollup write per row (a trigger), and
+ *     compaction's delete of a row;
+ *   - the same queries after compaction moved every row older than USAGE_RETENTION_DAYS to the local R2 archive.
+ *
+ *   ROWS=1000000 node bench/usage-scale.mjs
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+import { unstable_splitSqlQuery } from "wrangler";
+
+const root = path.resolve(import.meta.dirname, "..");
+const work = path.join(root, ".wrangler", "bench-scale");
+const ROWS = Number(process.env.ROWS ?? 10_000_000);
+const DAYS = Number(process.env.DAYS ?? 90);
+const RETENTION_DAYS = Number(process.env.RETENTION_DAYS ?? 7);
+const RUNS = 5;
+const ADMIN_TOKEN = "bench-admin-token-0123456789abcdef";
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+// The rows end an hour ago, so compaction (which uses the real clock) keeps the last RETENTION_DAYS of them.
+const T_END = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
+const T_START = T_END - DAYS * DAY;
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+
+execFileSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", path.join(work, "dist")], {
+  cwd: root,
+  env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+  stdio: "pipe",
+});
+await build({
+  stdin: { contents: `export * from "./src/usage/queries.ts"; export * from "./src/usage/rollups.ts";`, resolveDir: root, loader: "ts" },
+  bundle: true, format: "esm", platform: "neutral", outfile: path.join(work, "lib.mjs"), logLevel: "error",
+});
+const { usageSql, logsSql, rowsStatements } = await import(pathToFileURL(path.join(work, "lib.mjs")).href);
+
+const mf = new Miniflare({
+  modules: true,
+  scriptPath: path.join(work, "dist", "index.js"),
+  compatibilityDate: "2026-04-01",
+  compatibilityFlags: ["enable_request_signal"],
+  d1Databases: { DB: "edgeway-bench" },
+  kvNamespaces: ["VIRTUAL_KEYS"],
+  r2Buckets: ["USAGE_ARCHIVE"],
+  durableObjects: { USAGE_BUFFER: { className: "UsageBuffer", useSQLite: true }, GOVERNOR: { className: "Governor", useSQLite: true } },
+  bindings: { ADMIN_TOKEN, USAGE_RETENTION_DAYS: String(RETENTION_DAYS) },
+  d1Persist: path.join(work, "d1"),
+  r2Persist: path.join(work, "r2"),
+  durableObjectsPersist: path.join(work, "do"),
+});
+const db = await mf.getD1Database("DB");
+const migrations = readdirSync(path.join(root, "migrations")).filter((f) => f.endsWith(".sql")).sort();
+const apply = async (files) => {
+  for (const f of files) for (const sql of unstable_splitSqlQuery(readFileSync(path.join(root, "migrations", f), "utf8"))) await db.prepare(sql).run();
+};
+// The rows go in before the rollups' migration, which rolls up what is there (as for a gateway upgraded with rows).
+await apply(migrations.filter((f) => f < "0008"));
+
+// 1000 keys in 100 teams, 5 served models on 3 providers, ~4% errors and ~1% aborted streams.
+const CHUNK = 100_000;
+let t = performance.now();
+for (let start = 0; start < ROWS; start += CHUNK) {
+  const n = Math.min(CHUNK, ROWS - start);
+  await db.prepare(`WITH RECURSIVE seq(i) AS (SELECT CAST(?1 AS INTEGER) UNION ALL SELECT i + 1 FROM seq WHERE i < CAST(?1 + ?2 - 1 AS INTEGER))
+    INSERT INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action, stream, status, outcome,
+      error, attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens, thinking_tokens, cost_usd,
+      latency_ms, ttfb_ms, batch_id)
+    SELECT printf('%08x-bench-%d', (i * 2654435761) % 4294967296, i), CAST(?3 AS INTEGER) + (i * CAST(?4 AS INTEGER)) / CAST(?5 AS INTEGER),
+      'key_' || (i * 7919 % 1000), 'team_' || (i * 7919 % 1000 % 100),
+      m.name, CASE WHEN i % 25 = 0 THEN NULL ELSE m.provider END, CASE WHEN i % 25 = 0 THEN NULL ELSE m.model END,
+      CASE WHEN i % 3 = 0 THEN 'streamGenerateContent' ELSE 'generateContent' END, i % 3 = 0,
+      CASE WHEN i % 25 = 0 THEN 503 WHEN i % 100 = 1 THEN 499 ELSE 200 END,
+      CASE WHEN i % 25 = 0 THEN 'error' WHEN i % 100 = 1 THEN 'aborted' ELSE 'ok' END,
+      CASE WHEN i % 25 = 0 THEN 'upstream 503' END, 1 + (i % 25 = 0), CASE WHEN i % 25 = 0 THEN NULL ELSE 0 END,
+      '[{"target":"' || m.name || '","status":200,"reason":"ok","latency_ms":120}]',
+      100 + i % 900, 20 + i % 400, i % 7 * 10, i % 11, (100 + i % 900) * 0.0000001 + (20 + i % 400) * 0.0000004,
+      200 + i % 1800, 80 + i % 300, 'usage:' || (i % 8) || ':' || (i / 100)
+    FROM seq JOIN (SELECT 0 AS k, 'gemini' AS provider, 'gemini-2.5-flash' AS model, 'gemini-2.5-flash' AS name
+      UNION ALL SELECT 1, 'gemini', 'gemini-2.0-flash', 'gemini-2.0-flash' UNION ALL SELECT 2, 'openai', 'gpt-4o-mini', 'openai/gpt-4o-mini'
+      UNION ALL SELECT 3, 'anthropic', 'claude-sonnet-4', 'anthropic/claude-sonnet-4' UNION ALL SELECT 4, 'mock', 'echo', 'mock/echo') m
+      ON m.k = i % 5`)
+    .bind(start, n, T_START, DAYS * DAY, ROWS)
+    .run();
+  if (start % 1_000_000 === 0 && start) process.stdout.write(`  ${start} rows\n`);
+}
+const fillS = (performance.now() - t) / 1000;
+t = performance.now();
+await apply(migrations.filter((f) => f >= "0008"));
+const rollupS = (performance.now() - t) / 1000;
+
+const count = async (table) => (await db.prepare(`SELECT count(*) AS n FROM ${table}`).first("n"));
+const dbBytes = () => {
+  let total = 0;
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.sqlite(-wal)?$/.test(e.name)) total += statSync(p).size;
+    }
+  };
+  walk(path.join(work, "d1"));
+  return total;
+};
+await db.prepare("VACUUM").run().catch(() => {});
+const rows0 = await count("usage");
+const bytes0 = dbBytes();
+console.log(`# usage log at scale: ${rows0} rows over ${DAYS} days (fill ${fillS.toFixed(0)} s, rollups of them ${rollupS.toFixed(0)} s)`);
+console.log(`rollups: ${await count("usage_minute")} minute rows, ${await count("usage_hour")} hour rows`);
+console.log(`D1: ${(bytes0 / 1e6).toFixed(0)} MB, ${(bytes0 / rows0).toFixed(0)} bytes per usage row (rows, indexes and rollups)\n`);
+
+const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+async function time(fn) {
+  await fn();
+  const xs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const s = performance.now();
+    await fn();
+    xs.push(performance.now() - s);
+  }
+  return median(xs);
+}
+const get = async (p) => {
+  const r = await mf.dispatchFetch(`http://gw.bench/admin${p}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (r.status !== 200) throw new Error(`${p}: ${r.status} ${await r.text()}`);
+  return r.json();
+};
+const from30 = T_END - 30 * DAY + 12_345; // not on a minute: the edges come from the rows
+const to30 = T_END - 54_321;
+const endpointCases = [
+  ["usage: totals, 30 days", `/usage?from=${from30}&to=${to30}`, usageSql({ from: from30, to: to30 })],
+  ["usage: group_by=day, 30 days", `/usage?from=${from30}&to=${to30}&group_by=day`, usageSql({ from: from30, to: to30, group_by: "day" })],
+  ["usage: group_by=model, 30 days", `/usage?from=${from30}&to=${to30}&group_by=model`, usageSql({ from: from30, to: to30, group_by: "model" })],
+  ["usage: group_by=key, 30 days", `/usage?from=${from30}&to=${to30}&group_by=key`, usageSql({ from: from30, to: to30, group_by: "key" })],
+  ["usage: key_id, group_by=day, all time", `/usage?key_id=key_7&group_by=day`, usageSql({ key_id: "key_7", group_by: "day" })],
+  ["usage: totals, all time", `/usage`, usageSql({})],
+];
+async function measure(label) {
+  const out = [];
+  for (const [name, p, raw] of endpointCases) {
+    const ms = await time(() => get(p));
+    const rawMs = label === "before" ? await time(() => db.prepare(raw.sql).bind(...raw.args).all()) : undefined;
+    out.push({ name, ms, rawMs });
+  }
+  const first = await get("/logs?limit=100");
+  out.push({ name: "logs: first page (100)", ms: await time(() => get("/logs?limit=100")) });
+  // A page well into the past: after compaction it comes from the archive.
+  const old = await get(`/logs?limit=1&to=${T_START + 10 * DAY}`);
+  const cursor = old.next_cursor;
+  out.push({ name: "logs: a page 80 days back (cursor)", ms: await time(() => get(`/logs?limit=100&cursor=${cursor}`)) });
+  out.push({ name: "logs: key_id, first page", ms: await time(() => get("/logs?key_id=key_7&limit=100")) });
+  void first;
+  return out;
+}
+const before = await measure("before");
+
+// D1 rows written per call, by design, on a fresh table (D1 bills every row inserted, updated or deleted, indexes too).
+function synth(n, density, offset) {
+  const now = T_END + HOUR;
+  return Array.from({ length: n }, (_, i) => {
+    const j = offset + i;
+    const dense = density === "dense";
+    return {
+      request_id: `w-${density}-${j}`, ts: now + (dense ? i * 100 : i * 61_000), key_id: `wkey_${dense ? j % 10 : j}`, team_id: `wteam_${dense ? j % 3 : j}`,
+      requested_model: "gemini-2.5-flash", provider: "gemini", model: dense ? ["gemini-2.5-flash", "gemini-2.0-flash"][j % 2] : `m${j}`,
+      action: "generateContent", stream: false, status: j % 25 ? 200 : 503, outcome: j % 25 ? "ok" : "error", error: null, attempts: [],
+      fallback_index: 0, tokens: { input: 100, output: 50, cached: 0, thinking: 0 }, cost_usd: 0.0001, latency_ms: 300 + (j % 900), ttfb_ms: 90,
+    };
+  });
+}
+async function written(stmts) {
+  const res = await db.batch(stmts);
+  return res.reduce((n, r) => n + (r.meta?.rows_written ?? 0), 0);
+}
+const perCall = [];
+for (const density of ["dense", "sparse"]) {
+  let rollup = 0;
+  let plain = 0;
+  const BATCHES = 10;
+  for (let b = 0; b < BATCHES; b++) {
+    const rows = synth(100, density, b * 100);
+    const json = JSON.stringify(rows);
+    rollup += await written(rowsStatements(db, json, `bench:${density}:${b}`));
+    // The same rows again under new ids, the row alone: the INSERT without rollups.
+    const again = JSON.stringify(rows.map((r) => ({ ...r, request_id: `${r.request_id}-plain` })));
+    plain += await written([rowsStatements(db, again, `bench:${density}:${b}:plain`).at(-1)]);
+  }
+  perCall.push({ density, plain: plain / (BATCHES * 100), rollup: rollup / (BATCHES * 100) });
+}
+const del = await db.prepare("DELETE FROM usage WHERE request_id LIKE 'w-%'").run();
+const deletedPerRow = del.meta.rows_written / del.meta.changes;
+
+// Compaction: every row older than the window to R2, through the admin route, as the cron does.
+t = performance.now();
+let runs = 0;
+let moved = 0;
+for (;;) {
+  const r = await mf.dispatchFetch("http://gw.bench/admin/usage/compact", { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const body = await r.json();
+  if (r.status !== 200) throw new Error(JSON.stringify(body));
+  runs++;
+  moved += body.archived_rows;
+  if (body.done) break;
+}
+const compactS = (performance.now() - t) / 1000;
+await db.prepare("VACUUM").run().catch(() => {});
+const rows1 = await count("usage");
+const bytes1 = dbBytes();
+const archive = await db.prepare("SELECT count(*) AS objects, sum(rows) AS rows, sum(bytes) AS bytes FROM usage_archive").first();
+console.log(`compaction: ${moved} rows to ${archive.objects} R2 objects (${(archive.bytes / 1e6).toFixed(0)} MB gzip, ${(archive.bytes / archive.rows).toFixed(0)} bytes a row) in ${runs} runs, ${compactS.toFixed(0)} s`);
+console.log(`D1 after: ${rows1} rows, ${(bytes1 / 1e6).toFixed(0)} MB (VACUUMed; D1 reuses freed pages without it)\n`);
+const after = await measure("after");
+
+console.log("| query | raw rows (the query before) | gateway, rollups, before compaction | after compaction |\n| --- | ---: | ---: | ---: |");
+for (const [i, b] of before.entries()) {
+  console.log(`| ${b.name} | ${b.rawMs === undefined ? "" : `${b.rawMs.toFixed(1)} ms`} | ${b.ms.toFixed(1)} ms | ${after[i].ms.toFixed(1)} ms |`);
+}
+console.log("\n| D1 rows written per call | dense (10 keys, 2 models, 100 calls in 10 s) | sparse (every call its own group) |\n| --- | ---: | ---: |");
+console.log(`| row only (no rollups) | ${perCall[0].plain.toFixed(2)} | ${perCall[1].plain.toFixed(2)} |`);
+console.log(`| row + per-batch rollup upserts (this design) | ${perCall[0].rollup.toFixed(2)} | ${perCall[1].rollup.toFixed(2)} |`);
+// A trigger on the usage table would write both rollups for every row: at least 2 more than the row alone, plus the
+// hourly indexes' entries for a new group, as here; so never fewer than this design, as many when every call is its own group.
+console.log(`| row + a rollup write per row (trigger design; lower bound) | ≥ ${(perCall[0].plain + 2).toFixed(2)} | ≥ ${(perCall[1].plain + 2).toFixed(2)} |`);
+console.log(`| compaction's delete of the row | ${deletedPerRow.toFixed(2)} | ${deletedPerRow.toFixed(2)} |`);
+await mf.dispose();
