@@ -152,7 +152,10 @@ export const UsageMetadata = z.looseObject({
   candidatesTokenCount: z.optional(z.number()),
   cachedContentTokenCount: z.optional(z.number()),
   thoughtsTokenCount: z.optional(z.number()),
+  toolUsePromptTokenCount: z.optional(z.number()),
   totalTokenCount: z.optional(z.number()),
+  // Also passed through, and read by src/usage/cost.ts: promptTokensDetails, cacheTokensDetails,
+  // candidatesTokensDetails, toolUsePromptTokensDetails ([{modality, tokenCount}]).
 });
 export type UsageMetadata = z.infer<typeof UsageMetadata>;
 

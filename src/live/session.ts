@@ -33,7 +33,7 @@ import { sealHandle, unseal, verifyHandle } from "./resumption";
 import { frameText, isObject, lockSetup, mayName, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";
 import { tokenObject } from "./token-store";
 import { consumeToken, liveRefusal, type PresentedToken } from "./tokens";
-import { liveCostUsd, LiveUsage, modalityTokens, rowUsage, type ServerMessageUsage } from "./usage";
+import { liveBillable, liveCostUsd, LiveUsage, modalityTokens, rowUsage, type ServerMessageUsage } from "./usage";
 
 /** How long a client may take to send its setup message. */
 export const SETUP_TIMEOUT_MS = 10_000;
@@ -405,7 +405,7 @@ class LiveSession {
   private spent(): { tokens: number; usd: number } {
     const total = this.usage.total();
     const t = tokensOf(rowUsage(total));
-    return { tokens: t.input + t.output, usd: liveCostUsd(this.price, total) };
+    return { tokens: t.input + t.output + t.tool_use, usd: liveCostUsd(this.price, total) };
   }
 
   /** The key still usable (its leases renewed when stale: a revocation or its team's deletion lands within a lease's life). */
@@ -511,7 +511,7 @@ class LiveSession {
       usage: rowUsage(total),
       ttfbMs: this.ttfbMs,
       session: { close_code: end.code, closed_by: end.by, modality_tokens: modalityTokens(total) },
-      costUsd: liveCostUsd(this.price, total),
+      billable: liveBillable(total),
     });
   }
 }

@@ -16,10 +16,14 @@ export interface AttemptInfo {
 }
 
 export interface Tokens {
+  /** The prompt (Gemini's promptTokenCount), cached tokens included. */
   input: number;
+  /** What was generated: the answer and thinking. */
   output: number;
   cached: number;
   thinking: number;
+  /** Tool results fed back (Gemini's toolUsePromptTokenCount), outside `input`, billed at the input price. */
+  tool_use: number;
 }
 
 export interface CallRecord {
@@ -40,6 +44,8 @@ export interface CallRecord {
   fallback_index: number | null;
   tokens: Tokens;
   cost_usd: number;
+  /** Dimensions of the call no price covered (`model`, `input:HOLOGRAM`, `per_image`, …), comma-separated; else absent. */
+  unpriced?: string;
   latency_ms: number;
   ttfb_ms: number | null;
   /** How many requests the row stands for: a batch's one row counts all of its requests; absent means one. */
@@ -76,7 +82,7 @@ export interface SettleRefs {
   team?: string;
 }
 
-export const NO_TOKENS: Tokens = Object.freeze({ input: 0, output: 0, cached: 0, thinking: 0 });
+export const NO_TOKENS: Tokens = Object.freeze({ input: 0, output: 0, cached: 0, thinking: 0, tool_use: 0 });
 
 export function tokensOf(u: UsageMetadata | undefined): Tokens {
   if (!u) return NO_TOKENS;
@@ -84,5 +90,6 @@ export function tokensOf(u: UsageMetadata | undefined): Tokens {
   const thinking = u.thoughtsTokenCount ?? 0;
   // Gemini's candidatesTokenCount excludes thoughts; output here is what was generated and billed as output.
   const output = (u.candidatesTokenCount ?? 0) + thinking;
-  return { input, output, cached: u.cachedContentTokenCount ?? 0, thinking };
+  const tool_use = u.toolUsePromptTokenCount ?? 0;
+  return { input, output, cached: u.cachedContentTokenCount ?? 0, thinking, tool_use };
 }

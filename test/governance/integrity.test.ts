@@ -375,7 +375,7 @@ describe("no silent loss in governance", () => {
     const row = (usd: number): CallRecord => ({
       request_id: crypto.randomUUID(), ts: Date.now(), key_id: id, team_id: null, requested_model: "mock/echo", provider: "mock",
       model: "echo", action: "generateContent", stream: false, status: 200, outcome: "ok", error: null, attempts: [],
-      fallback_index: 0, tokens: { input: 1, output: 1, cached: 0, thinking: 0 }, cost_usd: usd, latency_ms: 1, ttfb_ms: 1,
+      fallback_index: 0, tokens: { input: 1, output: 1, cached: 0, thinking: 0, tool_use: 0 }, cost_usd: usd, latency_ms: 1, ttfb_ms: 1,
       settle: { key: "" },
     });
     const batch = [row(0.25), row(0.5)];

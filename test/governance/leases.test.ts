@@ -152,7 +152,7 @@ describe("holds: reservations for work that outlives its request", () => {
     await settleRecords(env, "batch-1-usage", [{
       request_id: "batch-1", ts: Date.now(), key_id: key.id, team_id: team.id, requested_model: "mock/echo", provider: "mock", model: "echo",
       action: "batchGenerateContent", stream: false, status: 200, outcome: "ok", error: null, attempts: [], fallback_index: 0,
-      tokens: { input: 1, output: 1, cached: 0, thinking: 0 }, cost_usd: 0.5, latency_ms: 1, ttfb_ms: null, settle: held.refs,
+      tokens: { input: 1, output: 1, cached: 0, thinking: 0, tool_use: 0 }, cost_usd: 0.5, latency_ms: 1, ttfb_ms: null, settle: held.refs,
     }]);
     await release(env, record, "batch-1");
     const s = await snapshot(key.id);

@@ -29,7 +29,7 @@ describe("usage per turn", () => {
     expect(u.total().prompt).toBe(40);
   });
 
-  it("maps to the row: input = prompt + tool results, output = response + thoughts; modalities summed", () => {
+  it("maps to the row: input = prompt, tool results apart, output = response + thoughts; modalities summed", () => {
     const u = new LiveUsage();
     u.observe(turnEnd({
       promptTokenCount: 300, responseTokenCount: 40, toolUsePromptTokenCount: 5, thoughtsTokenCount: 7, cachedContentTokenCount: 50,
@@ -39,7 +39,7 @@ describe("usage per turn", () => {
     }));
     u.observe(turnEnd({ promptTokenCount: 10, promptTokensDetails: [{ modality: "AUDIO", tokenCount: 10 }] }));
     const t = u.total();
-    expect(rowUsage(t)).toEqual({ promptTokenCount: 315, candidatesTokenCount: 40, thoughtsTokenCount: 7, cachedContentTokenCount: 50, totalTokenCount: 362 });
+    expect(rowUsage(t)).toEqual({ promptTokenCount: 310, toolUsePromptTokenCount: 5, candidatesTokenCount: 40, thoughtsTokenCount: 7, cachedContentTokenCount: 50, totalTokenCount: 362 });
     expect(modalityTokens(t)).toEqual({ input: { TEXT: 100, AUDIO: 210 }, output: { AUDIO: 40 }, cached: { TEXT: 50 } });
   });
 

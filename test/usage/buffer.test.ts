@@ -25,7 +25,7 @@ const record = (i: number, tag: string, over: Partial<CallRecord> = {}): CallRec
   request_id: `buffered-${tag}-${i}`, ts: 1_600_000_000_000 + i, key_id: "key_buffered", team_id: null,
   requested_model: "mock/echo", provider: "mock", model: "echo", action: "generateContent", stream: false, status: 200,
   outcome: "ok", error: null, attempts: [{ target: "mock/echo", status: 200, reason: "ok", latency_ms: 1 }], fallback_index: 0,
-  tokens: { input: 1, output: 2, cached: 0, thinking: 0 }, cost_usd: 0.000005, latency_ms: 3, ttfb_ms: 3,
+  tokens: { input: 1, output: 2, cached: 0, thinking: 0, tool_use: 0 }, cost_usd: 0.000005, latency_ms: 3, ttfb_ms: 3,
   ...over,
 });
 
@@ -368,7 +368,7 @@ describe("the batch writer", () => {
         { target: "openai/gpt-4o", status: 429, reason: "upstream 429", latency_ms: 12, credential: "a" },
         { target: "mock/echo", status: 502, reason: "network error", latency_ms: 7, skipped: true },
       ],
-      fallback_index: null, tokens: { input: 10, output: 0, cached: 3, thinking: 4 }, cost_usd: 1.5e-7, ttfb_ms: null, requests: 7,
+      fallback_index: null, tokens: { input: 10, output: 0, cached: 3, thinking: 4, tool_use: 0 }, cost_usd: 1.5e-7, ttfb_ms: null, requests: 7,
       session: { close_code: 4003, closed_by: "gateway", modality_tokens: { input: { AUDIO: 5 }, output: { TEXT: 2 } } },
     };
     const viaBatch = record(1, tag, rich);

@@ -11,7 +11,7 @@ import { badRequest, GatewayError } from "../../gemini/errors";
 import type { UsageMetadata } from "../../gemini/schema";
 import { Gate, type CallNeed } from "../../governance/gate";
 import type { CallScope } from "../../pipeline/context";
-import { recordCall } from "../../pipeline/record";
+import { recordCall, type CallEnd } from "../../pipeline/record";
 import { respondError } from "../../pipeline/respond";
 import { parseTarget, targetString, type Target } from "../../plan/target";
 import { resourceSettings, type ResourceSettings } from "../../resources/settings";
@@ -36,6 +36,8 @@ export interface ResourceCall {
   target: Target | null;
   /** Tokens the call used (a cache's creation), for its row. */
   usage?: UsageMetadata;
+  /** What else it is charged (a cache's storage, a video's seconds), for its row. */
+  units?: CallEnd["units"];
   /** Takes the call's request slot and reserves `need` (a create), before anything is created upstream. */
   admit(need?: CallNeed): Promise<void>;
   /** The call concerns this owned resource: its model (if it has one) is the call's, for the row. */
@@ -94,7 +96,7 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
       return (outcome, error) =>
         recordCall(scope, {
           target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome, error,
-          usage: call.usage, ttfbMs: Date.now() - startedAt,
+          usage: call.usage, units: call.units, ttfbMs: Date.now() - startedAt,
         });
     },
   };
@@ -110,7 +112,7 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
     if (!deferred) {
       recordCall(scope, {
         target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome: "ok", error: null,
-        usage: call.usage, ttfbMs: Date.now() - startedAt,
+        usage: call.usage, units: call.units, ttfbMs: Date.now() - startedAt,
       });
     }
     if (upstream.attempts.length && !res.headers.has("x-edgeway-provider")) res.headers.set("x-edgeway-provider", "gemini");
