@@ -43,7 +43,7 @@ export async function createCache(call: ResourceCall): Promise<Response> {
   const hours = requestedHours(body, Date.now());
   await call.admit({ tokens, usd: price ? costOf(price, { ...EMPTY_BILLABLE, cached: { TEXT: tokens }, prompt: { TEXT: tokens }, cache_token_hours: tokens * hours }).usd : 0 });
 
-  const answer = await call.upstream.json<{ name?: unknown; expireTime?: unknown; usageMetadata?: { totalTokenCount?: number } }>(`${call.version}/cachedContents`, {
+  const answer = await call.upstream.json<{ name?: unknown; createTime?: unknown; expireTime?: unknown; usageMetadata?: { totalTokenCount?: number } }>(`${call.version}/cachedContents`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ ...body, model: `models/${t.model}` }),
@@ -53,7 +53,8 @@ export async function createCache(call: ResourceCall): Promise<Response> {
     throw new GatewayError(502, "gemini: the cache's answer names no cache");
   }
   const n = answer.usageMetadata?.totalTokenCount ?? 0;
-  const now = Date.now();
+  // Gemini's own clock for both ends of the lifetime (createTime, expireTime); the gateway's when it says neither.
+  const now = instant(answer.createTime) ?? Date.now();
   const until = expiryOf(answer, now);
   const meta: CacheMeta = { tokens: n, paid_until: until };
   await call.store.create(ownerOf(call.key), { name: answer.name, kind: "cachedContent", model: targetString(t), meta: JSON.stringify(meta) });
@@ -86,10 +87,16 @@ function requestedHours(body: Record<string, unknown>, now: number): number {
   return DEFAULT_TTL_HOURS;
 }
 
+/** An RFC 3339 time of Gemini's (ms), if it is one. */
+function instant(v: unknown): number | undefined {
+  const at = typeof v === "string" ? Date.parse(v) : NaN;
+  return Number.isFinite(at) ? at : undefined;
+}
+
 /** The expiry (ms) Gemini's answer says, else the default TTL's. */
 function expiryOf(answer: { expireTime?: unknown }, now: number): number {
-  const at = typeof answer.expireTime === "string" ? Date.parse(answer.expireTime) : NaN;
-  return Number.isFinite(at) ? Math.min(at, now + MAX_HOURS * HOUR_MS) : now + DEFAULT_TTL_HOURS * HOUR_MS;
+  const at = instant(answer.expireTime);
+  return at !== undefined ? Math.min(at, now + MAX_HOURS * HOUR_MS) : now + DEFAULT_TTL_HOURS * HOUR_MS;
 }
 
 export const listCaches = (call: ResourceCall) => listOwn(call, "cachedContent", "cachedContents");
@@ -103,7 +110,7 @@ export async function patchCache(call: ResourceCall, id: string): Promise<Respon
   const body = await readJson(call.req, MAX_PATCH_BYTES);
   const mask = call.url.searchParams.get("updateMask");
   if (mask !== null && !/^[A-Za-z_.,]{1,200}$/.test(mask)) throw badRequest("updateMask must list field names, e.g. ttl");
-  const answer = await call.upstream.json<{ expireTime?: unknown }>(`${call.version}/${row.name}${mask ? `?updateMask=${encodeURIComponent(mask)}` : ""}`, {
+  const answer = await call.upstream.json<{ updateTime?: unknown; expireTime?: unknown }>(`${call.version}/${row.name}${mask ? `?updateMask=${encodeURIComponent(mask)}` : ""}`, {
     method: "PATCH",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -117,10 +124,10 @@ export async function patchCache(call: ResourceCall, id: string): Promise<Respon
  * A later expiry is charged the storage of the hours it adds, once: the row's `paid_until` moves with a
  * compare-and-set, so two patches racing charge each hour once. An earlier expiry refunds nothing.
  */
-async function chargeExtension(call: ResourceCall, row: ResourceRow, answer: { expireTime?: unknown }): Promise<void> {
+async function chargeExtension(call: ResourceCall, row: ResourceRow, answer: { updateTime?: unknown; expireTime?: unknown }): Promise<void> {
   const meta = parseMeta(row.meta);
   if (!meta) return;
-  const now = Date.now();
+  const now = instant(answer.updateTime) ?? Date.now();
   const until = expiryOf(answer, now);
   const from = Math.max(meta.paid_until, now);
   if (until <= from) return;
