@@ -130,6 +130,23 @@ describe("context-cache storage", () => {
     expire = new Date(t0 + 3_600_000).toISOString();
     expect((await resource("PATCH", `cachedContents/${id}`, { ttl: "3600s" }, key)).row!.cost_usd).toBe(0);
   });
+
+  it("a PATCH that would add more storage than the budget has left is refused (402) before the upstream hears of it", async () => {
+    const { key } = await createKey({ name: "cache-budget", budget: { max_usd: 1 } });
+    const t0 = Date.UTC(2026, 5, 2, 12);
+    vi.spyOn(Date, "now").mockImplementation(() => t0);
+    const name = `cachedContents/c${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const calls = mockUpstream(() => json({ name, expireTime: new Date(t0 + 3_600_000).toISOString(), usageMetadata: { totalTokenCount: 100_000 } }));
+    const made = await resource("POST", "cachedContents", { model: "gemini/gemini-2.5-flash", contents: [{ role: "user", parts: [{ text: "doc" }] }], ttl: "3600s" }, key);
+    expect(made.status).toBe(200);
+    // 100,000 × 0.03 + 100,000 × 1 h × 1.00 = 3000 + 100,000
+    expect(made.row!.cost_usd).toBe(0.103);
+    // 100 hours more would be 100,000 × 100 × 1.00 = $10: more than the $0.897 left.
+    const refused = await resource("PATCH", `cachedContents/${name.slice("cachedContents/".length)}`, { ttl: "360000s" }, key);
+    expect(refused.status).toBe(402);
+    expect(refused.text).toMatch(/budget/);
+    expect(calls.filter((c) => c.method === "PATCH")).toHaveLength(0);
+  });
 });
 
 describe("a batch at the batch price, each response at its own tier", () => {

@@ -110,6 +110,13 @@ export async function patchCache(call: ResourceCall, id: string): Promise<Respon
   const body = await readJson(call.req, MAX_PATCH_BYTES);
   const mask = call.url.searchParams.get("updateMask");
   if (mask !== null && !/^[A-Za-z_.,]{1,200}$/.test(mask)) throw badRequest("updateMask must list field names, e.g. ttl");
+  // A longer life costs storage: the most it can add is reserved first, so a budget cannot be overrun by a PATCH.
+  const meta = parseMeta(row.meta);
+  const price = call.target ? call.scope.config.price(call.target.provider, call.target.model) : undefined;
+  if (meta && price && body && typeof body === "object" && !Array.isArray(body)) {
+    const hours = requestedHours(body as Record<string, unknown>, Date.now());
+    await call.admit({ tokens: 0, usd: costOf(price, { ...EMPTY_BILLABLE, cache_token_hours: meta.tokens * hours }).usd });
+  }
   const answer = await call.upstream.json<{ updateTime?: unknown; expireTime?: unknown }>(`${call.version}/${row.name}${mask ? `?updateMask=${encodeURIComponent(mask)}` : ""}`, {
     method: "PATCH",
     headers: { "content-type": "application/json" },
