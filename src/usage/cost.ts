@@ -60,7 +60,7 @@ export const EMPTY_BILLABLE: Billable = Object.freeze({
 const TEXTLIKE = new Set(["TEXT", "DOCUMENT", "MODALITY_UNSPECIFIED"]);
 const MEDIA = { AUDIO: "audio", IMAGE: "image", VIDEO: "video" } as const;
 type Media = keyof typeof MEDIA;
-const isMedia = (m: string): m is Media => m in MEDIA;
+const isMedia = (m: string): m is Media => Object.hasOwn(MEDIA, m);
 
 export function costOf(price: Price | undefined, b: Billable): Cost {
   const c: Cost = { usd: 0, input: 0, cached: 0, cache_write: 0, tool_use: 0, thinking: 0, output: 0, units: 0, storage: 0, tier: null, unpriced: [] };

@@ -25,7 +25,7 @@ const TOKEN_PRICES = {
   input_audio: usd(),
   input_image: usd(),
   input_video: usd(),
-  /** Output by modality; an unpriced one is charged at `output` and flagged (src/usage/cost.ts). */
+  /** Output by modality; each defaults to `output` (a modality with no field at all is flagged: src/usage/cost.ts). */
   output_audio: usd(),
   output_image: usd(),
   output_video: usd(),
