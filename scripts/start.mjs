@@ -82,9 +82,12 @@ waitUntilUp()
   admin token:       ${token}   (in .dev.vars)
   operator console:  ${base}/console/   (sign in with the admin token)
 
+  in another shell, for the README's examples:
+    export EDGEWAY_KEY=${key}
+
   try it (the built-in mock provider needs no network):
     curl -s ${base}/genai/v1beta/models/mock/echo:generateContent \\
-      -H "x-goog-api-key: ${key}" -H "content-type: application/json" \\
+      -H "x-goog-api-key: $EDGEWAY_KEY" -H "content-type: application/json" \\
       -d '{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}'
 `);
   })

@@ -3,11 +3,14 @@ import { Hono } from "hono";
 import type { AppEnv } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
 import { discardUnread } from "./pipeline/body";
+import { authorize } from "./routes/admin/access";
+import { auditApp } from "./routes/admin/audit";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
 import { resourcesApp } from "./routes/admin/resources";
 import { statsApp } from "./routes/admin/stats";
 import { teamsApp } from "./routes/admin/teams";
+import { tokensApp } from "./routes/admin/tokens";
 import { logsApp, usageApp } from "./routes/admin/usage";
 import { cors } from "./routes/cors";
 import { genaiApp } from "./routes/genai";
@@ -26,12 +29,15 @@ export function buildApp() {
 
   const admin = new Hono<AppEnv>();
   admin.use("*", adminAuth);
+  admin.use("*", authorize);
   admin.route("/keys", keysApp);
   admin.route("/teams", teamsApp);
   admin.route("/usage", usageApp);
   admin.route("/logs", logsApp);
   admin.route("/resources", resourcesApp);
   admin.route("/stats", statsApp);
+  admin.route("/tokens", tokensApp);
+  admin.route("/audit", auditApp);
   app.route("/admin", admin);
 
   // /console and /docs are static files (wrangler.toml [assets]) served before the Worker runs.

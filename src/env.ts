@@ -1,4 +1,5 @@
 /** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
+import type { AdminTokens } from "./auth/admin-tokens";
 import type { Governor } from "./governance/governor";
 import type { EphemeralToken } from "./live/token-store";
 import type { UsageBuffer } from "./usage/buffer";
@@ -12,6 +13,8 @@ export interface Env {
   USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
   /** Live API ephemeral tokens, one object per token (src/live/token-store.ts). */
   EPHEMERAL_TOKENS: DurableObjectNamespace<EphemeralToken>;
+  /** Scoped admin tokens, all in the one object named "tokens" (src/auth/admin-tokens.ts). */
+  ADMIN_TOKENS: DurableObjectNamespace<AdminTokens>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;
@@ -20,6 +23,8 @@ export interface Env {
   OPENAI_BASE_URL?: string;
   ANTHROPIC_BASE_URL?: string;
   ADMIN_TOKEN?: string;
+  /** Days the audit trail keeps its rows (default 365; `0` keeps them for good); pruned by the cron. */
+  AUDIT_RETENTION_DAYS?: string;
 
   /** Azure OpenAI: resource (or a base URL), api-version, deployments to list; the key is AZURE_OPENAI_API_KEY. */
   AZURE_OPENAI_API_KEY?: string;
@@ -102,5 +107,7 @@ export interface AppEnv {
     requestId: string;
     startedAt: number;
     config: import("./config").Config;
+    /** Who makes an admin request (set by the admin API's authentication). */
+    actor: import("./routes/admin/access").Actor;
   };
 }

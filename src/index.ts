@@ -1,8 +1,10 @@
-/** The Worker entry point: the HTTP app, and the scheduled sweep of batches and operations (cron, wrangler.toml). */
+/** The Worker entry point: the HTTP app, and the cron (wrangler.toml): the sweep of batches and operations, audit pruning. */
 import { buildApp } from "./app";
 import type { Env } from "./env";
+import { pruneAudit } from "./audit/trail";
 import { sweepResources } from "./resources/sweep";
 
+export { AdminTokens } from "./auth/admin-tokens";
 export { Governor } from "./governance/governor";
 export { EphemeralToken } from "./live/token-store";
 export { UsageBuffer } from "./usage/buffer";
@@ -13,5 +15,7 @@ export default {
   fetch: app.fetch,
   scheduled(_controller, env, ctx) {
     ctx.waitUntil(sweepResources(env, (p) => ctx.waitUntil(p)));
+    // Audit rows past AUDIT_RETENTION_DAYS (src/audit/trail.ts).
+    ctx.waitUntil(pruneAudit(env));
   },
 } satisfies ExportedHandler<Env>;

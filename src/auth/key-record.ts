@@ -62,6 +62,27 @@ export interface KeyRecord extends KeyFields {
   rotations?: number;
   /** Bumped by every admin write (the key's Governor is the one writer); `If-Match` on PATCH names it. */
   revision?: number;
+  /**
+   * The secret the last rotation replaced, while it keeps working: its prefix, its rotation number (the `rotations`
+   * a record read under it carries) and until when. Null once a revocation, `active: false` or a rotation without
+   * grace ended it; a past `until` means it has ended.
+   */
+  grace?: KeyGrace | null;
+}
+
+export interface KeyGrace {
+  prefix: string;
+  rotations: number;
+  until: string;
+}
+
+/** The longest grace a rotation may give the secret it replaces: 7 days. */
+export const MAX_GRACE_SECONDS = 604_800;
+
+/** Whether a secret read as rotation `presented` is the one still in its grace under the key's current record. */
+export function inGrace(current: Pick<KeyRecord, "grace">, presented: number, now: number): boolean {
+  const g = current.grace;
+  return !!g && g.rotations === presented && Date.parse(g.until) > now;
 }
 
 /** Why a key may not be used right now, or undefined when it may. */

@@ -79,6 +79,25 @@ export class KeyStore {
     return ids;
   }
 
+  /**
+   * Up to `limit` keys of one team (revoked ones included), found from the list's metadata: pages of KV's list are
+   * read, each no longer than what is still wanted, so a page never holds more matches than fit and none is skipped.
+   */
+  async listInTeam(teamId: string, limit: number, cursor?: string): Promise<{ records: KeyRecord[]; cursor?: string }> {
+    const ids: string[] = [];
+    let next = cursor;
+    do {
+      const page = await this.kv.list<KeyListMeta>({ prefix: "key:", limit: limit - ids.length, cursor: next });
+      for (const k of page.keys) {
+        const m = k.metadata ?? listMeta((await this.kv.get<Stored>(k.name, "json"))?.record);
+        if (m.team_id === teamId) ids.push(k.name);
+      }
+      next = page.list_complete ? undefined : page.cursor;
+    } while (next && ids.length < limit);
+    const stored = await Promise.all(ids.map((name) => this.kv.get<Stored>(name, "json")));
+    return { records: stored.filter((s): s is Stored => !!s).map((s) => s.record), cursor: next };
+  }
+
   async list(limit: number, cursor?: string): Promise<{ records: KeyRecord[]; cursor?: string }> {
     const page = await this.kv.list({ prefix: "key:", limit, cursor });
     const stored = await Promise.all(page.keys.map((k) => this.kv.get<Stored>(k.name, "json")));

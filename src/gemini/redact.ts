@@ -3,7 +3,10 @@
  * error events, usage rows. An upstream may echo a key in any spelling, so the text is searched after decoding JSON
  * escapes (`\uXXXX`, `\n`, `\"` …) and URL `%XX` escapes (twice over, for double encoding), ignoring ASCII case,
  * and any run of `MIN_RUN` or more characters of a secret counts as the secret; so do its base64 forms
- * (`base64Forms`). The rest of the text is left exactly as it was.
+ * (`base64Forms`) and its hex form (`hexForm`, either case). The rest of the text is left exactly as it was.
+ *
+ * A text that arrives in pieces (a stream's answer) is redacted as a whole by `TextStreamRedactor`: each piece is
+ * searched together with what came before it, and only a short tail that could begin a secret waits for the next.
  */
 
 export const REDACTED = "[redacted]";
@@ -24,10 +27,34 @@ export type Redactor = (text: string) => string;
  * indexed so a text is scanned once per secret, in time linear in its length (times `MIN_RUN`).
  */
 export function redactor(secrets: readonly (string | undefined)[]): Redactor {
-  const given = [...new Set(secrets)].filter((s): s is string => !!s);
-  const index = [...new Set([...given, ...given.flatMap(base64Forms)])].map(runIndex);
+  const index = indexOf(secrets);
   if (!index.length) return (text) => text;
   return (text) => redactWith(text, index);
+}
+
+/** Every form of every secret, one index per run length (so a text is scanned once per length, not per secret). */
+function indexOf(secrets: readonly (string | undefined)[]): RunIndex[] {
+  const given = [...new Set(secrets)].filter((s): s is string => !!s);
+  const forms = [...new Set([...given, ...given.flatMap(base64Forms), ...given.flatMap(hexForm)])];
+  const byRun = new Map<string, RunIndex>();
+  for (const f of forms) {
+    const one = runIndex(f);
+    const key = `${one.run}:${one.whole}`;
+    const into = byRun.get(key);
+    if (!into) byRun.set(key, one);
+    else for (const r of one.runs) into.runs.add(r);
+  }
+  return [...byRun.values()];
+}
+
+/**
+ * A secret as hex carries it (an upstream dumping the bytes it was sent): two digits a byte, so the secret's
+ * characters are always a whole run of the text. Case-folded like the rest: upper-case hex is found too.
+ */
+export function hexForm(secret: string): string[] {
+  let hex = "";
+  for (const b of new TextEncoder().encode(secret)) hex += b.toString(16).padStart(2, "0");
+  return hex.length >= MIN_RUN ? [hex] : [];
 }
 
 /** One-off form of `redactor`. */
@@ -76,25 +103,40 @@ function runIndex(secret: string): RunIndex {
 }
 
 function redactWith(text: string, index: readonly RunIndex[]): string {
-  const d = decode(text);
+  return redactFrom(text, 0, index, decode(text)).out;
+}
+
+/**
+ * `text` from `base` on, with every span of a secret in it redacted: spans are found in the whole text (so a secret
+ * that began before `base` is still seen), and the part of one before `base` is left alone (it has gone out).
+ * `lastEnd`: where the last redacted span ends in `text` (0: none).
+ */
+function redactFrom(text: string, base: number, index: readonly RunIndex[], d: Decoded): { out: string; lastEnd: number } {
   const lower = foldCase(d.text);
+  // Windows wholly before `base` were searched with the earlier pieces (only without escapes is that cheap to know).
+  const from = d.start ? 0 : Math.max(0, base - MIN_RUN);
   // Matched spans of the decoded text, [start, end). A longer piece of a secret is the union of its runs, so
   // looking up each run-long window is enough (and never more than linear work).
   const spans: [number, number][] = [];
   for (const { run, runs, whole } of index) {
-    for (let i = 0; i + run <= lower.length; i++) {
+    for (let i = from; i + run <= lower.length; i++) {
       if (!runs.has(lower.slice(i, i + run))) continue;
       // A short secret counts only as a word of its own: "k" is not to be found in "network".
       if (whole && (isWordChar(lower.charCodeAt(i - 1)) || isWordChar(lower.charCodeAt(i + run)))) continue;
       spans.push([i, i + run]);
     }
   }
-  if (!spans.length) return text;
+  if (!spans.length) return { out: base ? text.slice(base) : text, lastEnd: 0 };
   // Back to the original text: each decoded character knows the span of source text it came from.
   spans.sort((a, b) => a[0] - b[0]);
   let out = "";
-  let cursor = 0;
+  let cursor = base;
   let cur: [number, number] | undefined;
+  const put = ([s, e]: [number, number]) => {
+    if (e <= base) return;
+    out += text.slice(cursor, Math.max(s, base)) + REDACTED;
+    cursor = e;
+  };
   for (const [s, e] of spans) {
     const start = startOf(d, s);
     const end = endOf(d, e - 1);
@@ -102,13 +144,95 @@ function redactWith(text: string, index: readonly RunIndex[]): string {
       cur[1] = Math.max(cur[1], end);
       continue;
     }
-    if (cur) {
-      out += text.slice(cursor, cur[0]) + REDACTED;
-      cursor = cur[1];
-    }
+    if (cur) put(cur);
     cur = [start, end];
   }
-  return out + text.slice(cursor, cur![0]) + REDACTED + text.slice(cur![1]);
+  put(cur!);
+  return { out: out + text.slice(Math.max(cursor, base)), lastEnd: cur![1] };
+}
+
+/**
+ * The shortest tail that is held back for the next piece: a tail of 1–3 characters of a secret goes out at once
+ * (most text ends in a character some key, hex or base64 form holds, and holding it would rewrite nearly every
+ * event). So at most 3 characters of a secret split across pieces go out before the rest of it is redacted.
+ */
+export const MIN_HELD = 4;
+/** The most of the text already sent that is kept to search the next piece with: MIN_RUN - 1 characters, escaped. */
+const CONTEXT_CHARS = 128;
+
+/**
+ * Redacts a text that arrives in pieces (one stream's answer, per candidate) as if it were one text: what a piece
+ * can safely send goes at once; a tail of `MIN_HELD` to `MIN_RUN - 1` characters that could begin a secret (a
+ * substring of one of its forms) waits for the next piece, and `flush` gives it up at the end. Each piece is searched
+ * together with the last characters already sent, so a secret that began in them is redacted from there on.
+ */
+export class TextStreamRedactor {
+  private readonly slots = new Map<number, { sent: string; held: string; redactedToEnd: boolean }>();
+
+  constructor(
+    private readonly index: readonly RunIndex[],
+    /** The case-folded forms of the secrets that are MIN_RUN or longer: a tail that is a substring of one is held. */
+    private readonly forms: readonly string[],
+    /** Every MIN_HELD-long substring of those forms: a tail whose first characters are none of these is not. */
+    private readonly grams: ReadonlySet<string>,
+  ) {}
+
+  /** What of `piece` (the next text of stream `slot`) goes out now. */
+  text(slot: number, piece: string): string {
+    const st = this.slots.get(slot) ?? { sent: "", held: "", redactedToEnd: false };
+    this.slots.set(slot, st);
+    const text = st.sent + st.held + piece;
+    const base = st.sent.length;
+    const d = decode(text);
+    let { out, lastEnd } = redactFrom(text, base, this.index, d);
+    const hold = Math.max(this.holdFrom(d, text.length), lastEnd, base);
+    const kept = text.length - hold;
+    // A secret redacted up to the end of the last piece and on into this one is one secret: one marker.
+    if (st.redactedToEnd && out.startsWith(REDACTED)) out = out.slice(REDACTED.length);
+    if (hold > base) st.redactedToEnd = lastEnd === hold;
+    st.held = text.slice(hold);
+    st.sent = text.slice(Math.max(0, hold - CONTEXT_CHARS), hold);
+    return kept ? out.slice(0, out.length - kept) : out;
+  }
+
+  /** The tail `slot` still holds (at the end of its stream): it began no secret after all. */
+  flush(slot: number): string {
+    const st = this.slots.get(slot);
+    if (!st) return "";
+    const held = st.held;
+    st.held = "";
+    st.sent = (st.sent + held).slice(-CONTEXT_CHARS);
+    return held;
+  }
+
+  /** Every slot still holding a tail. */
+  holding(): number[] {
+    return [...this.slots].filter(([, st]) => st.held).map(([slot]) => slot);
+  }
+
+  /** Where in the source text the longest decoded tail that could begin a secret starts (its length if none). */
+  private holdFrom(d: Decoded, length: number): number {
+    const lower = foldCase(d.text);
+    for (let k = Math.min(MIN_RUN - 1, lower.length); k >= MIN_HELD; k--) {
+      const at = lower.length - k;
+      if (!this.grams.has(lower.slice(at, at + MIN_HELD))) continue;
+      const tail = lower.slice(at);
+      if (this.forms.some((f) => f.includes(tail))) return startOf(d, at);
+    }
+    return length;
+  }
+}
+
+/** Builds `TextStreamRedactor`s for one set of secrets: the index is made once, each stream gets its own state. */
+export function textStreamRedactor(secrets: readonly (string | undefined)[]): (() => TextStreamRedactor) | undefined {
+  const index = indexOf(secrets);
+  if (!index.length) return undefined;
+  const given = [...new Set(secrets)].filter((s): s is string => !!s);
+  // A secret shorter than MIN_RUN is matched only whole, as a word: nothing of it is held.
+  const forms = [...new Set([...given, ...given.flatMap(base64Forms), ...given.flatMap(hexForm)].map(foldCase))].filter((f) => f.length >= MIN_RUN);
+  const grams = new Set<string>();
+  for (const f of forms) for (let j = 0; j + MIN_HELD <= f.length; j++) grams.add(f.slice(j, j + MIN_HELD));
+  return () => new TextStreamRedactor(index, forms, grams);
 }
 
 /** Lower-cases ASCII letters only, so every index of the result is the same character of the input. */

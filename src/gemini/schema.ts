@@ -152,6 +152,7 @@ export const UsageMetadata = z.looseObject({
   candidatesTokenCount: z.optional(z.number()),
   cachedContentTokenCount: z.optional(z.number()),
   thoughtsTokenCount: z.optional(z.number()),
+  /** Tokens of tool-use prompts; not part of promptTokenCount, billed as input. */
   toolUsePromptTokenCount: z.optional(z.number()),
   totalTokenCount: z.optional(z.number()),
   // Also passed through, and read by src/usage/cost.ts: promptTokensDetails, cacheTokensDetails,

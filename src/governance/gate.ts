@@ -9,7 +9,7 @@
  *  4. `finish(actual)`, when the call has ended: the reservation is replaced by what the call used.
  * Refusals are GatewayErrors with the contract's statuses; a Governor that cannot be reached is a 503 (fail closed).
  */
-import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
+import { inGrace, keyUnusableReason, type KeyRecord } from "../auth/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
 import type { SettleRefs } from "../usage/record";
@@ -58,7 +58,11 @@ export class Gate {
     return !!(this.keyLease.grant?.limits.budget ?? this.presented.budget) || !!this.teamLease?.grant?.limits.budget;
   }
 
-  async check(): Promise<void> {
+  /**
+   * `room`: whether the call needs room left (a slot, a token, a cent) to be let in; false for a call that rides on
+   * one admitted before it (an upload's chunks), which is still refused when the key may not be used at all.
+   */
+  async check(room = true): Promise<void> {
     leaseStats.calls++;
     await this.fetchLease(this.keyLease, !this.keyLease.grant && !meters(limitsOf(this.presented)));
     this.assertKeyStatus();
@@ -71,6 +75,7 @@ export class Gate {
       await this.fetchLease(this.teamLease, unlimited);
     }
     this.assertNoWholeRefusal();
+    if (!room) return;
     // Nothing left (a slot, a token, a cent): refused without reading the body, and while the refusal is fresh
     // without asking the Governor again.
     for (const l of this.leases()) {
@@ -141,10 +146,14 @@ export class Gate {
     clearTimeout(this.heartbeat);
     let refs: SettleRefs | undefined;
     for (const [l, took] of this.took) {
-      l.finish(took, actual);
-      l.inFlight--;
+      // The row settles with the subject's Governor when the lease meters tokens or dollars, and also when the lease
+      // is stale (an admin write here invalidated it, or it lapsed during a long call): a budget may have been set
+      // meanwhile, and the Governor that counted the spend already in the log when it was set did not see this call.
       const limits = l.grant?.limits;
-      if (limits && (limits.tpm !== null || limits.budget !== null)) (refs ??= {})[l.subject] = l.id;
+      const settles = !limits || !l.fresh() || limits.tpm !== null || limits.budget !== null;
+      l.finish(took, actual, settles);
+      l.inFlight--;
+      if (settles) (refs ??= {})[l.subject] = l.id;
       if (l.wantsRefresh()) this.background(l);
     }
     return refs;
@@ -189,7 +198,9 @@ export class Gate {
 
   private assertKeyStatus(): void {
     const g = this.keyLease.grant?.record;
-    if (g && (this.presented.rotations ?? 0) < (g.rotations ?? 0)) {
+    const presented = this.presented.rotations ?? 0;
+    // A rotated-away secret is refused, unless it is the one the last rotation gave a grace that has not ended.
+    if (g && presented < (g.rotations ?? 0) && !inGrace(g, presented, clock.now())) {
       throw new GatewayError(401, "API key not valid (it was rotated)");
     }
     const why = keyUnusableReason(this.record, clock.now());

@@ -12,6 +12,7 @@ import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
 import { KeyStore } from "../auth/key-store";
 import type { Env } from "../env";
 import { clock } from "./clock";
+import { hourOf } from "./policy";
 import { Ledger, type Counters } from "./ledger";
 import { limitsOf, ZERO, type Amounts, type LeaseAnswer, type LeaseAsk, type Limits, type Refusal, type SettleItem, type WriteResult } from "./protocol";
 import type { TeamRecord } from "./team-record";
@@ -20,11 +21,14 @@ import { usageLog } from "./usage-log";
 
 export type Subject = "key" | "team";
 
-/** An admin change to a key: fields, revocation (final), or a new secret (its hash and visible prefix). */
+/**
+ * An admin change to a key: fields, revocation (final), or a new secret (its hash and visible prefix), the secret
+ * it replaces working on for `graceMs`.
+ */
 export type KeyChange =
   | { kind: "patch"; fields: Partial<KeyRecord> }
   | { kind: "revoke" }
-  | { kind: "rotate"; hash: string; prefix: string };
+  | { kind: "rotate"; hash: string; prefix: string; graceMs: number };
 
 type RecordRow = {
   subject: Subject;
@@ -41,6 +45,7 @@ CREATE TABLE IF NOT EXISTS record (
 CREATE TABLE IF NOT EXISTS old_hashes (hash TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deleted (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS grace (id INTEGER PRIMARY KEY CHECK (id = 1), hash TEXT NOT NULL, until INTEGER NOT NULL);
 `;
 const PROJECT_RETRY_MS = 5_000;
 
@@ -163,15 +168,18 @@ export class Governor extends DurableObject<Env> {
 
   /**
    * Applies one change on top of the stored record (never on a caller's stale copy). `ifRevision` makes it
-   * conditional: a write based on an older revision is refused with 409. A revoked key stays revoked.
+   * conditional: a write based on an older revision is refused with 409. A revoked key stays revoked. `inTeam`
+   * confines the write to a key of that team (a team admin's): any other key is answered as one that does not exist,
+   * decided here, on the stored record, so a key moved out of the team meanwhile is not written.
    */
-  updateKey(change: KeyChange, ifRevision?: number): Promise<WriteResult<KeyRecord>> {
+  updateKey(change: KeyChange, ifRevision?: number, inTeam?: string): Promise<WriteResult<KeyRecord>> {
     return this.serial(async () => {
       const cur = this.readKey();
       const row = this.row();
       if (!cur || !row) return { ok: false, code: 404, message: "key not found" };
+      if (inTeam !== undefined && cur.team_id !== inTeam) return { ok: false, code: 404, message: `key "${cur.id}" not found` };
       if (cur.revoked_at) {
-        if (change.kind === "revoke") return { ok: true, record: cur };
+        if (change.kind === "revoke") return { ok: true, record: cur, before: cur };
         return { ok: false, code: 409, message: `key "${cur.id}" is revoked: revocation is final; create a new key instead` };
       }
       const stale = stalenessOf(cur.revision, ifRevision);
@@ -179,14 +187,23 @@ export class Governor extends DurableObject<Env> {
       const now = new Date().toISOString();
       const revision = (cur.revision ?? 1) + 1;
       if (change.kind === "revoke") {
-        this.commit("key", { ...cur, active: false, revoked_at: now, updated_at: now, revision }, row.hash);
+        // A revocation ends the secret in its grace too (README, "Rotation with a grace period").
+        this.endGrace();
+        this.commit("key", { ...cur, active: false, revoked_at: now, updated_at: now, revision, grace: null }, row.hash);
       } else if (change.kind === "patch") {
         const next: KeyRecord = { ...cur, ...change.fields, id: cur.id, created_at: cur.created_at, updated_at: now, revision };
-        const seeded = await this.seedBudget(cur, next, "key");
+        const seeded = await this.seedBudget(cur, next, "key", () => {
+          // Deactivating ends the grace of a rotated-away secret: re-activating does not bring it back.
+          if (change.fields.active === false && this.endGrace()) next.grace = null;
+          this.commit("key", next, row.hash);
+        });
         if (seeded) return seeded;
-        this.commit("key", next, row.hash);
       } else {
-        const next: KeyRecord = { ...cur, prefix: change.prefix, rotations: (cur.rotations ?? 0) + 1, updated_at: now, revision };
+        // Only the secret just replaced may have a grace: one still in an earlier grace stops now.
+        this.endGrace();
+        const until = clock.now() + change.graceMs;
+        const grace = change.graceMs > 0 && row.hash ? { prefix: cur.prefix, rotations: cur.rotations ?? 0, until: new Date(until).toISOString() } : null;
+        const next: KeyRecord = { ...cur, prefix: change.prefix, rotations: (cur.rotations ?? 0) + 1, updated_at: now, revision, grace };
         // The new secret must resolve before anyone is given it: publish it first, and change nothing if that fails.
         try {
           await this.env.VIRTUAL_KEYS.put(`vk:${change.hash}`, JSON.stringify(next));
@@ -194,11 +211,16 @@ export class Governor extends DurableObject<Env> {
           console.error(`governor key ${cur.id}: rotate could not publish the new secret`, String(e));
           return unavailable("KV") as WriteResult<KeyRecord>;
         }
-        if (row.hash) this.sql.exec("INSERT OR IGNORE INTO old_hashes (hash) VALUES (?)", row.hash);
+        if (grace) {
+          // The old secret keeps resolving (KV keeps its entry) until the alarm at `until` deletes it; the gate
+          // admits it only while `grace.until` is ahead (src/governance/gate.ts).
+          this.sql.exec("INSERT OR REPLACE INTO grace (id, hash, until) VALUES (1, ?, ?)", row.hash, until);
+          await this.ctx.storage.setAlarm(until);
+        } else if (row.hash) this.sql.exec("INSERT OR IGNORE INTO old_hashes (hash) VALUES (?)", row.hash);
         this.commit("key", next, change.hash);
       }
       await this.project();
-      return { ok: true, record: this.readKey()! };
+      return { ok: true, record: this.readKey()!, before: cur };
     });
   }
 
@@ -235,11 +257,10 @@ export class Governor extends DurableObject<Env> {
       const next: TeamRecord = {
         ...cur, ...fields, id: cur.id, created_at: cur.created_at, updated_at: new Date().toISOString(), revision: (cur.revision ?? 1) + 1,
       };
-      const seeded = await this.seedBudget(cur, next, "team");
+      const seeded = await this.seedBudget(cur, next, "team", () => this.commit("team", next, null));
       if (seeded) return seeded;
-      this.commit("team", next, null);
       await this.project();
-      return { ok: true, record: next };
+      return { ok: true, record: next, before: cur };
     });
   }
 
@@ -263,9 +284,15 @@ export class Governor extends DurableObject<Env> {
     });
   }
 
-  /** Publishing to KV failed earlier: try again until it lands. */
+  /** Publishing to KV failed earlier: try again until it lands. A grace that ended: its secret's KV entry goes. */
   override async alarm(): Promise<void> {
-    await this.serial(() => this.project());
+    await this.serial(async () => {
+      const g = this.graceRow();
+      if (g && g.until <= clock.now()) this.endGrace();
+      await this.project();
+      const left = this.graceRow();
+      if (left) await this.ctx.storage.setAlarm(Math.max(left.until, Date.now() + 1_000));
+    });
   }
 
   // ---- internals
@@ -284,6 +311,19 @@ export class Governor extends DurableObject<Env> {
       console.error("governor: admin write failed", String(e));
       return unavailable("write") as T;
     });
+  }
+
+  private graceRow(): { hash: string; until: number } | undefined {
+    return this.sql.exec<{ hash: string; until: number }>("SELECT hash, until FROM grace WHERE id = 1").toArray()[0];
+  }
+
+  /** The secret in its grace (if any) stops resolving: its KV entry is deleted with the next publish. */
+  private endGrace(): boolean {
+    const g = this.graceRow();
+    if (!g) return false;
+    this.sql.exec("INSERT OR IGNORE INTO old_hashes (hash) VALUES (?)", g.hash);
+    this.sql.exec("DELETE FROM grace WHERE id = 1");
+    return true;
   }
 
   private row(): RecordRow | undefined {
@@ -333,21 +373,40 @@ export class Governor extends DurableObject<Env> {
   }
 
   /**
-   * A budget set where there was none starts from what the usage log says the subject already spent. D1 may be
-   * unreadable: then the write is refused with 503 and nothing changes.
+   * Commits `next`; a budget set where there was none first starts from what the subject already spent, each row
+   * counted exactly once: the rows in D1, except those the usage buffer's shards still hold, plus those the shards
+   * hold that will not settle here (they carry no settle ref for this subject). A row that will settle here counts
+   * when it settles (src/governance/ledger.ts `settle`: under a budget, every settled dollar counts). No settlement
+   * lands here between the reads and the commit (blockConcurrencyWhile), so none falls between the two. D1 or a
+   * shard may be unreachable: then the write is refused with 503 and nothing changes.
    */
-  private async seedBudget(cur: KeyRecord | TeamRecord | null, next: KeyRecord | TeamRecord, subject: Subject) {
-    if (!next.budget || cur?.budget) return undefined;
-    try {
-      this.ledger.seed(await usageLog.spendByHour(this.env.DB, subject, next.id, Ledger.foldFrom(clock.now())));
+  private async seedBudget(cur: KeyRecord | TeamRecord | null, next: KeyRecord | TeamRecord, subject: Subject, commit: () => void) {
+    if (!next.budget || cur?.budget) {
+      commit();
       return undefined;
-    } catch (e) {
-      console.error(`governor ${next.id}: usage log unreadable while starting a budget`, String(e));
-      return {
-        ok: false as const, code: 503 as const,
-        message: "could not read the usage log to start the budget from what was already spent; nothing was changed, try again",
-      };
     }
+    return this.ctx.blockConcurrencyWhile(async () => {
+      try {
+        const foldFrom = Ledger.foldFrom(clock.now());
+        const held = await usageLog.heldRows(this.env, subject, next.id);
+        const buckets = new Map<number, number>();
+        for (const b of await usageLog.spendByHour(this.env.DB, subject, next.id, foldFrom, [...held.keys()])) buckets.set(b.hour, b.usd);
+        for (const r of held.values()) {
+          if (r.settles || !(r.usd > 0)) continue;
+          const hour = r.ts < foldFrom ? 0 : hourOf(r.ts);
+          buckets.set(hour, (buckets.get(hour) ?? 0) + r.usd);
+        }
+        this.ledger.seed([...buckets].map(([hour, usd]) => ({ hour, usd })));
+        commit();
+        return undefined;
+      } catch (e) {
+        console.error(`governor ${next.id}: usage log unreadable while starting a budget`, String(e));
+        return {
+          ok: false as const, code: 503 as const,
+          message: "could not read the usage log to start the budget from what was already spent; nothing was changed, try again",
+        };
+      }
+    });
   }
 
   /** A key from before this object kept records: take the isolate's copy, under the status this object last knew. */

@@ -98,12 +98,18 @@ export class LocalLease {
     return true;
   }
 
-  /** A call ended: its reservation is replaced by what it really used. */
-  finish(reserved: Amounts, actual: Pick<Amounts, "tokens" | "usd">): void {
+  /**
+   * A call ended: its reservation is replaced by what it really used, counted as used here exactly when its row
+   * will settle under this lease (`settles`). What the lease reports used and the Governor has not settled is what
+   * it holds, so the two must count the same calls: a call counted here but never settled would be held for the
+   * lease's life, and one settled but not counted here would give the lease room it does not have.
+   */
+  finish(reserved: Amounts, actual: Pick<Amounts, "tokens" | "usd">, settles: boolean): void {
     this.reserved.tokens -= reserved.tokens;
     this.reserved.usd -= reserved.usd;
-    if (this.granted.tokens !== Infinity || reserved.tokens) this.used.tokens += actual.tokens;
-    if (this.granted.usd !== Infinity || reserved.usd) this.used.usd += actual.usd;
+    if (!settles) return;
+    this.used.tokens += actual.tokens;
+    this.used.usd += actual.usd;
   }
 
   private noteUse(ts: number, n: number): void {
@@ -246,6 +252,14 @@ export function leaseFor(subject: Subject, id: string): LocalLease {
 /** An admin write in this isolate: the next call renews at once (other isolates within LEASE_MS). */
 export function invalidateLease(subject: Subject, id: string): void {
   leases.get(`${subject}:${id}`)?.invalidate();
+}
+
+/** Reports this isolate's use of one subject's lease to its Governor now (so counters read next include it). */
+export async function reportLease(env: Env, subject: Subject, id: string, waitUntil: (p: Promise<unknown>) => void): Promise<void> {
+  const l = leases.get(`${subject}:${id}`);
+  if (!l?.grant) return;
+  await l.settledRenewal();
+  await l.renew(env, none(), false, waitUntil);
 }
 
 /** Reports every lease's use to its Governor now, after any round trip already on its way (tests read counters). */

@@ -159,8 +159,10 @@ export class Ledger {
   }
 
   /**
-   * Finished calls' tokens and cost, once per batch (a replayed batch changes nothing). A lease that metered
-   * tokens or dollars when it was granted says whether they count; calls under no known lease count by `limits`.
+   * Finished calls' tokens and cost, once per batch (a replayed batch changes nothing). They count by the subject's
+   * limits now: under a budget every settled dollar counts, whatever the lease knew when the call ran, because a
+   * budget first set counts only the rows that will not settle here (src/governance/governor.ts `seedBudget`).
+   * Each lease's settled amounts grow either way: what it used and has not settled yet is what it holds.
    */
   settle(batchId: string, items: readonly SettleItem[], limits: Limits): { duplicate: boolean } {
     if (this.sql.exec("SELECT 1 FROM batches WHERE id = ?", batchId).toArray().length) return { duplicate: true };
@@ -168,8 +170,8 @@ export class Ledger {
     let usd = 0;
     for (const it of items) {
       const l = it.lease ? this.lease(it.lease) : undefined;
-      const tok = l ? l.tok_granted !== null : limits.tpm !== null;
-      const dollars = l ? l.usd_granted !== null : limits.budget !== null;
+      const tok = limits.tpm !== null;
+      const dollars = limits.budget !== null;
       if (tok && it.tokens > 0) this.sql.exec("INSERT INTO tokens (ts, n) VALUES (?, ?)", now, it.tokens);
       if (dollars && it.usd > 0) usd += it.usd;
       if (l) {

@@ -71,8 +71,11 @@ export interface SettleItem {
   usd: number;
 }
 
-/** The answer of an admin write: the new record, or why not (409 stale revision or revoked, 503 storage). */
-export type WriteResult<T> = { ok: true; record: T } | { ok: false; code: 400 | 404 | 409 | 503; message: string };
+/**
+ * The answer of an admin write: the new record (and, for an update, the record it replaced: what the audit trail
+ * shows as before), or why not (409 stale revision or revoked, 503 storage).
+ */
+export type WriteResult<T> = { ok: true; record: T; before?: T | null } | { ok: false; code: 400 | 404 | 409 | 503; message: string };
 
 export interface SubjectLimits {
   rate_limit?: RateLimit | null;

@@ -1,19 +1,34 @@
 /**
- * What a Governor reads from the usage log (D1): a subject's spend by hour, when a budget is first set. One object
- * so tests can make D1 unreadable for a Governor (`vi.spyOn(usageLog, "spendByHour")`), as they move its clock.
+ * What a Governor reads of the usage log when a budget is first set: a subject's spend by hour in D1, and the rows
+ * the usage buffer's shards still hold for it. One object so tests can make D1 unreadable for a Governor
+ * (`vi.spyOn(usageLog, "spendByHour")`), as they move its clock.
  */
+import type { Env } from "../env";
+import { USAGE_SHARDS, usageShard, type HeldRow } from "../usage/buffer";
 import { HOUR_MS } from "./policy";
 
+// Rows named in ?3 (a JSON array of request ids: those the shards still hold) are counted from the shards instead.
 const SPEND_BY = (col: string) =>
   `SELECT CASE WHEN ts < ?1 THEN 0 ELSE ts / ${HOUR_MS} END AS hour, sum(cost_usd) AS usd
-   FROM usage WHERE ${col} = ?2 AND cost_usd > 0 GROUP BY 1`;
+   FROM usage WHERE ${col} = ?2 AND cost_usd > 0 AND request_id NOT IN (SELECT value FROM json_each(?3)) GROUP BY 1`;
 const BY_KEY = SPEND_BY("key_id");
 const BY_TEAM = SPEND_BY("team_id");
 
 export const usageLog = {
-  /** Hour buckets of spend since `foldFrom`, everything older in bucket 0. */
-  async spendByHour(db: D1Database, subject: "key" | "team", id: string, foldFrom: number): Promise<{ hour: number; usd: number }[]> {
-    const { results } = await db.prepare(subject === "key" ? BY_KEY : BY_TEAM).bind(foldFrom, id).all<{ hour: number; usd: number }>();
+  /** Hour buckets of spend since `foldFrom`, everything older in bucket 0; rows named in `except` left out. */
+  async spendByHour(
+    db: D1Database, subject: "key" | "team", id: string, foldFrom: number, except: readonly string[] = [],
+  ): Promise<{ hour: number; usd: number }[]> {
+    const { results } = await db.prepare(subject === "key" ? BY_KEY : BY_TEAM).bind(foldFrom, id, JSON.stringify(except)).all<{ hour: number; usd: number }>();
     return results;
+  },
+
+  /** The subject's rows every shard still holds, one per request id; rejects when a shard cannot be asked. */
+  async heldRows(env: Pick<Env, "USAGE_BUFFER">, subject: "key" | "team", id: string): Promise<Map<string, HeldRow>> {
+    const all = await Promise.all(Array.from({ length: USAGE_SHARDS }, (_, i) => usageShard(env.USAGE_BUFFER, i).heldFor(subject, id)));
+    const rows = new Map<string, HeldRow>();
+    // A row handed off twice may sit in two shards: it is one row (copies are identical).
+    for (const list of all) for (const r of list) rows.set(r.request_id, r);
+    return rows;
   },
 };

@@ -20,6 +20,7 @@ import type { CallScope } from "../pipeline/context";
 import { recordCall } from "../pipeline/record";
 import { inspectBody, type BodyReferences } from "../pipeline/body";
 import { printable, targetString, type Target } from "../plan/target";
+import { faultOf } from "../providers/credentials/fault";
 import { servesModel } from "../providers/credentials/pool";
 import type { Credential, Provider } from "../providers/types";
 import { assertReferencesOwned } from "../resources/references";
@@ -31,8 +32,8 @@ import { tokensOf, type AttemptInfo, type ClosedBy } from "../usage/record";
 import { ABNORMAL, clientEnd, closeReason, gatewayCode, gatewayReason, NORMAL, passOn, upstreamEnd } from "./close";
 import { sealHandle, unseal, verifyHandle } from "./resumption";
 import { frameText, isObject, lockSetup, mayName, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";
-import { tokenObject } from "./token-store";
-import { consumeToken, liveRefusal, type PresentedToken } from "./tokens";
+import { TOKEN_HOLD_MS, tokenObject } from "./token-store";
+import { holdToken, liveRefusal, type PresentedToken } from "./tokens";
 import { liveBillable, liveCostUsd, LiveUsage, modalityTokens, rowUsage, type ServerMessageUsage } from "./usage";
 
 /** How long a client may take to send its setup message. */
@@ -107,6 +108,9 @@ class LiveSession {
   /** Frames to the client waiting behind one being rewritten (a resumption handle being sealed). */
   private outbound: Promise<void> | undefined;
   private markedResumable = false;
+  /** When the session last took or renewed its hold on its token's live slot (undefined: it holds none). */
+  private tokenHeldAt: number | undefined;
+  private renewingToken = false;
   private readonly deadline: { at: number; error: () => GatewayError };
   private setupTimer: ReturnType<typeof setTimeout> | undefined;
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
@@ -244,7 +248,7 @@ class LiveSession {
     this.resources = provider.resources;
 
     // A resumption goes upstream under the credential that issued its handle, which must be sealed for this key;
-    // it does not use up a token.
+    // it does not use up a token, but holds one of its live slots as a new session does.
     const sealed = effective.sessionResumption?.handle;
     const resumed = sealed !== undefined && sealed !== null && sealed !== "";
     let credential: Credential | undefined;
@@ -267,7 +271,11 @@ class LiveSession {
     }
     // A resumed session stays under the credential it began with.
     if (usesResources) this.assertHolds(credential);
-    if (token && !resumed) await consumeToken(scope.env, token, clock.now());
+    // The token's Durable Object judges every session of the token, resumed ones too, before any upstream socket.
+    if (token) {
+      await holdToken(scope.env, token, scope.requestId, resumed, clock.now());
+      this.tokenHeldAt = clock.now();
+    }
     if (this.ended) return;
 
     const tpm = gate.record.rate_limit?.tpm;
@@ -321,14 +329,13 @@ class LiveSession {
     if (res.status !== 101 || !res.webSocket) {
       const text = (await res.text().catch(() => "")).slice(0, 4000);
       attempt(res.status, `upstream ${res.status}`);
-      const refused = res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text);
-      // A credential outside the pool (the resources key) has no health of the pool's to keep.
-      if (pooled && refused) provider.pool.cool(credential, "auth");
-      else if (pooled && res.status === 429) provider.pool.cool(credential, "rate", retryAfterMs(res.headers, Date.now()));
+      // The attempt loop's rule (src/providers/credentials/fault.ts): only a refusal of the credential benches it for
+      // everyone, a 429 only for this model. A credential outside the pool (the resources key) has no health here.
+      if (pooled) provider.pool.cool(credential, faultOf(res.status, text), target.model, retryAfterMs(res.headers, Date.now()));
       const said = provider.error(res.status, text, credential.secrets).message;
       throw new GatewayError(502, `${provider.name} refused the Live session: HTTP ${res.status}: ${said}`);
     }
-    if (pooled) provider.pool.recovered(credential);
+    if (pooled) provider.pool.recovered(credential, target.model);
     attempt(101, "ok");
     return res.webSocket;
   }
@@ -405,7 +412,7 @@ class LiveSession {
   private spent(): { tokens: number; usd: number } {
     const total = this.usage.total();
     const t = tokensOf(rowUsage(total));
-    return { tokens: t.input + t.output + t.tool_use, usd: liveCostUsd(this.price, total) };
+    return { tokens: t.input + t.output, usd: liveCostUsd(this.price, total) };
   }
 
   /** The key still usable (its leases renewed when stale: a revocation or its team's deletion lands within a lease's life). */
@@ -413,11 +420,29 @@ class LiveSession {
     if (this.ended) return;
     try {
       if (clock.now() >= this.deadline.at) throw this.deadline.error();
+      this.renewToken();
       // A Governor out of reach for now leaves the last answer standing: the session is not ended for it.
       await this.gate.recheck();
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /**
+   * Renews the session's hold on its token's slot every third of its life. A hold found lapsed (its slot may now be
+   * another session's) ends the session; a token object out of reach leaves it standing until the next try.
+   */
+  private renewToken(): void {
+    const token = this.init.token;
+    const now = clock.now();
+    if (!token || this.tokenHeldAt === undefined || this.renewingToken || now - this.tokenHeldAt < TOKEN_HOLD_MS / 3) return;
+    this.renewingToken = true;
+    tokenObject(this.scope.env, token.hash).renew(now, this.scope.requestId)
+      .then((held) => {
+        if (held) this.tokenHeldAt = now;
+        else this.fail(new GatewayError(409, "the session's hold on its ephemeral token lapsed"));
+      }, (e) => console.error("ephemeral token: could not renew the session's hold", describeError(e)))
+      .finally(() => (this.renewingToken = false));
   }
 
   // ---- the end
@@ -480,9 +505,19 @@ class LiveSession {
     void (async () => {
       // Admission steps under way finish first, so the row's settlement gives back everything they took.
       await Promise.allSettled([this.beginning, this.growing]);
+      await this.releaseToken();
       this.record(end, wasOpen);
       this.done();
     })();
+  }
+
+  /** Gives the session's token slot back (a hold not given back lapses by itself: TOKEN_HOLD_MS). */
+  private async releaseToken(): Promise<void> {
+    const token = this.init.token;
+    if (!token || this.tokenHeldAt === undefined) return;
+    this.tokenHeldAt = undefined;
+    await tokenObject(this.scope.env, token.hash).release(this.scope.requestId)
+      .catch((e) => console.error("ephemeral token: could not release the session's hold", describeError(e)));
   }
 
   private record(end: Ending, wasOpen: boolean): void {

@@ -33,7 +33,7 @@ export const names = (text: string, key: string) => text.includes(`"${key}"`);
  * hide a field name from a search. Serializers escape non-ASCII text (`\u00e9`, `\u3042`) and control characters,
  * which this leaves alone.
  */
-const ASCII_ESCAPE = /\\(?:[uU]00|x)[2-7][0-9a-fA-F]/;
+export const ASCII_ESCAPE = /\\(?:[uU]00|x)[2-7][0-9a-fA-F]/;
 
 /**
  * Whether a client's frame may have one of `keys` as a field name to whatever parses it upstream: it holds one,

@@ -1,7 +1,8 @@
 /**
  * Ephemeral tokens (`auth_tokens/...`): one Durable Object per token, named by the token's SHA-256, so the token is
  * stored only hashed and its uses are counted in one place: two sessions racing for a token's last use cannot both
- * have it. The object deletes itself a day after the token expires.
+ * have it. The same object holds the token's live sessions, new and resumed alike, so a token never has more open at
+ * once than its `uses` (README "Live API"). The object deletes itself a day after the token expires.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
@@ -12,7 +13,7 @@ export interface TokenRecord {
   /** The key's rotation count when the token was issued: a later rotation ends the token with the old secret. */
   rotations: number;
   issued_at: number;
-  /** Sessions the token may open; 0 means no limit. Resuming a session is not a use. */
+  /** Sessions the token may open, and may have live at once; 0 means no limit. Resuming a session is not a use. */
   uses: number;
   used: number;
   /** Sessions end here, and the token stops resolving. */
@@ -24,9 +25,18 @@ export interface TokenRecord {
   resumable: boolean;
 }
 
-export type Redeemed = { ok: true; record: TokenRecord } | { ok: false; message: string };
+/** `code`: the HTTP status of the refusal (401 unless said). */
+export type Redeemed = { ok: true; record: TokenRecord } | { ok: false; message: string; code?: number };
 
 const KEY = "token";
+/** The token's live sessions: request id → when its hold lapses unless renewed. */
+const LIVE_KEY = "live";
+type LiveSessions = Record<string, number>;
+/**
+ * How long a session's hold on its token lasts unless renewed (an open session renews it every third of this): a
+ * session whose isolate died without letting go blocks its token's resumption no longer than this.
+ */
+export const TOKEN_HOLD_MS = 60_000;
 /** An expired token is kept a day (so it is refused as expired, not unknown), then deleted. */
 const KEEP_EXPIRED_MS = 24 * 3_600_000;
 
@@ -51,22 +61,78 @@ export class EphemeralToken extends DurableObject<Env> {
     return { ok: true, record };
   }
 
-  /** Takes one use for a new session, or says why there is none. */
-  async consume(now: number): Promise<Redeemed> {
+  /**
+   * Admits session `id`: a new one takes a use; new or resumed, it takes one of the token's `uses` live slots, held
+   * until `release` (or until its hold lapses unrenewed). Or says why not: the one place this is judged, so sessions
+   * racing for a token's last use or slot cannot both have it.
+   */
+  open(now: number, id: string, resumed: boolean): Promise<Redeemed> {
+    return this.alone(() => this.admit(now, id, resumed));
+  }
+
+  private async admit(now: number, id: string, resumed: boolean): Promise<Redeemed> {
     const r = await this.read(now);
     if (!r.ok) return r;
-    const why = newSessionRefusal(r.record, now);
-    if (why) return { ok: false, message: why };
-    r.record.used++;
-    await this.ctx.storage.put(KEY, r.record);
+    if (!resumed) {
+      const why = newSessionRefusal(r.record, now);
+      if (why) return { ok: false, message: why };
+    }
+    const live = await this.live(now);
+    const open = Object.keys(live).length;
+    if (r.record.uses > 0 && open >= r.record.uses) {
+      const message = `ephemeral token already has ${open} live session${open === 1 ? "" : "s"}, its most (uses: ${r.record.uses}); `
+        + "resume once one has closed";
+      return { ok: false, code: 409, message };
+    }
+    if (!resumed) r.record.used++;
+    live[id] = now + TOKEN_HOLD_MS;
+    await this.ctx.storage.put({ [KEY]: r.record, [LIVE_KEY]: live });
     return r;
   }
 
-  async markResumable(): Promise<void> {
-    const record = await this.ctx.storage.get<TokenRecord>(KEY);
-    if (!record || record.resumable) return;
-    record.resumable = true;
-    await this.ctx.storage.put(KEY, record);
+  /** Extends session `id`'s hold; false when it has none any more (it lapsed, and its slot may be another's). */
+  renew(now: number, id: string): Promise<boolean> {
+    return this.alone(async () => {
+      const live = await this.live(now);
+      if (!(id in live)) return false;
+      live[id] = now + TOKEN_HOLD_MS;
+      await this.ctx.storage.put(LIVE_KEY, live);
+      return true;
+    });
+  }
+
+  /** Session `id` has ended: its slot is free. */
+  release(id: string): Promise<void> {
+    return this.alone(async () => {
+      const live = (await this.ctx.storage.get<LiveSessions>(LIVE_KEY)) ?? {};
+      if (!(id in live)) return;
+      delete live[id];
+      await this.ctx.storage.put(LIVE_KEY, live);
+    });
+  }
+
+  /**
+   * Runs a read-modify-write with no other call of this object in between: a use, a slot or the resumable flag
+   * written from a stale read would undo another session's (input gates alone did not keep two `open`s apart).
+   */
+  private alone<T>(fn: () => Promise<T>): Promise<T> {
+    return this.ctx.blockConcurrencyWhile(fn);
+  }
+
+  /** The sessions holding the token at `now`: lapsed holds are dropped. */
+  private async live(now: number): Promise<LiveSessions> {
+    const live = (await this.ctx.storage.get<LiveSessions>(LIVE_KEY)) ?? {};
+    for (const [id, until] of Object.entries(live)) if (until <= now) delete live[id];
+    return live;
+  }
+
+  markResumable(): Promise<void> {
+    return this.alone(async () => {
+      const record = await this.ctx.storage.get<TokenRecord>(KEY);
+      if (!record || record.resumable) return;
+      record.resumable = true;
+      await this.ctx.storage.put(KEY, record);
+    });
   }
 
   override async alarm(): Promise<void> {

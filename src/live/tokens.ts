@@ -109,10 +109,13 @@ export async function presentToken(env: Env, secret: string, now: number): Promi
   return { hash, record: r.record, key: { ...stored.record, rotations: r.record.rotations } };
 }
 
-/** Takes the token's use for a new session (at setup), or a 401 saying why there is none. */
-export async function consumeToken(env: Env, token: PresentedToken, now: number): Promise<void> {
-  const r = (await tokenObject(env, token.hash).consume(now)) as Redeemed;
-  if (!r.ok) throw new GatewayError(401, r.message);
+/**
+ * At setup, before any upstream socket: session `id` takes the token's use (a new session) and one of its live
+ * slots (new or resumed), or is refused: 401 when the token opens no session, 409 when its slots are all held.
+ */
+export async function holdToken(env: Env, token: PresentedToken, id: string, resumed: boolean, now: number): Promise<void> {
+  const r = (await tokenObject(env, token.hash).open(now, id, resumed)) as Redeemed;
+  if (!r.ok) throw new GatewayError(r.code ?? 401, r.message);
 }
 
 export const liveRefusal = (model: string) =>

@@ -72,7 +72,7 @@ export class LiveUsage {
   }
 }
 
-/** Tokens as the usage row counts them: input = prompt, tool results apart, output = response + thoughts. */
+/** Tokens as Gemini reports them for one call: the row counts input = prompt + tool use, output = response + thoughts. */
 export function rowUsage(t: LiveTokens) {
   return {
     promptTokenCount: t.prompt,

@@ -1,6 +1,7 @@
 /** Reads and validates the JSON body with a size cap, without trusting Content-Length alone. */
 import { badRequest, GatewayError } from "../gemini/errors";
 import { fileUriProblem } from "../gemini/file-uri";
+import { FIELDS_BY_KEY, type ResourceField } from "../gemini/resource-fields";
 import { describeIssues, GATEWAY_FIELDS, REQUEST_SCHEMAS, type Action, type RequestBody } from "../gemini/schema";
 
 export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
@@ -55,7 +56,11 @@ export interface ParsedBody {
   references: BodyReferences;
 }
 
-/** Every `cachedContent` and `fileData` URI a body names, wherever it sits (both spellings of each). */
+/**
+ * Every cache and file a body names, wherever it sits (both spellings of each): `cachedContent`, and the file URIs
+ * and names of src/gemini/resource-fields.ts (`fileData.fileUri`, a Veo `video.uri`, `gcsUri`, a batch's
+ * `inputConfig.fileName`).
+ */
 export interface BodyReferences {
   caches: string[];
   fileUris: string[];
@@ -80,39 +85,49 @@ export const MAX_DEPTH = 100;
 
 /**
  * One walk over the whole body, iterative (recursion would overflow on a body built to nest deeply), before any
- * provider sees it: a nesting depth no real request needs is a 400, and so is every `fileData` URI the gateway must
- * not pass on (src/gemini/file-uri.ts), wherever it sits (nested parts, unknown fields, snake_case included). The
- * same walk collects the resources the body names, which only their owner may use.
+ * provider sees it: a nesting depth no real request needs is a 400, and so is every file URI the gateway must not
+ * pass on (src/gemini/file-uri.ts), wherever it sits (nested parts, unknown fields, snake_case included). The same
+ * walk collects the resources the body names (src/gemini/resource-fields.ts: files and caches, which only their
+ * owner may use), and refuses the fields naming resources the gateway does not track yet.
  */
 export function inspectBody(body: object): BodyReferences {
   const refs: BodyReferences = { caches: [], fileUris: [] };
-  const stack: [unknown, number][] = [[body, 1]];
+  const stack: [unknown, number, string][] = [[body, 1, ""]];
   while (stack.length) {
-    const [v, depth] = stack.pop()!;
+    const [v, depth, parent] = stack.pop()!;
     if (depth > MAX_DEPTH) throw badRequest(`request body nests deeper than ${MAX_DEPTH} levels`);
     if (Array.isArray(v)) {
-      for (const x of v) if (x && typeof x === "object") stack.push([x, depth + 1]);
+      // An array's items sit where the array does (`referenceImages: [{image}]`).
+      for (const x of v) if (x && typeof x === "object") stack.push([x, depth + 1, parent]);
       continue;
     }
     const o = v as Record<string, unknown>;
     for (const k in o) {
       const x = o[k];
-      if ((k === "cachedContent" || k === "cached_content") && typeof x === "string") refs.caches.push(x);
-      if (!x || typeof x !== "object") continue;
-      if (k === "fileData" || k === "file_data") checkFileData(x as Record<string, unknown>, refs);
-      stack.push([x, depth + 1]);
+      const fields = FIELDS_BY_KEY.get(k);
+      if (fields) for (const f of fields) if (!f.under || f.under.includes(parent)) useField(f, x, refs);
+      if (x && typeof x === "object") stack.push([x, depth + 1, k]);
     }
   }
   return refs;
 }
 
-/** Both spellings are checked: which one a provider reads when a part carries both is not ours to guess. */
-function checkFileData(f: Record<string, unknown>, refs: BodyReferences): void {
-  for (const uri of [f.fileUri, f.file_uri]) {
-    if (typeof uri !== "string") continue;
-    const problem = fileUriProblem(uri);
-    if (problem) throw badRequest(`fileData.fileUri "${uri.slice(0, 200)}" is refused: it ${problem}`);
-    refs.fileUris.push(uri);
+/** A field naming a resource: collected for the ownership check, SSRF-checked as a URI, or refused (not tracked). */
+function useField(f: ResourceField, x: unknown, refs: BodyReferences): void {
+  const { use } = f;
+  if (use.kind === "untracked") {
+    const named = typeof x === "string" ? x.trim() !== "" && (!f.when || f.when.test(x)) : !f.when && x !== null && x !== undefined && !(Array.isArray(x) && !x.length);
+    if (named) throw badRequest(`${f.field} names ${use.what}, which the gateway does not track yet: a request naming them is refused`);
+    return;
+  }
+  if (typeof x !== "string") return;
+  if (use.kind === "cache") refs.caches.push(x);
+  else if (use.kind === "fileName") refs.fileUris.push(x);
+  else {
+    // Both spellings of a field are checked: which one a provider reads when a part carries both is not ours to guess.
+    const problem = fileUriProblem(x);
+    if (problem) throw badRequest(`${f.field} "${x.slice(0, 200)}" is refused: it ${problem}`);
+    refs.fileUris.push(x);
   }
 }
 

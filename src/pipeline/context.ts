@@ -1,4 +1,5 @@
 /** What every stage of one inference call shares. Built once per request by the route. */
+import type { DirectKeys } from "../auth/direct";
 import type { KeyRecord } from "../auth/key-record";
 import type { Config } from "../config";
 import type { Env } from "../env";
@@ -27,10 +28,11 @@ export interface CallScope {
   /** Keeps work alive after the response (usage rows, lease renewals). */
   waitUntil(p: Promise<unknown>): void;
   /**
-   * The caller's own provider key when the call is a direct one (`DIRECT_KEYS=on` and no virtual key): used as the
-   * upstream credential of every attempt, never governed, logged or stored. `key` is then a stand-in record.
+   * The caller's own provider keys when the call is a direct one (`DIRECT_KEYS=on` and no virtual key): each the
+   * upstream credential of the attempts at its provider only, never governed, logged or stored. `key` is then a
+   * stand-in record.
    */
-  direct?: string;
+  direct?: DirectKeys;
 }
 
 /** What the pipeline asks of a call's admission. */

@@ -1,8 +1,8 @@
 /**
  * The attempt loop. For each planned target: take a credential from its provider's pool (or the caller's own key on
  * a direct call), have the adapter prepare the upstream request with it, call it, translate the answer. A credential
- * the upstream throttled (429) or refused (401/403) cools down, and another healthy one that serves the model is
- * tried at once, before any wait or fallback. A transient failure (network error, 429, 5xx, a stream cut before its
+ * the upstream refused as a credential, or throttled at this model (src/providers/credentials/fault.ts), cools down,
+ * and another healthy one that serves the model is tried at once, before any wait or fallback. A transient failure (network error, 429, 5xx, a stream cut before its
  * first chunk) is retried on the same target with backoff; when retries are used up, or the failure is a timeout or
  * a malformed answer, the next target is tried. Any other 4xx means the request itself is wrong and is answered at
  * once. Nothing has reached the client until `execute` returns, so no failure here can splice two answers together.
@@ -12,6 +12,7 @@ import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
 import { refusalFor, unpriced } from "../governance/worst-case";
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
+import { credentialFault, decodeError, faultOf } from "../providers/credentials/fault";
 import { servesModel, type CredentialPool } from "../providers/credentials/pool";
 import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall, type UpstreamRequest } from "../providers/types";
 import type { AttemptInfo } from "../usage/record";
@@ -68,8 +69,11 @@ class AttemptFailure extends Error {
     readonly reason: string,
     readonly sameTarget = false,
     readonly retryAfterMs?: number,
-    /** The credential's own fault: throttled (`rate`) or refused (`auth`); it cools down and another is tried. */
-    readonly credentialFault?: "rate" | "auth",
+    /**
+     * The credential's own fault (src/providers/credentials/fault.ts): refused as a credential (`credential`) or
+     * throttled at this model (`model`); it cools down and another is tried.
+     */
+    readonly credentialFault?: "credential" | "model",
   ) {
     super(reason);
   }
@@ -116,7 +120,7 @@ export async function execute(
       try {
         const served = await attempt(ctx, target, body, index === 0, timer, trace, tried);
         timer.release();
-        if (trace.credential) trace.pool?.recovered(trace.credential);
+        if (trace.credential) trace.pool?.recovered(trace.credential, target.model);
         await verified(ctx, served, target, index === 0);
         attempts.push({ ...info(), status: 200, reason: "ok", latency_ms: Date.now() - started });
         return { ...served, target, index, attempts };
@@ -136,7 +140,7 @@ export async function execute(
         const { pool, credential } = trace;
         if (pool && credential) {
           tried.add(credential.label);
-          if (f.credentialFault && !ctx.direct) pool.cool(credential, f.credentialFault, f.retryAfterMs);
+          if (f.credentialFault && !ctx.direct) pool.cool(credential, f.credentialFault, target.model, f.retryAfterMs);
           // Another healthy credential may well be served where this one was throttled or refused: try it now.
           if (f.credentialFault && !trace.pinned && pool.hasFresh(target.model, tried)) continue;
         }
@@ -177,6 +181,12 @@ async function attempt(
     const e = new GatewayError(400, `provider "${provider.name}" does not support ${ctx.action}`);
     throw new AttemptFailure(e, !isPrimary, "action not supported");
   }
+  const directKey = ctx.direct?.keys.get(provider.name);
+  if (ctx.direct && directKey === undefined) {
+    // A caller's key is for the provider of the model it called: sent to any other, it would leak to a third party.
+    const e = new GatewayError(403, `the caller's own key is for provider "${ctx.direct.owner}", not "${provider.name}"`);
+    throw new AttemptFailure(e, !isPrimary, `direct key for ${ctx.direct.owner}`);
+  }
   if (ctx.direct && !provider.direct) {
     // A keyless host or a binding would run on the operator's account with no governance: a direct call never may.
     const e = new GatewayError(403, `provider "${provider.name}" does not take a caller's own key; use a virtual key`);
@@ -197,7 +207,7 @@ async function attempt(
   // Governance (status, rate limits, budgets) is the key's and team's, not the target's: answered, never a fallback.
   await ctx.admit().catch((e) => { throw new AttemptFailure(e, false, "refused by governance"); });
   const call: ProviderCall = { action: ctx.action, model: target.model, body, version: ctx.version };
-  const secrets = ctx.direct ? [...provider.pool.secrets, ctx.direct] : pinned && !pooled ? [...provider.pool.secrets, ...pinned.secrets] : provider.pool.secrets;
+  const secrets = ctx.direct ? [...provider.pool.secrets, ...ctx.direct.keys.values()] : pinned && !pooled ? [...provider.pool.secrets, ...pinned.secrets] : provider.pool.secrets;
   let local: GeminiJson | undefined;
   try {
     local = provider.local?.(call);
@@ -208,7 +218,7 @@ async function attempt(
     trace.upstream = true;
     return { json: local, secrets };
   }
-  const credential = ctx.direct ? provider.direct!(ctx.direct) : pinned ?? provider.pool.pick(target.model, tried)!;
+  const credential = directKey !== undefined ? provider.direct!(directKey) : pinned ?? provider.pool.pick(target.model, tried)!;
   trace.credential = credential;
   trace.pinned = !!pinned;
   // A pinned credential outside the pool has no health of the pool's to keep.
@@ -224,7 +234,7 @@ async function attempt(
       if (e.kind === "unreachable") {
         throw new AttemptFailure(new GatewayError(502, `${provider.name}: ${e.message}`), true, "network error", true);
       }
-      throw new AttemptFailure(new GatewayError(502, `${provider.name}: ${who} refused: ${e.message}`), true, "credential refused", false, undefined, "auth");
+      throw new AttemptFailure(new GatewayError(502, `${provider.name}: ${who} refused: ${e.message}`), true, "credential refused", false, undefined, "credential");
     }
     throw new AttemptFailure(asGatewayError(e, 400), !isPrimary, "request not translatable");
   }
@@ -248,17 +258,20 @@ async function attempt(
     // An error body may be any size (a hostile upstream's too): its first 64 KiB say what went wrong.
     const text = res.body ? await timer.race(readText(res.body, ERROR_BODY_BYTES)).then((r) => r.text, () => "") : "";
     const e = provider.error(res.status, text, secrets);
-    if (res.status === 401 || res.status === 403 || provider.refusesCredential?.(res.status, text)) {
+    const fault = faultOf(res.status, text);
+    if (res.status === 401 || res.status === 403 || fault === "credential") {
       // The caller's own key, refused: theirs to fix, and no other target would take it either.
       if (ctx.direct) throw new AttemptFailure(new GatewayError(res.status, `${e.message} (your provider key was refused)`), false, `upstream ${res.status}`);
       // The gateway's own provider key was refused: not the caller's credential (their 401/403 means their virtual
-      // key), and not a fault of the request, so it is a 502 and another credential or target may serve.
-      const error = new GatewayError(502, `${e.message} (upstream HTTP ${res.status}: the gateway's provider credentials were refused)`);
-      throw new AttemptFailure(error, true, `upstream ${res.status}`, false, undefined, "auth");
+      // key), so it is a 502 and another target may serve. Only a refusal of the credential itself benches it and
+      // has another credential tried; a 403 the request caused (a model the project may not use) benches nothing.
+      const why = fault === "credential" ? "the gateway's provider credentials were refused" : "refused for this request";
+      const error = new GatewayError(502, `${e.message} (upstream HTTP ${res.status}: ${why})`);
+      throw new AttemptFailure(error, true, `upstream ${res.status}`, false, undefined, fault === "credential" ? "credential" : undefined);
     }
     const transient = res.status === 429 || res.status >= 500;
     const wait = retryAfterMs(res.headers, Date.now());
-    throw new AttemptFailure(withRetryAfter(e, wait), transient, `upstream ${res.status}`, transient, wait, res.status === 429 ? "rate" : undefined);
+    throw new AttemptFailure(withRetryAfter(e, wait), transient, `upstream ${res.status}`, transient, wait, fault === "none" ? undefined : fault);
   }
   if (ctx.stream) return { stream: await openStream(provider, call, res, timer, secrets), secrets };
   let text: string;
@@ -302,7 +315,8 @@ async function openStream(provider: Provider, call: ProviderCall, res: Response,
     const ge = streamError(provider, e, secrets);
     const transient = ge.code === 429 || ge.code >= 500;
     const reason = e instanceof StreamedUpstreamError ? `upstream ${ge.code}` : "stream cut before first byte";
-    throw new AttemptFailure(ge, transient, reason, transient, undefined, ge.code === 429 ? "rate" : undefined);
+    const fault = e instanceof StreamedUpstreamError ? credentialFault(ge.code, decodeError(JSON.stringify(e.body))) : "none";
+    throw new AttemptFailure(ge, transient, reason, transient, undefined, fault === "none" ? undefined : fault);
   }
 }
 

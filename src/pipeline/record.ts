@@ -65,7 +65,7 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
  */
 export function recordCall(ctx: CallScope, end: CallEnd): void {
   const record = buildRecord(ctx, end);
-  const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output + record.tokens.tool_use, usd: record.cost_usd });
+  const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
   if (isRefusal(end)) {
     // Nothing was used: there is nothing to settle.
     countRefusal(ctx.env, ctx.waitUntil, {

@@ -9,7 +9,8 @@ import { errorResponse, GatewayError, redactError, toGatewayError } from "../gem
 import { SseFrames } from "../streaming/sse";
 import type { CallContext, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
-import { recordCall } from "./record";
+import { recordCall, type CallEnd } from "./record";
+import { answerRedactor } from "./redact-answer";
 
 /** The gateway's answer headers, as a plain record: the Response builds its Headers once from it. */
 export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): Record<string, string> {
@@ -27,7 +28,9 @@ export const JSON_TYPE = "application/json; charset=utf-8";
 export function respondJson(ctx: CallContext, s: Served): Response {
   const h = gatewayHeaders(ctx, s);
   h["content-type"] = JSON_TYPE;
-  const body = s.raw ?? JSON.stringify(s.json);
+  // The call's secrets out of the answer's text: the upstream's own text goes out when there were none in it.
+  const shown = s.json && answerRedactor(s.secrets)?.chunk(s.json, true);
+  const body = shown && shown !== s.json ? JSON.stringify(shown) : (s.raw ?? JSON.stringify(s.json));
   const usage = s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
   recordCall(ctx, {
     target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
@@ -55,6 +58,8 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
   const out = new IdentityTransformStream();
   const writer = out.writable.getWriter();
   const frames = new SseFrames();
+  // The answer's text is redacted as one text across chunks (a secret cut into pieces is still found).
+  const answer = answerRedactor(s.secrets);
   let usage: UsageMetadata | undefined;
   let sentChars = 0;
 
@@ -95,7 +100,7 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
       for (;;) {
         if (chunk.usageMetadata) usage = chunk.usageMetadata;
         sentChars += textLength(chunk);
-        await send(frames.frame(chunk));
+        await send(frames.frame(answer ? answer.chunk(chunk) : chunk));
         const silence = new Promise<never>((_, reject) => {
           // Silence is measured from the upstream's latest bytes, not the latest chunk sent on.
           const check = () => {
@@ -108,6 +113,8 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
         const r = await guard(Promise.race([rest.read(), silence]));
         clearTimeout(idle);
         if (r.done) {
+          const tail = answer?.tail();
+          if (tail) await send(frames.frame(tail));
           // A client that left after the last write hears of the end as a failed close: the stream was cut short for it.
           await settled(writer.close());
           break;
@@ -122,7 +129,11 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
         // Bytes already went out: no fallback now, one final error event instead of a spliced answer. A client that
         // left before it got the event (the write fails) ended the call first: its row says aborted.
         const ge = redactError(streamError(provider, e, s.secrets), ctx.config.redact);
-        const delivered = await send(frames.frame(ge.toBody())).then(() => true, () => false);
+        // The text a tail held began no secret: it goes out ahead of the error.
+        const tail = answer?.tail();
+        const delivered = await (tail ? send(frames.frame(tail)) : Promise.resolve())
+          .then(() => send(frames.frame(ge.toBody())))
+          .then(() => true, () => false);
         if (delivered) {
           end("error", ge.code, ge.message);
           await settled(writer.close()).catch(() => {});
@@ -151,13 +162,14 @@ class ClientGone extends Error {
 }
 
 /** Any failure of an attributed call: one usage row, then the Gemini error. `attempts` is empty before execute. */
-export function respondError(ctx: CallScope, err: unknown, attempts: Served["attempts"]): Response {
+/** `used`: what a call that failed still used upstream (a resource route's create), for its row. */
+export function respondError(ctx: CallScope, err: unknown, attempts: Served["attempts"], used?: Pick<CallEnd, "target" | "usage">): Response {
   const e = redactError(toGatewayError(err), ctx.config.redact);
   recordCall(ctx, {
-    target: null, index: null, attempts, status: e.code,
+    target: used?.target ?? null, index: used?.target ? 0 : null, attempts, status: e.code, usage: used?.usage,
     // 499: the client left before the first byte (a retry wait or an attempt was cut short).
     outcome: e.code === 499 ? "aborted" : "error",
-    error: e.message, usage: undefined, ttfbMs: null,
+    error: e.message, ttfbMs: null,
   });
   const h = gatewayHeaders(ctx);
   h["x-edgeway-attempts"] = String(upstreamAttempts(attempts));

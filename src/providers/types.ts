@@ -114,11 +114,6 @@ export interface Provider<M = unknown> {
    * HTTP status. `secrets` are every secret the text could echo (the whole pool, a caller's direct key): redacted.
    */
   error(status: number, bodyText: string, secrets: readonly string[]): GatewayError;
-  /**
-   * Whether an upstream error other than 401/403 says the credential itself was refused (Gemini answers an invalid
-   * key with 400 API_KEY_INVALID): then it cools down and another credential is tried, as after a 401.
-   */
-  refusesCredential?(status: number, bodyText: string): boolean;
   /** The streamed answer (SSE for most providers, AWS event-stream for Bedrock) as Gemini chunks. */
   decode: StreamDecoder;
   /** The transport; defaults to the global fetch. The built-in mock and bindings answer in-process. */

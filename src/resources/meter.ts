@@ -1,3 +1,5 @@
+import type { LineScanner } from "./line-scan";
+
 /**
  * Counts an upload's bytes (and newlines: a JSONL batch input's request count) as they stream through to the
  * upstream, never holding more than the chunk in hand, and stops the stream the moment it passes its limit.
@@ -20,7 +22,8 @@ export interface Meter {
 
 const NL = 10;
 
-export function meter(body: ReadableStream<Uint8Array>, limit: number, endsNl = true, exactLength?: number, signal?: AbortSignal): Meter {
+/** `scan`, when given, reads each chunk's lines as it passes (src/resources/line-scan.ts). */
+export function meter(body: ReadableStream<Uint8Array>, limit: number, endsNl = true, exactLength?: number, signal?: AbortSignal, scan?: LineScanner): Meter {
   const stop = new AbortController();
   const m = { bytes: 0, lines: 0, endsNl, over: false, signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal } as Meter & { stream: ReadableStream<Uint8Array> };
   const counted = body.pipeThrough(
@@ -36,6 +39,7 @@ export function meter(body: ReadableStream<Uint8Array>, limit: number, endsNl = 
         }
         for (let i = chunk.indexOf(NL); i >= 0; i = chunk.indexOf(NL, i + 1)) m.lines++;
         if (chunk.byteLength) m.endsNl = chunk[chunk.byteLength - 1] === NL;
+        scan?.push(chunk);
         c.enqueue(chunk);
       },
     }),

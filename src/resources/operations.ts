@@ -3,6 +3,7 @@
  * their download URIs are rewritten to the gateway, so a caller downloads through it with its virtual key.
  */
 import type { Env } from "../env";
+import { GEMINI_PUBLIC_HOST } from "./settings";
 import { ResourceStore, type ResourceRow } from "./store";
 
 export interface Operation {
@@ -43,6 +44,20 @@ export function rewriteDownloads<T>(op: T, fileHosts: ReadonlySet<string>, gatew
     return f.download ? `${gateway}/${f.version}/${f.name}:download?alt=media` : v;
   }) as T;
   return { op: rewritten, files: [...files] };
+}
+
+/**
+ * A body with every gateway download URI of a file (`{origin}/genai/{v}/files/{id}:download?alt=media`, as
+ * `rewriteDownloads` showed it, e.g. a Veo video to extend) turned back into Gemini's own, so the upstream reads the
+ * file and the ownership check sees which file it is.
+ */
+export function geminiDownloads<T>(body: T, gatewayOrigin: string): T {
+  const prefix = `${gatewayOrigin}/genai/`;
+  return JSON.parse(JSON.stringify(body), (_k, v: unknown) => {
+    if (typeof v !== "string" || !v.startsWith(prefix)) return v;
+    const m = /^(v1beta|v1|v1alpha)\/files\/([A-Za-z0-9_-]{1,128}):download(?:\?alt=media)?$/.exec(v.slice(prefix.length));
+    return m ? `https://${GEMINI_PUBLIC_HOST}/${m[1]}/files/${m[2]}:download?alt=media` : v;
+  }) as T;
 }
 
 export type Sighted = Pick<ResourceRow, "name" | "key_id" | "team_id" | "shared" | "updated_at">;

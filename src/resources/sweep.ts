@@ -3,7 +3,6 @@
  * batch's usage is recorded and its hold released; expired upload sessions are forgotten.
  */
 import type { Env } from "../env";
-import { GatewayError } from "../gemini/errors";
 import { describeError } from "../usage/log";
 import { abandonBatch, observeBatch, type BatchMeta, type BatchOperation } from "./batches";
 import { observeOperation, rewriteDownloads, type Operation } from "./operations";
@@ -11,6 +10,7 @@ import { resourceSettings } from "./settings";
 import { ResourceStore, type ResourceRow } from "./store";
 import { Upstream } from "./upstream";
 import { UploadStore } from "./uploads";
+import { vanished } from "./vanished";
 
 /** Resources polled per run (each one upstream request, a finished file-output batch one more). */
 export const SWEEP_LIMIT = 25;
@@ -46,7 +46,7 @@ async function pollOne(env: Env, upstream: Upstream, row: ResourceRow, waitUntil
   try {
     op = await upstream.json(`${version}/${row.name}`, { method: "GET" });
   } catch (e) {
-    if (!(e instanceof GatewayError && e.code === 404)) throw e;
+    if (!vanished(e)) throw e;
     if (row.kind === "batch") await abandonBatch(env, row);
     else await new ResourceStore(env.DB).finish(row.name, "gone");
     return;

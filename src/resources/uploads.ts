@@ -4,6 +4,7 @@
  * leaves the gateway). A session answers only to the key that started it, and only until it expires.
  */
 import { randomBase62, sha256Hex } from "../auth/crypto";
+import { NEW_SCAN } from "./line-scan";
 import type { Owner } from "./store";
 
 /** How long an upload URL works: long enough for a 2 GiB file over a slow link, short enough to be forgotten. */
@@ -19,6 +20,10 @@ export interface UploadSession {
   received: number;
   lines: number;
   ends_nl: number;
+  /** What its lines name so far (src/resources/line-scan.ts); null for a session from before scanning. */
+  scan: string | null;
+  /** The unfinished last line's bytes (D1 gives a BLOB back as an array of numbers). */
+  carry: number[] | ArrayBuffer | null;
   created_at: number;
   expires_at: number;
 }
@@ -31,9 +36,9 @@ export class UploadStore {
     const id = randomBase62(43);
     await this.db
       .prepare(
-        "INSERT INTO uploads (id, key_id, team_id, shared, upstream_url, declared, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO uploads (id, key_id, team_id, shared, upstream_url, declared, scan, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
       )
-      .bind(await sha256Hex(id), owner.key_id, owner.team_id, owner.shared, upstreamUrl, declared, now, now + UPLOAD_TTL_MS)
+      .bind(await sha256Hex(id), owner.key_id, owner.team_id, owner.shared, upstreamUrl, declared, NEW_SCAN, now, now + UPLOAD_TTL_MS)
       .run();
     return id;
   }
@@ -48,11 +53,14 @@ export class UploadStore {
     return row ? { ...row, id } : undefined;
   }
 
-  /** Bytes the upstream accepted at `offset`: counted only if nothing else was counted there first. */
-  async advance(s: UploadSession, offset: number, bytes: number, lines: number, endsNl: boolean): Promise<void> {
+  /**
+   * Bytes the upstream accepted at `offset`, and what their lines name: counted only if nothing else was counted
+   * there first.
+   */
+  async advance(s: UploadSession, offset: number, bytes: number, lines: number, endsNl: boolean, scan: { scan: string; carry: Uint8Array | null }): Promise<void> {
     await this.db
-      .prepare("UPDATE uploads SET received = received + ?, lines = lines + ?, ends_nl = ? WHERE id = ? AND received = ?")
-      .bind(bytes, lines, endsNl ? 1 : 0, await sha256Hex(s.id), offset)
+      .prepare("UPDATE uploads SET received = received + ?, lines = lines + ?, ends_nl = ?, scan = ?, carry = ? WHERE id = ? AND received = ?")
+      .bind(bytes, lines, endsNl ? 1 : 0, scan.scan, scan.carry, await sha256Hex(s.id), offset)
       .run();
   }
 

@@ -7,6 +7,7 @@ import { GatewayError, upstreamError } from "../gemini/errors";
 import { readText } from "../pipeline/body";
 import type { AttemptInfo } from "../usage/record";
 import type { ResourceSettings } from "./settings";
+import { noteRefusal } from "./vanished";
 
 export interface UpstreamInit {
   method: string;
@@ -95,7 +96,7 @@ export class Upstream {
   private async checked(res: Response): Promise<Response> {
     if (res.ok) return res;
     const { text } = res.body ? await readText(res.body, MAX_ERROR_BYTES) : { text: "" };
-    throw upstreamError(res.status, text, "gemini", this.settings.apiKey ? [this.settings.apiKey] : []);
+    throw noteRefusal(upstreamError(res.status, text, "gemini", this.settings.apiKey ? [this.settings.apiKey] : []), text);
   }
 
   private redirected(): GatewayError {

@@ -53,7 +53,7 @@ export function parseGenaiPath(method: string, pathname: string, providers: Read
     throw noRoute(method, pathname);
   }
   if (rest === "models") {
-    if (method !== "GET") throw wrongMethod(method, pathname);
+    if (method !== "GET") throw wrongMethod(method, pathname, "GET");
     return { kind: "list", version };
   }
   const first = rest.split("/", 1)[0]!;
@@ -74,12 +74,15 @@ export function parseGenaiPath(method: string, pathname: string, providers: Read
   if (/\/operations(\/|$)/.test(modelPart)) return { kind: "resource", version, rest };
 
   const decoded = decodeOnce(modelPart);
+  // `models/{m}:{action}` takes POST; `models/{m}` (whose name may hold a colon: `…-v1:0`) takes GET.
+  const suffix = decoded.slice(decoded.lastIndexOf(":") + 1);
+  const takes = decoded.includes(":") && (ACTION_SET.has(suffix) || RESOURCE_ACTIONS.has(suffix)) ? "POST" : "GET";
   if (method === "GET") {
-    if (decoded.includes(":") && ACTION_SET.has(decoded.slice(decoded.lastIndexOf(":") + 1))) throw wrongMethod(method, pathname);
+    if (takes === "POST") throw wrongMethod(method, pathname, takes);
     const target = parseTarget(modelFrom(modelPart, decoded, separated));
     return { kind: "get", version, target, raw: targetString(target) };
   }
-  if (method !== "POST") throw wrongMethod(method, pathname);
+  if (method !== "POST") throw wrongMethod(method, pathname, takes);
   const colon = decoded.lastIndexOf(":");
   if (colon < 0) throw notFound(`no route for POST ${printable(pathname)}: expected models/{model}:{action}`);
   const actionName = decoded.slice(colon + 1).slice(0, 100);
@@ -124,5 +127,5 @@ export function decodeOnce(s: string): string {
 const noRoute = (method: string, path: string) => notFound(`no route for ${method} ${printable(path)}`);
 
 // The contract answers every unknown (method, path) with 404; the message says which method the path takes.
-const wrongMethod = (method: string, path: string) =>
-  notFound(`no route for ${method} ${printable(path)} (this path takes ${method === "GET" ? "POST" : "GET"})`);
+const wrongMethod = (method: string, path: string, takes: "GET" | "POST") =>
+  notFound(`no route for ${method} ${printable(path)} (this path takes ${takes})`);

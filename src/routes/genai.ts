@@ -10,12 +10,14 @@ import { modelAction } from "./model-action";
 import { modelsRoute } from "./models";
 import { requestId } from "./request-id";
 import { resourceRoute } from "./resources";
+import { SELF_KEY_PATH, selfKeyRoute } from "./self-key";
 
 export const genaiApp = new Hono<AppEnv>();
 
 genaiApp.use("*", requestId);
 
 genaiApp.all("*", (c) => {
+  if (new URL(c.req.url).pathname === SELF_KEY_PATH) return selfKeyRoute(c);
   const route = parseGenaiPath(c.req.method, new URL(c.req.url).pathname, c.var.config.providerNames);
   switch (route.kind) {
     case "list":

@@ -5,7 +5,7 @@
  */
 import type { Context } from "hono";
 import { assertKeyUsable, identifyKey } from "../auth/authenticate";
-import { identifyDirectCaller, ungoverned } from "../auth/direct";
+import { directKeys, identifyDirectCaller, ungoverned } from "../auth/direct";
 import type { AppEnv } from "../env";
 import { Gate } from "../governance/gate";
 import { refusalFor, unpriced, worstCase } from "../governance/worst-case";
@@ -31,7 +31,7 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
   });
   const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
   const scope: CallScope = {
-    requestId, startedAt, env: c.env, config, key: presented, direct: direct?.secret,
+    requestId, startedAt, env: c.env, config, key: presented,
     gate: direct ? ungoverned(presented) : new Gate(c.env, waitUntil, presented),
     action: route.actionName,
     requestedModel: route.model,
@@ -43,6 +43,8 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
     await scope.gate.check();
     scope.key = scope.gate.record;
     if (route.invalid) throw route.invalid;
+    // The presented key is for the provider of the model the call names (its fallbacks get only keys given for them).
+    if (direct) scope.direct = directKeys(direct, route.target.provider);
 
     const { body, fallbacks, references } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
     // A direct caller's files and caches live in its own provider project, under its own key: not ours to scope.

@@ -104,6 +104,13 @@ export function forwardVerbatim<T extends object>(chunk: T, json: string): T {
   return chunk;
 }
 
+/** A shallow copy of a chunk to be changed: it is sent as serialised, no longer as the upstream's own text. */
+export function editable<T extends object>(chunk: T): T {
+  const copy = { ...chunk };
+  delete (copy as { [VERBATIM]?: string })[VERBATIM];
+  return copy;
+}
+
 /** The JSON text of a chunk: the upstream's own, when it was forwarded verbatim. */
 const jsonOf = (value: object): string => (value as { [VERBATIM]?: string })[VERBATIM] ?? JSON.stringify(value);
 

@@ -65,6 +65,14 @@ export interface RowsText {
 /** The rows of a hand-off as the shard's `add` takes them. */
 export const rowsText = (rows: CallRecord[]): RowsText => ({ n: rows.length, json: JSON.stringify(rows) });
 
+/** A row a shard holds, as `heldFor` reports it. */
+export interface HeldRow {
+  request_id: string;
+  ts: number;
+  usd: number;
+  settles: boolean;
+}
+
 interface Batch {
   id: number;
   rows: CallRecord[];
@@ -151,6 +159,24 @@ export class UsageBuffer extends DurableObject<Env> {
       rejected: n("SELECT count(*) AS n FROM rejected"),
       unsettled: n("SELECT coalesce(sum(n), 0) AS n FROM batches WHERE stored = 1"),
     };
+  }
+
+  /**
+   * The rows this shard holds (not yet in D1, or in D1 with their settlement due) of one key or team: each one's
+   * request id, ts and cost, and whether it will settle with that subject's Governor (it carries a settle ref for
+   * it). A budget first set counts from these and D1 each row exactly once (src/governance/governor.ts).
+   */
+  heldFor(subject: "key" | "team", id: string): HeldRow[] {
+    return this.sql
+      .exec<{ request_id: string; ts: number; usd: number; settles: number }>(
+        `SELECT json_extract(r.value, '$.request_id') AS request_id, json_extract(r.value, '$.ts') AS ts,
+           coalesce(json_extract(r.value, '$.cost_usd'), 0) AS usd, json_type(r.value, '$.settle.${subject}') IS NOT NULL AS settles
+         FROM (SELECT rows FROM inbox UNION ALL SELECT rows FROM batches) AS b, json_each(b.rows) AS r
+         WHERE json_extract(r.value, '$.${subject}_id') = ?`,
+        id,
+      )
+      .toArray()
+      .map((r) => ({ request_id: r.request_id, ts: r.ts, usd: r.usd, settles: r.settles === 1 }));
   }
 
   /** Writes what is due now rather than at the next alarm (tests, and the e2e harness). */

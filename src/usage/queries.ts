@@ -67,6 +67,7 @@ export interface Totals {
   output_tokens: number;
   cached_tokens: number;
   thinking_tokens: number;
+  tool_use_tokens: number;
   cost_usd: number;
   /** Rows with a dimension no price covered (their `unpriced` column): their cost is short by that much. */
   unpriced_calls: number;
@@ -87,7 +88,8 @@ const GROUP_SQL: Record<Group, { expr: string; field: string }> = {
 // A batch's one row stands for all of its requests (`requests`, 1 for every other row).
 const SUMS = `coalesce(sum(requests), 0) AS requests, total(outcome = 'error') AS errors, total(outcome = 'aborted') AS aborted,
   total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens, total(cached_tokens) AS cached_tokens,
-  total(thinking_tokens) AS thinking_tokens, total(cost_usd) AS cost_usd, total(unpriced IS NOT NULL) AS unpriced_calls`;
+  total(thinking_tokens) AS thinking_tokens, total(tool_use_tokens) AS tool_use_tokens, total(cost_usd) AS cost_usd,
+  total(unpriced IS NOT NULL) AS unpriced_calls`;
 
 function filters(q: LogsFilters) {
   const cond: string[] = [];
@@ -123,7 +125,7 @@ type SumRow = Totals & { grp?: string | number | null };
 function totalsOf(r: Totals): Totals {
   return {
     requests: r.requests, errors: r.errors, aborted: r.aborted, input_tokens: r.input_tokens, output_tokens: r.output_tokens,
-    cached_tokens: r.cached_tokens, thinking_tokens: r.thinking_tokens, cost_usd: roundUsd(r.cost_usd),
+    cached_tokens: r.cached_tokens, thinking_tokens: r.thinking_tokens, tool_use_tokens: r.tool_use_tokens, cost_usd: roundUsd(r.cost_usd),
     unpriced_calls: r.unpriced_calls,
   };
 }
@@ -145,7 +147,7 @@ export async function queryUsage(db: D1Database, q: UsageQuery) {
 }
 
 export const emptyTotals = (): Totals => ({
-  requests: 0, errors: 0, aborted: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, cost_usd: 0,
+  requests: 0, errors: 0, aborted: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, tool_use_tokens: 0, cost_usd: 0,
   unpriced_calls: 0,
 });
 
@@ -186,9 +188,8 @@ interface UsageRow {
   request_id: string; ts: number; key_id: string; team_id: string | null; requested_model: string;
   provider: string | null; model: string | null; action: string; stream: number; status: number; outcome: Outcome;
   error: string | null; attempts: number; fallback_index: number | null; attempts_json: string;
-  input_tokens: number; output_tokens: number; cached_tokens: number; thinking_tokens: number; cost_usd: number;
-  /** Until migrations/0007_tool_use_tokens.sql is applied the column is absent. */
-  tool_use_tokens?: number; unpriced: string | null;
+  input_tokens: number; output_tokens: number; cached_tokens: number; thinking_tokens: number; tool_use_tokens: number; cost_usd: number;
+  unpriced: string | null;
   latency_ms: number; ttfb_ms: number | null; requests?: number;
   close_code: number | null; closed_by: ClosedBy | null; modality_tokens: string | null;
 }
@@ -199,7 +200,7 @@ export function rowToRecord(r: UsageRow): CallRecord {
     request_id: r.request_id, ts: r.ts, key_id: r.key_id, team_id: r.team_id, requested_model: r.requested_model,
     provider: r.provider, model: r.model, action: r.action, stream: r.stream === 1, status: r.status, outcome: r.outcome,
     error: r.error, attempts: JSON.parse(r.attempts_json), fallback_index: r.fallback_index,
-    tokens: { input: r.input_tokens, output: r.output_tokens, cached: r.cached_tokens, thinking: r.thinking_tokens, tool_use: r.tool_use_tokens ?? 0 },
+    tokens: { input: r.input_tokens, output: r.output_tokens, cached: r.cached_tokens, thinking: r.thinking_tokens, tool_use: r.tool_use_tokens },
     ...(r.unpriced ? { unpriced: r.unpriced } : {}),
     cost_usd: r.cost_usd, latency_ms: r.latency_ms, ttfb_ms: r.ttfb_ms,
     ...(r.requests !== undefined && r.requests !== 1 ? { requests: r.requests } : {}),

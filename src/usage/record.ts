@@ -22,7 +22,7 @@ export interface Tokens {
   output: number;
   cached: number;
   thinking: number;
-  /** Tool results fed back (Gemini's toolUsePromptTokenCount), outside `input`, billed at the input price. */
+  /** Tokens of tool-use prompts (Gemini's `toolUsePromptTokenCount`): part of `input`, billed as input, shown apart. */
   tool_use: number;
 }
 
@@ -86,10 +86,15 @@ export const NO_TOKENS: Tokens = Object.freeze({ input: 0, output: 0, cached: 0,
 
 export function tokensOf(u: UsageMetadata | undefined): Tokens {
   if (!u) return NO_TOKENS;
-  const input = u.promptTokenCount ?? 0;
+  // Gemini's promptTokenCount excludes the tool-use prompt (what a server-side tool such as Google Search or code
+  // execution fed back to the model), which is billed as input: input here is both, so it is priced once, at input.
+  const toolUse = count(u.toolUsePromptTokenCount);
+  const input = (u.promptTokenCount ?? 0) + toolUse;
   const thinking = u.thoughtsTokenCount ?? 0;
   // Gemini's candidatesTokenCount excludes thoughts; output here is what was generated and billed as output.
   const output = (u.candidatesTokenCount ?? 0) + thinking;
-  const tool_use = u.toolUsePromptTokenCount ?? 0;
-  return { input, output, cached: u.cachedContentTokenCount ?? 0, thinking, tool_use };
+  return { input, output, cached: u.cachedContentTokenCount ?? 0, thinking, tool_use: toolUse };
 }
+
+/** An upstream's count as a whole number of tokens: anything but a finite positive number is 0, bounded. */
+const count = (n: unknown) => (typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), 1e12) : 0);

@@ -81,6 +81,18 @@ describe("bad input", () => {
     await expectError(r, 404, "NOT_FOUND", /no route for GET .*\(this path takes POST\)/);
   });
 
+  // A browser preflight where CORS is off, or a client's PUT: the message names the path's method, not "GET".
+  it.each([
+    ["OPTIONS", "models/mock/echo:generateContent", "POST"],
+    ["PUT", "models/mock/echo:streamGenerateContent", "POST"],
+    ["DELETE", "models/gemini-2.0-flash:batchGenerateContent", "POST"],
+    ["OPTIONS", "models/mock/echo", "GET"],
+    ["PUT", "models", "GET"],
+  ])("wrong method %s on %s: 404 saying it takes %s", async (method, path, takes) => {
+    const r = await SELF.fetch(`${BASE}/genai/v1beta/${path}`, { method, headers: { "x-goog-api-key": key } });
+    await expectError(r, 404, "NOT_FOUND", new RegExp(`no route for ${method} .*\\(this path takes ${takes}\\)`));
+  });
+
   it.each(["bad model!", "Open AI/gpt", "openai/", "/gpt-4o", "models/"])("bad model string %j: 400", async (model) => {
     await expectError(await genai(encodeURIComponent(model), "generateContent", textRequest("x"), key), 400, "INVALID_ARGUMENT");
   });

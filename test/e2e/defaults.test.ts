@@ -2,10 +2,12 @@
  * The bundled gateway exactly as wrangler.toml configures it (no test vars): what is off by default stays off (the
  * mock provider, CORS).
  */
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { startGateway, type Gateway } from "./harness";
+import { shippedWorkerOptions, startGateway, type Gateway } from "./harness";
 
 let gw: Gateway;
 let key: string;
@@ -19,8 +21,26 @@ afterAll(async () => {
 
 describe("wrangler.toml defaults", () => {
   it("wrangler.toml does not turn the mock provider on", () => {
-    const { workerOptions } = unstable_getMiniflareWorkerOptions(path.resolve(import.meta.dirname, "../../wrangler.toml"));
-    expect(workerOptions.bindings ?? {}).not.toHaveProperty("MOCK_PROVIDER");
+    expect(shippedWorkerOptions().bindings).not.toHaveProperty("MOCK_PROVIDER");
+  });
+
+  // `npm start` writes .dev.vars (ADMIN_TOKEN, MOCK_PROVIDER="on") next to wrangler.toml; the README runs
+  // `npm test` after it in the same clone, so the tests must read the shipped config without it.
+  it("a .dev.vars next to wrangler.toml (as `npm start` writes) is not part of the config the tests run", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "edgeway-devvars-"));
+    try {
+      copyFileSync(path.resolve(import.meta.dirname, "../../wrangler.toml"), path.join(dir, "wrangler.toml"));
+      mkdirSync(path.join(dir, "public"));
+      writeFileSync(path.join(dir, ".dev.vars"), 'ADMIN_TOKEN="adm-local"\nMOCK_PROVIDER="on"\n');
+      // What wrangler itself makes of that clone: the local vars are there...
+      expect(unstable_getMiniflareWorkerOptions(path.join(dir, "wrangler.toml")).workerOptions.bindings).toHaveProperty("MOCK_PROVIDER", "on");
+      // ...and what the tests' gateway is given leaves them out.
+      const bindings = shippedWorkerOptions(path.join(dir, "wrangler.toml")).bindings;
+      expect(bindings).not.toHaveProperty("MOCK_PROVIDER");
+      expect(bindings).not.toHaveProperty("ADMIN_TOKEN");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("mock/echo is an unknown provider and is not listed", async () => {

@@ -64,6 +64,11 @@ export interface GeminiMock {
   downloadGate?: Promise<void>;
   /** Polls a batch or an operation takes to finish. */
   pollsToFinish: number;
+  /**
+   * When set, every keyed request is refused with this, as Google refuses a credential (a 403 carrying an
+   * `ErrorInfo` reason such as `API_KEY_INVALID`), whatever it asks for.
+   */
+  refuseKey?: { code: number; status: string; message: string; reason: string };
   close(): Promise<void>;
 }
 
@@ -148,6 +153,11 @@ async function handle(mock: GeminiMock, req: http.IncomingMessage, res: http.Ser
   if (req.headers["x-goog-api-key"] !== mock.key) {
     await readAll(req, s);
     return error(res, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT");
+  }
+  if (mock.refuseKey) {
+    await readAll(req, s);
+    const { code, status, message, reason } = mock.refuseKey;
+    return send(res, code, { error: { code, message, status, details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason, domain: "googleapis.com" }] } });
   }
   const body = req.method === "GET" || req.method === "DELETE" ? Buffer.alloc(0) : await readAll(req, s);
   if (path !== "/upload/v1beta/files") s.body = body.toString("utf8");

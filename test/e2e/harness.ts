@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import { inject } from "vitest";
-import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig, unstable_splitSqlQuery } from "wrangler";
 import { shardName, USAGE_SHARDS } from "../../src/usage/shards";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -51,11 +51,22 @@ export default function (env) {
 }`;
 
 /**
+ * Miniflare's options for wrangler.toml as shipped: its bindings, and as vars only its `[vars]`. Wrangler also reads
+ * a `.dev.vars` (or `.env`) next to the config, which `npm start` writes (ADMIN_TOKEN, MOCK_PROVIDER="on"); those
+ * are this clone's local settings, not the shipped config, and must not change what the tests see.
+ */
+export function shippedWorkerOptions(configPath = path.join(root, "wrangler.toml")) {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
+  const vars = unstable_readConfig({ config: configPath }).vars as Record<string, unknown>;
+  return { ...workerOptions, bindings: { ...vars } };
+}
+
+/**
  * `vars` go over wrangler.toml's; the mock provider is on unless `MOCK_PROVIDER: undefined` leaves wrangler.toml's
  * setting (off).
  */
 export async function startGateway(vars: Record<string, string | undefined> = {}, opts: { ai?: FakeAi } = {}): Promise<Gateway> {
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+  const workerOptions = shippedWorkerOptions();
   const bindings: Record<string, unknown> = { ...(workerOptions.bindings ?? {}), ADMIN_TOKEN, MOCK_PROVIDER: "on", ...vars };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const main = {

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mockUpstream, startGateway, type Gateway } from "./harness";
+import { ADMIN_TOKEN, mockUpstream, startGateway, type Gateway } from "./harness";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -71,7 +71,8 @@ describe("README examples, as written", () => {
   it("the curl examples answer from the mock, streams included, and the fallback example falls back", async () => {
     const outputs: string[] = [];
     for (const b of byKind("curl")) {
-      const { stdout } = await run("bash", ["-euo", "pipefail", "-c", asWritten(b.code)], { env: { ...process.env, EDGEWAY_KEY: demoKey } });
+      // ADMIN_TOKEN as `npm start` keeps it in .dev.vars (the admin examples send it).
+      const { stdout } = await run("bash", ["-euo", "pipefail", "-c", asWritten(b.code)], { env: { ...process.env, EDGEWAY_KEY: demoKey, ADMIN_TOKEN } });
       expect(stdout).not.toMatch(/"error"/);
       outputs.push(stdout);
     }
@@ -83,6 +84,10 @@ describe("README examples, as written", () => {
     const fallback = outputs.find((o) => /^HTTP\/1\.1 200/m.test(o))!;
     expect(fallback).toMatch(/^x-edgeway-provider: mock\r?$/im);
     expect(fallback).toMatch(/^x-edgeway-model: echo\r?$/im);
+    // The key asking about itself, and an admin token minted with the root token.
+    expect(all).toMatch(/"name":"demo".*"rate_limit":\{"rpm":null,"tpm":null\}/);
+    expect(all).toMatch(/"token":"sk-ew-admin-[0-9A-Za-z]{40}"/);
+    expect(all).toMatch(/"role":"viewer"/);
   });
 
   it("the SDK example prints both answers (the second through its fallback)", async () => {
@@ -107,6 +112,25 @@ describe("README examples, as written", () => {
     }
   });
 
+  it("without GEMINI_API_KEY, as the Errors table says: the lists answer 200 from the gateway's records, the rest 503", async () => {
+    const h = { "x-goog-api-key": demoKey };
+    // Gemini lists batches as `operations`.
+    for (const [list, field] of [["files", "files"], ["cachedContents", "cachedContents"], ["batches", "operations"]]) {
+      const r = await fetch(`${gw.url}/genai/v1beta/${list}`, { headers: h });
+      expect(r.status, list).toBe(200);
+      expect(await r.json()).toEqual({ [field!]: [] });
+    }
+    const upload = await fetch(`${gw.url}/genai/upload/v1beta/files`, {
+      method: "POST",
+      headers: { ...h, "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start", "x-goog-upload-header-content-length": "5", "content-type": "application/json" },
+      body: JSON.stringify({ file: { displayName: "a" } }),
+    });
+    expect(upload.status).toBe(503);
+    expect(await upload.json()).toMatchObject({ error: { status: "UNAVAILABLE", message: expect.stringContaining("GEMINI_API_KEY") } });
+    const get = await fetch(`${gw.url}/genai/v1beta/files/abc`, { headers: h });
+    expect([404, 503]).toContain(get.status);
+  });
+
   it("the npm commands it names exist", () => {
     const scripts = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts as Record<string, string>;
     const named = byKind("commands").flatMap((b) => [...b.code.matchAll(/npm (start|test|run ([\w:-]+))/g)].map((m) => m[2] ?? m[1]!));
@@ -118,7 +142,9 @@ describe("README examples, as written", () => {
     const value = /PROVIDER_KEYS = '\'\'([\s\S]*?)'\'\'/.exec(byKind("key-pools")[0]!.code)![1]!;
     const gemini = await mockUpstream((req, res) => {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: String(req.headers["x-goog-api-key"]) }] }, finishReason: "STOP", index: 0 }] }));
+      // Names the key it was called with without echoing it (a key in an answer's text is redacted).
+      const named = String(req.headers["x-goog-api-key"]).replace("upstream-key-", "served by ");
+      res.end(JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: named }] }, finishReason: "STOP", index: 0 }] }));
     });
     // The secrets the example names for Gemini; the other providers' entries name secrets not set here (left out).
     const other = await startGateway({ PROVIDER_KEYS: value, GEMINI_KEY_A: "upstream-key-a", GEMINI_KEY_B: "upstream-key-b", GEMINI_BASE_URL: gemini.url });
@@ -131,9 +157,9 @@ describe("README examples, as written", () => {
       });
       expect(r.status).toBe(200);
       const served = ((await r.json()) as any).candidates[0].content.parts[0].text;
-      expect(["upstream-key-a", "upstream-key-b"]).toContain(served);
+      expect(["served by a", "served by b"]).toContain(served);
       const row = await other.usageRow(r.headers.get("x-edgeway-request-id"));
-      expect(JSON.stringify(row.attempts_json)).toContain(served === "upstream-key-a" ? "proj-a" : "proj-b");
+      expect(JSON.stringify(row.attempts_json)).toContain(served === "served by a" ? "proj-a" : "proj-b");
     } finally {
       await other.stop();
       await gemini.close();

@@ -30,6 +30,8 @@ describe("key budget", () => {
     const e = await errorOf(r);
     expect(e.status).toBe("RESOURCE_EXHAUSTED");
     expect(e.message).toBe(`budget: key "spender" spent $0.000046 of $0.00005 (lifetime budget)${NEEDS}`);
+    // A lifetime budget never resets: no Retry-After (README, Governance).
+    expect(r.headers.get("retry-after")).toBeNull();
     expect((await counters("key", id)).spent_usd).toBeCloseTo(2 * CALL_USD, 12);
   });
 
@@ -63,6 +65,8 @@ describe("key budget", () => {
     const r = await genai("mock/echo", "generateContent", hi, key);
     expect(r.status).toBe(402);
     expect((await errorOf(r)).message).toContain("1h budget, resets 2026-05-04T13:00:00.000Z");
+    // The 402 says when to try again: the period's end, 30 minutes from the frozen 12:30.
+    expect(r.headers.get("retry-after")).toBe("1800");
     clock.advance(29 * 60_000 + 59_999); // 12:59:59.999
     expect((await genai("mock/echo", "generateContent", hi, key)).status).toBe(402);
     clock.advance(1);

@@ -61,7 +61,7 @@ describe("several isolates against one key", () => {
     const a = new LocalLease("key", id);
     expect(await admit(a, dollars(0.6))).toBe(true);
     expect(await admit(a, dollars(0.6))).toBe(false); // $0.40 left while the first is in flight
-    a.finish(dollars(0.6), { tokens: 0, usd: 0.1 }); // it cost $0.10
+    a.finish(dollars(0.6), { tokens: 0, usd: 0.1 }, true); // it cost $0.10
     expect(await admit(a, dollars(0.6))).toBe(true); // $0.90 left now
   });
 });

@@ -4,7 +4,7 @@
  * events) or the usage log (the row's error column, /admin/logs).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MIN_RUN, REDACTED, redact } from "../../src/gemini/redact";
+import { MIN_HELD, MIN_RUN, REDACTED, redact, textStreamRedactor } from "../../src/gemini/redact";
 import { admin, createKey, genaiSettled, mockUpstream, readSse, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 // The provider keys the workers project configures (vitest.config.ts).
@@ -21,11 +21,15 @@ function leaks(text: string, secret: string): boolean {
       .replace(/%([0-7][0-9a-fA-F])/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
   }
   t = t.toLowerCase();
-  const s = secret.toLowerCase();
-  const run = Math.min(MIN_RUN, s.length);
-  for (let j = 0; j + run <= s.length; j++) if (t.includes(s.slice(j, j + run))) return true;
+  // The secret as it is, and its bytes as hex (either case: the text is lower-cased).
+  for (const s of [secret.toLowerCase(), hex(secret)]) {
+    const run = Math.min(MIN_RUN, s.length);
+    for (let j = 0; j + run <= s.length; j++) if (t.includes(s.slice(j, j + run))) return true;
+  }
   return false;
 }
+
+const hex = (s: string) => [...new TextEncoder().encode(s)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 const jsonEscaped = (s: string) => [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("");
 const urlEncoded = (s: string) => [...s].map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).join("");
@@ -41,6 +45,9 @@ const spellings = (k: string): [string, string][] => [
   ["one character short at the front", k.slice(1)],
   ["double-encoded", urlEncoded(k).replace(/%/g, "%25")],
   ["escaped and upper-cased", jsonEscaped(k.toUpperCase())],
+  ["hex-encoded", hex(k)],
+  ["hex-encoded, upper case", hex(k).toUpperCase()],
+  ["hex-encoded, one byte short", hex(k).slice(2)],
 ];
 
 describe("redact()", () => {
@@ -92,8 +99,68 @@ describe("redact()", () => {
     expect(redact("xshort-9 short-90", ["short-9"])).toBe("xshort-9 short-90");
   });
 
+  it("takes out a key's hex inside a longer hex dump, leaving the bytes around it", () => {
+    const dump = `${hex("POST /v1 x-goog-api-key: ")}${hex(key)}${hex("\r\n")}`;
+    for (const d of [dump, dump.toUpperCase()]) {
+      const out = redact(`sent: ${d}`, [key]);
+      expect(out).toBe(`sent: ${d.slice(0, hex("POST /v1 x-goog-api-key: ").length)}${REDACTED}${d.slice(-4)}`);
+    }
+    // Hex that carries no key is left alone.
+    expect(redact(`sent: ${hex("nothing secret in here at all")}`, [key])).toBe(`sent: ${hex("nothing secret in here at all")}`);
+  });
+
   it("text with no secret, broken escapes or non-ASCII comes back unchanged", () => {
     for (const t of ["", "%", "%zz \\u12", "naïve ☃ 𝄞 %E2%98%83 \\u2603", "no key here"]) expect(redact(t, [key])).toBe(t);
+  });
+});
+
+describe("a text that arrives in pieces (a stream's answer)", () => {
+  const key = "sk-proj-AbCdEf0123456789GhIjKl";
+  const make = textStreamRedactor([key])!;
+  /** Sends `pieces` through one stream redactor: what went out for each piece, and the tail flushed at the end. */
+  const run = (pieces: string[]) => {
+    const r = make();
+    const out = pieces.map((p) => r.text(0, p));
+    return { out, tail: r.flush(0), all: out.join("") + r.flush(0) };
+  };
+  const cut = (text: string, size: number) => Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
+
+  it.each([1, 2, 3, 5, 7, 11])("a key cut into %i-character pieces, as it is, in hex or upper-case hex: no run of it goes out", (size) => {
+    for (const spelled of [key, hex(key), hex(key).toUpperCase(), jsonEscaped(key)]) {
+      const text = `Your key is ${spelled}, keep it safe.`;
+      const { all } = run(cut(text, size));
+      expect(leaks(all, key)).toBe(false);
+      expect(all).toContain(REDACTED);
+      expect(all.startsWith("Your key is ")).toBe(true);
+      expect(all.endsWith(", keep it safe.")).toBe(true);
+    }
+  });
+
+  it("pieces that cannot begin a secret go out at once, unchanged; only a tail that could waits, and is flushed at the end", () => {
+    const pieces = ["Hello there. ", "The weather ", "is fine today", " and tomorrow."];
+    expect(run(pieces).out).toEqual(pieces);
+    // A piece ending in the first characters of the key holds them (MIN_HELD or more), the next one gets them back.
+    const { out, tail } = run(["Here: sk-p", "roj and more", " text: sk-proj"]);
+    expect(out).toEqual(["Here: ", "sk-proj and more", " text: "]);
+    expect(tail).toBe("sk-proj");
+    // Fewer than MIN_HELD characters are not held: most text ends in a character some key holds.
+    expect(run(["Here: s", "k"]).out).toEqual(["Here: s", "k"]);
+    expect(MIN_HELD).toBe(4);
+  });
+
+  it("a key already redacted in one piece is redacted on into the next (its last characters are not let out)", () => {
+    const { all } = run([`a ${key.slice(0, 20)}`, `${key.slice(20)} b`]);
+    expect(all).toBe(`a ${REDACTED} b`);
+  });
+
+  it("hostile: a tail never grows past MIN_RUN - 1 characters, however long a near-miss of the key runs", () => {
+    const r = make();
+    // Each piece repeats 11 characters of the key without ever making 12 of it.
+    for (let i = 0; i < 50; i++) {
+      r.text(0, `${key.slice(0, 11)} `);
+      r.text(0, key.slice(0, 11));
+    }
+    expect(r.flush(0).length).toBeLessThan(MIN_RUN);
   });
 });
 
@@ -193,5 +260,61 @@ describe.each(STREAMS)("$name after the first byte", ({ model, secret, first, er
     const events = (await readSse(r.clone())) as any[];
     expect(events.at(-1).error).toBeDefined();
     for (const text of await seen(r)) expect(leaks(text, secret)).toBe(false);
+  });
+});
+
+describe("an answer echoing the key: not in its text, whole or cut across events", () => {
+  const textChunk = (text: string, extra: Record<string, unknown> = {}) =>
+    `data: ${JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text }] }, index: 0, ...extra }] })}\r\n\r\n`;
+  const text = (events: any[]) => events.map((e) => e.candidates?.map((c: any) => c.content?.parts?.map((p: any) => p.text ?? "").join("")).join("")).join("");
+  const cut = (t: string, size: number) => Array.from({ length: Math.ceil(t.length / size) }, (_, i) => t.slice(i * size, (i + 1) * size));
+
+  it.each([3, 5, 11])("gemini stream: the key in %i-character events (as it is, hex, upper-case hex) never reaches the client", async (size) => {
+    for (const spelled of [GEMINI, hex(GEMINI), hex(GEMINI).toUpperCase()]) {
+      const pieces = cut(`The key is ${spelled}.`, size);
+      mockUpstream(() => sseResponse([...pieces.map((p) => textChunk(p)), textChunk("", { finishReason: "STOP" })]));
+      const r = await genaiSettled("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), vk, { query: "?alt=sse" });
+      expect(r.status).toBe(200);
+      const body = await r.clone().text();
+      const events = (await readSse(r)) as any[];
+      expect(leaks(body, GEMINI)).toBe(false);
+      // At most MIN_HELD - 1 characters of it can go out before the rest is seen to be the key.
+      expect(text(events)).toMatch(/^The key is .{0,3}\[redacted\]\.$/);
+      vi.restoreAllMocks();
+    }
+  });
+
+  it("openai stream: the key cut across deltas never reaches the client", async () => {
+    const delta = (content: string, finish: string | null = null) =>
+      `data: ${JSON.stringify({ id: "c", model: "gpt-4o-mini", choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
+    mockUpstream(() => sseResponse([...cut(`echo ${OPENAI} done`, 4).map((p) => delta(p)), delta("", "stop"), "data: [DONE]\n\n"]));
+    const r = await genaiSettled("openai/gpt-4o-mini", "streamGenerateContent", textRequest("hi"), vk, { query: "?alt=sse" });
+    const events = (await readSse(r.clone())) as any[];
+    expect(leaks(await r.text(), OPENAI)).toBe(false);
+    expect(text(events)).toMatch(/^echo .{0,3}\[redacted\] done$/);
+  });
+
+  it("events that hold no part of a key go out byte for byte as the upstream sent them", async () => {
+    const frames = [textChunk("Hello there. "), textChunk("The weather is fine."), textChunk(" Bye.", { finishReason: "STOP" })];
+    mockUpstream(() => sseResponse(frames));
+    const r = await genaiSettled("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), vk, { query: "?alt=sse" });
+    expect(await r.text()).toBe(frames.join(""));
+  });
+
+  it("a stream cut after a tail was held: the tail goes out before the error event", async () => {
+    mockUpstream(() => sseResponse([textChunk("partial sk-p"), textChunk("roj")], {}, "cut"));
+    const r = await genaiSettled("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), vk, { query: "?alt=sse" });
+    const events = (await readSse(r)) as any[];
+    expect(text(events)).toBe("partial sk-proj");
+    expect(events.at(-1).error).toBeDefined();
+  });
+
+  it.each([["as it is", GEMINI], ["hex", hex(GEMINI)], ["upper-case hex", hex(GEMINI).toUpperCase()]])("generateContent: the key %s, across two parts, is not in the answer", async (_how, spelled) => {
+    const half = Math.floor(spelled.length / 2);
+    mockUpstream(() => Response.json({ candidates: [{ content: { role: "model", parts: [{ text: `k=${spelled.slice(0, half)}` }, { text: `${spelled.slice(half)}!` }] }, finishReason: "STOP", index: 0 }] }));
+    const r = await genaiSettled("gemini-2.0-flash", "generateContent", textRequest("hi"), vk);
+    const body = await r.clone().text();
+    expect(leaks(body, GEMINI)).toBe(false);
+    expect(text([await r.json()])).toBe(`k=${REDACTED}!`);
   });
 });

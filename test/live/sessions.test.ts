@@ -5,10 +5,11 @@
  */
 import { createExecutionContext, env, SELF } from "cloudflare:test";
 import worker from "../../src/index";
-import { resetCredentialHealth } from "../../src/providers/credentials/pool";
+import { CredentialPool, resetCredentialHealth } from "../../src/providers/credentials/pool";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
 import { LEASE_MS } from "../../src/governance/ledger";
+import { TOKEN_HOLD_MS } from "../../src/live/token-store";
 import { createTeam, freezeClock } from "../helpers/governance";
 import { admin, BASE, createKey, flushUsage, mockUpstream, ownResource, usageRow } from "../helpers/worker";
 
@@ -167,6 +168,115 @@ describe("ephemeral tokens", () => {
   });
 });
 
+describe("a token's live sessions, resumed ones included", () => {
+  const withResumption = (handle?: string) =>
+    JSON.stringify({ setup: { model: "models/gemini-2.0-flash-live-001", sessionResumption: handle ? { handle } : {} } });
+
+  /** Connects with `setup` and says how it went: `open` (setupComplete came) or the close code and reason. */
+  async function attempt(path: string, setup: string): Promise<{ outcome: string; ws: WebSocket; requestId: string | null }> {
+    const res = await SELF.fetch(new Request(`${BASE}${path}`, { headers: { upgrade: "websocket" } }));
+    if (res.status !== 101) return { outcome: `http ${res.status}`, ws: undefined as never, requestId: res.headers.get("x-edgeway-request-id") };
+    const ws = res.webSocket!;
+    const outcome = new Promise<string>((resolve) => {
+      ws.addEventListener("message", (e) => {
+        if (String(e.data).includes("setupComplete")) resolve("open");
+      });
+      ws.addEventListener("close", (e) => resolve(`${e.code} ${e.reason}`));
+    });
+    ws.accept();
+    ws.send(setup);
+    return { outcome: await outcome, ws, requestId: res.headers.get("x-edgeway-request-id") };
+  }
+
+  /** A `uses`-token session that got a resumption handle, closed; the handle. */
+  async function handleOf(uses: number) {
+    const { key } = await createKey();
+    const t = await token(key, { uses });
+    const up = upstreamSocket();
+    const path = `${CONSTRAINED}?access_token=${t.name}`;
+    const first = await session(path, {}, { setup: withResumption() });
+    await vi.waitFor(() => expect(first.frames.some((f) => f.includes("sessionResumptionUpdate"))).toBe(true));
+    const sealed = JSON.parse(first.frames.find((f) => f.includes("sessionResumptionUpdate"))!).sessionResumptionUpdate.newHandle as string;
+    const stub = env.EPHEMERAL_TOKENS.get(env.EPHEMERAL_TOKENS.idFromName(await sha256Hex(t.name)));
+    await vi.waitFor(async () => expect(await stub.read(Date.now())).toMatchObject({ ok: true, record: { resumable: true } }));
+    return { path, sealed, up, first, stub };
+  }
+
+  it("a uses: 1 token: five parallel resumptions open exactly one session; the others close 4409 with no upstream socket", async () => {
+    const { path, sealed, up, first } = await handleOf(1);
+    first.ws.close(1000);
+    await rowOf(first.requestId);
+    const five = await Promise.all(Array.from({ length: 5 }, () => attempt(path, withResumption(sealed))));
+    const outcomes = five.map((a) => a.outcome).sort();
+    expect(outcomes).toEqual([
+      ...Array(4).fill("4409 ABORTED: ephemeral token already has 1 live session, its most (uses: 1); resume once one has closed"),
+      "open",
+    ]);
+    // The first session's socket and the one resumed: none for the refused four.
+    expect(up.sockets).toHaveLength(2);
+    for (const a of five.filter((x) => x.outcome !== "open")) {
+      expect(await rowOf(a.requestId)).toMatchObject({ status: 409, closed_by: "gateway", close_code: 4409 });
+    }
+    // Its slot is given back when it closes: the conversation resumes again, one session at a time.
+    const open = five.find((a) => a.outcome === "open")!;
+    open.ws.close(1000);
+    await rowOf(open.requestId);
+    const again = await attempt(path, withResumption(sealed));
+    expect(again.outcome).toBe("open");
+    expect(up.sockets).toHaveLength(3);
+    again.ws.close(1000);
+  });
+
+  it("hostile: resuming while the token's session is still open is refused (4409) before any upstream socket", async () => {
+    const { path, sealed, up, first } = await handleOf(1);
+    const five = await Promise.all(Array.from({ length: 5 }, () => attempt(path, withResumption(sealed))));
+    expect(five.map((a) => a.outcome.slice(0, 4))).toEqual(Array(5).fill("4409"));
+    expect(up.sockets).toHaveLength(1);
+    // A new session is refused as used up, as before.
+    expect((await attempt(path, SETUP)).outcome).toMatch(/^4401 |^http 401$/);
+    first.ws.close(1000);
+  });
+
+  it("a uses: 3 token holds at most three live sessions, new and resumed together", async () => {
+    const { path, sealed, up, first } = await handleOf(3);
+    // With the first session still open, two more fit, whichever kind.
+    const four = await Promise.all([attempt(path, SETUP), ...Array.from({ length: 3 }, () => attempt(path, withResumption(sealed)))]);
+    expect(four.filter((a) => a.outcome === "open")).toHaveLength(2);
+    expect(four.filter((a) => a.outcome !== "open").every((a) => a.outcome.startsWith("4409 "))).toBe(true);
+    expect(up.sockets).toHaveLength(1 + 2);
+    for (const a of [first, ...four.filter((x) => x.outcome === "open")]) {
+      a.ws.close(1000);
+      await rowOf(a.requestId);
+    }
+    // All closed: the uses left and resumptions share the three slots again.
+    const six = await Promise.all([attempt(path, SETUP), attempt(path, SETUP), ...Array.from({ length: 4 }, () => attempt(path, withResumption(sealed)))]);
+    expect(six.filter((a) => a.outcome === "open")).toHaveLength(3);
+    expect(six.filter((a) => a.outcome !== "open").every((a) => /^440[19] /.test(a.outcome))).toBe(true);
+    expect(up.sockets).toHaveLength(3 + 3);
+    for (const a of six) if (a.outcome === "open") a.ws.close(1000);
+  });
+
+  it("a hold its session never gave back (the isolate died) lapses after TOKEN_HOLD_MS; an open session keeps its hold by renewing it", async () => {
+    const clock = freezeClock();
+    const { path, sealed, stub, first } = await handleOf(1);
+    first.ws.close(1000);
+    await rowOf(first.requestId);
+    // A session that vanished without releasing.
+    expect(await stub.open(clock.now, "lost-session", true)).toMatchObject({ ok: true });
+    expect((await attempt(path, withResumption(sealed))).outcome.slice(0, 4)).toBe("4409");
+    clock.advance(TOKEN_HOLD_MS);
+    const resumed = await attempt(path, withResumption(sealed));
+    expect(resumed.outcome).toBe("open");
+    // Open for twice a hold's life, renewing as it goes: no one else gets its slot.
+    for (let i = 0; i < 6; i++) {
+      clock.advance(TOKEN_HOLD_MS / 4);
+      await new Promise((r) => setTimeout(r, 1_100));
+    }
+    expect((await attempt(path, withResumption(sealed))).outcome.slice(0, 4)).toBe("4409");
+    resumed.ws.close(1000);
+  }, 30_000);
+});
+
 describe("sessions", () => {
   it("LIVE_MAX_SESSION_SECONDS (default 900) ends a session once the clock passes it (4408)", async () => {
     const clock = freezeClock();
@@ -240,6 +350,36 @@ describe("sessions", () => {
     expect(row).toMatchObject({ status: 502, outcome: "error", closed_by: "gateway", close_code: 4502, provider: null });
     expect(JSON.parse(row.attempts_json as string)).toEqual([expect.objectContaining({ status: 400, reason: "upstream 400" })]);
     expect(row.error).not.toContain("test-gemini-key");
+  });
+
+  it("a refused upgrade cools a pool credential by the attempt loop's rule: the request's 403 never, a 429 for its model only, an invalid key for all", async () => {
+    resetCredentialHealth();
+    const { key } = await createKey();
+    const keys = { GEM_A: "AIza-live-cool-aaaaaaaa", GEM_B: "AIza-live-cool-bbbbbbbb" };
+    const vars = { ...keys, PROVIDER_KEYS: JSON.stringify({ gemini: [{ label: "a", secret: "GEM_A" }, { label: "b", secret: "GEM_B" }] }) };
+    vi.spyOn(Math, "random").mockReturnValue(0); // a fresh session draws `a`
+    const a = { label: "a", secrets: [], material: undefined, weight: 1 };
+    const health = new CredentialPool("gemini", [a]);
+    const MODEL = "gemini-2.0-flash-live-001";
+    let answer: () => Response = () => new Response(null);
+    mockUpstream(() => answer());
+    const refusedWith = async (res: () => Response) => {
+      answer = res;
+      const r = await worker.fetch(new Request(`${BASE}${LIVE}`, { headers: { upgrade: "websocket", "x-goog-api-key": key } }), { ...env, ...vars } as never, createExecutionContext());
+      const ws = r.webSocket!;
+      const closed = new Promise<CloseEvent>((done) => ws.addEventListener("close", done));
+      ws.accept();
+      ws.send(SETUP);
+      expect((await closed).code).toBe(4502);
+    };
+    await refusedWith(() => Response.json({ error: { code: 403, message: "You do not have permission to access tuned model x.", status: "PERMISSION_DENIED" } }, { status: 403 }));
+    expect(health.coolingUntil(a, MODEL)).toBe(0);
+    await refusedWith(() => Response.json({ error: { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED" } }, { status: 429 }));
+    expect(health.coolingUntil(a, MODEL)).toBeGreaterThan(0);
+    expect(health.coolingUntil(a, "gemini-2.5-flash")).toBe(0);
+    resetCredentialHealth();
+    await refusedWith(() => Response.json({ error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT", details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID" }] } }, { status: 400 }));
+    expect(health.coolingUntil(a, "gemini-2.5-flash")).toBeGreaterThan(0);
   });
 
   it("an upstream that cannot be reached: 4502", async () => {

@@ -42,13 +42,16 @@ describe("what stops the chain", () => {
     ]);
   });
 
-  it.each([401, 403])("an upstream %i (the gateway's provider key refused) is a 502, and the next target serves", async (code) => {
+  it.each([
+    [401, "the gateway's provider credentials were refused"],
+    [403, "refused for this request"],
+  ])("an upstream %i (the gateway's provider key refused, or the request) is a 502, and the next target serves", async (code, why) => {
     const calls = mockUpstream(() => status(code));
     const alone = await genai("gemini-2.0-flash", "generateContent", textRequest("x"), key);
     expect(alone.status).toBe(502);
     const { error } = (await alone.json()) as { error: { code: number; status: string; message: string } };
     expect(error).toMatchObject({ code: 502, status: "UNAVAILABLE" });
-    expect(error.message).toBe(`gemini: upstream said ${code} (upstream HTTP ${code}: the gateway's provider credentials were refused)`);
+    expect(error.message).toBe(`gemini: upstream said ${code} (upstream HTTP ${code}: ${why})`);
     expect(calls).toHaveLength(1); // not retried on the same target
     const r = await genai("gemini-2.0-flash", "generateContent", textRequest("x", { fallbacks: ["mock/echo"] }), key);
     expect(r.status).toBe(200);

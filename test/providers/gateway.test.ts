@@ -56,7 +56,7 @@ describe("openai through the gateway", () => {
     expect(JSON.parse(calls[0]!.body)).toEqual({ ...openaiReq, model: "o4-mini" });
     const row = await usageRow(r);
     // 1200 prompt (1024 cached), 172 answer + 128 reasoning billed as output.
-    expect(row).toMatchObject({ provider: "openai", model: "o4-mini", input_tokens: 1200, cached_tokens: 1024, output_tokens: 300, thinking_tokens: 128 });
+    expect(row).toMatchObject({ provider: "openai", model: "o4-mini", input_tokens: 1200, cached_tokens: 1024, output_tokens: 300, thinking_tokens: 128, tool_use_tokens: 0 });
   });
 
   it("streamGenerateContent: translated chunks, usage in the last, include_usage asked for", async () => {

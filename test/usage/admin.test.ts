@@ -31,7 +31,7 @@ describe("/admin/usage", () => {
   const k2 = `key-${crypto.randomUUID()}`;
   const seeded = seed([
     row({ key_id: k1, team_id: team }),
-    row({ key_id: k1, team_id: team, ts: T0 + 1000, tokens: { input: 100, output: 50, cached: 40, thinking: 5, tool_use: 0 }, cost_usd: 0.001 }),
+    row({ key_id: k1, team_id: team, ts: T0 + 1000, tokens: { input: 100, output: 50, cached: 40, thinking: 5, tool_use: 30 }, cost_usd: 0.001 }),
     row({ key_id: k1, team_id: team, ts: T0 + DAY, outcome: "error", status: 500, provider: null, model: null, tokens: { input: 0, output: 0, cached: 0, thinking: 0, tool_use: 0 }, cost_usd: 0, error: "boom" }),
     row({ key_id: k2, team_id: team, ts: T0 + DAY + 5, provider: "gemini", model: "gemini-2.0-flash", outcome: "aborted", status: 499, cost_usd: 0.002 }),
     row({ key_id: k2, team_id: team, ts: T0 + 2 * DAY, provider: "gemini", model: "gemini-2.0-flash", cost_usd: 0.003 }),
@@ -44,7 +44,7 @@ describe("/admin/usage", () => {
     expect(body).toEqual({
       from: null, to: null, group_by: null,
       pending_rows: expect.any(Number), rejected_rows: expect.any(Number), unsettled_rows: expect.any(Number),
-      totals: { requests: 5, errors: 1, aborted: 1, input_tokens: 130, output_tokens: 110, cached_tokens: 40, thinking_tokens: 5, cost_usd: 0.00605, unpriced_calls: 0, refused: 0 },
+      totals: { requests: 5, errors: 1, aborted: 1, input_tokens: 130, output_tokens: 110, cached_tokens: 40, thinking_tokens: 5, tool_use_tokens: 30, cost_usd: 0.00605, unpriced_calls: 0, refused: 0 },
       refusals: [],
     });
   });

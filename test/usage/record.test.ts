@@ -3,8 +3,8 @@ import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { estimateTokens } from "../../src/gemini/text";
 import { mockReplyText } from "../../src/providers/mock/answer";
-import { createTeam } from "../helpers/governance";
-import { createKey, flushUsage, genai, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { counters, createTeam, freezeClock } from "../helpers/governance";
+import { admin, createKey, flushUsage, genai, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -81,6 +81,60 @@ describe("usage row per call", () => {
     expect(row).toMatchObject({ provider: "gemini", model: "gemini-2.5-flash", input_tokens: 1000, output_tokens: 250, cached_tokens: 400, thinking_tokens: 50 });
     // gemini-2.5-flash*: $0.30 in, $0.03 cached in, $2.50 out (thinking is billed as output).
     expect(row!.cost_usd).toBeCloseTo((600 * 0.3 + 400 * 0.03 + 250 * 2.5) / 1e6, 12);
+  });
+
+  it("tool-use prompt tokens (Gemini's toolUsePromptTokenCount, outside promptTokenCount) are input: on the row apart, priced once, settled by the budget, shown by /admin/logs and /admin/usage", async () => {
+    freezeClock();
+    const { key, id } = await createKey({ budget: { max_usd: 1 } });
+    mockUpstream(() =>
+      Response.json({
+        candidates: [{ content: { role: "model", parts: [{ text: "hi" }] }, finishReason: "STOP" }],
+        usageMetadata: {
+          promptTokenCount: 1000, toolUsePromptTokenCount: 300, candidatesTokenCount: 200, cachedContentTokenCount: 400,
+          thoughtsTokenCount: 50, totalTokenCount: 1550,
+        },
+      }),
+    );
+    const { res, settled } = await genaiCall("gemini-2.5-flash", "generateContent", textRequest("x", { generationConfig: { maxOutputTokens: 1000 } }), key);
+    expect(res.status).toBe(200);
+    await settled();
+    const requestId = res.headers.get("x-edgeway-request-id");
+    const row = await usageRow(requestId);
+    expect(row).toMatchObject({ input_tokens: 1300, tool_use_tokens: 300, cached_tokens: 400, output_tokens: 250, thinking_tokens: 50 });
+    // gemini-2.5-flash*: $0.30 in (the tool-use prompt too), $0.03 cached in, $2.50 out: (900 × 0.3 + 400 × 0.03 + 250 × 2.5) / 1M.
+    const usd = 0.000907;
+    expect(row!.cost_usd).toBeCloseTo(usd, 12);
+    expect((await counters("key", id)).spent_usd).toBeCloseTo(usd, 12);
+    const logs = (await (await admin(`/logs?request_id=${requestId}`, { method: "GET" })).json()) as { logs: { tokens: Record<string, number> }[] };
+    expect(logs.logs[0]!.tokens).toEqual({ input: 1300, output: 250, cached: 400, thinking: 50, tool_use: 300 });
+    const sums = (await (await admin(`/usage?key_id=${id}`, { method: "GET" })).json()) as { totals: Record<string, number> };
+    expect(sums.totals).toMatchObject({ input_tokens: 1300, tool_use_tokens: 300, cost_usd: usd });
+  });
+
+  it("stream: the tool-use prompt tokens of the last usageMetadata are input, priced once; a hostile count (negative) is 0", async () => {
+    const { key } = await createKey();
+    const up = gatedStream(chunk("Hello", { usageMetadata: { promptTokenCount: 7, toolUsePromptTokenCount: -5000 } }));
+    mockUpstream(() => up.response());
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key, { query: "?alt=sse" });
+    const reader = res.body!.getReader();
+    await reader.read();
+    up.finish(chunk(" world", { usageMetadata: { promptTokenCount: 7, toolUsePromptTokenCount: 20, candidatesTokenCount: 3 } }));
+    while (!(await reader.read()).done);
+    await settled();
+    const row = await usageRow(res.headers.get("x-edgeway-request-id"));
+    expect(row).toMatchObject({ input_tokens: 27, tool_use_tokens: 20, output_tokens: 3 });
+    // gemini-2.0-flash*: $0.10 in, $0.40 out.
+    expect(row!.cost_usd).toBeCloseTo((27 * 0.1 + 3 * 0.4) / 1e6, 12);
+
+    const hostile = gatedStream(chunk("Hi", { usageMetadata: { promptTokenCount: 7, toolUsePromptTokenCount: -5000, candidatesTokenCount: 1 } }));
+    mockUpstream(() => hostile.response());
+    const second = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("x"), key, { query: "?alt=sse" });
+    hostile.finish("");
+    await second.res.text();
+    await second.settled();
+    const row2 = await usageRow(second.res.headers.get("x-edgeway-request-id"));
+    expect(row2).toMatchObject({ input_tokens: 7, tool_use_tokens: 0, output_tokens: 1 });
+    expect(row2!.cost_usd).toBeCloseTo((7 * 0.1 + 1 * 0.4) / 1e6, 12);
   });
 
   it("stream: usage seen by the tap, latency until the stream ended (not until the headers)", async () => {

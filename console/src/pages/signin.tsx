@@ -34,7 +34,8 @@ export function SignIn({ notice, onSignedIn }: { notice?: string; onSignedIn: (t
             <input ref={field} name="token" type="password" required autocomplete="off" spellcheck={false} aria-describedby="token-help" />
           </label>
           <span id="token-help" class="help">
-            The gateway's <code>ADMIN_TOKEN</code>. Kept in this tab's session storage only: closing the tab signs you out.
+            The gateway's <code>ADMIN_TOKEN</code>, or a scoped admin token (<code>sk-ew-admin-…</code>: admin, viewer or
+            team_admin). Kept in this tab's session storage only: closing the tab signs you out.
           </span>
         </div>
         {error && <ErrorNote error={error} prefix="Not signed in" />}

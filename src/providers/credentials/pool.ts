@@ -1,14 +1,17 @@
 /**
  * A provider's upstream credentials: several per provider, each with a label (what usage rows and attempt details
  * name — never the secret), a weight and optional model globs. An attempt gets a credential chosen by weight among
- * the healthy ones that serve the model and that this call has not tried yet. A credential the upstream throttled
- * (429) cools down for its Retry-After, or a backoff that doubles with each 429 in a row; one it refused (401/403)
- * cools down longer. When every credential serving the model is cooling, the one that recovers first is used: the
- * pool steers traffic, it never refuses a call on its own (the retry policy decides waits).
+ * the healthy ones that serve the model and that this call has not tried yet. Whose fault a refusal was is decided by
+ * one rule (./fault.ts): a credential the upstream throttled (429) cools down for that model only, for its
+ * Retry-After or a backoff that doubles with each 429 in a row; one the upstream refused as a credential (an invalid
+ * key, a token endpoint's refusal) cools down longer for every model; a refusal the request caused cools nothing.
+ * When every credential serving the model is cooling, the one that recovers first is used: the pool steers traffic,
+ * it never refuses a call on its own (the retry policy decides waits).
  *
  * Health lives in module scope, so it is per isolate: each isolate learns from the answers it sees.
  */
 import { matchesAny } from "../../auth/globs";
+import type { CredentialFault } from "./fault";
 
 export interface Credential<M = unknown> {
   /** What rows and attempt details name; empty for the anonymous credential of a keyless provider. */
@@ -31,7 +34,7 @@ export interface PooledCredential<M = unknown> extends Credential<M> {
 export interface Cooldowns {
   /** A 429 without Retry-After: this long, doubled for each further 429 in a row (capped at a minute or this). */
   rateMs: number;
-  /** A 401/403 (or a token endpoint refusing the credential). */
+  /** A refusal of the credential itself (an invalid key, a token endpoint refusing it): every model. */
   authMs: number;
 }
 
@@ -47,6 +50,11 @@ interface Health {
 }
 
 const health = new Map<string, Health>();
+/** Past this many entries, lapsed ones are forgotten when another is added (one per credential and throttled model). */
+const MAX_HEALTH_ENTRIES = 1024;
+
+/** How many cool-downs this isolate keeps (tests: the table stays bounded). */
+export const credentialHealthSize = () => health.size;
 
 /** Forgets every cool-down in this isolate (tests start from a clean slate). */
 export function resetCredentialHealth(): void {
@@ -95,45 +103,50 @@ export class CredentialPool<M = unknown> {
     const serving = this.serving(model);
     const untried = serving.filter((c) => !tried.has(c.label));
     const from = untried.length ? untried : serving;
-    const healthy = from.filter((c) => this.coolingUntil(c, now) === 0);
+    const healthy = from.filter((c) => this.coolingUntil(c, model, now) === 0);
     if (healthy.length) return weighted(healthy, random);
     let best: PooledCredential<M> | undefined;
-    for (const c of from) if (!best || this.coolingUntil(c, now) < this.coolingUntil(best, now)) best = c;
+    for (const c of from) if (!best || this.coolingUntil(c, model, now) < this.coolingUntil(best, model, now)) best = c;
     return best;
   }
 
   /** Whether a healthy credential serving `model` is left that this call has not tried: then a retry goes at once. */
   hasFresh(model: string, tried: ReadonlySet<string>, now = Date.now()): boolean {
-    return this.serving(model).some((c) => !tried.has(c.label) && this.coolingUntil(c, now) === 0);
+    return this.serving(model).some((c) => !tried.has(c.label) && this.coolingUntil(c, model, now) === 0);
   }
 
-  /** The upstream throttled (`rate`) or refused (`auth`) this credential: take it out of rotation for a while. */
-  cool(c: Credential<M>, cause: "rate" | "auth", retryAfterMs?: number, now = Date.now()): void {
-    const key = this.key(c);
+  /**
+   * The upstream refused the credential itself (`credential`: out of rotation for every model) or throttled it at
+   * `model` (`model`: out of rotation for that model only). `none` (the request's fault) changes nothing.
+   */
+  cool(c: Credential<M>, fault: CredentialFault, model: string, retryAfterMs?: number, now = Date.now()): void {
+    if (fault === "none") return;
+    const key = fault === "credential" ? this.key(c) : this.key(c, model);
     const h = health.get(key) ?? { until: 0, strikes: 0 };
     h.strikes++;
     let ms: number;
-    if (cause === "auth") ms = this.cooldowns.authMs;
+    if (fault === "credential") ms = this.cooldowns.authMs;
     else if (retryAfterMs !== undefined) ms = retryAfterMs;
     else ms = Math.min(this.cooldowns.rateMs * 2 ** (h.strikes - 1), Math.max(MAX_RATE_COOLDOWN_MS, this.cooldowns.rateMs));
     h.until = Math.max(h.until, now + ms);
+    if (!health.has(key) && health.size >= MAX_HEALTH_ENTRIES) for (const [k, v] of health) if (v.until <= now) health.delete(k);
     health.set(key, h);
   }
 
-  /** The credential served: its run of 429s is over. */
-  recovered(c: Credential<M>): void {
-    const key = this.key(c);
-    if (health.has(key)) health.delete(key);
+  /** The credential served `model`: it is a working credential, and its run of 429s there is over. */
+  recovered(c: Credential<M>, model: string): void {
+    health.delete(this.key(c));
+    health.delete(this.key(c, model));
   }
 
-  /** When the credential's cool-down ends, or 0 when it is healthy. */
-  coolingUntil(c: Credential<M>, now = Date.now()): number {
-    const until = health.get(this.key(c))?.until ?? 0;
+  /** When the credential's cool-down for `model` ends (its own, or the model's), or 0 when it may serve it now. */
+  coolingUntil(c: Credential<M>, model: string, now = Date.now()): number {
+    const until = Math.max(health.get(this.key(c))?.until ?? 0, health.get(this.key(c, model))?.until ?? 0);
     return until > now ? until : 0;
   }
 
-  private key(c: Credential<M>): string {
-    return `${this.provider}\n${c.label}`;
+  private key(c: Credential<M>, model?: string): string {
+    return model === undefined ? `${this.provider}\n${c.label}` : `${this.provider}\n${c.label}\n${model}`;
   }
 }
 

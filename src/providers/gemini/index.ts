@@ -40,7 +40,6 @@ export function geminiProvider(s: GeminiSettings): Provider<string | undefined> 
     prepare: async (call, credential) => ({ url: geminiUrl(base, call), headers: geminiHeaders(credential.material), body: jsonBody(geminiBody(call)) }),
     response: (_call, upstream) => geminiAnswer(upstream),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
-    refusesCredential: keyInvalid,
     decode: sseDecoder(geminiStream),
     live: (version, credential) => new Request(geminiLiveUrl(base, version), { headers: liveHeaders(credential.material) }),
   };
@@ -55,9 +54,6 @@ function liveHeaders(apiKey: string | undefined): HeadersInit {
   if (apiKey) h["x-goog-api-key"] = apiKey;
   return h;
 }
-
-/** Google answers a bad, expired or deleted API key with 400 and reason API_KEY_INVALID (not 401). */
-export const keyInvalid = (status: number, text: string) => status === 400 && text.includes('"API_KEY_INVALID"');
 
 export function geminiUrl(base: string, call: ProviderCall): string {
   const path = `${base}/${call.version}/models/${encodeURIComponent(call.model)}:${call.action}`;

@@ -12,7 +12,7 @@ import { sseDecoder } from "../../streaming/translate";
 import { anthropicAnswer, anthropicBody, anthropicDecoder } from "../anthropic";
 import { entryFields, secretValue, type PoolEntry, type Resolved } from "../credentials/config";
 import { type CredentialPool, directCredential } from "../credentials/pool";
-import { geminiAnswer, geminiStream, keyInvalid } from "../gemini";
+import { geminiAnswer, geminiStream } from "../gemini";
 import type { Provider, ProviderCall } from "../types";
 import { accessToken, parseServiceAccount, type ServiceAccount } from "./auth";
 import { VERTEX_MODELS } from "./models";
@@ -109,7 +109,6 @@ export function vertexProvider(s: VertexSettings): Provider<VertexCredential> {
     },
     response: (call, upstream) => (isClaude(call.model) ? anthropicAnswer(call, upstream) : geminiAnswer(upstream)),
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
-    refusesCredential: keyInvalid,
     decode: (body, call, onBytes) => (isClaude(call.model) ? anthropicDecoder : geminiDecoder)(body, call, onBytes),
   };
 }

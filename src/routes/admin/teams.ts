@@ -5,12 +5,15 @@
 import { Hono } from "hono";
 import { randomBase62 } from "../../auth/crypto";
 import { KeyStore } from "../../auth/key-store";
+import { audit, changesOf } from "../../audit/trail";
 import type { AppEnv, Env } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";
 import { governor } from "../../governance/client";
 import { invalidateLease } from "../../governance/lease";
+import { beforeBudget } from "./budget-write";
 import { TeamFields, TeamPatch, type TeamRecord } from "../../governance/team-record";
 import { TeamStore } from "../../governance/team-store";
+import { scopedTeam } from "./access";
 import { ifRevision, pageLimit, parseJson, written } from "./json";
 
 export const teamsApp = new Hono<AppEnv>();
@@ -27,10 +30,18 @@ teamsApp.post("/", async (c) => {
   const fields = await parseJson(c, TeamFields);
   const now = new Date().toISOString();
   const team: TeamRecord = { ...fields, id: `team_${randomBase62(16)}`, created_at: now, updated_at: now };
-  return c.json(written(await governor(c.env, "team", team.id).createTeam(team)), 201);
+  const created = written(await governor(c.env, "team", team.id).createTeam(team));
+  await audit(c.env, c.var.actor, "team.create", created.id, changesOf(null, created));
+  return c.json(created, 201);
 });
 
 teamsApp.get("/", async (c) => {
+  // A team admin sees its own team only (src/routes/admin/access.ts).
+  const own = scopedTeam(c.var.actor);
+  if (own !== undefined) {
+    const t = await load(c.env, own).catch(() => undefined);
+    return c.json({ teams: t ? [t] : [] });
+  }
   const page = await store(c.env).list(pageLimit(c.req.query("limit")), c.req.query("cursor") || undefined);
   return c.json({ teams: page.records, ...(page.cursor ? { cursor: page.cursor } : {}) });
 });
@@ -47,8 +58,11 @@ teamsApp.patch("/:id", async (c) => {
   const gov = governor(c.env, "team", team.id);
   // A team from before Governors kept records: hand its Governor the record once.
   if (!(await gov.readTeam())) await gov.createTeam(team);
-  const r = written(await gov.updateTeam(patch, ifRevision(c)));
+  if (patch.budget) await beforeBudget(c.env, "team", team.id);
+  const w = await gov.updateTeam(patch, ifRevision(c));
+  const r = written(w);
   invalidateLease("team", team.id);
+  await audit(c.env, c.var.actor, "team.update", team.id, changesOf(w.ok ? w.before : team, r));
   return c.json(r);
 });
 
@@ -63,5 +77,6 @@ teamsApp.delete("/:id", async (c) => {
   if (!(await gov.readTeam())) await gov.createTeam(team);
   written(await gov.deleteTeam());
   invalidateLease("team", team.id);
+  await audit(c.env, c.var.actor, "team.delete", team.id, changesOf(team, null));
   return c.json({ id: team.id, deleted: true });
 });

@@ -8,12 +8,15 @@ import type { Action } from "../../gemini/schema";
 import { hold, release } from "../../governance/hold";
 import { worstCase } from "../../governance/worst-case";
 import { inspectBody, readJson, validateBody } from "../../pipeline/body";
-import { targetString, type Target } from "../../plan/target";
+import { parseTarget, printable, targetString, type Target } from "../../plan/target";
 import { abandonBatch, batchState, observeBatch, type BatchMeta, type BatchOperation } from "../../resources/batches";
+import { scanOf } from "../../resources/line-scan";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf, type ResourceRow } from "../../resources/store";
+import { vanished } from "../../resources/vanished";
 import { describeError } from "../../usage/log";
 import { json, notFoundError, type ResourceCall } from "./call";
+import { keepCreated } from "./created";
 import { listOwn, readOwn } from "./listing";
 
 export type BatchAction = BatchMeta["action"];
@@ -30,6 +33,10 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
   const batch = isObject(raw) ? raw.batch : undefined;
   const input = isObject(batch) ? (batch.inputConfig ?? batch.input_config) : undefined;
   if (!isObject(raw) || !isObject(input)) throw badRequest('a batch is {"batch": {"inputConfig": {"requests": {"requests": [...]}} or {"fileName": "files/..."}}}');
+  // One input, spelled once: which spelling Gemini reads when a batch carries two is not ours to guess.
+  if (isObject(batch) && "inputConfig" in batch && "input_config" in batch) throw badRequest("a batch names its inputConfig twice (inputConfig and input_config): give one");
+  const given = ["requests", "fileName", "file_name"].filter((k) => k in input);
+  if (given.length > 1) throw badRequest(`a batch's inputConfig names its input twice (${given.join(" and ")}): give one`);
   // The whole body, not only its requests: all of it is sent upstream.
   const references = inspectBody(raw);
   const estimate = await worstOf(call, t, action, input);
@@ -39,6 +46,7 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
   const holdId = `batch:${requestId}`;
   const held = await hold(env, call.key, holdId, { tokens: estimate.tokens, usd: estimate.usd }, HOLD_TTL_MS);
   const letGo = () => call.scope.waitUntil(release(env, call.key, holdId).catch((e) => console.error(`batch hold ${holdId}: release failed: ${describeError(e)}`)));
+  // Not cut by the client's signal: a create runs to its end, and what Gemini creates is recorded or undone.
   let op: BatchOperation;
   try {
     const upstreamBody = isObject(batch) && typeof batch.model === "string" ? { ...raw, batch: { ...batch, model: `models/${t.model}` } } : raw;
@@ -46,7 +54,6 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(upstreamBody),
-      signal: call.req.signal,
     });
   } catch (e) {
     letGo();
@@ -56,8 +63,10 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
     letGo();
     throw new GatewayError(502, "gemini: the batch's answer names no batch");
   }
+  const name = op.name;
   const meta: BatchMeta = { hold: holdId, settle: held.refs, requests: estimate.requests, input_tokens: estimate.input, action, version: call.version };
-  await call.store.create(ownerOf(call.key), { name: op.name, kind: "batch", model: targetString(t), state: batchState(op).state, meta: JSON.stringify(meta) });
+  const row = { name, kind: "batch" as const, model: targetString(t), state: batchState(op).state, meta: JSON.stringify(meta) };
+  await keepCreated(call, "batch", name, () => call.store.create(ownerOf(call.key), row), letGo);
   return json(op);
 }
 
@@ -81,6 +90,7 @@ async function worstOf(call: ResourceCall, t: Target, action: BatchAction, input
       } catch (e) {
         throw e instanceof GatewayError ? badRequest(`batch request ${i}: ${e.message}`) : e;
       }
+      if (isObject(r)) for (const m of [r.model, (r.request as Obj).model]) assertBatchModel(t, m, `batch request ${i}`);
       const w = worstCase(config, one, body, [t]);
       tokens += w.tokens;
       usd += w.usd;
@@ -91,6 +101,10 @@ async function worstOf(call: ResourceCall, t: Target, action: BatchAction, input
   if (typeof fileName !== "string") throw badRequest("a batch's inputConfig needs requests.requests or fileName");
   const file = await call.store.find(call.key, "file", fileName);
   if (!file) throw notFoundError(`file "${fileName.slice(0, 200)}"`);
+  // Its lines were read as it was uploaded (src/resources/line-scan.ts): each is checked like an inline request.
+  const scan = scanOf(file.meta, file.name);
+  scan.models.forEach((m) => assertBatchModel(t, m, `file "${file.name}": a line`));
+  await assertReferencesOwned(call.scope.env, call.key, { fileUris: scan.files, caches: scan.caches });
   const lines = Math.max(1, file.lines ?? 1);
   const inputTokens = Math.ceil((file.size_bytes ?? 0) / 4);
   const cap = one === "generateContent" ? worstCase(config, one, { contents: [] } as never, [t]).tokens : 0;
@@ -98,6 +112,23 @@ async function worstOf(call: ResourceCall, t: Target, action: BatchAction, input
   const tokens = inputTokens + lines * cap;
   const usd = price ? ((inputTokens * price.input + lines * cap * price.output) / 1e6) * factor : 0;
   return { requests: lines, tokens, usd, input: inputTokens };
+}
+
+/**
+ * A request in a batch may name its model (`request.model`): only the batch's own, since a batch runs one model and
+ * the key was checked for that one.
+ */
+function assertBatchModel(t: Target, m: unknown, where: string): void {
+  if (m === undefined) return;
+  let named: Target | undefined;
+  try {
+    named = typeof m === "string" ? parseTarget(m) : undefined;
+  } catch {
+    named = undefined;
+  }
+  if (named?.provider !== t.provider || named.model !== t.model) {
+    throw badRequest(`${where} names model "${printable(typeof m === "string" ? m : JSON.stringify(m))}", but a batch runs one model, ${targetString(t)}: leave the request's model out or name the batch's`);
+  }
 }
 
 export const listBatches = (call: ResourceCall) =>
@@ -148,7 +179,7 @@ async function read(call: ResourceCall, row: ResourceRow): Promise<BatchOperatio
   try {
     return (await readOwn(call, row)) as BatchOperation;
   } catch (e) {
-    if (e instanceof GatewayError && e.code === 404) await abandonBatch(call.scope.env, row);
+    if (vanished(e)) await abandonBatch(call.scope.env, row);
     throw e;
   }
 }

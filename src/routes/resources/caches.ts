@@ -14,6 +14,7 @@ import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf, type ResourceRow } from "../../resources/store";
 import { costOf, EMPTY_BILLABLE } from "../../usage/cost";
 import { json, notFoundError, type ResourceCall } from "./call";
+import { keepCreated } from "./created";
 import { listOwn, readOwn } from "./listing";
 
 const CacheBody = z.looseObject({
@@ -43,11 +44,11 @@ export async function createCache(call: ResourceCall): Promise<Response> {
   const hours = requestedHours(body, Date.now());
   await call.admit({ tokens, usd: price ? costOf(price, { ...EMPTY_BILLABLE, cached: { TEXT: tokens }, prompt: { TEXT: tokens }, cache_token_hours: tokens * hours }).usd : 0 });
 
+  // Not cut by the client's signal: a create runs to its end, and what Gemini creates is recorded or undone.
   const answer = await call.upstream.json<{ name?: unknown; createTime?: unknown; expireTime?: unknown; usageMetadata?: { totalTokenCount?: number } }>(`${call.version}/cachedContents`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ ...body, model: `models/${t.model}` }),
-    signal: call.req.signal,
   });
   if (typeof answer.name !== "string" || !/^cachedContents\/[A-Za-z0-9_-]{1,128}$/.test(answer.name)) {
     throw new GatewayError(502, "gemini: the cache's answer names no cache");
@@ -57,8 +58,13 @@ export async function createCache(call: ResourceCall): Promise<Response> {
   const now = instant(answer.createTime) ?? Date.now();
   const until = expiryOf(answer, now);
   const meta: CacheMeta = { tokens: n, paid_until: until };
-  await call.store.create(ownerOf(call.key), { name: answer.name, kind: "cachedContent", model: targetString(t), meta: JSON.stringify(meta) });
+  // Charged whether or not it is kept: Gemini counted its tokens.
   call.usage = { promptTokenCount: n, cachedContentTokenCount: n, totalTokenCount: n } satisfies UsageMetadata;
+  const name = answer.name;
+  await keepCreated(call, "cache", name, () =>
+    call.store.create(ownerOf(call.key), { name, kind: "cachedContent", model: targetString(t), meta: JSON.stringify(meta) }),
+  );
+  // Its storage only once it is kept (one undone was deleted upstream).
   call.units = { cache_token_hours: storageHours(n, now, until) };
   return json(answer);
 }
@@ -111,11 +117,12 @@ export async function patchCache(call: ResourceCall, id: string): Promise<Respon
   const mask = call.url.searchParams.get("updateMask");
   if (mask !== null && !/^[A-Za-z_.,]{1,200}$/.test(mask)) throw badRequest("updateMask must list field names, e.g. ttl");
   // A longer life costs storage: the most it can add is reserved first, so a budget cannot be overrun by a PATCH.
+  // The call holds its request slot already (src/routes/resources/call.ts): the storage is added to what it holds.
   const meta = parseMeta(row.meta);
   const price = call.target ? call.scope.config.price(call.target.provider, call.target.model) : undefined;
   if (meta && price && body && typeof body === "object" && !Array.isArray(body)) {
     const hours = requestedHours(body as Record<string, unknown>, Date.now());
-    await call.admit({ tokens: 0, usd: costOf(price, { ...EMPTY_BILLABLE, cache_token_hours: meta.tokens * hours }).usd });
+    await call.reserve({ tokens: 0, usd: costOf(price, { ...EMPTY_BILLABLE, cache_token_hours: meta.tokens * hours }).usd });
   }
   const answer = await call.upstream.json<{ updateTime?: unknown; expireTime?: unknown }>(`${call.version}/${row.name}${mask ? `?updateMask=${encodeURIComponent(mask)}` : ""}`, {
     method: "PATCH",

@@ -1,7 +1,8 @@
 /**
  * One resource call (files, caches, batches, operations), shaped like a model action: identify key → call scope →
- * admission check (status, rate limit: before any body is read) → the handler (a create takes a request slot) →
- * respond → record. From the moment the key is known every outcome leaves one usage row or refusal count.
+ * admission check (status, rate limit: before any body is read) → a request slot (a create takes its own, with its
+ * worst case, once its body is checked; an upload's chunks ride on its start's) → the handler → respond → record.
+ * From the moment the key is known every outcome leaves one usage row or refusal count.
  */
 import type { Context } from "hono";
 import { assertKeyUsable, assertTargetAllowed, identifyKey } from "../../auth/authenticate";
@@ -40,6 +41,8 @@ export interface ResourceCall {
   units?: CallEnd["units"];
   /** Takes the call's request slot and reserves `need` (a create), before anything is created upstream. */
   admit(need?: CallNeed): Promise<void>;
+  /** Reserves `more` on top of what the admitted call holds (a cache PATCH's storage), or throws the refusal (402). */
+  reserve(more: CallNeed): Promise<void>;
   /** The call concerns this owned resource: its model (if it has one) is the call's, for the row. */
   owned(row: ResourceRow): void;
   /** The model a create names: Gemini only (400), allowed for the key (403), priced if the key has a budget (403). */
@@ -53,15 +56,19 @@ export interface ResourceCall {
 
 export type Handler = (call: ResourceCall) => Promise<Response>;
 
+/** Actions whose handler takes the request slot itself: creates (with their worst case), and upload chunks (some). */
+const SELF_ADMITTED = new Set(["files.upload", "files.uploadChunk", "cachedContents.create", "batches.create", "batches.createEmbeddings", "operations.create"]);
+
 export async function serveResource(c: Context<AppEnv>, version: string, action: string, model: Target | undefined, handle: Handler): Promise<Response> {
   const { requestId, startedAt, config } = c.var;
   const req = c.req.raw;
   const url = new URL(req.url);
   const presented = await identifyKey(req, url, c.env.VIRTUAL_KEYS);
   const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  const gate = new Gate(c.env, waitUntil, presented);
   const scope: CallScope = {
     requestId, startedAt, env: c.env, config, key: presented,
-    gate: new Gate(c.env, waitUntil, presented),
+    gate,
     action,
     requestedModel: model ? targetString(model) : "",
     stream: false,
@@ -79,6 +86,7 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
     store: new ResourceStore(c.env.DB),
     target: null,
     admit: (need = { tokens: 0, usd: 0 }) => scope.gate.admit(need),
+    reserve: (more) => gate.grow(more),
     owned(row) {
       if (!row.model) return;
       call.target = parseTarget(row.model);
@@ -100,26 +108,37 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
         });
     },
   };
-  try {
-    assertKeyUsable(presented);
-    await scope.gate.check();
-    // Resource calls are not latency-bound: lease renewals in flight are waited for up front.
-    await scope.gate.verified();
-    scope.key = scope.gate.record;
-    if (model) call.useModel(model);
-    const res = await handle(call);
-    status = res.status;
-    if (!deferred) {
-      recordCall(scope, {
-        target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome: "ok", error: null,
-        usage: call.usage, units: call.units, ttfbMs: Date.now() - startedAt,
-      });
+  // The call is kept alive to its end, even when the client leaves: a create's resource is recorded or undone, and
+  // every call's row is written (src/routes/resources/created.ts).
+  const served = (async (): Promise<Response> => {
+    try {
+      assertKeyUsable(presented);
+      // An upload's chunk needs no room of its own: it is refused only with the key (src/routes/resources/files.ts).
+      await scope.gate.check(action !== "files.uploadChunk");
+      // Resource calls are not latency-bound: lease renewals in flight are waited for up front.
+      await scope.gate.verified();
+      scope.key = scope.gate.record;
+      // A list, get, patch, delete, cancel or download takes a request slot like any call, before it reads D1 or the
+      // upstream (a key at its rate limit is answered 429 and costs the shared upstream key nothing).
+      if (!SELF_ADMITTED.has(action)) await call.admit();
+      if (model) call.useModel(model);
+      const res = await handle(call);
+      status = res.status;
+      if (!deferred) {
+        recordCall(scope, {
+          target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome: "ok", error: null,
+          usage: call.usage, units: call.units, ttfbMs: Date.now() - startedAt,
+        });
+      }
+      if (upstream.attempts.length && !res.headers.has("x-edgeway-provider")) res.headers.set("x-edgeway-provider", "gemini");
+      return res;
+    } catch (e) {
+      // A create that used tokens upstream (a cache) and then failed is charged them.
+      return respondError(scope, e, upstream.attempts, call.usage && { target: call.target, usage: call.usage });
     }
-    if (upstream.attempts.length && !res.headers.has("x-edgeway-provider")) res.headers.set("x-edgeway-provider", "gemini");
-    return res;
-  } catch (e) {
-    return respondError(scope, e, upstream.attempts);
-  }
+  })();
+  c.executionCtx.waitUntil(served);
+  return served;
 }
 
 /** A JSON answer, as Gemini gives it. */
@@ -127,7 +146,10 @@ export function json(body: unknown, status = 200, headers?: Record<string, strin
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
 }
 
-/** `pageSize` as Gemini takes it (default 10); at most 50 here, since each item is read fresh from the upstream. */
+/**
+ * `pageSize` as Gemini takes it (default 10); at most `MAX_PAGE` here, since each item is read fresh from the upstream:
+ * what bounds a list's upstream fan-out (README, "Files, caches, batches and operations").
+ */
 export function pageSize(url: URL): number {
   const raw = url.searchParams.get("pageSize");
   if (raw === null || raw === "") return 10;
@@ -136,7 +158,7 @@ export function pageSize(url: URL): number {
   return Math.min(Math.max(n || 10, 1), MAX_PAGE);
 }
 
-export const MAX_PAGE = 50;
+export const MAX_PAGE = 20;
 
 export const notGemini = (t: Target) =>
   badRequest(`model "${targetString(t)}": files, caches, batches and long-running operations are served for Gemini models only (gemini/...)`);

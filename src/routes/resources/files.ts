@@ -5,17 +5,27 @@
  */
 import { badRequest, GatewayError } from "../../gemini/errors";
 import { readJson } from "../../pipeline/body";
+import { LineScanner, type LineScan } from "../../resources/line-scan";
 import { meter, type Meter } from "../../resources/meter";
 import { ownerOf } from "../../resources/store";
 import { readJsonObject } from "../../resources/upstream";
 import { UploadStore } from "../../resources/uploads";
 import { json, notFoundError, type ResourceCall } from "./call";
+import { keepCreated } from "./created";
 import { listOwn, readOwn } from "./listing";
 
 /** The metadata part of a resumable start: small JSON (`{file: {displayName, mimeType, ...}}`). */
 const MAX_METADATA_BYTES = 64 * 1024;
 /** A multipart upload's metadata part and boundaries, on top of the file's bytes. */
 const MULTIPART_SLACK = 64 * 1024;
+
+/**
+ * A chunk this big (or the last one, completing the size declared at the start) rides on its upload's start for
+ * admission: Google's resumable protocol sends chunks in multiples of 256 KiB, so a real upload of n bytes sends at
+ * most n / 256 KiB + 1 chunks, and each free request upstream carries 256 KiB the caller sent. Any other chunk, and
+ * a `query`, take a request slot of their own: no upload is a way to call upstream without limit.
+ */
+export const MIN_FREE_CHUNK = 256 * 1024;
 
 /** What of an upload answer's headers the caller sees: never the provider's upload URL. */
 const UPLOAD_HEADERS = ["x-goog-upload-status", "x-goog-upload-size-received", "x-goog-upload-chunk-granularity"];
@@ -71,10 +81,16 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
   if (!commands.size || [...commands].some((c) => !known.includes(c))) {
     throw badRequest(`X-Goog-Upload-Command must be upload, finalize, "upload, finalize", query or cancel`);
   }
+  const length = contentLength(req);
+  // The last chunk rides only when it completes the size declared at the start (so it is sent once, and accepted).
+  const completes = commands.has("finalize") && length !== undefined && session.declared !== null && session.received + length === session.declared;
+  const rides = commands.has("cancel") || (commands.has("upload") && ((length ?? 0) >= MIN_FREE_CHUNK || completes));
+  if (!rides) await call.admit();
 
   const headers: Record<string, string> = { "x-goog-upload-command": [...commands].join(", ") };
   let body: ReadableStream<Uint8Array> | null = null;
   let metered: Meter | undefined;
+  let scanner: LineScanner | undefined;
   const offset = session.received;
   if (commands.has("upload")) {
     const given = Number(req.headers.get("x-goog-upload-offset"));
@@ -82,11 +98,11 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
       throw badRequest(`X-Goog-Upload-Offset must be ${offset}, the bytes received so far`);
     }
     const room = (session.declared ?? settings.maxUploadBytes) - offset;
-    const length = contentLength(req);
     if (length !== undefined && length > room) throw tooLarge(session.declared ?? settings.maxUploadBytes);
     headers["x-goog-upload-offset"] = String(offset);
     if (req.body) {
-      metered = meter(req.body, room, session.ends_nl === 1, length, req.signal);
+      scanner = new LineScanner(settings.fileHosts, session.scan, session.carry);
+      metered = meter(req.body, room, session.ends_nl === 1, length, req.signal, scanner);
       body = metered.stream;
     }
   }
@@ -102,7 +118,7 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
     await res.body?.cancel();
     throw tooLarge(session.declared ?? settings.maxUploadBytes);
   }
-  if (metered) await uploads.advance(session, offset, metered.bytes, metered.lines, metered.endsNl);
+  if (metered) await uploads.advance(session, offset, metered.bytes, metered.lines, metered.endsNl, scanner!.save());
 
   const out = new Headers();
   copyHeaders(res.headers, out, UPLOAD_HEADERS);
@@ -115,7 +131,9 @@ export async function uploadChunk(call: ResourceCall, id: string): Promise<Respo
   const answer = await readJsonObject<{ file?: { name?: unknown } }>(res);
   const bytes = offset + (metered?.bytes ?? 0);
   const endsNl = metered ? metered.endsNl : session.ends_nl === 1;
-  await recordFile(call, answer.file, bytes, session.lines + (metered?.lines ?? 0) + (bytes && !endsNl ? 1 : 0));
+  // A finalize without bytes: the record so far (and its unfinished line) is the file's.
+  const scan = (scanner ?? new LineScanner(settings.fileHosts, session.scan, session.carry)).finish();
+  await recordFile(call, answer.file, bytes, session.lines + (metered?.lines ?? 0) + (bytes && !endsNl ? 1 : 0), scan);
   await uploads.close(id);
   out.set("content-type", "application/json; charset=utf-8");
   return new Response(JSON.stringify(answer), { status: res.status, headers: out });
@@ -134,7 +152,8 @@ async function wholeUpload(call: ResourceCall, protocol: string): Promise<Respon
     const v = req.headers.get(h);
     if (v !== null) headers[h] = v;
   }
-  const metered = meter(req.body, limit, true, length, req.signal);
+  const scanner = new LineScanner(settings.fileHosts);
+  const metered = meter(req.body, limit, true, length, req.signal, scanner);
   const query = call.url.searchParams.get("uploadType") ? `?uploadType=${encodeURIComponent(protocol)}` : "";
   let res: Response;
   try {
@@ -148,16 +167,17 @@ async function wholeUpload(call: ResourceCall, protocol: string): Promise<Respon
     throw tooLarge(settings.maxUploadBytes);
   }
   const answer = await readJsonObject<{ file?: { name?: unknown } }>(res);
-  await recordFile(call, answer.file, metered.bytes, metered.lines + (metered.bytes && !metered.endsNl ? 1 : 0));
+  await recordFile(call, answer.file, metered.bytes, metered.lines + (metered.bytes && !metered.endsNl ? 1 : 0), scanner.finish());
   return json(answer, res.status);
 }
 
-async function recordFile(call: ResourceCall, file: { name?: unknown } | undefined, bytes: number, lines: number): Promise<void> {
+/** The uploaded file is its uploader's, with what its lines name (read as it streamed through: a batch input's check). */
+async function recordFile(call: ResourceCall, file: { name?: unknown } | undefined, bytes: number, lines: number, scan: LineScan): Promise<void> {
   const name = file?.name;
   if (typeof name !== "string" || !/^files\/[A-Za-z0-9_-]{1,128}$/.test(name)) {
     throw new GatewayError(502, "gemini: the upload's answer names no file");
   }
-  await call.store.create(ownerOf(call.key), { name, kind: "file", size_bytes: bytes, lines });
+  await keepCreated(call, "file", name, () => call.store.create(ownerOf(call.key), { name, kind: "file", size_bytes: bytes, lines, meta: JSON.stringify({ scan }) }));
 }
 
 export const listFiles = (call: ResourceCall) => listOwn(call, "file", "files");

@@ -3,19 +3,24 @@
  * `nextPageToken`), each item read fresh from the upstream so states are current; an item the upstream no longer
  * has (expired, deleted elsewhere) is marked gone and left out.
  */
-import { badRequest, GatewayError } from "../../gemini/errors";
+import { badRequest } from "../../gemini/errors";
 import type { Kind, ResourceRow } from "../../resources/store";
+import { vanished } from "../../resources/vanished";
 import { decodeCursor, encodeCursor } from "../../usage/queries";
 import { json, pageSize, type ResourceCall } from "./call";
 
 type Obj = Record<string, unknown>;
 
-/** The upstream's current object of an owned resource; a 404 there marks it gone here, and is passed on. */
+/**
+ * The upstream's current object of an owned resource; one the upstream no longer has (src/resources/vanished.ts:
+ * a 404, or Gemini's 403 for a missing file or cache, never a refusal of the credential) is marked gone here, and
+ * the error passed on.
+ */
 export async function readOwn(call: ResourceCall, row: ResourceRow, path = `${call.version}/${row.name}`): Promise<Obj> {
   try {
     return await call.upstream.json(path, { method: "GET", signal: call.req.signal });
   } catch (e) {
-    if (e instanceof GatewayError && e.code === 404) await call.store.setState(row.name, "gone");
+    if (vanished(e)) await call.store.setState(row.name, "gone");
     throw e;
   }
 }
@@ -37,7 +42,7 @@ export async function listOwn(
       try {
         return await observe(row, await readOwn(call, row));
       } catch (e) {
-        if (e instanceof GatewayError && e.code === 404) return undefined;
+        if (vanished(e)) return undefined;
         throw e;
       }
     }),

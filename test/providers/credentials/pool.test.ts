@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../../src/config";
 import type { Env } from "../../../src/env";
-import { CredentialPool, resetCredentialHealth, type PooledCredential } from "../../../src/providers/credentials/pool";
+import { CredentialPool, credentialHealthSize, resetCredentialHealth, type PooledCredential } from "../../../src/providers/credentials/pool";
 
 const cred = (label: string, weight = 1, models?: string[]): PooledCredential<string> =>
   ({ label, weight, secrets: [`secret-of-${label}`], material: `secret-of-${label}`, ...(models ? { models } : {}) });
@@ -35,7 +35,7 @@ describe("CredentialPool.pick", () => {
 
   it("skips a cooling credential, and credentials this call already tried", () => {
     const pool = new CredentialPool("p", [cred("a"), cred("b"), cred("c")], COOL);
-    pool.cool(cred("a"), "rate", 5000, 0);
+    pool.cool(cred("a"), "model", "m", 5000, 0);
     for (let i = 0; i < 20; i++) expect(pool.pick("m", new Set(["b"]), 100, Math.random)!.label).toBe("c");
     expect(pool.hasFresh("m", new Set(["b", "c"]), 100)).toBe(false);
     expect(pool.hasFresh("m", new Set(["b", "c"]), 5000)).toBe(true); // a recovered
@@ -43,32 +43,69 @@ describe("CredentialPool.pick", () => {
 
   it("when every credential is cooling, uses the one that recovers first (a pool never refuses on its own)", () => {
     const pool = new CredentialPool("p", [cred("a"), cred("b")], COOL);
-    pool.cool(cred("a"), "auth", undefined, 0); // 60 s
-    pool.cool(cred("b"), "rate", 2000, 0);
+    pool.cool(cred("a"), "credential", "m", undefined, 0); // 60 s
+    pool.cool(cred("b"), "model", "m", 2000, 0);
     expect(pool.pick("m", NONE, 10)!.label).toBe("b");
-    expect(pool.coolingUntil(cred("a"), 10)).toBe(60_000);
+    expect(pool.coolingUntil(cred("a"), "m", 10)).toBe(60_000);
   });
 
   it("a 429 without Retry-After backs off, doubling per 429 in a row, until the credential serves again", () => {
     const pool = new CredentialPool("p", [cred("a")], COOL);
-    pool.cool(cred("a"), "rate", undefined, 0);
-    expect(pool.coolingUntil(cred("a"), 0)).toBe(1000);
-    pool.cool(cred("a"), "rate", undefined, 1000);
-    expect(pool.coolingUntil(cred("a"), 1000)).toBe(3000);
-    pool.cool(cred("a"), "rate", undefined, 3000);
-    expect(pool.coolingUntil(cred("a"), 3000)).toBe(7000);
-    pool.recovered(cred("a"));
-    expect(pool.coolingUntil(cred("a"), 3000)).toBe(0);
-    pool.cool(cred("a"), "rate", undefined, 8000);
-    expect(pool.coolingUntil(cred("a"), 8000)).toBe(9000);
+    pool.cool(cred("a"), "model", "m", undefined, 0);
+    expect(pool.coolingUntil(cred("a"), "m", 0)).toBe(1000);
+    pool.cool(cred("a"), "model", "m", undefined, 1000);
+    expect(pool.coolingUntil(cred("a"), "m", 1000)).toBe(3000);
+    pool.cool(cred("a"), "model", "m", undefined, 3000);
+    expect(pool.coolingUntil(cred("a"), "m", 3000)).toBe(7000);
+    pool.recovered(cred("a"), "m");
+    expect(pool.coolingUntil(cred("a"), "m", 3000)).toBe(0);
+    pool.cool(cred("a"), "model", "m", undefined, 8000);
+    expect(pool.coolingUntil(cred("a"), "m", 8000)).toBe(9000);
   });
 
   it("health is per provider and label: the same label elsewhere is not cooled", () => {
     const a = new CredentialPool("p", [cred("x")], COOL);
     const b = new CredentialPool("q", [cred("x")], COOL);
-    a.cool(cred("x"), "auth", undefined, 0);
-    expect(a.coolingUntil(cred("x"), 1)).toBeGreaterThan(0);
-    expect(b.coolingUntil(cred("x"), 1)).toBe(0);
+    a.cool(cred("x"), "credential", "m", undefined, 0);
+    expect(a.coolingUntil(cred("x"), "m", 1)).toBeGreaterThan(0);
+    expect(b.coolingUntil(cred("x"), "m", 1)).toBe(0);
+  });
+});
+
+describe("what cools, and for which models", () => {
+  it("a 429 at one model benches the credential for that model only; another model is served by it at once", () => {
+    const pool = new CredentialPool("p", [cred("a"), cred("b")], COOL);
+    pool.cool(cred("a"), "model", "flash", 30_000, 0);
+    expect(pool.coolingUntil(cred("a"), "flash", 10)).toBe(30_000);
+    expect(pool.coolingUntil(cred("a"), "pro", 10)).toBe(0);
+    for (let i = 0; i < 20; i++) expect(pool.pick("flash", NONE, 10, Math.random)!.label).toBe("b");
+    expect(pool.hasFresh("pro", new Set(["b"]), 10)).toBe(true);
+  });
+
+  it("a refusal of the credential benches it for every model; the request's fault (`none`) benches nothing", () => {
+    const pool = new CredentialPool("p", [cred("a")], COOL);
+    pool.cool(cred("a"), "none", "flash", undefined, 0);
+    expect(pool.coolingUntil(cred("a"), "flash", 1)).toBe(0);
+    pool.cool(cred("a"), "credential", "flash", undefined, 0);
+    expect(pool.coolingUntil(cred("a"), "pro", 1)).toBe(60_000);
+    expect(pool.coolingUntil(cred("a"), "flash", 1)).toBe(60_000);
+  });
+
+  it("serving a model clears its throttling and the credential's refusal, not another model's throttling", () => {
+    const pool = new CredentialPool("p", [cred("a")], COOL);
+    pool.cool(cred("a"), "model", "flash", 30_000, 0);
+    pool.cool(cred("a"), "model", "pro", 30_000, 0);
+    pool.recovered(cred("a"), "pro");
+    expect(pool.coolingUntil(cred("a"), "pro", 1)).toBe(0);
+    expect(pool.coolingUntil(cred("a"), "flash", 1)).toBe(30_000);
+  });
+
+  it("hostile: throttles at many models keep a bounded table (lapsed entries are forgotten)", () => {
+    const pool = new CredentialPool("p", [cred("a")], COOL);
+    for (let i = 0; i < 5000; i++) pool.cool(cred("a"), "model", `m${i}`, 1000, i * 2000);
+    expect(pool.coolingUntil(cred("a"), "m4999", 4999 * 2000)).toBe(4999 * 2000 + 1000);
+    expect(pool.coolingUntil(cred("a"), "m0", 4999 * 2000)).toBe(0);
+    expect(credentialHealthSize()).toBeLessThanOrEqual(1024);
   });
 });
 
