@@ -96,13 +96,14 @@ describe("Gemini: every dimension from usageMetadata", () => {
     expect(tokensOf(usage)).toEqual({ input: 100, output: 550, cached: 0, thinking: 500, tool_use: 0 });
   });
 
-  it("tool-use prompt tokens at the input price, outside the prompt", () => {
+  it("tool-use prompt tokens at the input price, once: outside Gemini's prompt, inside the row's input", () => {
     const usage = { promptTokenCount: 1000, toolUsePromptTokenCount: 300, candidatesTokenCount: 100, totalTokenCount: 1400 };
     const c = cost("gemini/gemini-2.5-flash", usage);
     // 1000 × 0.30 + 300 × 0.30 + 100 × 2.50 = 300 + 90 + 250 = 640
     expect(c.tool_use).toBe(90 / M);
     expect(c.usd).toBe(640 / M);
-    expect(tokensOf(usage)).toEqual({ input: 1000, output: 100, cached: 0, thinking: 0, tool_use: 300 });
+    // The row's input counts them (1000 + 300) and shows them apart; the price above counted them once.
+    expect(tokensOf(usage)).toEqual({ input: 1300, output: 100, cached: 0, thinking: 0, tool_use: 300 });
   });
 
   it("output by modality: generated images at output_image (gemini-2.5-flash-image: $30)", () => {

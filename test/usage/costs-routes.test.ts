@@ -54,7 +54,8 @@ describe("generateContent rows", () => {
     // gemini-2.5-pro above 200k: $2.50 in, $0.25 cached, $15 out (thinking too).
     // 150,000 × 2.50 + 100,000 × 0.25 + 2000 × 2.50 (tool use) + (1000 + 4000) × 15
     // = 375,000 + 25,000 + 5000 + 75,000 = 480,000
-    expect(row).toMatchObject({ input_tokens: 250_000, cached_tokens: 100_000, thinking_tokens: 4000, output_tokens: 5000, unpriced: null });
+    // input_tokens includes the tool-use prompt (priced once, above); the tier is the prompt's own 250,000.
+    expect(row).toMatchObject({ input_tokens: 252_000, tool_use_tokens: 2000, cached_tokens: 100_000, thinking_tokens: 4000, output_tokens: 5000, unpriced: null });
     expect(row!.cost_usd).toBe(0.48);
   });
 
