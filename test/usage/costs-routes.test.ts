@@ -11,6 +11,7 @@ import { observeBatch, type BatchMeta, type BatchOperation } from "../../src/res
 import { resourceSettings } from "../../src/resources/settings";
 import { ResourceStore, type ResourceRow } from "../../src/resources/store";
 import { Upstream } from "../../src/resources/upstream";
+import { counters, freezeClock } from "../helpers/governance";
 import { admin, BASE, createKey, flushUsage, genaiCall, mockUpstream, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => vi.restoreAllMocks());
@@ -41,6 +42,31 @@ async function resource(method: string, path: string, body: unknown, key: string
 }
 
 describe("generateContent rows", () => {
+  it("a tool-use prompt counts once: in the row's input, in its cost, and in the tokens the key's Governor counts", async () => {
+    const { key, id } = await createKey({ name: "tool-use", rate_limit: { tpm: 1_000_000 } });
+    const usageMetadata = { promptTokenCount: 1000, toolUsePromptTokenCount: 300, candidatesTokenCount: 100, totalTokenCount: 1400 };
+    mockUpstream(() => json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }], usageMetadata }));
+    const { status, row } = await call("gemini/gemini-2.5-flash", "generateContent", textRequest("hi", { generationConfig: { maxOutputTokens: 100 } }), key);
+    expect(status).toBe(200);
+    expect(row).toMatchObject({ input_tokens: 1300, tool_use_tokens: 300, output_tokens: 100 });
+    // (1000 + 300) × 0.30 + 100 × 2.50 = 390 + 250 = 640
+    expect(row!.cost_usd).toBe(640 / M);
+    // input (tool use included) + output: 1400, as Gemini's totalTokenCount; not 1700.
+    expect((await counters("key", id)).tokens).toBe(1400);
+  });
+
+  it("a tool-use prompt counts once against tokens/min: a second call fits what the first left", async () => {
+    freezeClock();
+    // 1400 used; the next call reserves "hi" (1) + 100 output: 1501 fits 1550 (counted twice, 1801 would not).
+    const { key } = await createKey({ name: "tool-use-tpm", rate_limit: { tpm: 1550 } });
+    const usageMetadata = { promptTokenCount: 1000, toolUsePromptTokenCount: 300, candidatesTokenCount: 100, totalTokenCount: 1400 };
+    mockUpstream(() => json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }], usageMetadata }));
+    const body = textRequest("hi", { generationConfig: { maxOutputTokens: 100 } });
+    expect((await call("gemini/gemini-2.5-flash", "generateContent", body, key)).status).toBe(200);
+    const second = await call("gemini/gemini-2.5-flash", "generateContent", body, key);
+    expect(second.status, second.text).toBe(200);
+  });
+
   it("above 200k prompt tokens the tier prices the whole call; thinking, cached and tool-use tokens shown apart", async () => {
     const { key } = await createKey({ name: "tier" });
     const usageMetadata = {
