@@ -21,7 +21,7 @@ import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./provi
 import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
 import { RESERVED_NAMES } from "./plan/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
-import { DEFAULT_PRICES, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
+import { Price, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 /** What `CORS_ORIGINS` allows: any origin, or these (as `URL.origin` writes them). */
 export type CorsPolicy = { any: true } | { any: false; origins: ReadonlySet<string> };
@@ -145,7 +145,7 @@ function buildConfig(env: Env): Config {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
     providerNames: new Set(providers.keys()),
-    price: priceLookup({ ...DEFAULT_PRICES, ...priceOverrides(env) }),
+    price: priceLookup(priceOverrides(env) ?? {}),
     retry: retryPolicy(env),
     liveMaxSessionMs: Math.round(positiveNumber(env.LIVE_MAX_SESSION_SECONDS, DEFAULT_LIVE_MAX_SESSION_SECONDS) * 1000),
     directKeys: env.DIRECT_KEYS === "on",
@@ -201,14 +201,6 @@ function jsonVar<T>(v: unknown, name: string): T | undefined {
     return undefined;
   }
 }
-
-const Price = z.object({
-  input: z.number().check(z.gte(0)),
-  output: z.number().check(z.gte(0)),
-  cached_input: z.optional(z.number().check(z.gte(0))),
-  input_audio: z.optional(z.number().check(z.gte(0))),
-  output_audio: z.optional(z.number().check(z.gte(0))),
-});
 
 /** `PRICES` over the shipped table; a malformed one is ignored whole (a NaN cost would poison rows and budgets). */
 function priceOverrides(env: Env): PriceTable | undefined {

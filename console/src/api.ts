@@ -18,6 +18,8 @@ export interface Totals {
   cached_tokens: number;
   thinking_tokens: number;
   cost_usd: number;
+  /** Rows with a dimension no price covered (their `unpriced`). */
+  unpriced_calls?: number;
   /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
   refused?: number;
 }

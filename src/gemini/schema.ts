@@ -155,6 +155,8 @@ export const UsageMetadata = z.looseObject({
   /** Tokens of tool-use prompts; not part of promptTokenCount, billed as input. */
   toolUsePromptTokenCount: z.optional(z.number()),
   totalTokenCount: z.optional(z.number()),
+  // Also passed through, and read by src/usage/cost.ts: promptTokensDetails, cacheTokensDetails,
+  // candidatesTokensDetails, toolUsePromptTokensDetails ([{modality, tokenCount}]).
 });
 export type UsageMetadata = z.infer<typeof UsageMetadata>;
 

@@ -1,13 +1,17 @@
 /**
  * The most a call can use, reserved at admission: its input (estimated here, before any provider counts it) plus
- * its output cap (`maxOutputTokens`, else the model's own output limit), at the dearest of its targets' prices.
- * The error of this estimate is the only way spend can pass a budget (README, "Governance").
+ * its output cap (`maxOutputTokens`, else the model's own output limit), at the dearest of its targets' prices,
+ * priced by the same model as the call's row (src/usage/cost.ts): the tier its prompt may reach, the dearest
+ * modality it may use, images at `per_image`. The error of this estimate is the only way spend can pass a budget
+ * (README, "Governance").
  */
 import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Action, Content, Part, RequestBody } from "../gemini/schema";
 import { estimateTokens, systemText } from "../gemini/text";
 import type { Target } from "../plan/target";
+import { costOf, EMPTY_BILLABLE, tierAt } from "../usage/cost";
+import type { Price } from "../usage/prices";
 
 /** Output cap of a model the catalog does not know (the largest any shipped model allows). */
 export const DEFAULT_OUTPUT_CAP = 65_536;
@@ -26,30 +30,98 @@ export interface WorstCase {
 
 export function worstCase(config: Config, action: Action, body: RequestBody, targets: readonly Target[]): WorstCase {
   const input = estimateInput(action, body);
+  const media = action !== "predict" && hasMedia(body);
+  const images = action === "predict" ? imagesAsked(body) : 0;
   let tokens = 0;
   let usd = 0;
   for (const t of targets) {
     const output = outputCap(config, action, body, t);
     const price = config.price(t.provider, t.model);
     tokens = Math.max(tokens, input + output);
-    if (price) usd = Math.max(usd, (input * price.input + output * price.output) / 1e6);
+    if (price) usd = Math.max(usd, worstUsd(price, input, output, media, images));
   }
   return { tokens, usd, inputTokens: input };
 }
 
-/** The targets a budget may not pay for: models without a price. */
-export function unpriced(config: Config, targets: readonly Target[]): Target[] {
-  return targets.filter((t) => !config.price(t.provider, t.model));
+/**
+ * A text prompt is estimated at 4 characters a token and may count up to one token a character: the worst case
+ * prices the tier such a prompt could reach, so no tier the estimate missed can overrun a budget.
+ */
+export const TIER_REACH = 4;
+
+/** The dearest a call of `input` estimated prompt tokens and `output` at most can cost at `price`. */
+export function worstUsd(price: Price, input: number, output: number, media: boolean, images = 0): number {
+  const { price: p } = tierAt(price, input * TIER_REACH);
+  const dearest = (o: Record<string, number | undefined>) => Object.entries(o).reduce((a, b) => ((b[1] ?? -1) > (a[1] ?? -1) ? b : a))[0];
+  // A prompt with media may be all of its dearest modality; an answer may be all of its dearest output kind.
+  const inAs = media ? dearest({ TEXT: p.input, AUDIO: p.input_audio, IMAGE: p.input_image, VIDEO: p.input_video }) : "TEXT";
+  const outAs = dearest({ TEXT: Math.max(p.output, p.thinking ?? 0), AUDIO: p.output_audio, IMAGE: p.output_image, VIDEO: p.output_video });
+  const thinkingDearer = outAs === "TEXT" && (p.thinking ?? 0) > p.output;
+  return costOf(p, {
+    ...EMPTY_BILLABLE,
+    prompt: input ? { [inAs]: input } : {},
+    output: output && !thinkingDearer ? { [outAs]: output } : {},
+    thinking: thinkingDearer ? output : 0,
+    images,
+  }).usd;
 }
 
-/** The 403 for an unpriced model under a budget (a Live session's model too). */
-export function unpricedRefusal(name: string): GatewayError {
+/**
+ * The dimension a call would use that `price` cannot price, if any: images without `per_image` (Imagen on Gemini
+ * and Vertex; OpenAI's images are priced by their tokens), video without `per_second`, a context cache's storage
+ * without `cache_storage_per_hour`.
+ */
+export function missingDimension(price: Price, action: string, provider: string): string | undefined {
+  if (action === "predict" && (provider === "gemini" || provider === "vertex") && price.per_image === undefined) return "per_image";
+  if ((action === "predictLongRunning" || action === "operations.create") && price.per_second === undefined) return "per_second";
+  if (action === "cachedContents.create" && price.cache_storage_per_hour === undefined) return "cache_storage_per_hour";
+  return undefined;
+}
+
+/** The targets a budget may not pay for: models without a price, or without a price for what `action` uses. */
+export function unpriced(config: Config, targets: readonly Target[], action = ""): Target[] {
+  return targets.filter((t) => {
+    const price = config.price(t.provider, t.model);
+    return !price || missingDimension(price, action, t.provider) !== undefined;
+  });
+}
+
+/** The 403 for an unpriced model (or dimension of it) under a budget (a Live session's model too). */
+export function unpricedRefusal(name: string, dimension?: string): GatewayError {
+  if (dimension) {
+    return new GatewayError(
+      403,
+      `model "${name}" has no price for ${dimension}, and this key or its team has a budget: only what is priced may be called. ` +
+        `Price it in PRICES, e.g. {"${name}": {"input": 0, "output": 0, "${dimension}": 0.04}}`,
+    );
+  }
   return new GatewayError(
     403,
     `model "${name}" has no price, and this key or its team has a budget: only priced models may be called. ` +
       `Price it in PRICES (USD per 1M tokens), e.g. {"${name}": {"input": 1.25, "output": 10}}`,
   );
 }
+
+/** The 403 for the first of `targets` under a budget, naming what of it has no price. */
+export function refusalFor(config: Config, t: Target, name: string, action = ""): GatewayError {
+  const price = config.price(t.provider, t.model);
+  return unpricedRefusal(name, price ? missingDimension(price, action, t.provider) : undefined);
+}
+
+/** Whether a request carries media (inline or by file): its prompt may be priced at a media price. */
+function hasMedia(body: RequestBody): boolean {
+  const b = body as { contents?: Content[] };
+  return (b.contents ?? []).some((c) => c.parts?.some((p) => p.inlineData || p.fileData));
+}
+
+/** Images a `predict` may make: Imagen's `sampleCount` (default 4), OpenAI's `n` spelled as Gemini's. */
+function imagesAsked(body: RequestBody): number {
+  const n = (body as { parameters?: { sampleCount?: unknown } }).parameters?.sampleCount;
+  const count = typeof n === "number" && Number.isInteger(n) && n > 0 ? n : IMAGEN_DEFAULT_SAMPLES;
+  return count * Math.max(1, ((body as { instances?: unknown[] }).instances ?? []).length);
+}
+
+const IMAGEN_DEFAULT_SAMPLES = 4;
 
 function outputCap(config: Config, action: Action, body: RequestBody, t: Target): number {
   if (action !== "generateContent" && action !== "streamGenerateContent") return 0;

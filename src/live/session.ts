@@ -34,7 +34,7 @@ import { sealHandle, unseal, verifyHandle } from "./resumption";
 import { frameText, isObject, lockSetup, mayName, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";
 import { TOKEN_HOLD_MS, tokenObject } from "./token-store";
 import { holdToken, liveRefusal, type PresentedToken } from "./tokens";
-import { liveCostUsd, LiveUsage, modalityTokens, rowUsage, type ServerMessageUsage } from "./usage";
+import { liveBillable, liveCostUsd, LiveUsage, modalityTokens, rowUsage, type ServerMessageUsage } from "./usage";
 
 /** How long a client may take to send its setup message. */
 export const SETUP_TIMEOUT_MS = 10_000;
@@ -546,7 +546,7 @@ class LiveSession {
       usage: rowUsage(total),
       ttfbMs: this.ttfbMs,
       session: { close_code: end.code, closed_by: end.by, modality_tokens: modalityTokens(total) },
-      costUsd: liveCostUsd(this.price, total),
+      billable: liveBillable(total),
     });
   }
 }

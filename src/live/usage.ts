@@ -4,7 +4,8 @@
  * turns. Within one turn a later report replaces an earlier one (a snapshot, never a delta): a report counts once a
  * turn boundary (`turnComplete` or `interrupted`) has passed and the next report arrives, or at the end.
  */
-import { roundUsd, type Price } from "../usage/prices";
+import { byModality, costOf, EMPTY_BILLABLE, total, withRest, type Billable } from "../usage/cost";
+import type { Price } from "../usage/prices";
 import type { ModalityTokens } from "../usage/record";
 
 /** The Live `usageMetadata` fields edgeway reads (Gemini sends more). */
@@ -23,10 +24,7 @@ export interface LiveUsageMetadata {
   toolUsePromptTokensDetails?: ModalityCount[];
 }
 
-interface ModalityCount {
-  modality?: string;
-  tokenCount?: number;
-}
+type ModalityCount = { modality?: string; tokenCount?: number };
 
 export interface LiveTokens {
   prompt: number;
@@ -45,8 +43,6 @@ export interface ServerMessageUsage {
 
 /** Bounds on what an upstream can make the row carry. */
 const MAX_COUNT = 1e12;
-const MAX_MODALITIES = 16;
-const MODALITY_RE = /^[A-Z][A-Z0-9_]{0,31}$/;
 
 export class LiveUsage {
   private counted = empty();
@@ -89,27 +85,26 @@ export function rowUsage(t: LiveTokens) {
 }
 
 /**
- * A session's cost: audio and video input at `input_audio`, audio output at `output_audio` (each defaulting to the
- * text price), the rest as on every other route. Cached input is taken to be text (Gemini caches the context).
+ * A session's billable usage: each count by the modality Gemini reported (audio and video input at their own prices,
+ * audio output at `output_audio`), what the details leave out of a count as text. Priced by src/usage/cost.ts.
  */
-export function liveCostUsd(price: Price | undefined, t: LiveTokens): number {
-  if (!price) return 0;
-  const input = t.prompt + t.toolUse;
-  const cached = Math.min(t.cached, input);
-  const fresh = input - cached;
+export function liveBillable(t: LiveTokens): Billable {
   const m = t.modalities;
-  const audioIn = Math.min(fresh, sum(m.input, "AUDIO", "VIDEO") + sum(m.tool_use, "AUDIO", "VIDEO"));
-  const audioOut = Math.min(t.response, sum(m.output, "AUDIO"));
-  const usd =
-    (fresh - audioIn) * price.input +
-    audioIn * (price.input_audio ?? price.input) +
-    cached * (price.cached_input ?? price.input) +
-    (t.response - audioOut + t.thoughts) * price.output +
-    audioOut * (price.output_audio ?? price.output);
-  return roundUsd(usd / 1e6);
+  const prompt = withRest(m.input, t.prompt);
+  let cached = withRest(m.cached, t.cached);
+  if (total(cached) > total(prompt)) cached = { TEXT: total(prompt) };
+  return {
+    ...EMPTY_BILLABLE,
+    prompt,
+    cached,
+    tool_use: withRest(m.tool_use, t.toolUse),
+    thinking: t.thoughts,
+    output: withRest(m.output, t.response),
+  };
 }
 
-const sum = (counts: Record<string, number>, ...names: string[]) => names.reduce((n, k) => n + (counts[k] ?? 0), 0);
+/** A session's cost so far. */
+export const liveCostUsd = (price: Price | undefined, t: LiveTokens) => costOf(price, liveBillable(t)).usd;
 
 /** The row's `modality_tokens`, without empty groups. */
 export function modalityTokens(t: LiveTokens): ModalityTokens {
@@ -137,18 +132,6 @@ function snapshot(u: LiveUsageMetadata): LiveTokens {
 }
 
 const count = (n: unknown) => (typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), MAX_COUNT) : 0);
-
-function byModality(details: unknown): Record<string, number> {
-  const out: Record<string, number> = {};
-  if (!Array.isArray(details)) return out;
-  for (const d of details.slice(0, MAX_MODALITIES) as ModalityCount[]) {
-    const m = d?.modality;
-    if (typeof m !== "string" || !MODALITY_RE.test(m)) continue;
-    const n = count(d.tokenCount);
-    if (n) out[m] = (out[m] ?? 0) + n;
-  }
-  return out;
-}
 
 function empty(): LiveTokens {
   return { prompt: 0, response: 0, cached: 0, toolUse: 0, thoughts: 0, modalities: { input: {}, output: {}, cached: {}, tool_use: {} } };

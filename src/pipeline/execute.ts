@@ -9,7 +9,7 @@
  */
 import { assertTargetAllowed } from "../auth/authenticate";
 import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
-import { unpricedRefusal } from "../governance/worst-case";
+import { refusalFor, unpriced } from "../governance/worst-case";
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import { targetString, type Target } from "../plan/target";
 import { credentialFault, decodeError, faultOf } from "../providers/credentials/fault";
@@ -170,7 +170,7 @@ async function attempt(
 ): Promise<Pick<Served, "stream" | "json" | "raw" | "secrets">> {
   const provider = ctx.config.providers.get(target.provider);
   if (!provider) throw new AttemptFailure(new GatewayError(400, `unknown provider "${target.provider}"`), !isPrimary, "unknown provider");
-  if (ctx.unpriced?.has(targetString(target))) throw new AttemptFailure(unpricedRefusal(targetString(target)), true, "no price (budget)");
+  if (ctx.unpriced?.has(targetString(target))) throw new AttemptFailure(refusalFor(ctx.config, target, targetString(target), ctx.action), true, "no price (budget)");
   try {
     assertTargetAllowed(ctx.key, target);
   } catch (e) {
@@ -339,9 +339,9 @@ async function verified(ctx: CallContext, served: Pick<Served, "stream">, target
   }
   // A budget this isolate learnt of only now (its KV record did not show one): an unpriced model is refused as
   // it would have been at planning, the primary with the 403, a fallback skipped for the next target.
-  if (ctx.gate.budgeted && !ctx.config.price(target.provider, target.model)) {
+  if (ctx.gate.budgeted && unpriced(ctx.config, [target], ctx.action).length) {
     cancel();
-    throw new AttemptFailure(unpricedRefusal(targetString(target)), !isPrimary, "no price (budget)");
+    throw new AttemptFailure(refusalFor(ctx.config, target, targetString(target), ctx.action), !isPrimary, "no price (budget)");
   }
 }
 

@@ -2,7 +2,7 @@
  * The last stage: what happened to a call, handed off after the response. A call that used a provider (or failed
  * for any other reason) leaves one usage row; a refusal of the key leaves only a count (src/usage/refusals.ts).
  */
-import { costUsd } from "../usage/prices";
+import { billableOf, costOf, type Billable } from "../usage/cost";
 import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type SessionInfo } from "../usage/record";
 import { minuteOf, REFUSAL_CODES, refusalReason } from "../usage/refusals";
 import { countRefusal, handOffRow } from "../usage/sink";
@@ -22,13 +22,16 @@ export interface CallEnd {
   ttfbMs: number | null;
   /** A Live session's close and tokens by modality. */
   session?: SessionInfo;
-  /** The cost when the caller priced the call itself (a Live session prices audio apart). */
-  costUsd?: number;
+  /** What the call used when the caller counted it itself (a Live session); else read from `usage` and `units`. */
+  billable?: Billable;
+  /** What the answer or request tells and usageMetadata does not: images made, seconds of video, cache storage. */
+  units?: Parameters<typeof billableOf>[1];
 }
 
 export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
   const tokens = tokensOf(end.usage);
   const price = end.target ? ctx.config.price(end.target.provider, end.target.model) : undefined;
+  const cost = end.target ? costOf(price, end.billable ?? billableOf(end.usage, end.units)) : undefined;
   return {
     request_id: ctx.requestId,
     ts: ctx.startedAt,
@@ -48,10 +51,11 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
     attempts: end.attempts.map((a) => ({ ...a, reason: ctx.config.redact(a.reason) })),
     fallback_index: end.index,
     tokens,
-    cost_usd: end.costUsd ?? costUsd(price, tokens),
+    cost_usd: cost?.usd ?? 0,
     latency_ms: Date.now() - ctx.startedAt,
     ttfb_ms: end.ttfbMs,
     ...(end.session ? { session: end.session } : {}),
+    ...(cost?.unpriced.length ? { unpriced: cost.unpriced.join(",") } : {}),
   };
 }
 

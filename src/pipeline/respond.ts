@@ -34,7 +34,7 @@ export function respondJson(ctx: CallContext, s: Served): Response {
   const usage = s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
   recordCall(ctx, {
     target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
-    usage, ttfbMs: Date.now() - ctx.startedAt,
+    usage, ttfbMs: Date.now() - ctx.startedAt, units: imagesMade(ctx, s),
   });
   return new Response(body, { status: 200, headers: h });
 }
@@ -185,6 +185,13 @@ function charged(ctx: CallScope, seen: UsageMetadata | undefined, outputChars: n
   const output = seen?.candidatesTokenCount ?? Math.ceil(outputChars / 4);
   if (!input && !output && !seen) return undefined;
   return { ...seen, promptTokenCount: input, candidatesTokenCount: output, totalTokenCount: input + output + (seen?.thoughtsTokenCount ?? 0) };
+}
+
+/** Imagen on Gemini and Vertex bills each image it made (`predictions[]`); other image models bill tokens. */
+function imagesMade(ctx: CallContext, s: Served): { images: number } | undefined {
+  if (ctx.action !== "predict" || (s.target.provider !== "gemini" && s.target.provider !== "vertex")) return undefined;
+  const p = (s.json as { predictions?: unknown } | undefined)?.predictions;
+  return { images: Array.isArray(p) ? p.length : 0 };
 }
 
 /** Characters of text (thoughts included) in an answer or chunk. */

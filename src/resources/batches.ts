@@ -8,7 +8,8 @@ import { getConfig } from "../config";
 import type { Env } from "../env";
 import type { UsageMetadata } from "../gemini/schema";
 import { release } from "../governance/hold";
-import { costUsd, roundUsd } from "../usage/prices";
+import { added, billableOf, costOf, EMPTY_BILLABLE, scaled, type Cost } from "../usage/cost";
+import type { Price } from "../usage/prices";
 import { NO_TOKENS, tokensOf, type CallRecord, type SettleRefs, type Tokens } from "../usage/record";
 import { describeError } from "../usage/log";
 import { handOffRow } from "../usage/sink";
@@ -81,10 +82,11 @@ export async function observeBatch(env: Env, upstream: Upstream, row: ResourceRo
   const file = responsesFileOf(op);
   if (file && /^files\/[A-Za-z0-9_-]{1,128}$/.test(file)) await store.adopt(owner, [file]);
   const meta = JSON.parse(row.meta ?? "{}") as BatchMeta;
-  const tokens = await batchTokens(upstream, meta, op, file);
+  const target = parseTarget(row.model ?? "gemini/unknown");
+  const used = await batchUsage(upstream, meta, op, file, getConfig(env).price(target.provider, target.model));
   // Only the sighting that marks it finished writes the row.
   if (!(await store.finish(row.name, state))) return;
-  handOffRow(env, waitUntil, batchRecord(env, row, meta, op, state, tokens));
+  handOffRow(env, waitUntil, batchRecord(env, row, meta, op, state, used));
   waitUntil(
     release(env, { id: row.key_id, team_id: row.team_id }, meta.hold).catch((e) =>
       console.error(`batch ${row.name}: hold release failed (it lapses by itself): ${describeError(e)}`),
@@ -99,8 +101,7 @@ export async function abandonBatch(env: Env, row: ResourceRow): Promise<void> {
   if (meta.hold) await release(env, { id: row.key_id, team_id: row.team_id }, meta.hold).catch(() => {});
 }
 
-function batchRecord(env: Env, row: ResourceRow, meta: BatchMeta, op: BatchOperation, state: string, tokens: Tokens): CallRecord {
-  const config = getConfig(env);
+function batchRecord(env: Env, row: ResourceRow, meta: BatchMeta, op: BatchOperation, state: string, { tokens, cost }: BatchUsage): CallRecord {
   const target = parseTarget(row.model ?? "gemini/unknown");
   const factor = resourceSettings(env).batchPriceFactor;
   const final = FINAL[state] ?? { status: 500, outcome: "error" as const };
@@ -122,33 +123,49 @@ function batchRecord(env: Env, row: ResourceRow, meta: BatchMeta, op: BatchOpera
     attempts: [],
     fallback_index: 0,
     tokens,
-    cost_usd: roundUsd(costUsd(config.price(target.provider, target.model), tokens) * factor),
+    // Gemini's batch price: every line of the interactive price times the factor (storage has no batch price).
+    cost_usd: scaled(cost, factor).usd,
     latency_ms: now - row.created_at,
     ttfb_ms: null,
     requests: Number.isSafeInteger(count) && count > 0 ? count : meta.requests || 1,
   };
+  if (cost.unpriced.length) record.unpriced = cost.unpriced.join(",");
   if (meta.settle && Object.keys(meta.settle).length) record.settle = meta.settle;
   return record;
 }
 
+interface BatchUsage {
+  tokens: Tokens;
+  /** At the interactive price: each response priced on its own (its own tier), then added up. */
+  cost: Cost;
+}
+
 /**
- * Tokens of a finished batch: summed from its responses' usage (inline, or its responses file, read as a stream);
- * an embeddings batch reports none, so its input as counted at creation is charged.
+ * Tokens and cost of a finished batch: summed from its responses' usage (inline, or its responses file, read as a
+ * stream); an embeddings batch reports none, so its input as counted at creation is charged.
  */
-async function batchTokens(upstream: Upstream, meta: BatchMeta, op: BatchOperation, file: string | undefined): Promise<Tokens> {
+async function batchUsage(upstream: Upstream, meta: BatchMeta, op: BatchOperation, file: string | undefined, price: Price | undefined): Promise<BatchUsage> {
   const out = op.metadata?.output ?? op.response;
-  let sum: Tokens = { ...NO_TOKENS };
+  let tokens: Tokens = { ...NO_TOKENS };
+  let cost = costOf(price, EMPTY_BILLABLE);
   const add = (u: UsageMetadata | undefined) => {
     const t = tokensOf(u);
-    sum = { input: sum.input + t.input, output: sum.output + t.output, cached: sum.cached + t.cached, thinking: sum.thinking + t.thinking, tool_use: sum.tool_use + t.tool_use };
+    tokens = {
+      input: tokens.input + t.input, output: tokens.output + t.output, cached: tokens.cached + t.cached,
+      thinking: tokens.thinking + t.thinking, tool_use: tokens.tool_use + t.tool_use,
+    };
+    cost = added(cost, costOf(price, billableOf(u)));
   };
   for (const r of out?.inlinedResponses?.inlinedResponses ?? []) add(r?.response?.usageMetadata);
   if (file) {
     const res = await upstream.download(`${meta.version ?? "v1beta"}/${file}:download?alt=media`, { method: "GET" });
     if (res.body) await eachJsonLine(res.body, (line) => add((line as { response?: { usageMetadata?: UsageMetadata } })?.response?.usageMetadata));
   }
-  if (!sum.input && !sum.output && meta.action === "asyncBatchEmbedContent") sum.input = meta.input_tokens ?? 0;
-  return sum;
+  if (!tokens.input && !tokens.output && meta.action === "asyncBatchEmbedContent") {
+    tokens.input = meta.input_tokens ?? 0;
+    cost = costOf(price, billableOf({ promptTokenCount: tokens.input }));
+  }
+  return { tokens, cost };
 }
 
 /** A line longer than this is skipped (counted as unreadable), not held in memory. */

@@ -123,6 +123,15 @@ export class ResourceStore {
     await this.db.prepare("UPDATE resources SET state = ?, updated_at = ? WHERE provider = ? AND name = ?").bind(state, now, this.provider, name).run();
   }
 
+  /** Replaces a resource's `meta` if it is still `was` (two writers racing: one wins); true for the winner. */
+  async swapMeta(name: string, was: string | null, meta: string, now = Date.now()): Promise<boolean> {
+    const r = await this.db
+      .prepare("UPDATE resources SET meta = ?, updated_at = ? WHERE provider = ? AND name = ? AND meta IS ?")
+      .bind(meta, now, this.provider, name, was)
+      .run();
+    return (r.meta.changes ?? 0) > 0;
+  }
+
   /**
    * Marks a batch or operation finished, once: true for the one caller that made the change (a poll and the sweep
    * may both see it finish).

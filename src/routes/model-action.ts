@@ -8,7 +8,7 @@ import { assertKeyUsable, identifyKey } from "../auth/authenticate";
 import { directKeys, identifyDirectCaller, ungoverned } from "../auth/direct";
 import type { AppEnv } from "../env";
 import { Gate } from "../governance/gate";
-import { unpriced, unpricedRefusal, worstCase } from "../governance/worst-case";
+import { refusalFor, unpriced, worstCase } from "../governance/worst-case";
 import { readJson, validateBody } from "../pipeline/body";
 import type { CallContext, CallScope } from "../pipeline/context";
 import { AllTargetsFailed, execute } from "../pipeline/execute";
@@ -72,8 +72,8 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
  */
 export function budgetable(scope: CallScope, targets: Target[]): ReadonlySet<string> | undefined {
   if (!scope.gate.budgeted) return undefined;
-  const free = unpriced(scope.config, targets);
+  const free = unpriced(scope.config, targets, scope.action);
   if (!free.length) return undefined;
-  if (free[0] === targets[0]) throw unpricedRefusal(targetString(targets[0]!));
+  if (free[0] === targets[0]) throw refusalFor(scope.config, targets[0]!, targetString(targets[0]!), scope.action);
   return new Set(free.map(targetString));
 }

@@ -16,7 +16,9 @@ export interface AttemptInfo {
 }
 
 export interface Tokens {
+  /** The prompt (Gemini's promptTokenCount), cached tokens included. */
   input: number;
+  /** What was generated: the answer and thinking. */
   output: number;
   cached: number;
   thinking: number;
@@ -42,6 +44,8 @@ export interface CallRecord {
   fallback_index: number | null;
   tokens: Tokens;
   cost_usd: number;
+  /** Dimensions of the call no price covered (`model`, `input:HOLOGRAM`, `per_image`, …), comma-separated; else absent. */
+  unpriced?: string;
   latency_ms: number;
   ttfb_ms: number | null;
   /** How many requests the row stands for: a batch's one row counts all of its requests; absent means one. */

@@ -170,11 +170,18 @@ describe("context caches", () => {
     await ai.caches.delete({ name: cache.name! });
     await expect(ai.caches.get({ name: cache.name! })).rejects.toMatchObject({ status: 404 });
 
-    // Creating it was charged its tokens at the cached-input price.
+    // Creating it was charged its tokens at the cached-input price ($0.025) and their storage until the expiry the
+    // upstream answered ($1.00 per 1M tokens per hour, 300 s: 4096 × 300 / 3600 token-hours); the PATCH to 7200 s
+    // the hours it added (from the first expiry to the new one: 6900 s plus the time between the two calls, measured
+    // by the upstream's createTime and updateTime).
     const [created] = await rows(id, "cachedContents.create");
-    expect(created).toMatchObject({ provider: "gemini", model: "gemini-2.0-flash", input_tokens: 4096, cached_tokens: 4096 });
-    expect(created!.cost_usd).toBeCloseTo((4096 * 0.025) / 1e6, 12);
-    expect((await rows(id, "cachedContents.patch"))[0]).toMatchObject({ status: 200, model: "gemini-2.0-flash" });
+    expect(created).toMatchObject({ provider: "gemini", model: "gemini-2.0-flash", input_tokens: 4096, cached_tokens: 4096, unpriced: null });
+    expect(created!.cost_usd).toBeCloseTo((4096 * 0.025 + (4096 * 300) / 3600) / 1e6, 9); // rows keep USD to 1e-10
+    const [patchRow] = await rows(id, "cachedContents.patch");
+    expect(patchRow).toMatchObject({ status: 200, model: "gemini-2.0-flash" });
+    const added = (Date.parse(patched.expireTime!) - Date.parse(cache.expireTime!)) / 1000;
+    expect(added).toBeGreaterThanOrEqual(6900);
+    expect(patchRow!.cost_usd).toBeCloseTo((4096 * added) / 3600 / 1e6, 9);
   });
 });
 

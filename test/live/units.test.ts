@@ -29,7 +29,7 @@ describe("usage per turn", () => {
     expect(u.total().prompt).toBe(40);
   });
 
-  it("maps to the row: input = prompt + tool results, output = response + thoughts; modalities summed", () => {
+  it("maps to the row: input = prompt, tool results apart, output = response + thoughts; modalities summed", () => {
     const u = new LiveUsage();
     u.observe(turnEnd({
       promptTokenCount: 300, responseTokenCount: 40, toolUsePromptTokenCount: 5, thoughtsTokenCount: 7, cachedContentTokenCount: 50,

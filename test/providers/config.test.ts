@@ -3,6 +3,7 @@ import { getConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { Provider, ProviderCall } from "../../src/providers/types";
 import { parseGenaiPath } from "../../src/routes/genai-path";
+import { costOf, EMPTY_BILLABLE } from "../../src/usage/cost";
 
 const configOf = (vars: Record<string, unknown>) => getConfig(vars as unknown as Env);
 const CALL: ProviderCall = { action: "generateContent", model: "m", version: "v1beta", body: { contents: [{ parts: [{ text: "x" }] }] } };
@@ -84,7 +85,12 @@ describe("PRICES", () => {
   it("Vertex's Gemini and Claude cost what their own APIs charge; Bedrock, Azure and Workers AI are priced by PRICES", () => {
     const c = configOf({});
     expect(c.price("vertex", "gemini-2.5-flash")).toEqual(c.price("gemini", "gemini-2.5-flash"));
-    expect(c.price("vertex", "claude-sonnet-4-5@20250929")).toEqual(c.price("anthropic", "claude-sonnet-4-5"));
+    // The catalogue lists Vertex's Claude without its 1-hour cache-write price, which defaults to 2x input: what Anthropic
+    // lists. So every call costs the same on both, below and above the 200k tier.
+    for (const prompt of [10_000, 300_000]) {
+      const usage = { ...EMPTY_BILLABLE, prompt: { TEXT: prompt }, cached: { TEXT: 1000 }, cache_write: 2000, cache_write_1h: 3000, output: { TEXT: 500 } };
+      expect(costOf(c.price("vertex", "claude-sonnet-4-5@20250929"), usage).usd).toBe(costOf(c.price("anthropic", "claude-sonnet-4-5"), usage).usd);
+    }
     vi.spyOn(console, "warn").mockImplementation(() => {});
     expect(c.price("bedrock", "amazon.nova-pro-v1:0")).toBeUndefined();
   });

@@ -121,6 +121,7 @@ export function Logs({ route }: { route: Route }) {
                   </td>
                   <td data-label="Cost" class="num">
                     {fmtUsd(r.cost_usd)}
+                    {r.unpriced ? <span class="muted" title={`not priced: ${r.unpriced}`}> (unpriced)</span> : null}
                   </td>
                   <td data-label="Detail">
                     <button type="button" onClick={() => setOpen(r)} aria-label={`Details of the call at ${fmtTime(r.ts)}`}>
@@ -192,9 +193,13 @@ export function CallFacts({ row: r, keyName, team }: { row: CallRecord; keyName:
         <dt>Tokens</dt>
         <dd>
           {fmtInt(r.tokens.input)} in ({fmtInt(r.tokens.cached)} cached) · {fmtInt(r.tokens.output)} out · {fmtInt(r.tokens.thinking)} thinking
+          {r.tokens.tool_use ? ` · ${fmtInt(r.tokens.tool_use)} tool use` : ""}
         </dd>
         <dt>Cost</dt>
-        <dd>{fmtUsd(r.cost_usd)}</dd>
+        <dd>
+          {fmtUsd(r.cost_usd)}
+          {r.unpriced ? ` · not priced: ${r.unpriced} (the cost is short of what the call used; set PRICES)` : ""}
+        </dd>
       </dl>
       <h3>Attempts</h3>
       <div class="table-wrap">

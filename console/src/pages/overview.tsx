@@ -222,6 +222,7 @@ function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series:
         <div class="tile">
           <span class="tile-label">Cost</span>
           <span class="tile-value">{fmtUsd(t.cost_usd)}</span>
+          {t.unpriced_calls ? <span class="muted">{fmtInt(t.unpriced_calls)} calls not fully priced</span> : null}
         </div>
       </section>
       {d.series.refusals?.length ? (

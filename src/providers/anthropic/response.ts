@@ -1,11 +1,14 @@
 /** Anthropic Messages answers → Gemini answers. Pure functions. */
 import type { GenerateContentResponse, Part, UsageMetadata } from "../../gemini/schema";
+import { BILLING, type BilledUsage } from "../../usage/cost";
 
 export interface AnthropicUsage {
   input_tokens?: number;
   output_tokens?: number;
   cache_creation_input_tokens?: number | null;
   cache_read_input_tokens?: number | null;
+  /** The cache writes by lifetime (their sum is cache_creation_input_tokens). */
+  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
 }
 
 export interface AnthropicBlock {
@@ -50,6 +53,12 @@ export function usageMetadata(u: AnthropicUsage): UsageMetadata {
   const m: UsageMetadata = { promptTokenCount: prompt, candidatesTokenCount: out };
   if (read) m.cachedContentTokenCount = read;
   m.totalTokenCount = prompt + out;
+  // Cache writes have no Gemini field: kept for the cost (1.25x input for 5 minutes, 2x for an hour), off the wire.
+  const written = u.cache_creation_input_tokens ?? 0;
+  if (written > 0) {
+    const hour = Math.min(written, u.cache_creation?.ephemeral_1h_input_tokens ?? 0);
+    (m as BilledUsage)[BILLING] = { cache_write: written - hour, cache_write_1h: hour };
+  }
   return m;
 }
 

@@ -3,6 +3,7 @@
  * block's `input_json_delta` fragments are assembled and sent as one functionCall part at `content_block_stop`.
  * `message_delta` carries the stop reason and final output count: it becomes the last chunk, with usage.
  */
+import { BILLING, type BilledUsage } from "../../usage/cost";
 import type { GenerateContentResponse, Part } from "../../gemini/schema";
 import type { SseEvent } from "../../streaming/sse";
 import { StreamedUpstreamError } from "../../gemini/errors";
@@ -110,7 +111,12 @@ export function anthropicStream(jsonTool?: JsonTool): StreamTranslator<SseEvent>
     end: () => [],
     // Input counts arrive in message_start (its output count is a placeholder): a stream cut before message_delta
     // is charged them, and its output is estimated from what was sent.
-    usage: () => (started ? { promptTokenCount: usageMetadata(usage).promptTokenCount } : undefined),
+    usage: () => {
+      if (!started) return undefined;
+      // The cache writes (a symbol, src/usage/cost.ts) stay with the input they are part of.
+      const { promptTokenCount, [BILLING]: billing } = usageMetadata(usage) as BilledUsage;
+      return billing ? { promptTokenCount, [BILLING]: billing } : { promptTokenCount };
+    },
   };
 }
 

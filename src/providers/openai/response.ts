@@ -5,8 +5,8 @@ export interface OpenAiUsage {
   prompt_tokens?: number;
   completion_tokens?: number;
   total_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number } | null;
-  completion_tokens_details?: { reasoning_tokens?: number } | null;
+  prompt_tokens_details?: { cached_tokens?: number; audio_tokens?: number } | null;
+  completion_tokens_details?: { reasoning_tokens?: number; audio_tokens?: number } | null;
 }
 
 export interface OpenAiToolCall {
@@ -52,8 +52,18 @@ export function usageMetadata(u: OpenAiUsage): UsageMetadata {
   if (cached) m.cachedContentTokenCount = cached;
   if (thoughts) m.thoughtsTokenCount = thoughts;
   m.totalTokenCount = u.total_tokens ?? prompt + completion;
+  // Audio in and out, as Gemini reports modalities: priced at the audio prices (src/usage/cost.ts).
+  const audioIn = u.prompt_tokens_details?.audio_tokens ?? 0;
+  const audioOut = u.completion_tokens_details?.audio_tokens ?? 0;
+  if (audioIn > 0) m.promptTokensDetails = modalities(audioIn, prompt - audioIn);
+  if (audioOut > 0) m.candidatesTokensDetails = modalities(audioOut, completion - thoughts - audioOut);
   return m;
 }
+
+const modalities = (audio: number, text: number) => [
+  ...(text > 0 ? [{ modality: "TEXT", tokenCount: text }] : []),
+  { modality: "AUDIO", tokenCount: audio },
+];
 
 /** A whole tool call → a functionCall part; undefined when its arguments are not a JSON object. */
 export function functionCallPart(t: OpenAiToolCall): Part | undefined {

@@ -12,7 +12,7 @@ import { badRequest, GatewayError } from "../../gemini/errors";
 import type { UsageMetadata } from "../../gemini/schema";
 import { Gate, type CallNeed } from "../../governance/gate";
 import type { CallScope } from "../../pipeline/context";
-import { recordCall } from "../../pipeline/record";
+import { recordCall, type CallEnd } from "../../pipeline/record";
 import { respondError } from "../../pipeline/respond";
 import { parseTarget, targetString, type Target } from "../../plan/target";
 import { resourceSettings, type ResourceSettings } from "../../resources/settings";
@@ -37,8 +37,12 @@ export interface ResourceCall {
   target: Target | null;
   /** Tokens the call used (a cache's creation), for its row. */
   usage?: UsageMetadata;
+  /** What else it is charged (a cache's storage, a video's seconds), for its row. */
+  units?: CallEnd["units"];
   /** Takes the call's request slot and reserves `need` (a create), before anything is created upstream. */
   admit(need?: CallNeed): Promise<void>;
+  /** Reserves `more` on top of what the admitted call holds (a cache PATCH's storage), or throws the refusal (402). */
+  reserve(more: CallNeed): Promise<void>;
   /** The call concerns this owned resource: its model (if it has one) is the call's, for the row. */
   owned(row: ResourceRow): void;
   /** The model a create names: Gemini only (400), allowed for the key (403), priced if the key has a budget (403). */
@@ -61,9 +65,10 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
   const url = new URL(req.url);
   const presented = await identifyKey(req, url, c.env.VIRTUAL_KEYS);
   const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  const gate = new Gate(c.env, waitUntil, presented);
   const scope: CallScope = {
     requestId, startedAt, env: c.env, config, key: presented,
-    gate: new Gate(c.env, waitUntil, presented),
+    gate,
     action,
     requestedModel: model ? targetString(model) : "",
     stream: false,
@@ -81,6 +86,7 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
     store: new ResourceStore(c.env.DB),
     target: null,
     admit: (need = { tokens: 0, usd: 0 }) => scope.gate.admit(need),
+    reserve: (more) => gate.grow(more),
     owned(row) {
       if (!row.model) return;
       call.target = parseTarget(row.model);
@@ -98,7 +104,7 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
       return (outcome, error) =>
         recordCall(scope, {
           target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome, error,
-          usage: call.usage, ttfbMs: Date.now() - startedAt,
+          usage: call.usage, units: call.units, ttfbMs: Date.now() - startedAt,
         });
     },
   };
@@ -121,7 +127,7 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
       if (!deferred) {
         recordCall(scope, {
           target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome: "ok", error: null,
-          usage: call.usage, ttfbMs: Date.now() - startedAt,
+          usage: call.usage, units: call.units, ttfbMs: Date.now() - startedAt,
         });
       }
       if (upstream.attempts.length && !res.headers.has("x-edgeway-provider")) res.headers.set("x-edgeway-provider", "gemini");

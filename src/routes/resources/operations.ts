@@ -8,6 +8,7 @@ import { targetString, type Target } from "../../plan/target";
 import { geminiDownloads, observeOperation, rewriteDownloads, type Operation, type Sighted } from "../../resources/operations";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf } from "../../resources/store";
+import { costOf, EMPTY_BILLABLE } from "../../usage/cost";
 import { json, notFoundError, type ResourceCall } from "./call";
 import { keepCreated } from "./created";
 import { readOwn } from "./listing";
@@ -20,7 +21,11 @@ export async function predictLongRunning(call: ResourceCall, t: Target): Promise
   // A video to extend, as the gateway showed it: Gemini's own URI goes upstream (and is what ownership is checked on).
   const body = geminiDownloads(raw, call.url.origin);
   await assertReferencesOwned(call.scope.env, call.key, inspectBody(body));
-  await call.admit();
+  // Veo bills each second of video it makes: charged as asked when the operation is created (a failed one included).
+  const seconds = videoSeconds(body as { parameters?: unknown });
+  const price = call.scope.config.price(t.provider, t.model);
+  await call.admit({ tokens: 0, usd: price ? costOf(price, { ...EMPTY_BILLABLE, video_seconds: seconds }).usd : 0 });
+  call.units = { video_seconds: seconds };
   // Not cut by the client's signal: a create runs to its end, and what Gemini creates is recorded or undone.
   const op = await call.upstream.json<Operation>(`${call.version}/models/${t.model}:predictLongRunning`, {
     method: "POST",
@@ -36,6 +41,20 @@ export async function predictLongRunning(call: ResourceCall, t: Target): Promise
     call.store.create(owner, { name, kind: "operation", alias: `operations/${m[1]}`, model: targetString(t), state: "running" }, now),
   );
   return json(await sighted(call, { name, ...owner, updated_at: now }, op));
+}
+
+/** Veo's defaults when a request leaves them out: 8-second videos, one of them. */
+const VEO_DEFAULT_SECONDS = 8;
+const MAX_VIDEO_SECONDS = 600;
+
+/** Seconds of video a `predictLongRunning` asks for: `durationSeconds` × `sampleCount` (Veo's `numberOfVideos`). */
+export function videoSeconds(body: { parameters?: unknown }): number {
+  const p = (body.parameters && typeof body.parameters === "object" ? body.parameters : {}) as { durationSeconds?: unknown; sampleCount?: unknown };
+  const n = (v: unknown, d: number) => {
+    const x = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+    return typeof x === "number" && Number.isFinite(x) && x > 0 ? Math.min(Math.ceil(x), MAX_VIDEO_SECONDS) : d;
+  };
+  return n(p.durationSeconds, VEO_DEFAULT_SECONDS) * Math.min(n(p.sampleCount, 1), 4);
 }
 
 /** A poll: `models/{m}/operations/{id}` or `operations/{id}` (the model part is not needed to find it). */

@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { errorCode, messageResponse, usageMetadata } from "../../../src/providers/anthropic/response";
+import { BILLING } from "../../../src/usage/cost";
 import message from "../../fixtures/anthropic/message.json";
 import expected from "../../fixtures/anthropic/message.gemini.json";
 
 describe("anthropic message response", () => {
   it("maps the golden message: thinking, text, tool use, cache-aware usage", () => {
-    expect(messageResponse(message as never)).toEqual(expected);
+    // The cache writes travel beside Gemini's fields, under a symbol the answer's JSON never shows.
+    expect(messageResponse(message as never)).toEqual({ ...expected, usageMetadata: { ...expected.usageMetadata, [BILLING]: { cache_write: 200, cache_write_1h: 0 } } });
+    expect(JSON.parse(JSON.stringify(messageResponse(message as never)))).toEqual(expected);
   });
 
   it.each([
@@ -17,7 +20,7 @@ describe("anthropic message response", () => {
   it("counts cache reads and writes into the prompt (Anthropic's input_tokens excludes them)", () => {
     expect(usageMetadata({ input_tokens: 10, output_tokens: 5 })).toEqual({ promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 });
     expect(usageMetadata({ input_tokens: 10, cache_read_input_tokens: 100, cache_creation_input_tokens: 20, output_tokens: 5 }))
-      .toEqual({ promptTokenCount: 130, candidatesTokenCount: 5, cachedContentTokenCount: 100, totalTokenCount: 135 });
+      .toEqual({ promptTokenCount: 130, candidatesTokenCount: 5, cachedContentTokenCount: 100, totalTokenCount: 135, [BILLING]: { cache_write: 20, cache_write_1h: 0 } });
   });
 
   it("turns the forced JSON tool into the text answer, unwrapping non-object schemas", () => {

@@ -1,0 +1,246 @@
+/**
+ * Costs through the gateway: a call's row prices every dimension its upstream reported (Gemini's wire format),
+ * Imagen per image, Veo per second, a context cache's storage on create and on a later expiry, and a dimension no
+ * price covers is flagged (row `unpriced`, `/admin/usage` `unpriced_calls`) and refused under a budget. Expected
+ * figures are worked out from the shipped prices (README, "Prices and costs"), the arithmetic beside each.
+ */
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
+import { observeBatch, type BatchMeta, type BatchOperation } from "../../src/resources/batches";
+import { resourceSettings } from "../../src/resources/settings";
+import { ResourceStore, type ResourceRow } from "../../src/resources/store";
+import { Upstream } from "../../src/resources/upstream";
+import { counters, freezeClock } from "../helpers/governance";
+import { admin, BASE, createKey, flushUsage, genaiCall, mockUpstream, textRequest, usageRow } from "../helpers/worker";
+
+afterEach(() => vi.restoreAllMocks());
+
+const M = 1e6;
+const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } });
+
+/** One call through the Worker; its row once it is in D1. */
+async function call(model: string, action: string, body: unknown, key: string, vars?: Partial<Cloudflare.Env>) {
+  const { res, settled } = await genaiCall(model, action, body, key, vars ? { env: vars } : {});
+  const text = await res.text();
+  await settled();
+  return { status: res.status, text, row: await usageRow(res.headers.get("x-edgeway-request-id")) };
+}
+
+/** A resource call (`/genai/v1beta/{path}`) through the Worker; its row once it is in D1. */
+async function resource(method: string, path: string, body: unknown, key: string) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(`${BASE}/genai/v1beta/${path}`, { method, headers: { "content-type": "application/json", "x-goog-api-key": key }, body: JSON.stringify(body) }),
+    env,
+    ctx,
+  );
+  const text = await res.text();
+  await waitOnExecutionContext(ctx);
+  await flushUsage();
+  return { status: res.status, text, row: await usageRow(res.headers.get("x-edgeway-request-id")) };
+}
+
+describe("generateContent rows", () => {
+  it("a tool-use prompt counts once: in the row's input, in its cost, and in the tokens the key's Governor counts", async () => {
+    const { key, id } = await createKey({ name: "tool-use", rate_limit: { tpm: 1_000_000 } });
+    const usageMetadata = { promptTokenCount: 1000, toolUsePromptTokenCount: 300, candidatesTokenCount: 100, totalTokenCount: 1400 };
+    mockUpstream(() => json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }], usageMetadata }));
+    const { status, row } = await call("gemini/gemini-2.5-flash", "generateContent", textRequest("hi", { generationConfig: { maxOutputTokens: 100 } }), key);
+    expect(status).toBe(200);
+    expect(row).toMatchObject({ input_tokens: 1300, tool_use_tokens: 300, output_tokens: 100 });
+    // (1000 + 300) × 0.30 + 100 × 2.50 = 390 + 250 = 640
+    expect(row!.cost_usd).toBe(640 / M);
+    // input (tool use included) + output: 1400, as Gemini's totalTokenCount; not 1700.
+    expect((await counters("key", id)).tokens).toBe(1400);
+  });
+
+  it("a tool-use prompt counts once against tokens/min: a second call fits what the first left", async () => {
+    freezeClock();
+    // 1400 used; the next call reserves "hi" (1) + 100 output: 1501 fits 1550 (counted twice, 1801 would not).
+    const { key } = await createKey({ name: "tool-use-tpm", rate_limit: { tpm: 1550 } });
+    const usageMetadata = { promptTokenCount: 1000, toolUsePromptTokenCount: 300, candidatesTokenCount: 100, totalTokenCount: 1400 };
+    mockUpstream(() => json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }], usageMetadata }));
+    const body = textRequest("hi", { generationConfig: { maxOutputTokens: 100 } });
+    expect((await call("gemini/gemini-2.5-flash", "generateContent", body, key)).status).toBe(200);
+    const second = await call("gemini/gemini-2.5-flash", "generateContent", body, key);
+    expect(second.status, second.text).toBe(200);
+  });
+
+  it("above 200k prompt tokens the tier prices the whole call; thinking, cached and tool-use tokens shown apart", async () => {
+    const { key } = await createKey({ name: "tier" });
+    const usageMetadata = {
+      promptTokenCount: 250_000, cachedContentTokenCount: 100_000, candidatesTokenCount: 1000, thoughtsTokenCount: 4000,
+      toolUsePromptTokenCount: 2000, totalTokenCount: 257_000,
+      promptTokensDetails: [{ modality: "TEXT", tokenCount: 250_000 }], cacheTokensDetails: [{ modality: "TEXT", tokenCount: 100_000 }],
+    };
+    mockUpstream(() => json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }], usageMetadata }));
+    const { status, row } = await call("gemini/gemini-2.5-pro", "generateContent", textRequest("hi"), key);
+    expect(status).toBe(200);
+    // gemini-2.5-pro above 200k: $2.50 in, $0.25 cached, $15 out (thinking too).
+    // 150,000 × 2.50 + 100,000 × 0.25 + 2000 × 2.50 (tool use) + (1000 + 4000) × 15
+    // = 375,000 + 25,000 + 5000 + 75,000 = 480,000
+    // input_tokens includes the tool-use prompt (priced once, above); the tier is the prompt's own 250,000.
+    expect(row).toMatchObject({ input_tokens: 252_000, tool_use_tokens: 2000, cached_tokens: 100_000, thinking_tokens: 4000, output_tokens: 5000, unpriced: null });
+    expect(row!.cost_usd).toBe(0.48);
+  });
+
+  it("a modality no price knows is flagged on the row and counted by /admin/usage, priced at the dearest input price", async () => {
+    const { key, id } = await createKey({ name: "hologram" });
+    mockUpstream(() =>
+      json({
+        candidates: [{ content: { role: "model", parts: [{ text: "ok" }] } }],
+        usageMetadata: { promptTokenCount: 1000, candidatesTokenCount: 10, promptTokensDetails: [{ modality: "HOLOGRAM", tokenCount: 1000 }] },
+      }),
+    );
+    const { row } = await call("gemini/gemini-2.5-flash", "generateContent", textRequest("hi"), key);
+    expect(row!.unpriced).toBe("input:HOLOGRAM");
+    // 1000 × 1.00 (audio, the dearest input price) + 10 × 2.50 = 1000 + 25
+    expect(row!.cost_usd).toBe(1025 / M);
+    const usage = (await (await admin(`/usage?key_id=${id}`)).json()) as { totals: { unpriced_calls: number; requests: number } };
+    expect(usage.totals).toMatchObject({ requests: 1, unpriced_calls: 1 });
+    const logs = (await (await admin(`/logs?key_id=${id}`)).json()) as { logs: { unpriced?: string }[] };
+    expect(logs.logs[0]!.unpriced).toBe("input:HOLOGRAM");
+  });
+
+  it("mock/* costs what the README says: $1 per 1M input, $2 per 1M output", async () => {
+    const { key } = await createKey({ name: "mock" });
+    const { row } = await call("mock/echo", "generateContent", textRequest("hi", { generationConfig: { maxOutputTokens: 11 } }), key);
+    // 1 input token × 1 + 11 output × 2 = 23
+    expect(row).toMatchObject({ input_tokens: 1, output_tokens: 11 });
+    expect(row!.cost_usd).toBe(23 / M);
+  });
+});
+
+describe("per image and per second", () => {
+  it("Imagen: each prediction at per_image (imagen-4.0-generate-001: $0.04)", async () => {
+    const { key } = await createKey({ name: "imagen" });
+    mockUpstream(() => json({ predictions: [1, 2, 3].map(() => ({ bytesBase64Encoded: "AAAA", mimeType: "image/png" })) }));
+    const { status, row } = await call("gemini/imagen-4.0-generate-001", "predict", { instances: [{ prompt: "a cat" }], parameters: { sampleCount: 3 } }, key);
+    expect(status).toBe(200);
+    // 3 × 0.04
+    expect(row!.cost_usd).toBe(0.12);
+    expect(row!.unpriced).toBeNull();
+  });
+
+  it("Veo: durationSeconds × sampleCount at per_second (veo-3.0-fast-generate-001: $0.15)", async () => {
+    const { key } = await createKey({ name: "veo" });
+    mockUpstream(() => json({ name: `models/veo-3.0-fast-generate-001/operations/op${crypto.randomUUID().slice(0, 8)}`, done: false }));
+    const { status, row } = await call("gemini/veo-3.0-fast-generate-001", "predictLongRunning", { instances: [{ prompt: "waves" }], parameters: { durationSeconds: 6, sampleCount: 2 } }, key);
+    expect(status).toBe(200);
+    // 6 s × 2 videos × 0.15
+    expect(row!.cost_usd).toBe(1.8);
+  });
+});
+
+describe("context-cache storage", () => {
+  it("is charged on create for the cache's life, and on a later expiry for the hours added, once", async () => {
+    const { key } = await createKey({ name: "cache" });
+    const t0 = Date.UTC(2026, 5, 1, 12);
+    vi.spyOn(Date, "now").mockImplementation(() => t0);
+    const name = `cachedContents/c${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    let expire = new Date(t0 + 2 * 3_600_000).toISOString();
+    mockUpstream(() => json({ name, model: "models/gemini-2.5-flash", expireTime: expire, usageMetadata: { totalTokenCount: 100_000 } }));
+    const created = await resource("POST", "cachedContents", { model: "gemini/gemini-2.5-flash", contents: [{ role: "user", parts: [{ text: "long document" }] }], ttl: "7200s" }, key);
+    expect(created.status).toBe(200);
+    // 100,000 tokens at the cached price $0.03 = 3000; storage 100,000 × 2 h × $1.00 = 200,000; 203,000
+    expect(created.row!.cost_usd).toBe(0.203);
+
+    // Three hours more: 100,000 × 3 h × $1.00 = 300,000
+    expire = new Date(t0 + 5 * 3_600_000).toISOString();
+    const id = name.slice("cachedContents/".length);
+    const longer = await resource("PATCH", `cachedContents/${id}`, { ttl: "18000s" }, key);
+    expect(longer.status).toBe(200);
+    expect(longer.row!.cost_usd).toBe(0.3);
+    // The same expiry again adds nothing; an earlier one refunds nothing.
+    expect((await resource("PATCH", `cachedContents/${id}`, { ttl: "18000s" }, key)).row!.cost_usd).toBe(0);
+    expire = new Date(t0 + 3_600_000).toISOString();
+    expect((await resource("PATCH", `cachedContents/${id}`, { ttl: "3600s" }, key)).row!.cost_usd).toBe(0);
+  });
+
+  it("a PATCH that would add more storage than the budget has left is refused (402) before the upstream hears of it", async () => {
+    const { key } = await createKey({ name: "cache-budget", budget: { max_usd: 1 } });
+    const t0 = Date.UTC(2026, 5, 2, 12);
+    vi.spyOn(Date, "now").mockImplementation(() => t0);
+    const name = `cachedContents/c${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const calls = mockUpstream(() => json({ name, expireTime: new Date(t0 + 3_600_000).toISOString(), usageMetadata: { totalTokenCount: 100_000 } }));
+    const made = await resource("POST", "cachedContents", { model: "gemini/gemini-2.5-flash", contents: [{ role: "user", parts: [{ text: "doc" }] }], ttl: "3600s" }, key);
+    expect(made.status).toBe(200);
+    // 100,000 × 0.03 + 100,000 × 1 h × 1.00 = 3000 + 100,000
+    expect(made.row!.cost_usd).toBe(0.103);
+    // 100 hours more would be 100,000 × 100 × 1.00 = $10: more than the $0.897 left.
+    const refused = await resource("PATCH", `cachedContents/${name.slice("cachedContents/".length)}`, { ttl: "360000s" }, key);
+    expect(refused.status).toBe(402);
+    expect(refused.text).toMatch(/budget/);
+    expect(calls.filter((c) => c.method === "PATCH")).toHaveLength(0);
+  });
+});
+
+describe("a batch at the batch price, each response at its own tier", () => {
+  it("halves the sum of each response's cost (one above 200k, one below)", async () => {
+    const keyId = `key-${crypto.randomUUID()}`;
+    const name = `batches/${crypto.randomUUID().replaceAll("-", "")}`;
+    const meta: BatchMeta = { hold: `batch:${name}`, requests: 2, input_tokens: 0, action: "batchGenerateContent", version: "v1beta" };
+    await new ResourceStore(env.DB).create({ key_id: keyId, team_id: null, shared: 0 }, { name, kind: "batch", model: "gemini/gemini-2.5-pro", state: "BATCH_STATE_RUNNING", meta: JSON.stringify(meta) });
+    const row = (await env.DB.prepare("SELECT * FROM resources WHERE name = ?").bind(name).first<ResourceRow>())!;
+    const responses = [
+      { promptTokenCount: 300_000, candidatesTokenCount: 1000 },
+      { promptTokenCount: 1000, candidatesTokenCount: 1000 },
+    ].map((usageMetadata) => ({ response: { usageMetadata } }));
+    const op: BatchOperation = { name, done: true, metadata: { state: "BATCH_STATE_SUCCEEDED", batchStats: { requestCount: "2" }, output: { inlinedResponses: { inlinedResponses: responses } } } };
+    const pending: Promise<unknown>[] = [];
+    await observeBatch(env, new Upstream(resourceSettings(env)), row, op, (p) => pending.push(p));
+    await Promise.all(pending);
+    await flushUsage();
+    const r = await usageRow(`batch:${name}`);
+    // (300,000 × 2.50 + 1000 × 15) + (1000 × 1.25 + 1000 × 10) = 765,000 + 11,250 = 776,250; half: 388,125
+    // (priced as one call of 301,000 tokens it would be 301,000 × 2.50 + 2000 × 15 = 782,500: not what Gemini bills)
+    expect(r!.cost_usd).toBe(0.388125);
+  });
+});
+
+describe("under a budget, what cannot be priced is refused like an unpriced model", () => {
+  it("an image model priced without per_image: 403 naming the dimension and PRICES; no upstream call", async () => {
+    const { key } = await createKey({ name: "budget-imagen", budget: { max_usd: 10 } });
+    const calls = mockUpstream(() => json({ predictions: [{}] }));
+    const vars = { PRICES: JSON.stringify({ "gemini/imagen-9*": { input: 0, output: 0 } }) };
+    const r = await call("gemini/imagen-9-generate-001", "predict", { instances: [{ prompt: "x" }] }, key, vars);
+    expect(r.status).toBe(403);
+    expect(r.text).toMatch(/has no price for per_image.*PRICES/);
+    expect(calls).toHaveLength(0);
+  });
+
+  it("a cache on a model without a storage price: 403; without a budget it is created and its row flagged", async () => {
+    const name = `cachedContents/c${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    mockUpstream(() => json({ name, expireTime: new Date(Date.now() + 3_600_000).toISOString(), usageMetadata: { totalTokenCount: 1000 } }));
+    const body = { model: "gemini/gemini-3.5-flash", contents: [{ role: "user", parts: [{ text: "doc" }] }] };
+    const budgeted = await createKey({ name: "budget-cache", budget: { max_usd: 10 } });
+    const refused = await resource("POST", "cachedContents", body, budgeted.key);
+    expect(refused.status).toBe(403);
+    expect(refused.text).toMatch(/no price for cache_storage_per_hour/);
+    const free = await createKey({ name: "no-budget-cache" });
+    const made = await resource("POST", "cachedContents", body, free.key);
+    expect(made.status).toBe(200);
+    expect(made.row!.unpriced).toBe("cache_storage_per_hour");
+  });
+
+  it("PRICES with the new fields is validated: a tier without `above` is a clear error and the shipped prices apply", async () => {
+    const { key } = await createKey({ name: "bad-prices" });
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    mockUpstream(() => json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] } }], usageMetadata: { promptTokenCount: 1000, candidatesTokenCount: 0 } }));
+    const vars = { PRICES: JSON.stringify({ "gemini/gemini-2.5-flash": { input: 5, output: 5, tiers: [{ input: 1 }] } }) };
+    const { row } = await call("gemini/gemini-2.5-flash", "generateContent", textRequest("hi"), key, vars);
+    expect(log.mock.calls.flat().join(" ")).toMatch(/PRICES is invalid.*tiers/);
+    // The shipped $0.30: 1000 × 0.30
+    expect(row!.cost_usd).toBe(300 / M);
+  });
+
+  it("PRICES tiers apply: above its threshold, its prices price the whole call", async () => {
+    const { key } = await createKey({ name: "own-tier" });
+    mockUpstream(() => json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] } }], usageMetadata: { promptTokenCount: 2000, candidatesTokenCount: 100 } }));
+    const vars = { PRICES: JSON.stringify({ "openai-compat/x": { input: 1, output: 1 }, "gemini/gemini-2.5-flash": { input: 1, output: 2, tiers: [{ above: 1000, input: 3, output: 4 }] } }) };
+    const { row } = await call("gemini/gemini-2.5-flash", "generateContent", textRequest("hi"), key, vars);
+    // 2000 > 1000: 2000 × 3 + 100 × 4 = 6400
+    expect(row!.cost_usd).toBe(6400 / M);
+  });
+});
