@@ -3,7 +3,7 @@
  * with the catalogue's own match rule, so an id is priced exactly as the catalogue means it. An id no rule matches
  * takes the entry whose id it extends (`gemini-2.5-flash-002` → `gemini-2.5-flash`), the longest such id first.
  */
-import type { Price } from "./prices";
+import type { Price } from "./price";
 
 export type MatchLogic =
   | { equals: string }
