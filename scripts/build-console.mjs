@@ -57,11 +57,17 @@ marked.use({
 });
 const escapeHtml = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const docsDir = path.join(root, "docs");
+// The pages in the order the README's links first name them ("Where to go next"), any other after them.
+const readmeText = readFileSync(path.join(root, "README.md"), "utf8").split(/^## Where to go next$/m).at(-1);
+const order = (f) => {
+  const i = readmeText.indexOf(`](docs/${f}`);
+  return i < 0 ? Infinity : i;
+};
 const sources = [
   { file: path.join(root, "README.md"), out: "index.html" },
   ...readdirSync(docsDir)
     .filter((f) => f.endsWith(".md"))
-    .sort()
+    .sort((a, b) => order(a) - order(b) || a.localeCompare(b))
     .map((f) => ({ file: path.join(docsDir, f), out: f.replace(/\.md$/, ".html") })),
 ];
 /** `README.md`, `../README.md`, `docs/x.md`, `x.md` (each with an optional #anchor) → the served page. */

@@ -75,6 +75,9 @@ describe("static console and docs", () => {
         expect(r.headers.get("content-type"), src).toBe("image/png");
       }
     }
+    // The README's "Where to go next" names every page (the nav follows its order).
+    const next = readFileSync(path.join(repo, "README.md"), "utf8").split(/^## Where to go next$/m)[1] ?? "";
+    expect([...next.matchAll(/\]\(docs\/([\w-]+)\.md\)/g)].map((m) => `${m[1]}.html`).sort()).toEqual(served.filter((p) => p !== "index.html").sort());
     // The operators' questions have their answers on the deploy page.
     expect([...ids("deploy.html")]).toEqual(expect.arrayContaining(["upgrading", "backups-of-d1", "production-checklist", "workers-plan-and-cpu-limits"]));
     expect(html.get("console.html")).toMatch(/<img src="console-overview\.png"/);
