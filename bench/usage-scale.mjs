@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The usage log at production scale (README, "Usage log"): fills a local D1 (Miniflare, on disk under
+ * The usage log at production scale (docs/usage-log.md): fills a local D1 (Miniflare, on disk under
  * .wrangler/bench-scale) with ROWS synthetic usage rows (default 10,000,000; ROWS=1000000 for a quicker run) over
  * DAYS days, then reports
  *   - D1 bytes per row (the database file over the rows), before and after compaction;

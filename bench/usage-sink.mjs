@@ -5,7 +5,7 @@
  *                 them into D1. The shards' SQLite is on this machine's disk and in the serving process, so every
  *                 hand-off's commit is paid here (deployed, the objects run beside the Worker, not in it).
  *   buffer-tmpfs  (BENCH_SINK_TMPFS=/dev/shm) the same with its state on tmpfs: no disk flushes, as Miniflare's
- *                 in-memory queue broker had when Cloudflare Queues were measured against it (README "Usage log")
+ *                 in-memory queue broker had when Cloudflare Queues were measured against it (docs/usage-log.md)
  *   direct        (BENCH_BASELINE_DIR=<a checkout of the previous tree, with node_modules>) one D1 insert per call
  * D1 is the bench's stand-in (lib/d1-sink.mjs), which counts calls and statements. Per round and variant: wrk
  * at BENCH_CONNECTIONS, then wait until the D1 stand-in has seen every row (the sink drained); CPU per call is the

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the static files the Worker serves with Workers static assets (wrangler.toml [assets]): the operator
-// console at /console (Preact + uPlot, bundled by esbuild) and the README as HTML at /docs. wrangler runs this
+// console at /console (Preact + uPlot, bundled by esbuild) and the README and docs/*.md as HTML at /docs. wrangler runs this
 // before `wrangler dev` and `wrangler deploy` ([build] command); the e2e and browser tests get it through
 // `wrangler deploy --dry-run`. Output: public/ (not committed).
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -32,7 +32,10 @@ await build({
 });
 cpSync(path.join(root, "console/index.html"), path.join(next, "console/index.html"));
 
-// The README, rendered once, with GitHub-style heading anchors so its in-page links work.
+// The README as /docs/index.html and every docs/*.md as /docs/<name>.html, each rendered once with GitHub-style
+// heading anchors (so links to `#anchor` and `page.md#anchor` land), a list of all pages and a table of contents of
+// its own headings. Links between pages are written for GitHub (`docs/x.md#a` from the README, `x.md#a` and
+// `../README.md#a` from a page) and rewritten to the served names here.
 const slug = (text) =>
   text
     .toLowerCase()
@@ -40,35 +43,81 @@ const slug = (text) =>
     .replace(/[^\w\- ]+/g, "")
     .trim()
     .replace(/ /g, "-");
+/** The headings of the page being rendered (the renderer fills it). */
+let headings = [];
 marked.use({
   renderer: {
     heading({ tokens, depth }) {
       const html = this.parser.parseInline(tokens);
-      return `<h${depth} id="${slug(html)}">${html}</h${depth}>\n`;
+      const id = slug(html);
+      headings.push({ depth, id, html });
+      return `<h${depth} id="${id}">${html}</h${depth}>\n`;
     },
   },
 });
-const readme = marked.parse(readFileSync(path.join(root, "README.md"), "utf8"), { async: false });
-writeFileSync(
-  path.join(next, "docs/index.html"),
-  `<!doctype html>
+const escapeHtml = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const docsDir = path.join(root, "docs");
+// The pages in the order the README's links first name them ("Where to go next"), any other after them.
+const readmeText = readFileSync(path.join(root, "README.md"), "utf8").split(/^## Where to go next$/m).at(-1);
+const order = (f) => {
+  const i = readmeText.indexOf(`](docs/${f}`);
+  return i < 0 ? Infinity : i;
+};
+const sources = [
+  { file: path.join(root, "README.md"), out: "index.html" },
+  ...readdirSync(docsDir)
+    .filter((f) => f.endsWith(".md"))
+    .sort((a, b) => order(a) - order(b) || a.localeCompare(b))
+    .map((f) => ({ file: path.join(docsDir, f), out: f.replace(/\.md$/, ".html") })),
+];
+/** `README.md`, `../README.md`, `docs/x.md`, `x.md` (each with an optional #anchor) → the served page. */
+const servedHref = (href) =>
+  href.replace(/^(?:\.\.\/|docs\/)?([\w-]+)\.md(?=#|$)/, (_, name) => (name === "README" ? "index.html" : `${name}.html`));
+const pages = sources.map(({ file, out }) => {
+  headings = [];
+  const body = marked
+    .parse(readFileSync(file, "utf8"), { async: false })
+    .replaceAll('src="docs/', 'src="')
+    .replace(/href="(?!https?:|mailto:|#|\/)([^"]+)"/g, (_, href) => `href="${servedHref(href)}"`);
+  const title = headings.find((h) => h.depth === 1)?.html.replace(/<[^>]+>/g, "") ?? path.basename(file, ".md");
+  return { out, title, body, toc: headings.filter((h) => h.depth <= 3) };
+});
+for (const page of pages) {
+  const nav = pages
+    .map((p) => `<li><a href="${p.out}"${p === page ? ' aria-current="page"' : ""}>${escapeHtml(p.out === "index.html" ? "edgeway" : p.title)}</a></li>`)
+    .join("\n");
+  const toc = page.toc.length
+    ? `<nav class="toc" aria-label="On this page"><h2>On this page</h2><ul>\n${page.toc
+        .map((h) => `<li class="toc-h${h.depth}"><a href="#${h.id}">${h.html.replace(/<(?!\/?code>)[^>]+>/g, "")}</a></li>`)
+        .join("\n")}\n</ul></nav>`
+    : "";
+  writeFileSync(
+    path.join(next, "docs", page.out),
+    `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8" />
 <meta name="viewport" content="width=device-width, initial-scale=1" />
 <meta name="color-scheme" content="light dark" />
-<title>edgeway: documentation</title>
+<title>edgeway: ${escapeHtml(page.title)}</title>
 <link rel="stylesheet" href="docs.css" />
 </head>
 <body>
-<nav><a href="/console/">Operator console</a></nav>
+<nav class="top"><a href="/console/">Operator console</a></nav>
+<div class="layout">
+<nav class="pages" aria-label="Documentation"><ul>
+${nav}
+</ul></nav>
 <main>
-${readme.replaceAll('src="docs/', 'src="')}
+${toc}
+${page.body}
 </main>
+</div>
 </body>
 </html>
 `,
-);
+  );
+}
 cpSync(path.join(root, "console/docs.css"), path.join(next, "docs/docs.css"));
 const shots = path.join(root, "docs");
 if (existsSync(shots)) for (const f of readdirSync(shots).filter((f) => f.endsWith(".png"))) cpSync(path.join(shots, f), path.join(next, "docs", f));

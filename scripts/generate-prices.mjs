@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Writes src/usage/prices.generated.ts (the shipped prices) and the README's price table from the price catalogue
+ * Writes src/usage/prices.generated.ts (the shipped prices) and the price table of docs/prices.md from the price catalogue
  * pinned in package-lock.json (`@pydantic/genai-prices`, a devDependency: nothing of it is bundled), plus the few
  * prices it does not carry (SUPPLEMENT below). Run after bumping the catalogue: `npm run prices`.
  * test/e2e/prices-generated.test.ts fails when the checked-in file is not what this writes.
@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const OUT = path.join(root, "src/usage/prices.generated.ts");
-export const README = path.join(root, "README.md");
+/** The page whose price table this writes (docs/prices.md; the name is kept for callers). */
+export const README = path.join(root, "docs", "prices.md");
 const PACKAGE = "@pydantic/genai-prices";
 
 /** Catalogue providers shipped, by the catalogue's id. Vertex AI serves Google's list (src/usage/catalogue.ts). */
@@ -144,7 +145,7 @@ export function renderTs({ meta, table }) {
 
 const usd = (n) => (n === undefined ? "" : `$${n}`);
 
-/** The README's table of the Gemini API's shipped prices (current ones; USD per 1M tokens unless said). */
+/** The table (docs/prices.md) of the Gemini API's shipped prices (current ones; USD per 1M tokens unless said). */
 export function renderReadme({ meta, table }) {
   const rows = [
     `Shipped prices for the Gemini API (\`gemini/…\`, also \`vertex/…\`), generated from ${meta.source} ${meta.version} (published ${meta.date}); USD per 1M tokens unless said. Cached: context-cache reads; storage: per 1M cached tokens per hour.`,
@@ -179,7 +180,7 @@ export const MARK_END = "<!-- prices:end -->";
 export function spliceReadme(readme, table) {
   const a = readme.indexOf(MARK_START);
   const b = readme.indexOf(MARK_END);
-  if (a < 0 || b < a) throw new Error(`README.md has no ${MARK_START} … ${MARK_END} markers`);
+  if (a < 0 || b < a) throw new Error(`docs/prices.md has no ${MARK_START} … ${MARK_END} markers`);
   return `${readme.slice(0, a + MARK_START.length)}\n${table}\n${readme.slice(b)}`;
 }
 
@@ -200,7 +201,7 @@ function publishDate(version) {
   return String(time[version]).slice(0, 10);
 }
 
-/** What the generated file and README table are for the installed catalogue, dated `date`. */
+/** What the generated file and the docs/prices.md table are for the installed catalogue, dated `date`. */
 export async function generate(date) {
   const version = installedVersion();
   const { findProvider } = await import(PACKAGE);
@@ -212,5 +213,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   writeFileSync(OUT, renderTs(built));
   writeFileSync(README, spliceReadme(readFileSync(README, "utf8"), renderReadme(built)));
   const n = Object.values(built.table).reduce((s, m) => s + m.length, 0);
-  console.log(`prices: ${n} models from ${built.meta.source} ${built.meta.version} (${built.meta.date}) → ${path.relative(root, OUT)}, README.md`);
+  console.log(`prices: ${n} models from ${built.meta.source} ${built.meta.version} (${built.meta.date}) → ${path.relative(root, OUT)}, docs/prices.md`);
 }

@@ -1,5 +1,5 @@
 /**
- * Scoped admin tokens (README, "Admin tokens and roles"). One Durable Object (`ADMIN_TOKENS`, the object named
+ * Scoped admin tokens (docs/admin-api.md, "Admin tokens and roles"). One Durable Object (`ADMIN_TOKENS`, the object named
  * "tokens") is their one writer and the only place they are read from: a token is looked up there on every admin
  * request, so a deleted token is refused on the very next request, everywhere (KV, eventually consistent for up to
  * a minute at the edge, could not promise that). A token is stored only as the SHA-256 of its secret.

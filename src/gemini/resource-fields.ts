@@ -3,7 +3,7 @@
  * `@google/genai` SDK's request types and converters): the one place that says which the gateway checks for
  * ownership (files, caches: src/resources/references.ts) and which it refuses because it does not track them yet.
  * `inspectBody` (src/pipeline/body.ts) applies it anywhere in a body, under either spelling (camelCase, snake_case);
- * README, "Files, caches, batches and operations", lists it.
+ * docs/resources.md lists it.
  */
 
 /** How a field's value is read: a file URI (SSRF-checked, then owned if a Gemini file), a file or cache name. */
@@ -15,7 +15,7 @@ export type FieldUse =
   | { kind: "untracked"; what: string };
 
 export interface ResourceField {
-  /** The field as the README and the refusal name it. */
+  /** The field as docs/resources.md and the refusal name it. */
   field: string;
   /** Its spellings. */
   keys: readonly string[];

@@ -187,7 +187,7 @@ export class Governor extends DurableObject<Env> {
       const now = new Date().toISOString();
       const revision = (cur.revision ?? 1) + 1;
       if (change.kind === "revoke") {
-        // A revocation ends the secret in its grace too (README, "Rotation with a grace period").
+        // A revocation ends the secret in its grace too (docs/admin-api.md, "Rotation with a grace period").
         this.endGrace();
         this.commit("key", { ...cur, active: false, revoked_at: now, updated_at: now, revision, grace: null }, row.hash);
       } else if (change.kind === "patch") {

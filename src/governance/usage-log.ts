@@ -1,7 +1,7 @@
 /**
  * What a Governor reads of the usage log when a budget is first set: a subject's spend by hour, and the rows the
  * usage buffer's shards still hold for it. Spend comes from the hourly rollups (migrations/0008_usage_scale.sql), which
- * hold every row ever stored, not from the rows themselves, which compaction moves to the archive (README, "Usage
+ * hold every row ever stored, not from the rows themselves, which compaction moves to the archive (docs/usage-log.md, "Usage
  * log"); `foldFrom` is a whole hour, so the hours are exact. One object so tests can make D1 unreadable for a Governor
  * (`vi.spyOn(usageLog, "spendByHour")`), as they move its clock.
  */

@@ -3,7 +3,7 @@
  * its output cap (`maxOutputTokens`, else the model's own output limit), at the dearest of its targets' prices,
  * priced by the same model as the call's row (src/usage/cost.ts): the tier its prompt may reach, the dearest
  * modality it may use, images at `per_image`. The error of this estimate is the only way spend can pass a budget
- * (README, "Governance").
+ * (docs/governance.md).
  */
 import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";

@@ -2,7 +2,7 @@
  * Ephemeral tokens (`auth_tokens/...`): one Durable Object per token, named by the token's SHA-256, so the token is
  * stored only hashed and its uses are counted in one place: two sessions racing for a token's last use cannot both
  * have it. The same object holds the token's live sessions, new and resumed alike, so a token never has more open at
- * once than its `uses` (README "Live API"). The object deletes itself a day after the token expires.
+ * once than its `uses` (docs/live.md). The object deletes itself a day after the token expires.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";

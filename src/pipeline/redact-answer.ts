@@ -1,5 +1,5 @@
 /**
- * Secrets taken out of an answer's text (README "Credentials"): an upstream that knows its key, or a model led to
+ * Secrets taken out of an answer's text (docs/routes.md, "Credentials"): an upstream that knows its key, or a model led to
  * repeat one, may put it in the answer, whole, hex-encoded or cut into pieces across stream events. Each candidate's
  * text (its text and thought parts, in order, across every chunk of a stream) is redacted as one text with the
  * call's secrets (src/gemini/redact.ts `TextStreamRedactor`). A chunk with nothing to change goes out as it came

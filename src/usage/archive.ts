@@ -1,5 +1,5 @@
 /**
- * The usage archive in R2 (binding USAGE_ARCHIVE; README, "Usage log"): gzip-compressed NDJSON, one usage row (as
+ * The usage archive in R2 (binding USAGE_ARCHIVE; docs/usage-log.md): gzip-compressed NDJSON, one usage row (as
  * /admin/logs shows it, plus its batch_id) a line, in hourly folders, readable without the gateway (e.g. DuckDB's
  * read_json over R2's S3 endpoint).
  *

@@ -1,5 +1,5 @@
 /**
- * Compaction (README, "Usage log"): keeps D1's usage table to a window of USAGE_RETENTION_DAYS. Run by the cron
+ * Compaction (docs/usage-log.md): keeps D1's usage table to a window of USAGE_RETENTION_DAYS. Run by the cron
  * (src/index.ts) and by `POST /admin/usage/compact`, in bounded chunks, each its own small D1 writes, so calls
  * writing rows meanwhile are never held up for long.
  *

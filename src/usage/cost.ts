@@ -1,5 +1,5 @@
 /**
- * What a call costs, from every dimension its usage reports (README, "Prices and costs"). One pure function,
+ * What a call costs, from every dimension its usage reports (docs/prices.md, "Prices and costs"). One pure function,
  * `costOf(price, billable)`, prices a `Billable`; `billableOf` reads one from Gemini's `usageMetadata` (which the
  * OpenAI and Anthropic translations fill the same way), Live sessions and resource calls build theirs directly.
  *

@@ -5,7 +5,7 @@
  * hostile and accessibility cases: API refusals shown verbatim, markup in names, keyboard only, phone width,
  * contrast in light and dark mode.
  *
- * `CONSOLE_SCREENSHOTS=1 npm run test:browser` also writes docs/console-*.png (the README's pictures).
+ * `CONSOLE_SCREENSHOTS=1 npm run test:browser` also writes docs/console-*.png (the pictures of docs/console.md).
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -90,7 +90,7 @@ beforeAll(async () => {
 });
 
 /**
- * For the README's pictures only: a day of other teams' traffic written straight into the usage log, so the
+ * For the pictures of docs/console.md only: a day of other teams' traffic written straight into the usage log, so the
  * Overview shows a day's shape rather than two calls. (The assertions filter by the key they create.)
  */
 async function seedHistory() {

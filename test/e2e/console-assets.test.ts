@@ -3,10 +3,12 @@
  * served with, and that the Worker's own routes (/genai, /admin, the root) still reach the Worker and nothing
  * of the console is in the Worker bundle.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startGateway, type Gateway } from "./harness";
 
+const repo = path.resolve(import.meta.dirname, "../..");
 let gw: Gateway;
 
 beforeAll(async () => {
@@ -33,18 +35,52 @@ describe("static console and docs", () => {
     }
     const docs = await fetch(`${gw.url}${root.docs}`);
     expect(docs.status).toBe(200);
-    const html = await docs.text();
-    expect(html).toContain('<h2 id="deploying-to-cloudflare">');
-    // The README's in-page links land on headings of the page.
-    for (const [, anchor] of html.matchAll(/href="#([^"]+)"/g)) expect(html, anchor).toContain(`id="${anchor}"`);
-    // Every picture the README shows is served beside it.
-    const images = [...html.matchAll(/<img src="([^"]+)"/g)].map((m) => m[1]!);
-    expect(images.length).toBeGreaterThan(0);
-    for (const src of images) {
-      const r = await fetch(new URL(src, `${gw.url}/docs/`));
-      expect(r.status, src).toBe(200);
-      expect(r.headers.get("content-type"), src).toBe("image/png");
+    expect(await docs.text()).toContain('<h2 id="quickstart">');
+  });
+
+  it("every docs page is served, lists every page, has its table of contents, and its links land on served pages and headings", async () => {
+    // The README is /docs/ (index.html); docs/<name>.md is /docs/<name>.html.
+    const served = ["index.html", ...readdirSync(path.join(repo, "docs")).filter((f) => f.endsWith(".md")).map((f) => f.replace(/\.md$/, ".html"))];
+    expect(served).toEqual(expect.arrayContaining(["deploy.html", "routes.html", "providers.html", "benchmarks.html"]));
+    const html = new Map<string, string>();
+    for (const page of served) {
+      const r = await fetch(`${gw.url}/docs/${page}`);
+      expect(r.status, page).toBe(200);
+      expect(r.headers.get("content-type"), page).toMatch(/^text\/html/);
+      html.set(page, await r.text());
     }
+    expect(await (await fetch(`${gw.url}/docs/`)).text()).toBe(html.get("index.html"));
+    const ids = (page: string) => new Set([...html.get(page)!.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]!));
+    for (const [page, text] of html) {
+      // The navigation names every page, this one marked current; the table of contents links this page's headings.
+      const nav = /<nav class="pages"[^>]*>([\s\S]*?)<\/nav>/.exec(text)?.[1] ?? "";
+      expect([...nav.matchAll(/href="([^"]+)"/g)].map((m) => m[1]).sort(), page).toEqual([...served].sort());
+      expect(nav, page).toContain(`<a href="${page}" aria-current="page">`);
+      const toc = /<nav class="toc"[^>]*>([\s\S]*?)<\/nav>/.exec(text)?.[1] ?? "";
+      const headings = [...text.matchAll(/<h([123]) id="([^"]+)">/g)].map((m) => m[2]);
+      expect([...toc.matchAll(/href="#([^"]+)"/g)].map((m) => m[1]), page).toEqual(headings);
+      // No link is left pointing at a Markdown file; every relative link is a served page and its anchor is there.
+      expect(text, page).not.toMatch(/href="[^"]*\.md(#[^"]*)?"/);
+      for (const [, href] of text.matchAll(/href="([^"]+)"/g)) {
+        if (/^(https?:|mailto:)/.test(href!) || href === "docs.css" || href === "/console/") continue;
+        const [file, anchor] = href!.split("#");
+        const target = file || page;
+        expect(html.has(target), `${page} → ${href}`).toBe(true);
+        if (anchor) expect(ids(target).has(anchor), `${page} → ${href}`).toBe(true);
+      }
+      // Every picture a page shows is served beside it.
+      for (const [, src] of text.matchAll(/<img src="([^"]+)"/g)) {
+        const r = await fetch(new URL(src!, `${gw.url}/docs/`));
+        expect(r.status, src).toBe(200);
+        expect(r.headers.get("content-type"), src).toBe("image/png");
+      }
+    }
+    // The README's "Where to go next" names every page (the nav follows its order).
+    const next = readFileSync(path.join(repo, "README.md"), "utf8").split(/^## Where to go next$/m)[1] ?? "";
+    expect([...next.matchAll(/\]\(docs\/([\w-]+)\.md\)/g)].map((m) => `${m[1]}.html`).sort()).toEqual(served.filter((p) => p !== "index.html").sort());
+    // The operators' questions have their answers on the deploy page.
+    expect([...ids("deploy.html")]).toEqual(expect.arrayContaining(["upgrading", "backups-of-d1", "production-checklist", "workers-plan-and-cpu-limits"]));
+    expect(html.get("console.html")).toMatch(/<img src="console-overview\.png"/);
   });
 
   it("every static file is sent with a strict Content-Security-Policy and no framing", async () => {

@@ -24,7 +24,7 @@ describe("wrangler.toml defaults", () => {
     expect(shippedWorkerOptions().bindings).not.toHaveProperty("MOCK_PROVIDER");
   });
 
-  // `npm start` writes .dev.vars (ADMIN_TOKEN, MOCK_PROVIDER="on") next to wrangler.toml; the README runs
+  // `npm start` writes .dev.vars (ADMIN_TOKEN, MOCK_PROVIDER="on") next to wrangler.toml; docs/tests.md runs
   // `npm test` after it in the same clone, so the tests must read the shipped config without it.
   it("a .dev.vars next to wrangler.toml (as `npm start` writes) is not part of the config the tests run", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "edgeway-devvars-"));

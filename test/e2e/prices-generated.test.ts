@@ -1,6 +1,6 @@
 /**
  * The shipped prices are what scripts/generate-prices.mjs makes of the catalogue package-lock.json pins: a lockfile
- * bump without `npm run prices` (or a hand edit of the generated file or the README's table) fails here.
+ * bump without `npm run prices` (or a hand edit of the generated file or the table in docs/prices.md) fails here.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -31,7 +31,7 @@ describe("the generated price table", () => {
     expect(readFileSync(path.join(root, "src/usage/prices.generated.ts"), "utf8")).toContain(`"version":"${pinned}"`);
   });
 
-  it("is exactly what the script generates from the installed catalogue, and so is the README's table", async () => {
+  it("is exactly what the script generates from the installed catalogue, and so is the table in docs/prices.md", async () => {
     const gen = await load();
     const checkedIn = readFileSync(gen.OUT, "utf8");
     const date = /"date":"([^"]+)"/.exec(checkedIn)![1]!;

@@ -1,5 +1,5 @@
 /**
- * Every code block in the README, run as written against a gateway started the way `npm start` starts it (no
+ * Every code block in the README and in every docs/*.md page, run as written against a gateway started the way `npm start` starts it (no
  * provider key, the mock provider on, a key named "demo"): shell examples through bash and curl, the SDK example
  * through node, the config examples through a gateway (or a dry-run deploy) given that config. Commands that need
  * a Cloudflare account are checked for what can be checked offline. Only `http://127.0.0.1:8787` is swapped for
@@ -16,8 +16,11 @@ import { ADMIN_TOKEN, mockUpstream, startGateway, type Gateway } from "./harness
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
-const readme = readFileSync(path.join(root, "README.md"), "utf8");
-const blocks = [...readme.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, code: m[2]! }));
+/** The README and the docs pages: one set of rules, one list of blocks. */
+const pages = ["README.md", ...readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).sort().map((f) => `docs/${f}`)];
+const blocks = pages.flatMap((page) =>
+  [...readFileSync(path.join(root, page), "utf8").matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ page, lang: m[1]!, code: m[2]! })),
+);
 const LOCAL = "http://127.0.0.1:8787";
 
 type Kind = "curl" | "sdk" | "compatible-config" | "key-pools" | "ai-binding" | "commands" | "deploy" | "account" | "diagram";
@@ -33,7 +36,7 @@ function kindOf(b: { lang: string; code: string }): Kind | undefined {
   if (b.lang === "toml" && b.code.includes("OPENAI_COMPATIBLE_PROVIDERS")) return "compatible-config";
   if (b.lang === "toml" && b.code.includes("PROVIDER_KEYS")) return "key-pools";
   if (b.lang === "toml" && /^\[ai\]$/m.test(b.code)) return "ai-binding";
-  if (b.lang === "sh" && b.code.includes("wrangler deploy")) return "deploy";
+  if (b.lang === "sh" && commandsOf(b.code)[0] === "npx wrangler login") return "deploy";
   // Commands against a Cloudflare account (secrets of a deployed Worker): checked offline for the names they use.
   if (b.lang === "sh" && commandsOf(b.code).every((c) => c.startsWith("npx wrangler "))) return "account";
   if (b.lang === "sh" && /^npm (install|start|test|run)\b/m.test(b.code)) return "commands";
@@ -60,10 +63,11 @@ afterAll(async () => {
 
 const asWritten = (code: string) => code.replaceAll(LOCAL, gw.url);
 
-describe("README examples, as written", () => {
+describe("README and docs examples, as written", () => {
   it("every code block is one this file runs or checks", () => {
+    expect(pages).toContain("docs/deploy.md");
     expect(blocks.length).toBeGreaterThan(5);
-    expect(blocks.filter((b) => !kindOf(b)).map((b) => b.code.slice(0, 80))).toEqual([]);
+    expect(blocks.filter((b) => !kindOf(b)).map((b) => `${b.page}: ${b.code.slice(0, 80)}`)).toEqual([]);
     expect(byKind("curl").length).toBeGreaterThanOrEqual(2);
     expect(byKind("sdk")).toHaveLength(1);
   });
@@ -195,13 +199,51 @@ describe("README examples, as written", () => {
     for (const name of secrets) expect(source, name).toContain(name);
   });
 
-  it("deploy is login, secrets, deploy, remote migrations: no ids to edit, and the migration names the D1 binding", async () => {
-    const [deploy] = byKind("deploy");
-    const commands = commandsOf(deploy!.code);
-    expect(commands[0]).toBe("npx wrangler login");
-    expect(commands).toContain("npx wrangler secret put ADMIN_TOKEN");
-    expect(commands.slice(-2)).toEqual(["npx wrangler deploy", "npx wrangler d1 migrations apply DB --remote"]);
-    expect(commands.filter((c) => !c.startsWith("npx wrangler secret put ")).length).toBe(3);
+  it("deploy is login, secrets, then `npm run deploy` (README and docs/deploy.md): no ids to edit", () => {
+    const deploys = byKind("deploy");
+    expect(deploys.map((b) => b.page)).toEqual(["README.md", "docs/deploy.md"]);
+    for (const b of deploys) {
+      const commands = commandsOf(b.code);
+      expect(commands[0], b.page).toBe("npx wrangler login");
+      expect(commands, b.page).toContain("npx wrangler secret put ADMIN_TOKEN");
+      expect(commands.at(-1), b.page).toBe("npm run deploy");
+      expect(commands.filter((c) => !c.startsWith("npx wrangler secret put ")).length, b.page).toBe(2);
+    }
+    const scripts = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts as Record<string, string>;
+    expect(scripts.deploy).toBe("node scripts/deploy.mjs");
+  });
+
+  it("`npm run deploy` applies the D1 migrations before the new code, and a failed migration deploys nothing", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "edgeway-deploy-"));
+    // A wrangler that logs what it was asked, and fails a migration when told to.
+    const log = path.join(dir, "calls.log");
+    const fake = path.join(dir, "wrangler");
+    writeFileSync(fake, `#!/bin/sh\necho "$*" >> "${log}"\nif [ "$1" = d1 ] && [ -n "$FAIL_MIGRATION" ]; then exit 3; fi\n`, { mode: 0o755 });
+    const toml = readFileSync(path.join(root, "wrangler.toml"), "utf8");
+    const deployed = async (config: string, env: Record<string, string> = {}) => {
+      writeFileSync(path.join(dir, "wrangler.toml"), config);
+      rmSync(log, { force: true });
+      const r = await run(process.execPath, [path.join(root, "scripts/deploy.mjs"), "--minify"], { cwd: dir, env: { ...process.env, WRANGLER: fake, ...env } }).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      );
+      return { code: r, calls: readFileSync(log, "utf8").trim().split("\n") };
+    };
+    try {
+      const withId = toml.replace(/^database_name = "edgeway"$/m, '$&\ndatabase_id = "00000000-0000-0000-0000-000000000000"');
+      expect(withId).not.toBe(toml);
+      // An upgrade: migrations first.
+      expect(await deployed(withId)).toEqual({ code: 0, calls: ["d1 migrations apply DB --remote", "deploy --minify"] });
+      // A migration that fails leaves the old code live.
+      expect(await deployed(withId, { FAIL_MIGRATION: "1" })).toEqual({ code: 3, calls: ["d1 migrations apply DB --remote"] });
+      // The first deploy (no database yet): the deploy creates it, the migrations follow.
+      expect(await deployed(toml)).toEqual({ code: 0, calls: ["deploy --minify", "d1 migrations apply DB --remote"] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the remote migration's command resolves `DB` in the id-less wrangler.toml", async () => {
     const toml = readFileSync(path.join(root, "wrangler.toml"), "utf8");
     expect(toml).not.toMatch(/^\s*(id|database_id)\s*=/m);
     // The same migration command, against a local database (no account): the id-less config resolves `DB`.

@@ -30,7 +30,7 @@ describe("key budget", () => {
     const e = await errorOf(r);
     expect(e.status).toBe("RESOURCE_EXHAUSTED");
     expect(e.message).toBe(`budget: key "spender" spent $0.000046 of $0.00005 (lifetime budget)${NEEDS}`);
-    // A lifetime budget never resets: no Retry-After (README, Governance).
+    // A lifetime budget never resets: no Retry-After (docs/governance.md).
     expect(r.headers.get("retry-after")).toBeNull();
     expect((await counters("key", id)).spent_usd).toBeCloseTo(2 * CALL_USD, 12);
   });

@@ -1,5 +1,5 @@
 /**
- * Resource routes under a key's rate limit (README, "Files, caches, batches and operations"): every list, get,
+ * Resource routes under a key's rate limit (docs/resources.md): every list, get,
  * patch, delete, cancel and download takes a request slot like a model action, refused with 429 + Retry-After and
  * counted as a refusal; an upload's chunks ride on its start's slot (a `query` or a small chunk that is not the last
  * does not); a list reads at most MAX_PAGE items upstream.

@@ -1,6 +1,6 @@
 /**
  * The cost of a call, one test per billing dimension. Usage is in each provider's wire format; every expected figure
- * is worked out by hand from the shipped prices (README, "Prices and costs"; USD per 1M tokens unless said), the
+ * is worked out by hand from the shipped prices (docs/prices.md, "Prices and costs"; USD per 1M tokens unless said), the
  * arithmetic written beside it.
  */
 import { describe, expect, it, vi } from "vitest";

@@ -2,7 +2,7 @@
  * Costs through the gateway: a call's row prices every dimension its upstream reported (Gemini's wire format),
  * Imagen per image, Veo per second, a context cache's storage on create and on a later expiry, and a dimension no
  * price covers is flagged (row `unpriced`, `/admin/usage` `unpriced_calls`) and refused under a budget. Expected
- * figures are worked out from the shipped prices (README, "Prices and costs"), the arithmetic beside each.
+ * figures are worked out from the shipped prices (docs/prices.md, "Prices and costs"), the arithmetic beside each.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -103,7 +103,7 @@ describe("generateContent rows", () => {
     expect(logs.logs[0]!.unpriced).toBe("input:HOLOGRAM");
   });
 
-  it("mock/* costs what the README says: $1 per 1M input, $2 per 1M output", async () => {
+  it("mock/* costs what docs/prices.md says: $1 per 1M input, $2 per 1M output", async () => {
     const { key } = await createKey({ name: "mock" });
     const { row } = await call("mock/echo", "generateContent", textRequest("hi", { generationConfig: { maxOutputTokens: 11 } }), key);
     // 1 input token × 1 + 11 output × 2 = 23

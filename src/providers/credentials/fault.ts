@@ -1,5 +1,5 @@
 /**
- * Whose fault an upstream refusal is, for a pool's health (README, "Upstream key pools"): the credential's (it is
+ * Whose fault an upstream refusal is, for a pool's health (docs/providers.md, "Upstream key pools"): the credential's (it is
  * benched for every model), the credential's for this model only (throttled: the providers throttle per model), or
  * the request's (nothing is benched). One rule for the attempt loop and for Live, decided from the status and the
  * decoded error alone, so that no request can bench a credential every other caller shares: a request-caused 400

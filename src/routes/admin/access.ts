@@ -1,5 +1,5 @@
 /**
- * Who may do what in the admin API (README, "Admin tokens and roles"):
+ * Who may do what in the admin API (docs/admin-api.md, "Admin tokens and roles"):
  * - `root` (ADMIN_TOKEN) and `admin`: everything, except that only root mints or deletes `admin` tokens (so a
  *   leaked admin token cannot make itself more admins, or lock the others out);
  * - `viewer`: every GET, no write;

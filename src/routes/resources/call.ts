@@ -148,7 +148,7 @@ export function json(body: unknown, status = 200, headers?: Record<string, strin
 
 /**
  * `pageSize` as Gemini takes it (default 10); at most `MAX_PAGE` here, since each item is read fresh from the upstream:
- * what bounds a list's upstream fan-out (README, "Files, caches, batches and operations").
+ * what bounds a list's upstream fan-out (docs/resources.md).
  */
 export function pageSize(url: URL): number {
   const raw = url.searchParams.get("pageSize");

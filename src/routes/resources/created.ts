@@ -1,5 +1,5 @@
 /**
- * What the upstream creates is tracked, or undone (README, "Files, caches, batches and operations"): once Gemini
+ * What the upstream creates is tracked, or undone (docs/resources.md): once Gemini
  * has created a batch, cache, file or operation, its row in D1 is written (a few tries), or failing that the
  * resource is cancelled or deleted upstream, and the caller is told which. A create runs to its end even when the
  * client leaves mid-way: its upstream request is not cut by the client's signal, and the call is kept alive until it

@@ -1,6 +1,6 @@
 /**
  * Gemini's resource paths under /genai: files (and uploads), cached contents, batches, long-running operations.
- * Each (method, path) names one handler and the action its usage row carries (README, "Files, caches, batches and
+ * Each (method, path) names one handler and the action its usage row carries (docs/resources.md, "Files, caches, batches and
  * operations"). Gemini only for now. The Live API's paths (`/genai/ws/…`, `auth_tokens`) are src/routes/live's.
  */
 import type { Context } from "hono";

@@ -1,4 +1,4 @@
-/** Gemini → Converse request bodies, and Converse answers → Gemini: the field tables of the README. */
+/** Gemini → Converse request bodies, and Converse answers → Gemini: the field tables of docs/providers.md. */
 import { describe, expect, it } from "vitest";
 import type { GenerateContentRequest } from "../../../src/gemini/schema";
 import { converseBody } from "../../../src/providers/bedrock/request";
