@@ -7,12 +7,12 @@
  *   node bench/usage-queries.mjs            # ROWS=200000 node bench/usage-queries.mjs for a quicker run
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
-import { unstable_splitSqlQuery } from "wrangler";
+import { applyMigrations, fillUsage } from "./lib/synthetic-usage.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const work = path.join(root, ".wrangler", "bench-usage");
@@ -47,36 +47,11 @@ const mf = new Miniflare({
   durableObjectsPersist: path.join(work, "do"),
 });
 const db = await mf.getD1Database("DB");
-for (const f of readdirSync(path.join(root, "migrations")).filter((f) => f.endsWith(".sql")).sort()) {
-  for (const sql of unstable_splitSqlQuery(readFileSync(path.join(root, "migrations", f), "utf8"))) await db.prepare(sql).run();
-}
-
-// 1000 keys in 100 teams, 5 served models on 3 providers, 90 days, ~4% errors and ~1% aborted streams.
-const CHUNK = 100_000;
+// The rows go in before the rollups' migration, which rolls up what is there, so /admin/usage has rollups to read.
+await applyMigrations(db, (f) => f < "0008");
 let t = performance.now();
-for (let start = 0; start < ROWS; start += CHUNK) {
-  const n = Math.min(CHUNK, ROWS - start);
-  await db.prepare(`WITH RECURSIVE seq(i) AS (SELECT CAST(?1 AS INTEGER) UNION ALL SELECT i + 1 FROM seq WHERE i < CAST(?1 + ?2 - 1 AS INTEGER))
-    INSERT INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action, stream, status, outcome,
-      error, attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens, thinking_tokens, cost_usd,
-      latency_ms, ttfb_ms)
-    SELECT printf('%08x-bench-%d', (i * 2654435761) % 4294967296, i), CAST(?3 AS INTEGER) + (i * CAST(?4 AS INTEGER)) / CAST(?5 AS INTEGER),
-      'key_' || (i * 7919 % 1000), 'team_' || (i * 7919 % 1000 % 100),
-      m.name, CASE WHEN i % 25 = 0 THEN NULL ELSE m.provider END, CASE WHEN i % 25 = 0 THEN NULL ELSE m.model END,
-      CASE WHEN i % 3 = 0 THEN 'streamGenerateContent' ELSE 'generateContent' END, i % 3 = 0,
-      CASE WHEN i % 25 = 0 THEN 503 WHEN i % 100 = 1 THEN 499 ELSE 200 END,
-      CASE WHEN i % 25 = 0 THEN 'error' WHEN i % 100 = 1 THEN 'aborted' ELSE 'ok' END,
-      CASE WHEN i % 25 = 0 THEN 'upstream 503' END, 1 + (i % 25 = 0), CASE WHEN i % 25 = 0 THEN NULL ELSE 0 END,
-      '[{"target":"' || m.name || '","status":200,"reason":"ok","latency_ms":120}]',
-      100 + i % 900, 20 + i % 400, i % 7 * 10, i % 11, (100 + i % 900) * 0.0000001 + (20 + i % 400) * 0.0000004,
-      200 + i % 1800, 80 + i % 300
-    FROM seq JOIN (SELECT 0 AS k, 'gemini' AS provider, 'gemini-2.5-flash' AS model, 'gemini-2.5-flash' AS name
-      UNION ALL SELECT 1, 'gemini', 'gemini-2.0-flash', 'gemini-2.0-flash' UNION ALL SELECT 2, 'openai', 'gpt-4o-mini', 'openai/gpt-4o-mini'
-      UNION ALL SELECT 3, 'anthropic', 'claude-sonnet-4', 'anthropic/claude-sonnet-4' UNION ALL SELECT 4, 'mock', 'echo', 'mock/echo') m
-      ON m.k = i % 5`)
-    .bind(start, n, T_START, 90 * DAY, ROWS)
-    .run();
-}
+await fillUsage(db, { rows: ROWS, start: T_START, span: 90 * DAY });
+await applyMigrations(db, (f) => f >= "0008");
 const count = await db.prepare("SELECT count(*) AS n FROM usage").first("n");
 console.log(`# usage log bench: ${count} rows in ${((performance.now() - t) / 1000).toFixed(1)} s (insert + indexes), ${RUNS} runs each\n`);
 
