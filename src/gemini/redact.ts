@@ -42,7 +42,11 @@ function indexOf(secrets: readonly (string | undefined)[]): RunIndex[] {
     const key = `${one.run}:${one.whole}`;
     const into = byRun.get(key);
     if (!into) byRun.set(key, one);
-    else for (const r of one.runs) into.runs.add(r);
+    else {
+      for (const r of one.runs) into.runs.add(r);
+      for (const h of one.hashes) into.hashes.add(h);
+      for (let c = 0; c < 65_536; c++) if (one.chars[c]) into.chars[c] = 1;
+    }
   }
   return [...byRun.values()];
 }
@@ -89,7 +93,25 @@ interface RunIndex {
   runs: Set<string>;
   /** A secret shorter than MIN_RUN: matched whole, and only between non-word characters. */
   whole: boolean;
+  /**
+   * 1 for each UTF-16 code unit some run holds: a window with any other unit in it cannot match, so most text (words
+   * and spaces) is passed over without slicing a window at all.
+   */
+  chars: Uint8Array;
+  /** The rolling hash (`rollHash`) of every run: a window is sliced and looked up only when its hash is one of these. */
+  hashes: Set<number>;
+  /** HASH_BASE ** (run - 1), as the rolling hash wraps it: what the unit leaving a window weighs. */
+  top: number;
 }
+
+// A polynomial rolling hash over a window of code units, wrapping at 32 bits: one multiply and add a step, so a long
+// run of characters that secrets hold (a hostile upstream's "AAAA…") costs no string per position.
+const HASH_BASE = 0x01000193;
+const rollHash = (s: string) => {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, HASH_BASE) + s.charCodeAt(i)) | 0;
+  return h;
+};
 
 /** ASCII letters and digits (NaN, off either end of the text, is not). */
 const isWordChar = (c: number) => (c >= 48 && c <= 57) || (c >= 97 && c <= 122);
@@ -99,7 +121,11 @@ function runIndex(secret: string): RunIndex {
   const run = Math.min(MIN_RUN, s.length);
   const runs = new Set<string>();
   for (let j = 0; j + run <= s.length; j++) runs.add(s.slice(j, j + run));
-  return { run, runs, whole: s.length < MIN_RUN };
+  const chars = new Uint8Array(65_536);
+  for (let j = 0; j < s.length; j++) chars[s.charCodeAt(j)] = 1;
+  let top = 1;
+  for (let j = 1; j < run; j++) top = Math.imul(top, HASH_BASE);
+  return { run, runs, whole: s.length < MIN_RUN, chars, hashes: new Set([...runs].map(rollHash)), top };
 }
 
 function redactWith(text: string, index: readonly RunIndex[]): string {
@@ -118,8 +144,20 @@ function redactFrom(text: string, base: number, index: readonly RunIndex[], d: D
   // Matched spans of the decoded text, [start, end). A longer piece of a secret is the union of its runs, so
   // looking up each run-long window is enough (and never more than linear work).
   const spans: [number, number][] = [];
-  for (const { run, runs, whole } of index) {
-    for (let i = from; i + run <= lower.length; i++) {
+  for (const { run, runs, whole, chars, hashes, top } of index) {
+    // `streak`: how many code units up to `j` some run holds; `h`: the rolling hash of the last min(streak, run) of
+    // them. Only a window of `run` such units whose hash is a run's is sliced and looked up.
+    for (let j = from, streak = 0, h = 0; j < lower.length; j++) {
+      const c = lower.charCodeAt(j);
+      if (!chars[c]) {
+        streak = 0;
+        h = 0;
+        continue;
+      }
+      if (streak >= run) h = (h - Math.imul(lower.charCodeAt(j - run), top)) | 0;
+      h = (Math.imul(h, HASH_BASE) + c) | 0;
+      if (++streak < run || !hashes.has(h)) continue;
+      const i = j + 1 - run;
       if (!runs.has(lower.slice(i, i + run))) continue;
       // A short secret counts only as a word of its own: "k" is not to be found in "network".
       if (whole && (isWordChar(lower.charCodeAt(i - 1)) || isWordChar(lower.charCodeAt(i + run)))) continue;
