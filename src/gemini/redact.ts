@@ -129,7 +129,8 @@ function runIndex(secret: string): RunIndex {
 }
 
 function redactWith(text: string, index: readonly RunIndex[]): string {
-  return redactFrom(text, 0, index, decode(text)).out;
+  const d = decode(text);
+  return redactFrom(text, 0, index, d, foldCase(d.text)).out;
 }
 
 /**
@@ -137,8 +138,7 @@ function redactWith(text: string, index: readonly RunIndex[]): string {
  * that began before `base` is still seen), and the part of one before `base` is left alone (it has gone out).
  * `lastEnd`: where the last redacted span ends in `text` (0: none).
  */
-function redactFrom(text: string, base: number, index: readonly RunIndex[], d: Decoded): { out: string; lastEnd: number } {
-  const lower = foldCase(d.text);
+function redactFrom(text: string, base: number, index: readonly RunIndex[], d: Decoded, lower: string): { out: string; lastEnd: number } {
   // Windows wholly before `base` were searched with the earlier pieces (only without escapes is that cheap to know).
   const from = d.start ? 0 : Math.max(0, base - MIN_RUN);
   // Matched spans of the decoded text, [start, end). A longer piece of a secret is the union of its runs, so
@@ -222,8 +222,10 @@ export class TextStreamRedactor {
     const text = st.sent + st.held + piece;
     const base = st.sent.length;
     const d = decode(text);
-    let { out, lastEnd } = redactFrom(text, base, this.index, d);
-    const hold = Math.max(this.holdFrom(d, text.length), lastEnd, base);
+    // The decoded text, case-folded once for both the search and the hold-back.
+    const lower = foldCase(d.text);
+    let { out, lastEnd } = redactFrom(text, base, this.index, d, lower);
+    const hold = Math.max(this.holdFrom(d, lower, text.length), lastEnd, base);
     const kept = text.length - hold;
     // A secret redacted up to the end of the last piece and on into this one is one secret: one marker.
     if (st.redactedToEnd && out.startsWith(REDACTED)) out = out.slice(REDACTED.length);
@@ -249,8 +251,7 @@ export class TextStreamRedactor {
   }
 
   /** Where in the source text the longest decoded tail that could begin a secret starts (its length if none). */
-  private holdFrom(d: Decoded, length: number): number {
-    const lower = foldCase(d.text);
+  private holdFrom(d: Decoded, lower: string, length: number): number {
     for (let k = Math.min(MIN_RUN - 1, lower.length); k >= MIN_HELD; k--) {
       const at = lower.length - k;
       if (!this.grams.has(lower.slice(at, at + MIN_HELD))) continue;
