@@ -9,10 +9,12 @@
  * (2 s of plain calls on each side before the measured streams), BENCH_STREAMS per
  * side (10), BENCH_BIG_MB (100), BENCH_COLD (3 cold starts per side), BENCH_ONLY (comma list of sections:
  * throughput,latency,translation,governance,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
- * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs).
+ * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs),
+ * BENCH_BASELINE=<git ref> (also builds that commit of the gateway and puts it in the throughput section as a third
+ * side, interleaved with the two others, so a change is compared with the code before it in the same run).
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -36,6 +38,7 @@ const opts = {
   chunks: 100,
   gapMs: 2,
   bigMiB: int("BENCH_BIG_MB", 100),
+  baseline: process.env.BENCH_BASELINE || null,
   cold: int("BENCH_COLD", 3),
   // "sink": D1 answered at once by a stand-in, as a remote D1 costs the Worker nothing but the call; "local": SQLite.
   d1: process.env.BENCH_D1 === "local" ? "local" : "sink",
@@ -117,6 +120,11 @@ async function main() {
     source: upload ? "wrangler deploy --dry-run (Total Upload gzip)" : "gzip -9 of the dry-run bundle",
   };
   log(`bundle: ${results.bundle.rawKiB.toFixed(1)} KiB, gzip ${results.bundle.gzipKiB.toFixed(1)} KiB`);
+  const baseline = opts.baseline ? buildBaseline(opts.baseline) : null;
+  if (baseline) {
+    results.baseline = { ref: opts.baseline, commit: baseline.commit, bundleGzipKiB: baseline.gzipKiB };
+    log(`baseline ${opts.baseline} (${baseline.commit.slice(0, 10)}): bundle gzip ${baseline.gzipKiB.toFixed(1)} KiB`);
+  }
 
   // The gateway's workerd config (bindings from wrangler.toml via Miniflare; migrations applied), then the mock
   // upstream and the bare pass-through with the same compatibility settings.
@@ -134,6 +142,13 @@ async function main() {
   const gwCfg = (base) => withVars(gwBase, { GEMINI_BASE_URL: base, OPENAI_BASE_URL: base });
   const bareCfg = (base) => simpleConfig({ name: "bare", modulePath: path.join(import.meta.dirname, "workers", "bare.mjs"), compat, bindings: [{ name: "UPSTREAM", text: base }] });
 
+  const baseCfg = baseline
+    && withVars(
+      await prepareGateway({ root: baseline.root, bundlePath: baseline.bundlePath, stateDir: `${stateDir}-baseline`, vars: { ADMIN_TOKEN, GEMINI_API_KEY: "bench-gemini-key", OPENAI_API_KEY: "bench-openai-key" }, d1: opts.d1 }),
+      { GEMINI_BASE_URL: upstream.url, OPENAI_BASE_URL: upstream.url },
+    );
+  if (baseline) process.on("exit", () => opts.state === "tmpfs" && rmSync(`${stateDir}-baseline`, { recursive: true, force: true }));
+
   let gw = await start(gwCfg(upstream.url), "gateway");
   let bare = await start(bareCfg(upstream.url), "bare");
   const key = await createKey(gw.url);
@@ -143,9 +158,18 @@ async function main() {
   }
 
   const pair = { limit: { label: "bare", p: bare }, gateway: { label: "gateway", p: gw } };
+  let old;
+  if (baseCfg) {
+    old = await start(baseCfg, "baseline");
+    const oldKey = await createKey(old.url);
+    const r = await post(genUrl(old.url, GEMINI_MODEL), { key: oldKey });
+    if (r.status !== 200) throw new Error(`baseline does not answer: ${r.status} ${r.text}`);
+    old.key = oldKey;
+  }
   if (want("throughput")) {
     const s0 = await stats(gw.url);
-    results.throughput = await interleaved("throughput", pair, { url: (p) => genUrl(p.url, GEMINI_MODEL), key, connections: opts.connections });
+    const sides = old ? { ...pair, baseline: { label: "baseline", p: old, key: old.key } } : pair;
+    results.throughput = await interleaved("throughput", sides, { url: (p) => genUrl(p.url, GEMINI_MODEL), key, connections: opts.connections });
     // How the usage rows of those calls left the isolate: hand-offs to a shard, and batches it wrote to D1 itself.
     const s1 = await stats(gw.url);
     const per1000 = (f) => (1000 * (s1[f] - s0[f])) / (s1.calls - s0.calls);
@@ -155,6 +179,7 @@ async function main() {
   if (want("translation")) results.translation = await translation(gw, key);
   await stop(gw);
   await stop(bare);
+  if (old) await stop(old);
 
   if (want("governance")) results.governance = await governance(gwCfg(upstream.url), bareCfg(upstream.url));
 
@@ -170,31 +195,41 @@ async function main() {
 }
 
 /**
- * wrk against two sides (`limit`, `gateway`), alternating which goes first each round; per round the ratio and the
- * difference are taken within the pair, and the summary is the median over rounds.
+ * wrk against two sides (`limit`, `gateway`), or three with a `baseline` (the gateway before a change), the order
+ * turning each round so that no side always goes first; per round the ratio and the difference are taken within the
+ * round, and the summary is the median over rounds. `ratio`/`added` are the gateway's against the limit;
+ * `vsBaseline` is the gateway's against the baseline.
  */
 async function interleaved(name, sides, { url, key, connections }) {
   const entries = Object.entries(sides);
   for (const [, s] of entries) {
-    const w = await runWrk({ url: url(s.p, s), body: BODY, key, pid: s.p.pid, connections, seconds: Math.min(2, opts.seconds) });
+    const w = await runWrk({ url: url(s.p, s), body: BODY, key: s.key ?? key, pid: s.p.pid, connections, seconds: Math.min(2, opts.seconds) });
     assertClean(`${name} warm-up ${s.label}`, w);
   }
   const rounds = [];
   for (let i = 0; i < opts.rounds; i++) {
-    const order = i % 2 ? [...entries].reverse() : entries;
+    const turned = entries.map((_, j) => entries[(i + j) % entries.length]);
+    const order = entries.length === 2 && i % 2 ? [...entries].reverse() : turned;
     const round = {};
     for (const [side, s] of order) {
-      const w = await runWrk({ url: url(s.p, s), body: BODY, key, pid: s.p.pid, connections, seconds: opts.seconds });
+      const w = await runWrk({ url: url(s.p, s), body: BODY, key: s.key ?? key, pid: s.p.pid, connections, seconds: opts.seconds });
       assertClean(`${name} ${s.label}`, w);
       round[side] = w;
     }
     rounds.push(round);
-    const [a, b] = Object.keys(sides);
-    log(`${name} round ${i + 1}/${opts.rounds}: ` + [a, b].map((k) => `${k} ${round[k].rps.toFixed(0)} req/s p50 ${round[k].p50.toFixed(2)} ms cpu ${round[k].cpuMsPerReq.toFixed(3)} ms/req`).join(" | "));
+    log(`${name} round ${i + 1}/${opts.rounds}: ` + Object.keys(sides).map((k) => `${k} ${round[k].rps.toFixed(0)} req/s p50 ${round[k].p50.toFixed(2)} ms cpu ${round[k].cpuMsPerReq.toFixed(3)} ms/req`).join(" | "));
   }
   const [a, b] = Object.keys(sides);
   const pick = (side, f) => median(rounds.map((r) => f(r[side])));
   const summary = { connections, seconds: opts.seconds, rounds: rounds.length };
+  if (sides.baseline) {
+    summary.baseline = { rps: pick("baseline", (w) => w.rps), p50: pick("baseline", (w) => w.p50), p99: pick("baseline", (w) => w.p99), cpuMsPerReq: pick("baseline", (w) => w.cpuMsPerReq) };
+    summary.vsBaseline = {
+      rps: median(rounds.map((r) => r[b].rps / r.baseline.rps)),
+      cpu: median(rounds.map((r) => r[b].cpuMsPerReq / r.baseline.cpuMsPerReq)),
+      baselineVsLimit: { rps: median(rounds.map((r) => r.baseline.rps / r[a].rps)), cpu: median(rounds.map((r) => r.baseline.cpuMsPerReq / r[a].cpuMsPerReq)) },
+    };
+  }
   for (const side of [a, b]) {
     summary[side] = { rps: pick(side, (w) => w.rps), p50: pick(side, (w) => w.p50), p99: pick(side, (w) => w.p99), cpuMsPerReq: pick(side, (w) => w.cpuMsPerReq) };
   }
@@ -427,6 +462,27 @@ async function coldStart(gwConfig, bareConfig, key) {
 
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * The gateway at `ref`, built as `wrangler deploy --dry-run` builds it: the commit's tree (git archive) beside this
+ * checkout's node_modules, so both sides are bundled by the same tools.
+ */
+function buildBaseline(ref) {
+  const dir = path.join(work, "baseline");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const commit = execFileSync("git", ["rev-parse", `${ref}^{commit}`], { cwd: root, encoding: "utf8" }).trim();
+  execFileSync("sh", ["-c", `git archive ${commit} | tar -x -C "${dir}"`], { cwd: root });
+  symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"));
+  const dist = path.join(dir, "dist");
+  const out = execFileSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", dist], {
+    cwd: dir,
+    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" },
+    encoding: "utf8",
+  });
+  const upload = /Total Upload:\s*([\d.]+) KiB \/ gzip:\s*([\d.]+) KiB/.exec(out);
+  return { root: dir, commit, bundlePath: path.join(dist, "index.js"), gzipKiB: upload ? Number(upload[2]) : NaN };
+}
+
 function log(s) {
   console.error(`bench: ${s}`);
 }
@@ -440,6 +496,11 @@ function report(r) {
     rows.push([`req/s, ${t.connections} conns`, f(t.limit.rps, 0), f(t.gateway.rps, 0), `× ${f(t.ratio.rps, 3)}`]);
     rows.push([`p50 / p99 ms, ${t.connections} conns`, `${f(t.limit.p50)} / ${f(t.limit.p99)}`, `${f(t.gateway.p50)} / ${f(t.gateway.p99)}`, `${sg(t.added.p50)} / ${sg(t.added.p99)}`]);
     rows.push(["CPU ms per request", f(t.limit.cpuMsPerReq, 3), f(t.gateway.cpuMsPerReq, 3), `× ${f(t.ratio.cpu, 3)} (${sg(t.added.cpuMsPerReq, 3)})`]);
+    if (t.vsBaseline) {
+      const v = t.vsBaseline;
+      rows.push([`baseline ${r.baseline.commit.slice(0, 10)}: req/s, CPU ms/req`, "", `${f(t.baseline.rps, 0)}, ${f(t.baseline.cpuMsPerReq, 3)}`, `× ${f(v.baselineVsLimit.rps, 3)} req/s, × ${f(v.baselineVsLimit.cpu, 3)} CPU`]);
+      rows.push(["gateway vs baseline (req/s, CPU)", "", "", `× ${f(v.rps, 3)}, × ${f(v.cpu, 3)}`]);
+    }
     const u = r.throughput.usage;
     if (u) rows.push(["usage: shard hand-offs / D1 writes per 1,000 calls", "", `${f(u.shardHandoffsPer1000, 1)} / ${f(u.directWritesPer1000, 1)}`, ""]);
   }
