@@ -123,4 +123,21 @@ export interface Provider<M = unknown> {
    * (never in the URL). Absent: the provider does not serve Live, and sessions naming it are refused.
    */
   live?(version: string, credential: Credential<M>): Request;
+  /**
+   * The provider's own resources API (Gemini: files, caches, batches, operations), called with the `resources`
+   * credential. Absent: the provider has none.
+   */
+  readonly resourceApi?: ResourceApi<M>;
+}
+
+/** How a provider addresses its resources API: what the one upstream client needs to call it. */
+export interface ResourceApi<M = unknown> {
+  /** The base's origin: a URL the upstream names (an upload session, a download's redirect) gets the key only here. */
+  readonly origin: string;
+  /** Host names the provider's file URIs may carry (its public host, and the configured base's). */
+  readonly fileHosts: ReadonlySet<string>;
+  /** The address of `path` below the base, e.g. `v1beta/files/abc` (with its query, if any). */
+  url(path: string): string;
+  /** The headers for a request to `url`: the caller's, plus the credential's key when `url` is on the base's origin. */
+  headers(url: string, headers: HeadersInit | undefined, credential: Credential<M>): Headers;
 }
