@@ -3,7 +3,11 @@
  * provider's credential pool for a credential, asks the adapter to prepare the upstream request with it (token
  * minting and signing are the adapter's), fetches it (with retries/fallbacks around it), and hands the answer back to
  * the adapter to translate into Gemini shape — JSON through `response`, streams through the adapter's own `decode`.
- * Adapters know nothing of each other; translators may be shared, wiring is per backend.
+ * A wire format's translators live with the provider that defines it (openai/, anthropic/, gemini/), and a backend
+ * that speaks another's format imports them from there: Azure and Workers AI OpenAI's, Vertex Gemini's and
+ * Anthropic's, Bedrock Anthropic's thinking budget, the mock Gemini's whole adapter over its own transport. Imports
+ * go one way only, from a backend to a format's owner, never back; wiring (credentials, URLs, signing) is each
+ * backend's own.
  */
 import type { Action, GenerateContentResponse, RequestBody, UsageMetadata } from "../gemini/schema";
 import type { GatewayError } from "../gemini/errors";
