@@ -26,6 +26,13 @@ import { Price, priceLookup, type PriceLookup, type PriceTable } from "./usage/p
 /** What `CORS_ORIGINS` allows: any origin, or these (as `URL.origin` writes them). */
 export type CorsPolicy = { any: true } | { any: false; origins: ReadonlySet<string> };
 
+declare module "./env" {
+  interface AppVariables {
+    /** This isolate's config, put on `c.var` by the request-id middleware. */
+    config: Config;
+  }
+}
+
 export interface Config {
   maxBodyBytes: number;
   providers: ReadonlyMap<string, Provider>;
@@ -48,7 +55,7 @@ export interface Config {
 /**
  * 12 MiB: a call holds about 2× its body at its peak (the raw text while it is parsed, then the parsed body alone:
  * the upstream body is written out as it is sent), so 4 calls with the largest body fit a 128 MB isolate with room
- * for the isolate's own heap (bench/memory.mjs; README "Limits").
+ * for the isolate's own heap (bench/memory.mjs; docs/limits.md).
  */
 export const DEFAULT_MAX_BODY = 12 * 1024 * 1024;
 /** 15 minutes: Gemini's own limit for an audio session (its connections end sooner, with a goAway, and resume). */

@@ -57,6 +57,13 @@ export const teamDeleted = (id: string): Refusal => ({
 
 const unavailable = (what: string): Refusal => ({ ok: false, code: 503, message: `governance storage unavailable (${what}); try again` });
 
+declare module "../env" {
+  interface Env {
+    /** Per-key and per-team governance counters: one Governor per key and per team (src/governance/client.ts). */
+    GOVERNOR: DurableObjectNamespace<Governor>;
+  }
+}
+
 export class Governor extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly ledger: Ledger;

@@ -96,6 +96,13 @@ interface Batch {
   json: string;
 }
 
+declare module "../env" {
+  interface Env {
+    /** Where usage rows and refusal counts wait until a shard's alarm writes them to D1. */
+    USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
+  }
+}
+
 export class UsageBuffer extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly name: string;
