@@ -3,7 +3,7 @@ import { GatewayError } from "../gemini/errors";
 import type { Target } from "../plan/target";
 import { isWellFormedKey, readCredential } from "./credential";
 import { sha256Hex } from "./crypto";
-import { matchesAny } from "./globs";
+import { matchesAny } from "../lib/globs";
 import { keyUnusableReason, type KeyRecord } from "./key-record";
 import { KeyStore } from "./key-store";
 

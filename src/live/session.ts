@@ -26,7 +26,7 @@ import type { Credential, Provider } from "../providers/types";
 import { assertReferencesOwned } from "../resources/references";
 import { unpricedRefusal } from "../governance/worst-case";
 import { retryAfterMs } from "../pipeline/retry-policy";
-import { describeError } from "../usage/log";
+import { describeError } from "../lib/describe-error";
 import type { Price } from "../usage/prices";
 import { tokensOf, type AttemptInfo, type ClosedBy } from "../usage/record";
 import { ABNORMAL, clientEnd, closeReason, gatewayCode, gatewayReason, NORMAL, passOn, upstreamEnd } from "./close";

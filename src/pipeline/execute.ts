@@ -19,7 +19,7 @@ import type { AttemptInfo } from "../usage/record";
 import type { CallContext } from "./context";
 import { readText } from "./body";
 import { retryAfterMs, retryDelay } from "./retry-policy";
-import { waits } from "./sleep";
+import { waits } from "../lib/sleep";
 import { AttemptTimer } from "./timeout";
 
 export interface Served {

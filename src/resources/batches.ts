@@ -11,7 +11,7 @@ import { release } from "../governance/hold";
 import { added, billableOf, costOf, EMPTY_BILLABLE, scaled, type Cost } from "../usage/cost";
 import type { Price } from "../usage/prices";
 import { NO_TOKENS, tokensOf, type CallRecord, type SettleRefs, type Tokens } from "../usage/record";
-import { describeError } from "../usage/log";
+import { describeError } from "../lib/describe-error";
 import { handOffRow } from "../usage/sink";
 import { parseTarget } from "../plan/target";
 import { resourceSettings } from "./settings";

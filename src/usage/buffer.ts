@@ -15,7 +15,7 @@ import type { Env } from "../env";
 import { settleRecords } from "../governance/settle";
 import { putVerified, readObject, SPILL_PREFIX } from "./archive";
 import { writeRows } from "./rollups";
-import { describeError } from "./log";
+import { describeError } from "../lib/describe-error";
 import type { CallRecord } from "./record";
 import { minuteOf, refusalUpsert, type RefusalCount } from "./refusals";
 import { shardName } from "./shards";

@@ -13,11 +13,11 @@
  * lives on for long; the next arrival leads.
  */
 import type { Env } from "../env";
-import { waits } from "../pipeline/sleep";
+import { waits } from "../lib/sleep";
 import { settleRecords } from "../governance/settle";
 import { BATCH_ROWS, rowsText, USAGE_SHARDS, usageShard, type RowsText } from "./buffer";
 import { rowsStatements, writeRows } from "./rollups";
-import { describeError } from "./log";
+import { describeError } from "../lib/describe-error";
 import type { CallRecord } from "./record";
 import { refusalKey, type RefusalCount } from "./refusals";
 

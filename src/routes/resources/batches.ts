@@ -14,7 +14,7 @@ import { scanOf } from "../../resources/line-scan";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf, type ResourceRow } from "../../resources/store";
 import { vanished } from "../../resources/vanished";
-import { describeError } from "../../usage/log";
+import { describeError } from "../../lib/describe-error";
 import { json, notFoundError, type ResourceCall } from "./call";
 import { keepCreated } from "./created";
 import { listOwn, readOwn } from "./listing";
