@@ -19,7 +19,7 @@ import { describeIssues } from "./gemini/schema";
 import { redactor, type Redactor } from "./gemini/redact";
 import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./providers/credentials/config";
 import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
-import { RESERVED_NAMES } from "./plan/target";
+import { RESERVED_NAMES } from "./lib/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { Price, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 

@@ -9,7 +9,7 @@
  *  4. `finish(actual)`, when the call has ended: the reservation is replaced by what the call used.
  * Refusals are GatewayErrors with the contract's statuses; a Governor that cannot be reached is a 503 (fail closed).
  */
-import { inGrace, keyUnusableReason, type KeyRecord } from "../auth/key-record";
+import { inGrace, keyUnusableReason, type KeyRecord } from "../keys/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
 import type { SettleRefs } from "../usage/record";

@@ -8,8 +8,8 @@
  * Nothing here throws across the RPC boundary: every answer is a value, and storage failures become 503 answers.
  */
 import { DurableObject } from "cloudflare:workers";
-import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
-import { KeyStore } from "../auth/key-store";
+import { keyUnusableReason, type KeyRecord } from "../keys/key-record";
+import { KeyStore } from "../keys/key-store";
 import type { Env } from "../env";
 import { clock } from "./clock";
 import { hourOf } from "./policy";

@@ -9,7 +9,7 @@ import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Action, Content, Part, RequestBody } from "../gemini/schema";
 import { estimateTokens, systemText } from "../gemini/text";
-import type { Target } from "../plan/target";
+import type { Target } from "../lib/target";
 import { costOf, EMPTY_BILLABLE, tierAt } from "../usage/cost";
 import type { Price } from "../usage/prices";
 

@@ -19,7 +19,7 @@ import type { Gate } from "../governance/gate";
 import type { CallScope } from "../pipeline/context";
 import { recordCall } from "../pipeline/record";
 import { inspectBody, type BodyReferences } from "../pipeline/body";
-import { printable, targetString, type Target } from "../plan/target";
+import { printable, targetString, type Target } from "../lib/target";
 import { faultOf } from "../providers/credentials/fault";
 import { servesModel } from "../providers/credentials/pool";
 import type { Credential, Provider } from "../providers/types";

@@ -1,6 +1,6 @@
 /** What every stage of one inference call shares. Built once per request by the route. */
 import type { DirectKeys } from "../auth/direct";
-import type { KeyRecord } from "../auth/key-record";
+import type { KeyRecord } from "../keys/key-record";
 import type { Config } from "../config";
 import type { Env } from "../env";
 import type { Action } from "../gemini/schema";

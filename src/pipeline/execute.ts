@@ -11,7 +11,7 @@ import { assertTargetAllowed } from "../auth/authenticate";
 import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
 import { refusalFor, unpriced } from "../governance/worst-case";
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
-import { targetString, type Target } from "../plan/target";
+import { targetString, type Target } from "../lib/target";
 import { credentialFault, decodeError, faultOf } from "../providers/credentials/fault";
 import { servesModel, type CredentialPool } from "../providers/credentials/pool";
 import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall, type UpstreamRequest } from "../providers/types";

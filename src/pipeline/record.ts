@@ -7,7 +7,7 @@ import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type Session
 import { minuteOf, REFUSAL_CODES, refusalReason } from "../usage/refusals";
 import { countRefusal, handOffRow } from "../usage/sink";
 import type { UsageMetadata } from "../gemini/schema";
-import type { Target } from "../plan/target";
+import type { Target } from "../lib/target";
 import type { CallScope } from "./context";
 import { upstreamAttempts } from "./execute";
 

@@ -13,7 +13,7 @@ import type { Price } from "../usage/prices";
 import { NO_TOKENS, tokensOf, type CallRecord, type SettleRefs, type Tokens } from "../usage/record";
 import { describeError } from "../lib/describe-error";
 import { handOffRow } from "../usage/sink";
-import { parseTarget } from "../plan/target";
+import { parseTarget } from "../lib/target";
 import { resourceSettings } from "./settings";
 import { ResourceStore, type ResourceRow } from "./store";
 import type { Upstream } from "./upstream";

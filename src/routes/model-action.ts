@@ -15,7 +15,7 @@ import { AllTargetsFailed, execute } from "../pipeline/execute";
 import { respondError, respondJson, respondStream } from "../pipeline/respond";
 import { requestTimeoutMs, TIMEOUT_HEADER } from "../pipeline/timeout";
 import { planTargets } from "../plan/chain";
-import { targetString, type Target } from "../plan/target";
+import { targetString, type Target } from "../lib/target";
 import { assertReferencesOwned } from "../resources/references";
 import type { ActionRoute } from "./genai-path";
 

@@ -7,7 +7,7 @@
  */
 import type { Context } from "hono";
 import { identifyKey } from "../auth/authenticate";
-import { inGrace, keyUnusableReason, type KeyRecord } from "../auth/key-record";
+import { inGrace, keyUnusableReason, type KeyRecord } from "../keys/key-record";
 import type { AppEnv } from "../env";
 import { GatewayError, notFound } from "../gemini/errors";
 import { governor } from "../governance/client";

@@ -141,7 +141,7 @@ describe("holds: reservations for work that outlives its request", () => {
     const clock = freezeClock();
     const team = await (await admin("/teams", { body: { name: "holders", budget: { max_usd: 5 } } })).json() as { id: string };
     const key = await createKey({ budget: { max_usd: 1 }, team_id: team.id });
-    const record = (await (await admin(`/keys/${key.id}`)).json()) as import("../../src/auth/key-record").KeyRecord;
+    const record = (await (await admin(`/keys/${key.id}`)).json()) as import("../../src/keys/key-record").KeyRecord;
     const held = await hold(env, record, "batch-1", { tokens: 0, usd: 0.8 }, 3_600_000);
     expect(held.refs).toEqual({ key: "batch-1", team: "batch-1" });
     const other = new LocalLease("key", key.id);

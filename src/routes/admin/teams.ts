@@ -4,7 +4,7 @@
  */
 import { Hono } from "hono";
 import { randomBase62 } from "../../auth/crypto";
-import { KeyStore } from "../../auth/key-store";
+import { KeyStore } from "../../keys/key-store";
 import { audit, changesOf } from "../../audit/trail";
 import type { AppEnv, Env } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";

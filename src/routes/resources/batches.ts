@@ -8,7 +8,7 @@ import type { Action } from "../../gemini/schema";
 import { hold, release } from "../../governance/hold";
 import { worstCase } from "../../governance/worst-case";
 import { inspectBody, readJson, validateBody } from "../../pipeline/body";
-import { parseTarget, printable, targetString, type Target } from "../../plan/target";
+import { parseTarget, printable, targetString, type Target } from "../../lib/target";
 import { abandonBatch, batchState, observeBatch, type BatchMeta, type BatchOperation } from "../../resources/batches";
 import { scanOf } from "../../resources/line-scan";
 import { assertReferencesOwned } from "../../resources/references";
