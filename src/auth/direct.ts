@@ -12,7 +12,7 @@ import { badRequest, GatewayError } from "../gemini/errors";
 import { isProviderName } from "../lib/target";
 import { readCredential } from "./credential";
 import { sha256Hex } from "./crypto";
-import type { CallGate } from "../pipeline/context";
+import type { CallGate } from "../governance/gate";
 import type { KeyRecord } from "../keys/key-record";
 
 /** A caller identified by their own provider key: the stand-in key record its rows carry, and the key itself. */

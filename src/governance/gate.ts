@@ -27,6 +27,9 @@ export interface CallNeed {
 
 const NONE: Amounts = Object.freeze({ requests: 0, tokens: 0, usd: 0 });
 
+/** What the pipeline asks of a call's admission: a `Gate`, or a direct call's (src/auth/direct.ts `ungoverned`). */
+export type CallGate = Pick<Gate, "check" | "admit" | "verified" | "finish" | "record" | "budgeted">;
+
 export class Gate {
   private readonly keyLease: LocalLease;
   private teamLease: LocalLease | undefined;
