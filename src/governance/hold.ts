@@ -7,7 +7,7 @@ import type { KeyRecord } from "../keys/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
 import type { SettleRefs } from "../usage/record";
-import { governor } from "./client";
+import { governor } from "../lib/governors";
 import { refusalError } from "./gate";
 import type { Subject } from "./governor";
 import type { LeaseAnswer, Refusal } from "./protocol";

@@ -12,7 +12,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { settleRecords } from "../governance/settle";
+import { settleRecords } from "./settle";
 import { putVerified, readObject, SPILL_PREFIX } from "./archive";
 import { writeRows } from "./rollups";
 import { describeError } from "../lib/describe-error";

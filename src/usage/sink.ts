@@ -14,7 +14,7 @@
  */
 import type { Env } from "../env";
 import { waits } from "../lib/sleep";
-import { settleRecords } from "../governance/settle";
+import { settleRecords } from "./settle";
 import { BATCH_ROWS, rowsText, USAGE_SHARDS, usageShard, type RowsText } from "./buffer";
 import { rowsStatements, writeRows } from "./rollups";
 import { describeError } from "../lib/describe-error";

@@ -6,7 +6,7 @@ import { createExecutionContext, env, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
 import worker from "../../src/index";
-import { settleRecords } from "../../src/governance/settle";
+import { settleRecords } from "../../src/usage/settle";
 import { usageLog } from "../../src/governance/usage-log";
 import type { CallRecord } from "../../src/usage/record";
 import { invalidateLease } from "../../src/governance/lease";

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { LEASE_MS } from "../../src/governance/ledger";
 import { hold, release } from "../../src/governance/hold";
 import { leaseStats, LocalLease } from "../../src/governance/lease";
-import { settleRecords } from "../../src/governance/settle";
+import { settleRecords } from "../../src/usage/settle";
 import type { Amounts } from "../../src/governance/protocol";
 import { freezeClock } from "../helpers/governance";
 import { admin, createKey, genai, textRequest } from "../helpers/worker";

@@ -11,7 +11,7 @@ import { isRecordId, KeyStore } from "../../keys/key-store";
 import type { AppEnv, Env } from "../../env";
 import { audit, changesOf, type AuditAction } from "../../audit/trail";
 import { badRequest, GatewayError, notFound } from "../../gemini/errors";
-import { governor } from "../../governance/client";
+import { governor } from "../../lib/governors";
 import type { KeyChange } from "../../governance/governor";
 import { invalidateLease } from "../../governance/lease";
 import { beforeBudget } from "./budget-write";

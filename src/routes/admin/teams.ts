@@ -8,7 +8,7 @@ import { KeyStore } from "../../keys/key-store";
 import { audit, changesOf } from "../../audit/trail";
 import type { AppEnv, Env } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";
-import { governor } from "../../governance/client";
+import { governor } from "../../lib/governors";
 import { invalidateLease } from "../../governance/lease";
 import { beforeBudget } from "./budget-write";
 import { TeamFields, TeamPatch, type TeamRecord } from "../../governance/team-record";

@@ -10,7 +10,7 @@ import { isRecordId } from "../../keys/key-store";
 import { audit, changesOf } from "../../audit/trail";
 import type { AppEnv } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";
-import { governor } from "../../governance/client";
+import { governor } from "../../lib/governors";
 import { TeamStore } from "../../governance/team-store";
 import { pageLimit, parseJson } from "./json";
 
