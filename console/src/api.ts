@@ -4,7 +4,7 @@
  */
 import type { KeyFields, KeyRecord } from "../../src/keys/key-record";
 import type { TeamFields, TeamRecord } from "../../src/governance/team-record";
-import type { CallRecord } from "../../src/usage/record";
+import type { CallRecord } from "../../src/usage/row";
 
 export type { CallRecord, KeyFields, KeyRecord, TeamFields, TeamRecord };
 export type NewKey = KeyRecord & { key: string };

@@ -12,7 +12,7 @@
 import { inGrace, keyUnusableReason, type KeyRecord } from "../keys/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
-import type { SettleRefs } from "../usage/record";
+import type { SettleRefs } from "../usage/row";
 import { clock } from "./clock";
 import { LEASE_MS, severity } from "./ledger";
 import { GovernorUnavailable, leaseFor, leaseStats, type LocalLease } from "./lease";

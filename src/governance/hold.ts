@@ -6,7 +6,7 @@
 import type { KeyRecord } from "../keys/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
-import type { SettleRefs } from "../usage/record";
+import type { SettleRefs } from "../usage/row";
 import { governor } from "../lib/governors";
 import { refusalError } from "./gate";
 import type { Subject } from "./governor";

@@ -28,7 +28,7 @@ import { unpricedRefusal } from "../governance/worst-case";
 import { retryAfterMs } from "../pipeline/retry-policy";
 import { describeError } from "../lib/describe-error";
 import type { Price } from "../usage/prices";
-import { tokensOf, type AttemptInfo, type ClosedBy } from "../usage/record";
+import { tokensOf, type AttemptInfo, type ClosedBy } from "../usage/row";
 import { ABNORMAL, clientEnd, closeReason, gatewayCode, gatewayReason, NORMAL, passOn, upstreamEnd } from "./close";
 import { sealHandle, unseal, verifyHandle } from "./resumption";
 import { frameText, isObject, lockSetup, mayName, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";

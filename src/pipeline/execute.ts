@@ -15,7 +15,7 @@ import { targetString, type Target } from "../lib/target";
 import { credentialFault, decodeError, faultOf } from "../providers/credentials/fault";
 import { servesModel, type CredentialPool } from "../providers/credentials/pool";
 import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall, type UpstreamRequest } from "../providers/types";
-import type { AttemptInfo } from "../usage/record";
+import type { AttemptInfo } from "../usage/row";
 import type { CallContext } from "./context";
 import { readText } from "./body";
 import { retryAfterMs, retryDelay } from "./retry-policy";

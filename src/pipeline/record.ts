@@ -3,7 +3,7 @@
  * for any other reason) leaves one usage row; a refusal of the key leaves only a count (src/usage/refusals.ts).
  */
 import { billableOf, costOf, type Billable } from "../usage/cost";
-import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type SessionInfo } from "../usage/record";
+import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type SessionInfo } from "../usage/row";
 import { minuteOf, REFUSAL_CODES, refusalReason } from "../usage/refusals";
 import { countRefusal, handOffRow } from "../usage/sink";
 import type { UsageMetadata } from "../gemini/schema";

@@ -10,7 +10,7 @@ import type { UsageMetadata } from "../gemini/schema";
 import { release } from "../governance/hold";
 import { added, billableOf, costOf, EMPTY_BILLABLE, scaled, type Cost } from "../usage/cost";
 import type { Price } from "../usage/prices";
-import { NO_TOKENS, tokensOf, type CallRecord, type SettleRefs, type Tokens } from "../usage/record";
+import { NO_TOKENS, tokensOf, type CallRecord, type SettleRefs, type Tokens } from "../usage/row";
 import { describeError } from "../lib/describe-error";
 import { handOffRow } from "../usage/sink";
 import { parseTarget } from "../lib/target";

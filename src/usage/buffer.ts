@@ -16,7 +16,7 @@ import { settleRecords } from "./settle";
 import { putVerified, readObject, SPILL_PREFIX } from "./archive";
 import { writeRows } from "./rollups";
 import { describeError } from "../lib/describe-error";
-import type { CallRecord } from "./record";
+import type { CallRecord } from "./row";
 import { minuteOf, refusalUpsert, type RefusalCount } from "./refusals";
 import { shardName } from "./shards";
 

@@ -8,7 +8,7 @@
  */
 import type { Env } from "../env";
 import { governor, type Subject } from "../lib/governors";
-import type { CallRecord } from "./record";
+import type { CallRecord } from "./row";
 
 interface SettleItem {
   lease: string;

@@ -18,7 +18,7 @@ import { settleRecords } from "./settle";
 import { BATCH_ROWS, rowsText, USAGE_SHARDS, usageShard, type RowsText } from "./buffer";
 import { rowsStatements, writeRows } from "./rollups";
 import { describeError } from "../lib/describe-error";
-import type { CallRecord } from "./record";
+import type { CallRecord } from "./row";
 import { refusalKey, type RefusalCount } from "./refusals";
 
 type SinkEnv = Pick<Env, "USAGE_BUFFER">;

@@ -8,7 +8,7 @@ import { sha256Hex } from "../../src/auth/crypto";
 import worker from "../../src/index";
 import { settleRecords } from "../../src/usage/settle";
 import { usageLog } from "../../src/governance/usage-log";
-import type { CallRecord } from "../../src/usage/record";
+import type { CallRecord } from "../../src/usage/row";
 import { invalidateLease } from "../../src/governance/lease";
 import { counters, createTeam, freezeClock } from "../helpers/governance";
 import { admin, BASE, createKey, flushUsage, genai, genaiCall, genaiSettled, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";

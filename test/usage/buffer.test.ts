@@ -10,7 +10,7 @@ import { waits } from "../../src/lib/sleep";
 import { SPILL_AFTER_MS, USAGE_SHARDS, usageShard, type HandOff, type ShardCounts } from "../../src/usage/buffer";
 import { insertRowsStatement, insertStatement } from "../../src/usage/insert";
 import { handOffRow, handOffsSettled } from "../../src/usage/sink";
-import type { CallRecord } from "../../src/usage/record";
+import type { CallRecord } from "../../src/usage/row";
 import { counters } from "../helpers/governance";
 import { admin, createKey, flushUsage, genaiCall, genaiRequest, textRequest, usageRow } from "../helpers/worker";
 

@@ -18,7 +18,7 @@ import { parseTarget, targetString, type Target } from "../../lib/target";
 import { resourceSettings, type ResourceSettings } from "../../resources/settings";
 import { ResourceStore, type ResourceRow } from "../../resources/store";
 import { Upstream } from "../../resources/upstream";
-import type { Outcome } from "../../usage/record";
+import type { Outcome } from "../../usage/row";
 import { budgetable } from "../model-action";
 
 export interface ResourceCall {
