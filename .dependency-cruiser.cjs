@@ -1,21 +1,28 @@
 /**
- * The architecture of the gateway, checked on every `npm test` (docs/architecture.md says the same in prose).
+ * The architecture of the gateway, checked on every `npm test` (docs/architecture.md tells the same in prose).
  *
  * A call flows one way, and each stage is one folder:
  *
- *   request → identify (src/auth) → scope (src/plan) → admit (src/governance) → hooks (src/hooks)
+ *   request → identify (src/auth) → scope (src/plan) → admit (src/governance) → [hooks]
  *           → upstream (src/providers) → respond (src/streaming) → record (src/usage)
  *
  * Imports follow the flow: a stage may import the stages after it (an earlier stage hands its result on in the
- * shape the next one takes: a provider yields the stream translator the respond loop pulls, admission settles the
- * row type the record stage writes), never one before it. What several stages share sits in the foundations, which
- * import no stage; the wiring (the app, the routes, the call orchestrator, Live, the resources, the per-isolate
- * config that builds the providers) is the only code that may import any stage, and nothing but the wiring imports
- * it.
+ * shape the next one takes: a provider yields the stream translator the respond loop pulls, admission settles with
+ * the row type the record stage writes), never one before it. What several stages read sits in the foundations,
+ * which import no stage: src/lib (small helpers, the provider/model parsing, the way to a Governor), src/keys (the
+ * virtual key as stored: identify reads it, admission's Governor writes it), src/gemini (Gemini's wire format,
+ * errors, secret redaction) and src/env.ts (the bindings; each Durable Object adds its own beside its class).
+ *
+ * The wiring calls the stages and is the only code that may import any of them; no stage or foundation imports it:
+ * the Worker and the Hono app, the middleware (src/http) and routes, the call orchestrator (src/pipeline: the
+ * attempt loop, respond, record), src/config.ts (builds every provider, the price table and the policies once per
+ * isolate from the vars), the models list (src/catalog), Live, the Gemini resources, the audit trail, and the hooks
+ * (src/hooks): they run between admission and the upstream call by driving the attempt loop, so they sit with the
+ * wiring that calls them.
  *
  * Type-only imports count (`tsPreCompilationDeps: true`): a type that runs back up the pipeline couples the code
- * as much as a value does. Every rule is an error; there is no `warn` or `ignore` escape (scripts/check-arch-rules.mjs
- * fails the build if one appears).
+ * as much as a value does. Every rule is an error: scripts/check-arch-rules.mjs (run by `npm test`) fails on a
+ * `warn` or `ignore` rule, a missing rule, or a folder of src/ that is in no layer.
  */
 
 /** The stages in the order a call passes them. */
@@ -23,7 +30,6 @@ const STAGES = [
   ["identify", "src/auth"],
   ["scope", "src/plan"],
   ["admit", "src/governance"],
-  ["hooks", "src/hooks"],
   ["upstream", "src/providers"],
   ["respond", "src/streaming"],
   ["record", "src/usage"],
@@ -37,8 +43,10 @@ const WIRING = [
   "src/index\\.ts$",
   "src/app\\.ts$",
   "src/config\\.ts$",
+  "src/http/",
   "src/routes/",
   "src/pipeline/",
+  "src/hooks/",
   "src/catalog/",
   "src/live/",
   "src/resources/",
