@@ -4,7 +4,7 @@
  * (src/hooks/hook.ts says what such an answer records).
  */
 import { assertTargetAllowed } from "../auth/authenticate";
-import { toGatewayError } from "../gemini/errors";
+import { GatewayError, toGatewayError } from "../gemini/errors";
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { CallContext } from "../pipeline/context";
 import { AllTargetsFailed, execute, type AttemptLimits, type Served } from "../pipeline/execute";
@@ -13,8 +13,8 @@ import type { ProviderCall } from "../providers/types";
 import type { BeforeUpstream, Hook } from "./hook";
 import { hookFailed, hooksFor } from "./registry";
 
-/** What a hook answered instead of an upstream: `answeredBy` names it. */
-export type Answered = Served & { answeredBy?: string };
+/** What the upstream or a hook answered: `answeredBy` names the hook; `answerHeaders` are the hooks' for the answer. */
+export type Answered = Served & { answeredBy?: string; answerHeaders?: Record<string, string> };
 
 /** The call's answer: a hook's, or the upstream's through `execute`. */
 export function upstreamThroughHooks(
@@ -37,6 +37,7 @@ async function beforeUpstream(
   limits: AttemptLimits,
   headers: Headers,
 ): Promise<Answered> {
+  let answerHeaders: Record<string, string> | undefined;
   for (const hook of hooks) {
     if (!hook.beforeUpstream) continue;
     let r: BeforeUpstream | undefined | void;
@@ -46,18 +47,27 @@ async function beforeUpstream(
       throw hookFailed(hook, "beforeUpstream", e);
     }
     if (!r) continue;
-    if ("body" in r) body = r.body;
-    else if ("error" in r) throw r.error;
-    else return answered(ctx, targets[0]!, r, hook);
+    if (r.headers) answerHeaders = { ...answerHeaders, ...r.headers };
+    if (r.error) throw withHeaders(r.error, answerHeaders);
+    if (r.answer || r.events) return { ...(await answered(ctx, targets[0]!, r, hook)), answerHeaders };
+    if (r.body) body = r.body;
   }
-  return execute(ctx, targets, body, limits);
+  const served: Answered = await execute(ctx, targets, body, limits);
+  if (answerHeaders) served.answerHeaders = answerHeaders;
+  return served;
+}
+
+/** A hook's error answer, with the headers hooks gave for the answer (its own win). */
+function withHeaders(e: GatewayError, headers: Record<string, string> | undefined): GatewayError {
+  if (!headers) return e;
+  return new GatewayError(e.code, e.message, { status: e.status, details: e.details, headers: { ...headers, ...e.headers } });
 }
 
 /**
  * A hook's answer, served as the primary target's would be once the key may use it and admission allowed the call
  * (refused the way `execute` refuses, attempt and all).
  */
-async function answered(ctx: CallContext, target: Target, r: { answer: unknown } | { events: unknown }, hook: Hook): Promise<Answered> {
+async function answered(ctx: CallContext, target: Target, r: BeforeUpstream, hook: Hook): Promise<Answered> {
   const started = Date.now();
   const refused = (e: unknown, reason: string) => {
     const ge = toGatewayError(e);
@@ -76,11 +86,11 @@ async function answered(ctx: CallContext, target: Target, r: { answer: unknown }
   }
   const served: Answered = { target, index: 0, attempts: [], secrets: [], answeredBy: hook.name };
   if (!ctx.stream) {
-    if (!("answer" in r)) throw hookFailed(hook, "beforeUpstream", new Error("a call that is not streamed takes an answer, not events"));
-    served.json = r.answer as Answered["json"];
+    if (!r.answer) throw hookFailed(hook, "beforeUpstream", new Error("a call that is not streamed takes an answer, not events"));
+    served.json = r.answer;
     return served;
   }
-  const events = "events" in r ? (r.events as readonly GenerateContentResponse[]) : [r.answer as GenerateContentResponse];
+  const events = r.events ?? [r.answer!];
   if (!events.length) throw hookFailed(hook, "beforeUpstream", new Error("a stream's answer needs at least one event"));
   const heard = { at: Date.now() };
   let next = 1;

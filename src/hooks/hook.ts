@@ -6,12 +6,15 @@
  *  - `beforeUpstream(call, request)`: a model action's, once its body is valid and its targets are planned, before
  *    the first upstream attempt. It may return `{ body }` (the request the upstream gets instead: a redaction), or
  *    answer the call itself: `{ answer }` (a Gemini JSON answer; for a streamed call, its one event), `{ events }`
- *    (a streamed call's events, replayed as SSE), or `{ error }` (a Gemini error, answered as any other). The first
- *    hook that answers ends the round: later hooks' `beforeUpstream` do not run, and no upstream is called.
+ *    (a streamed call's events, replayed as SSE), or `{ error }` (a Gemini error, answered as any other); and
+ *    `headers` for the answer. The first hook that answers ends the round: later hooks' `beforeUpstream` do not
+ *    run, and no upstream is called.
  *  - `onAnswer(call, answer)`: each JSON answer, and each event of a stream as it passes (after the gateway's own
- *    redaction of secrets, so no hook ever sees one). Returns the answer to send instead, or nothing to send it as
- *    it is. Hooks see the answer in reverse order of the list (the last to see the request is the first to see
- *    the answer), and a hook's own answer from `beforeUpstream` passes the same way.
+ *    redaction of secrets, so no hook ever sees one). Returns the answer to send instead (a copy: never change one
+ *    in place, it may go out as the upstream's own bytes), nothing to send it as it is, or `{ end: event }` to end
+ *    a stream with that event (a guardrail's block: the upstream is cancelled, the row charges what was used so
+ *    far). Hooks see the answer in reverse order of the list (the last to see the request is the first to see the
+ *    answer), and a hook's own answer from `beforeUpstream` passes the same way.
  *  - `afterCall(row, call)`: every call's finished usage row — model actions, resources, Live sessions — just
  *    before it is handed to the usage log (a refusal's too, though only its count is kept). A hook may add its own
  *    fields to the row there; a promise it returns is kept alive with waitUntil, its failure logged.
@@ -50,12 +53,28 @@ export interface HookRequest {
   readonly headers: Headers;
 }
 
-/** What a `beforeUpstream` hook decided; nothing (undefined) lets the call go on unchanged. */
-export type BeforeUpstream =
-  | { body: ProviderCall["body"] }
-  | { answer: GeminiJson }
-  | { events: readonly GenerateContentResponse[] }
-  | { error: GatewayError };
+/**
+ * What a `beforeUpstream` hook decided; nothing (undefined) lets the call go on unchanged. One of `error`, `answer`,
+ * `events` or `body` (the first set, in that order, counts); `headers` may come with any of them, or alone.
+ */
+export interface BeforeUpstream {
+  /** The call's answer: a Gemini error (a 503 for a policy that does not parse). */
+  error?: GatewayError;
+  /** The call's answer: a Gemini JSON answer (a blocked prompt's `promptFeedback`, a cache hit). */
+  answer?: GeminiJson;
+  /** A streamed call's answer, event by event (a cache hit replayed). */
+  events?: readonly GenerateContentResponse[];
+  /** The request the upstream gets instead (a redaction). */
+  body?: ProviderCall["body"];
+  /** Headers for the call's answer (a cache's `x-edgeway-cache`); the gateway's own headers are not replaced. */
+  headers?: Record<string, string>;
+}
+
+/** What an `onAnswer` hook may return besides the answer: a stream event to end the stream with. */
+export interface LastEvent {
+  /** The stream's last event: it goes out (past the other hooks), then the upstream is cancelled. */
+  end: GeminiJson;
+}
 
 type Maybe<T> = T | undefined | void;
 
@@ -63,6 +82,6 @@ export interface Hook {
   /** Names the hook in logs and in the error of a call it failed. */
   name: string;
   beforeUpstream?(call: CallContext, request: HookRequest): Maybe<BeforeUpstream> | Promise<Maybe<BeforeUpstream>>;
-  onAnswer?(call: CallContext, answer: GeminiJson): Maybe<GeminiJson> | Promise<Maybe<GeminiJson>>;
+  onAnswer?(call: CallContext, answer: GeminiJson): Maybe<GeminiJson | LastEvent> | Promise<Maybe<GeminiJson | LastEvent>>;
   afterCall?(row: CallRecord, call: CallScope): unknown;
 }

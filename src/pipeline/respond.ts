@@ -46,7 +46,7 @@ export function respondJson(ctx: CallContext, s: Answered): Response | Promise<R
 
 /** `respondJson` with hooks: the answer passes the tap (a hook that fails it makes the call's error) or a hook made it. */
 async function respondJsonHooked(ctx: CallContext, s: Answered, tap: AnswerTap | undefined): Promise<Response> {
-  const h = gatewayHeaders(ctx, s);
+  const h = withAnswerHeaders(gatewayHeaders(ctx, s), s);
   h["content-type"] = JSON_TYPE;
   const hooked = s.answeredBy !== undefined;
   const usage = hooked ? undefined : s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
@@ -131,6 +131,13 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
         sentChars += textLength(chunk);
         const shown = answer ? answer.chunk(chunk) : chunk;
         await send(frames.frame(tap ? await tap.pass(shown) : shown));
+        if (tap?.ended) {
+          // A hook ended the stream (a guardrail's block): the upstream is let go, the client's side closed.
+          abort.abort();
+          rest.cancel().catch(() => {});
+          await settled(writer.close());
+          break;
+        }
         const silence = new Promise<never>((_, reject) => {
           // Silence is measured from the upstream's latest bytes, not the latest chunk sent on.
           const check = () => {
@@ -180,10 +187,15 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
   };
   ctx.waitUntil(pump().finally(() => client?.removeEventListener("abort", onAbort)));
 
-  const h = gatewayHeaders(ctx, s);
+  const h = hooks.length ? withAnswerHeaders(gatewayHeaders(ctx, s), s) : gatewayHeaders(ctx, s);
   h["content-type"] = "text/event-stream";
   h["cache-control"] = "no-cache";
   return new Response(out.readable, { status: 200, headers: h });
+}
+
+/** The hooks' headers for the answer under the gateway's own (which they do not replace). */
+function withAnswerHeaders(h: Record<string, string>, s: Answered): Record<string, string> {
+  return s.answerHeaders ? { ...s.answerHeaders, ...h } : h;
 }
 
 /** The client's side of a stream was cancelled: it disconnected. */

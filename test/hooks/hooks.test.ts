@@ -3,13 +3,14 @@
  * rewrites the request and stream events, and counts afterCall across success, upstream failure, a client gone
  * mid-stream and thrown errors — exactly once each time, with the usage row written each time.
  */
-import { env } from "cloudflare:test";
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../src/config";
 import { GatewayError } from "../../src/gemini/errors";
-import type { Hook } from "../../src/hooks/hook";
+import type { BeforeUpstream, Hook } from "../../src/hooks/hook";
 import { hooksFor, registerHook } from "../../src/hooks/registry";
-import { createKey, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import worker from "../../src/index";
+import { BASE, createKey, flushUsage, genaiCall, mockUpstream, ownResource, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 const removals: (() => void)[] = [];
 const use = (hook: Hook) => removals.push(registerHook(hook));
@@ -32,6 +33,23 @@ function frames(text: string): any[] {
     expect(f.startsWith("data: ")).toBe(true);
     return JSON.parse(f.slice(6));
   });
+}
+
+/** A streamed upstream body that sends `first`, then waits for the test to call `next(...)`, `finish` or `cut()`. */
+function gatedStream(first: string) {
+  const enc = new TextEncoder();
+  let ctl!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      ctl = c;
+      c.enqueue(enc.encode(first));
+    },
+  });
+  return {
+    response: () => new Response(body, { headers: { "content-type": "text/event-stream" } }),
+    next: (more: string) => ctl.enqueue(enc.encode(more)),
+    cut: () => ctl.error(new Error("connection reset by peer")),
+  };
 }
 
 /** A plug-in that counts, per request id, its beforeUpstream and afterCall runs and keeps each call's row. */
@@ -168,6 +186,51 @@ describe("hooks: rewriting", () => {
     await j.settled();
   });
 
+  it("beforeUpstream's headers go on the answer, whoever made it, under the gateway's own", async () => {
+    const { key } = await createKey();
+    const calls = mockUpstream(() => Response.json(candidate("upstream", { finishReason: "STOP" })));
+    let hit = false;
+    use({
+      name: "cache",
+      beforeUpstream: (): BeforeUpstream =>
+        hit
+          ? { answer: candidate("cached", { finishReason: "STOP" }), headers: { "x-edgeway-cache": "hit", age: "3", "x-edgeway-provider": "not-mine" } }
+          : { headers: { "x-edgeway-cache": "miss" } },
+    });
+    const miss = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("hi"), key);
+    expect(miss.res.headers.get("x-edgeway-cache")).toBe("miss");
+    expect(textOf(await miss.res.json())).toBe("upstream");
+    await miss.settled();
+    hit = true;
+    const again = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { query: "?alt=sse" });
+    expect(again.res.headers.get("x-edgeway-cache")).toBe("hit");
+    expect(again.res.headers.get("age")).toBe("3");
+    expect(again.res.headers.get("x-edgeway-provider")).toBe("gemini");
+    expect(frames(await again.res.text()).map(textOf)).toEqual(["cached"]);
+    await again.settled();
+    expect(calls).toHaveLength(1);
+  });
+
+  it("onAnswer's { end } ends a stream with that event: the upstream is cancelled, the row charges what was used", async () => {
+    const { key } = await createKey();
+    const up = gatedStream(frame({ ...candidate("my card is "), usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 1 } }));
+    const calls = mockUpstream(() => up.response());
+    use({
+      name: "guard",
+      onAnswer: (_call, a) => (textOf(a).includes("4111") ? { end: candidate("", { finishReason: "SPII" }) } : undefined),
+    });
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { query: "?alt=sse" });
+    const reader = res.body!.getReader();
+    await reader.read();
+    up.next(frame(candidate("4111 1111 1111 1111")));
+    const rest: string[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest.push(new TextDecoder().decode(r.value));
+    expect(frames(rest.join(""))).toEqual([candidate("", { finishReason: "SPII" })]);
+    await settled();
+    expect(calls[0]!.signal.aborted).toBe(true);
+    expect(await usageRow(res.headers.get("x-edgeway-request-id"))).toMatchObject({ status: 200, outcome: "ok", input_tokens: 5 });
+  });
+
   it("hooks see the answer last-registered first", async () => {
     const { key } = await createKey();
     mockUpstream(() => Response.json(candidate("x", { finishReason: "STOP" })));
@@ -180,23 +243,6 @@ describe("hooks: rewriting", () => {
     expect(order).toEqual(["second", "first"]);
   });
 });
-
-/** A streamed upstream body that sends `first`, then waits for the test to call `next(...)`, `finish` or `cut()`. */
-function gatedStream(first: string) {
-  const enc = new TextEncoder();
-  let ctl!: ReadableStreamDefaultController<Uint8Array>;
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      ctl = c;
-      c.enqueue(enc.encode(first));
-    },
-  });
-  return {
-    response: () => new Response(body, { headers: { "content-type": "text/event-stream" } }),
-    next: (more: string) => ctl.enqueue(enc.encode(more)),
-    cut: () => ctl.error(new Error("connection reset by peer")),
-  };
-}
 
 describe("hooks: afterCall runs exactly once for every call, and the row is written", () => {
   const once = async (n: ReturnType<typeof counter>, res: Response, expected: Record<string, unknown>) => {
@@ -342,6 +388,26 @@ describe("hooks: afterCall runs exactly once for every call, and the row is writ
     await settled();
     expect(after).toHaveBeenCalledTimes(1);
     expect(after.mock.calls[0]![0]).toMatchObject({ status: 403, request_id: res.headers.get("x-edgeway-request-id") });
+  });
+});
+
+describe("hooks: afterCall beyond model actions", () => {
+  it("a resource call records through the same end: one afterCall with its row", async () => {
+    const { key, id: keyId } = await createKey();
+    await ownResource(keyId, "file", "files/f1");
+    mockUpstream(() => Response.json({ name: "files/f1", state: "ACTIVE" }));
+    const after = vi.fn();
+    use({ name: "after", afterCall: after });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(new Request(`${BASE}/genai/v1beta/files/f1`, { headers: { "x-goog-api-key": key } }), env, ctx);
+    expect(res.status).toBe(200);
+    await res.text();
+    await waitOnExecutionContext(ctx);
+    await flushUsage();
+    const id = res.headers.get("x-edgeway-request-id");
+    expect(after).toHaveBeenCalledTimes(1);
+    expect(after.mock.calls[0]![0]).toMatchObject({ request_id: id, status: 200 });
+    expect(await usageRow(id)).toMatchObject({ status: 200 });
   });
 });
 
