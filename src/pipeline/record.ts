@@ -33,9 +33,11 @@ export interface CallEnd {
 }
 
 export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
-  const tokens = tokensOf(end.usage);
+  // A hook's answer used nothing upstream, whatever its usageMetadata says: no tokens, no cost (src/hooks/hook.ts).
+  const upstream = end.answeredBy === undefined;
+  const tokens = tokensOf(upstream ? end.usage : undefined);
   const price = end.target ? ctx.config.price(end.target.provider, end.target.model) : undefined;
-  const cost = end.target && end.answeredBy === undefined ? costOf(price, end.billable ?? billableOf(end.usage, end.units)) : undefined;
+  const cost = end.target && upstream ? costOf(price, end.billable ?? billableOf(end.usage, end.units)) : undefined;
   return {
     request_id: ctx.requestId,
     ts: ctx.startedAt,

@@ -5,6 +5,7 @@
  * upstream.
  */
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
+import type { GeminiJson } from "../providers/types";
 import { errorResponse, GatewayError, redactError, toGatewayError } from "../gemini/errors";
 import { SseFrames } from "../streaming/sse";
 import type { CallContext, CallScope } from "./context";
@@ -29,39 +30,36 @@ export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): R
 export const JSON_TYPE = "application/json; charset=utf-8";
 
 export function respondJson(ctx: CallContext, s: Answered): Response | Promise<Response> {
-  const hooks = hooksFor(ctx.config);
-  if (hooks.length) return respondJsonHooked(ctx, s, answerTap(ctx, hooks));
-  const h = gatewayHeaders(ctx, s);
-  h["content-type"] = JSON_TYPE;
   // The call's secrets out of the answer's text: the upstream's own text goes out when there were none in it.
   const shown = s.json && answerRedactor(s.secrets)?.chunk(s.json, true);
+  const hooks = hooksFor(ctx.config);
+  if (hooks.length) return respondJsonHooked(ctx, s, shown, answerTap(ctx, hooks));
+  return jsonResponse(ctx, s, shown, gatewayHeaders(ctx, s));
+}
+
+/** With hooks: the answer passes the tap (a hook that fails on it fails the call) and takes the hooks' headers. */
+async function respondJsonHooked(ctx: CallContext, s: Answered, shown: GeminiJson | undefined, tap: AnswerTap | undefined): Promise<Response> {
+  try {
+    if (tap && s.json) shown = await tap.pass(shown ?? s.json);
+  } catch (e) {
+    return respondError(ctx, e, s.attempts, { target: s.target, usage: usedBy(ctx, s) }, s.answeredBy);
+  }
+  return jsonResponse(ctx, s, shown, withAnswerHeaders(gatewayHeaders(ctx, s), s));
+}
+
+function jsonResponse(ctx: CallContext, s: Answered, shown: GeminiJson | undefined, h: Record<string, string>): Response {
+  h["content-type"] = JSON_TYPE;
   const body = shown && shown !== s.json ? JSON.stringify(shown) : (s.raw ?? JSON.stringify(s.json));
-  const usage = s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
   recordCall(ctx, {
     target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
-    usage, ttfbMs: Date.now() - ctx.startedAt, units: imagesMade(ctx, s),
+    usage: usedBy(ctx, s), ttfbMs: Date.now() - ctx.startedAt, units: imagesMade(ctx, s), answeredBy: s.answeredBy,
   });
   return new Response(body, { status: 200, headers: h });
 }
 
-/** `respondJson` with hooks: the answer passes the tap (a hook that fails it makes the call's error) or a hook made it. */
-async function respondJsonHooked(ctx: CallContext, s: Answered, tap: AnswerTap | undefined): Promise<Response> {
-  const h = withAnswerHeaders(gatewayHeaders(ctx, s), s);
-  h["content-type"] = JSON_TYPE;
-  const hooked = s.answeredBy !== undefined;
-  const usage = hooked ? undefined : s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
-  let shown = s.json && answerRedactor(s.secrets)?.chunk(s.json, true);
-  try {
-    if (tap && s.json) shown = await tap.pass(shown ?? s.json);
-  } catch (e) {
-    return respondError(ctx, e, s.attempts, { target: s.target, usage }, s.answeredBy);
-  }
-  const body = shown && shown !== s.json ? JSON.stringify(shown) : (s.raw ?? JSON.stringify(s.json));
-  recordCall(ctx, {
-    target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
-    usage, ttfbMs: Date.now() - ctx.startedAt, units: hooked ? undefined : imagesMade(ctx, s), answeredBy: s.answeredBy,
-  });
-  return new Response(body, { status: 200, headers: h });
+/** What a JSON answer used: the provider's figures, else estimated. */
+function usedBy(ctx: CallContext, s: Served): UsageMetadata | undefined {
+  return s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
 }
 
 /**
@@ -93,8 +91,7 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
 
   const end = (outcome: "ok" | "error" | "aborted", status: number, error: string | null) => {
     // A stream that ended early is charged what it used: the provider's figures so far, else the estimates.
-    const final = s.answeredBy !== undefined ? undefined
-      : outcome === "ok" && usage?.candidatesTokenCount !== undefined ? usage : charged(ctx, usage ?? partialUsage?.(), sentChars);
+    const final = outcome === "ok" && usage?.candidatesTokenCount !== undefined ? usage : charged(ctx, usage ?? partialUsage?.(), sentChars);
     recordCall(ctx, { target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs, answeredBy: s.answeredBy });
   };
   // The client went away: its signal (a deployed runtime aborts it when the client disconnects) or its side of the
