@@ -125,6 +125,19 @@ describe("hooks: answering from beforeUpstream", () => {
     expect(await usageRow(res.headers.get("x-edgeway-request-id"))).toMatchObject({ status: 400, outcome: "error", attempts: 0 });
   });
 
+  it("an answer takes a request slot (rpm) but no tokens", async () => {
+    const { key } = await createKey({ rate_limit: { rpm: 2 } });
+    const calls = mockUpstream(() => new Response("unexpected", { status: 500 }));
+    use({ name: "answers", beforeUpstream: () => ({ answer: candidate("cached") }) });
+    for (const status of [200, 200, 429]) {
+      const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("hi"), key);
+      expect(res.status).toBe(status);
+      await res.text();
+      await settled();
+    }
+    expect(calls).toHaveLength(0);
+  });
+
   it("an answer is served only for a model the key may use", async () => {
     const { key } = await createKey({ models: ["openai/*"] });
     use({ name: "answers", beforeUpstream: () => ({ answer: candidate("cached") }) });
@@ -301,6 +314,32 @@ describe("hooks: afterCall runs exactly once for every call, and the row is writ
     await settled();
     await once(n, res, { status: 499, outcome: "aborted" });
     expect(calls[0]!.signal.aborted).toBe(true);
+  });
+
+  it("client gone during a hook's own streamed answer: aborted row, afterCall once", async () => {
+    const { key } = await createKey();
+    const n = counter();
+    const events = Array.from({ length: 50 }, (_, i) => candidate(`event ${i} `.repeat(2000)));
+    use({ name: "replays", beforeUpstream: () => ({ events }) });
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key);
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await settled();
+    await once(n, res, { status: 499, outcome: "aborted" });
+    expect(await usageRow(res.headers.get("x-edgeway-request-id"))).toMatchObject({ input_tokens: 0, output_tokens: 0, cost_usd: 0 });
+  });
+
+  it("the pipeline throws mid-stream (an upstream event that does not parse): error event, afterCall once", async () => {
+    const { key } = await createKey();
+    const n = counter();
+    mockUpstream(() => sseResponse([frame(candidate("fine")), "data: {not json\r\n\r\n"]));
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key);
+    const events = frames(await res.text());
+    expect(events).toHaveLength(2);
+    expect(events[1].error.code).toBe(502);
+    await settled();
+    await once(n, res, { status: 502, outcome: "error" });
   });
 
   it("a hook's beforeUpstream throws: 500, fails closed, no upstream call", async () => {
