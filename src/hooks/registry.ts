@@ -17,11 +17,16 @@ let byConfig = new WeakMap<Config, readonly Hook[]>();
 
 /** The hooks every call of this config runs, in order. */
 export function hooksFor(config: Config): readonly Hook[] {
-  if (config === builtFor) return built;
-  let list = byConfig.get(config);
-  if (!list) byConfig.set(config, (list = [...configuredHooks(config), ...registered]));
-  builtFor = config;
-  return (built = list.length ? list : NONE);
+  if (config !== builtFor) {
+    let list = byConfig.get(config);
+    if (!list) {
+      const all = [...configuredHooks(config), ...registered];
+      byConfig.set(config, (list = all.length ? all : NONE));
+    }
+    builtFor = config;
+    built = list;
+  }
+  return built;
 }
 
 /** The hooks a config turns on. */
