@@ -1,7 +1,8 @@
 /**
  * Hooks: what the response cache, guardrails and telemetry plug into, so that none of them is an edit to the
  * pipeline (docs/architecture.md, "Hooks"). A hook is a plain object of optional functions; the list is configured
- * once per isolate (src/hooks/registry.ts) and a call with none configured pays one length check for them. *
+ * once per isolate (src/hooks/registry.ts) and a call with none configured pays one length check for them.
+ *
  *  - `beforeUpstream(call, request)`: a model action's, once its body is valid and its targets are planned, before
  *    the first upstream attempt. It may return `{ body }` (the request the upstream gets instead: a redaction), or
  *    answer the call itself: `{ answer }` (a Gemini JSON answer; for a streamed call, its one event), `{ events }`
