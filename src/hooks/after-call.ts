@@ -1,6 +1,6 @@
 /** The `afterCall` hooks: each gets the finished row; one that fails is logged and stops neither the others nor the row. */
 import type { CallScope } from "../pipeline/context";
-import type { CallRecord } from "../usage/record";
+import type { CallRecord } from "../usage/row";
 import type { Hook } from "./hook";
 
 /** `hooks`: a non-empty `hooksFor` list; run last first, as the answer was. */

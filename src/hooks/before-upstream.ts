@@ -8,7 +8,7 @@ import { GatewayError, toGatewayError } from "../gemini/errors";
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { CallContext } from "../pipeline/context";
 import { AllTargetsFailed, execute, type AttemptLimits, type Served } from "../pipeline/execute";
-import { targetString, type Target } from "../plan/target";
+import { targetString, type Target } from "../lib/target";
 import type { ProviderCall } from "../providers/types";
 import type { BeforeUpstream, Hook } from "./hook";
 import { hookFailed, hooksFor } from "./registry";

@@ -39,9 +39,9 @@
 import type { GatewayError } from "../gemini/errors";
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { CallContext, CallScope } from "../pipeline/context";
-import type { Target } from "../plan/target";
+import type { Target } from "../lib/target";
 import type { GeminiJson, ProviderCall } from "../providers/types";
-import type { CallRecord } from "../usage/record";
+import type { CallRecord } from "../usage/row";
 
 /** The upstream request as a `beforeUpstream` hook sees it. */
 export interface HookRequest {
