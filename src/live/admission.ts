@@ -5,7 +5,7 @@
  */
 import type { Gate } from "../governance/gate";
 import type { Price } from "../usage/prices";
-import { tokensOf } from "../usage/record";
+import { tokensOf } from "../usage/row";
 import { liveCostUsd, LiveUsage, rowUsage, type ServerMessageUsage } from "./usage";
 
 /** Tokens reserved ahead of what the session has used (and their cost at the model's dearer price). */

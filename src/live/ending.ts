@@ -4,8 +4,8 @@
  */
 import type { GatewayError } from "../gemini/errors";
 import type { CallEnd } from "../pipeline/record";
-import type { Target } from "../plan/target";
-import type { AttemptInfo, ClosedBy } from "../usage/record";
+import type { Target } from "../lib/target";
+import type { AttemptInfo, ClosedBy } from "../usage/row";
 import { clientEnd, upstreamEnd } from "./close";
 import { liveBillable, modalityTokens, rowUsage, type LiveUsage } from "./usage";
 

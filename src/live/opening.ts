@@ -9,7 +9,7 @@ import type { Gate } from "../governance/gate";
 import { unpricedRefusal } from "../governance/worst-case";
 import { inspectBody } from "../pipeline/body";
 import type { CallScope } from "../pipeline/context";
-import { targetString, type Target } from "../plan/target";
+import { targetString, type Target } from "../lib/target";
 import type { Provider } from "../providers/types";
 import { assertReferencesOwned } from "../resources/references";
 import type { Price } from "../usage/prices";

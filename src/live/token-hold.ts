@@ -5,7 +5,7 @@
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
 import { clock } from "../governance/clock";
-import { describeError } from "../usage/log";
+import { describeError } from "../lib/describe-error";
 import { TOKEN_HOLD_MS, tokenObject } from "./token-store";
 import { holdToken, type PresentedToken } from "./tokens";
 

@@ -7,14 +7,14 @@
 import { GatewayError } from "../gemini/errors";
 import { redactor } from "../gemini/redact";
 import { retryAfterMs } from "../pipeline/retry-policy";
-import { printable, targetString, type Target } from "../plan/target";
+import { printable, targetString, type Target } from "../lib/target";
 import { chooseCredential, coolDown, credentialByLabel, pinnedCredential, recovered, withHealth, type CredentialChoice } from "../providers/credentials/choice";
 import { faultOf } from "../providers/credentials/fault";
 import { servesModel } from "../providers/credentials/pool";
 import { upstreamFetch } from "../providers/transport";
 import type { Credential, Provider } from "../providers/types";
-import { describeError } from "../usage/log";
-import type { AttemptInfo } from "../usage/record";
+import { describeError } from "../lib/describe-error";
+import type { AttemptInfo } from "../usage/row";
 import { unseal, verifyHandle } from "./resumption";
 
 /** What resumption handles are sealed with: the credential's own secret, so they resume only under it. */

@@ -3,7 +3,7 @@
  * again after a wait, cool the credential down. Every way an attempt ends short is classified here, once.
  */
 import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
-import type { Target } from "../plan/target";
+import type { Target } from "../lib/target";
 import { credentialFault, decodeError, faultOf } from "../providers/credentials/fault";
 import type { Provider } from "../providers/types";
 import type { AttemptTimer } from "./timeout";

@@ -1,10 +1,10 @@
 /** What every stage of one inference call shares. Built once per request by the route. */
 import type { DirectKeys } from "../auth/direct";
-import type { KeyRecord } from "../auth/key-record";
+import type { KeyRecord } from "../keys/key-record";
 import type { Config } from "../config";
 import type { Env } from "../env";
 import type { Action } from "../gemini/schema";
-import type { Gate } from "../governance/gate";
+import type { CallGate } from "../governance/gate";
 
 /**
  * What a usage row needs: known as soon as the key is, even when the rest of the request turns out to be bad
@@ -34,9 +34,6 @@ export interface CallScope {
    */
   direct?: DirectKeys;
 }
-
-/** What the pipeline asks of a call's admission. */
-export type CallGate = Pick<Gate, "check" | "admit" | "verified" | "finish" | "record" | "budgeted">;
 
 /** A call whose path and body are valid: it will be planned and executed. */
 export interface CallContext extends CallScope {

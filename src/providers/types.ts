@@ -3,17 +3,17 @@
  * provider's credential pool for a credential, asks the adapter to prepare the upstream request with it (token
  * minting and signing are the adapter's), fetches it (with retries/fallbacks around it), and hands the answer back to
  * the adapter to translate into Gemini shape — JSON through `response`, streams through the adapter's own `decode`.
- * A wire format's translators live with the provider that defines it (openai/, anthropic/, gemini/), and a backend
- * that speaks another's format imports them from there: Azure and Workers AI OpenAI's, Vertex Gemini's and
- * Anthropic's, Bedrock Anthropic's thinking budget, the mock Gemini's whole adapter over its own transport. Imports
- * go one way only, from a backend to a format's owner, never back; wiring (credentials, URLs, signing) is each
- * backend's own.
+ * Wiring is per backend; translators are shared where wire formats are (Vertex uses Anthropic's and Gemini's, Azure
+ * and Workers AI OpenAI's, Bedrock Anthropic's thinking budget, and `mock` is Gemini's provider over a local
+ * transport). A stream translator yields into the respond stage's loop (src/streaming/translate.ts).
  */
 import type { Action, GenerateContentResponse, RequestBody, UsageMetadata } from "../gemini/schema";
 import type { GatewayError } from "../gemini/errors";
+import type { DecodedStream } from "../streaming/translate";
 import type { Credential, CredentialPool } from "./credentials/pool";
 
 export type { Credential } from "./credentials/pool";
+export type { DecodedStream, StreamTranslator } from "../streaming/translate";
 
 /**
  * What `prepare` builds: a POST's address, headers and body. The pipeline makes the one Request from it, with the
@@ -37,21 +37,6 @@ export interface ProviderCall {
 
 /** A Gemini-shaped JSON answer for any action (generateContent, countTokens, embeddings, predict). */
 export type GeminiJson = GenerateContentResponse & Record<string, unknown>;
-
-/** Per-stream state machine: one upstream event (an SSE event, an event-stream message) → zero or more Gemini chunks. */
-export interface StreamTranslator<E> {
-  event(e: E): GenerateContentResponse[];
-  /** Called once when the upstream stream ends; may flush held state (e.g. a last tool call). */
-  end(): GenerateContentResponse[];
-  /** Usage reported so far, before the last chunk (what a stream cut short is charged). */
-  usage?(): UsageMetadata | undefined;
-}
-
-/** A streamed answer being decoded: its Gemini chunks, and the usage its upstream has reported so far. */
-export interface DecodedStream {
-  chunks: ReadableStream<GenerateContentResponse>;
-  usage(): UsageMetadata | undefined;
-}
 
 /** A streamed answer's bytes → Gemini chunks. `onBytes` hears of every network chunk (liveness, for timeouts). */
 export type StreamDecoder = (body: ReadableStream<Uint8Array>, call: ProviderCall, onBytes: () => void) => DecodedStream;

@@ -4,7 +4,7 @@
  */
 import { getConfig } from "../config";
 import type { Env } from "../env";
-import { describeError } from "../usage/log";
+import { describeError } from "../lib/describe-error";
 import { abandonBatch, observeBatch, type BatchMeta, type BatchOperation } from "./batches";
 import { observeOperation, rewriteDownloads, type Operation } from "./operations";
 import { resourceSettings } from "./settings";

@@ -12,7 +12,7 @@ import { readText } from "../pipeline/body";
 import { pinnedCredential } from "../providers/credentials/choice";
 import { upstreamFetch, type UpstreamInit as TransportInit } from "../providers/transport";
 import type { Credential, Provider, ResourceApi } from "../providers/types";
-import type { AttemptInfo } from "../usage/record";
+import type { AttemptInfo } from "../usage/row";
 import { noteRefusal } from "./vanished";
 
 /** The provider whose files, caches, batches and operations the resource routes serve. */

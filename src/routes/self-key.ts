@@ -7,10 +7,10 @@
  */
 import type { Context } from "hono";
 import { identifyKey } from "../auth/authenticate";
-import { inGrace, keyUnusableReason, type KeyRecord } from "../auth/key-record";
+import { inGrace, keyUnusableReason, type KeyRecord } from "../keys/key-record";
 import type { AppEnv } from "../env";
 import { GatewayError, notFound } from "../gemini/errors";
-import { governor } from "../governance/client";
+import { governor } from "../lib/governors";
 import { clock } from "../governance/clock";
 import { reportLease } from "../governance/lease";
 import { periodEnd, WINDOW_MS } from "../governance/policy";

@@ -7,7 +7,7 @@
 import type { Context } from "hono";
 import { assertKeyUsable, identifyKey } from "../../auth/authenticate";
 import { readCredential } from "../../auth/credential";
-import type { KeyRecord } from "../../auth/key-record";
+import type { KeyRecord } from "../../keys/key-record";
 import type { AppEnv } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";
 import { clock } from "../../governance/clock";
@@ -16,7 +16,7 @@ import { openSession } from "../../live/session";
 import { presentToken, TOKEN_PREFIX, type PresentedToken } from "../../live/tokens";
 import type { CallScope } from "../../pipeline/context";
 import { respondError } from "../../pipeline/respond";
-import { printable } from "../../plan/target";
+import { printable } from "../../lib/target";
 import type { ResourceRoute } from "../genai-path";
 
 /** `BidiGenerateContentConstrained` is what the SDK opens with an ephemeral token; both take either credential. */

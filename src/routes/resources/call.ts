@@ -6,7 +6,7 @@
  */
 import type { Context } from "hono";
 import { assertKeyUsable, assertTargetAllowed, identifyKey } from "../../auth/authenticate";
-import type { KeyRecord } from "../../auth/key-record";
+import type { KeyRecord } from "../../keys/key-record";
 import type { AppEnv } from "../../env";
 import { badRequest, GatewayError } from "../../gemini/errors";
 import type { UsageMetadata } from "../../gemini/schema";
@@ -14,11 +14,11 @@ import { Gate, type CallNeed } from "../../governance/gate";
 import type { CallScope } from "../../pipeline/context";
 import { recordCall, type CallEnd } from "../../pipeline/record";
 import { respondError } from "../../pipeline/respond";
-import { parseTarget, targetString, type Target } from "../../plan/target";
+import { parseTarget, targetString, type Target } from "../../lib/target";
 import { resourceSettings, type ResourceSettings } from "../../resources/settings";
 import { ResourceStore, type ResourceRow } from "../../resources/store";
 import { Upstream } from "../../resources/upstream";
-import type { Outcome } from "../../usage/record";
+import type { Outcome } from "../../usage/row";
 import { budgetable } from "../model-action";
 
 export interface ResourceCall {

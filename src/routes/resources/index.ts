@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../env";
 import { notFound } from "../../gemini/errors";
-import { parseTarget, printable, type Target } from "../../plan/target";
+import { parseTarget, printable, type Target } from "../../lib/target";
 import { decodeOnce, modelFrom, VERSIONS, type ResourceRoute } from "../genai-path";
 import { createBatch, cancelBatch, deleteBatch, getBatch, listBatches, type BatchAction } from "./batches";
 import { createCache, deleteCache, getCache, listCaches, patchCache } from "./caches";
