@@ -32,7 +32,12 @@ export interface GeminiErrorBody {
 /** The longest error message sent or logged, in characters. */
 export const MAX_MESSAGE = 3000;
 
-/** An error that is a value until the edge of the pipeline, where `errorResponse` renders it. */
+/**
+ * The one error type the gateway throws for what the caller is told: HTTP code, Gemini status, message, headers.
+ * Thrown where the problem is found and rendered once, as a Gemini error body, by `errorResponse`: Hono's
+ * `app.onError` for whatever reaches it, the call's own error path when the answer also carries the gateway's
+ * headers and a usage row, and an SSE error event instead once a stream has begun.
+ */
 export class GatewayError extends Error {
   readonly code: number;
   readonly status: string;
