@@ -10,6 +10,8 @@ import type { UsageMetadata } from "../gemini/schema";
 import type { Target } from "../lib/target";
 import type { CallScope } from "./context";
 import { upstreamAttempts } from "./execute";
+import { afterCall } from "../hooks/after-call";
+import { hooksFor } from "../hooks/registry";
 
 export interface CallEnd {
   target: Target | null;
@@ -26,12 +28,16 @@ export interface CallEnd {
   billable?: Billable;
   /** What the answer or request tells and usageMetadata does not: images made, seconds of video, cache storage. */
   units?: Parameters<typeof billableOf>[1];
+  /** A hook answered the call before any upstream (src/hooks/hook.ts): nothing was used, nothing is priced. */
+  answeredBy?: string;
 }
 
 export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
-  const tokens = tokensOf(end.usage);
+  // A hook's answer used nothing upstream, whatever its usageMetadata says: no tokens, no cost (src/hooks/hook.ts).
+  const upstream = end.answeredBy === undefined;
+  const tokens = tokensOf(upstream ? end.usage : undefined);
   const price = end.target ? ctx.config.price(end.target.provider, end.target.model) : undefined;
-  const cost = end.target ? costOf(price, end.billable ?? billableOf(end.usage, end.units)) : undefined;
+  const cost = end.target && upstream ? costOf(price, end.billable ?? billableOf(end.usage, end.units)) : undefined;
   return {
     request_id: ctx.requestId,
     ts: ctx.startedAt,
@@ -61,11 +67,14 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
 
 /**
  * The call's row, with its admission settled: the reservation gives way to what the call used, and the row goes to
- * the usage buffer, which settles it with its Governors once it is in D1. A refusal is counted instead.
+ * the usage buffer, which settles it with its Governors once it is in D1. A refusal is counted instead. Every call
+ * ends here exactly once, so this is where the hooks' `afterCall` runs (src/hooks/hook.ts).
  */
 export function recordCall(ctx: CallScope, end: CallEnd): void {
   const record = buildRecord(ctx, end);
   const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
+  const hooks = hooksFor(ctx.config);
+  if (hooks.length) afterCall(hooks, ctx, record);
   if (isRefusal(end)) {
     // Nothing was used: there is nothing to settle.
     countRefusal(ctx.env, ctx.waitUntil, {

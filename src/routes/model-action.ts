@@ -11,7 +11,8 @@ import { Gate } from "../governance/gate";
 import { refusalFor, unpriced, worstCase } from "../governance/worst-case";
 import { readJson, validateBody } from "../pipeline/body";
 import type { CallContext, CallScope } from "../pipeline/context";
-import { AllTargetsFailed, execute } from "../pipeline/execute";
+import { AllTargetsFailed } from "../pipeline/execute";
+import { upstreamThroughHooks } from "../hooks/before-upstream";
 import { respondError, respondJson, respondStream } from "../pipeline/respond";
 import { requestTimeoutMs, TIMEOUT_HEADER } from "../pipeline/timeout";
 import { planTargets } from "../plan/chain";
@@ -59,7 +60,7 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
       admit: () => (admitted ??= scope.gate.admit({ tokens: worst.tokens, usd: worst.usd })),
     };
     const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
-    const served = await execute(ctx, targets, body, limits);
+    const served = await upstreamThroughHooks(ctx, targets, body, limits, req.headers);
     return served.stream ? respondStream(ctx, served, limits.timeoutMs, limits.signal) : respondJson(ctx, served);
   } catch (e) {
     return e instanceof AllTargetsFailed ? respondError(scope, e.error, e.attempts) : respondError(scope, e, []);
