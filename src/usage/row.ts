@@ -54,7 +54,7 @@ export interface CallRecord {
   session?: SessionInfo;
   /**
    * Which Governors must hear of this call's tokens and cost, and under which lease each admitted it ("" when not
-   * under a lease). Travels with the row to whoever stores it (src/governance/settle.ts); never written to D1.
+   * under a lease). Travels with the row to whoever stores it (src/usage/settle.ts); never written to D1.
    */
   settle?: SettleRefs;
 }
