@@ -75,7 +75,7 @@ export async function serveResource(c: Context<AppEnv>, version: string, action:
     waitUntil,
   };
   const settings = resourceSettings(c.env);
-  const upstream = new Upstream(settings);
+  const upstream = new Upstream(config);
   let deferred = false;
   let status = 0;
   const call: ResourceCall = {
