@@ -1,4 +1,4 @@
-/** The usage row of one call: what the usage log stores and governance settles. Never holds a secret. */
+/** The usage row of one call: what the usage log stores and settles with its Governors. Never holds a secret. */
 import type { UsageMetadata } from "../gemini/schema";
 
 export type Outcome = "ok" | "error" | "aborted";
