@@ -21,7 +21,7 @@ const STATUS_BY_CODE: Record<number, string> = {
   504: "DEADLINE_EXCEEDED",
 };
 
-export function grpcStatusFor(code: number): string {
+function grpcStatusFor(code: number): string {
   return STATUS_BY_CODE[code] ?? (code >= 500 ? "INTERNAL" : code >= 400 ? "FAILED_PRECONDITION" : "UNKNOWN");
 }
 
@@ -30,7 +30,7 @@ export interface GeminiErrorBody {
 }
 
 /** The longest error message sent or logged, in characters. */
-export const MAX_MESSAGE = 3000;
+const MAX_MESSAGE = 3000;
 
 /**
  * The one error type the gateway throws for what the caller is told: HTTP code, Gemini status, message, headers.
