@@ -17,6 +17,9 @@ import { launchChromium } from "./chromium";
 const root = path.resolve(import.meta.dirname, "../..");
 let gw: Gateway;
 let gemini: MockUpstream;
+/** An OpenAI-compatible host ("acme") that throttles every call: its credential cools, and Providers shows it. */
+let acme: MockUpstream;
+const ACME_SECRET = "acme-secret-value-0123456789";
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -68,6 +71,7 @@ const PAGES = [
   ["#/teams", "Teams"],
   ["#/logs", "Logs"],
   ["#/resources", "Resources"],
+  ["#/providers", "Providers"],
   ["#/playground", "Playground"],
 ] as const;
 
@@ -81,7 +85,14 @@ const call = (secret: string, model = "mock/echo", body: Record<string, unknown>
 beforeAll(async () => {
   // A Gemini upstream that is down: a call to a Gemini model falls back, and the console shows it.
   gemini = await mockUpstream((_req, res) => void res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: 503, message: "overloaded", status: "UNAVAILABLE" } })));
-  gw = await startGateway({ MOCK_PROVIDER: "on", GEMINI_API_KEY: "upstream-gemini-key", GEMINI_BASE_URL: gemini.url, EDGEWAY_RETRIES: "0" });
+  acme = await mockUpstream((_req, res) => void res.writeHead(429, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "slow down", type: "rate_limit_exceeded" } })));
+  gw = await startGateway({
+    MOCK_PROVIDER: "on", GEMINI_API_KEY: "upstream-gemini-key", GEMINI_BASE_URL: gemini.url, EDGEWAY_RETRIES: "0",
+    ACME_KEY: ACME_SECRET,
+    OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "acme", base_url: acme.url, key_secret: "ACME_KEY", models: ["acme-large"] }]),
+    PROVIDER_KEYS: JSON.stringify({ acme: [{ label: "acme-main", secret: "ACME_KEY", models: ["acme-*"], weight: 2 }] }),
+    PRICES: JSON.stringify({ "acme/*": { input: 1.5, output: 6 } }),
+  });
   browser = await launchChromium();
   context = await browser.newContext();
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: gw.url });
@@ -145,6 +156,7 @@ afterAll(async () => {
   await browser?.close();
   await gw?.stop();
   await gemini?.close();
+  await acme?.close();
 });
 
 describe("the operator's first session", () => {
@@ -316,6 +328,35 @@ describe("the operator's first session", () => {
     await page.getByRole("button", { name: "Apply filters" }).click();
     await page.getByText("No resources match.").waitFor();
     await shot(page, "resources");
+  });
+
+  it("Providers shows credentials by label (never a secret), a throttled one cooling with why, models, prices and the catalogue date", async () => {
+    const { key } = await gw.createKey({ name: "acme-caller" });
+    expect((await call(key, "acme/acme-large")).status).toBe(429);
+    const page = await newPage();
+    await nav(page, "Providers");
+    await page.getByRole("heading", { name: "Providers", level: 1 }).waitFor();
+    const acmeSection = page.getByRole("region", { name: "acme" });
+    const row = acmeSection.getByRole("row", { name: /acme-main/ });
+    await row.waitFor();
+    expect(await row.textContent()).toContain("acme-*");
+    await row.getByText("cooling at acme-large").waitFor();
+    expect(await row.textContent()).toMatch(/until \d{4}-\d{2}-\d{2} [\d:]+ UTC: the upstream throttled it \(429\) at acme-large/);
+    await page.getByText("this isolate's view").waitFor();
+    // The Gemini credential is healthy; its models carry the catalogue's prices.
+    const geminiSection = page.getByRole("region", { name: "gemini", exact: true });
+    await geminiSection.getByRole("row", { name: /default/ }).getByText("healthy").waitFor();
+    await geminiSection.getByText(/listed models and their prices/).click();
+    const flash = geminiSection.getByRole("row", { name: /gemini\/gemini-2\.5-flash / });
+    expect(await flash.first().textContent()).toContain("$0.3 in / $2.5 out");
+    // The price table: the catalogue's date and the PRICES override.
+    const prices = page.getByRole("region", { name: "Price table" });
+    expect(await prices.textContent()).toMatch(/dated \d{4}-\d{2}-\d{2}/);
+    await prices.getByRole("row", { name: /acme\/\*/ }).getByText("$1.5 in / $6 out per 1M tokens").waitFor();
+    const html = await page.content();
+    for (const s of [ACME_SECRET, "upstream-gemini-key", ADMIN_TOKEN]) expect(html.includes(s), s).toBe(false);
+    await shot(page, "providers");
+    await page.close();
   });
 
   it("the Overview counts the calls on its chart, in its top lists and against the budgets", async () => {
