@@ -19,6 +19,8 @@ function priceText(p: PriceView | null): string {
   const parts = [`${usd(p.input)} in`, `${usd(p.output)} out`];
   if (typeof p.cached_input === "number" && p.cached_input !== p.input) parts.push(`${usd(p.cached_input)} cached`);
   if (p.tiers?.length) parts.push("tiered by prompt size");
+  if (typeof p.per_image === "number") return `$${p.per_image} per image`;
+  if (typeof p.per_second === "number") return `$${p.per_second} per second of video`;
   return `${parts.join(" / ")} per 1M tokens`;
 }
 
@@ -111,7 +113,7 @@ function ProviderSection({ p }: { p: ProviderView }) {
       {p.models.length > 0 ? (
         <details>
           <summary>
-            {p.models.length} listed model{p.models.length === 1 ? "" : "s"} and their prices
+            {p.models.length === 1 ? "1 listed model and its price" : `${p.models.length} listed models and their prices`}
           </summary>
           <div class="table-wrap">
             <table class="cards models">
