@@ -220,7 +220,6 @@ describe("the operator's first session", () => {
     // Shown once: not in the page, nor in any storage, once the dialog is closed.
     const leftovers = await page.evaluate((s) => [document.documentElement.outerHTML.includes(s), JSON.stringify({ ...sessionStorage }).includes(s), JSON.stringify({ ...localStorage }).includes(s)], secret);
     expect(leftovers).toEqual([false, false, false]);
-    await shot(page, "keys");
   });
 
   it("edit changes what was changed and keeps every other field (team, budget period, allow-list, fallbacks)", async () => {
@@ -389,6 +388,44 @@ describe("the operator's first session", () => {
     await detail.getByText("ci-bot").waitFor();
     await expect.poll(async () => (await detail.textContent())!.match(/\$0\.0000\d+/)?.[0]).toBeTruthy();
     await shot(page, "teams");
+  });
+
+  it("Keys shows spend and budget use per key, keeps each row's actions on one line at 1280 px, and picks models from the models list", async () => {
+    await go(page, "#/keys", "Keys");
+    const row = page.getByRole("row", { name: /ci-bot/ });
+    await expect.poll(async () => (await row.getByRole("cell").allTextContents()).join("|")).toMatch(/\$0\.0000\d+ of \$2\.5 \(/);
+    expect(await row.getByRole("meter").count()).toBe(1);
+    expect(await row.textContent()).toMatch(/Spend|\$0\.0000\d+/);
+    // The Actions cell: every control on one line.
+    const boxes = await row.locator(".row-actions > *").evaluateAll((els) => els.map((e) => e.getBoundingClientRect()).map((b) => ({ top: b.top, bottom: b.bottom })));
+    expect(boxes.length).toBe(4);
+    expect(Math.max(...boxes.map((b) => b.top))).toBeLessThan(Math.min(...boxes.map((b) => b.bottom)));
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+    await shot(page, "keys");
+    // The allow-list picker: built from the providers' models, added to the list without retyping it.
+    await page.getByRole("button", { name: "New key" }).click();
+    const dialog = page.getByRole("dialog", { name: "New key" });
+    await dialog.getByLabel("Models allowed").fill("gemini-*");
+    await dialog.getByLabel("Add a model").selectOption("mock/*");
+    await dialog.getByLabel("Add a model").selectOption("gemini/gemini-2.5-flash");
+    expect(await dialog.getByLabel("Models allowed").inputValue()).toBe("gemini-*, mock/*, gemini/gemini-2.5-flash");
+    await dialog.getByRole("button", { name: "Close" }).click();
+  });
+
+  it("a team's page creates a key in that team", async () => {
+    await go(page, `#/teams?id=${teamId}`, "Teams");
+    await page.getByRole("button", { name: "New key in this team" }).click();
+    const dialog = page.getByRole("dialog", { name: "New key" });
+    expect(await dialog.getByLabel("Team").locator("option:checked").textContent()).toBe("ml-platform");
+    await dialog.getByLabel("Name").fill("team-made");
+    await dialog.getByRole("button", { name: "Create key" }).click();
+    const shown = page.getByRole("dialog", { name: "Key “team-made” created" });
+    await shown.getByRole("button", { name: "Done" }).click();
+    const detail = page.getByRole("region", { name: /Team “ml-platform”: keys/ });
+    const row = detail.getByRole("row", { name: /team-made/ });
+    await row.waitFor();
+    const id = (await row.locator(".mono.small").textContent())!;
+    expect((await (await gw.admin(`/keys/${id}`)).json()).team_id).toBe(teamId);
   });
 
   it("rotate shows a new secret once; the old secret is refused at once", async () => {

@@ -9,14 +9,16 @@ import { href, navigate, type Route } from "../router";
 import { BudgetMeter, keyStatus, Loading } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
 import { BudgetFields, budgetFrom, LimitFields, rateLimitFrom, useAction } from "../ui/form";
-import { KeyTable, limits } from "./keys";
+import { KeyModal, KeyTable, limits, useKeySpend, type KeyModalState } from "./keys";
 
 type Modal = { kind: "create" } | { kind: "edit"; team: TeamRecord } | { kind: "delete"; team: TeamRecord };
 const DAY = 86_400_000;
+const NO_KEYS: never[] = [];
 
 export function Teams({ route }: { route: Route }) {
   const { admin, dir, dirLoading, dirError } = useConsole();
   const [modal, setModal] = useState<Modal | null>(null);
+  const [keyModal, setKeyModal] = useState<KeyModalState | null>(null);
   const selected = route.params.get("id");
   // Spend over the last 30 days per team and per key, and each budget's use in its current period.
   const spend = useLoad(async () => {
@@ -33,6 +35,8 @@ export function Teams({ route }: { route: Route }) {
     };
   }, [dir]);
   const team = selected ? dir.teamById.get(selected) : undefined;
+  const teamKeys = team ? dir.keys.filter((k) => k.team_id === team.id) : [];
+  const keySpend = useKeySpend(teamKeys.length ? teamKeys : NO_KEYS);
 
   return (
     <>
@@ -117,13 +121,17 @@ export function Teams({ route }: { route: Route }) {
           <h2 id="team-h">
             Team “{team.name}”: keys <span class="muted small">({team.id})</span>
           </h2>
-          <p>
+          <p class="detail-links">
             <a href={href("overview", { team_id: team.id })}>Usage over time</a> · <a href={href("logs", { team_id: team.id })}>Logs</a>
+            <button type="button" class="primary" onClick={() => setKeyModal({ kind: "create", team_id: team.id })}>
+              New key in this team
+            </button>
           </p>
-          <KeyTable keys={dir.keys.filter((k) => k.team_id === team.id)} spend={spend.data?.key ?? new Map()} />
+          <KeyTable keys={teamKeys} spend={spend.data?.key ?? new Map()} budgets={keySpend.data?.budgets} onAction={setKeyModal} />
         </section>
       )}
       {modal && <TeamModal modal={modal} close={() => setModal(null)} />}
+      {keyModal && <KeyModal modal={keyModal} setModal={setKeyModal} />}
     </>
   );
 }
