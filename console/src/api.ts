@@ -22,6 +22,21 @@ export interface Totals {
   unpriced_calls?: number;
   /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
   refused?: number;
+  /** Answers served from the response cache, and what they would have cost (absent until the cache is deployed). */
+  cache_hits?: number;
+  saved_usd?: number;
+}
+
+/** p50 and p95 (ms) from GET /admin/usage/latency; null figures when no call matched. */
+export interface Quantiles {
+  count: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+}
+export interface Latency {
+  latency: Quantiles;
+  ttfb: Quantiles;
+  groups?: ({ hour?: string; day?: string } & { latency: Quantiles; ttfb: Quantiles })[];
 }
 export type Group = "key" | "team" | "model" | "provider" | "hour" | "day";
 export type UsageGroup = Totals & { key_id?: string; team_id?: string | null; model?: string | null; provider?: string | null; hour?: string; day?: string };
@@ -182,6 +197,7 @@ export class Admin {
     this.call<TeamRecord>("PATCH", `/teams/${encodeURIComponent(id)}`, f, ifMatch(revision));
   deleteTeam = (id: string) => this.call<{ id: string; deleted: true }>("DELETE", `/teams/${encodeURIComponent(id)}`);
   usage = (f: Filters & { group_by?: Group }) => this.get<Usage>("/usage", { ...f });
+  latency = (f: Filters & { group_by?: Group }) => this.get<Latency>("/usage/latency", { ...f });
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>
     this.get<{ logs: CallRecord[]; next_cursor?: string }>("/logs", { ...f });
   providers = () => this.get<ProvidersView>("/providers");

@@ -368,6 +368,17 @@ describe("the operator's first session", () => {
     const counts = await chart.locator("details tbody tr td:nth-child(2)").allTextContents();
     expect(counts.map(Number).reduce((a, b) => a + b, 0)).toBe(2);
     await page.getByRole("region", { name: "Top keys by spend" }).getByRole("link", { name: "ci-bot" }).waitFor();
+    // Latency and TTFB p50/p95 per bucket, errors by provider, cache hits (zero until a cache serves), and legends
+    // that show the range's figures rather than placeholder dashes while the pointer is off the charts.
+    for (const name of ["Latency", "Time to first byte"]) expect(await page.getByRole("figure", { name, exact: true }).locator("canvas").count()).toBe(1);
+    expect(await tiles.textContent()).toMatch(/Latency, p50\d+ ms/);
+    expect(await tiles.textContent()).toContain("Cache hits0$0 saved");
+    const legends = await page.locator(".u-legend").allTextContents();
+    expect(legends.length).toBe(5);
+    for (const l of legends) expect(l).not.toContain("—");
+    expect(legends[0]).toContain("whole range");
+    const errors = page.getByRole("region", { name: "Errors by provider" });
+    expect(await errors.getByRole("row", { name: /mock/ }).textContent()).toBe("mock200%");
     const budgets = page.getByRole("region", { name: "Budget use", exact: true });
     await budgets.getByRole("link", { name: "ci-bot" }).waitFor();
     await budgets.getByRole("link", { name: "ml-platform" }).waitFor();
