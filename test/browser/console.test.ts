@@ -510,6 +510,37 @@ describe("refusals, hostile input and accessibility", () => {
     await confirm.getByRole("button", { name: "Cancel" }).click();
   });
 
+  it("Logs counts the refused calls of its filter in one line (linked to the Overview), and says why a filter on what served shows none", async () => {
+    const { id, key } = await gw.createKey({ name: "refused-key", rate_limit: { rpm: 1 } });
+    expect((await call(key)).status).toBe(200);
+    expect((await call(key)).status).toBe(429);
+    const db = await gw.mf.getD1Database("DB");
+    await expect
+      .poll(async () => (await gw.flushUsage(), (await db.prepare("SELECT total(count) AS n FROM refusals WHERE key_id = ?").bind(id).first<{ n: number }>())?.n), { timeout: 20_000 })
+      .toBe(1);
+    await go(page, `#/logs?key_id=${id}`, "Logs");
+    const note = page.getByRole("note");
+    await note.getByText(/1 call was refused before reaching a provider \(1 × 429 /).waitFor();
+    expect(await note.getByRole("link", { name: "see them on the Overview" }).getAttribute("href")).toBe(`#/overview?key_id=${id}`);
+    await go(page, `#/logs?key_id=${id}&outcome=ok`, "Logs");
+    await page.getByRole("note").getByText(/counted, not logged, and have no model, provider or outcome/).waitFor();
+  });
+
+  it("a call with no attempts says so in a sentence, not an empty table", async () => {
+    const { id } = await gw.createKey({ name: "local-answers" });
+    const db = await gw.mf.getD1Database("DB");
+    await db.prepare(`INSERT INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action, stream, status, outcome, error,
+      attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens, thinking_tokens, cost_usd, latency_ms, ttfb_ms)
+      VALUES (?, ?, ?, NULL, 'mock/echo', 'mock', 'echo', 'countTokens', 0, 200, 'ok', NULL, 0, 0, '[]', 5, 0, 0, 0, 0, 1, NULL)`)
+      .bind(crypto.randomUUID(), Date.now() - 1000, id).run();
+    await go(page, `#/logs?key_id=${id}`, "Logs");
+    await page.locator("table.logs tbody tr").first().getByRole("button", { name: /Details/ }).click();
+    const detail = page.getByRole("dialog", { name: "Call detail" });
+    await detail.getByText(/No provider was called for this request/).waitFor();
+    expect(await detail.locator("table").count()).toBe(0);
+    await page.keyboard.press("Escape");
+  });
+
   it("an edit made over someone else's change is refused with the API's 409, not applied over it", async () => {
     const { id } = await gw.createKey({ name: "shared-key", rate_limit: { rpm: 10 } });
     await go(page, "#/keys", "Keys");
