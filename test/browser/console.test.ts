@@ -496,6 +496,10 @@ describe("refusals, hostile input and accessibility", () => {
     expect(refused.error.message).toContain("fallbacks");
     await dialog.getByRole("alert").getByText(refused.error.message, { exact: true }).waitFor();
     expect(await dialog.getByRole("alert").textContent()).toContain("HTTP 400");
+    // Next to the field it concerns, which is marked invalid and has focus.
+    expect(await dialog.locator(".field", { has: page.getByLabel("Default fallbacks") }).getByRole("alert").count()).toBe(1);
+    expect(await dialog.getByLabel("Default fallbacks").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("name"))).toBe("fallbacks");
     await dialog.getByRole("button", { name: "Close" }).click();
 
     // A team with keys cannot be deleted: the 409's message, in the confirmation dialog.
@@ -505,8 +509,11 @@ describe("refusals, hostile input and accessibility", () => {
     await page.getByRole("button", { name: "Delete busy-team" }).click();
     const confirm = page.getByRole("dialog", { name: "Delete team “busy-team”?" });
     await confirm.getByRole("button", { name: "Delete team" }).click();
+    // Offered with the keys named up front; the API's refusal names them too, not only by id.
+    await confirm.getByRole("link", { name: "busy-key" }).waitFor();
     await confirm.getByRole("alert").getByText(/still has 1 key\(s\).*move or revoke them first/).waitFor();
     expect(await confirm.getByRole("alert").textContent()).toContain("HTTP 409");
+    expect(await confirm.getByRole("alert").textContent()).toMatch(/“busy-key” \(key_/);
     await confirm.getByRole("button", { name: "Cancel" }).click();
   });
 
@@ -568,6 +575,20 @@ describe("refusals, hostile input and accessibility", () => {
     await p.close();
   });
 
+  it("a gateway that does not answer shows an error with a way to try again, not an endless Loading…", async () => {
+    const p = await newPage();
+    await p.route("**/admin/**", (r) => r.abort("connectionrefused"));
+    await p.getByRole("button", { name: "Refresh" }).click();
+    const alert = p.getByRole("alert").filter({ hasText: "Could not read usage" });
+    await alert.getByText(/did not reach the gateway/).waitFor();
+    expect(await p.getByText("Loading usage…").count()).toBe(0);
+    await p.unroute("**/admin/**");
+    await alert.getByRole("button", { name: "Try again" }).click();
+    await p.getByRole("region", { name: "Totals, Last 24 hours" }).waitFor();
+    await alert.waitFor({ state: "detached" });
+    await p.close();
+  });
+
   it("names with markup are shown as text, never run", async () => {
     const hostile = `<img src=x onerror="window.__pwned=1">`;
     await gw.createKey({ name: hostile });
@@ -619,6 +640,12 @@ describe("refusals, hostile input and accessibility", () => {
       await p.waitForLoadState("networkidle");
       const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(overflow, hash).toBeLessThanOrEqual(0);
+    }
+    // Every page's link is in view (the navigation wraps; nothing is cut off at the edge).
+    for (const [, name] of PAGES) {
+      const box = (await p.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).boundingBox())!;
+      expect(box.x, name).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width, name).toBeLessThanOrEqual(390);
     }
     await go(p, "#/keys", "Keys");
     await p.getByRole("row", { name: /ci-bot/ }).waitFor();

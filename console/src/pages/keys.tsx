@@ -9,7 +9,7 @@ import { rememberSecret } from "../session";
 import { useLoad } from "../load";
 import { BudgetMeter, keyStatus, Loading, SecretField, StatusBadge, TeamOptions, teamName, type KeyStatus } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
-import { BudgetFields, budgetFrom, LimitFields, rateLimitFrom, useAction } from "../ui/form";
+import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, rateLimitFrom, useAction } from "../ui/form";
 
 export type KeyModalState = { kind: "create"; team_id?: string } | { kind: "edit"; key: KeyRecord } | { kind: "rotate"; key: KeyRecord } | { kind: "revoke"; key: KeyRecord } | { kind: "secret"; key: NewKey; rotated: boolean };
 
@@ -239,7 +239,7 @@ export function KeyModal({ modal, setModal }: { modal: KeyModalState; setModal: 
 function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy: boolean; error?: Error; onSubmit: (f: Partial<KeyFields>) => void }) {
   const { admin, dir } = useConsole();
   const k = props.key0;
-  const [invalid, setInvalid] = useState<string>();
+  const [invalid, setInvalid] = useState<Error>();
   const models = useRef<HTMLTextAreaElement>(null);
   // The picker offers what the providers list (a team admin may not read them: then there is no picker).
   const listed = useLoad(() => admin.providers().then((d) => d.providers.map((p) => ({ name: p.name, models: p.models.map((m) => m.id) }))), [admin]);
@@ -257,7 +257,7 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
         const f = new FormData(e.currentTarget);
         const s = (n: string) => String(f.get(n) ?? "").trim();
         const expires = fromLocalInput(s("expires_at"));
-        if (s("expires_at") && expires === undefined) return setInvalid("Expires: not a date and time");
+        if (s("expires_at") && expires === undefined) return setInvalid(new Error("expires_at: not a date and time"));
         setInvalid(undefined);
         props.onSubmit({
           name: s("name"),
@@ -275,12 +275,14 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
       <label>
         Name <span class="req">(required)</span>
         <input name="name" required maxLength={200} defaultValue={k?.name} autocomplete="off" />
+        <FieldError name="name" error={props.error} />
       </label>
       <label>
         Team
         <select name="team_id">
           <TeamOptions teams={dir.teams} none="No team" selected={k ? k.team_id : props.team0} />
         </select>
+        <FieldError name="team_id" error={props.error} />
       </label>
       <div class="field wide">
         <label>
@@ -313,6 +315,7 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
         <span id="models-help" class="help">
           Comma-separated, <code>*</code> matches anything: <code>gemini-*</code>, <code>openai/*</code>. Empty: any model.
         </span>
+        <FieldError name="models" error={props.error} />
       </div>
       <div class="field">
         <label>
@@ -322,6 +325,7 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
         <span id="providers-help" class="help">
           Comma-separated, e.g. <code>gemini, openai</code>.
         </span>
+        <FieldError name="providers" error={props.error} />
       </div>
       <div class="field">
         <label>
@@ -331,24 +335,21 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
         <span id="fallbacks-help" class="help">
           <code>provider/model</code>, tried in order when a request names none.
         </span>
+        <FieldError name="fallbacks" error={props.error} />
       </div>
-      <LimitFields value={k?.rate_limit} />
-      <BudgetFields value={k?.budget} />
+      <LimitFields value={k?.rate_limit} error={props.error} />
+      <BudgetFields value={k?.budget} error={props.error} />
       <label>
         Expires (UTC)
         <input name="expires_at" type="datetime-local" defaultValue={toLocalInput(k?.expires_at)} />
+        <FieldError name="expires_at" error={invalid ?? props.error} />
       </label>
       {k && (
         <label class="check">
           <input name="active" type="checkbox" defaultChecked={k.active} /> Active (unchecked: calls are refused until it is checked again)
         </label>
       )}
-      {invalid && (
-        <p class="error" role="alert">
-          {invalid}
-        </p>
-      )}
-      {props.error && <ErrorNote error={props.error} />}
+      <FormError error={props.error} />
       <div class="actions wide">
         <button type="submit" class="primary" disabled={props.busy}>
           {props.submit}
