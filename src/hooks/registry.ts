@@ -1,8 +1,9 @@
 /**
- * The hooks of this isolate: those the config turns on (none built in yet: the cache, guardrails and telemetry will
- * add theirs here) followed by those registered in code. Built once per config and kept with it; the hot path asks
+ * The hooks of this isolate: those the config turns on (the response cache; guardrails and telemetry will add
+ * theirs here) followed by those registered in code. Built once per config and kept with it; the hot path asks
  * for them with one comparison and then checks the list's length.
  */
+import { responseCache } from "../cache/hook";
 import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Hook } from "./hook";
@@ -29,9 +30,12 @@ export function hooksFor(config: Config): readonly Hook[] {
   return built;
 }
 
-/** The hooks a config turns on. */
-function configuredHooks(_config: Config): Hook[] {
-  return [];
+/**
+ * The hooks a config turns on. The response cache comes first: it sees the request before the others and the
+ * answer after them (a guardrail's block is never stored). Each call then pays for it only as its policy says.
+ */
+function configuredHooks(config: Config): Hook[] {
+  return config.responseCache ? [responseCache] : [];
 }
 
 /** Adds a hook for every later call of this isolate (after the configured ones); returns its removal. */
