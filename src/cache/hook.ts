@@ -60,7 +60,8 @@ export const responseCache: Hook = {
     const key = await entryKey(policy.scope, call.action, request.targets, request.body);
     if (control !== "refresh") {
       const now = Date.now();
-      const hit = await readEntry(key, ttl, now);
+      // A store that fails is a miss, not a failed call.
+      const hit = await readEntry(key, ttl, now).catch((e) => void console.error(`response cache: read failed: ${String(e)}`));
       if (hit && (call.stream ? hit.events?.length : hit.answer)) {
         calls.set(call.requestId, { mode: "hit", hit });
         const headers = { ...header("hit"), age: String(Math.max(0, Math.floor((now - hit.at) / 1000))) };

@@ -87,7 +87,9 @@ async function answered(ctx: CallContext, target: Target, r: BeforeUpstream, hoo
     throw refused(e, "not allowed for key");
   }
   try {
-    await ctx.admit();
+    // A request slot only: an answer that uses nothing upstream reserves no tokens or cost (a cache hit is served
+    // to a key whose budget could not pay for the call it stands for).
+    await ctx.admit(true);
     await ctx.gate.verified();
   } catch (e) {
     throw refused(e, "refused by governance");

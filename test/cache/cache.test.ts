@@ -284,6 +284,25 @@ describe("response cache: accounting", () => {
   });
 });
 
+describe("response cache: budget", () => {
+  it("a hit reserves no cost: a key whose budget could not pay for the call is still served from the cache", async () => {
+    const { key, id } = await createKey(cached());
+    const calls = upstream();
+    const miss = await call(key);
+    // A budget just above what was spent, below the call's worst case (its input estimate and default output cap).
+    const spent = miss.row!.cost_usd as number;
+    const r = await admin(`/keys/${id}`, { method: "PATCH", body: { budget: { max_usd: spent * 1.5 } } });
+    expect(r.status).toBe(200);
+    await r.text();
+    const hit = await call(key);
+    expect(hit.status).toBe(200);
+    expect(hit.cache).toBe("hit");
+    const fresh = await call(key, textRequest("something else"));
+    expect(fresh.status).toBe(402);
+    expect(calls).toHaveLength(1);
+  });
+});
+
 describe("response cache: hostile", () => {
   it("another key replaying the same body misses", async () => {
     const { key: a } = await createKey(cached());
