@@ -31,8 +31,9 @@ export function hooksFor(config: Config): readonly Hook[] {
 }
 
 /**
- * The hooks a config turns on. The response cache comes first: it sees the request before the others and the
- * answer after them (a guardrail's block is never stored). Each call then pays for it only as its policy says.
+ * The hooks a config turns on. The response cache goes last of those that check requests (guardrails go before
+ * it): they see the request before the cache may answer it, and a hit's answer passes their answer checks as it
+ * replays, as an upstream's would. A call pays for the cache only as its key's policy says.
  */
 function configuredHooks(config: Config): Hook[] {
   return config.responseCache ? [responseCache] : [];
