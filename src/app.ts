@@ -5,6 +5,7 @@ import { errorResponse, GatewayError } from "./gemini/errors";
 import { discardUnread } from "./pipeline/body";
 import { authorize } from "./routes/admin/access";
 import { auditApp } from "./routes/admin/audit";
+import { cacheApp } from "./routes/admin/cache";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
 import { providersApp } from "./routes/admin/providers";
@@ -40,6 +41,7 @@ export function buildApp() {
   admin.route("/tokens", tokensApp);
   admin.route("/audit", auditApp);
   admin.route("/providers", providersApp);
+  admin.route("/cache", cacheApp);
   app.route("/admin", admin);
 
   // /console and /docs are static files (wrangler.toml [assets]) served before the Worker runs.

@@ -20,11 +20,11 @@ export interface Totals {
   cost_usd: number;
   /** Rows with a dimension no price covered (their `unpriced`). */
   unpriced_calls?: number;
-  /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
-  refused?: number;
-  /** Answers served from the response cache, and what they would have cost (absent until the cache is deployed). */
+  /** Calls answered from the response cache, and what their originals cost. */
   cache_hits?: number;
   saved_usd?: number;
+  /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
+  refused?: number;
 }
 
 /** p50 and p95 (ms) from GET /admin/usage/latency; null figures when no call matched. */
