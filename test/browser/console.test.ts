@@ -398,6 +398,12 @@ describe("the operator's first session", () => {
     const detail = page.getByRole("region", { name: /Team “ml-platform”: keys/ });
     await detail.getByText("ci-bot").waitFor();
     await expect.poll(async () => (await detail.textContent())!.match(/\$0\.0000\d+/)?.[0]).toBeTruthy();
+    // The team's keys show their budget use too, read once (not again on every render).
+    await detail.getByRole("row", { name: /ci-bot/ }).getByRole("meter").waitFor();
+    let reads = 0;
+    page.on("request", (r) => void (r.url().includes("/admin/usage") && reads++));
+    await page.waitForTimeout(500);
+    expect(reads).toBe(0);
     await shot(page, "teams");
   });
 

@@ -1,6 +1,6 @@
 /** Teams: shared limits and a budget over their keys; each team with its keys and their spend. */
-import { useState } from "preact/hooks";
-import { ApiError, type TeamFields, type TeamRecord } from "../api";
+import { useMemo, useState } from "preact/hooks";
+import { ApiError, type KeyRecord, type TeamFields, type TeamRecord } from "../api";
 import { budgetUse, periodLabel } from "../budget";
 import { useConsole } from "../context";
 import { fmtInt, fmtTime, fmtUsd } from "../format";
@@ -13,7 +13,7 @@ import { KeyModal, KeyTable, limits, useKeySpend, type KeyModalState } from "./k
 
 type Modal = { kind: "create" } | { kind: "edit"; team: TeamRecord } | { kind: "delete"; team: TeamRecord };
 const DAY = 86_400_000;
-const NO_KEYS: never[] = [];
+const NO_KEYS: KeyRecord[] = [];
 
 export function Teams({ route }: { route: Route }) {
   const { admin, dir, dirLoading, dirError, reloadDir } = useConsole();
@@ -35,8 +35,9 @@ export function Teams({ route }: { route: Route }) {
     };
   }, [dir]);
   const team = selected ? dir.teamById.get(selected) : undefined;
-  const teamKeys = team ? dir.keys.filter((k) => k.team_id === team.id) : [];
-  const keySpend = useKeySpend(teamKeys.length ? teamKeys : NO_KEYS);
+  // One array per directory and team, so the spend read below runs once per change, not once per render.
+  const teamKeys = useMemo(() => (team ? dir.keys.filter((k) => k.team_id === team.id) : NO_KEYS), [dir, team?.id]);
+  const keySpend = useKeySpend(teamKeys);
 
   return (
     <>
