@@ -352,6 +352,9 @@ describe("the operator's first session", () => {
     const prices = page.getByRole("region", { name: "Price table" });
     expect(await prices.textContent()).toMatch(/dated \d{4}-\d{2}-\d{2}/);
     await prices.getByRole("row", { name: /acme\/\*/ }).getByText("$1.5 in / $6 out per 1M tokens").waitFor();
+    // The host's listed model takes the override, and says so.
+    await acmeSection.getByText("1 listed model and its price").click();
+    expect(await acmeSection.getByRole("row", { name: /acme\/acme-large/ }).textContent()).toBe("acme/acme-large$1.5 in / $6 out per 1M tokensoverride");
     const html = await page.content();
     for (const s of [ACME_SECRET, "upstream-gemini-key", ADMIN_TOKEN]) expect(html.includes(s), s).toBe(false);
     await shot(page, "providers");
