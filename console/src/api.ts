@@ -5,6 +5,7 @@
 import type { KeyFields, KeyRecord } from "../../src/keys/key-record";
 import type { TeamFields, TeamRecord } from "../../src/governance/team-record";
 import type { CallRecord } from "../../src/usage/row";
+import type { Self } from "./roles";
 
 export type { CallRecord, KeyFields, KeyRecord, TeamFields, TeamRecord };
 export type NewKey = KeyRecord & { key: string };
@@ -184,6 +185,8 @@ export class Admin {
     return out;
   }
 
+  /** Who this token is: its role and (a team admin's) team. */
+  self = () => this.get<Self>("/tokens/self");
   keys = () => this.all<KeyRecord>("/keys", "keys");
   teams = () => this.all<TeamRecord>("/teams", "teams");
   createKey = (f: Partial<KeyFields>) => this.call<NewKey>("POST", "/keys", f);

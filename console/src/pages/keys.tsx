@@ -14,7 +14,7 @@ import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, rateLimit
 export type KeyModalState = { kind: "create"; team_id?: string } | { kind: "edit"; key: KeyRecord } | { kind: "rotate"; key: KeyRecord } | { kind: "revoke"; key: KeyRecord } | { kind: "secret"; key: NewKey; rotated: boolean };
 
 export function Keys({ route }: { route: Route }) {
-  const { dir, dirLoading, dirError, reloadDir } = useConsole();
+  const { dir, dirLoading, dirError, reloadDir, may } = useConsole();
   const [modal, setModal] = useState<KeyModalState | null>(null);
   const p = route.params;
   const q = (p.get("q") ?? "").trim().toLowerCase();
@@ -33,9 +33,11 @@ export function Keys({ route }: { route: Route }) {
     <>
       <div class="page-head">
         <h1 tabIndex={-1}>Keys</h1>
-        <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
-          New key
-        </button>
+        {may.writeKeys && (
+          <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
+            New key
+          </button>
+        )}
       </div>
       <form class="filters" role="search" aria-label="Find keys" onSubmit={(e) => e.preventDefault()}>
         <label>
@@ -68,7 +70,7 @@ export function Keys({ route }: { route: Route }) {
           <p class="muted" role="status">
             {fmtInt(shown.length)} of {fmtInt(dir.keys.length)} keys
           </p>
-          <KeyTable keys={shown} onAction={setModal} spend={spend.data?.spend ?? new Map()} budgets={spend.data?.budgets} />
+          <KeyTable keys={shown} onAction={setModal} spend={may.readUsage ? (spend.data?.spend ?? new Map()) : undefined} budgets={spend.data?.budgets} />
         </>
       )}
       {modal && <KeyModal modal={modal} setModal={setModal} />}
@@ -78,8 +80,10 @@ export function Keys({ route }: { route: Route }) {
 
 /** Spend over the last 30 days per key, and each key budget's use in its current period (as Teams shows a team's). */
 export function useKeySpend(keys: KeyRecord[]) {
-  const { admin } = useConsole();
+  const { admin, may } = useConsole();
   return useLoad(async () => {
+    // A team admin reads no usage: no spend column, no budget meters.
+    if (!may.readUsage) return { spend: new Map<string, number>(), budgets: new Map<string, BudgetUse>() };
     const [usage, budgets] = await Promise.all([admin.usage({ group_by: "key", from: Date.now() - 30 * 86_400_000 }), budgetUse(admin, keys, [])]);
     return {
       spend: new Map((usage.groups ?? []).map((g) => [String(g.key_id), g.cost_usd])),
@@ -95,7 +99,7 @@ export function KeyTable(props: {
   budgets?: Map<string, BudgetUse>;
 }) {
   const { keys, onAction, spend, budgets } = props;
-  const { dir } = useConsole();
+  const { dir, may } = useConsole();
   if (!keys.length) return <p class="muted">No keys match.</p>;
   return (
     <div class="table-wrap">
@@ -149,8 +153,8 @@ export function KeyTable(props: {
                 {onAction && (
                   <td data-label="Actions">
                     <span class="row-actions">
-                      <a href={href("logs", { key_id: k.id })}>Logs</a>
-                      {st !== "revoked" && (
+                      {may.readUsage && <a href={href("logs", { key_id: k.id })}>Logs</a>}
+                      {st !== "revoked" && may.writeKeys && (
                         <>
                           <button type="button" onClick={() => onAction({ kind: "edit", key: k })} aria-label={`Edit ${k.name}`}>
                             Edit

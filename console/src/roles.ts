@@ -1,0 +1,43 @@
+/**
+ * What the signed-in token may do, read once after sign-in (`GET /admin/tokens/self`), so the console shows only
+ * that: the same rules as the admin API (src/routes/admin/access.ts), which stays the judge of every call.
+ */
+import { PAGES, type Page } from "./router";
+
+export type Role = "root" | "admin" | "viewer" | "team_admin";
+export interface Self {
+  id: string;
+  name: string;
+  role: Role;
+  team_id: string | null;
+}
+
+export interface Abilities {
+  /** Create, edit, rotate and revoke keys (a team admin: its team's). */
+  writeKeys: boolean;
+  /** Create, edit and delete teams. */
+  writeTeams: boolean;
+  /** Usage, logs, spend and budget use (a team admin reads none of them). */
+  readUsage: boolean;
+}
+
+export const abilitiesOf = (role: Role): Abilities => ({
+  writeKeys: role !== "viewer",
+  writeTeams: role === "root" || role === "admin",
+  readUsage: role !== "team_admin",
+});
+
+/** A team admin manages its team's keys and reads its team; the playground looks calls up in Logs, so not there. */
+const TEAM_ADMIN_PAGES: readonly Page[] = ["keys", "teams"];
+
+export const pagesFor = (role: Role): readonly Page[] => (role === "team_admin" ? TEAM_ADMIN_PAGES : PAGES);
+
+/** Why a page is not shown to this token (a deep link to it lands here instead of on the API's 403). */
+export function whyNot(self: Self): string {
+  if (self.role === "team_admin") {
+    return `A team_admin token manages the keys of its own team (“${self.team_id}”) and reads that team; usage, logs, resources, providers and the playground are for admin and viewer tokens.`;
+  }
+  return `A ${self.role} token cannot use this page.`;
+}
+
+export const ROLE_LABEL: Record<Role, string> = { root: "root (ADMIN_TOKEN)", admin: "admin", viewer: "viewer (read only)", team_admin: "team admin" };
