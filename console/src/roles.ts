@@ -17,14 +17,14 @@ export interface Abilities {
   writeKeys: boolean;
   /** Create, edit and delete teams. */
   writeTeams: boolean;
-  /** Usage, logs, spend and budget use (a team admin reads none of them). */
-  readUsage: boolean;
+  /** What is not one team's keys: usage, logs, spend, budget use, providers (a team admin reads none of them). */
+  readGlobal: boolean;
 }
 
 export const abilitiesOf = (role: Role): Abilities => ({
   writeKeys: role !== "viewer",
   writeTeams: role === "root" || role === "admin",
-  readUsage: role !== "team_admin",
+  readGlobal: role !== "team_admin",
 });
 
 /** A team admin manages its team's keys and reads its team; the playground looks calls up in Logs, so not there. */

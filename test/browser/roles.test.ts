@@ -113,7 +113,8 @@ describe("console roles", () => {
     const p = await signedIn(tokens.team_admin, "Keys");
     await p.getByRole("button", { name: "New key" }).click();
     const dialog = p.getByRole("dialog", { name: "New key" });
-    await dialog.getByLabel("Name", { exact: true }).fill("alpha-new");
+    await dialog.getByLabel("Name").fill("alpha-new");
+    expect(await dialog.getByLabel("Team").locator("option").allTextContents()).toEqual(["alpha"]);
     await dialog.getByRole("button", { name: "Create key" }).click();
     await p.getByRole("dialog", { name: /Key “alpha-new” created/ }).waitFor();
     const keys = ((await (await gw.admin("/keys?limit=1000")).json()) as { keys: { name: string; team_id: string | null }[] }).keys;

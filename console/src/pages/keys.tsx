@@ -70,7 +70,7 @@ export function Keys({ route }: { route: Route }) {
           <p class="muted" role="status">
             {fmtInt(shown.length)} of {fmtInt(dir.keys.length)} keys
           </p>
-          <KeyTable keys={shown} onAction={setModal} spend={may.readUsage ? (spend.data?.spend ?? new Map()) : undefined} budgets={spend.data?.budgets} />
+          <KeyTable keys={shown} onAction={setModal} spend={may.readGlobal ? (spend.data?.spend ?? new Map()) : undefined} budgets={spend.data?.budgets} />
         </>
       )}
       {modal && <KeyModal modal={modal} setModal={setModal} />}
@@ -83,7 +83,7 @@ export function useKeySpend(keys: KeyRecord[]) {
   const { admin, may } = useConsole();
   return useLoad(async () => {
     // A team admin reads no usage: no spend column, no budget meters.
-    if (!may.readUsage) return { spend: new Map<string, number>(), budgets: new Map<string, BudgetUse>() };
+    if (!may.readGlobal) return { spend: new Map<string, number>(), budgets: new Map<string, BudgetUse>() };
     const [usage, budgets] = await Promise.all([admin.usage({ group_by: "key", from: Date.now() - 30 * 86_400_000 }), budgetUse(admin, keys, [])]);
     return {
       spend: new Map((usage.groups ?? []).map((g) => [String(g.key_id), g.cost_usd])),
@@ -153,7 +153,7 @@ export function KeyTable(props: {
                 {onAction && (
                   <td data-label="Actions">
                     <span class="row-actions">
-                      {may.readUsage && <a href={href("logs", { key_id: k.id })}>Logs</a>}
+                      {may.readGlobal && <a href={href("logs", { key_id: k.id })}>Logs</a>}
                       {st !== "revoked" && may.writeKeys && (
                         <>
                           <button type="button" onClick={() => onAction({ kind: "edit", key: k })} aria-label={`Edit ${k.name}`}>
@@ -241,12 +241,12 @@ export function KeyModal({ modal, setModal }: { modal: KeyModalState; setModal: 
 
 /** Create and edit: every field the admin API takes; empty means "none" (no limit, any model). */
 function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy: boolean; error?: Error; onSubmit: (f: Partial<KeyFields>) => void }) {
-  const { admin, dir } = useConsole();
+  const { admin, dir, self, may } = useConsole();
   const k = props.key0;
   const [invalid, setInvalid] = useState<Error>();
   const models = useRef<HTMLTextAreaElement>(null);
   // The picker offers what the providers list (a team admin may not read them: then there is no picker).
-  const listed = useLoad(() => admin.providers().then((d) => d.providers.map((p) => ({ name: p.name, models: p.models.map((m) => m.id) }))), [admin]);
+  const listed = useLoad(() => (may.readGlobal ? admin.providers() : Promise.resolve({ providers: [] })).then((d) => d.providers.map((p) => ({ name: p.name, models: p.models.map((m) => m.id) }))), [admin]);
   const pick = (target: string) => {
     const el = models.current;
     if (!el || !target) return;
@@ -284,7 +284,7 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
       <label>
         Team
         <select name="team_id">
-          <TeamOptions teams={dir.teams} none="No team" selected={k ? k.team_id : props.team0} />
+          <TeamOptions teams={dir.teams} none={self.role === "team_admin" ? undefined : "No team"} selected={k ? k.team_id : (props.team0 ?? self.team_id)} />
         </select>
         <FieldError name="team_id" error={props.error} />
       </label>

@@ -23,7 +23,7 @@ export function Teams({ route }: { route: Route }) {
   // Spend over the last 30 days per team and per key, and each budget's use in its current period.
   const spend = useLoad(async () => {
     // A team admin reads no usage: no spend, no budget meters.
-    if (!may.readUsage) return undefined;
+    if (!may.readGlobal) return undefined;
     const from = Date.now() - 30 * DAY;
     const [teams, keys, budgets] = await Promise.all([
       admin.usage({ group_by: "team", from }),
@@ -66,7 +66,7 @@ export function Teams({ route }: { route: Route }) {
                 <th scope="col">Keys</th>
                 <th scope="col">Limits</th>
                 <th scope="col">Budget</th>
-                {may.readUsage && <th scope="col">Spend, 30 days</th>}
+                {may.readGlobal && <th scope="col">Spend, 30 days</th>}
                 <th scope="col">Created</th>
                 {may.writeTeams && <th scope="col">Actions</th>}
               </tr>
@@ -101,7 +101,7 @@ export function Teams({ route }: { route: Route }) {
                         "—"
                       )}
                     </td>
-                    {may.readUsage && <td data-label="Spend, 30 days">{spend.data ? fmtUsd(spend.data.team.get(t.id) ?? 0) : "…"}</td>}
+                    {may.readGlobal && <td data-label="Spend, 30 days">{spend.data ? fmtUsd(spend.data.team.get(t.id) ?? 0) : "…"}</td>}
                     <td data-label="Created">{fmtTime(t.created_at, false)}</td>
                     {may.writeTeams && (
                       <td data-label="Actions">
@@ -129,7 +129,7 @@ export function Teams({ route }: { route: Route }) {
             Team “{team.name}”: keys <span class="muted small">({team.id})</span>
           </h2>
           <p class="detail-links">
-            {may.readUsage && (
+            {may.readGlobal && (
               <>
                 <a href={href("overview", { team_id: team.id })}>Usage over time</a> · <a href={href("logs", { team_id: team.id })}>Logs</a>
               </>
@@ -140,7 +140,7 @@ export function Teams({ route }: { route: Route }) {
               </button>
             )}
           </p>
-          <KeyTable keys={teamKeys} spend={may.readUsage ? (spend.data?.key ?? new Map()) : undefined} budgets={keySpend.data?.budgets} onAction={setKeyModal} />
+          <KeyTable keys={teamKeys} spend={may.readGlobal ? (spend.data?.key ?? new Map()) : undefined} budgets={keySpend.data?.budgets} onAction={setKeyModal} />
         </section>
       )}
       {modal && <TeamModal modal={modal} close={() => setModal(null)} />}
