@@ -11,13 +11,14 @@ import { Providers } from "./pages/providers";
 import { Resources } from "./pages/resources";
 import { SignIn } from "./pages/signin";
 import { Teams } from "./pages/teams";
+import { Tokens } from "./pages/tokens";
 import { abilitiesOf, pagesFor, ROLE_LABEL, whyNot, type Self } from "./roles";
 import { href, type Page, type Route, useRoute } from "./router";
 import { ErrorNote } from "./ui/dialog";
 import { Loading } from "./ui/bits";
 import { forgetSecrets, forgetToken, saveToken, savedToken } from "./session";
 
-const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", providers: "Providers", playground: "Playground" };
+const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", providers: "Providers", tokens: "Tokens", playground: "Playground" };
 const EMPTY = directoryOf([], []);
 
 export function App() {
@@ -143,6 +144,7 @@ function Signed({ admin, self, onSignOut }: { admin: Admin; self: Self; onSignOu
             {route.page === "logs" && <Logs route={route} />}
             {route.page === "resources" && <Resources route={route} />}
             {route.page === "providers" && <Providers />}
+            {route.page === "tokens" && <Tokens />}
             {route.page === "playground" && <Playground route={route} />}
           </>
         )}

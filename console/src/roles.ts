@@ -17,6 +17,10 @@ export interface Abilities {
   writeKeys: boolean;
   /** Create, edit and delete teams. */
   writeTeams: boolean;
+  /** Mint and delete admin tokens (`admin` ones: root only). */
+  writeTokens: boolean;
+  /** The roles this token may mint: never one above itself. */
+  mintable: readonly ("admin" | "viewer" | "team_admin")[];
   /** What is not one team's keys: usage, logs, spend, budget use, providers (a team admin reads none of them). */
   readGlobal: boolean;
 }
@@ -24,6 +28,8 @@ export interface Abilities {
 export const abilitiesOf = (role: Role): Abilities => ({
   writeKeys: role !== "viewer",
   writeTeams: role === "root" || role === "admin",
+  writeTokens: role === "root" || role === "admin",
+  mintable: role === "root" ? ["admin", "viewer", "team_admin"] : role === "admin" ? ["viewer", "team_admin"] : [],
   readGlobal: role !== "team_admin",
 });
 
@@ -35,7 +41,7 @@ export const pagesFor = (role: Role): readonly Page[] => (role === "team_admin" 
 /** Why a page is not shown to this token (a deep link to it lands here instead of on the API's 403). */
 export function whyNot(self: Self): string {
   if (self.role === "team_admin") {
-    return `A team_admin token manages the keys of its own team (“${self.team_id}”) and reads that team; usage, logs, resources, providers and the playground are for admin and viewer tokens.`;
+    return `A team_admin token manages the keys of its own team (“${self.team_id}”) and reads that team; usage, logs, resources, providers, tokens and the playground are for admin and viewer tokens.`;
   }
   return `A ${self.role} token cannot use this page.`;
 }

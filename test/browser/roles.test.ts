@@ -68,7 +68,7 @@ describe("console roles", () => {
   it("a viewer reads every page, sees its role in the header, and finds no write control on Keys or Teams", async () => {
     const p = await signedIn(tokens.viewer, "Overview");
     expect(await p.locator(".whoami").textContent()).toContain("viewer");
-    expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Playground"]);
+    expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Tokens", "Playground"]);
     await go(p, "#/keys", "Keys");
     await p.getByText("alpha-svc").waitFor();
     expect(await writeControls(p)).toEqual([]);
@@ -78,6 +78,11 @@ describe("console roles", () => {
     await go(p, `#/teams?id=${teamA.id}`, "Teams");
     await p.getByText("alpha-svc").waitFor();
     expect(await writeControls(p)).toEqual([]);
+    // Tokens: listed (never their secrets), none minted or deleted from here.
+    await go(p, "#/tokens", "Tokens");
+    await p.getByText("alpha-lead").waitFor();
+    expect(await writeControls(p)).toEqual([]);
+    expect(await p.locator("main").textContent()).not.toContain(tokens.viewer);
     for (const [hash, heading] of [["#/overview", "Overview"], ["#/logs", "Logs"], ["#/providers", "Providers"]] as const) {
       await go(p, hash, heading);
       expect(await p.getByRole("alert").count(), `${heading}: no error`).toBe(0);
@@ -124,7 +129,7 @@ describe("console roles", () => {
 
   it("a team_admin opening a page it cannot use by its address is told why, not shown a 403", async () => {
     const p = await signedIn(tokens.team_admin, "Keys");
-    for (const [hash, heading] of [["#/overview", "Overview"], ["#/logs", "Logs"], ["#/providers", "Providers"], ["#/resources", "Resources"], ["#/playground", "Playground"]] as const) {
+    for (const [hash, heading] of [["#/overview", "Overview"], ["#/logs", "Logs"], ["#/providers", "Providers"], ["#/resources", "Resources"], ["#/tokens", "Tokens"], ["#/playground", "Playground"]] as const) {
       await go(p, hash, heading);
       const note = await p.getByRole("status").filter({ hasText: "not available" }).textContent();
       expect(note).toContain("team_admin");
@@ -140,7 +145,7 @@ describe("console roles", () => {
     for (const [token, role] of [[ADMIN_TOKEN, "root"], [tokens.admin, "admin"]] as const) {
       const p = await signedIn(token, "Overview");
       expect(await p.locator(".whoami").textContent()).toContain(role);
-      expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Playground"]);
+      expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Tokens", "Playground"]);
       await go(p, "#/teams", "Teams");
       await p.getByRole("link", { name: "alpha" }).waitFor();
       expect(await writeControls(p)).toContain("New team");
@@ -149,6 +154,46 @@ describe("console roles", () => {
       expect(await writeControls(p)).toContain("New key");
       await p.close();
     }
+  });
+
+  it("an admin mints viewer and team_admin tokens, is never offered an admin one, and cannot delete one", async () => {
+    const p = await signedIn(tokens.admin, "Overview");
+    await go(p, "#/tokens", "Tokens");
+    await p.getByText("Only the root ADMIN_TOKEN mints or deletes admin tokens.").waitFor();
+    // The admin token "ops" is listed without a Delete (root only); the lower roles have one.
+    expect(await p.getByRole("row", { name: /ops/ }).getByRole("button").count()).toBe(0);
+    await p.getByRole("row", { name: /auditor/ }).getByRole("button", { name: "Delete auditor" }).waitFor();
+    await p.getByRole("button", { name: "New token" }).click();
+    const dialog = p.getByRole("dialog", { name: "New token" });
+    expect(await dialog.getByLabel("Role").locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["viewer", "team_admin"]);
+    await dialog.getByLabel("Name").fill("bravo-lead");
+    await dialog.getByLabel("Role").selectOption("team_admin");
+    await dialog.getByRole("combobox", { name: /^Team/ }).selectOption({ label: "bravo" });
+    await dialog.getByRole("button", { name: "Create token" }).click();
+    const shown = p.getByRole("dialog", { name: "Token “bravo-lead” created" });
+    const secret = await shown.getByLabel("Token").inputValue();
+    expect(secret).toMatch(/^sk-ew-admin-[0-9A-Za-z]{40}$/);
+    await shown.getByRole("button", { name: "Done" }).click();
+    await p.getByRole("row", { name: /bravo-lead/ }).getByText("team_admin").waitFor();
+    // The new token signs in as bravo's team admin.
+    const q = await signedIn(secret, "Keys");
+    await q.getByText("bravo-svc").waitFor();
+    expect(await q.getByText("alpha-svc").count()).toBe(0);
+    await q.close();
+    // Refused anyway if asked: the API is the judge (an admin token minting an admin).
+    const r = await fetch(`${gw.url}/admin/tokens`, { method: "POST", headers: { authorization: `Bearer ${tokens.admin}`, "content-type": "application/json" }, body: JSON.stringify({ name: "x", role: "admin" }) });
+    expect(r.status).toBe(403);
+    await p.close();
+  });
+
+  it("root is offered every role, an admin one included", async () => {
+    const p = await signedIn(ADMIN_TOKEN, "Overview");
+    await go(p, "#/tokens", "Tokens");
+    await p.getByRole("row", { name: /ops/ }).getByRole("button", { name: "Delete ops" }).waitFor();
+    await p.getByRole("button", { name: "New token" }).click();
+    const dialog = p.getByRole("dialog", { name: "New token" });
+    expect(await dialog.getByLabel("Role").locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["admin", "viewer", "team_admin"]);
+    await p.close();
   });
 
   it("raised no script error", () => {
