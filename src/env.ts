@@ -114,6 +114,10 @@ export interface AppEnv {
     requestId: string;
     startedAt: number;
     config: import("./config").Config;
+    /** Who makes an inference call (src/http/identify.ts). */
+    caller: import("./http/identify").Caller;
+    /** The call's record and scope, once its key is known (src/http/call.ts). */
+    call: import("./pipeline/context").CallScope;
     /** Who makes an admin request (set by the admin API's authentication). */
     actor: import("./routes/admin/access").Actor;
   };

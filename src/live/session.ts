@@ -17,7 +17,6 @@ import { redactor } from "../gemini/redact";
 import { clock } from "../governance/clock";
 import type { Gate } from "../governance/gate";
 import type { CallScope } from "../pipeline/context";
-import { recordCall } from "../pipeline/record";
 import { inspectBody, type BodyReferences } from "../pipeline/body";
 import { printable, targetString, type Target } from "../plan/target";
 import { faultOf } from "../providers/credentials/fault";
@@ -219,7 +218,7 @@ class LiveSession {
    * under the credential that holds them: one in another project would be refused by the upstream.
    */
   private async assertUsable(refs: BodyReferences, credential: Credential): Promise<void> {
-    if (await assertReferencesOwned(this.scope.env, this.scope.key, refs)) this.assertHolds(credential);
+    if (await assertReferencesOwned(this.scope.env, this.gate.record, refs)) this.assertHolds(credential);
   }
 
   private assertHolds(credential: Credential): void {
@@ -244,7 +243,7 @@ class LiveSession {
     if (!isTargetAllowed(gate.record, target)) throw new GatewayError(403, `model "${name}" is not allowed for key "${gate.record.name}"`);
     this.price = scope.config.price(target.provider, target.model);
     if (gate.budgeted && !this.price) throw unpricedRefusal(name);
-    const usesResources = await assertReferencesOwned(scope.env, scope.key, refs);
+    const usesResources = await assertReferencesOwned(scope.env, gate.record, refs);
     this.resources = provider.resources;
 
     // A resumption goes upstream under the credential that issued its handle, which must be sealed for this key;
@@ -257,7 +256,7 @@ class LiveSession {
       credential = provider.pool.credentials.find((c) => c.label === parts.label)
         ?? (provider.resources?.label === parts.label ? provider.resources : undefined);
       if (!credential) throw new GatewayError(403, "session resumption handle was not issued to this key");
-      await verifyHandle(handleSecret(credential), scope.key.id, parts);
+      await verifyHandle(handleSecret(credential), scope.keyId, parts);
       effective = { ...effective, sessionResumption: { ...effective.sessionResumption, handle: parts.handle } };
     } else if (usesResources && provider.resources) {
       // Files and caches live in the project of the key that made them: the session goes where they are.
@@ -353,7 +352,7 @@ class LiveSession {
       if (isObject(update) && typeof update.newHandle === "string" && update.newHandle) {
         const raw = update.newHandle;
         this.toClient(
-          sealHandle(handleSecret(this.credential!), this.scope.key.id, this.credential!.label, raw).then((sealed) => {
+          sealHandle(handleSecret(this.credential!), this.scope.keyId, this.credential!.label, raw).then((sealed) => {
             const out = JSON.stringify({ ...msg, sessionResumptionUpdate: { ...update, newHandle: sealed } });
             return typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
           }),
@@ -536,7 +535,7 @@ class LiveSession {
       if (outcome !== "ok") error = `upstream closed the session: ${end.code}${end.reason ? ` ${end.reason}` : ""}`;
     }
     const total = this.usage.total();
-    recordCall(this.scope, {
+    this.scope.end({
       target: this.target ?? null,
       index: this.target ? 0 : null,
       attempts: this.attempts,

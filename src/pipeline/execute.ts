@@ -172,7 +172,7 @@ async function attempt(
   if (!provider) throw new AttemptFailure(new GatewayError(400, `unknown provider "${target.provider}"`), !isPrimary, "unknown provider");
   if (ctx.unpriced?.has(targetString(target))) throw new AttemptFailure(refusalFor(ctx.config, target, targetString(target), ctx.action), true, "no price (budget)");
   try {
-    assertTargetAllowed(ctx.key, target);
+    assertTargetAllowed(ctx.gate.record, target);
   } catch (e) {
     // A fallback the key may not use is skipped; a disallowed primary is the caller's error.
     throw new AttemptFailure(e as GatewayError, !isPrimary, "not allowed for key");

@@ -2,31 +2,14 @@
  * The last stage: what happened to a call, handed off after the response. A call that used a provider (or failed
  * for any other reason) leaves one usage row; a refusal of the key leaves only a count (src/usage/refusals.ts).
  */
-import { billableOf, costOf, type Billable } from "../usage/cost";
-import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type SessionInfo } from "../usage/record";
+import { billableOf, costOf } from "../usage/cost";
+import { tokensOf, type CallRecord } from "../usage/record";
 import { minuteOf, REFUSAL_CODES, refusalReason } from "../usage/refusals";
 import { countRefusal, handOffRow } from "../usage/sink";
-import type { UsageMetadata } from "../gemini/schema";
-import type { Target } from "../plan/target";
-import type { CallScope } from "./context";
+import type { CallEnd, CallScope } from "./context";
 import { upstreamAttempts } from "./execute";
 
-export interface CallEnd {
-  target: Target | null;
-  index: number | null;
-  attempts: AttemptInfo[];
-  status: number;
-  outcome: Outcome;
-  error: string | null;
-  usage: UsageMetadata | undefined;
-  ttfbMs: number | null;
-  /** A Live session's close and tokens by modality. */
-  session?: SessionInfo;
-  /** What the call used when the caller counted it itself (a Live session); else read from `usage` and `units`. */
-  billable?: Billable;
-  /** What the answer or request tells and usageMetadata does not: images made, seconds of video, cache storage. */
-  units?: Parameters<typeof billableOf>[1];
-}
+export type { CallEnd };
 
 export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
   const tokens = tokensOf(end.usage);
@@ -35,8 +18,8 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
   return {
     request_id: ctx.requestId,
     ts: ctx.startedAt,
-    key_id: ctx.key.id,
-    team_id: ctx.key.team_id ?? null,
+    key_id: ctx.keyId,
+    team_id: ctx.teamId,
     // Bounded: a rejected model string is whatever the caller sent.
     requested_model: ctx.requestedModel.slice(0, 300),
     provider: end.target?.provider ?? null,

@@ -5,11 +5,10 @@
  * upstream.
  */
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
-import { errorResponse, GatewayError, redactError, toGatewayError } from "../gemini/errors";
+import { GatewayError, redactError } from "../gemini/errors";
 import { SseFrames } from "../streaming/sse";
 import type { CallContext, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
-import { recordCall, type CallEnd } from "./record";
 import { answerRedactor } from "./redact-answer";
 
 /** The gateway's answer headers, as a plain record: the Response builds its Headers once from it. */
@@ -32,7 +31,7 @@ export function respondJson(ctx: CallContext, s: Served): Response {
   const shown = s.json && answerRedactor(s.secrets)?.chunk(s.json, true);
   const body = shown && shown !== s.json ? JSON.stringify(shown) : (s.raw ?? JSON.stringify(s.json));
   const usage = s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
-  recordCall(ctx, {
+  ctx.end({
     target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
     usage, ttfbMs: Date.now() - ctx.startedAt, units: imagesMade(ctx, s),
   });
@@ -66,7 +65,7 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
   const end = (outcome: "ok" | "error" | "aborted", status: number, error: string | null) => {
     // A stream that ended early is charged what it used: the provider's figures so far, else the estimates.
     const final = outcome === "ok" && usage?.candidatesTokenCount !== undefined ? usage : charged(ctx, usage ?? partialUsage?.(), sentChars);
-    recordCall(ctx, { target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs });
+    ctx.end({ target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs });
   };
   // The client went away: its signal (a deployed runtime aborts it when the client disconnects) or its side of the
   // stream cancelled, which the runtime reports on the next write (and `closed` then fails too). Whatever the loop
@@ -159,21 +158,6 @@ class ClientGone extends Error {
   constructor(readonly reason: unknown) {
     super("client disconnected");
   }
-}
-
-/** Any failure of an attributed call: one usage row, then the Gemini error. `attempts` is empty before execute. */
-/** `used`: what a call that failed still used upstream (a resource route's create), for its row. */
-export function respondError(ctx: CallScope, err: unknown, attempts: Served["attempts"], used?: Pick<CallEnd, "target" | "usage">): Response {
-  const e = redactError(toGatewayError(err), ctx.config.redact);
-  recordCall(ctx, {
-    target: used?.target ?? null, index: used?.target ? 0 : null, attempts, status: e.code, usage: used?.usage,
-    // 499: the client left before the first byte (a retry wait or an attempt was cut short).
-    outcome: e.code === 499 ? "aborted" : "error",
-    error: e.message, ttfbMs: null,
-  });
-  const h = gatewayHeaders(ctx);
-  h["x-edgeway-attempts"] = String(upstreamAttempts(attempts));
-  return errorResponse(e, h);
 }
 
 /**
