@@ -16,7 +16,7 @@ import { requestTimeoutMs, TIMEOUT_HEADER } from "../pipeline/timeout";
 import { planTargets } from "../plan/chain";
 import { targetString, type Target } from "../plan/target";
 import { assertReferencesOwned } from "../resources/references";
-import type { ActionRoute } from "./genai-path";
+import type { ActionRoute } from "./model-path";
 
 export function modelAction(c: Context<AppEnv>, route: ActionRoute): Promise<Response> {
   const opening = {

@@ -4,9 +4,9 @@ import { assertKeyUsable } from "../auth/authenticate";
 import { getModel, listModels } from "../catalog/models";
 import type { AppEnv } from "../env";
 import { identify } from "../http/identify";
-import type { GenaiRoute } from "./genai-path";
+import type { Target } from "../plan/target";
 
-export async function modelsRoute(c: Context<AppEnv>, route: Extract<GenaiRoute, { kind: "list" | "get" }>): Promise<Response> {
+export async function modelsRoute(c: Context<AppEnv>, route: { kind: "list" } | { kind: "get"; target: Target; raw: string }): Promise<Response> {
   const { config } = c.var;
   const { key, kind } = await identify(c, { direct: true });
   assertKeyUsable(key);

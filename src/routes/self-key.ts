@@ -8,17 +8,14 @@
 import type { Context } from "hono";
 import { inGrace, keyUnusableReason, type KeyRecord } from "../auth/key-record";
 import type { AppEnv } from "../env";
-import { GatewayError, notFound } from "../gemini/errors";
+import { GatewayError } from "../gemini/errors";
 import { identify } from "../http/identify";
 import { governor } from "../governance/client";
 import { clock } from "../governance/clock";
 import { reportLease } from "../governance/lease";
 import { periodEnd, WINDOW_MS } from "../governance/policy";
 
-export const SELF_KEY_PATH = "/genai/edgeway/key";
-
 export async function selfKeyRoute(c: Context<AppEnv>): Promise<Response> {
-  if (c.req.method !== "GET") throw notFound(`no route for ${c.req.method} ${SELF_KEY_PATH} (this path takes GET)`);
   const presented = (await identify(c)).key;
   const gov = governor(c.env, "key", presented.id);
   const key: KeyRecord = (await gov.readKey()) ?? presented;

@@ -5,17 +5,14 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../../env";
-import { notFound } from "../../gemini/errors";
 import { clock } from "../../governance/clock";
 import { serveCall } from "../../http/call";
 import { issueToken, MAX_TOKEN_BODY_BYTES } from "../../live/tokens";
 import { readJson } from "../../pipeline/body";
 import { gatewayHeaders, JSON_TYPE } from "../../pipeline/respond";
-import type { ResourceRoute } from "../genai-path";
 
-export function createAuthToken(c: Context<AppEnv>, route: ResourceRoute): Promise<Response> {
+export function createAuthToken(c: Context<AppEnv>): Promise<Response> {
   const req = c.req.raw;
-  if (req.method !== "POST") throw notFound(`no route for ${req.method} /genai/${route.version}/auth_tokens (this path takes POST)`);
   return serveCall(c, { action: "createAuthToken", model: "", verify: true }, async (call) => {
     const body = await readJson(req, MAX_TOKEN_BODY_BYTES);
     await call.gate.admit({ tokens: 0, usd: 0 });

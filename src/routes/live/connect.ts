@@ -6,22 +6,21 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../../env";
-import { GatewayError, notFound } from "../../gemini/errors";
+import { GatewayError } from "../../gemini/errors";
 import type { Gate } from "../../governance/gate";
 import { serveCall } from "../../http/call";
 import type { Caller } from "../../http/identify";
 import { openSession } from "../../live/session";
-import { printable } from "../../plan/target";
-import type { ResourceRoute } from "../genai-path";
 
-/** `BidiGenerateContentConstrained` is what the SDK opens with an ephemeral token; both take either credential. */
-const LIVE_PATH_RE = /^google\.ai\.generativelanguage\.(v1alpha|v1beta|v1)\.GenerativeService\.BidiGenerateContent(?:Constrained)?$/;
+/**
+ * The socket's path after `/genai/ws/` (a Hono path pattern). `BidiGenerateContentConstrained` is what the SDK opens
+ * with an ephemeral token; both take either credential.
+ */
+export const LIVE_RPC = "google\\.ai\\.generativelanguage\\.v1(?:beta|alpha)?\\.GenerativeService\\.BidiGenerateContent(?:Constrained)?";
 
-export function liveConnect(c: Context<AppEnv>, route: ResourceRoute): Promise<Response> {
+/** `GET /genai/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent[Constrained]`. */
+export function liveConnect(c: Context<AppEnv>, version: string): Promise<Response> {
   const req = c.req.raw;
-  const m = LIVE_PATH_RE.exec(route.rest);
-  if (!m) throw notFound(`no route for ${req.method} /genai/ws/${printable(route.rest)}`);
-  if (req.method !== "GET") throw notFound(`no route for ${req.method} /genai/ws/${printable(route.rest)} (this path takes GET)`);
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     throw new GatewayError(426, "the Live API is a WebSocket: connect with Upgrade: websocket");
   }
@@ -34,6 +33,6 @@ export function liveConnect(c: Context<AppEnv>, route: ResourceRoute): Promise<R
   return serveCall(c, { action: "bidiGenerateContent", model: locked, stream: true, token: true, verify: true }, async (call) => {
     const caller = c.var.caller;
     // The session writes the call's row when it closes (call.end).
-    return openSession({ scope: call, gate: call.gate as Gate, version: m[1]!, token: caller.kind === "token" ? caller.token : undefined });
+    return openSession({ scope: call, gate: call.gate as Gate, version, token: caller.kind === "token" ? caller.token : undefined });
   });
 }
