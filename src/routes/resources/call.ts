@@ -120,7 +120,8 @@ export function serveResource(c: Context<AppEnv>, version: string, action: strin
       throw new CallFailed(e, upstream.attempts, call.usage && { target: call.target, usage: call.usage });
     }
   });
-  c.executionCtx.waitUntil(served);
+  // A caller refused before its key is known (401) is answered by app.onError: nothing to keep alive.
+  c.executionCtx.waitUntil(served.catch(() => {}));
   return served;
 }
 
