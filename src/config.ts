@@ -19,12 +19,19 @@ import { describeIssues } from "./gemini/schema";
 import { redactor, type Redactor } from "./gemini/redact";
 import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./providers/credentials/config";
 import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
-import { RESERVED_NAMES } from "./plan/target";
+import { RESERVED_NAMES } from "./lib/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { Price, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 /** What `CORS_ORIGINS` allows: any origin, or these (as `URL.origin` writes them). */
 export type CorsPolicy = { any: true } | { any: false; origins: ReadonlySet<string> };
+
+declare module "./env" {
+  interface AppVariables {
+    /** This isolate's config, put on `c.var` by the request-id middleware. */
+    config: Config;
+  }
+}
 
 export interface Config {
   maxBodyBytes: number;
@@ -48,7 +55,7 @@ export interface Config {
 /**
  * 12 MiB: a call holds about 2× its body at its peak (the raw text while it is parsed, then the parsed body alone:
  * the upstream body is written out as it is sent), so 4 calls with the largest body fit a 128 MB isolate with room
- * for the isolate's own heap (bench/memory.mjs; README "Limits").
+ * for the isolate's own heap (bench/memory.mjs; docs/limits.md).
  */
 export const DEFAULT_MAX_BODY = 12 * 1024 * 1024;
 /** 15 minutes: Gemini's own limit for an audio session (its connections end sooner, with a goAway, and resume). */

@@ -1,27 +1,19 @@
-/** Bindings, vars and secrets of the Worker, typed once. Names are fixed by shared/contract.md. */
-import type { AdminTokens } from "./auth/admin-tokens";
-import type { Governor } from "./governance/governor";
-import type { EphemeralToken } from "./live/token-store";
-import type { UsageBuffer } from "./usage/buffer";
-
+/**
+ * Bindings, vars and secrets of the Worker, typed once; the names are the README's (docs/configuration.md) and
+ * wrangler.toml's. A foundation: it imports nothing. Each Durable Object's namespace binding (GOVERNOR,
+ * USAGE_BUFFER, EPHEMERAL_TOKENS, ADMIN_TOKENS) is added to `Env` beside its class, by declaration merging, so
+ * the bindings can name the classes without this file importing the stages that define them.
+ */
 export interface Env {
   VIRTUAL_KEYS: KVNamespace;
   DB: D1Database;
-  /** Per-key and per-team governance counters (src/governance/governor.ts). */
-  GOVERNOR: DurableObjectNamespace<Governor>;
-  /** Where usage rows and refusal counts wait until a shard's alarm writes them to D1 (src/usage/buffer.ts). */
-  USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
   /**
    * The usage archive (src/usage/archive.ts): rows compaction moves out of D1, and a shard's rows while D1 refuses
    * them. Without it rows stay in D1 (nothing is compacted).
    */
   USAGE_ARCHIVE?: R2Bucket;
-  /** Days of usage rows D1 keeps (default 7; README, "Usage log"); older ones are in USAGE_ARCHIVE. */
+  /** Days of usage rows D1 keeps (default 7; docs/usage-log.md); older ones are in USAGE_ARCHIVE. */
   USAGE_RETENTION_DAYS?: string;
-  /** Live API ephemeral tokens, one object per token (src/live/token-store.ts). */
-  EPHEMERAL_TOKENS: DurableObjectNamespace<EphemeralToken>;
-  /** Scoped admin tokens, all in the one object named "tokens" (src/auth/admin-tokens.ts). */
-  ADMIN_TOKENS: DurableObjectNamespace<AdminTokens>;
 
   GEMINI_API_KEY?: string;
   OPENAI_API_KEY?: string;
@@ -55,7 +47,7 @@ export interface Env {
   BEDROCK_REGION?: string;
   BEDROCK_BASE_URL?: string;
 
-  /** Workers AI, when an `[ai]` binding named AI is added to wrangler.toml (see README "Workers AI"). */
+  /** Workers AI, when an `[ai]` binding named AI is added to wrangler.toml (docs/providers.md, "Workers AI"). */
   AI?: unknown;
 
   /** `on` serves the built-in offline `mock` provider; anything else (the default) leaves it out. */
@@ -72,7 +64,7 @@ export interface Env {
   /** A batch's usage is charged at this fraction of the interactive price, 0 to 1 (default 0.5, Gemini's batch price). */
   BATCH_PRICE_FACTOR?: string;
 
-  /** Retries and time limits of the attempt loop (see src/pipeline/retry-policy.ts); whole numbers. */
+  /** Retries and time limits of the attempt loop (docs/fallbacks.md); whole numbers. */
   EDGEWAY_RETRIES?: string;
   EDGEWAY_RETRY_BASE_MS?: string;
   EDGEWAY_RETRY_MAX_DELAY_MS?: string;
@@ -107,18 +99,17 @@ export interface Env {
   [name: string]: unknown;
 }
 
-/** The Hono app's types: bindings, and what the /genai middleware puts on `c.var`. */
+/**
+ * What middleware puts on `c.var`. The per-isolate `config` (src/config.ts) and the admin API's `actor`
+ * (src/routes/admin/access.ts) are added beside their types, by declaration merging.
+ */
+export interface AppVariables {
+  requestId: string;
+  startedAt: number;
+}
+
+/** The Hono app's types: bindings, and what middleware puts on `c.var`. */
 export interface AppEnv {
   Bindings: Env;
-  Variables: {
-    requestId: string;
-    startedAt: number;
-    config: import("./config").Config;
-    /** Who makes an inference call (src/http/identify.ts). */
-    caller: import("./http/identify").Caller;
-    /** The call's record and scope, once its key is known (src/http/call.ts). */
-    call: import("./pipeline/context").CallScope;
-    /** Who makes an admin request (set by the admin API's authentication). */
-    actor: import("./routes/admin/access").Actor;
-  };
+  Variables: AppVariables;
 }

@@ -7,7 +7,7 @@ import type { Env } from "./env";
 import { pruneAudit } from "./audit/trail";
 import { sweepResources } from "./resources/sweep";
 import { compactUsage } from "./usage/compact";
-import { describeError } from "./usage/log";
+import { describeError } from "./lib/describe-error";
 
 export { AdminTokens } from "./auth/admin-tokens";
 export { Governor } from "./governance/governor";

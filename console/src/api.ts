@@ -2,9 +2,9 @@
  * The console's only way to the gateway: the public admin API with the admin token, and (for the playground) the
  * inference API with a virtual key. Every refusal becomes an ApiError carrying the API's own message.
  */
-import type { KeyFields, KeyRecord } from "../../src/auth/key-record";
+import type { KeyFields, KeyRecord } from "../../src/keys/key-record";
 import type { TeamFields, TeamRecord } from "../../src/governance/team-record";
-import type { CallRecord } from "../../src/usage/record";
+import type { CallRecord } from "../../src/usage/row";
 
 export type { CallRecord, KeyFields, KeyRecord, TeamFields, TeamRecord };
 export type NewKey = KeyRecord & { key: string };

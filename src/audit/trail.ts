@@ -5,7 +5,7 @@
  */
 import type { Env } from "../env";
 import type { Actor } from "../routes/admin/access";
-import { describeError } from "../usage/log";
+import { describeError } from "../lib/describe-error";
 
 export const ACTIONS = [
   "key.create", "key.update", "key.revoke", "key.rotate",

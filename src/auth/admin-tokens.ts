@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS tokens (
   id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, json TEXT NOT NULL, created_at TEXT NOT NULL
 );`;
 
+declare module "../env" {
+  interface Env {
+    /** Scoped admin tokens, all in the one object named "tokens". */
+    ADMIN_TOKENS: DurableObjectNamespace<AdminTokens>;
+  }
+}
+
 export class AdminTokens extends DurableObject<Env> {
   private readonly sql: SqlStorage;
 

@@ -1,11 +1,11 @@
 /** request → key record, with the contract's 401/403 answers. */
 import { GatewayError } from "../gemini/errors";
-import type { Target } from "../plan/target";
+import type { Target } from "../lib/target";
 import { isWellFormedKey, readCredential } from "./credential";
 import { sha256Hex } from "./crypto";
-import { matchesAny } from "./globs";
-import { keyUnusableReason, type KeyRecord } from "./key-record";
-import { KeyStore } from "./key-store";
+import { matchesAny } from "../lib/globs";
+import { keyUnusableReason, type KeyRecord } from "../keys/key-record";
+import { KeyStore } from "../keys/key-store";
 
 /** The key a request names, usable or not (401 when there is none): enough to attribute the call. */
 export async function identifyKey(req: Request, url: URL, kv: KVNamespace): Promise<KeyRecord> {

@@ -9,11 +9,11 @@
  * caller's Google key to OpenAI.
  */
 import { badRequest, GatewayError } from "../gemini/errors";
-import { isProviderName } from "../plan/target";
+import { isProviderName } from "../lib/target";
 import { readCredential } from "./credential";
 import { sha256Hex } from "./crypto";
-import type { CallGate } from "../pipeline/context";
-import type { KeyRecord } from "./key-record";
+import type { CallGate } from "../governance/gate";
+import type { KeyRecord } from "../keys/key-record";
 
 /** A caller identified by their own provider key: the stand-in key record its rows carry, and the key itself. */
 export interface DirectCaller {
@@ -33,7 +33,7 @@ export interface DirectKeys {
 
 /** Header prefix naming a direct key's provider, for the fallbacks of a direct call. */
 export const DIRECT_KEY_HEADER = "x-edgeway-direct-key-";
-/** At most one per target a chain may hold (src/plan/chain.ts MAX_TARGETS) beyond the call's own. */
+/** At most one per target a chain may hold (MAX_TARGETS, src/lib/target.ts) beyond the call's own. */
 const MAX_OTHER_KEYS = 7;
 
 /** Printable, no spaces, a sane length: what any provider's key looks like, and safe to put in a header. */

@@ -1,9 +1,9 @@
 /** The models list/get answers: what the configured providers offer, filtered by the key's allow-lists. */
 import { isTargetAllowed } from "../auth/authenticate";
-import type { KeyRecord } from "../auth/key-record";
+import type { KeyRecord } from "../keys/key-record";
 import type { Config } from "../config";
 import { notFound } from "../gemini/errors";
-import type { Target } from "../plan/target";
+import type { Target } from "../lib/target";
 import type { ModelInfo, Provider } from "../providers/types";
 
 /** Gemini's `Model` resource. Gemini models keep their bare names so SDK code written for Gemini is unchanged. */

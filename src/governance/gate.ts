@@ -9,10 +9,10 @@
  *  4. `finish(actual)`, when the call has ended: the reservation is replaced by what the call used.
  * Refusals are GatewayErrors with the contract's statuses; a Governor that cannot be reached is a 503 (fail closed).
  */
-import { inGrace, keyUnusableReason, type KeyRecord } from "../auth/key-record";
+import { inGrace, keyUnusableReason, type KeyRecord } from "../keys/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
-import type { SettleRefs } from "../usage/record";
+import type { SettleRefs } from "../usage/row";
 import { clock } from "./clock";
 import { LEASE_MS, severity } from "./ledger";
 import { GovernorUnavailable, leaseFor, leaseStats, type LocalLease } from "./lease";
@@ -26,6 +26,9 @@ export interface CallNeed {
 }
 
 const NONE: Amounts = Object.freeze({ requests: 0, tokens: 0, usd: 0 });
+
+/** What the pipeline asks of a call's admission: a `Gate`, or a direct call's (src/auth/direct.ts `ungoverned`). */
+export type CallGate = Pick<Gate, "check" | "admit" | "verified" | "finish" | "record" | "budgeted">;
 
 export class Gate {
   private readonly keyLease: LocalLease;

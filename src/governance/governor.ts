@@ -8,9 +8,10 @@
  * Nothing here throws across the RPC boundary: every answer is a value, and storage failures become 503 answers.
  */
 import { DurableObject } from "cloudflare:workers";
-import { keyUnusableReason, type KeyRecord } from "../auth/key-record";
-import { KeyStore } from "../auth/key-store";
+import { keyUnusableReason, type KeyRecord } from "../keys/key-record";
+import { KeyStore } from "../keys/key-store";
 import type { Env } from "../env";
+import type { Subject } from "../lib/governors";
 import { clock } from "./clock";
 import { hourOf } from "./policy";
 import { Ledger, type Counters } from "./ledger";
@@ -19,7 +20,7 @@ import type { TeamRecord } from "./team-record";
 import { TeamStore } from "./team-store";
 import { usageLog } from "./usage-log";
 
-export type Subject = "key" | "team";
+export type { Subject };
 
 /**
  * An admin change to a key: fields, revocation (final), or a new secret (its hash and visible prefix), the secret
@@ -56,6 +57,13 @@ export const teamDeleted = (id: string): Refusal => ({
 });
 
 const unavailable = (what: string): Refusal => ({ ok: false, code: 503, message: `governance storage unavailable (${what}); try again` });
+
+declare module "../env" {
+  interface Env {
+    /** Per-key and per-team governance counters: one Governor per key and per team (src/lib/governors.ts). */
+    GOVERNOR: DurableObjectNamespace<Governor>;
+  }
+}
 
 export class Governor extends DurableObject<Env> {
   private readonly sql: SqlStorage;

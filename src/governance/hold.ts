@@ -3,11 +3,11 @@
  * The key's and the team's Governors each hold the work's worst case from its creation until its usage is settled
  * under the hold and the hold is released; a hold that is never released lapses after its time to live.
  */
-import type { KeyRecord } from "../auth/key-record";
+import type { KeyRecord } from "../keys/key-record";
 import type { Env } from "../env";
 import { GatewayError } from "../gemini/errors";
-import type { SettleRefs } from "../usage/record";
-import { governor } from "./client";
+import type { SettleRefs } from "../usage/row";
+import { governor } from "../lib/governors";
 import { refusalError } from "./gate";
 import type { Subject } from "./governor";
 import type { LeaseAnswer, Refusal } from "./protocol";

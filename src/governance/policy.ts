@@ -1,5 +1,5 @@
 /** The rate window and the calendar of budget periods (UTC), shared by the Governor and the admin API. */
-import type { Budget } from "../auth/key-record";
+import type { Budget } from "../keys/key-record";
 
 export const WINDOW_MS = 60_000;
 export const HOUR_MS = 3_600_000;

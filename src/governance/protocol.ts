@@ -4,7 +4,7 @@
  * the isolate spends them locally and reports what it used whenever it renews. Every answer is a value; nothing the
  * Governor does throws across the RPC boundary.
  */
-import type { Budget, KeyRecord, RateLimit } from "../auth/key-record";
+import type { Budget, KeyRecord, RateLimit } from "../keys/key-record";
 
 /** Request slots, tokens and USD. */
 export interface Amounts {

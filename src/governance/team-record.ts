@@ -1,6 +1,6 @@
 /** A team: shared limits over its keys. The admin API's input schema and what KV stores. Types via z.infer. */
 import * as z from "zod/mini";
-import { Budget, RateLimit } from "../auth/key-record";
+import { Budget, RateLimit } from "../keys/key-record";
 
 export const TeamFields = z.object({
   name: z.string().check(z.minLength(1), z.maxLength(200)),

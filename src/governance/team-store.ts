@@ -1,5 +1,5 @@
 /** Teams in KV: `team:<id>` → the record. Read by the admin API only (admission asks the team's Durable Object). */
-import { isRecordId } from "../auth/key-store";
+import { isRecordId } from "../keys/key-store";
 import type { TeamRecord } from "./team-record";
 
 const CACHE_TTL_MS = 5_000;

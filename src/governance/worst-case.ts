@@ -5,13 +5,13 @@
  * modality it may use, images at `per_image`. The error of this estimate is the only way spend can pass a budget
  * (docs/governance.md).
  */
-import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Action, Content, Part, RequestBody } from "../gemini/schema";
 import { estimateTokens, systemText } from "../gemini/text";
-import type { Target } from "../plan/target";
+import type { Target } from "../lib/target";
 import { costOf, EMPTY_BILLABLE, tierAt } from "../usage/cost";
-import type { Price } from "../usage/prices";
+import type { ModelInfo } from "../providers/types";
+import type { Price, PriceLookup } from "../usage/prices";
 
 /** Output cap of a model the catalog does not know (the largest any shipped model allows). */
 export const DEFAULT_OUTPUT_CAP = 65_536;
@@ -21,6 +21,12 @@ const MEDIA_BYTES_PER_TOKEN = 64;
 /** A file referenced by URI, whose size the gateway does not see. */
 const FILE_TOKENS = 1_000;
 
+/** What pricing reads of the isolate's config (src/config.ts): the price table and each provider's models. */
+export interface Pricing {
+  price: PriceLookup;
+  providers: ReadonlyMap<string, { models: readonly ModelInfo[] }>;
+}
+
 export interface WorstCase {
   tokens: number;
   usd: number;
@@ -28,7 +34,7 @@ export interface WorstCase {
   inputTokens: number;
 }
 
-export function worstCase(config: Config, action: Action, body: RequestBody, targets: readonly Target[]): WorstCase {
+export function worstCase(config: Pricing, action: Action, body: RequestBody, targets: readonly Target[]): WorstCase {
   const input = estimateInput(action, body);
   const media = action !== "predict" && hasMedia(body);
   const images = action === "predict" ? imagesAsked(body) : 0;
@@ -79,7 +85,7 @@ export function missingDimension(price: Price, action: string, provider: string)
 }
 
 /** The targets a budget may not pay for: models without a price, or without a price for what `action` uses. */
-export function unpriced(config: Config, targets: readonly Target[], action = ""): Target[] {
+export function unpriced(config: Pricing, targets: readonly Target[], action = ""): Target[] {
   return targets.filter((t) => {
     const price = config.price(t.provider, t.model);
     return !price || missingDimension(price, action, t.provider) !== undefined;
@@ -103,7 +109,7 @@ export function unpricedRefusal(name: string, dimension?: string): GatewayError 
 }
 
 /** The 403 for the first of `targets` under a budget, naming what of it has no price. */
-export function refusalFor(config: Config, t: Target, name: string, action = ""): GatewayError {
+export function refusalFor(config: Pricing, t: Target, name: string, action = ""): GatewayError {
   const price = config.price(t.provider, t.model);
   return unpricedRefusal(name, price ? missingDimension(price, action, t.provider) : undefined);
 }
@@ -123,7 +129,7 @@ function imagesAsked(body: RequestBody): number {
 
 const IMAGEN_DEFAULT_SAMPLES = 4;
 
-function outputCap(config: Config, action: Action, body: RequestBody, t: Target): number {
+function outputCap(config: Pricing, action: Action, body: RequestBody, t: Target): number {
   if (action !== "generateContent" && action !== "streamGenerateContent") return 0;
   const g = (body as { generationConfig?: { maxOutputTokens?: number; candidateCount?: number; thinkingConfig?: { thinkingBudget?: number } } }).generationConfig;
   const model = config.providers.get(t.provider)?.models.find((m) => t.model === m.id || t.model.startsWith(`${m.id}-`));

@@ -10,14 +10,20 @@ import type { Context } from "hono";
 import { assertKeyUsable } from "../auth/authenticate";
 import { ungoverned } from "../auth/direct";
 import type { AppEnv } from "../env";
-import { errorResponse, redactError, toGatewayError } from "../gemini/errors";
 import { Gate } from "../governance/gate";
 import type { CallEnd, CallScope } from "../pipeline/context";
-import { AllTargetsFailed, upstreamAttempts } from "../pipeline/execute";
+import { AllTargetsFailed } from "../pipeline/execute";
 import { recordCall } from "../pipeline/record";
-import { gatewayHeaders } from "../pipeline/respond";
-import type { AttemptInfo } from "../usage/record";
+import { respondError } from "../pipeline/respond";
+import type { AttemptInfo } from "../usage/row";
 import { identify, type Accepts, type Caller } from "./identify";
+
+declare module "../env" {
+  interface AppVariables {
+    /** The call's record and scope, once its key is known. */
+    call: CallScope;
+  }
+}
 
 export interface Opening extends Accepts {
   /** What the row calls the action. */
@@ -87,19 +93,9 @@ async function admit(call: CallScope, caller: Caller, o: Opening): Promise<void>
   call.teamId = call.gate.record.team_id ?? null;
 }
 
-/** Any failure of an attributed call: its row, then the Gemini error. */
+/** Any failure of an attributed call: its outcome and the Gemini error (src/pipeline/respond.ts). */
 function failed(call: CallScope, err: unknown): Response {
-  const carried = err instanceof AllTargetsFailed || err instanceof CallFailed;
-  const attempts = carried ? err.attempts : [];
-  const used = err instanceof CallFailed ? err.used : undefined;
-  const e = redactError(toGatewayError(carried ? err.error : err), call.config.redact);
-  call.end({
-    target: used?.target ?? null, index: used?.target ? 0 : null, attempts, status: e.code, usage: used?.usage,
-    // 499: the client left before the first byte (a retry wait or an attempt was cut short).
-    outcome: e.code === 499 ? "aborted" : "error",
-    error: e.message, ttfbMs: null,
-  });
-  const h = gatewayHeaders(call);
-  h["x-edgeway-attempts"] = String(upstreamAttempts(attempts));
-  return errorResponse(e, h);
+  if (err instanceof AllTargetsFailed) return respondError(call, err.error, err.attempts);
+  if (err instanceof CallFailed) return respondError(call, err.error, err.attempts, err.used);
+  return respondError(call, err, []);
 }

@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { identifyKey } from "../auth/authenticate";
 import { readCredential } from "../auth/credential";
 import { identifyDirectCaller, type DirectCaller } from "../auth/direct";
-import type { KeyRecord } from "../auth/key-record";
+import type { KeyRecord } from "../keys/key-record";
 import type { AppEnv } from "../env";
 import type { GatewayError } from "../gemini/errors";
 import { clock } from "../governance/clock";
@@ -18,6 +18,13 @@ export type Caller =
   | { kind: "key"; key: KeyRecord }
   | { kind: "direct"; key: KeyRecord; direct: DirectCaller }
   | { kind: "token"; key: KeyRecord; token: PresentedToken };
+
+declare module "../env" {
+  interface AppVariables {
+    /** Who makes an inference call. */
+    caller: Caller;
+  }
+}
 
 /** Which credentials a route takes besides a virtual key. */
 export interface Accepts {

@@ -4,7 +4,7 @@
  * a reason that starts with the Gemini status name; a close by either peer is passed on to the other as it came.
  */
 import type { GatewayError } from "../gemini/errors";
-import type { Outcome } from "../usage/record";
+import type { Outcome } from "../usage/row";
 
 /** A close frame's reason is at most 123 bytes of UTF-8. */
 const MAX_REASON_BYTES = 123;

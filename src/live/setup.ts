@@ -5,7 +5,7 @@
  * spelling a field the other way.
  */
 import { badRequest } from "../gemini/errors";
-import { parseTarget, printable, type Target } from "../plan/target";
+import { parseTarget, printable, type Target } from "../lib/target";
 
 export type Setup = Record<string, unknown> & { model?: unknown; sessionResumption?: { handle?: unknown } };
 

@@ -44,6 +44,13 @@ export function tokenObject(env: Pick<Env, "EPHEMERAL_TOKENS">, hash: string): D
   return env.EPHEMERAL_TOKENS.get(env.EPHEMERAL_TOKENS.idFromName(hash));
 }
 
+declare module "../env" {
+  interface Env {
+    /** Live API ephemeral tokens, one object per token. */
+    EPHEMERAL_TOKENS: DurableObjectNamespace<EphemeralToken>;
+  }
+}
+
 export class EphemeralToken extends DurableObject<Env> {
   /** Stores a new token; false when this name is taken (a collision of random names: the caller makes another). */
   async issue(record: TokenRecord): Promise<boolean> {

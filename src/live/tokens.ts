@@ -7,13 +7,13 @@
 import * as z from "zod/mini";
 import { isTargetAllowed } from "../auth/authenticate";
 import { randomBase62, sha256Hex } from "../auth/crypto";
-import type { KeyRecord } from "../auth/key-record";
-import { KeyStore } from "../auth/key-store";
+import type { KeyRecord } from "../keys/key-record";
+import { KeyStore } from "../keys/key-store";
 import type { Config } from "../config";
 import type { Env } from "../env";
 import { badRequest, GatewayError } from "../gemini/errors";
 import { describeIssues } from "../gemini/schema";
-import { targetString } from "../plan/target";
+import { targetString } from "../lib/target";
 import { normalizeSetup, parseFieldMask, setupModel, type SetupLock } from "./setup";
 import { newSessionRefusal, tokenObject, type Redeemed, type TokenRecord } from "./token-store";
 

@@ -6,7 +6,7 @@
  */
 import { byModality, costOf, EMPTY_BILLABLE, total, withRest, type Billable } from "../usage/cost";
 import type { Price } from "../usage/prices";
-import type { ModalityTokens } from "../usage/record";
+import type { ModalityTokens } from "../usage/row";
 
 /** The Live `usageMetadata` fields edgeway reads (Gemini sends more). */
 export interface LiveUsageMetadata {

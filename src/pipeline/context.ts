@@ -3,10 +3,10 @@ import type { DirectKeys } from "../auth/direct";
 import type { Config } from "../config";
 import type { Env } from "../env";
 import type { Action, UsageMetadata } from "../gemini/schema";
-import type { Gate } from "../governance/gate";
-import type { Target } from "../plan/target";
+import type { CallGate } from "../governance/gate";
+import type { Target } from "../lib/target";
 import type { Billable, billableOf } from "../usage/cost";
-import type { AttemptInfo, Outcome, SessionInfo } from "../usage/record";
+import type { AttemptInfo, Outcome, SessionInfo } from "../usage/row";
 
 /**
  * The plain record of one call: what its usage row says of it besides its outcome. Known as soon as the key is,
@@ -42,6 +42,8 @@ export interface CallEnd {
   billable?: Billable;
   /** What the answer or request tells and usageMetadata does not: images made, seconds of video, cache storage. */
   units?: Parameters<typeof billableOf>[1];
+  /** A hook answered the call before any upstream (src/hooks/hook.ts): nothing was used, nothing is priced. */
+  answeredBy?: string;
 }
 
 /** The call record and what its stages work with: the Worker's bindings and config, and the call's admission. */
@@ -64,9 +66,6 @@ export interface CallScope extends Call {
    */
   direct?: DirectKeys;
 }
-
-/** What the pipeline asks of a call's admission. */
-export type CallGate = Pick<Gate, "check" | "admit" | "verified" | "finish" | "record" | "budgeted">;
 
 /** A call whose path and body are valid: it will be planned and executed. */
 export interface CallContext extends CallScope {

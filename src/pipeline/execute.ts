@@ -11,15 +11,15 @@ import { assertTargetAllowed } from "../auth/authenticate";
 import { GatewayError, StreamedUpstreamError } from "../gemini/errors";
 import { refusalFor, unpriced } from "../governance/worst-case";
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
-import { targetString, type Target } from "../plan/target";
+import { targetString, type Target } from "../lib/target";
 import { credentialFault, decodeError, faultOf } from "../providers/credentials/fault";
 import { servesModel, type CredentialPool } from "../providers/credentials/pool";
 import { CredentialFailure, type Credential, type GeminiJson, type Provider, type ProviderCall, type UpstreamRequest } from "../providers/types";
-import type { AttemptInfo } from "../usage/record";
+import type { AttemptInfo } from "../usage/row";
 import type { CallContext } from "./context";
 import { readText } from "./body";
 import { retryAfterMs, retryDelay } from "./retry-policy";
-import { waits } from "./sleep";
+import { waits } from "../lib/sleep";
 import { AttemptTimer } from "./timeout";
 
 export interface Served {

@@ -3,18 +3,22 @@
  * for any other reason) leaves one usage row; a refusal of the key leaves only a count (src/usage/refusals.ts).
  */
 import { billableOf, costOf } from "../usage/cost";
-import { tokensOf, type CallRecord } from "../usage/record";
+import { tokensOf, type CallRecord } from "../usage/row";
 import { minuteOf, REFUSAL_CODES, refusalReason } from "../usage/refusals";
 import { countRefusal, handOffRow } from "../usage/sink";
 import type { CallEnd, CallScope } from "./context";
 import { upstreamAttempts } from "./execute";
+import { afterCall } from "../hooks/after-call";
+import { hooksFor } from "../hooks/registry";
 
 export type { CallEnd };
 
 export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
-  const tokens = tokensOf(end.usage);
+  // A hook's answer used nothing upstream, whatever its usageMetadata says: no tokens, no cost (src/hooks/hook.ts).
+  const upstream = end.answeredBy === undefined;
+  const tokens = tokensOf(upstream ? end.usage : undefined);
   const price = end.target ? ctx.config.price(end.target.provider, end.target.model) : undefined;
-  const cost = end.target ? costOf(price, end.billable ?? billableOf(end.usage, end.units)) : undefined;
+  const cost = end.target && upstream ? costOf(price, end.billable ?? billableOf(end.usage, end.units)) : undefined;
   return {
     request_id: ctx.requestId,
     ts: ctx.startedAt,
@@ -44,11 +48,14 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
 
 /**
  * The call's row, with its admission settled: the reservation gives way to what the call used, and the row goes to
- * the usage buffer, which settles it with its Governors once it is in D1. A refusal is counted instead.
+ * the usage buffer, which settles it with its Governors once it is in D1. A refusal is counted instead. Every call
+ * ends here exactly once, so this is where the hooks' `afterCall` runs (src/hooks/hook.ts).
  */
 export function recordCall(ctx: CallScope, end: CallEnd): void {
   const record = buildRecord(ctx, end);
   const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
+  const hooks = hooksFor(ctx.config);
+  if (hooks.length) afterCall(hooks, ctx, record);
   if (isRefusal(end)) {
     // Nothing was used: there is nothing to settle.
     countRefusal(ctx.env, ctx.waitUntil, {

@@ -5,11 +5,15 @@
  * upstream.
  */
 import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
-import { GatewayError, redactError } from "../gemini/errors";
+import type { GeminiJson } from "../providers/types";
+import { errorResponse, GatewayError, redactError, toGatewayError } from "../gemini/errors";
 import { SseFrames } from "../streaming/sse";
-import type { CallContext, CallScope } from "./context";
+import type { CallContext, CallEnd, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
 import { answerRedactor } from "./redact-answer";
+import type { Answered } from "../hooks/before-upstream";
+import { answerTap, type AnswerTap } from "../hooks/answer";
+import { hooksFor } from "../hooks/registry";
 
 /** The gateway's answer headers, as a plain record: the Response builds its Headers once from it. */
 export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): Record<string, string> {
@@ -24,18 +28,37 @@ export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): R
 
 export const JSON_TYPE = "application/json; charset=utf-8";
 
-export function respondJson(ctx: CallContext, s: Served): Response {
-  const h = gatewayHeaders(ctx, s);
-  h["content-type"] = JSON_TYPE;
+export function respondJson(ctx: CallContext, s: Answered): Response | Promise<Response> {
   // The call's secrets out of the answer's text: the upstream's own text goes out when there were none in it.
   const shown = s.json && answerRedactor(s.secrets)?.chunk(s.json, true);
+  const hooks = hooksFor(ctx.config);
+  if (hooks.length) return respondJsonHooked(ctx, s, shown, answerTap(ctx, hooks));
+  return jsonResponse(ctx, s, shown, gatewayHeaders(ctx, s));
+}
+
+/** With hooks: the answer passes the tap (a hook that fails on it fails the call) and takes the hooks' headers. */
+async function respondJsonHooked(ctx: CallContext, s: Answered, shown: GeminiJson | undefined, tap: AnswerTap | undefined): Promise<Response> {
+  try {
+    if (tap && s.json) shown = await tap.pass(shown ?? s.json);
+  } catch (e) {
+    return respondError(ctx, e, s.attempts, { target: s.target, usage: usedBy(ctx, s) }, s.answeredBy);
+  }
+  return jsonResponse(ctx, s, shown, withAnswerHeaders(gatewayHeaders(ctx, s), s));
+}
+
+function jsonResponse(ctx: CallContext, s: Answered, shown: GeminiJson | undefined, h: Record<string, string>): Response {
+  h["content-type"] = JSON_TYPE;
   const body = shown && shown !== s.json ? JSON.stringify(shown) : (s.raw ?? JSON.stringify(s.json));
-  const usage = s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
   ctx.end({
     target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
-    usage, ttfbMs: Date.now() - ctx.startedAt, units: imagesMade(ctx, s),
+    usage: usedBy(ctx, s), ttfbMs: Date.now() - ctx.startedAt, units: imagesMade(ctx, s), answeredBy: s.answeredBy,
   });
   return new Response(body, { status: 200, headers: h });
+}
+
+/** What a JSON answer used: the provider's figures, else estimated. */
+function usedBy(ctx: CallContext, s: Served): UsageMetadata | undefined {
+  return s.json?.usageMetadata ?? charged(ctx, undefined, s.json ? textLength(s.json) : 0);
 }
 
 /**
@@ -50,7 +73,7 @@ export function respondJson(ctx: CallContext, s: Served): Response {
  * own (see SseFrames). The loop runs in waitUntil: it holds the request open until the stream has ended one way or
  * another and its row is queued.
  */
-export function respondStream(ctx: CallContext, s: Served, idleMs: number, client?: AbortSignal): Response {
+export function respondStream(ctx: CallContext, s: Answered, idleMs: number, client?: AbortSignal): Response {
   const { first, rest, abort, heard, partialUsage } = s.stream!;
   const provider = ctx.config.providers.get(s.target.provider)!;
   const ttfbMs = Date.now() - ctx.startedAt;
@@ -59,13 +82,16 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
   const frames = new SseFrames();
   // The answer's text is redacted as one text across chunks (a secret cut into pieces is still found).
   const answer = answerRedactor(s.secrets);
+  // The hooks that look at answers see each event after the redaction (none: no tap, nothing per event).
+  const hooks = hooksFor(ctx.config);
+  const tap = hooks.length ? answerTap(ctx, hooks) : undefined;
   let usage: UsageMetadata | undefined;
   let sentChars = 0;
 
   const end = (outcome: "ok" | "error" | "aborted", status: number, error: string | null) => {
     // A stream that ended early is charged what it used: the provider's figures so far, else the estimates.
     const final = outcome === "ok" && usage?.candidatesTokenCount !== undefined ? usage : charged(ctx, usage ?? partialUsage?.(), sentChars);
-    ctx.end({ target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs });
+    ctx.end({ target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs, answeredBy: s.answeredBy });
   };
   // The client went away: its signal (a deployed runtime aborts it when the client disconnects) or its side of the
   // stream cancelled, which the runtime reports on the next write (and `closed` then fails too). Whatever the loop
@@ -99,7 +125,15 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
       for (;;) {
         if (chunk.usageMetadata) usage = chunk.usageMetadata;
         sentChars += textLength(chunk);
-        await send(frames.frame(answer ? answer.chunk(chunk) : chunk));
+        const shown = answer ? answer.chunk(chunk) : chunk;
+        await send(frames.frame(tap ? await tap.pass(shown) : shown));
+        if (tap?.ended) {
+          // A hook ended the stream (a guardrail's block): the upstream is let go, the client's side closed.
+          abort.abort();
+          rest.cancel().catch(() => {});
+          await settled(writer.close());
+          break;
+        }
         const silence = new Promise<never>((_, reject) => {
           // Silence is measured from the upstream's latest bytes, not the latest chunk sent on.
           const check = () => {
@@ -113,7 +147,7 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
         clearTimeout(idle);
         if (r.done) {
           const tail = answer?.tail();
-          if (tail) await send(frames.frame(tail));
+          if (tail) await send(frames.frame(tap ? await tap.pass(tail) : tail));
           // A client that left after the last write hears of the end as a failed close: the stream was cut short for it.
           await settled(writer.close());
           break;
@@ -128,8 +162,10 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
         // Bytes already went out: no fallback now, one final error event instead of a spliced answer. A client that
         // left before it got the event (the write fails) ended the call first: its row says aborted.
         const ge = redactError(streamError(provider, e, s.secrets), ctx.config.redact);
-        // The text a tail held began no secret: it goes out ahead of the error.
-        const tail = answer?.tail();
+        // The text a tail held began no secret: it goes out ahead of the error (past the hooks, or not at all when
+        // one of them fails on it).
+        let tail = answer?.tail();
+        if (tail && tap) tail = await tap.pass(tail).catch(() => undefined);
         const delivered = await (tail ? send(frames.frame(tail)) : Promise.resolve())
           .then(() => send(frames.frame(ge.toBody())))
           .then(() => true, () => false);
@@ -147,10 +183,15 @@ export function respondStream(ctx: CallContext, s: Served, idleMs: number, clien
   };
   ctx.waitUntil(pump().finally(() => client?.removeEventListener("abort", onAbort)));
 
-  const h = gatewayHeaders(ctx, s);
+  const h = hooks.length ? withAnswerHeaders(gatewayHeaders(ctx, s), s) : gatewayHeaders(ctx, s);
   h["content-type"] = "text/event-stream";
   h["cache-control"] = "no-cache";
   return new Response(out.readable, { status: 200, headers: h });
+}
+
+/** The hooks' headers for the answer under the gateway's own (which they do not replace). */
+function withAnswerHeaders(h: Record<string, string>, s: Answered): Record<string, string> {
+  return s.answerHeaders ? { ...s.answerHeaders, ...h } : h;
 }
 
 /** The client's side of a stream was cancelled: it disconnected. */
@@ -158,6 +199,27 @@ class ClientGone extends Error {
   constructor(readonly reason: unknown) {
     super("client disconnected");
   }
+}
+
+/**
+ * Any failure of an attributed call: its outcome (for its one row: src/http/call.ts), then the Gemini error.
+ * `attempts` is empty before execute.
+ */
+/** `used`: what a call that failed still used upstream (a resource route's create), for its row. */
+/** `answeredBy`: the hook whose own answer failed (its row prices nothing). */
+export function respondError(
+  ctx: CallScope, err: unknown, attempts: Served["attempts"], used?: Pick<CallEnd, "target" | "usage">, answeredBy?: string,
+): Response {
+  const e = redactError(toGatewayError(err), ctx.config.redact);
+  ctx.end({
+    target: used?.target ?? null, index: used?.target ? 0 : null, attempts, status: e.code, usage: used?.usage, answeredBy,
+    // 499: the client left before the first byte (a retry wait or an attempt was cut short).
+    outcome: e.code === 499 ? "aborted" : "error",
+    error: e.message, ttfbMs: null,
+  });
+  const h = gatewayHeaders(ctx);
+  h["x-edgeway-attempts"] = String(upstreamAttempts(attempts));
+  return errorResponse(e, h);
 }
 
 /**

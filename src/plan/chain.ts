@@ -1,11 +1,9 @@
 /** The ordered targets of one call: the path's model, then the body's `fallbacks`, else the key's default chain. */
 import { badRequest } from "../gemini/errors";
-import type { KeyRecord } from "../auth/key-record";
-import { parseTarget, targetString, type Target } from "./target";
+import { MAX_TARGETS, parseTarget, targetString, type Target } from "../lib/target";
 
-export const MAX_TARGETS = 8;
-
-export function planTargets(primary: Target, bodyFallbacks: string[] | undefined, key: KeyRecord): Target[] {
+/** `key` is the caller's key record (src/keys/key-record.ts); only its default chain is read. */
+export function planTargets(primary: Target, bodyFallbacks: string[] | undefined, key: { fallbacks?: string[] }): Target[] {
   const chain = bodyFallbacks ?? key.fallbacks ?? [];
   if (chain.length >= MAX_TARGETS) throw badRequest(`fallbacks: at most ${MAX_TARGETS - 1} entries`);
   const seen = new Set([targetString(primary)]);

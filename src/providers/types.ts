@@ -3,13 +3,17 @@
  * provider's credential pool for a credential, asks the adapter to prepare the upstream request with it (token
  * minting and signing are the adapter's), fetches it (with retries/fallbacks around it), and hands the answer back to
  * the adapter to translate into Gemini shape — JSON through `response`, streams through the adapter's own `decode`.
- * Adapters know nothing of each other; translators may be shared, wiring is per backend.
+ * Wiring is per backend; translators are shared where wire formats are (Vertex uses Anthropic's and Gemini's, Azure
+ * and Workers AI OpenAI's, Bedrock Anthropic's thinking budget, and `mock` is Gemini's provider over a local
+ * transport). A stream translator yields into the respond stage's loop (src/streaming/translate.ts).
  */
 import type { Action, GenerateContentResponse, RequestBody, UsageMetadata } from "../gemini/schema";
 import type { GatewayError } from "../gemini/errors";
+import type { DecodedStream } from "../streaming/translate";
 import type { Credential, CredentialPool } from "./credentials/pool";
 
 export type { Credential } from "./credentials/pool";
+export type { DecodedStream, StreamTranslator } from "../streaming/translate";
 
 /**
  * What `prepare` builds: a POST's address, headers and body. The pipeline makes the one Request from it, with the
@@ -33,21 +37,6 @@ export interface ProviderCall {
 
 /** A Gemini-shaped JSON answer for any action (generateContent, countTokens, embeddings, predict). */
 export type GeminiJson = GenerateContentResponse & Record<string, unknown>;
-
-/** Per-stream state machine: one upstream event (an SSE event, an event-stream message) → zero or more Gemini chunks. */
-export interface StreamTranslator<E> {
-  event(e: E): GenerateContentResponse[];
-  /** Called once when the upstream stream ends; may flush held state (e.g. a last tool call). */
-  end(): GenerateContentResponse[];
-  /** Usage reported so far, before the last chunk (what a stream cut short is charged). */
-  usage?(): UsageMetadata | undefined;
-}
-
-/** A streamed answer being decoded: its Gemini chunks, and the usage its upstream has reported so far. */
-export interface DecodedStream {
-  chunks: ReadableStream<GenerateContentResponse>;
-  usage(): UsageMetadata | undefined;
-}
 
 /** A streamed answer's bytes → Gemini chunks. `onBytes` hears of every network chunk (liveness, for timeouts). */
 export type StreamDecoder = (body: ReadableStream<Uint8Array>, call: ProviderCall, onBytes: () => void) => DecodedStream;

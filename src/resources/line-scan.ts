@@ -12,7 +12,7 @@ import { badRequest, GatewayError } from "../gemini/errors";
 import { LINE_KEYS } from "../gemini/resource-fields";
 import { ASCII_ESCAPE } from "../live/setup";
 import { inspectBody } from "../pipeline/body";
-import { printable } from "../plan/target";
+import { printable } from "../lib/target";
 import { cacheName, geminiFileName } from "./references";
 
 /** A line longer than this that may name a checked field cannot be checked (a batch refuses the file). */

@@ -4,11 +4,11 @@
  * resources it may see (src/resources/store.ts); any other is a 404 exactly like a resource that does not exist.
  * Deny by default: a reference the gateway has no record of is refused, so no spelling of another key's file passes.
  */
-import type { KeyRecord } from "../auth/key-record";
+import type { KeyRecord } from "../keys/key-record";
 import type { Env } from "../env";
 import { notFound } from "../gemini/errors";
 import type { BodyReferences } from "../pipeline/body";
-import { printable } from "../plan/target";
+import { printable } from "../lib/target";
 import { resourceSettings } from "./settings";
 import { ResourceStore } from "./store";
 

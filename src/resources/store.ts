@@ -3,7 +3,7 @@
  * Every read is through a viewer: the key's own resources, plus its team's shared ones when the key shares too
  * (`resource_scope: "team"`). A resource a viewer may not see is reported exactly like one that does not exist.
  */
-import type { KeyRecord } from "../auth/key-record";
+import type { KeyRecord } from "../keys/key-record";
 
 export const KINDS = ["file", "cachedContent", "batch", "operation"] as const;
 export type Kind = (typeof KINDS)[number];

@@ -3,7 +3,7 @@
  * batch's usage is recorded and its hold released; expired upload sessions are forgotten.
  */
 import type { Env } from "../env";
-import { describeError } from "../usage/log";
+import { describeError } from "../lib/describe-error";
 import { abandonBatch, observeBatch, type BatchMeta, type BatchOperation } from "./batches";
 import { observeOperation, rewriteDownloads, type Operation } from "./operations";
 import { resourceSettings } from "./settings";

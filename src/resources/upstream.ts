@@ -5,7 +5,7 @@
  */
 import { GatewayError, upstreamError } from "../gemini/errors";
 import { readText } from "../pipeline/body";
-import type { AttemptInfo } from "../usage/record";
+import type { AttemptInfo } from "../usage/row";
 import type { ResourceSettings } from "./settings";
 import { noteRefusal } from "./vanished";
 

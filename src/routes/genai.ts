@@ -8,7 +8,7 @@
 import { Hono, type Context, type Next } from "hono";
 import type { AppEnv } from "../env";
 import { notFound } from "../gemini/errors";
-import { printable, RESERVED_NAMES, type Target } from "../plan/target";
+import { printable, RESERVED_NAMES, type Target } from "../lib/target";
 import { createAuthToken } from "./live/auth-tokens";
 import { LIVE_RPC, liveConnect } from "./live/connect";
 import { modelAction } from "./model-action";

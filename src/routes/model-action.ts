@@ -10,11 +10,11 @@ import { serveCall } from "../http/call";
 import { refusalFor, unpriced, worstCase } from "../governance/worst-case";
 import { readJson, validateBody } from "../pipeline/body";
 import type { CallContext, CallScope } from "../pipeline/context";
-import { execute } from "../pipeline/execute";
+import { upstreamThroughHooks } from "../hooks/before-upstream";
 import { respondJson, respondStream } from "../pipeline/respond";
 import { requestTimeoutMs, TIMEOUT_HEADER } from "../pipeline/timeout";
 import { planTargets } from "../plan/chain";
-import { targetString, type Target } from "../plan/target";
+import { targetString, type Target } from "../lib/target";
 import { assertReferencesOwned } from "../resources/references";
 import type { ActionRoute } from "./model-path";
 
@@ -44,7 +44,7 @@ export function modelAction(c: Context<AppEnv>, route: ActionRoute): Promise<Res
       admit: () => (admitted ??= scope.gate.admit({ tokens: worst.tokens, usd: worst.usd })),
     });
     const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
-    const served = await execute(ctx, targets, body, limits);
+    const served = await upstreamThroughHooks(ctx, targets, body, limits, req.headers);
     return served.stream ? respondStream(ctx, served, limits.timeoutMs, limits.signal) : respondJson(ctx, served);
   });
 }

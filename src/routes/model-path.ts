@@ -7,7 +7,7 @@
  */
 import { GatewayError, notFound } from "../gemini/errors";
 import { ACTIONS, type Action } from "../gemini/schema";
-import { parseTarget, printable, RESERVED_NAMES, targetString, type Target } from "../plan/target";
+import { parseTarget, printable, RESERVED_NAMES, targetString, type Target } from "../lib/target";
 
 export type ModelPath =
   | { kind: "get"; target: Target; raw: string }

@@ -4,7 +4,7 @@ import { assertKeyUsable } from "../auth/authenticate";
 import { getModel, listModels } from "../catalog/models";
 import type { AppEnv } from "../env";
 import { identify } from "../http/identify";
-import type { Target } from "../plan/target";
+import type { Target } from "../lib/target";
 
 export async function modelsRoute(c: Context<AppEnv>, route: { kind: "list" } | { kind: "get"; target: Target; raw: string }): Promise<Response> {
   const { config } = c.var;

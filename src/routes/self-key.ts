@@ -6,11 +6,11 @@
  * no request slot (asking must not change the answer).
  */
 import type { Context } from "hono";
-import { inGrace, keyUnusableReason, type KeyRecord } from "../auth/key-record";
+import { inGrace, keyUnusableReason, type KeyRecord } from "../keys/key-record";
 import type { AppEnv } from "../env";
 import { GatewayError } from "../gemini/errors";
 import { identify } from "../http/identify";
-import { governor } from "../governance/client";
+import { governor } from "../lib/governors";
 import { clock } from "../governance/clock";
 import { reportLease } from "../governance/lease";
 import { periodEnd, WINDOW_MS } from "../governance/policy";

@@ -1,13 +1,34 @@
 /** Upstream bytes → events (a ByteParser) → Gemini chunks through a provider's per-stream translator. */
-import type { GenerateContentResponse } from "../gemini/schema";
-import type { DecodedStream, ProviderCall, StreamDecoder, StreamTranslator } from "../providers/types";
+import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import type { ByteParser } from "./parser";
 import { ShrinkingSize } from "./shrink";
 import { sseEvents, type SseEvent } from "./sse";
 
-/** The decoding of every provider that streams server-sent events: bytes → SSE events → its translator. */
-export function sseDecoder(translator: (call: ProviderCall) => StreamTranslator<SseEvent>): StreamDecoder {
-  return (body, call, onBytes) => decoded(body, sseEvents(onBytes), translator(call));
+/**
+ * A provider's per-stream state machine: one upstream event (an SSE event, an event-stream message) → zero or more
+ * Gemini chunks. Declared here, where the loop that pulls it is; each provider (src/providers/) supplies its own.
+ */
+export interface StreamTranslator<E> {
+  event(e: E): GenerateContentResponse[];
+  /** Called once when the upstream stream ends; may flush held state (e.g. a last tool call). */
+  end(): GenerateContentResponse[];
+  /** Usage reported so far, before the last chunk (what a stream cut short is charged). */
+  usage?(): UsageMetadata | undefined;
+}
+
+/** A streamed answer being decoded: its Gemini chunks, and the usage its upstream has reported so far. */
+export interface DecodedStream {
+  chunks: ReadableStream<GenerateContentResponse>;
+  usage(): UsageMetadata | undefined;
+}
+
+/**
+ * The decoding of every provider that streams server-sent events: bytes → SSE events → its translator, made for
+ * each call (`C` is the provider's call, src/providers/types.ts `ProviderCall`). `onBytes` hears of every network
+ * chunk (liveness, for timeouts).
+ */
+export function sseDecoder<C>(translator: (call: C) => StreamTranslator<SseEvent>) {
+  return (body: ReadableStream<Uint8Array>, call: C, onBytes: () => void): DecodedStream => decoded(body, sseEvents(onBytes), translator(call));
 }
 
 /** An upstream body through a parser and a translator, with the usage the translator has seen so far. */

@@ -10,7 +10,7 @@
  * again after a crash (written, not yet deleted from D1) overwrites the same object: each request_id is in one
  * object of `usage/v1/`. Spill objects are the gateway's own (their rows go back into D1); readers take `usage/v1/`.
  */
-import type { CallRecord } from "./record";
+import type { CallRecord } from "./row";
 
 export const ARCHIVE_PREFIX = "usage/v1/";
 export const SPILL_PREFIX = "usage/spill/";

@@ -12,11 +12,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { settleRecords } from "../governance/settle";
+import { settleRecords } from "./settle";
 import { putVerified, readObject, SPILL_PREFIX } from "./archive";
 import { writeRows } from "./rollups";
-import { describeError } from "./log";
-import type { CallRecord } from "./record";
+import { describeError } from "../lib/describe-error";
+import type { CallRecord } from "./row";
 import { minuteOf, refusalUpsert, type RefusalCount } from "./refusals";
 import { shardName } from "./shards";
 
@@ -94,6 +94,13 @@ interface Batch {
   rows: CallRecord[];
   /** `rows` as the JSON text the batch is stored (and written to D1) as. */
   json: string;
+}
+
+declare module "../env" {
+  interface Env {
+    /** Where usage rows and refusal counts wait until a shard's alarm writes them to D1. */
+    USAGE_BUFFER: DurableObjectNamespace<UsageBuffer>;
+  }
 }
 
 export class UsageBuffer extends DurableObject<Env> {

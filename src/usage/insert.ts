@@ -1,5 +1,5 @@
 /** The one INSERT of a usage row, shared by every writer (buffer shards, queue consumer, direct fallback). */
-import type { CallRecord } from "./record";
+import type { CallRecord } from "./row";
 
 // Idempotent by request_id. A conflict is a no-op either way; it counts as a change (meta.changes = 1) only when
 // the stored row came from the same batch, so a retried batch knows its own rows from copies stored by another.

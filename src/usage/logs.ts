@@ -7,7 +7,7 @@ import type { Env } from "../env";
 import { readObject } from "./archive";
 import { archiveState } from "./compact";
 import { encodeCursor, queryLogs, type LogsFilters } from "./queries";
-import type { CallRecord } from "./record";
+import type { CallRecord } from "./row";
 import { HOUR_MS } from "./rollups";
 
 /** Archive objects a page reads at most. */

@@ -5,7 +5,7 @@
  */
 import * as z from "zod/mini";
 import { roundUsd } from "./prices";
-import type { CallRecord, ClosedBy, Outcome } from "./record";
+import type { CallRecord, ClosedBy, Outcome } from "./row";
 import { DAY_MS, HOUR_MS, MINUTE_MS } from "./rollups";
 
 export const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;

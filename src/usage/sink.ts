@@ -13,12 +13,12 @@
  * lives on for long; the next arrival leads.
  */
 import type { Env } from "../env";
-import { waits } from "../pipeline/sleep";
-import { settleRecords } from "../governance/settle";
+import { waits } from "../lib/sleep";
+import { settleRecords } from "./settle";
 import { BATCH_ROWS, rowsText, USAGE_SHARDS, usageShard, type RowsText } from "./buffer";
 import { rowsStatements, writeRows } from "./rollups";
-import { describeError } from "./log";
-import type { CallRecord } from "./record";
+import { describeError } from "../lib/describe-error";
+import type { CallRecord } from "./row";
 import { refusalKey, type RefusalCount } from "./refusals";
 
 type SinkEnv = Pick<Env, "USAGE_BUFFER">;

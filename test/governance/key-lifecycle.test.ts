@@ -2,7 +2,7 @@
 import { env, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/crypto";
-import { matchesGlob } from "../../src/auth/globs";
+import { matchesGlob } from "../../src/lib/globs";
 import { counters, freezeClock } from "../helpers/governance";
 import { admin, BASE, createKey, genai, mockUpstream, textRequest } from "../helpers/worker";
 

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { LEASE_MS } from "../../src/governance/ledger";
 import { hold, release } from "../../src/governance/hold";
 import { leaseStats, LocalLease } from "../../src/governance/lease";
-import { settleRecords } from "../../src/governance/settle";
+import { settleRecords } from "../../src/usage/settle";
 import type { Amounts } from "../../src/governance/protocol";
 import { freezeClock } from "../helpers/governance";
 import { admin, createKey, genai, textRequest } from "../helpers/worker";
@@ -141,7 +141,7 @@ describe("holds: reservations for work that outlives its request", () => {
     const clock = freezeClock();
     const team = await (await admin("/teams", { body: { name: "holders", budget: { max_usd: 5 } } })).json() as { id: string };
     const key = await createKey({ budget: { max_usd: 1 }, team_id: team.id });
-    const record = (await (await admin(`/keys/${key.id}`)).json()) as import("../../src/auth/key-record").KeyRecord;
+    const record = (await (await admin(`/keys/${key.id}`)).json()) as import("../../src/keys/key-record").KeyRecord;
     const held = await hold(env, record, "batch-1", { tokens: 0, usd: 0.8 }, 3_600_000);
     expect(held.refs).toEqual({ key: "batch-1", team: "batch-1" });
     const other = new LocalLease("key", key.id);

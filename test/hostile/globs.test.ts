@@ -4,7 +4,7 @@
  * is asserted by counting the matcher's steps, not by timing it.
  */
 import { describe, expect, it } from "vitest";
-import { globMatchSteps, matchesAny, matchesGlob } from "../../src/auth/globs";
+import { globMatchSteps, matchesAny, matchesGlob } from "../../src/lib/globs";
 import { createKey, genai, textRequest } from "../helpers/worker";
 
 /** The obvious (quadratic) definition, to check the fast matcher against. */

@@ -2,7 +2,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { waits } from "../../src/pipeline/sleep";
+import { waits } from "../../src/lib/sleep";
 import { AttemptTimer, CLIENT_WATCH_MS } from "../../src/pipeline/timeout";
 import {
   createKey, flushUsage, genai, genaiRequest, genaiSettled, hang, mockUpstream, textRequest, usageRow,

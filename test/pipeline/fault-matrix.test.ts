@@ -6,7 +6,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { waits } from "../../src/pipeline/sleep";
+import { waits } from "../../src/lib/sleep";
 import {
   createKey, flushUsage, genaiRequest, genaiSettled, hang, mockUpstream, readSse, sseResponse, textRequest, usageRow, type UpstreamCall,
 } from "../helpers/worker";

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { resetCredentialHealth } from "../../src/providers/credentials/pool";
-import { waits } from "../../src/pipeline/sleep";
+import { waits } from "../../src/lib/sleep";
 import { createKey, genaiSettled, mockUpstream, ownResource, textRequest, usageRow } from "../helpers/worker";
 
 const KEYS = { GEM_A: "AIza-pool-key-aaaaaaaaaaaa", GEM_B: "AIza-pool-key-bbbbbbbbbbbb", GEM_C: "AIza-pool-key-cccccccccccc" };

@@ -1,7 +1,7 @@
 /** The retry policy's pure parts, the one sleep, and the timeout header. */
 import { describe, expect, it } from "vitest";
 import { backoffMs, DEFAULT_RETRY_POLICY, retryAfterMs, retryDelay } from "../../src/pipeline/retry-policy";
-import { waits } from "../../src/pipeline/sleep";
+import { waits } from "../../src/lib/sleep";
 import { requestTimeoutMs } from "../../src/pipeline/timeout";
 import { GatewayError } from "../../src/gemini/errors";
 

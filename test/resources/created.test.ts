@@ -8,7 +8,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { waits } from "../../src/pipeline/sleep";
+import { waits } from "../../src/lib/sleep";
 import { RECORD_TRIES } from "../../src/routes/resources/created";
 import { counters } from "../helpers/governance";
 import { BASE, createKey, flushUsage, mockUpstream, usageRow, type UpstreamCall } from "../helpers/worker";

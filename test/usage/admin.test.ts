@@ -2,7 +2,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { writeRows } from "../../src/usage/rollups";
-import type { CallRecord } from "../../src/usage/record";
+import type { CallRecord } from "../../src/usage/row";
 import { createTeam } from "../helpers/governance";
 import { admin, BASE, createKey, genaiCall, textRequest } from "../helpers/worker";
 

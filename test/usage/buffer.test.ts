@@ -6,11 +6,11 @@
 import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { waits } from "../../src/pipeline/sleep";
+import { waits } from "../../src/lib/sleep";
 import { SPILL_AFTER_MS, USAGE_SHARDS, usageShard, type HandOff, type ShardCounts } from "../../src/usage/buffer";
 import { insertRowsStatement, insertStatement } from "../../src/usage/insert";
 import { handOffRow, handOffsSettled } from "../../src/usage/sink";
-import type { CallRecord } from "../../src/usage/record";
+import type { CallRecord } from "../../src/usage/row";
 import { counters } from "../helpers/governance";
 import { admin, createKey, flushUsage, genaiCall, genaiRequest, textRequest, usageRow } from "../helpers/worker";
 

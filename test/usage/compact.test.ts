@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { listKeys, readObject } from "../../src/usage/archive";
 import { archiveState, compactUsage, type CompactOptions } from "../../src/usage/compact";
 import { usageLog } from "../../src/governance/usage-log";
-import type { CallRecord } from "../../src/usage/record";
+import type { CallRecord } from "../../src/usage/row";
 import { HOUR_MS, writeRows } from "../../src/usage/rollups";
 import { admin } from "../helpers/worker";
 

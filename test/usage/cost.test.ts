@@ -12,7 +12,7 @@ import { catalogueEntry, priceAt } from "../../src/usage/catalogue";
 import { billableOf, costOf, scaled, type Cost } from "../../src/usage/cost";
 import { priceLookup, type Price } from "../../src/usage/prices";
 import { SHIPPED } from "../../src/usage/prices.generated";
-import { tokensOf } from "../../src/usage/record";
+import { tokensOf } from "../../src/usage/row";
 
 const shipped = priceLookup({});
 const price = (id: string): Price => {

@@ -6,7 +6,7 @@ import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { usageShard } from "../../src/usage/buffer";
 import { usageSql } from "../../src/usage/queries";
-import type { CallRecord } from "../../src/usage/record";
+import type { CallRecord } from "../../src/usage/row";
 import { foldDays } from "../../src/usage/compact";
 import { DAY_MS, HOUR_MS, LATENCY_BOUNDS, LATENCY_COLUMNS, MINUTE_MS, TTFB_BOUNDS, TTFB_COLUMNS, writeRows } from "../../src/usage/rollups";
 import { admin, flushUsage } from "../helpers/worker";

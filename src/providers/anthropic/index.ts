@@ -44,7 +44,7 @@ export function anthropicAnswer(call: ProviderCall, upstream: unknown): GeminiJs
 }
 
 /** Anthropic's SSE, translated with the call's forced JSON tool in mind. */
-export const anthropicDecoder = sseDecoder((call) => anthropicStream(jsonToolOf(call)));
+export const anthropicDecoder = sseDecoder((call: ProviderCall) => anthropicStream(jsonToolOf(call)));
 
 export function anthropicProvider(s: AnthropicSettings): Provider<string> {
   const base = s.baseUrl.replace(/\/+$/, "");

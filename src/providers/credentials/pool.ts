@@ -10,7 +10,7 @@
  *
  * Health lives in module scope, so it is per isolate: each isolate learns from the answers it sees.
  */
-import { matchesAny } from "../../auth/globs";
+import { matchesAny } from "../../lib/globs";
 import type { CredentialFault } from "./fault";
 
 export interface Credential<M = unknown> {

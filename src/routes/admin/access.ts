@@ -12,6 +12,13 @@ import type { Role } from "../../auth/admin-tokens";
 import type { AppEnv } from "../../env";
 import { GatewayError } from "../../gemini/errors";
 
+declare module "../../env" {
+  interface AppVariables {
+    /** Who makes an admin request (set by the admin API's authentication). */
+    actor: Actor;
+  }
+}
+
 export interface Actor {
   /** `root`, or the token's id. */
   id: string;

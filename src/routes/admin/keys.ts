@@ -6,12 +6,12 @@
 import { Hono, type Context } from "hono";
 import { newVirtualKey, randomBase62, sha256Hex } from "../../auth/crypto";
 import * as z from "zod/mini";
-import { KeyFields, KeyPatch, MAX_GRACE_SECONDS, type KeyRecord } from "../../auth/key-record";
-import { isRecordId, KeyStore } from "../../auth/key-store";
+import { KeyFields, KeyPatch, MAX_GRACE_SECONDS, type KeyRecord } from "../../keys/key-record";
+import { isRecordId, KeyStore } from "../../keys/key-store";
 import type { AppEnv, Env } from "../../env";
 import { audit, changesOf, type AuditAction } from "../../audit/trail";
 import { badRequest, GatewayError, notFound } from "../../gemini/errors";
-import { governor } from "../../governance/client";
+import { governor } from "../../lib/governors";
 import type { KeyChange } from "../../governance/governor";
 import { invalidateLease } from "../../governance/lease";
 import { beforeBudget } from "./budget-write";

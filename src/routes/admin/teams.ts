@@ -4,11 +4,11 @@
  */
 import { Hono } from "hono";
 import { randomBase62 } from "../../auth/crypto";
-import { KeyStore } from "../../auth/key-store";
+import { KeyStore } from "../../keys/key-store";
 import { audit, changesOf } from "../../audit/trail";
 import type { AppEnv, Env } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";
-import { governor } from "../../governance/client";
+import { governor } from "../../lib/governors";
 import { invalidateLease } from "../../governance/lease";
 import { beforeBudget } from "./budget-write";
 import { TeamFields, TeamPatch, type TeamRecord } from "../../governance/team-record";

@@ -6,11 +6,11 @@
 import { Hono, type Context } from "hono";
 import { ADMIN_TOKEN_PREFIX, adminTokens, TokenFields, type TokenRecord } from "../../auth/admin-tokens";
 import { randomBase62, sha256Hex } from "../../auth/crypto";
-import { isRecordId } from "../../auth/key-store";
+import { isRecordId } from "../../keys/key-store";
 import { audit, changesOf } from "../../audit/trail";
 import type { AppEnv } from "../../env";
 import { GatewayError, notFound } from "../../gemini/errors";
-import { governor } from "../../governance/client";
+import { governor } from "../../lib/governors";
 import { TeamStore } from "../../governance/team-store";
 import { pageLimit, parseJson } from "./json";
 

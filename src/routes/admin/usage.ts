@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import type { Env } from "../../env";
 import { badRequest, GatewayError } from "../../gemini/errors";
 import { USAGE_SHARDS, usageShard } from "../../usage/buffer";
-import { describeError } from "../../usage/log";
+import { describeError } from "../../lib/describe-error";
 import { archiveState, compactUsage, retentionDays } from "../../usage/compact";
 import { queryAllLogs } from "../../usage/logs";
 import { decodeCursor, LogsQuery, queryUsage, UsageQuery } from "../../usage/queries";

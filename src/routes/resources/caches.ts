@@ -9,7 +9,7 @@ import { badRequest, GatewayError } from "../../gemini/errors";
 import { Content, describeIssues, type UsageMetadata } from "../../gemini/schema";
 import { estimateInput } from "../../governance/worst-case";
 import { inspectBody, readJson } from "../../pipeline/body";
-import { parseTarget, targetString } from "../../plan/target";
+import { parseTarget, targetString } from "../../lib/target";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf, type ResourceRow } from "../../resources/store";
 import { costOf, EMPTY_BILLABLE } from "../../usage/cost";

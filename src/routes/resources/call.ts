@@ -5,18 +5,18 @@
  */
 import type { Context } from "hono";
 import { assertTargetAllowed } from "../../auth/authenticate";
-import type { KeyRecord } from "../../auth/key-record";
+import type { KeyRecord } from "../../keys/key-record";
 import type { AppEnv } from "../../env";
 import { badRequest, GatewayError } from "../../gemini/errors";
 import type { UsageMetadata } from "../../gemini/schema";
 import type { CallNeed, Gate } from "../../governance/gate";
 import { CallFailed, serveCall } from "../../http/call";
 import type { CallEnd, CallScope } from "../../pipeline/context";
-import { parseTarget, targetString, type Target } from "../../plan/target";
+import { parseTarget, targetString, type Target } from "../../lib/target";
 import { resourceSettings, type ResourceSettings } from "../../resources/settings";
 import { ResourceStore, type ResourceRow } from "../../resources/store";
 import { Upstream } from "../../resources/upstream";
-import type { Outcome } from "../../usage/record";
+import type { Outcome } from "../../usage/row";
 import { budgetable } from "../model-action";
 
 export interface ResourceCall {

@@ -6,8 +6,8 @@
  * is recorded (src/routes/resources/call.ts).
  */
 import { GatewayError } from "../../gemini/errors";
-import { waits } from "../../pipeline/sleep";
-import { describeError } from "../../usage/log";
+import { waits } from "../../lib/sleep";
+import { describeError } from "../../lib/describe-error";
 import type { ResourceCall } from "./call";
 
 /** Tries at writing a new resource's row before it is undone upstream; waits of 50 ms, then 200 ms, between them. */

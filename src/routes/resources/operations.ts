@@ -4,7 +4,7 @@
  */
 import { badRequest, GatewayError } from "../../gemini/errors";
 import { inspectBody, readJson } from "../../pipeline/body";
-import { targetString, type Target } from "../../plan/target";
+import { targetString, type Target } from "../../lib/target";
 import { geminiDownloads, observeOperation, rewriteDownloads, type Operation, type Sighted } from "../../resources/operations";
 import { assertReferencesOwned } from "../../resources/references";
 import { ownerOf } from "../../resources/store";

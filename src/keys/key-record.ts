@@ -1,7 +1,6 @@
 /** A virtual key's record: the admin API's input schema and what KV stores. Types via z.infer. */
 import * as z from "zod/mini";
-import { MAX_TARGETS } from "../plan/chain";
-import { isProviderName, parseModelGlob, parseTarget } from "../plan/target";
+import { isProviderName, MAX_TARGETS, parseModelGlob, parseTarget } from "../lib/target";
 
 export const RateLimit = z.object({
   rpm: z.optional(z.nullable(z.int().check(z.positive()))),

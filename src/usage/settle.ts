@@ -1,15 +1,20 @@
 /**
  * Settlement: finished calls' tokens and cost go into their key's and team's Governors — only those that meter
  * (a budget or a tokens/min limit), as the rows' `settle` refs say, each under the lease that admitted the call.
- * Called by whoever stores the usage rows, after they are stored, so budgets count exactly the `cost_usd` the
- * usage log holds. One round trip per Governor per batch; a batch id seen before changes nothing, so a batch can be
- * retried until it lands.
+ * Called by whoever stores the usage rows (the buffer's shards, the sink's last resort), after they are stored, so
+ * budgets count exactly the `cost_usd` the usage log holds. One round trip per Governor per batch; a batch id seen
+ * before changes nothing, so a batch can be retried until it lands. The Governors are reached through their
+ * binding (src/lib/governors.ts); the items are the Governor's `SettleItem`s (src/governance/protocol.ts).
  */
 import type { Env } from "../env";
-import type { CallRecord } from "../usage/record";
-import { governor } from "./client";
-import type { Subject } from "./governor";
-import type { SettleItem } from "./protocol";
+import { governor, type Subject } from "../lib/governors";
+import type { CallRecord } from "./row";
+
+interface SettleItem {
+  lease: string;
+  tokens: number;
+  usd: number;
+}
 
 /** Settles a batch of rows; rejects when a Governor could not take it (the caller keeps the rows and retries). */
 export async function settleRecords(env: Pick<Env, "GOVERNOR">, batchId: string, records: readonly CallRecord[]): Promise<void> {

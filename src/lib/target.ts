@@ -9,6 +9,9 @@ export interface Target {
   model: string;
 }
 
+/** The most targets one call may try: the path's model and at most 7 fallbacks (a request's or a key's). */
+export const MAX_TARGETS = 8;
+
 const PROVIDER_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Model ids may hold `/` (OpenRouter, Workers AI), `:` (Bedrock, Ollama tags), `@`, `.`, `+`; nothing else. */
 const MODEL_RE = /^[A-Za-z0-9@][A-Za-z0-9._:@+\-/]{0,255}$/;

@@ -1,0 +1,107 @@
+/**
+ * The hooks stage of a model action: between planning and the upstream. With no hook configured the call goes to
+ * `execute` at once; else each `beforeUpstream` in turn may rewrite the request or answer the call itself
+ * (src/hooks/hook.ts says what such an answer records).
+ */
+import { assertTargetAllowed } from "../auth/authenticate";
+import { GatewayError, toGatewayError } from "../gemini/errors";
+import type { GenerateContentResponse } from "../gemini/schema";
+import type { CallContext } from "../pipeline/context";
+import { AllTargetsFailed, execute, type AttemptLimits, type Served } from "../pipeline/execute";
+import { targetString, type Target } from "../lib/target";
+import type { ProviderCall } from "../providers/types";
+import type { BeforeUpstream, Hook } from "./hook";
+import { hookFailed, hooksFor } from "./registry";
+
+/** What the upstream or a hook answered: `answeredBy` names the hook; `answerHeaders` are the hooks' for the answer. */
+export type Answered = Served & { answeredBy?: string; answerHeaders?: Record<string, string> };
+
+/** The call's answer: a hook's, or the upstream's through `execute`. */
+export function upstreamThroughHooks(
+  ctx: CallContext,
+  targets: Target[],
+  body: ProviderCall["body"],
+  limits: AttemptLimits,
+  headers: Headers,
+): Promise<Answered> {
+  const hooks = hooksFor(ctx.config);
+  if (!hooks.length) return execute(ctx, targets, body, limits);
+  return beforeUpstream(hooks, ctx, targets, body, limits, headers);
+}
+
+async function beforeUpstream(
+  hooks: readonly Hook[],
+  ctx: CallContext,
+  targets: Target[],
+  body: ProviderCall["body"],
+  limits: AttemptLimits,
+  headers: Headers,
+): Promise<Answered> {
+  let answerHeaders: Record<string, string> | undefined;
+  for (const hook of hooks) {
+    if (!hook.beforeUpstream) continue;
+    let r: BeforeUpstream | undefined | void;
+    try {
+      r = await hook.beforeUpstream(ctx, { body, targets, headers });
+    } catch (e) {
+      throw hookFailed(hook, "beforeUpstream", e);
+    }
+    if (!r) continue;
+    if (r.headers) answerHeaders = { ...answerHeaders, ...r.headers };
+    if (r.error) throw withHeaders(r.error, answerHeaders);
+    if (r.answer || r.events) return { ...(await answered(ctx, targets[0]!, r, hook)), answerHeaders };
+    if (r.body) body = r.body;
+  }
+  const served: Answered = await execute(ctx, targets, body, limits);
+  if (answerHeaders) served.answerHeaders = answerHeaders;
+  return served;
+}
+
+/** A hook's error answer, with the headers hooks gave for the answer (its own win). */
+function withHeaders(e: GatewayError, headers: Record<string, string> | undefined): GatewayError {
+  if (!headers) return e;
+  return new GatewayError(e.code, e.message, { status: e.status, details: e.details, headers: { ...headers, ...e.headers } });
+}
+
+/**
+ * A hook's answer, served as the primary target's would be once the key may use it and admission allowed the call
+ * (refused the way `execute` refuses, attempt and all).
+ */
+async function answered(ctx: CallContext, target: Target, r: BeforeUpstream, hook: Hook): Promise<Answered> {
+  const started = Date.now();
+  const refused = (e: unknown, reason: string) => {
+    const ge = toGatewayError(e);
+    return new AllTargetsFailed(ge, [{ target: targetString(target), status: ge.code, reason, latency_ms: Date.now() - started, skipped: true }]);
+  };
+  try {
+    assertTargetAllowed(ctx.gate.record, target);
+  } catch (e) {
+    throw refused(e, "not allowed for key");
+  }
+  try {
+    await ctx.admit();
+    await ctx.gate.verified();
+  } catch (e) {
+    throw refused(e, "refused by governance");
+  }
+  const served: Answered = { target, index: 0, attempts: [], secrets: [], answeredBy: hook.name };
+  if (!ctx.stream) {
+    if (!r.answer) throw hookFailed(hook, "beforeUpstream", new Error("a call that is not streamed takes an answer, not events"));
+    served.json = r.answer;
+    return served;
+  }
+  const events = r.events ?? [r.answer!];
+  if (!events.length) throw hookFailed(hook, "beforeUpstream", new Error("a stream's answer needs at least one event"));
+  const heard = { at: Date.now() };
+  let next = 1;
+  // Pulled one event at a time, as the client takes them (the same loop as an upstream's stream).
+  const rest = new ReadableStream<GenerateContentResponse>({
+    pull(c) {
+      heard.at = Date.now();
+      if (next < events.length) c.enqueue(events[next++]!);
+      else c.close();
+    },
+  }, { highWaterMark: 0 }).getReader();
+  served.stream = { first: events[0]!, rest, abort: new AbortController(), heard };
+  return served;
+}
