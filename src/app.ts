@@ -14,26 +14,10 @@ import { tokensApp } from "./routes/admin/tokens";
 import { logsApp, usageApp } from "./routes/admin/usage";
 import { cors } from "./routes/cors";
 import { genaiApp } from "./routes/genai";
-
-/** Hono's own path reading: decodes what `decodeURI` decodes. */
-const decodedPath = new Hono().getPath;
-
-/**
- * The path routes are matched on. /genai paths stay raw, as the client sent them: a model's `%2F` is the model
- * matcher's to judge (src/routes/model-path.ts), and a `%61` is no `a` there. @google/genai builds its Live URL as
- * `${baseUrl}/ws/...` without trimming a base URL's trailing slash: `/genai//ws/` is `/genai/ws/`.
- */
-function routedPath(req: Request, options?: { env?: unknown }): string {
-  const url = req.url;
-  const start = url.indexOf("/", url.indexOf(":") + 3);
-  const query = url.indexOf("?", start);
-  const path = query < 0 ? url.slice(start) : url.slice(start, query);
-  if (!(path.startsWith("/genai/") || path === "/genai")) return decodedPath(req, options);
-  return path.startsWith("/genai//ws/") ? `/genai${path.slice(7)}` : path;
-}
+import { RememberingRouter, routedPath } from "./http/router";
 
 export function buildApp() {
-  const app = new Hono<AppEnv>({ getPath: routedPath });
+  const app = new Hono<AppEnv>({ getPath: routedPath, router: new RememberingRouter() });
   // A refusal answered before its (small) body was read: the body is read away after, so the connection stays open
   // for the client's next request (src/pipeline/body.ts). A body refused for its size is never read.
   app.use("*", async (c, next) => {
