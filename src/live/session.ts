@@ -1,46 +1,43 @@
 /**
- * One Live API session: the client's WebSocket (the gateway's end of a WebSocketPair) relayed to the provider's,
- * frame by frame in both directions, as they come (text and binary; nothing is held back once the session is open).
+ * One Live API session, the relay state machine: the client's WebSocket (the gateway's end of a WebSocketPair)
+ * relayed to the provider's, frame by frame in both directions, as they come (text and binary; nothing is held back
+ * once the session is open).
  *
- *   setup message → model, token lock, allow-list, price, files and caches it names → admission (request slot + a
- *   first slice of tokens and dollars) → upstream socket with the provider key → relay, checking the files and
+ *   setup message (./opening.ts: model, token lock, allow-list, price, files and caches it names) → credential and
+ *   admission (./upstream.ts: the attempt loop's credential choice; ./admission.ts: request slot + a first slice of
+ *   tokens and dollars; ./token-hold.ts) → upstream socket with the provider key → relay, checking the files and
  *   caches each later frame names, charging each `usageMetadata` and reserving the next slice ahead of need →
- *   close (either peer, or the gateway: a limit, a refusal, a revoked key) → one usage row.
+ *   close (either peer, or the gateway: a limit, a refusal, a revoked key) → one usage row (./ending.ts).
  *
- * Whoever closes first, the other side is closed with a meaningful code and reason (src/live/close.ts), and the row
- * says which side it was. The row is written once every admission step that was under way has settled, so what
- * the session holds is always given back.
+ * Whoever closes first, the other side is closed with a meaningful code and reason (./close.ts), and the row says
+ * which side it was. The row is written once every admission step that was under way has settled, so what the
+ * session holds is always given back.
  */
-import { isTargetAllowed } from "../auth/authenticate";
 import { GatewayError, toGatewayError } from "../gemini/errors";
 import { redactor } from "../gemini/redact";
 import { clock } from "../governance/clock";
 import type { Gate } from "../governance/gate";
 import type { CallScope } from "../pipeline/context";
 import { inspectBody, type BodyReferences } from "../pipeline/body";
-import { printable, targetString, type Target } from "../lib/target";
-import { faultOf } from "../providers/credentials/fault";
-import { servesModel } from "../providers/credentials/pool";
-import type { Credential, Provider } from "../providers/types";
+import type { Target } from "../lib/target";
+import type { Credential } from "../providers/types";
 import { assertReferencesOwned } from "../resources/references";
-import { unpricedRefusal } from "../governance/worst-case";
-import { retryAfterMs } from "../pipeline/retry-policy";
-import { describeError } from "../lib/describe-error";
-import type { Price } from "../usage/prices";
-import { tokensOf, type AttemptInfo, type ClosedBy } from "../usage/row";
-import { ABNORMAL, clientEnd, closeReason, gatewayCode, gatewayReason, NORMAL, passOn, upstreamEnd } from "./close";
-import { sealHandle, unseal, verifyHandle } from "./resumption";
-import { frameText, isObject, lockSetup, mayName, names, parseSetupMessage, setupModel, upstreamSetup } from "./setup";
-import { TOKEN_HOLD_MS, tokenObject } from "./token-store";
-import { holdToken, liveRefusal, type PresentedToken } from "./tokens";
-import { liveBillable, liveCostUsd, LiveUsage, modalityTokens, rowUsage, type ServerMessageUsage } from "./usage";
+import type { AttemptInfo } from "../usage/row";
+import { SessionAdmission } from "./admission";
+import { ABNORMAL, closeReason, gatewayCode, gatewayReason, NORMAL, passOn } from "./close";
+import { sessionRow, type Ending } from "./ending";
+import { sealHandle } from "./resumption";
+import { frameText, isObject, mayName, names, upstreamSetup } from "./setup";
+import { TokenHold } from "./token-hold";
+import type { PresentedToken } from "./tokens";
+import { checkSetup } from "./opening";
+import { assertHeldBy, handleSecret, openUpstream, sessionCredential } from "./upstream";
+import type { ServerMessageUsage } from "./usage";
 
 /** How long a client may take to send its setup message. */
 export const SETUP_TIMEOUT_MS = 10_000;
 /** How often an open session re-checks its key (revoked, expired, rotated) and its deadline. */
 export const CHECK_INTERVAL_MS = 1_000;
-/** Tokens reserved ahead of what the session has used (and their cost at the model's dearer price). */
-export const SLICE_TOKENS = 8_192;
 /** What a client may send before the upstream is open, or while a frame's files are checked (later frames wait). */
 const MAX_QUEUED_FRAMES = 256;
 const MAX_QUEUED_BYTES = 1 << 20;
@@ -74,14 +71,6 @@ export function openSession(init: SessionInit): Response {
   return new Response(null, { status: 101, webSocket: client, headers: { "x-edgeway-request-id": init.scope.requestId } });
 }
 
-interface Ending {
-  by: ClosedBy;
-  /** The close code of the session as the client saw (or sent) it. */
-  code: number;
-  reason: string;
-  error?: GatewayError;
-}
-
 class LiveSession {
   private phase: "setup" | "connecting" | "open" | "ended" = "setup";
   private upstream: WebSocket | undefined;
@@ -90,8 +79,10 @@ class LiveSession {
   /** The provider's credential holding files and caches (src/providers/types.ts `resources`), if it has one. */
   private resources: Credential | undefined;
   private target: Target | undefined;
-  private price: Price | undefined;
-  private readonly usage = new LiveUsage();
+  /** The session's request slot and the tokens and dollars it holds, grown as it spends. */
+  private readonly admission: SessionAdmission;
+  /** Its hold on a live slot of its ephemeral token, when it was opened with one. */
+  private readonly tokenHold: TokenHold | undefined;
   private readonly attempts: AttemptInfo[] = [];
   private ttfbMs: number | null = null;
   /** Frames the client sent while the upstream was being opened, or while a frame ahead of them is checked. */
@@ -99,17 +90,9 @@ class LiveSession {
   private queuedBytes = 0;
   /** A frame's files and caches being looked up: later frames wait in the queue, so none overtakes it. */
   private checking: Promise<void> | undefined;
-  /** What the session holds in the key's and team's leases, and the slice it reserves ahead. */
-  private readonly reserved = { tokens: 0, usd: 0 };
-  private slice = { tokens: SLICE_TOKENS, usd: 0 };
   private beginning: Promise<void> | undefined;
-  private growing: Promise<void> = Promise.resolve();
   /** Frames to the client waiting behind one being rewritten (a resumption handle being sealed). */
   private outbound: Promise<void> | undefined;
-  private markedResumable = false;
-  /** When the session last took or renewed its hold on its token's live slot (undefined: it holds none). */
-  private tokenHeldAt: number | undefined;
-  private renewingToken = false;
   private readonly deadline: { at: number; error: () => GatewayError };
   private setupTimer: ReturnType<typeof setTimeout> | undefined;
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
@@ -127,6 +110,9 @@ class LiveSession {
     this.deadline = tokenEnd < max
       ? { at: tokenEnd, error: () => new GatewayError(401, "ephemeral token has expired") }
       : { at: max, error: () => new GatewayError(408, `session reached LIVE_MAX_SESSION_SECONDS (${config.liveMaxSessionMs / 1000} s)`) };
+    this.admission = new SessionAdmission(init.gate, () => this.ended, (e) => this.fail(e));
+    const { scope } = init;
+    this.tokenHold = init.token && new TokenHold(scope.env, init.token, scope.requestId, scope.waitUntil);
   }
 
   private get scope(): CallScope {
@@ -218,75 +204,32 @@ class LiveSession {
    * under the credential that holds them: one in another project would be refused by the upstream.
    */
   private async assertUsable(refs: BodyReferences, credential: Credential): Promise<void> {
-    if (await assertReferencesOwned(this.scope.env, this.gate.record, refs)) this.assertHolds(credential);
-  }
-
-  private assertHolds(credential: Credential): void {
-    if (!this.resources || credential === this.resources) return;
-    throw new GatewayError(400, `the files and caches this session names are held by credential "${printable(this.resources.label)}", `
-      + `not the session's ("${printable(credential.label)}"): name one in the setup message so the session opens under it`);
+    if (await assertReferencesOwned(this.scope.env, this.gate.record, refs)) assertHeldBy(this.resources, credential);
   }
 
   /** The setup message: everything a session is checked for, then the upstream socket. */
   private async begin(first: Frame): Promise<void> {
     const { scope, gate } = this;
-    const { message, setup } = parseSetupMessage(frameText(first));
-    const token = this.init.token;
-    let effective = lockSetup(setup, token?.record.lock);
-    const target = setupModel(effective);
-    // The files and caches the setup names (a system instruction's fileData): a bad URI or nesting is a 400 now.
-    const refs = inspectBody({ ...message, setup: effective });
-    const name = targetString(target);
-    scope.requestedModel = name;
-    const provider = scope.config.providers.get(target.provider);
-    if (!provider?.live) throw new GatewayError(400, liveRefusal(name));
-    if (!isTargetAllowed(gate.record, target)) throw new GatewayError(403, `model "${name}" is not allowed for key "${gate.record.name}"`);
-    this.price = scope.config.price(target.provider, target.model);
-    if (gate.budgeted && !this.price) throw unpricedRefusal(name);
-    const usesResources = await assertReferencesOwned(scope.env, gate.record, refs);
+    const { message, setup, target, provider, price, usesResources } = await checkSetup(scope, gate, this.init.token, first);
+    let effective = setup;
+    this.admission.price = price;
     this.resources = provider.resources;
 
-    // A resumption goes upstream under the credential that issued its handle, which must be sealed for this key;
-    // it does not use up a token, but holds one of its live slots as a new session does.
+    // A resumption does not use up a token, but holds one of its live slots as a new session does.
     const sealed = effective.sessionResumption?.handle;
     const resumed = sealed !== undefined && sealed !== null && sealed !== "";
-    let credential: Credential | undefined;
-    if (resumed) {
-      const parts = unseal(sealed);
-      credential = provider.pool.credentials.find((c) => c.label === parts.label)
-        ?? (provider.resources?.label === parts.label ? provider.resources : undefined);
-      if (!credential) throw new GatewayError(403, "session resumption handle was not issued to this key");
-      await verifyHandle(handleSecret(credential), scope.keyId, parts);
-      effective = { ...effective, sessionResumption: { ...effective.sessionResumption, handle: parts.handle } };
-    } else if (usesResources && provider.resources) {
-      // Files and caches live in the project of the key that made them: the session goes where they are.
-      credential = provider.resources;
-      if (!servesModel(credential, target.model)) {
-        throw new GatewayError(503, `the files and caches this session names are held by credential "${printable(credential.label)}", which does not serve "${name}"`);
-      }
-    } else {
-      credential = provider.pool.pick(target.model, new Set());
-      if (!credential) throw new GatewayError(503, `no ${target.provider} credential serves "${name}" on this gateway`);
-    }
+    const { choice, handle } = await sessionCredential(provider, target, { sealed: resumed ? sealed : undefined, keyId: scope.keyId, usesResources });
+    const credential = choice.credential;
+    if (handle !== undefined) effective = { ...effective, sessionResumption: { ...effective.sessionResumption, handle } };
     // A resumed session stays under the credential it began with.
-    if (usesResources) this.assertHolds(credential);
-    // The token's Durable Object judges every session of the token, resumed ones too, before any upstream socket.
-    if (token) {
-      await holdToken(scope.env, token, scope.requestId, resumed, clock.now());
-      this.tokenHeldAt = clock.now();
-    }
+    if (usesResources) assertHeldBy(this.resources, credential);
+    await this.tokenHold?.take(resumed);
     if (this.ended) return;
 
-    const tpm = gate.record.rate_limit?.tpm;
-    const tokens = tpm ? Math.max(1, Math.min(SLICE_TOKENS, Math.floor(tpm / 4))) : SLICE_TOKENS;
-    const p = this.price;
-    this.slice = { tokens, usd: p ? (tokens * Math.max(p.input, p.output, p.input_audio ?? 0, p.output_audio ?? 0)) / 1e6 : 0 };
-    await gate.admit(this.slice);
-    this.reserved.tokens = this.slice.tokens;
-    this.reserved.usd = this.slice.usd;
+    await this.admission.open();
     if (this.ended) return;
 
-    const up = await this.connect(provider, credential, target);
+    const up = await openUpstream(provider, choice, target, this.init.version, scope.config.retry.timeoutMs, this.attempts);
     if (this.ended) {
       up.accept();
       up.close(NORMAL, "the client went away");
@@ -307,38 +250,6 @@ class LiveSession {
     this.checker = setInterval(() => void this.check(), CHECK_INTERVAL_MS);
   }
 
-  /**
-   * The upstream socket (not yet accepted), opened with the provider's credential (never the caller's), or a 502
-   * saying why not. A credential the upstream refused or throttled cools down, as after any call.
-   */
-  private async connect(provider: Provider, credential: Credential, target: Target): Promise<WebSocket> {
-    const started = Date.now();
-    const pooled = provider.pool.holds(credential);
-    const attempt = (status: number, reason: string) =>
-      this.attempts.push({
-        target: targetString(target), ...(credential.label ? { credential: credential.label } : {}), status, reason, latency_ms: Date.now() - started,
-      });
-    let res: Response;
-    try {
-      res = await fetch(provider.live!(this.init.version, credential), { signal: AbortSignal.timeout(this.scope.config.retry.timeoutMs) });
-    } catch (e) {
-      attempt(502, "unreachable");
-      throw new GatewayError(502, `${provider.name}: could not open the Live session upstream (${redactor(credential.secrets)(describeError(e))})`);
-    }
-    if (res.status !== 101 || !res.webSocket) {
-      const text = (await res.text().catch(() => "")).slice(0, 4000);
-      attempt(res.status, `upstream ${res.status}`);
-      // The attempt loop's rule (src/providers/credentials/fault.ts): only a refusal of the credential benches it for
-      // everyone, a 429 only for this model. A credential outside the pool (the resources key) has no health here.
-      if (pooled) provider.pool.cool(credential, faultOf(res.status, text), target.model, retryAfterMs(res.headers, Date.now()));
-      const said = provider.error(res.status, text, credential.secrets).message;
-      throw new GatewayError(502, `${provider.name} refused the Live session: HTTP ${res.status}: ${said}`);
-    }
-    if (pooled) provider.pool.recovered(credential, target.model);
-    attempt(101, "ok");
-    return res.webSocket;
-  }
-
   // ---- upstream → client
 
   private fromUpstream(data: Frame): void {
@@ -357,12 +268,12 @@ class LiveSession {
             return typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
           }),
         );
-        this.noteResumable();
+        this.tokenHold?.noteResumable();
       } else this.toClient(data);
     } else this.toClient(data);
     if (names(text, "usageMetadata") || names(text, "turnComplete") || names(text, "interrupted")) {
       msg ??= parseObject(text);
-      if (msg && this.usage.observe(msg as ServerMessageUsage)) this.charge();
+      if (msg) this.admission.observe(msg as ServerMessageUsage);
     }
   }
 
@@ -382,66 +293,19 @@ class LiveSession {
     });
   }
 
-  private noteResumable(): void {
-    const token = this.init.token;
-    if (!token || this.markedResumable) return;
-    this.markedResumable = true;
-    this.scope.waitUntil(tokenObject(this.scope.env, token.hash).markResumable().catch((e) => console.error("ephemeral token: could not mark it resumable", describeError(e))));
-  }
-
   // ---- governance during the session
-
-  /** Charges what the session has used, and reserves the next slice before it is needed (or ends the session). */
-  private charge(): void {
-    this.growing = this.growing
-      .then(async () => {
-        if (this.ended) return;
-        const spent = this.spent();
-        const tokens = Math.max(0, spent.tokens + this.slice.tokens - this.reserved.tokens);
-        const usd = Math.max(0, spent.usd + this.slice.usd - this.reserved.usd);
-        // Grow by whole slices, and only once half the current one is gone.
-        if (tokens <= this.slice.tokens / 2 && usd <= this.slice.usd / 2) return;
-        await this.gate.grow({ tokens, usd });
-        this.reserved.tokens += tokens;
-        this.reserved.usd += usd;
-      })
-      .catch((e) => this.fail(e));
-  }
-
-  private spent(): { tokens: number; usd: number } {
-    const total = this.usage.total();
-    const t = tokensOf(rowUsage(total));
-    return { tokens: t.input + t.output, usd: liveCostUsd(this.price, total) };
-  }
 
   /** The key still usable (its leases renewed when stale: a revocation or its team's deletion lands within a lease's life). */
   private async check(): Promise<void> {
     if (this.ended) return;
     try {
       if (clock.now() >= this.deadline.at) throw this.deadline.error();
-      this.renewToken();
+      this.tokenHold?.renew((e) => this.fail(e));
       // A Governor out of reach for now leaves the last answer standing: the session is not ended for it.
       await this.gate.recheck();
     } catch (e) {
       this.fail(e);
     }
-  }
-
-  /**
-   * Renews the session's hold on its token's slot every third of its life. A hold found lapsed (its slot may now be
-   * another session's) ends the session; a token object out of reach leaves it standing until the next try.
-   */
-  private renewToken(): void {
-    const token = this.init.token;
-    const now = clock.now();
-    if (!token || this.tokenHeldAt === undefined || this.renewingToken || now - this.tokenHeldAt < TOKEN_HOLD_MS / 3) return;
-    this.renewingToken = true;
-    tokenObject(this.scope.env, token.hash).renew(now, this.scope.requestId)
-      .then((held) => {
-        if (held) this.tokenHeldAt = now;
-        else this.fail(new GatewayError(409, "the session's hold on its ephemeral token lapsed"));
-      }, (e) => console.error("ephemeral token: could not renew the session's hold", describeError(e)))
-      .finally(() => (this.renewingToken = false));
   }
 
   // ---- the end
@@ -503,50 +367,11 @@ class LiveSession {
     this.queue = [];
     void (async () => {
       // Admission steps under way finish first, so the row's settlement gives back everything they took.
-      await Promise.allSettled([this.beginning, this.growing]);
-      await this.releaseToken();
-      this.record(end, wasOpen);
+      await Promise.allSettled([this.beginning, this.admission.settled()]);
+      await this.tokenHold?.release();
+      this.scope.end(sessionRow(end, wasOpen, { target: this.target, attempts: this.attempts, usage: this.admission.usage, ttfbMs: this.ttfbMs }));
       this.done();
     })();
-  }
-
-  /** Gives the session's token slot back (a hold not given back lapses by itself: TOKEN_HOLD_MS). */
-  private async releaseToken(): Promise<void> {
-    const token = this.init.token;
-    if (!token || this.tokenHeldAt === undefined) return;
-    this.tokenHeldAt = undefined;
-    await tokenObject(this.scope.env, token.hash).release(this.scope.requestId)
-      .catch((e) => console.error("ephemeral token: could not release the session's hold", describeError(e)));
-  }
-
-  private record(end: Ending, wasOpen: boolean): void {
-    let status: number;
-    let outcome: "ok" | "error" | "aborted";
-    let error: string | null = null;
-    if (end.by === "gateway") {
-      status = end.error!.code;
-      outcome = status === 499 ? "aborted" : "error";
-      error = end.error!.message;
-    } else if (end.by === "client") {
-      ({ status, outcome } = clientEnd(end.code));
-      if (outcome === "aborted") error = wasOpen ? "client connection lost" : "client connection lost before setup";
-    } else {
-      ({ status, outcome } = upstreamEnd(end.code));
-      if (outcome !== "ok") error = `upstream closed the session: ${end.code}${end.reason ? ` ${end.reason}` : ""}`;
-    }
-    const total = this.usage.total();
-    this.scope.end({
-      target: this.target ?? null,
-      index: this.target ? 0 : null,
-      attempts: this.attempts,
-      status,
-      outcome,
-      error,
-      usage: rowUsage(total),
-      ttfbMs: this.ttfbMs,
-      session: { close_code: end.code, closed_by: end.by, modality_tokens: modalityTokens(total) },
-      billable: liveBillable(total),
-    });
   }
 }
 
@@ -558,7 +383,4 @@ function parseObject(text: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
-
-/** What resumption handles are sealed with: the credential's own secret, so they resume only under it. */
-const handleSecret = (c: Credential) => c.secrets.join("\n");
 

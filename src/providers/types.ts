@@ -3,14 +3,16 @@
  * provider's credential pool for a credential, asks the adapter to prepare the upstream request with it (token
  * minting and signing are the adapter's), fetches it (with retries/fallbacks around it), and hands the answer back to
  * the adapter to translate into Gemini shape — JSON through `response`, streams through the adapter's own `decode`.
- * Wiring is per backend; translators are shared where wire formats are (Vertex uses Anthropic's and Gemini's, Azure
- * and Workers AI OpenAI's, Bedrock Anthropic's thinking budget, and `mock` is Gemini's provider over a local
- * transport). A stream translator yields into the respond stage's loop (src/streaming/translate.ts).
+ * A wire format's translators live with the provider that defines it (openai/, anthropic/, gemini/), and a backend
+ * that speaks another's format imports them from there: Azure and Workers AI OpenAI's, Vertex Gemini's and
+ * Anthropic's, Bedrock Anthropic's thinking budget, the mock Gemini's whole adapter over its own transport. Imports
+ * go one way only, from a backend to a format's owner, never back; wiring (credentials, URLs, signing) is each
+ * backend's own. A stream translator yields into the respond stage's loop (src/streaming/translate.ts).
  */
 import type { Action, GenerateContentResponse, RequestBody, UsageMetadata } from "../gemini/schema";
 import type { GatewayError } from "../gemini/errors";
-import type { DecodedStream } from "../streaming/translate";
 import type { Credential, CredentialPool } from "./credentials/pool";
+import type { DecodedStream } from "../streaming/translate";
 
 export type { Credential } from "./credentials/pool";
 export type { DecodedStream, StreamTranslator } from "../streaming/translate";
@@ -38,7 +40,6 @@ export interface ProviderCall {
 /** A Gemini-shaped JSON answer for any action (generateContent, countTokens, embeddings, predict). */
 export type GeminiJson = GenerateContentResponse & Record<string, unknown>;
 
-/** A streamed answer's bytes → Gemini chunks. `onBytes` hears of every network chunk (liveness, for timeouts). */
 export type StreamDecoder = (body: ReadableStream<Uint8Array>, call: ProviderCall, onBytes: () => void) => DecodedStream;
 
 /** A model a provider offers, as the models list shows it. */
@@ -112,4 +113,21 @@ export interface Provider<M = unknown> {
    * (never in the URL). Absent: the provider does not serve Live, and sessions naming it are refused.
    */
   live?(version: string, credential: Credential<M>): Request;
+  /**
+   * The provider's own resources API (Gemini: files, caches, batches, operations), called with the `resources`
+   * credential. Absent: the provider has none.
+   */
+  readonly resourceApi?: ResourceApi<M>;
+}
+
+/** How a provider addresses its resources API: what the one upstream client needs to call it. */
+export interface ResourceApi<M = unknown> {
+  /** The base's origin: a URL the upstream names (an upload session, a download's redirect) gets the key only here. */
+  readonly origin: string;
+  /** Host names the provider's file URIs may carry (its public host, and the configured base's). */
+  readonly fileHosts: ReadonlySet<string>;
+  /** The address of `path` below the base, e.g. `v1beta/files/abc` (with its query, if any). */
+  url(path: string): string;
+  /** The headers for a request to `url`: the caller's, plus the credential's key when `url` is on the base's origin. */
+  headers(url: string, headers: HeadersInit | undefined, credential: Credential<M>): Headers;
 }

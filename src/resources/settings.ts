@@ -1,25 +1,23 @@
 /**
- * What the resource routes need of the Worker's vars and secrets, parsed once per isolate (keyed by the env object,
- * like src/config.ts): the Gemini upstream (its base URL and key), the largest upload, and the batch price factor.
+ * What the resource routes need of the Worker's vars beyond src/config.ts, parsed once per isolate (keyed by the env
+ * object, like the config): the largest upload and the batch price factor. The Gemini upstream itself (its base URL,
+ * its key) is the config's, through the provider (src/resources/upstream.ts).
  */
+import { getConfig } from "../config";
 import type { Env } from "../env";
-import { GEMINI_DEFAULT_BASE_URL } from "../providers/gemini";
+import { RESOURCES_PROVIDER } from "./upstream";
+
+export { GEMINI_PUBLIC_HOST } from "../providers/gemini";
 
 export interface ResourceSettings {
-  /** Gemini's base URL, without a trailing slash. */
-  base: string;
-  /** Its origin: an upload or download URL the upstream names is only sent the key when it is on this origin. */
-  origin: string;
   /** Host names a Gemini file URI may carry: the public host, and the configured base's. */
-  fileHosts: ReadonlySet<string>;
-  apiKey: string | undefined;
+  readonly fileHosts: ReadonlySet<string>;
   /** Largest file an upload may declare or send (`MAX_UPLOAD_BYTES`, default 2 GiB: Gemini's per-file limit). */
   maxUploadBytes: number;
   /** A batch's usage is charged at this fraction of the interactive price (`BATCH_PRICE_FACTOR`, default 0.5). */
   batchPriceFactor: number;
 }
 
-export const GEMINI_PUBLIC_HOST = "generativelanguage.googleapis.com";
 const DEFAULT_MAX_UPLOAD = 2 * 1024 ** 3;
 const DEFAULT_BATCH_FACTOR = 0.5;
 
@@ -32,13 +30,11 @@ export function resourceSettings(env: Env): ResourceSettings {
 }
 
 function build(env: Env): ResourceSettings {
-  const base = (env.GEMINI_BASE_URL || GEMINI_DEFAULT_BASE_URL).replace(/\/+$/, "");
-  const url = new URL(base);
+  const api = getConfig(env).providers.get(RESOURCES_PROVIDER)!.resourceApi!;
   return {
-    base,
-    origin: url.origin,
-    fileHosts: new Set([GEMINI_PUBLIC_HOST, url.hostname.toLowerCase()]),
-    apiKey: env.GEMINI_API_KEY || undefined,
+    get fileHosts() {
+      return api.fileHosts;
+    },
     maxUploadBytes: number(env.MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD, (n) => Number.isInteger(n) && n >= 1),
     batchPriceFactor: number(env.BATCH_PRICE_FACTOR, DEFAULT_BATCH_FACTOR, (n) => n >= 0 && n <= 1),
   };

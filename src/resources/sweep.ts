@@ -2,6 +2,7 @@
  * The scheduled sweep (cron, wrangler.toml): batches and operations nobody polls are still seen finished, so every
  * batch's usage is recorded and its hold released; expired upload sessions are forgotten.
  */
+import { getConfig } from "../config";
 import type { Env } from "../env";
 import { describeError } from "../lib/describe-error";
 import { abandonBatch, observeBatch, type BatchMeta, type BatchOperation } from "./batches";
@@ -24,12 +25,12 @@ export interface SweepResult {
 export async function sweepResources(env: Env, waitUntil: (p: Promise<unknown>) => void): Promise<SweepResult> {
   const expiredUploads = await new UploadStore(env.DB).sweep();
   const store = new ResourceStore(env.DB);
-  const settings = resourceSettings(env);
+  const config = getConfig(env);
   let failed = 0;
-  const rows = settings.apiKey ? await store.open(SWEEP_LIMIT) : [];
+  const rows = new Upstream(config).configured ? await store.open(SWEEP_LIMIT) : [];
   for (const row of rows) {
     try {
-      await pollOne(env, new Upstream(settings), row, waitUntil);
+      await pollOne(env, new Upstream(config), row, waitUntil);
     } catch (e) {
       failed++;
       console.error(`sweep: ${row.name}: ${describeError(e)}`);

@@ -1,19 +1,26 @@
 /**
- * Every request the resource routes make to Gemini. The provider key goes only in `x-goog-api-key`, only to the
- * configured base's origin, never in a URL, and is redacted from any upstream text passed on. Redirects are not
- * followed (a 3xx is a 502), except by downloads, which follow a few to `https:` (the file's storage) without the key.
+ * Every request the resource routes make to Gemini: the one upstream client's (src/providers/transport.ts), with the
+ * credential the pinning rule gives a call that uses files and caches (src/providers/credentials/choice.ts: the
+ * provider's `resources` credential, `GEMINI_API_KEY`), and the request the Gemini provider builds for its resources
+ * API (src/providers/gemini): the key only in `x-goog-api-key`, only to the configured base's origin, never in a URL.
+ * It is redacted from any upstream text passed on. Redirects are not followed (a 3xx is a 502), except by
+ * downloads, which follow a few to `https:` (the file's storage) without the key.
  */
-import { GatewayError, upstreamError } from "../gemini/errors";
+import type { Config } from "../config";
+import { GatewayError } from "../gemini/errors";
 import { readText } from "../pipeline/body";
+import { pinnedCredential } from "../providers/credentials/choice";
+import { upstreamFetch, type UpstreamInit as TransportInit } from "../providers/transport";
+import type { Credential, Provider, ResourceApi } from "../providers/types";
 import type { AttemptInfo } from "../usage/row";
-import type { ResourceSettings } from "./settings";
 import { noteRefusal } from "./vanished";
 
-export interface UpstreamInit {
+/** The provider whose files, caches, batches and operations the resource routes serve. */
+export const RESOURCES_PROVIDER = "gemini";
+
+export interface UpstreamInit extends TransportInit {
   method: string;
   headers?: Record<string, string>;
-  body?: BodyInit | null;
-  signal?: AbortSignal;
 }
 
 /** Upstream error bodies are read this far at most: enough for any real error, not a way to exhaust memory. */
@@ -23,12 +30,25 @@ const MAX_DOWNLOAD_REDIRECTS = 3;
 export class Upstream {
   /** What was tried, for the call's usage row. */
   readonly attempts: AttemptInfo[] = [];
+  private readonly provider: Provider;
+  private readonly api: ResourceApi;
+  /** The credential holding the gateway's files and caches; undefined when `GEMINI_API_KEY` is not set. */
+  private readonly credential: Credential | undefined;
 
-  constructor(readonly settings: ResourceSettings) {}
+  constructor(config: Config) {
+    this.provider = config.providers.get(RESOURCES_PROVIDER)!;
+    this.api = this.provider.resourceApi!;
+    this.credential = pinnedCredential(this.provider, true);
+  }
+
+  /** Whether resource calls can be made at all (the credential is set). */
+  get configured(): boolean {
+    return this.credential !== undefined;
+  }
 
   /** `path` is below the base, e.g. `v1beta/files/abc` (with its query, if any). Non-2xx answers are thrown. */
   async call(path: string, init: UpstreamInit): Promise<Response> {
-    return this.send(`${this.settings.base}/${path}`, init);
+    return this.send(this.api.url(path), init);
   }
 
   /** `call`, with the answer's JSON object. */
@@ -51,7 +71,7 @@ export class Upstream {
    * only to the base's origin; the address redirected to is never shown to the caller.
    */
   async download(path: string, init: UpstreamInit): Promise<Response> {
-    let url = `${this.settings.base}/${path}`;
+    let url = this.api.url(path);
     for (let hop = 0; ; hop++) {
       const res = await this.fetch(url, init);
       if (res.status < 300 || res.status >= 400) return this.checked(res);
@@ -63,7 +83,7 @@ export class Upstream {
       } catch {
         next = undefined;
       }
-      if (!next || hop === MAX_DOWNLOAD_REDIRECTS || (next.protocol !== "https:" && next.origin !== this.settings.origin) || next.username || next.password) {
+      if (!next || hop === MAX_DOWNLOAD_REDIRECTS || (next.protocol !== "https:" && next.origin !== this.api.origin) || next.username || next.password) {
         throw this.redirected();
       }
       url = next.href;
@@ -71,15 +91,14 @@ export class Upstream {
   }
 
   private async fetch(url: string, init: UpstreamInit): Promise<Response> {
-    const { apiKey, origin } = this.settings;
-    if (!apiKey) throw new GatewayError(503, "gemini is not configured (GEMINI_API_KEY): files, caches, batches and operations are unavailable");
-    const headers = new Headers(init.headers);
-    if (new URL(url).origin === origin) headers.set("x-goog-api-key", apiKey);
+    const credential = this.credential;
+    if (!credential) throw new GatewayError(503, "gemini is not configured (GEMINI_API_KEY): files, caches, batches and operations are unavailable");
+    const headers = this.api.headers(url, init.headers, credential);
     const started = Date.now();
-    const attempt: AttemptInfo = { target: "gemini", status: 0, reason: "ok", latency_ms: 0 };
+    const attempt: AttemptInfo = { target: RESOURCES_PROVIDER, status: 0, reason: "ok", latency_ms: 0 };
     this.attempts.push(attempt);
     try {
-      const res = await fetch(url, { method: init.method, headers, body: init.body, redirect: "manual", signal: init.signal });
+      const res = await upstreamFetch(this.provider, url, { method: init.method, headers, body: init.body, signal: init.signal });
       attempt.status = res.status;
       if (res.status >= 300) attempt.reason = `upstream ${res.status}`;
       return res;
@@ -96,7 +115,7 @@ export class Upstream {
   private async checked(res: Response): Promise<Response> {
     if (res.ok) return res;
     const { text } = res.body ? await readText(res.body, MAX_ERROR_BYTES) : { text: "" };
-    throw noteRefusal(upstreamError(res.status, text, "gemini", this.settings.apiKey ? [this.settings.apiKey] : []), text);
+    throw noteRefusal(this.provider.error(res.status, text, this.credential?.secrets ?? []), text);
   }
 
   private redirected(): GatewayError {

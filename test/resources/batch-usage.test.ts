@@ -6,7 +6,7 @@ import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env";
 import { observeBatch, type BatchMeta, type BatchOperation } from "../../src/resources/batches";
-import { resourceSettings } from "../../src/resources/settings";
+import { getConfig } from "../../src/config";
 import { ResourceStore, type ResourceRow } from "../../src/resources/store";
 import { Upstream } from "../../src/resources/upstream";
 import { admin, flushUsage, usageRow } from "../helpers/worker";
@@ -36,7 +36,7 @@ async function observe(vars: Partial<Env>, keyId: string, n: number): Promise<Re
   const e = { ...env, ...vars } as Env;
   const { row, op } = await finishedBatch(keyId, n);
   const pending: Promise<unknown>[] = [];
-  await observeBatch(e, new Upstream(resourceSettings(e)), row, op, (p) => pending.push(p));
+  await observeBatch(e, new Upstream(getConfig(e)), row, op, (p) => pending.push(p));
   await Promise.all(pending);
   await flushUsage();
   return (await usageRow(`batch:${row.name}`))!;

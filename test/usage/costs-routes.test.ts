@@ -8,7 +8,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { observeBatch, type BatchMeta, type BatchOperation } from "../../src/resources/batches";
-import { resourceSettings } from "../../src/resources/settings";
+import { getConfig } from "../../src/config";
 import { ResourceStore, type ResourceRow } from "../../src/resources/store";
 import { Upstream } from "../../src/resources/upstream";
 import { counters, freezeClock } from "../helpers/governance";
@@ -189,7 +189,7 @@ describe("a batch at the batch price, each response at its own tier", () => {
     ].map((usageMetadata) => ({ response: { usageMetadata } }));
     const op: BatchOperation = { name, done: true, metadata: { state: "BATCH_STATE_SUCCEEDED", batchStats: { requestCount: "2" }, output: { inlinedResponses: { inlinedResponses: responses } } } };
     const pending: Promise<unknown>[] = [];
-    await observeBatch(env, new Upstream(resourceSettings(env)), row, op, (p) => pending.push(p));
+    await observeBatch(env, new Upstream(getConfig(env)), row, op, (p) => pending.push(p));
     await Promise.all(pending);
     await flushUsage();
     const r = await usageRow(`batch:${name}`);

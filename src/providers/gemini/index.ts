@@ -4,11 +4,12 @@ import { StreamedUpstreamError, upstreamError } from "../../gemini/errors";
 import { forwardVerbatim, type SseEvent } from "../../streaming/sse";
 import { sseDecoder } from "../../streaming/translate";
 import { CredentialPool, directCredential } from "../credentials/pool";
-import type { GeminiJson, ModelInfo, Provider, ProviderCall, StreamTranslator } from "../types";
+import type { GeminiJson, ModelInfo, Provider, ProviderCall, ResourceApi, StreamTranslator } from "../types";
 import { GEMINI_MODELS } from "./models";
 import { jsonBody } from "../json-body";
 
-export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
+export const GEMINI_PUBLIC_HOST = "generativelanguage.googleapis.com";
+export const GEMINI_DEFAULT_BASE_URL = `https://${GEMINI_PUBLIC_HOST}`;
 
 export interface GeminiSettings {
   name?: string;
@@ -42,6 +43,37 @@ export function geminiProvider(s: GeminiSettings): Provider<string | undefined> 
     error: (status, text, secrets) => upstreamError(status, text, name, secrets),
     decode: sseDecoder(geminiStream),
     live: (version, credential) => new Request(geminiLiveUrl(base, version), { headers: liveHeaders(credential.material) }),
+    resourceApi: geminiResources(base),
+  };
+}
+
+/**
+ * Files, caches, batches and operations, at Google's own paths below the base. The key goes only in
+ * `x-goog-api-key`, only to the base's origin, never in a URL.
+ */
+function geminiResources(base: string): ResourceApi<string | undefined> {
+  // Parsed on first use, so that a malformed base URL fails the calls that need it, not the config.
+  let parsed: { origin: string; fileHosts: ReadonlySet<string> } | undefined;
+  const at = () => {
+    if (!parsed) {
+      const url = new URL(base);
+      parsed = { origin: url.origin, fileHosts: new Set([GEMINI_PUBLIC_HOST, url.hostname.toLowerCase()]) };
+    }
+    return parsed;
+  };
+  return {
+    get origin() {
+      return at().origin;
+    },
+    get fileHosts() {
+      return at().fileHosts;
+    },
+    url: (path) => `${base}/${path}`,
+    headers(to, init, credential) {
+      const headers = new Headers(init);
+      if (credential.material && new URL(to).origin === at().origin) headers.set("x-goog-api-key", credential.material);
+      return headers;
+    },
   };
 }
 

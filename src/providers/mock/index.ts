@@ -8,7 +8,8 @@ import { MOCK_MODELS } from "./models";
 const MOCK_BASE = "http://mock.edgeway.invalid";
 
 export function mockProvider(): Provider<string | undefined> {
-  const { direct: _, ...gemini } = geminiProvider({ name: "mock", baseUrl: MOCK_BASE, models: MOCK_MODELS });
+  // No caller keys and no resources API: the mock answers model actions only.
+  const { direct: _, resourceApi: __, ...gemini } = geminiProvider({ name: "mock", baseUrl: MOCK_BASE, models: MOCK_MODELS });
   return {
     ...gemini,
     configured: true,

@@ -61,7 +61,7 @@ export function serveResource(c: Context<AppEnv>, version: string, action: strin
   const req = c.req.raw;
   const url = new URL(req.url);
   const settings = resourceSettings(c.env);
-  const upstream = new Upstream(settings);
+  const upstream = new Upstream(c.var.config);
   const opening = {
     action, model: model ? targetString(model) : "",
     // An upload's chunk needs no room of its own: it is refused only with the key (src/routes/resources/files.ts).
