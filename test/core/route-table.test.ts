@@ -28,8 +28,9 @@ function documented(): Documented[] {
     if (!line.startsWith("|")) break;
     const [methods, paths] = line.slice(2).split(" | ");
     for (const path of paths!.match(/`[^`]+`/g) ?? []) {
+      // A path, without its query (`?team_id=…` alone is another query of the path before it).
       const p = path.slice(1, -1).split("?")[0]!;
-      if (p.includes("…")) continue;
+      if (!p.startsWith("/") || p.includes("…")) continue;
       for (const method of methods!.replace(" (WebSocket)", "").split(", ")) {
         rows.push({ method, path: p, sample: p.replace(/\{(\w+)\}/g, (_, name: string) => SAMPLES[name]!) });
       }
