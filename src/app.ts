@@ -8,6 +8,7 @@ import { auditApp } from "./routes/admin/audit";
 import { cacheApp } from "./routes/admin/cache";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
+import { providersApp } from "./routes/admin/providers";
 import { resourcesApp } from "./routes/admin/resources";
 import { statsApp } from "./routes/admin/stats";
 import { teamsApp } from "./routes/admin/teams";
@@ -40,6 +41,7 @@ export function buildApp() {
   admin.route("/stats", statsApp);
   admin.route("/tokens", tokensApp);
   admin.route("/audit", auditApp);
+  admin.route("/providers", providersApp);
   admin.route("/cache", cacheApp);
   app.route("/admin", admin);
 
