@@ -47,6 +47,7 @@ const WIRING = [
   "src/routes/",
   "src/pipeline/",
   "src/hooks/",
+  "src/guardrails/",
   "src/catalog/",
   "src/live/",
   "src/resources/",

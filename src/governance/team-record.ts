@@ -7,6 +7,8 @@ export const TeamFields = z.object({
   rate_limit: z.optional(z.nullable(RateLimit)),
   budget: z.optional(z.nullable(Budget)),
   metadata: z.optional(z.record(z.string(), z.string())),
+  /** Guardrail policies (names in `GUARDRAILS`) for every key of the team. */
+  guardrails: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(50))),
 });
 export const TeamPatch = z.partial(TeamFields);
 export type TeamFields = z.infer<typeof TeamFields>;

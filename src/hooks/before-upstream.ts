@@ -47,7 +47,8 @@ async function beforeUpstream(
       throw hookFailed(hook, "beforeUpstream", e);
     }
     if (!r) continue;
-    if (r.headers) answerHeaders = { ...answerHeaders, ...r.headers };
+    // One hook's headers are kept as given: it may still add to them for a JSON answer (a guardrail on the output).
+    if (r.headers) answerHeaders = answerHeaders ? { ...answerHeaders, ...r.headers } : r.headers;
     if (r.error) throw withHeaders(r.error, answerHeaders);
     if (r.answer || r.events) return { ...(await answered(ctx, targets[0]!, r, hook)), answerHeaders };
     if (r.body) body = r.body;

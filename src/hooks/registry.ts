@@ -6,6 +6,7 @@
 import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Hook } from "./hook";
+import { guardrailsHook } from "../guardrails/hook";
 
 const NONE: readonly Hook[] = Object.freeze([]);
 
@@ -30,8 +31,8 @@ export function hooksFor(config: Config): readonly Hook[] {
 }
 
 /** The hooks a config turns on. */
-function configuredHooks(_config: Config): Hook[] {
-  return [];
+function configuredHooks(config: Config): Hook[] {
+  return config.guardrails ? [guardrailsHook(config.guardrails)] : [];
 }
 
 /** Adds a hook for every later call of this isolate (after the configured ones); returns its removal. */
