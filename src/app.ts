@@ -5,6 +5,7 @@ import { errorResponse, GatewayError } from "./gemini/errors";
 import { discardUnread } from "./pipeline/body";
 import { authorize } from "./routes/admin/access";
 import { auditApp } from "./routes/admin/audit";
+import { guardrailsApp } from "./routes/admin/guardrails";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
 import { resourcesApp } from "./routes/admin/resources";
@@ -38,6 +39,7 @@ export function buildApp() {
   admin.route("/stats", statsApp);
   admin.route("/tokens", tokensApp);
   admin.route("/audit", auditApp);
+  admin.route("/guardrails", guardrailsApp);
   app.route("/admin", admin);
 
   // /console and /docs are static files (wrangler.toml [assets]) served before the Worker runs.

@@ -1,15 +1,10 @@
 /** Running a call's policies over one text, and the tally of what they did (the row's `guardrails`, the header). */
+import type { GuardrailRecord } from "../usage/row";
 import type { Match } from "./pii";
 import { mergeMatches, placeholder, type Policy, type PolicyAction, type Stage } from "./policy";
 
 /** One policy's actions at one stage of a call, as the usage row lists them: never the matched text. */
-export interface GuardrailAction {
-  policy: string;
-  stage: Stage;
-  action: PolicyAction;
-  /** How many of each entity (`email`, …; `pattern` for a regex) it found. */
-  entities: Record<string, number>;
-}
+export type GuardrailAction = GuardrailRecord;
 
 const STRENGTH: Record<PolicyAction, number> = { flag: 0, redact: 1, block: 2 };
 

@@ -11,19 +11,12 @@ import type { CallContext } from "../pipeline/context";
 import type { GeminiJson } from "../providers/types";
 import { TeamStore } from "../governance/team-store";
 import type { CallRecord } from "../usage/row";
-import { checkText, mapStrings, Tally, type GuardrailAction } from "./check";
+import { checkText, mapStrings, Tally } from "./check";
 import type { Guardrails, Policy } from "./policy";
 import { StreamText } from "./stream";
 
 /** The header naming each policy that acted. */
 export const GUARDRAILS_HEADER = "x-edgeway-guardrails";
-
-declare module "../usage/row" {
-  interface CallRecord {
-    /** What guardrail policies did on the call (policy, stage, action, entity counts); absent when none acted. */
-    guardrails?: GuardrailAction[];
-  }
-}
 
 /** The actions a guardrail checks: those whose body is a prompt and whose answer is a generateContent answer. */
 const CHECKED = new Set(["generateContent", "streamGenerateContent"]);

@@ -50,6 +50,8 @@ export interface CallRecord {
   ttfb_ms: number | null;
   /** How many requests the row stands for: a batch's one row counts all of its requests; absent means one. */
   requests?: number;
+  /** What guardrail policies did on the call (src/guardrails), never the matched text; absent when none acted. */
+  guardrails?: GuardrailRecord[];
   /** Set on a Live API session's row: how it ended and its tokens by modality. */
   session?: SessionInfo;
   /**
@@ -57,6 +59,15 @@ export interface CallRecord {
    * under a lease). Travels with the row to whoever stores it (src/governance/settle.ts); never written to D1.
    */
   settle?: SettleRefs;
+}
+
+/** One guardrail policy's actions at one stage of a call: how many of each entity it found. */
+export interface GuardrailRecord {
+  policy: string;
+  stage: "input" | "output";
+  action: "block" | "redact" | "flag";
+  /** By entity (`email`, `credit_card`, …; `pattern` for a regex policy). */
+  entities: Record<string, number>;
 }
 
 /** Who ended a Live session: the caller, the provider, or the gateway (a limit, a refusal, a failure). */
