@@ -27,31 +27,36 @@
 
 /** The stages in the order a call passes them. */
 const STAGES = [
-  ["identify", "src/auth"],
-  ["scope", "src/plan"],
-  ["admit", "src/governance"],
-  ["upstream", "src/providers"],
-  ["respond", "src/streaming"],
-  ["record", "src/usage"],
+  ["identify", "src/auth"], // who calls: a virtual key (KV), a direct provider key, an ephemeral token
+  ["scope", "src/plan"], // the call's targets: the path's model, then `fallbacks` or the key's chain
+  ["admit", "src/governance"], // status, rate and budget: the isolate's leases, the Governor Durable Objects
+  ["upstream", "src/providers"], // one folder per provider behind one interface, and the credential pools
+  ["respond", "src/streaming"], // the loop that pulls a provider's stream through its translator, SSE framing
+  ["record", "src/usage"], // the row, its buffer shards, D1 and the archive, rollups, settlement, prices
 ];
 
 /** Shared by every stage; imports no stage and no wiring. */
-const FOUNDATIONS = ["src/lib/", "src/gemini/", "src/keys/", "src/env\\.ts$"];
+const FOUNDATIONS = [
+  "src/lib/", // small helpers; provider/model parsing; the way to a Governor
+  "src/keys/", // the virtual key as stored (schema, KV store)
+  "src/gemini/", // Gemini's wire format, the error type, secret redaction
+  "src/env\\.ts$", // the bindings, vars and secrets
+];
 
-/** Assembles the stages into the gateway; may import anything, and only the wiring imports it. */
+/** Calls the stages; may import anything, and only the wiring imports it. */
 const WIRING = [
-  "src/index\\.ts$",
-  "src/app\\.ts$",
-  "src/config\\.ts$",
-  "src/http/",
-  "src/routes/",
-  "src/pipeline/",
-  "src/hooks/",
-  "src/guardrails/",
-  "src/catalog/",
-  "src/live/",
-  "src/resources/",
-  "src/audit/",
+  "src/index\\.ts$", // the Worker: fetch, scheduled, the Durable Object classes
+  "src/app\\.ts$", // the Hono app
+  "src/config\\.ts$", // builds the providers, prices and policies once per isolate from the vars
+  "src/http/", // middleware: identify the caller, open and record the call
+  "src/routes/", // /genai and /admin routes
+  "src/pipeline/", // the call orchestrator: body, attempt loop, respond, record
+  "src/hooks/", // plug-ins around the attempt loop and on every answer and row
+  "src/guardrails/", // the guardrail policies, a hook
+  "src/catalog/", // the models list
+  "src/live/", // the Live relay
+  "src/resources/", // files, caches, batches, operations
+  "src/audit/", // the admin audit trail
 ];
 
 const under = (paths) => `^(${paths.join("|")})`;

@@ -62,7 +62,7 @@ export interface Config {
  */
 export const DEFAULT_MAX_BODY = 12 * 1024 * 1024;
 /** 15 minutes: Gemini's own limit for an audio session (its connections end sooner, with a goAway, and resume). */
-export const DEFAULT_LIVE_MAX_SESSION_SECONDS = 900;
+const DEFAULT_LIVE_MAX_SESSION_SECONDS = 900;
 
 const cache = new WeakMap<object, Config>();
 
@@ -252,7 +252,7 @@ function compatibleHosts(env: Env): CompatibleHost[] {
 }
 
 /** `CORS_ORIGINS` as a policy; undefined (CORS off) when unset or empty. Entries that are not origins are dropped. */
-export function corsPolicy(value: unknown): CorsPolicy | undefined {
+function corsPolicy(value: unknown): CorsPolicy | undefined {
   if (typeof value !== "string") return undefined;
   const entries = value.split(",").map((s) => s.trim()).filter(Boolean);
   if (entries.includes("*")) return { any: true };

@@ -103,8 +103,8 @@ export interface Env {
 }
 
 /**
- * What middleware puts on `c.var`. The per-isolate `config` (src/config.ts) and the admin API's `actor`
- * (src/routes/admin/access.ts) are added beside their types, by declaration merging.
+ * What middleware puts on `c.var`. The rest is added beside its own type, by declaration merging: for example the
+ * per-isolate `config` (src/config.ts) and the admin API's `actor` (src/routes/admin/access.ts).
  */
 export interface AppVariables {
   requestId: string;

@@ -8,7 +8,7 @@ import { DurableObject } from "cloudflare:workers";
 import * as z from "zod/mini";
 import type { Env } from "../env";
 
-export const ROLES = ["admin", "viewer", "team_admin"] as const;
+const ROLES = ["admin", "viewer", "team_admin"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** What `POST /admin/tokens` takes: a `team_admin` names its team, the other roles none. */

@@ -21,7 +21,7 @@ const STATUS_BY_CODE: Record<number, string> = {
   504: "DEADLINE_EXCEEDED",
 };
 
-export function grpcStatusFor(code: number): string {
+function grpcStatusFor(code: number): string {
   return STATUS_BY_CODE[code] ?? (code >= 500 ? "INTERNAL" : code >= 400 ? "FAILED_PRECONDITION" : "UNKNOWN");
 }
 
@@ -30,9 +30,14 @@ export interface GeminiErrorBody {
 }
 
 /** The longest error message sent or logged, in characters. */
-export const MAX_MESSAGE = 3000;
+const MAX_MESSAGE = 3000;
 
-/** An error that is a value until the edge of the pipeline, where `errorResponse` renders it. */
+/**
+ * The one error type the gateway throws for what the caller is told: HTTP code, Gemini status, message, headers.
+ * Thrown where the problem is found and rendered once, as a Gemini error body, by `errorResponse`: Hono's
+ * `app.onError` for whatever reaches it, the call's own error path when the answer also carries the gateway's
+ * headers and a usage row, and an SSE error event instead once a stream has begun.
+ */
 export class GatewayError extends Error {
   readonly code: number;
   readonly status: string;

@@ -55,7 +55,7 @@ function indexOf(secrets: readonly (string | undefined)[]): RunIndex[] {
  * A secret as hex carries it (an upstream dumping the bytes it was sent): two digits a byte, so the secret's
  * characters are always a whole run of the text. Case-folded like the rest: upper-case hex is found too.
  */
-export function hexForm(secret: string): string[] {
+function hexForm(secret: string): string[] {
   let hex = "";
   for (const b of new TextEncoder().encode(secret)) hex += b.toString(16).padStart(2, "0");
   return hex.length >= MIN_RUN ? [hex] : [];
@@ -70,7 +70,7 @@ export const redact = (text: string, secrets: readonly (string | undefined)[]): 
  * may start at within the encoded data, in both alphabets (standard and URL-safe). Each is then one more secret:
  * any MIN_RUN of its characters are redacted. (Case-folded like the others: a few more texts match, none fewer.)
  */
-export function base64Forms(secret: string): string[] {
+function base64Forms(secret: string): string[] {
   const bytes = new TextEncoder().encode(secret);
   const forms: string[] = [];
   for (let offset = 0; offset < 3; offset++) {

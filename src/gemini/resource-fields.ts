@@ -31,7 +31,7 @@ const MEDIA = ["image", "video", "lastFrame", "last_frame", "mask", "referenceIm
 
 const untracked = (what: string): FieldUse => ({ kind: "untracked", what });
 
-export const RESOURCE_FIELDS: readonly ResourceField[] = [
+const RESOURCE_FIELDS: readonly ResourceField[] = [
   // Tracked: files and caches the gateway made (src/resources/store.ts).
   { field: "fileData.fileUri", keys: ["fileUri", "file_uri"], under: ["fileData", "file_data"], use: { kind: "fileUri" } },
   { field: "cachedContent", keys: ["cachedContent", "cached_content"], use: { kind: "cache" } },

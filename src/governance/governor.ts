@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS grace (id INTEGER PRIMARY KEY CHECK (id = 1), hash TE
 const PROJECT_RETRY_MS = 5_000;
 
 /** What a key of a deleted team is answered (a key created or moved into the team while it was being deleted). */
-export const teamDeleted = (id: string): Refusal => ({
+const teamDeleted = (id: string): Refusal => ({
   ok: false, code: 403,
   message: `the key's team "${id}" was deleted: move the key to another team (PATCH team_id) or take it out of the team`,
 });

@@ -24,7 +24,7 @@ export const LEASE_MS = 10_000;
  * How long after its expiry a lease's unsettled tokens and dollars still count: rows of calls that ended under it
  * may still be on their way to the usage log. Isolates renew leases while their calls are in flight.
  */
-export const SETTLE_GRACE_MS = 5 * 60_000;
+const SETTLE_GRACE_MS = 5 * 60_000;
 /**
  * How long after its expiry a lease may still report when its slots were used; only then are slots it never
  * reported counted as used at its expiry.

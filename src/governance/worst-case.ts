@@ -14,7 +14,7 @@ import type { ModelInfo } from "../providers/types";
 import type { Price, PriceLookup } from "../usage/prices";
 
 /** Output cap of a model the catalog does not know (the largest any shipped model allows). */
-export const DEFAULT_OUTPUT_CAP = 65_536;
+const DEFAULT_OUTPUT_CAP = 65_536;
 /** A media part (image, audio, video, document): Gemini's smallest charge plus a token per 64 bytes. */
 const MEDIA_BASE_TOKENS = 258;
 const MEDIA_BYTES_PER_TOKEN = 64;
@@ -53,7 +53,7 @@ export function worstCase(config: Pricing, action: Action, body: RequestBody, ta
  * A text prompt is estimated at 4 characters a token and may count up to one token a character: the worst case
  * prices the tier such a prompt could reach, so no tier the estimate missed can overrun a budget.
  */
-export const TIER_REACH = 4;
+const TIER_REACH = 4;
 
 /** The dearest a call of `input` estimated prompt tokens and `output` at most can cost at `price`. */
 export function worstUsd(price: Price, input: number, output: number, media: boolean, images = 0): number {
@@ -77,7 +77,7 @@ export function worstUsd(price: Price, input: number, output: number, media: boo
  * and Vertex; OpenAI's images are priced by their tokens), video without `per_second`, a context cache's storage
  * without `cache_storage_per_hour`.
  */
-export function missingDimension(price: Price, action: string, provider: string): string | undefined {
+function missingDimension(price: Price, action: string, provider: string): string | undefined {
   if (action === "predict" && (provider === "gemini" || provider === "vertex") && price.per_image === undefined) return "per_image";
   if ((action === "predictLongRunning" || action === "operations.create") && price.per_second === undefined) return "per_second";
   if (action === "cachedContents.create" && price.cache_storage_per_hour === undefined) return "cache_storage_per_hour";

@@ -6,7 +6,7 @@ export const RateLimit = z.object({
   rpm: z.optional(z.nullable(z.int().check(z.positive()))),
   tpm: z.optional(z.nullable(z.int().check(z.positive()))),
 });
-export const BUDGET_PERIODS = ["1h", "1d", "1w", "1mo"] as const;
+const BUDGET_PERIODS = ["1h", "1d", "1w", "1mo"] as const;
 export const Budget = z.object({
   max_usd: z.number().check(z.gte(0)),
   period: z.optional(z.nullable(z.enum(BUDGET_PERIODS))),

@@ -183,7 +183,7 @@ async function attempt(
   const res = await send(provider, upstream, timer);
   if (!res.ok) throw await failureOf(ctx, provider, res, timer, secrets);
   if (ctx.stream) return { stream: await openStream(provider, call, res, timer, secrets), secrets };
-  return { ...(await translate(provider, call, res, timer)), secrets };
+  return translate(provider, call, res, timer, secrets);
 }
 
 /**
@@ -288,7 +288,7 @@ async function failureOf(ctx: CallContext, provider: Provider, res: Response, ti
 }
 
 /** A 2xx JSON answer, translated to Gemini's shape by the adapter. */
-async function translate(provider: Provider, call: ProviderCall, res: Response, timer: AttemptTimer): Promise<Pick<Served, "json" | "raw">> {
+async function translate(provider: Provider, call: ProviderCall, res: Response, timer: AttemptTimer, secrets: readonly string[]): Promise<Pick<Served, "json" | "raw" | "secrets">> {
   let text: string;
   let json: unknown;
   try {
@@ -305,7 +305,7 @@ async function translate(provider: Provider, call: ProviderCall, res: Response, 
     throw malformed(provider, e);
   }
   // Already a Gemini answer (the adapter passed it through): its own text goes to the client, not re-serialised.
-  return answer === json ? { json: answer, raw: text } : { json: answer };
+  return answer === json ? { json: answer, raw: text, secrets } : { json: answer, secrets };
 }
 
 /** Opens the translated stream and waits for its first chunk: until then a failure may still retry or fall back. */

@@ -12,13 +12,13 @@
  */
 import type { CallRecord } from "./row";
 
-export const ARCHIVE_PREFIX = "usage/v1/";
+const ARCHIVE_PREFIX = "usage/v1/";
 export const SPILL_PREFIX = "usage/spill/";
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
 /** The folder of an hour: `usage/v1/2026/12/07/13/`. */
-export function hourPrefix(hourStart: number): string {
+function hourPrefix(hourStart: number): string {
   const d = new Date(hourStart);
   return `${ARCHIVE_PREFIX}${pad(d.getUTCFullYear(), 4)}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/${pad(d.getUTCHours())}/`;
 }
@@ -41,13 +41,13 @@ export async function gzip(text: string): Promise<Uint8Array> {
   return drain(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")));
 }
 
-export async function gunzipText(body: ReadableStream<Uint8Array>): Promise<string> {
+async function gunzipText(body: ReadableStream<Uint8Array>): Promise<string> {
   return new Response(body.pipeThrough(new DecompressionStream("gzip"))).text();
 }
 
 export const ndjson = (rows: readonly unknown[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
 
-export function parseNdjson<T>(text: string): T[] {
+function parseNdjson<T>(text: string): T[] {
   return text.split("\n").filter((l) => l.length).map((l) => JSON.parse(l) as T);
 }
 

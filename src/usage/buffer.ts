@@ -25,9 +25,9 @@ export { USAGE_SHARDS } from "./shards";
 /** Rows per D1 batch() (one transaction). */
 export const BATCH_ROWS = 100;
 /** How long a shard collects rows before writing them: the most a row waits for D1 while D1 is healthy. */
-export const FLUSH_DELAY_MS = 1_000;
+const FLUSH_DELAY_MS = 1_000;
 /** Refusal counts are written less often: a flood of them costs at most one D1 write per counter this often. */
-export const REFUSAL_FLUSH_MS = 10_000;
+const REFUSAL_FLUSH_MS = 10_000;
 const ROWS_PER_ALARM = 1_000;
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 5 * 60_000;
@@ -39,7 +39,7 @@ const REFUSAL_RETAIN_MS = 10 * 60_000;
  * the same ids, once D1 takes writes again, and are settled then.
  */
 export const SPILL_AFTER_MS = 10 * 60_000;
-export const SPILL_ROWS = 20_000;
+const SPILL_ROWS = 20_000;
 /** Batches per spill object (one R2 write, read back, for up to 1,000 rows). */
 const SPILL_BATCHES = 10;
 /** Rows moved to R2 per run at most. */

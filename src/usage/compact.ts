@@ -18,9 +18,9 @@ import { rowToRecord, type UsageRow } from "./queries";
 import { DAY_MS, FOLD_DAY, HOUR_MS } from "./rollups";
 
 /** Rows per archive object (one D1 read and one D1 batch deleting them; ~80 KB gzip at 2,000 rows). */
-export const CHUNK_ROWS = 2_000;
+const CHUNK_ROWS = 2_000;
 /** Chunks per run: a cron run moves up to 120,000 rows, enough for 200 calls/s every 10 minutes. */
-export const MAX_CHUNKS = 60;
+const MAX_CHUNKS = 60;
 /** Hours of minute rollups and refusal counters folded or dropped per run. */
 const MAX_HOURS = 48;
 /** Days of hourly rollups folded into daily ones per run. */
@@ -69,11 +69,6 @@ export interface CompactOptions {
   now?: number;
   maxChunks?: number;
   chunkRows?: number;
-}
-
-/** What the archive holds, by its index in D1. */
-export async function archiveTotals(db: D1Database): Promise<{ objects: number; rows: number; bytes: number }> {
-  return (await db.prepare("SELECT count(*) AS objects, coalesce(sum(rows), 0) AS rows, coalesce(sum(bytes), 0) AS bytes FROM usage_archive").first())!;
 }
 
 export async function compactUsage(env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAGE_RETENTION_DAYS">, opts: CompactOptions = {}): Promise<CompactResult> {

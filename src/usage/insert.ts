@@ -21,9 +21,6 @@ export function insertStatement(db: D1Database, r: CallRecord, batchId: string |
   );
 }
 
-/** Whether a statement's result says the row is this batch's: newly inserted, or inserted earlier by the same batch. */
-export const storedByThisBatch = (r: D1Result) => (r.meta?.changes ?? 0) > 0;
-
 // The same INSERT for a whole batch in one statement: the rows go as the one JSON text the usage buffer already
 // keeps (one bound parameter, not 28 per row), and SQLite takes them apart (json_each). Column for column what
 // insertStatement binds. RETURNING names the rows that are this batch's (inserted now, or earlier under the same

@@ -11,7 +11,7 @@ import { SHIPPED } from "./prices.generated";
 export { Price, type PriceTable, type Tier } from "./price";
 
 /** Built in, not from the catalogue: the mock is priced so budgets and cost columns can be exercised offline. */
-export const BUILT_IN: PriceTable = {
+const BUILT_IN: PriceTable = {
   "mock/*": { input: 1, output: 2, cached_input: 0.5 },
 };
 

@@ -8,7 +8,7 @@ import { roundUsd } from "./prices";
 import type { CallRecord, ClosedBy, Outcome } from "./row";
 import { DAY_MS, HOUR_MS, MINUTE_MS } from "./rollups";
 
-export const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;
+const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;
 export type Group = (typeof GROUPS)[number];
 
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
@@ -136,7 +136,7 @@ export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[
 }
 
 /** The same aggregate over a rollup table (`usage_minute` or `usage_hour`), by whole buckets in [from, to). */
-export function rollupSql(table: "usage_minute" | "usage_hour" | "usage_day", q: UsageQuery): { sql: string; args: (string | number)[] } {
+function rollupSql(table: "usage_minute" | "usage_hour" | "usage_day", q: UsageQuery): { sql: string; args: (string | number)[] } {
   const { cond, args } = filters(q, "bucket");
   const grp = q.group_by ? `${ROLLUP_GROUP_SQL[q.group_by]} AS grp, ` : "";
   return { sql: `SELECT ${grp}${ROLLUP_SUMS} FROM ${table} ${whereSql(cond)}${q.group_by ? " GROUP BY grp" : ""}`, args };
@@ -198,7 +198,7 @@ function totalsOf(r: Totals): Totals {
  * Where compaction stands (migrations/0008_usage_scale.sql): rows before `compactedBefore` are no longer in D1, and
  * usage_day holds every whole day before `daysThrough`.
  */
-export async function rollupState(db: D1Database): Promise<{ compactedBefore: number; daysThrough: number }> {
+async function rollupState(db: D1Database): Promise<{ compactedBefore: number; daysThrough: number }> {
   const { results } = await db
     .prepare("SELECT name, num FROM usage_state WHERE name IN ('compacted_before', 'days_through')")
     .all<{ name: string; num: number }>();

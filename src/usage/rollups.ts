@@ -17,7 +17,7 @@ export const LATENCY_BOUNDS = [100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60
 export const TTFB_BOUNDS = [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000] as const;
 
 /** A histogram's columns, in bucket order: `<name>_le_<bound>` then `<name>_le_inf`. */
-export const histColumns = (name: string, bounds: readonly number[]) => [...bounds.map((b) => `${name}_le_${b}`), `${name}_le_inf`];
+const histColumns = (name: string, bounds: readonly number[]) => [...bounds.map((b) => `${name}_le_${b}`), `${name}_le_inf`];
 export const LATENCY_COLUMNS = histColumns("latency", LATENCY_BOUNDS);
 export const TTFB_COLUMNS = histColumns("ttfb", TTFB_BOUNDS);
 
@@ -26,7 +26,7 @@ export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
 
 /** The additive columns of a rollup row (everything but the group). */
-export const FIGURE_COLUMNS = [
+const FIGURE_COLUMNS = [
   "calls", "requests", "errors", "aborted", "input_tokens", "output_tokens", "cached_tokens", "thinking_tokens",
   "tool_use_tokens", "cost_usd", "unpriced_calls", "guardrail_actions", "latency_ms_sum", "ttfb_ms_sum", "ttfb_count", ...LATENCY_COLUMNS, ...TTFB_COLUMNS,
 ] as const;

@@ -1,4 +1,4 @@
-/** The usage row of one call: what the usage log stores and governance settles. Never holds a secret. */
+/** The usage row of one call: what the usage log stores and settles with its Governors. Never holds a secret. */
 import type { UsageMetadata } from "../gemini/schema";
 
 export type Outcome = "ok" | "error" | "aborted";
@@ -56,7 +56,7 @@ export interface CallRecord {
   session?: SessionInfo;
   /**
    * Which Governors must hear of this call's tokens and cost, and under which lease each admitted it ("" when not
-   * under a lease). Travels with the row to whoever stores it (src/governance/settle.ts); never written to D1.
+   * under a lease). Travels with the row to whoever stores it (src/usage/settle.ts); never written to D1.
    */
   settle?: SettleRefs;
 }

@@ -184,7 +184,7 @@ async function writeBatches(env: Env, rows: CallRecord[]): Promise<CallRecord[]>
  * one, each under its own batch id. A settlement that fails here is logged; the row is in D1 for a Governor that
  * derives its spend from the usage log.
  */
-export async function writeDirect(env: Env, rows: CallRecord[]): Promise<void> {
+async function writeDirect(env: Env, rows: CallRecord[]): Promise<void> {
   const id = (r: CallRecord) => `direct:${r.request_id}`;
   let results: D1Result[];
   try {

@@ -36,9 +36,9 @@ export function chooseCredential<M>(
   { direct, pinned, tried }: { direct?: string; pinned?: Credential<M>; tried: ReadonlySet<string> },
 ): CredentialChoice<M> | undefined {
   if (direct !== undefined) return { credential: provider.direct!(direct), pinned: false };
-  const credential = pinned ?? provider.pool.pick(model, tried);
-  if (!credential) return undefined;
-  return withHealth(provider, credential, !!pinned);
+  if (pinned) return withHealth(provider, pinned, true);
+  const credential = provider.pool.pick(model, tried);
+  return credential && { credential, pool: provider.pool, pinned: false };
 }
 
 /** A credential already chosen (a resumed session's), with the pool that keeps its health if it is the pool's. */
