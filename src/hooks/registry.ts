@@ -30,7 +30,11 @@ export function hooksFor(config: Config): readonly Hook[] {
   return built;
 }
 
-/** The hooks a config turns on. */
+/**
+ * The hooks a config turns on. Guardrails first: they see the prompt before any other hook (a cache keys on the
+ * redacted prompt, never answers a blocked one), see every answer last (a cached one too), and their headers object
+ * are read when the answer's are built, so an output action can still name itself on a JSON answer.
+ */
 function configuredHooks(config: Config): Hook[] {
   return config.guardrails ? [guardrailsHook(config.guardrails)] : [];
 }
