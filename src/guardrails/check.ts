@@ -51,15 +51,20 @@ export function blockingHits(text: string, policies: readonly Policy[]): Hit[] |
   return undefined;
 }
 
-/** The redacting and flagging policies' matches, merged (in order, not overlapping). */
+/**
+ * The redacting policies' matches (merged: in order, not overlapping), then the flagging policies' (merged apart:
+ * a flag changes no text, so it neither stops a redaction of the same text nor is hidden by one).
+ */
 export function otherHits(text: string, policies: readonly Policy[]): Hit[] {
-  const lists: Hit[][] = [];
+  const redact: Hit[][] = [];
+  const flag: Hit[][] = [];
   for (const p of policies) {
     if (p.action === "block") continue;
     const found = p.scan(text);
-    if (found.length) lists.push(found.map((m) => ({ ...m, policy: p })));
+    if (found.length) (p.action === "redact" ? redact : flag).push(found.map((m) => ({ ...m, policy: p })));
   }
-  return mergeMatches(lists);
+  const r = mergeMatches(redact);
+  return flag.length ? [...r, ...mergeMatches(flag)] : r;
 }
 
 /** `text` with each redacting hit replaced by its placeholder. */

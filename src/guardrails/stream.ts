@@ -67,7 +67,7 @@ export class StreamText {
       return s;
     };
     const cut = moved(Math.max(0, limit));
-    const done = moved(acted.length ? acted[acted.length - 1]!.end : this.done);
+    const done = moved(acted.reduce((end, h) => Math.max(end, h.end), this.done));
     this.held = redacted.slice(cut);
     this.done = Math.max(0, done - cut);
     return { text: redacted.slice(0, cut) };

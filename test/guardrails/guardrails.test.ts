@@ -5,6 +5,8 @@
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { getConfig } from "../../src/config";
+import { hooksFor } from "../../src/hooks/registry";
 import worker from "../../src/index";
 import { ADMIN, BASE, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
@@ -13,6 +15,7 @@ const POLICIES = {
   pii_redact: { kind: "pii", on: "both", action: "redact" },
   pii_flag: { kind: "pii", on: "both", action: "flag", entities: ["email"] },
   pii_out_block: { kind: "pii", on: "output", action: "block", entities: ["credit_card"] },
+  slow: { kind: "regex", on: "input", action: "flag", patterns: ["(a+)+b", "(x|x)*y", "(.*a){30}z"] },
   words: { kind: "regex", on: "both", action: "block", patterns: ["(?i)project\\s+nightingale"] },
   words_redact: { kind: "regex", on: "output", action: "redact", patterns: ["code-[0-9]{4}"] },
   judge: { kind: "model", on: "input", action: "block", model: "gemini/gemini-2.0-flash" },
@@ -51,6 +54,13 @@ function eventsOf(text: string): any[] {
 const streamText = (events: any[]) => events.map((e) => (e.candidates?.[0]?.content?.parts ?? []).map((p: any) => p.text ?? "").join("")).join("");
 
 describe("guardrails: policies and their errors", () => {
+  it("a gateway without GUARDRAILS runs no guardrail hook (nothing per call); with it, the hook is configured once", () => {
+    expect(hooksFor(getConfig(env)).map((h) => h.name)).not.toContain("guardrails");
+    const guarded = { ...env, ...GUARDED } as Cloudflare.Env;
+    expect(hooksFor(getConfig(guarded)).map((h) => h.name)).toEqual(["guardrails"]);
+    expect(getConfig(guarded)).toBe(getConfig(guarded));
+  });
+
   it("a key naming a policy GUARDRAILS does not define is a 400 on the admin write; the admin API lists the policies", async () => {
     const bad = await adminWith(GUARDED, "/keys", { name: "x", guardrails: ["nope"] });
     expect(bad.status).toBe(400);
@@ -181,6 +191,52 @@ describe("guardrails: input", () => {
     await settled();
     expect(calls[0]!.body.endsWith('card [CREDIT_CARD]"}]}]}') || calls[0]!.body.includes("card [CREDIT_CARD]")).toBe(true);
   }, 120_000);
+});
+
+describe("guardrails: hostile input", () => {
+  it("a card in look-alike digits with zero-width characters between them is blocked", async () => {
+    const { key } = await keyWith(["pii_block"]);
+    const calls = mockUpstream(() => Response.json(candidate("unexpected")));
+    const sneaky = "card ４\u200b１\u200b１\u200b１-١١١١-1111-1\u200d111 thanks";
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest(sneaky), key, { env: GUARDED });
+    expect(((await res.json()) as any).promptFeedback.blockReason).toBe("BLOCKLIST");
+    await settled();
+    expect(calls).toHaveLength(0);
+  });
+
+  it("a pathological regex policy over a long hostile prompt does not stall the call", async () => {
+    const { key } = await keyWith(["slow"]);
+    const calls = mockUpstream(() => Response.json(candidate("ok", { finishReason: "STOP" })));
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest(`${"a".repeat(100_000)}${"x".repeat(100_000)}`), key, { env: GUARDED });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-edgeway-guardrails")).toBeNull();
+    await res.text();
+    await settled();
+    expect(calls).toHaveLength(1);
+  }, 60_000);
+});
+
+describe("guardrails: counted", () => {
+  it("/admin/usage totals count guardrail actions; /admin/guardrails/usage counts them by policy, stage and action", async () => {
+    const { key, id } = await keyWith(["pii_flag", "pii_redact"]);
+    mockUpstream(() => Response.json({ ...candidate("reach me at x@y.example", { finishReason: "STOP" }), usageMetadata: USAGE }));
+    for (let i = 0; i < 2; i++) {
+      const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("I am a@b.example, ssn 123-45-6789"), key, { env: GUARDED });
+      expect(res.headers.get("x-edgeway-guardrails")).toBe("pii_redact=redact, pii_flag=flag");
+      await res.text();
+      await settled();
+    }
+    const usage = (await (await adminWith(GUARDED, `/usage?key_id=${id}`)).json()) as any;
+    // Per call: both policies at input and at output (the email both redacted and flagged).
+    expect(usage.totals.requests).toBe(2);
+    expect(usage.totals.guardrail_actions).toBe(8);
+    const by = (await (await adminWith(GUARDED, `/guardrails/usage?key_id=${id}`)).json()) as any;
+    expect(by.policies).toContainEqual({ policy: "pii_redact", stage: "input", action: "redact", actions: 2, entities: { email: 2, us_ssn: 2 } });
+    expect(by.policies).toContainEqual({ policy: "pii_redact", stage: "output", action: "redact", actions: 2, entities: { email: 2 } });
+    expect(by.policies).toContainEqual({ policy: "pii_flag", stage: "input", action: "flag", actions: 2, entities: { email: 2 } });
+    expect(by.policies).toContainEqual({ policy: "pii_flag", stage: "output", action: "flag", actions: 2, entities: { email: 2 } });
+    expect(usage.totals.guardrail_actions).toBe(by.policies.reduce((n: number, p: any) => n + p.actions, 0));
+  });
 });
 
 describe("guardrails: output", () => {
