@@ -162,7 +162,7 @@ function buildConfig(env: Env): Config {
     // Every secret any pool holds (and the admin token), known once the providers are built.
     redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => [...p.pool.secrets, ...(p.resources?.secrets ?? [])])]),
     cors: corsPolicy(env.CORS_ORIGINS),
-    guardrails: parseGuardrails(env.GUARDRAILS),
+    guardrails: parseGuardrails(env.GUARDRAILS, new Set(providers.keys())),
   };
 }
 

@@ -10,20 +10,49 @@ const STRENGTH: Record<PolicyAction, number> = { flag: 0, redact: 1, block: 2 };
 
 export class Tally {
   private readonly acted = new Map<string, GuardrailAction>();
+  private readonly costs = new Map<string, number>();
+  private readonly actions = new Map<string, PolicyAction>();
 
-  add(policy: Policy, stage: Stage, entity: string, n = 1): void {
+  add(policy: Policy, stage: Stage, entity: string, n = 1, action: PolicyAction = policy.action): void {
+    const a = this.entry(policy, stage, action);
+    a.entities[entity] = (a.entities[entity] ?? 0) + n;
+  }
+
+  /** A judge's cost, on its policy's entry for the stage (kept apart from what acted when nothing did). */
+  cost(policy: Policy, stage: Stage, usd: number): void {
+    this.actions.set(policy.name, policy.action);
+    if (usd > 0) this.costs.set(`${policy.name}\n${stage}`, (this.costs.get(`${policy.name}\n${stage}`) ?? 0) + usd);
+  }
+
+  private entry(policy: Policy, stage: Stage, action: PolicyAction): GuardrailAction {
     const id = `${policy.name}\n${stage}`;
     let a = this.acted.get(id);
-    if (!a) this.acted.set(id, (a = { policy: policy.name, stage, action: policy.action, entities: {} }));
-    a.entities[entity] = (a.entities[entity] ?? 0) + n;
+    if (!a) this.acted.set(id, (a = { policy: policy.name, stage, action, entities: {} }));
+    return a;
   }
 
   get size(): number {
     return this.acted.size;
   }
 
+  /** The row's `guardrails`: what acted, and what a judge cost (an entry with no entities when it found nothing). */
   list(): GuardrailAction[] {
-    return [...this.acted.values()];
+    const out = [...this.acted.values()].map((a) => {
+      const usd = this.costs.get(`${a.policy}\n${a.stage}`);
+      return usd ? { ...a, cost_usd: usd } : a;
+    });
+    for (const [id, usd] of this.costs) {
+      if (this.acted.has(id)) continue;
+      // A judge that found nothing: no entity, so it counts as no action; only its cost is on the row.
+      const [policy, stage] = id.split("\n") as [string, Stage];
+      out.push({ policy, stage, action: this.actions.get(policy)!, entities: {}, cost_usd: usd });
+    }
+    return out;
+  }
+
+  /** Whether there is anything for the row. */
+  get any(): boolean {
+    return this.acted.size > 0 || this.costs.size > 0;
   }
 
   /** `x-edgeway-guardrails`: each policy that acted, with its action (the strongest, over both stages). */

@@ -12,7 +12,8 @@ import type { GeminiJson } from "../providers/types";
 import { TeamStore } from "../governance/team-store";
 import type { CallRecord } from "../usage/row";
 import { checkText, mapStrings, Tally } from "./check";
-import type { Guardrails, Policy } from "./policy";
+import { judge, MAX_JUDGED_CHARS } from "./judge";
+import type { Guardrails, Policy, Stage } from "./policy";
 import { StreamText } from "./stream";
 
 /** The header naming each policy that acted. */
@@ -23,11 +24,15 @@ const CHECKED = new Set(["generateContent", "streamGenerateContent"]);
 
 interface CallState {
   output: Policy[];
+  /** The output policies that scan text (all but the judges). */
+  scanned: Policy[];
   tally: Tally;
   /** The answer's headers (the hooks stage keeps this object): the header is added as policies act. */
   headers: Record<string, string>;
   /** A streamed answer's text, per candidate index. */
   slots?: Map<number, StreamText>;
+  /** The answer's text gathered for the output judges, per candidate index (bounded). */
+  judgedText?: Map<number, string>;
 }
 
 export function guardrailsHook(g: Guardrails): Hook {
@@ -43,11 +48,18 @@ export function guardrailsHook(g: Guardrails): Hook {
       const policies = resolve(g, names);
       const input = policies.filter((p) => p.input);
       const output = policies.filter((p) => p.output);
-      const state: CallState = { output, tally: new Tally(), headers: {} };
+      const state: CallState = { output, scanned: output.filter((p) => !p.judge), tally: new Tally(), headers: {} };
       calls.set(call.requestId, state);
       const r: BeforeUpstream = { headers: state.headers };
       if (input.length) {
-        const checked = checkInput(request, input, state.tally);
+        let checked = checkInput(request, input, state.tally);
+        const judges = input.filter((p) => p.judge);
+        if (!checked.blocked && judges.length) {
+          // The judges read the prompt as the model would get it (after the other policies' redactions).
+          const verdict = await judged(call, judges, inputText(checked.body), "input", state.tally);
+          if (verdict.blocked) checked = { body: checked.body, blocked: verdict.blocked };
+          else if (verdict.redact) checked = { body: mapInput(checked.body, () => "[REDACTED]") };
+        }
         if (state.tally.size) state.headers[GUARDRAILS_HEADER] = state.tally.header();
         if (checked.blocked) r.answer = blockedPrompt(checked.blocked);
         else if (checked.body !== request.body) r.body = checked.body;
@@ -55,11 +67,12 @@ export function guardrailsHook(g: Guardrails): Hook {
       return r;
     },
 
-    onAnswer(call, answer) {
+    async onAnswer(call, answer) {
       const state = calls.get(call.requestId);
       if (!state?.output.length) return;
       const before = state.tally.size;
-      const r = call.stream ? checkEvent(state, answer) : checkAnswer(state, answer);
+      let r = !state.scanned.length ? undefined : call.stream ? checkEvent(state, answer) : checkAnswer(state, answer);
+      if (state.output.some((p) => p.judge)) r = await judgeAnswer(call, state, answer, r);
       if (state.tally.size !== before || (state.tally.size && !state.headers[GUARDRAILS_HEADER])) {
         // Read for a JSON answer's headers; a stream's went out with its first event (the row has every action).
         state.headers[GUARDRAILS_HEADER] = state.tally.header();
@@ -71,7 +84,7 @@ export function guardrailsHook(g: Guardrails): Hook {
       const state = calls.get(call.requestId);
       if (!state) return;
       calls.delete(call.requestId);
-      if (state.tally.size) row.guardrails = state.tally.list();
+      if (state.tally.any) row.guardrails = state.tally.list();
     },
   };
 }
@@ -121,11 +134,101 @@ function checkInput(request: HookRequest, policies: Policy[], tally: Tally): { b
     }
     return r.text;
   };
-  const contents = mapContents(body.contents as Content[] | undefined, text);
-  const system = body.systemInstruction && mapContents([body.systemInstruction as Content], text)[0];
-  if (blocked) return { body: request.body, blocked };
-  if (contents === body.contents && system === body.systemInstruction) return { body: request.body };
-  return { body: { ...body, contents, ...(system ? { systemInstruction: system } : {}) } as HookRequest["body"] };
+  const out = mapInput(request.body, text);
+  return blocked ? { body: request.body, blocked } : { body: out };
+}
+
+/** Every text of a prompt the model reads, mapped; the same body when none changed. */
+function mapInput(b: HookRequest["body"], fn: (s: string) => string): HookRequest["body"] {
+  const body = b as Record<string, unknown>;
+  const contents = mapContents(body.contents as Content[] | undefined, fn);
+  const system = body.systemInstruction && mapContents([body.systemInstruction as Content], fn)[0];
+  if (contents === body.contents && system === body.systemInstruction) return b;
+  return { ...body, contents, ...(system ? { systemInstruction: system } : {}) } as HookRequest["body"];
+}
+
+/** A prompt's texts as one, bounded: what a judge reads (the start and the end of a long prompt). */
+function inputText(body: HookRequest["body"]): string {
+  const texts: string[] = [];
+  let size = 0;
+  mapInput(body, (s) => {
+    if (size < 4 * MAX_JUDGED_CHARS) texts.push(s.length > MAX_JUDGED_CHARS ? s.slice(0, MAX_JUDGED_CHARS / 2) + s.slice(-MAX_JUDGED_CHARS / 2) : s);
+    size += Math.min(s.length, MAX_JUDGED_CHARS);
+    return s;
+  });
+  return texts.join("\n");
+}
+
+/**
+ * The judges' verdicts on a text, tallied (`unsafe`, or `judge_error` when `on_error` blocks or allows): the first
+ * blocking judge that found it unsafe (or failed with `on_error: block`), or whether one asks for a redaction.
+ */
+async function judged(call: CallContext, judges: Policy[], text: string, stage: Stage, tally: Tally): Promise<{ blocked?: Policy; redact?: boolean }> {
+  if (!text.trim()) return {};
+  const verdicts = await Promise.all(judges.map((p) => judge(call.config, p.judge!.model, text, p.judge!.timeoutMs)));
+  let blocked: Policy | undefined;
+  let redact = false;
+  judges.forEach((p, i) => {
+    const v = verdicts[i]!;
+    tally.cost(p, stage, v.usd);
+    if ("error" in v) {
+      console.error(`guardrail policy "${p.name}": ${v.error}; on_error ${p.judge!.onError}`);
+      if (p.judge!.onError === "block") {
+        tally.add(p, stage, "judge_error", 1, "block");
+        blocked ??= p;
+      } else tally.add(p, stage, "judge_error", 1, "flag");
+      return;
+    }
+    if (v.verdict === "safe") return;
+    tally.add(p, stage, "unsafe");
+    if (p.action === "block") blocked ??= p;
+    else if (p.action === "redact") redact = true;
+  });
+  return { blocked, redact };
+}
+
+/**
+ * The output judges on an answer (after the other policies): a JSON answer's text whole; a stream's, gathered as it
+ * passes and judged when its candidate finishes (what went out before cannot be taken back: a block then ends the
+ * stream with `PROHIBITED_CONTENT` instead of the finishing event).
+ */
+async function judgeAnswer(
+  call: CallContext,
+  state: CallState,
+  original: GeminiJson,
+  r: GeminiJson | LastEvent | undefined,
+): Promise<GeminiJson | LastEvent | undefined> {
+  if (r && "end" in r) return r;
+  const answer = r ?? original;
+  if (!answer.candidates?.length) return r;
+  const judges = state.output.filter((p) => p.judge);
+  const seen = (state.judgedText ??= new Map());
+  const finished: Candidate[] = [];
+  for (const [pos, cand] of answer.candidates.entries()) {
+    const index = cand.index ?? pos;
+    let text = seen.get(index) ?? "";
+    for (const p of cand.content?.parts ?? []) if (typeof p.text === "string" && text.length < MAX_JUDGED_CHARS) text += p.text;
+    seen.set(index, text.slice(0, MAX_JUDGED_CHARS));
+    if (!call.stream || cand.finishReason) finished.push(cand);
+  }
+  if (!finished.length) return r;
+  let changed = false;
+  const candidates = await Promise.all(answer.candidates.map(async (cand, pos) => {
+    if (!finished.includes(cand)) return cand;
+    const v = await judged(call, judges, seen.get(cand.index ?? pos) ?? "", "output", state.tally);
+    if (v.blocked) {
+      changed = true;
+      return blockedCandidate(cand, v.blocked);
+    }
+    if (v.redact) {
+      changed = true;
+      return { ...cand, content: { role: "model", parts: [{ text: "[REDACTED]" }] } };
+    }
+    return cand;
+  }));
+  if (!changed) return r;
+  const out = { ...answer, candidates } as GeminiJson;
+  return call.stream && candidates.some((c) => c.finishReason === "PROHIBITED_CONTENT") ? { end: out } : out;
 }
 
 function mapContents(contents: Content[] | undefined, fn: (s: string) => string): Content[] {
@@ -169,7 +272,7 @@ function checkAnswer(state: CallState, answer: GeminiJson): GeminiJson | undefin
     let blocked: Policy | undefined;
     const fn = (s: string) => {
       if (blocked) return s;
-      const r = checkText(s, state.output, "output", state.tally);
+      const r = checkText(s, state.scanned, "output", state.tally);
       if (r.blocked) blocked = r.blocked;
       return r.text ?? s;
     };
@@ -204,7 +307,7 @@ function checkEvent(state: CallState, event: GeminiJson): GeminiJson | LastEvent
     if (blocked) return cand;
     const index = cand.index ?? pos;
     let slot = slots.get(index);
-    if (!slot) slots.set(index, (slot = new StreamText(state.output, state.tally)));
+    if (!slot) slots.set(index, (slot = new StreamText(state.scanned, state.tally)));
     const finishing = !!cand.finishReason;
     const parts = cand.content?.parts ?? [];
     let lastText = -1;
@@ -224,7 +327,7 @@ function checkEvent(state: CallState, event: GeminiJson): GeminiJson | LastEvent
         let hit: Policy | undefined;
         const args = mapStrings(p.functionCall.args, (s) => {
           if (hit) return s;
-          const r = checkText(s, state.output, "output", state.tally);
+          const r = checkText(s, state.scanned, "output", state.tally);
           if (r.blocked) hit = r.blocked;
           return r.text ?? s;
         });

@@ -8,6 +8,7 @@ import { describeIssues } from "../gemini/schema";
 import { normalize } from "./normalize";
 import { PII_ENTITIES, scanPii, type Match, type PiiEntity } from "./pii";
 import { compileRegex, type Regex } from "./regex";
+import { DEFAULT_JUDGE_TIMEOUT_MS } from "./judge";
 
 const Stage = z.enum(["input", "output", "both"]);
 const Action = z.enum(["block", "redact", "flag"]);
@@ -38,6 +39,8 @@ export interface Policy {
   output: boolean;
   /** Matches in `text` (offsets of `text`), in order and not overlapping. */
   scan(text: string): Match[];
+  /** A `model` policy's judge: its `provider/model`, time limit and what an error decides. */
+  judge?: { model: string; timeoutMs: number; onError: "allow" | "block" };
   /** What a block answers with: `promptFeedback.blockReason` on input, `finishReason` on output. */
   blockReason: string;
   finishReason: string;
@@ -47,12 +50,12 @@ export interface Guardrails {
   policies: ReadonlyMap<string, Policy>;
   /** Why `GUARDRAILS` does not parse: set, every policy is unusable. */
   error?: string;
-  /** Policies that parse but cannot run (a `model` policy in this version): their calls answer 503 with this. */
+  /** Policies that parse but cannot run (a judge on a provider the gateway does not have): their calls answer 503 with this. */
   unusable: ReadonlyMap<string, string>;
 }
 
 /** `GUARDRAILS` as policies; undefined when unset or empty (guardrails off: no hook, nothing per call). */
-export function parseGuardrails(raw: unknown): Guardrails | undefined {
+export function parseGuardrails(raw: unknown, providers?: ReadonlySet<string>): Guardrails | undefined {
   if (raw === undefined || raw === null || raw === "") return undefined;
   const none = { policies: new Map(), unusable: new Map() };
   let json: unknown = raw;
@@ -74,7 +77,8 @@ export function parseGuardrails(raw: unknown): Guardrails | undefined {
       // One bad pattern makes the var invalid: a policy that silently matched less than written would be worse.
       return { ...none, error: `GUARDRAILS policy "${name}": ${(e as Error).message}` };
     }
-    if (spec.kind === "model") unusable.set(name, `guardrail policy "${name}": kind "model" is not supported by this gateway version`);
+    const judged = spec.kind === "model" ? spec.model.slice(0, spec.model.indexOf("/")) : undefined;
+    if (judged && providers && !providers.has(judged)) unusable.set(name, `guardrail policy "${name}": the judge's provider "${judged}" is not one this gateway serves`);
   }
   return { policies, unusable };
 }
@@ -99,7 +103,10 @@ function compile(name: string, spec: PolicySpec): Policy {
     });
     return { ...base, scan: normalized((t) => mergeMatches(res.map((r) => r.matches(t)))), blockReason: "BLOCKLIST", finishReason: "BLOCKLIST" };
   }
-  return { ...base, scan: () => [], blockReason: "PROHIBITED_CONTENT", finishReason: "PROHIBITED_CONTENT" };
+  return {
+    ...base, scan: () => [], blockReason: "PROHIBITED_CONTENT", finishReason: "PROHIBITED_CONTENT",
+    judge: { model: spec.model, timeoutMs: spec.timeout_ms ?? DEFAULT_JUDGE_TIMEOUT_MS, onError: spec.on_error ?? "block" },
+  };
 }
 
 /** A scanner over the normalised text, with its matches mapped back to the original's offsets. */

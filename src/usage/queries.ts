@@ -103,7 +103,7 @@ const ROLLUP_GROUP_SQL: Record<Group, string> = {
 const SUMS = `coalesce(sum(requests), 0) AS requests, total(outcome = 'error') AS errors, total(outcome = 'aborted') AS aborted,
   total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens, total(cached_tokens) AS cached_tokens,
   total(thinking_tokens) AS thinking_tokens, total(tool_use_tokens) AS tool_use_tokens, total(cost_usd) AS cost_usd,
-  total(unpriced IS NOT NULL) AS unpriced_calls, total(coalesce(json_array_length(guardrails), 0)) AS guardrail_actions`;
+  total(unpriced IS NOT NULL) AS unpriced_calls, total((SELECT count(*) FROM json_each(guardrails) g WHERE json_extract(g.value, '$.entities') <> '{}')) AS guardrail_actions`;
 const ROLLUP_SUMS = FIGURES.map((f) => `total(${f}) AS ${f}`).join(", ");
 
 function filters(q: LogsFilters, time = "ts") {

@@ -49,7 +49,7 @@ const NEW_ROWS = `SELECT ${x("ts")} AS ts, ${x("key_id")} AS key_id, coalesce(${
     ${x("outcome")} AS outcome, coalesce(${x("requests")}, 1) AS requests, ${x("tokens.input")} AS input_tokens,
     ${x("tokens.output")} AS output_tokens, ${x("tokens.cached")} AS cached_tokens, ${x("tokens.thinking")} AS thinking_tokens,
     coalesce(${x("tokens.tool_use")}, 0) AS tool_use_tokens, ${x("cost_usd")} AS cost_usd, ${x("unpriced")} AS unpriced,
-    coalesce(json_array_length(r.value, '$.guardrails'), 0) AS guardrail_actions, ${x("latency_ms")} AS latency_ms,
+    (SELECT count(*) FROM json_each(r.value, '$.guardrails') g WHERE json_extract(g.value, '$.entities') <> '{}') AS guardrail_actions, ${x("latency_ms")} AS latency_ms,
     ${x("ttfb_ms")} AS ttfb_ms
   FROM json_each(?1) AS r
   WHERE NOT EXISTS (SELECT 1 FROM usage u WHERE u.request_id = ${x("request_id")})

@@ -66,8 +66,10 @@ export interface GuardrailRecord {
   policy: string;
   stage: "input" | "output";
   action: "block" | "redact" | "flag";
-  /** By entity (`email`, `credit_card`, …; `pattern` for a regex policy). */
+  /** By entity (`email`, `credit_card`, …; `pattern` for a regex policy; `unsafe` or `judge_error` for a judge). */
   entities: Record<string, number>;
+  /** What a judge model's calls for this policy cost (not part of the row's `cost_usd` or of a budget). */
+  cost_usd?: number;
 }
 
 /** Who ended a Live session: the caller, the provider, or the gateway (a limit, a refusal, a failure). */

@@ -144,9 +144,14 @@ describe("GUARDRAILS parsing", () => {
     expect(parseGuardrails("{nope")!.error).toMatch(/GUARDRAILS is not valid JSON/);
     expect(parseGuardrails(JSON.stringify({ p: { kind: "pii", on: "input", action: "shout" } }))!.error).toMatch(/GUARDRAILS is invalid: p\.action/);
     expect(parseGuardrails(JSON.stringify({ p: { kind: "pii", on: "input", action: "block", entities: ["dna"] } }))!.error).toMatch(/entities/);
-    const ok = parseGuardrails(JSON.stringify({ p: { kind: "pii", on: "input", action: "block" }, m: { kind: "model", on: "both", action: "block", model: "gemini/x" } }))!;
+    const ok = parseGuardrails(
+      JSON.stringify({ p: { kind: "pii", on: "input", action: "block" }, m: { kind: "model", on: "both", action: "block", model: "gemini/x" }, n: { kind: "model", on: "input", action: "flag", model: "nosuch/x" } }),
+      new Set(["gemini"]),
+    )!;
     expect(ok.error).toBeUndefined();
-    expect([...ok.policies.keys()]).toEqual(["p", "m"]);
-    expect(ok.unusable.get("m")).toMatch(/not supported/);
+    expect([...ok.policies.keys()]).toEqual(["p", "m", "n"]);
+    expect(ok.policies.get("m")!.judge).toEqual({ model: "gemini/x", timeoutMs: 5000, onError: "block" });
+    expect(ok.unusable.has("m")).toBe(false);
+    expect(ok.unusable.get("n")).toMatch(/provider "nosuch"/);
   });
 });

@@ -48,7 +48,7 @@ guardrailsApp.get("/usage", async (c) => {
   const g = (f: string) => `json_extract(g.value, '$.${f}')`;
   const [actions, entities] = await c.env.DB.batch<{ policy: string; stage: string; action: string; n: number; entity?: string }>([
     c.env.DB.prepare(`SELECT ${g("policy")} AS policy, ${g("stage")} AS stage, ${g("action")} AS action, count(*) AS n
-      FROM usage u, json_each(u.guardrails) g WHERE ${where} GROUP BY 1, 2, 3`).bind(...args),
+      FROM usage u, json_each(u.guardrails) g WHERE ${where} AND json_extract(g.value, '$.entities') <> '{}' GROUP BY 1, 2, 3`).bind(...args),
     c.env.DB.prepare(`SELECT ${g("policy")} AS policy, ${g("stage")} AS stage, ${g("action")} AS action, e.key AS entity, total(e.value) AS n
       FROM usage u, json_each(u.guardrails) g, json_each(g.value, '$.entities') e WHERE ${where} GROUP BY 1, 2, 3, 4`).bind(...args),
   ]);
