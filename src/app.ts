@@ -5,6 +5,7 @@ import { errorResponse, GatewayError } from "./gemini/errors";
 import { discardUnread } from "./pipeline/body";
 import { authorize } from "./routes/admin/access";
 import { auditApp } from "./routes/admin/audit";
+import { cacheApp } from "./routes/admin/cache";
 import { guardrailsApp } from "./routes/admin/guardrails";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
@@ -39,6 +40,7 @@ export function buildApp() {
   admin.route("/stats", statsApp);
   admin.route("/tokens", tokensApp);
   admin.route("/audit", auditApp);
+  admin.route("/cache", cacheApp);
   admin.route("/guardrails", guardrailsApp);
   app.route("/admin", admin);
 

@@ -5,9 +5,16 @@
  * next line, counts as `unsafe`): anything else — a timeout, an upstream error, a blocked or empty answer, a text
  * that talked the judge into prose — is an error, and `on_error` decides (`allow` or `block`, default `block`).
  */
-import type { Config } from "../config";
-import type { ProviderCall } from "../providers/types";
+import type { Provider, ProviderCall } from "../providers/types";
 import { billableOf, costOf } from "../usage/cost";
+import type { PriceLookup } from "../usage/prices";
+
+/** What a judge needs of the config (the providers, prices and secret redaction): not the config module itself. */
+export interface JudgeConfig {
+  providers: ReadonlyMap<string, Provider>;
+  price: PriceLookup;
+  redact(text: string): string;
+}
 
 export const DEFAULT_JUDGE_TIMEOUT_MS = 5_000;
 /** The most text one judge call reads: a longer text is judged by its first and last halves of this. */
@@ -21,7 +28,7 @@ const INSTRUCTIONS =
 
 export type Verdict = { verdict: "safe" | "unsafe"; usd: number } | { error: string; usd: number };
 
-export async function judge(config: Config, model: string, text: string, timeoutMs: number): Promise<Verdict> {
+export async function judge(config: JudgeConfig, model: string, text: string, timeoutMs: number): Promise<Verdict> {
   const slash = model.indexOf("/");
   const providerName = model.slice(0, slash);
   const modelName = model.slice(slash + 1);
