@@ -1,9 +1,11 @@
 /** The guardrail scanners on their own: each entity, its checksums, look-alikes, and linear time on hostile input. */
 import { describe, expect, it } from "vitest";
+import { Tally } from "../../src/guardrails/check";
 import { normalize } from "../../src/guardrails/normalize";
 import { PII_ENTITIES, scanPii, type PiiEntity } from "../../src/guardrails/pii";
 import { parseGuardrails } from "../../src/guardrails/policy";
 import { compileRegex } from "../../src/guardrails/regex";
+import { StreamText } from "../../src/guardrails/stream";
 
 const ALL = new Set<PiiEntity>(PII_ENTITIES);
 const found = (t: string, wanted: ReadonlySet<PiiEntity> = ALL) => scanPii(t, wanted).map((m) => [m.entity, t.slice(m.start, m.end)]);
@@ -153,5 +155,46 @@ describe("GUARDRAILS parsing", () => {
     expect(ok.policies.get("m")!.judge).toEqual({ model: "gemini/x", timeoutMs: 5000, onError: "block" });
     expect(ok.unusable.has("m")).toBe(false);
     expect(ok.unusable.get("n")).toMatch(/provider "nosuch"/);
+  });
+});
+
+describe("stream hold-back", () => {
+  const policy = (action: string, extra: Record<string, unknown> = {}) =>
+    parseGuardrails(JSON.stringify({ p: { kind: "pii", on: "output", action, ...extra } }))!.policies.get("p")!;
+
+  /** Feeds pieces, the last one final; returns what went out per piece and the tally. */
+  function run(action: string, pieces: string[]) {
+    const tally = new Tally();
+    const s = new StreamText([policy(action)], tally);
+    const out = pieces.map((p, i) => s.feed(p, i === pieces.length - 1));
+    return { out, tally };
+  }
+
+  it("holds back at most a bounded window: text well before the end goes at once", () => {
+    const { out } = run("redact", ["a".repeat(200) + " ", "b ", "end"]);
+    // 200 characters and a space: all but the last 64 (and the word still being written) go out at once.
+    expect(out[0]!.text.length).toBeGreaterThanOrEqual(201 - 64);
+    expect(out.map((o) => o.text).join("")).toBe("a".repeat(200) + " b end");
+  });
+
+  it("a long email (longer than the window) split in three is redacted whole", () => {
+    const local = "x".repeat(50);
+    const { out, tally } = run("redact", [`hi ${local.slice(0, 20)}`, `${local.slice(20)}@exa`, "mple.com bye"]);
+    expect(out.map((o) => o.text).join("")).toBe("hi [EMAIL] bye");
+    expect(tally.list()).toEqual([{ policy: "p", stage: "output", action: "redact", entities: { email: 1 } }]);
+  });
+
+  it("flag only: every piece's text goes out unchanged, each entity counted once", () => {
+    const tally = new Tally();
+    const s = new StreamText([policy("flag")], tally);
+    expect(s.passThrough).toBe(true);
+    for (const [piece, last] of [["mail a@b.example and 4111 1111 ", false], ["1111 1111 then ", false], ["c@d.example", true]] as const) s.feed(piece, last);
+    expect(tally.list()).toEqual([{ policy: "p", stage: "output", action: "flag", entities: { email: 2, credit_card: 1 } }]);
+  });
+
+  it("block: what came before the match, and nothing of it", () => {
+    const { out } = run("block", ["safe text then 4111-1111-", "1111-1111 more", "!"]);
+    expect(out[0]!.text + out[1]!.text).toBe("safe text then ");
+    expect(out[1]!.blocked?.name).toBe("p");
   });
 });
