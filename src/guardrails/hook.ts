@@ -26,6 +26,8 @@ interface CallState {
   output: Policy[];
   /** The output policies that scan text (all but the judges). */
   scanned: Policy[];
+  /** Whether a judge reads the output. */
+  judged: boolean;
   tally: Tally;
   /** The answer's headers (the hooks stage keeps this object): the header is added as policies act. */
   headers: Record<string, string>;
@@ -48,7 +50,8 @@ export function guardrailsHook(g: Guardrails): Hook {
       const policies = resolve(g, names);
       const input = policies.filter((p) => p.input);
       const output = policies.filter((p) => p.output);
-      const state: CallState = { output, scanned: output.filter((p) => !p.judge), tally: new Tally(), headers: {} };
+      const scanned = output.filter((p) => !p.judge);
+      const state: CallState = { output, scanned, judged: scanned.length < output.length, tally: new Tally(), headers: {} };
       calls.set(call.requestId, state);
       const r: BeforeUpstream = { headers: state.headers };
       if (input.length) {
@@ -67,17 +70,13 @@ export function guardrailsHook(g: Guardrails): Hook {
       return r;
     },
 
-    async onAnswer(call, answer) {
+    // Synchronous unless a judge reads the answer: a stream event costs no promise of its own.
+    onAnswer(call, answer) {
       const state = calls.get(call.requestId);
       if (!state?.output.length) return;
-      const before = state.tally.size;
-      let r = !state.scanned.length ? undefined : call.stream ? checkEvent(state, answer) : checkAnswer(state, answer);
-      if (state.output.some((p) => p.judge)) r = await judgeAnswer(call, state, answer, r);
-      if (state.tally.size !== before || (state.tally.size && !state.headers[GUARDRAILS_HEADER])) {
-        // Read for a JSON answer's headers; a stream's went out with its first event (the row has every action).
-        state.headers[GUARDRAILS_HEADER] = state.tally.header();
-      }
-      return r;
+      const r = !state.scanned.length ? undefined : call.stream ? checkEvent(state, answer) : checkAnswer(state, answer);
+      if (!state.judged) return named(state, r);
+      return judgeAnswer(call, state, answer, r).then((j) => named(state, j));
     },
 
     afterCall(row: CallRecord, call) {
@@ -87,6 +86,12 @@ export function guardrailsHook(g: Guardrails): Hook {
       if (state.tally.any) row.guardrails = state.tally.list();
     },
   };
+}
+
+/** The answer as it goes, the header naming every policy that acted so far (read for a JSON answer's headers). */
+function named<T>(state: CallState, r: T): T {
+  if (state.tally.size) state.headers[GUARDRAILS_HEADER] = state.tally.header();
+  return r;
 }
 
 /** The policies the key names, then its team's (each once). */
