@@ -96,8 +96,9 @@ function named<T>(state: CallState, r: T): T {
 
 /** The policies the key names, then its team's (each once). */
 async function policyNames(call: CallContext): Promise<string[]> {
-  const own = call.key.guardrails ?? [];
-  const teamId = call.key.team_id;
+  const key = call.gate.record;
+  const own = key.guardrails ?? [];
+  const teamId = key.team_id;
   if (!teamId || call.direct) return own;
   const team = await new TeamStore(call.env.VIRTUAL_KEYS).cachedGet(teamId);
   const theirs = team?.guardrails ?? [];
