@@ -56,6 +56,7 @@ const WIRING = [
   "src/live/", // the Live relay
   "src/resources/", // files, caches, batches, operations
   "src/audit/", // the admin audit trail
+  "src/observe/", // /admin/metrics from the usage rollups
 ];
 
 const under = (paths) => `^(${paths.join("|")})`;
