@@ -4,6 +4,7 @@ import type { AppEnv } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
 import { discardUnread } from "./pipeline/body";
 import { authorize } from "./routes/admin/access";
+import { alertsApp } from "./routes/admin/alerts";
 import { auditApp } from "./routes/admin/audit";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
@@ -40,6 +41,7 @@ export function buildApp() {
   admin.route("/tokens", tokensApp);
   admin.route("/audit", auditApp);
   admin.route("/metrics", metricsApp);
+  admin.route("/alerts", alertsApp);
   app.route("/admin", admin);
 
   // /console and /docs are static files (wrangler.toml [assets]) served before the Worker runs.
