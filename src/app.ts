@@ -6,6 +6,7 @@ import { discardUnread } from "./pipeline/body";
 import { authorize } from "./routes/admin/access";
 import { alertsApp } from "./routes/admin/alerts";
 import { auditApp } from "./routes/admin/audit";
+import { cacheApp } from "./routes/admin/cache";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
 import { metricsApp } from "./routes/admin/metrics";
@@ -40,6 +41,7 @@ export function buildApp() {
   admin.route("/stats", statsApp);
   admin.route("/tokens", tokensApp);
   admin.route("/audit", auditApp);
+  admin.route("/cache", cacheApp);
   admin.route("/metrics", metricsApp);
   admin.route("/alerts", alertsApp);
   app.route("/admin", admin);

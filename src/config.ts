@@ -48,6 +48,8 @@ export interface Config {
   liveMaxSessionMs: number;
   /** `DIRECT_KEYS=on`: a credential that is not a virtual key is the caller's own provider key for that call. */
   directKeys: boolean;
+  /** `RESPONSE_CACHE=off`: no call looks for a cache policy (the response cache's hook is not configured at all). */
+  responseCache: boolean;
   /** Which browser origins may call the inference routes (`CORS_ORIGINS`); undefined: CORS is off. */
   cors?: CorsPolicy;
   /** Takes every configured secret (every pool's keys, the admin token) out of text a caller or the usage log sees. */
@@ -159,6 +161,7 @@ function buildConfig(env: Env): Config {
     retry: retryPolicy(env),
     liveMaxSessionMs: Math.round(positiveNumber(env.LIVE_MAX_SESSION_SECONDS, DEFAULT_LIVE_MAX_SESSION_SECONDS) * 1000),
     directKeys: env.DIRECT_KEYS === "on",
+    responseCache: env.RESPONSE_CACHE !== "off",
     // Every secret any pool holds (and the admin token), known once the providers are built.
     redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => [...p.pool.secrets, ...(p.resources?.secrets ?? [])])]),
     cors: corsPolicy(env.CORS_ORIGINS),

@@ -85,6 +85,8 @@ export interface Env {
 
   /** `on`: a credential that is not a virtual key is the caller's own provider key for that call (no governance). */
   DIRECT_KEYS?: string;
+  /** `off`: the response cache is not consulted (README, "Response cache"); on by default, per key and team policy. */
+  RESPONSE_CACHE?: string;
 
   /** JSON price table merged over the shipped one: {"provider/model": {input, output, cached_input}} per 1M tokens. */
   PRICES?: string;

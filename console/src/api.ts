@@ -20,6 +20,9 @@ export interface Totals {
   cost_usd: number;
   /** Rows with a dimension no price covered (their `unpriced`). */
   unpriced_calls?: number;
+  /** Calls answered from the response cache, and what their originals cost. */
+  cache_hits?: number;
+  saved_usd?: number;
   /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
   refused?: number;
 }

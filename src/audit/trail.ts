@@ -11,6 +11,7 @@ export const ACTIONS = [
   "key.create", "key.update", "key.revoke", "key.rotate",
   "team.create", "team.update", "team.delete",
   "token.create", "token.delete",
+  "cache.clear",
 ] as const;
 export type AuditAction = (typeof ACTIONS)[number];
 

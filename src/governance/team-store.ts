@@ -5,6 +5,9 @@ import type { TeamRecord } from "./team-record";
 const CACHE_TTL_MS = 5_000;
 const cache = new Map<string, { team: TeamRecord | null; until: number }>();
 
+/** Drops this isolate's copy of a team, so a write made here (a cache policy, a cache generation) applies at once. */
+export const forgetTeam = (id: string) => void cache.delete(id);
+
 export class TeamStore {
   constructor(private readonly kv: KVNamespace) {}
 

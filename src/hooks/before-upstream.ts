@@ -52,8 +52,16 @@ async function beforeUpstream(
     if (r.answer || r.events) return { ...(await answered(ctx, targets[0]!, r, hook)), answerHeaders };
     if (r.body) body = r.body;
   }
-  const served: Answered = await execute(ctx, targets, body, limits);
-  if (answerHeaders) served.answerHeaders = answerHeaders;
+  if (!answerHeaders) return execute(ctx, targets, body, limits);
+  let served: Answered;
+  try {
+    served = await execute(ctx, targets, body, limits);
+  } catch (e) {
+    // The hooks' headers go with an error answer too (a miss that then failed upstream still says `miss`).
+    if (e instanceof AllTargetsFailed) throw new AllTargetsFailed(withHeaders(e.error, answerHeaders), e.attempts);
+    throw e instanceof GatewayError ? withHeaders(e, answerHeaders) : e;
+  }
+  served.answerHeaders = answerHeaders;
   return served;
 }
 
@@ -79,7 +87,9 @@ async function answered(ctx: CallContext, target: Target, r: BeforeUpstream, hoo
     throw refused(e, "not allowed for key");
   }
   try {
-    await ctx.admit();
+    // A request slot only: an answer that uses nothing upstream reserves no tokens or cost (a cache hit is served
+    // to a key whose budget could not pay for the call it stands for).
+    await ctx.admit(true);
     await ctx.gate.verified();
   } catch (e) {
     throw refused(e, "refused by governance");

@@ -31,7 +31,7 @@
  *
  * What an answer from `beforeUpstream` records: nothing was used upstream, so the row has zero tokens and zero cost
  * and settles nothing against tpm or a budget; the answer took a request slot (the primary must be allowed for the
- * key, and admission is asked as for an upstream call), so it counts toward rpm. Its provider and model are the
+ * key, and admission is asked for the slot alone: no tokens or cost reserved), so it counts toward rpm. Its provider and model are the
  * primary target's (what the answer stands for), `fallback_index` 0, no attempts (`x-edgeway-attempts: 0`), status
  * 200 and outcome `ok` (a stream ended by the client: `aborted`). An `{ error }` answer records as the error it is
  * (a 401/402/403/429 before any upstream call counts as a refusal, like the gateway's own).

@@ -1,8 +1,9 @@
 /**
- * The hooks of this isolate: those the config turns on (none built in yet: the cache, guardrails and telemetry will
- * add theirs here) followed by those registered in code. Built once per config and kept with it; the hot path asks
+ * The hooks of this isolate: those the config turns on (the response cache; guardrails and telemetry will add
+ * theirs here) followed by those registered in code. Built once per config and kept with it; the hot path asks
  * for them with one comparison and then checks the list's length.
  */
+import { responseCache } from "../cache/hook";
 import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Hook } from "./hook";
@@ -29,9 +30,13 @@ export function hooksFor(config: Config): readonly Hook[] {
   return built;
 }
 
-/** The hooks a config turns on. */
-function configuredHooks(_config: Config): Hook[] {
-  return [];
+/**
+ * The hooks a config turns on. The response cache goes last of those that check requests (guardrails go before
+ * it): they see the request before the cache may answer it, and a hit's answer passes their answer checks as it
+ * replays, as an upstream's would. A call pays for the cache only as its key's policy says.
+ */
+function configuredHooks(config: Config): Hook[] {
+  return config.responseCache ? [responseCache] : [];
 }
 
 /** Adds a hook for every later call of this isolate (after the configured ones); returns its removal. */

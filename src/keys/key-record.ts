@@ -11,6 +11,17 @@ export const Budget = z.object({
   max_usd: z.number().check(z.gte(0)),
   period: z.optional(z.nullable(z.enum(BUDGET_PERIODS))),
 });
+/** The longest a response cache entry may live: 30 days. */
+export const MAX_CACHE_TTL_SECONDS = 2_592_000;
+/**
+ * The response cache policy of a key or team (src/cache): `ttl` seconds (0: off), `scope` who shares entries (the
+ * key alone, or its team's keys). A key's own policy wins over its team's.
+ */
+export const CachePolicy = z.object({
+  ttl: z.int().check(z.gte(0), z.lte(MAX_CACHE_TTL_SECONDS)),
+  scope: z.optional(z.enum(["key", "team"])),
+});
+export type CachePolicy = z.infer<typeof CachePolicy>;
 export type RateLimit = z.infer<typeof RateLimit>;
 export type Budget = z.infer<typeof Budget>;
 /** A string the given parser of request input accepts; its own message otherwise (admin input parses like requests). */
@@ -44,6 +55,7 @@ export const KeyFields = z.object({
   metadata: z.optional(z.record(z.string(), z.string())),
   /** Who sees the files, caches, batches and operations this key creates: the key alone, or its team too. */
   resource_scope: z.optional(z.enum(["key", "team"])),
+  cache: z.optional(z.nullable(CachePolicy)),
 });
 export const KeyPatch = z.partial(KeyFields);
 export type KeyFields = z.infer<typeof KeyFields>;
@@ -67,6 +79,8 @@ export interface KeyRecord extends KeyFields {
    * grace ended it; a past `until` means it has ended.
    */
   grace?: KeyGrace | null;
+  /** Changed by `DELETE /admin/cache?key_id=`: part of every cache entry's key, so older entries are never found. */
+  cache_generation?: number;
 }
 
 export interface KeyGrace {

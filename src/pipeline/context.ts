@@ -43,6 +43,9 @@ export interface CallContext extends CallScope {
   unpriced?: ReadonlySet<string>;
   /** The body uses a file or cache made through the gateway: a provider that holds them is called with their credential. */
   usesResources?: boolean;
-  /** Takes the call's request slot and reserves its worst case; run once, before its first upstream attempt. */
-  admit(): Promise<void>;
+  /**
+   * Takes the call's request slot and reserves its worst case; run once, before its first upstream attempt.
+   * `nothing`: the call is answered without any upstream (a hook's answer): the slot only, no tokens or cost.
+   */
+  admit(nothing?: boolean): Promise<void>;
 }

@@ -57,7 +57,7 @@ export async function modelAction(c: Context<AppEnv>, route: ActionRoute): Promi
     let admitted: Promise<void> | undefined;
     const ctx: CallContext = {
       ...scope, action: route.action, version: route.version, unpriced: unpricedTargets, usesResources,
-      admit: () => (admitted ??= scope.gate.admit({ tokens: worst.tokens, usd: worst.usd })),
+      admit: (nothing) => (admitted ??= scope.gate.admit(nothing ? { tokens: 0, usd: 0 } : { tokens: worst.tokens, usd: worst.usd })),
     };
     const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
     const served = await upstreamThroughHooks(ctx, targets, body, limits, req.headers);

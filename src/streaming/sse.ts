@@ -112,7 +112,7 @@ export function editable<T extends object>(chunk: T): T {
 }
 
 /** The JSON text of a chunk: the upstream's own, when it was forwarded verbatim. */
-const jsonOf = (value: object): string => (value as { [VERBATIM]?: string })[VERBATIM] ?? JSON.stringify(value);
+export const jsonOf = (value: object): string => (value as { [VERBATIM]?: string })[VERBATIM] ?? JSON.stringify(value);
 
 /** One Gemini SSE event, framed the way Gemini frames it. */
 export function encodeSse(value: object): Uint8Array {

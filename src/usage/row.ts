@@ -50,6 +50,13 @@ export interface CallRecord {
   ttfb_ms: number | null;
   /** How many requests the row stands for: a batch's one row counts all of its requests; absent means one. */
   requests?: number;
+  /**
+   * The response cache (README, "Response cache"), on the rows of a key or team whose policy caches: `hit` (the
+   * answer came from an entry: the tokens are the original's, `cost_usd` 0 and `saved_usd` what the original cost),
+   * `miss` or `bypass`. Absent otherwise.
+   */
+  cache?: "hit" | "miss" | "bypass";
+  saved_usd?: number;
   /** Set on a Live API session's row: how it ended and its tokens by modality. */
   session?: SessionInfo;
   /**

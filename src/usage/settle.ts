@@ -26,6 +26,8 @@ export async function settleRecords(env: Pick<Env, "GOVERNOR">, batchId: string,
     g.items.push({ lease, tokens: r.tokens.input + r.tokens.output, usd: r.cost_usd });
   };
   for (const r of records) {
+    // A cache hit's tokens are the original call's: nothing was used, nothing counts toward tpm (or the budget).
+    if (r.cache === "hit") continue;
     if (!r.settle || (r.tokens.input + r.tokens.output <= 0 && r.cost_usd <= 0)) continue;
     if (r.settle.key !== undefined) add("key", r.key_id, r.settle.key, r);
     if (r.settle.team !== undefined && r.team_id) add("team", r.team_id, r.settle.team, r);

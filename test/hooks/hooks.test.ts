@@ -452,7 +452,8 @@ describe("hooks: afterCall beyond model actions", () => {
 
 describe("hooks: none configured", () => {
   it("costs a call one length check: the isolate's list is one shared empty array, again once hooks are removed", async () => {
-    const config = getConfig(env);
+    // The response cache is the one hook configured by default; RESPONSE_CACHE=off leaves it out (README, "Response cache").
+    const config = getConfig({ ...env, RESPONSE_CACHE: "off" });
     const none = hooksFor(config);
     expect(none).toHaveLength(0);
     expect(Object.isFrozen(none)).toBe(true);

@@ -122,6 +122,7 @@ export function Logs({ route }: { route: Route }) {
                   <td data-label="Cost" class="num">
                     {fmtUsd(r.cost_usd)}
                     {r.unpriced ? <span class="muted" title={`not priced: ${r.unpriced}`}> (unpriced)</span> : null}
+                    {r.cache === "hit" ? <span class="muted" title={`saved ${fmtUsd(r.saved_usd ?? 0)}`}> (cache hit)</span> : null}
                   </td>
                   <td data-label="Detail">
                     <button type="button" onClick={() => setOpen(r)} aria-label={`Details of the call at ${fmtTime(r.ts)}`}>
@@ -199,6 +200,7 @@ export function CallFacts({ row: r, keyName, team }: { row: CallRecord; keyName:
         <dd>
           {fmtUsd(r.cost_usd)}
           {r.unpriced ? ` · not priced: ${r.unpriced} (the cost is short of what the call used; set PRICES)` : ""}
+          {r.cache ? ` · cache ${r.cache}${r.cache === "hit" ? `: saved ${fmtUsd(r.saved_usd ?? 0)}` : ""}` : ""}
         </dd>
       </dl>
       <h3>Attempts</h3>

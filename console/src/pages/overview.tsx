@@ -223,6 +223,7 @@ function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series:
           <span class="tile-label">Cost</span>
           <span class="tile-value">{fmtUsd(t.cost_usd)}</span>
           {t.unpriced_calls ? <span class="muted">{fmtInt(t.unpriced_calls)} calls not fully priced</span> : null}
+          {t.cache_hits ? <span class="muted">{fmtInt(t.cache_hits)} cache hits · {fmtUsd(t.saved_usd ?? 0)} saved</span> : null}
         </div>
       </section>
       {d.series.refusals?.length ? (

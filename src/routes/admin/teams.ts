@@ -12,7 +12,7 @@ import { governor } from "../../lib/governors";
 import { invalidateLease } from "../../governance/lease";
 import { beforeBudget } from "./budget-write";
 import { TeamFields, TeamPatch, type TeamRecord } from "../../governance/team-record";
-import { TeamStore } from "../../governance/team-store";
+import { forgetTeam, TeamStore } from "../../governance/team-store";
 import { scopedTeam } from "./access";
 import { ifRevision, pageLimit, parseJson, written } from "./json";
 
@@ -62,6 +62,8 @@ teamsApp.patch("/:id", async (c) => {
   const w = await gov.updateTeam(patch, ifRevision(c));
   const r = written(w);
   invalidateLease("team", team.id);
+  // Read on calls through a short per-isolate copy (a cache policy): this isolate's calls see the write at once.
+  forgetTeam(team.id);
   await audit(c.env, c.var.actor, "team.update", team.id, changesOf(w.ok ? w.before : team, r));
   return c.json(r);
 });

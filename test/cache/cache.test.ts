@@ -1,0 +1,385 @@
+/**
+ * The response cache (src/cache; README, "Response cache") through the real gateway in workerd, with the Workers
+ * Cache API as miniflare simulates it: policies, controls, streams replayed as SSE, accounting, and the hostile cases.
+ */
+import { env } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { admin, createKey, flushUsage, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+
+afterEach(() => vi.restoreAllMocks());
+
+const MODEL = "gemini-2.0-flash";
+const usage = { promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 };
+const answer = (text: string, finishReason = "STOP") => ({
+  candidates: [{ content: { role: "model", parts: [{ text }] }, finishReason, index: 0 }],
+  usageMetadata: usage,
+});
+const json = (v: unknown, status = 200) => new Response(JSON.stringify(v), { status, headers: { "content-type": "application/json" } });
+const frame = (v: unknown) => `data: ${JSON.stringify(v)}\r\n\r\n`;
+
+/** A call, read to the end, its row flushed: status, headers, body text and row. */
+async function call(key: string, body: unknown = textRequest("hi"), opts: { action?: string; headers?: Record<string, string>; model?: string } = {}) {
+  const action = opts.action ?? "generateContent";
+  const { res, settled } = await genaiCall(opts.model ?? MODEL, action, body, key, {
+    headers: opts.headers, query: action === "streamGenerateContent" ? "?alt=sse" : "",
+  });
+  const text = await res.text();
+  await settled();
+  const row = await usageRow(res.headers.get("x-edgeway-request-id"));
+  return { status: res.status, headers: res.headers, text, row, cache: res.headers.get("x-edgeway-cache") };
+}
+
+/** An upstream answering each generate call with a numbered answer; the calls it saw. */
+function upstream(make: (n: number) => Response = (n) => json(answer(`answer ${n}`))) {
+  let n = 0;
+  return mockUpstream(() => make(++n));
+}
+
+const cached = (ttl = 60, scope?: "key" | "team") => ({ cache: { ttl, ...(scope ? { scope } : {}) } });
+
+async function createTeam(fields: Record<string, unknown> = {}) {
+  const r = await admin("/teams", { body: { name: "t", ...fields } });
+  expect(r.status).toBe(201);
+  return (await r.json()) as { id: string };
+}
+
+describe("response cache: policy", () => {
+  it("is off unless set: no header, every call goes upstream, the row's cache is null", async () => {
+    const { key } = await createKey();
+    const calls = upstream();
+    const a = await call(key);
+    const b = await call(key);
+    expect(calls).toHaveLength(2);
+    expect(a.cache).toBeNull();
+    expect(JSON.parse(b.text).candidates[0].content.parts[0].text).toBe("answer 2");
+    expect(b.row).toMatchObject({ cache: null, saved_usd: 0 });
+  });
+
+  it("the admin API validates it", async () => {
+    for (const bad of [{ ttl: -1 }, { ttl: 1.5 }, { ttl: 60, scope: "world" }, { scope: "key" }, { ttl: 10_000_000 }]) {
+      const r = await admin("/keys", { body: { name: "x", cache: bad } });
+      expect(r.status).toBe(400);
+      await r.text();
+    }
+    const { id } = await createKey(cached(30, "team"));
+    const got = await (await admin(`/keys/${id}`)).json();
+    expect(got).toMatchObject({ cache: { ttl: 30, scope: "team" } });
+  });
+
+  it("a miss is stored, the same call then hits: no upstream call, the same answer, age and x-edgeway-cache", async () => {
+    const { key } = await createKey(cached());
+    const calls = upstream();
+    const a = await call(key);
+    expect(a.cache).toBe("miss");
+    const b = await call(key);
+    expect(b.status).toBe(200);
+    expect(b.cache).toBe("hit");
+    expect(Number(b.headers.get("age"))).toBeGreaterThanOrEqual(0);
+    expect(b.headers.get("x-edgeway-attempts")).toBe("0");
+    expect(calls).toHaveLength(1);
+    expect(JSON.parse(b.text)).toEqual(JSON.parse(a.text));
+  });
+
+  it("a key's own policy wins over its team's; a team's applies to keys without one", async () => {
+    const team = await createTeam(cached());
+    const { key: withTeamPolicy } = await createKey({ team_id: team.id });
+    const { key: optedOut } = await createKey({ team_id: team.id, cache: { ttl: 0 } });
+    const calls = upstream();
+    await call(withTeamPolicy);
+    expect((await call(withTeamPolicy)).cache).toBe("hit");
+    expect((await call(optedOut)).cache).toBeNull();
+    expect((await call(optedOut)).cache).toBeNull();
+    expect(calls).toHaveLength(3);
+  });
+
+  it("scope team: the team's keys share entries; scope key: they do not", async () => {
+    const shared = await createTeam(cached(60, "team"));
+    const { key: a } = await createKey({ team_id: shared.id });
+    const { key: b } = await createKey({ team_id: shared.id });
+    const calls = upstream();
+    expect((await call(a)).cache).toBe("miss");
+    expect((await call(b)).cache).toBe("hit");
+    expect(calls).toHaveLength(1);
+
+    const own = await createTeam(cached(60));
+    const { key: c } = await createKey({ team_id: own.id });
+    const { key: d } = await createKey({ team_id: own.id });
+    await call(c);
+    expect((await call(d)).cache).toBe("miss");
+  });
+
+  it("caches embeddings too; countTokens is bypassed", async () => {
+    const { key } = await createKey(cached());
+    const calls = mockUpstream((c) => (c.url.includes("countTokens") ? json({ totalTokens: 3 }) : json({ embedding: { values: [0.1, 0.2] } })));
+    const body = { content: { parts: [{ text: "embed me" }] } };
+    expect((await call(key, body, { action: "embedContent", model: "text-embedding-004" })).cache).toBe("miss");
+    expect((await call(key, body, { action: "embedContent", model: "text-embedding-004" })).cache).toBe("hit");
+    const ct = await call(key, textRequest("hi"), { action: "countTokens" });
+    expect(ct.cache).toBe("bypass");
+    expect(calls).toHaveLength(2);
+  });
+});
+
+describe("response cache: what is stored", () => {
+  it("never an error, nor an answer that did not finish whole (SAFETY), nor a blocked prompt", async () => {
+    const { key } = await createKey(cached());
+    const answers = [
+      json({ error: { code: 500, message: "boom", status: "INTERNAL" } }, 500),
+      json(answer("unsafe", "SAFETY")),
+      json({ promptFeedback: { blockReason: "SAFETY" } }),
+    ];
+    let i = 0;
+    const calls = mockUpstream(() => answers[Math.min(i++, answers.length - 1)]!.clone());
+    const first = await call(key);
+    expect(first.status).toBe(500);
+    // A miss that failed upstream still says so (the hooks' headers reach error answers).
+    expect(first.cache).toBe("miss");
+    expect((await call(key)).cache).toBe("miss");
+    expect((await call(key)).cache).toBe("miss");
+    expect((await call(key)).cache).toBe("miss");
+    expect(calls).toHaveLength(4);
+  });
+
+  it("MAX_TOKENS is a whole answer (the same body asks for the same limit): stored", async () => {
+    const { key } = await createKey(cached());
+    upstream((n) => json(answer(`cut ${n}`, "MAX_TOKENS")));
+    await call(key);
+    expect((await call(key)).cache).toBe("hit");
+  });
+
+  it("a huge answer is not stored (above the entry limit), and is still served whole", async () => {
+    const { key } = await createKey(cached());
+    const big = "x".repeat(9 * 1024 * 1024);
+    const calls = upstream(() => json(answer(big)));
+    const a = await call(key);
+    expect(a.status).toBe(200);
+    expect(a.text.length).toBeGreaterThan(big.length);
+    expect((await call(key)).cache).toBe("miss");
+    expect(calls).toHaveLength(2);
+  });
+});
+
+describe("response cache: streams", () => {
+  const events = [
+    { candidates: [{ content: { role: "model", parts: [{ text: "one " }] }, index: 0 }] },
+    { candidates: [{ content: { role: "model", parts: [{ text: "two" }] }, finishReason: "STOP", index: 0 }], usageMetadata: usage },
+  ];
+
+  it("a streamed answer is stored as it passes and replayed as the same SSE frames", async () => {
+    const { key } = await createKey(cached());
+    const calls = mockUpstream(() => sseResponse(events.map(frame)));
+    const a = await call(key, textRequest("hi"), { action: "streamGenerateContent" });
+    expect(a.cache).toBe("miss");
+    const b = await call(key, textRequest("hi"), { action: "streamGenerateContent" });
+    expect(b.cache).toBe("hit");
+    expect(b.headers.get("content-type")).toBe("text/event-stream");
+    expect(calls).toHaveLength(1);
+    expect(b.text).toBe(events.map(frame).join(""));
+    expect(b.text).toBe(a.text);
+    expect(b.row).toMatchObject({ stream: 1, cache: "hit", input_tokens: 10, output_tokens: 5, cost_usd: 0 });
+  });
+
+  it("a cut stream is not stored", async () => {
+    const { key } = await createKey(cached());
+    const calls = mockUpstream(() => sseResponse([frame(events[0])], {}, "cut"));
+    await call(key, textRequest("hi"), { action: "streamGenerateContent" });
+    expect((await call(key, textRequest("hi"), { action: "streamGenerateContent" })).cache).toBe("miss");
+    expect(calls).toHaveLength(2);
+  });
+
+  it("streamed and not streamed are separate entries: neither serves the other", async () => {
+    const { key } = await createKey(cached());
+    const calls = mockUpstream((c) => (c.url.includes(":stream") ? sseResponse(events.map(frame)) : json(answer("whole"))));
+    await call(key, textRequest("hi"), { action: "streamGenerateContent" });
+    const whole = await call(key);
+    expect(whole.cache).toBe("miss");
+    expect((await call(key)).cache).toBe("hit");
+    expect((await call(key, textRequest("hi"), { action: "streamGenerateContent" })).cache).toBe("hit");
+    expect(calls).toHaveLength(2);
+  });
+});
+
+describe("response cache: controls", () => {
+  it("no-store neither reads nor writes (bypass); refresh skips the read and writes the fresh answer", async () => {
+    const { key } = await createKey(cached());
+    const calls = upstream();
+    expect((await call(key, textRequest("hi"), { headers: { "x-edgeway-cache": "no-store" } })).cache).toBe("bypass");
+    expect((await call(key)).cache).toBe("miss");
+    const fresh = await call(key, textRequest("hi"), { headers: { "x-edgeway-cache": "refresh" } });
+    expect(fresh.cache).toBe("miss");
+    const hit = await call(key);
+    expect(hit.cache).toBe("hit");
+    expect(JSON.parse(hit.text).candidates[0].content.parts[0].text).toBe("answer 3");
+    expect(calls).toHaveLength(3);
+  });
+
+  it("x-edgeway-cache-ttl lowers the TTL (an older entry is not served), never raises it or turns caching on", async () => {
+    const { key } = await createKey(cached());
+    upstream();
+    await call(key);
+    const t0 = Date.now();
+    vi.spyOn(Date, "now").mockImplementation(() => t0 + 5_000);
+    expect((await call(key, textRequest("hi"), { headers: { "x-edgeway-cache-ttl": "2" } })).cache).toBe("miss");
+    vi.restoreAllMocks();
+    const { key: off } = await createKey();
+    upstream();
+    expect((await call(off, textRequest("hi"), { headers: { "x-edgeway-cache-ttl": "600" } })).cache).toBeNull();
+  });
+
+  it("DELETE /admin/cache makes a key's entries unreachable at once, and a team's", async () => {
+    const { key, id } = await createKey(cached());
+    const calls = upstream();
+    await call(key);
+    expect((await call(key)).cache).toBe("hit");
+    const r = await admin(`/cache?key_id=${id}`, { method: "DELETE" });
+    expect(r.status).toBe(200);
+    await r.text();
+    expect((await call(key)).cache).toBe("miss");
+    expect((await call(key)).cache).toBe("hit");
+    expect(calls).toHaveLength(2);
+
+    const team = await createTeam(cached(60, "team"));
+    const { key: member } = await createKey({ team_id: team.id });
+    await call(member);
+    expect((await call(member)).cache).toBe("hit");
+    const t = await admin(`/cache?team_id=${team.id}`, { method: "DELETE" });
+    expect(t.status).toBe(200);
+    await t.text();
+    expect((await call(member)).cache).toBe("miss");
+    const bad = await admin(`/cache`, { method: "DELETE" });
+    expect(bad.status).toBe(400);
+    await bad.text();
+  });
+});
+
+describe("response cache: accounting", () => {
+  it("a hit's row: cache hit, cost 0, saved_usd what the original cost, the original's tokens; /admin/usage counts hits and savings", async () => {
+    const { key, id } = await createKey(cached());
+    upstream();
+    const miss = await call(key);
+    expect(miss.row).toMatchObject({ cache: "miss", input_tokens: 10, output_tokens: 5 });
+    const cost = miss.row!.cost_usd as number;
+    expect(cost).toBeGreaterThan(0);
+    const hit = await call(key);
+    expect(hit.row).toMatchObject({ cache: "hit", cost_usd: 0, input_tokens: 10, output_tokens: 5, attempts: 0 });
+    expect(hit.row!.saved_usd).toBeCloseTo(cost, 12);
+    await flushUsage();
+    const u = (await (await admin(`/usage?key_id=${id}`)).json()) as { totals: Record<string, number> };
+    expect(u.totals.cache_hits).toBe(1);
+    expect(u.totals.saved_usd).toBeCloseTo(cost, 9);
+    expect(u.totals.requests).toBe(2);
+  });
+
+  it("a hit counts toward rpm, not toward tpm or the budget", async () => {
+    // Each call reserves its worst case (its input estimate and 10 output tokens) against tpm; the miss used 15.
+    const { key } = await createKey({ ...cached(), rate_limit: { rpm: 3, tpm: 40 } });
+    const calls = upstream();
+    const body = textRequest("hi", { generationConfig: { maxOutputTokens: 10 } });
+    expect((await call(key, body)).status).toBe(200);
+    // Were a hit's 15 tokens counted, the second hit would not fit in 40.
+    expect((await call(key, body)).cache).toBe("hit");
+    expect((await call(key, body)).cache).toBe("hit");
+    expect((await call(key, body)).status).toBe(429); // the fourth request of the minute
+    expect(calls).toHaveLength(1);
+  });
+});
+
+describe("response cache: budget", () => {
+  it("a hit reserves no cost: a key whose budget could not pay for the call is still served from the cache", async () => {
+    const { key, id } = await createKey(cached());
+    const calls = upstream();
+    const miss = await call(key);
+    // A budget just above what was spent, below the call's worst case (its input estimate and default output cap).
+    const spent = miss.row!.cost_usd as number;
+    const r = await admin(`/keys/${id}`, { method: "PATCH", body: { budget: { max_usd: spent * 1.5 } } });
+    expect(r.status).toBe(200);
+    await r.text();
+    const hit = await call(key);
+    expect(hit.status).toBe(200);
+    expect(hit.cache).toBe("hit");
+    const fresh = await call(key, textRequest("something else"));
+    expect(fresh.status).toBe(402);
+    expect(calls).toHaveLength(1);
+  });
+});
+
+describe("response cache: hostile", () => {
+  it("another key replaying the same body misses", async () => {
+    const { key: a } = await createKey(cached());
+    const { key: b } = await createKey(cached());
+    const calls = upstream();
+    await call(a);
+    expect((await call(b)).cache).toBe("miss");
+    expect(calls).toHaveLength(2);
+  });
+
+  it("a team-scoped entry misses once the key moved to another team", async () => {
+    const one = await createTeam(cached(60, "team"));
+    const two = await createTeam(cached(60, "team"));
+    const { key, id } = await createKey({ team_id: one.id });
+    upstream();
+    await call(key);
+    expect((await call(key)).cache).toBe("hit");
+    const r = await admin(`/keys/${id}`, { method: "PATCH", body: { team_id: two.id } });
+    expect(r.status).toBe(200);
+    await r.text();
+    expect((await call(key)).cache).toBe("miss");
+  });
+
+  it("a model removed from the key's allow-list after the entry was written is refused, not served", async () => {
+    const { key, id } = await createKey({ ...cached(), models: ["gemini/gemini-2.0-flash", "gemini/gemini-2.5-flash"] });
+    upstream();
+    await call(key);
+    expect((await call(key)).cache).toBe("hit");
+    const r = await admin(`/keys/${id}`, { method: "PATCH", body: { models: ["gemini/gemini-2.5-flash"] } });
+    expect(r.status).toBe(200);
+    await r.text();
+    const refused = await call(key);
+    expect(refused.status).toBe(403);
+    expect(refused.cache).not.toBe("hit");
+  });
+
+  it("a revoked key is refused before the cache is read", async () => {
+    const { key, id } = await createKey(cached());
+    upstream();
+    await call(key);
+    const r = await admin(`/keys/${id}`, { method: "DELETE" });
+    await r.text();
+    const match = vi.spyOn(Cache.prototype, "match");
+    const refused = await call(key);
+    expect(refused.status).toBe(403);
+    expect(refused.cache).toBeNull();
+    expect(match).not.toHaveBeenCalled();
+  });
+
+  it("a body that differs only in key order or spacing hits", async () => {
+    const { key } = await createKey(cached());
+    const calls = upstream();
+    await call(key, `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":0,"topK":1}}`);
+    const again = await call(key, `{ "generationConfig": { "topK": 1, "temperature": 0 },\n "contents": [ { "parts": [ { "text": "hi" } ], "role": "user" } ] }`);
+    expect(again.cache).toBe("hit");
+    expect(calls).toHaveLength(1);
+    // Any field that can change the answer is a different entry.
+    expect((await call(key, textRequest("hi", { generationConfig: { temperature: 1, topK: 1 } }))).cache).toBe("miss");
+  });
+
+  it("a different `fallbacks` is a different target chain: a miss", async () => {
+    const { key } = await createKey(cached());
+    upstream();
+    await call(key, textRequest("hi"));
+    expect((await call(key, textRequest("hi", { fallbacks: ["gemini/gemini-2.5-flash"] }))).cache).toBe("miss");
+    expect((await call(key, textRequest("hi", { fallbacks: ["gemini/gemini-2.5-flash"] }))).cache).toBe("hit");
+  });
+});
+
+describe("response cache: off for the gateway", () => {
+  it("RESPONSE_CACHE=off: a key's policy is not consulted", async () => {
+    const { key } = await createKey(cached());
+    upstream();
+    const { res, settled } = await genaiCall(MODEL, "generateContent", textRequest("hi"), key, { env: { RESPONSE_CACHE: "off" } as never });
+    await res.text();
+    await settled();
+    expect(res.headers.get("x-edgeway-cache")).toBeNull();
+    expect(env).toBeDefined();
+  });
+});
