@@ -67,7 +67,8 @@ export async function deliverDue(env: Env, opts: { now?: number; timeoutMs?: num
     .all<{ seq: number; id: string; body: string; attempts: number; created_at: number }>();
   const rows = results.sort((a, b) => a.created_at - b.created_at || a.seq - b.seq);
   for (const [i, row] of rows.entries()) {
-    const r = await sendAlert(settings, JSON.parse(row.body) as AlertEvent, opts.timeoutMs, opts.now ?? Date.now());
+    // Signed with the time it is sent (a receiver rejects old timestamps), whatever `now` the run is due at.
+    const r = await sendAlert(settings, JSON.parse(row.body) as AlertEvent, opts.timeoutMs);
     const attempts = row.attempts + 1;
     const at = opts.now ?? Date.now();
     if (r.ok) {
