@@ -1,6 +1,6 @@
 /**
  * The Worker entry point: the HTTP app, and the scheduled work (cron, wrangler.toml): the sweep of batches and
- * operations, the usage log's compaction, audit pruning.
+ * operations, the usage log's compaction, audit pruning, expiring keys and alert retries.
  */
 import { alertsCron } from "./alerts/cron";
 import { buildApp } from "./app";
