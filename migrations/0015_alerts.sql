@@ -16,3 +16,12 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
 );
 CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (state, next_at);
 CREATE INDEX IF NOT EXISTS alert_outbox_created ON alert_outbox (created_at);
+
+-- Also for observability (GET /admin/metrics, `edgeway_upstream_attempts_total`): the rollups count each row's
+-- upstream attempts by whether they served (src/usage/rollups.ts). Rows stored before this migration count none.
+ALTER TABLE usage_minute ADD COLUMN attempts_ok INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_minute ADD COLUMN attempts_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_hour ADD COLUMN attempts_ok INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_hour ADD COLUMN attempts_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_day ADD COLUMN attempts_ok INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_day ADD COLUMN attempts_failed INTEGER NOT NULL DEFAULT 0;

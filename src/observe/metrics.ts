@@ -15,6 +15,7 @@ import { LATENCY_BOUNDS, LATENCY_COLUMNS, TTFB_BOUNDS, TTFB_COLUMNS } from "../u
 const FIGURES = [
   "requests", "calls", "input_tokens", "output_tokens", "cached_tokens", "thinking_tokens", "tool_use_tokens", "cost_usd",
   "unpriced_calls", "latency_ms_sum", "ttfb_ms_sum", "ttfb_count", "cache_hits", "saved_usd", "guardrail_actions",
+  "attempts_ok", "attempts_failed",
 ] as const;
 const SUMMED = [...FIGURES, ...LATENCY_COLUMNS, ...TTFB_COLUMNS];
 
@@ -90,6 +91,11 @@ export function render(rows: Row[], refusals: RefusalRow[]): string {
     for (const kind of ["input", "output", "cached", "thinking", "tool_use"] as const) {
       out.sample("edgeway_tokens_total", [...groupLabels(r), ["kind", kind]], r[`${kind}_tokens`]);
     }
+  }
+  out.family("edgeway_upstream_attempts_total", "counter", "Upstream attempts (retries and fallbacks included) by outcome; labelled by the call's served target.");
+  for (const r of rows) {
+    out.sample("edgeway_upstream_attempts_total", [...groupLabels(r), ["outcome", "ok"]], r.attempts_ok);
+    out.sample("edgeway_upstream_attempts_total", [...groupLabels(r), ["outcome", "failed"]], r.attempts_failed);
   }
   counter("edgeway_cost_usd_total", "Cost in USD, as priced when the call ended.", (r) => r.cost_usd);
   counter("edgeway_unpriced_calls_total", "Calls some dimension of which no price covered.", (r) => r.unpriced_calls);

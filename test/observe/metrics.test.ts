@@ -169,6 +169,9 @@ describe("GET /admin/metrics", () => {
         for (const kind of ["input", "output", "cached", "thinking", "tool_use"]) {
           expect(one("edgeway_tokens_total", { kind })).toBe(rs.reduce((n, r) => n + (r[`${kind}_tokens`] ?? 0), 0));
         }
+        const tried = rs.flatMap((r) => JSON.parse(r.attempts_json) as { reason: string; skipped?: true }[]).filter((a) => !a.skipped);
+        expect(one("edgeway_upstream_attempts_total", { outcome: "ok" })).toBe(tried.filter((a) => a.reason === "ok").length);
+        expect(one("edgeway_upstream_attempts_total", { outcome: "failed" })).toBe(tried.filter((a) => a.reason !== "ok").length);
         expect(one("edgeway_cost_usd_total")).toBeCloseTo(rs.reduce((n, r) => n + r.cost_usd, 0), 12);
         const lat = rs.map((r) => r.latency_ms as number);
         expect(one("edgeway_request_duration_seconds_count")).toBe(rs.length);
@@ -186,6 +189,8 @@ describe("GET /admin/metrics", () => {
     // The team's name has quotes and a backslash, but labels carry ids; the cost of the priced calls is there.
     expect(sum(ofKey(p, "edgeway_cost_usd_total", a.id))).toBeGreaterThan(0);
     expect(sum(ofKey(p, "edgeway_tokens_total", a.id).filter((s) => s.labels.kind === "input"))).toBeGreaterThanOrEqual(120);
+    // The failed gemini call counts one failed attempt.
+    expect(sum(ofKey(p, "edgeway_upstream_attempts_total", a.id).filter((s) => s.labels.outcome === "failed"))).toBe(1);
     // The one refused call (429, requests/min).
     expect(ofKey(p, "edgeway_refusals_total", b.id).map((s) => [s.labels.status, s.labels.reason, s.value])).toEqual([["429", "requests/min", 1]]);
 
@@ -203,7 +208,7 @@ describe("GET /admin/metrics", () => {
   it("escapes label values and renders an empty state as whole families", () => {
     expect(escapeLabel('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
     const text = render(
-      [{ key_id: 'k"1', team_id: "t\\", provider: "p", model: "m\nx", status: 200, requests: 1, calls: 1, input_tokens: 1, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, tool_use_tokens: 0, cost_usd: 1e-9, unpriced_calls: 0, latency_ms_sum: 5, ttfb_ms_sum: 0, ttfb_count: 0, cache_hits: 0, saved_usd: 0, guardrail_actions: 0, latency_le_100: 1 } as any],
+      [{ key_id: 'k"1', team_id: "t\\", provider: "p", model: "m\nx", status: 200, requests: 1, calls: 1, input_tokens: 1, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, tool_use_tokens: 0, cost_usd: 1e-9, unpriced_calls: 0, latency_ms_sum: 5, ttfb_ms_sum: 0, ttfb_count: 0, cache_hits: 0, saved_usd: 0, guardrail_actions: 0, attempts_ok: 1, attempts_failed: 0, latency_le_100: 1 } as any],
       [],
     );
     const p = parse(text);
