@@ -74,6 +74,8 @@ export class Governor extends DurableObject<Env> {
   private readonly ledger: Ledger;
   /** The stored record, parsed once per instance; null when there is none. */
   private cached: { subject: Subject; record: KeyRecord | TeamRecord } | null | undefined;
+  /** Budget alerts wait in this object's storage, not yet in the D1 outbox (a write that failed). */
+  private alertsLeft: boolean;
   /** Admin writes run one after another (each awaits KV and maybe D1, where other calls may interleave). */
   private writes: Promise<unknown> = Promise.resolve();
 
@@ -82,6 +84,7 @@ export class Governor extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
     this.ledger = new Ledger(this.sql);
+    this.alertsLeft = this.sql.exec("SELECT 1 FROM alert_pending LIMIT 1").toArray().length > 0;
   }
 
   // ---- isolates
@@ -156,6 +159,7 @@ export class Governor extends DurableObject<Env> {
         const after = this.ledger.spentInPeriod(limits.budget!.period, now);
         this.queueAlerts(budgetCrossings(subject, limits.budget!, start, before, after, alerts.thresholds, now));
       }
+      if (alerts && this.alertsLeft) this.ctx.waitUntil(this.flushAlerts());
       return { ok: true, ...settled };
     } catch (e) {
       console.error(`governor: settle ${batchId} failed`, String(e));
@@ -165,12 +169,12 @@ export class Governor extends DurableObject<Env> {
 
   /**
    * Keeps the events here (in this object's storage, with the settlement that raised them) until they are in the
-   * D1 outbox; a write that fails is retried with the next event this object raises.
+   * D1 outbox; a write that fails is retried with the next settlement while alerts are on.
    */
   private queueAlerts(drafts: AlertDraft[]): void {
     if (!drafts.length) return;
     for (const d of drafts) this.sql.exec("INSERT INTO alert_pending (draft) VALUES (?)", JSON.stringify(d));
-    this.ctx.waitUntil(this.flushAlerts());
+    this.alertsLeft = true;
   }
 
   private async flushAlerts(): Promise<void> {
@@ -179,6 +183,7 @@ export class Governor extends DurableObject<Env> {
     // `raise` writes to D1 (idempotent by id) before delivering; only rows written leave this object.
     await raise(this.env, rows.map((r) => JSON.parse(r.draft) as AlertDraft), () => {
       this.sql.exec("DELETE FROM alert_pending WHERE seq <= ?", rows[rows.length - 1]!.seq);
+      this.alertsLeft = this.sql.exec("SELECT 1 FROM alert_pending LIMIT 1").toArray().length > 0;
     });
   }
 
