@@ -10,6 +10,7 @@ import { cacheApp } from "./routes/admin/cache";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
 import { metricsApp } from "./routes/admin/metrics";
+import { providersApp } from "./routes/admin/providers";
 import { resourcesApp } from "./routes/admin/resources";
 import { statsApp } from "./routes/admin/stats";
 import { teamsApp } from "./routes/admin/teams";
@@ -17,9 +18,10 @@ import { tokensApp } from "./routes/admin/tokens";
 import { logsApp, usageApp } from "./routes/admin/usage";
 import { cors } from "./routes/cors";
 import { genaiApp } from "./routes/genai";
+import { RememberingRouter, routedPath } from "./http/router";
 
 export function buildApp() {
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ getPath: routedPath, router: new RememberingRouter() });
   // A refusal answered before its (small) body was read: the body is read away after, so the connection stays open
   // for the client's next request (src/pipeline/body.ts). A body refused for its size is never read.
   app.use("*", async (c, next) => {
@@ -41,6 +43,7 @@ export function buildApp() {
   admin.route("/stats", statsApp);
   admin.route("/tokens", tokensApp);
   admin.route("/audit", auditApp);
+  admin.route("/providers", providersApp);
   admin.route("/cache", cacheApp);
   admin.route("/metrics", metricsApp);
   admin.route("/alerts", alertsApp);

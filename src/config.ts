@@ -216,7 +216,7 @@ function jsonVar<T>(v: unknown, name: string): T | undefined {
 }
 
 /** `PRICES` over the shipped table; a malformed one is ignored whole (a NaN cost would poison rows and budgets). */
-function priceOverrides(env: Env): PriceTable | undefined {
+export function priceOverrides(env: Env): PriceTable | undefined {
   const raw = jsonVar<unknown>(env.PRICES, "PRICES");
   if (raw === undefined) return undefined;
   const parsed = z.record(z.string(), Price).safeParse(raw);

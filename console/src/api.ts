@@ -26,6 +26,18 @@ export interface Totals {
   /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
   refused?: number;
 }
+
+/** p50 and p95 (ms) from GET /admin/usage/latency; null figures when no call matched. */
+export interface Quantiles {
+  count: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+}
+export interface Latency {
+  latency: Quantiles;
+  ttfb: Quantiles;
+  groups?: ({ hour?: string; day?: string } & { latency: Quantiles; ttfb: Quantiles })[];
+}
 export type Group = "key" | "team" | "model" | "provider" | "hour" | "day";
 export type UsageGroup = Totals & { key_id?: string; team_id?: string | null; model?: string | null; provider?: string | null; hour?: string; day?: string };
 export interface Usage {
@@ -57,6 +69,29 @@ export interface ResourceView {
 }
 export const RESOURCE_KINDS = ["file", "cachedContent", "batch", "operation"] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+/** A price as the admin API shows it: USD per 1M tokens by dimension (and tiers, per-image, per-second prices). */
+export type PriceView = { input: number; output: number; cached_input?: number; thinking?: number; tiers?: unknown[] } & Record<string, unknown>;
+
+/** GET /admin/providers: configured providers, credentials by label, this isolate's cool-downs, models and prices. */
+export interface ProvidersView {
+  health_scope: "isolate";
+  providers: {
+    name: string;
+    keyless: boolean;
+    credentials: {
+      label: string;
+      weight: number;
+      models: string[] | null;
+      cooling: { model: string | null; until: string; strikes: number; why: string }[];
+    }[];
+    models: { id: string; price: PriceView | null; price_source: "catalogue" | "override" | null }[];
+  }[];
+  prices: {
+    catalogue: { source: string; version: string; date: string };
+    overrides: { pattern: string; price: PriceView }[];
+  };
+}
 
 /** Filters /admin/usage and /admin/logs both take (times as ms since the epoch). */
 export interface Filters {
@@ -162,8 +197,10 @@ export class Admin {
     this.call<TeamRecord>("PATCH", `/teams/${encodeURIComponent(id)}`, f, ifMatch(revision));
   deleteTeam = (id: string) => this.call<{ id: string; deleted: true }>("DELETE", `/teams/${encodeURIComponent(id)}`);
   usage = (f: Filters & { group_by?: Group }) => this.get<Usage>("/usage", { ...f });
+  latency = (f: Filters & { group_by?: Group }) => this.get<Latency>("/usage/latency", { ...f });
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>
     this.get<{ logs: CallRecord[]; next_cursor?: string }>("/logs", { ...f });
+  providers = () => this.get<ProvidersView>("/providers");
   resources = (f: { key_id?: string; team_id?: string; kind?: string; limit?: number; cursor?: string }) =>
     this.get<{ resources: ResourceView[]; next_cursor?: string }>("/resources", { ...f });
 }

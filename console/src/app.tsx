@@ -7,13 +7,14 @@ import { Keys } from "./pages/keys";
 import { Logs } from "./pages/logs";
 import { Overview } from "./pages/overview";
 import { Playground } from "./pages/playground";
+import { Providers } from "./pages/providers";
 import { Resources } from "./pages/resources";
 import { SignIn } from "./pages/signin";
 import { Teams } from "./pages/teams";
 import { href, PAGES, type Page, useRoute } from "./router";
 import { forgetSecrets, forgetToken, saveToken, savedToken } from "./session";
 
-const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", playground: "Playground" };
+const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", providers: "Providers", playground: "Playground" };
 const EMPTY = directoryOf([], []);
 
 export function App() {
@@ -100,6 +101,7 @@ function Console({ token, onSignOut }: { token: string; onSignOut: () => void })
         {route.page === "teams" && <Teams route={route} />}
         {route.page === "logs" && <Logs route={route} />}
         {route.page === "resources" && <Resources route={route} />}
+        {route.page === "providers" && <Providers />}
         {route.page === "playground" && <Playground route={route} />}
       </main>
     </Ctx.Provider>

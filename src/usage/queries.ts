@@ -6,7 +6,7 @@
 import * as z from "zod/mini";
 import { roundUsd } from "./prices";
 import type { CallRecord, ClosedBy, Outcome } from "./row";
-import { DAY_MS, HOUR_MS, MINUTE_MS } from "./rollups";
+import { DAY_MS, HOUR_MS, LATENCY_BOUNDS, LATENCY_COLUMNS, MINUTE_MS, TTFB_BOUNDS, TTFB_COLUMNS } from "./rollups";
 
 const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;
 export type Group = (typeof GROUPS)[number];
@@ -239,6 +239,48 @@ export async function queryUsage(db: D1Database, q: UsageQuery) {
     return t;
   }, emptyTotals());
   return { totals: totalsOf(totals), groups };
+}
+
+/** Counts per histogram bucket (src/usage/rollups.ts's bounds, then the rest), latency and time to first byte. */
+export interface Histograms {
+  latency: number[];
+  ttfb: number[];
+}
+
+/** One bucket's count over the usage rows themselves, as the rollups count it (NULL counts in no bucket). */
+const rowBuckets = (v: string, bounds: readonly number[]) =>
+  [...bounds, Infinity].map((b, i) => (b === Infinity ? `total(${v} > ${bounds[bounds.length - 1]})` : `total(${i ? `${v} > ${bounds[i - 1]} AND ` : ""}${v} <= ${b})`));
+
+/**
+ * The latency and TTFB histograms of a range (GET /admin/usage/latency), by group or in all, from the same segments
+ * /admin/usage reads: the rollups' histogram columns, and the rows themselves for edges shorter than a minute.
+ */
+export async function queryLatency(db: D1Database, q: UsageQuery): Promise<{ all: Histograms; groups: { grp: string | number | null; h: Histograms }[] }> {
+  const state = await rollupState(db);
+  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour");
+  const cols = [...LATENCY_COLUMNS, ...TTFB_COLUMNS];
+  const rowExprs = [...rowBuckets("latency_ms", LATENCY_BOUNDS), ...rowBuckets("ttfb_ms", TTFB_BOUNDS)];
+  const statements = parts.map((p) => {
+    const sq = { ...q, from: p.from, to: p.to };
+    const rows = p.source === "usage";
+    const { cond, args } = filters(sq, rows ? "ts" : "bucket");
+    const grp = q.group_by ? `${rows ? GROUP_SQL[q.group_by].expr : ROLLUP_GROUP_SQL[q.group_by]} AS grp, ` : "";
+    const sums = cols.map((c, i) => `${rows ? rowExprs[i] : `total(${c})`} AS ${c}`).join(", ");
+    return db.prepare(`SELECT ${grp}${sums} FROM ${p.source} ${whereSql(cond)}${q.group_by ? " GROUP BY grp" : ""}`).bind(...args);
+  });
+  const results = statements.length ? await db.batch<Record<string, number> & { grp?: string | number | null }>(statements) : [];
+  const empty = (): Histograms => ({ latency: LATENCY_COLUMNS.map(() => 0), ttfb: TTFB_COLUMNS.map(() => 0) });
+  const all = empty();
+  const merged = new Map<string | number | null, Histograms>();
+  for (const r of results.flatMap((x) => x.results)) {
+    const k = q.group_by ? (r.grp ?? null) : "";
+    const h = merged.get(k) ?? empty();
+    LATENCY_COLUMNS.forEach((c, i) => ((h.latency[i]! += r[c] ?? 0), (all.latency[i]! += r[c] ?? 0)));
+    TTFB_COLUMNS.forEach((c, i) => ((h.ttfb[i]! += r[c] ?? 0), (all.ttfb[i]! += r[c] ?? 0)));
+    merged.set(k, h);
+  }
+  const groups = q.group_by ? [...merged].sort(([a], [b]) => compareGroups(a, b)).map(([grp, h]) => ({ grp, h })) : [];
+  return { all, groups };
 }
 
 /** SQLite's order of group values: NULL first, numbers before text. */

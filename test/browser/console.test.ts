@@ -17,6 +17,9 @@ import { launchChromium } from "./chromium";
 const root = path.resolve(import.meta.dirname, "../..");
 let gw: Gateway;
 let gemini: MockUpstream;
+/** An OpenAI-compatible host ("acme") that throttles every call: its credential cools, and Providers shows it. */
+let acme: MockUpstream;
+const ACME_SECRET = "acme-secret-value-0123456789";
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -68,6 +71,7 @@ const PAGES = [
   ["#/teams", "Teams"],
   ["#/logs", "Logs"],
   ["#/resources", "Resources"],
+  ["#/providers", "Providers"],
   ["#/playground", "Playground"],
 ] as const;
 
@@ -81,7 +85,14 @@ const call = (secret: string, model = "mock/echo", body: Record<string, unknown>
 beforeAll(async () => {
   // A Gemini upstream that is down: a call to a Gemini model falls back, and the console shows it.
   gemini = await mockUpstream((_req, res) => void res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: 503, message: "overloaded", status: "UNAVAILABLE" } })));
-  gw = await startGateway({ MOCK_PROVIDER: "on", GEMINI_API_KEY: "upstream-gemini-key", GEMINI_BASE_URL: gemini.url, EDGEWAY_RETRIES: "0" });
+  acme = await mockUpstream((_req, res) => void res.writeHead(429, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "slow down", type: "rate_limit_exceeded" } })));
+  gw = await startGateway({
+    MOCK_PROVIDER: "on", GEMINI_API_KEY: "upstream-gemini-key", GEMINI_BASE_URL: gemini.url, EDGEWAY_RETRIES: "0",
+    ACME_KEY: ACME_SECRET,
+    OPENAI_COMPATIBLE_PROVIDERS: JSON.stringify([{ name: "acme", base_url: acme.url, key_secret: "ACME_KEY", models: ["acme-large"] }]),
+    PROVIDER_KEYS: JSON.stringify({ acme: [{ label: "acme-main", secret: "ACME_KEY", models: ["acme-*"], weight: 2 }] }),
+    PRICES: JSON.stringify({ "acme/*": { input: 1.5, output: 6 } }),
+  });
   browser = await launchChromium();
   context = await browser.newContext();
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: gw.url });
@@ -145,6 +156,7 @@ afterAll(async () => {
   await browser?.close();
   await gw?.stop();
   await gemini?.close();
+  await acme?.close();
 });
 
 describe("the operator's first session", () => {
@@ -208,7 +220,6 @@ describe("the operator's first session", () => {
     // Shown once: not in the page, nor in any storage, once the dialog is closed.
     const leftovers = await page.evaluate((s) => [document.documentElement.outerHTML.includes(s), JSON.stringify({ ...sessionStorage }).includes(s), JSON.stringify({ ...localStorage }).includes(s)], secret);
     expect(leftovers).toEqual([false, false, false]);
-    await shot(page, "keys");
   });
 
   it("edit changes what was changed and keeps every other field (team, budget period, allow-list, fallbacks)", async () => {
@@ -318,6 +329,38 @@ describe("the operator's first session", () => {
     await shot(page, "resources");
   });
 
+  it("Providers shows credentials by label (never a secret), a throttled one cooling with why, models, prices and the catalogue date", async () => {
+    const { key } = await gw.createKey({ name: "acme-caller" });
+    expect((await call(key, "acme/acme-large")).status).toBe(429);
+    const page = await newPage();
+    await nav(page, "Providers");
+    await page.getByRole("heading", { name: "Providers", level: 1 }).waitFor();
+    const acmeSection = page.getByRole("region", { name: "acme" });
+    const row = acmeSection.getByRole("row", { name: /acme-main/ });
+    await row.waitFor();
+    expect(await row.textContent()).toContain("acme-*");
+    await row.getByText("cooling at acme-large").waitFor();
+    expect(await row.textContent()).toMatch(/until \d{4}-\d{2}-\d{2} [\d:]+ UTC: the upstream throttled it \(429\) at acme-large/);
+    await page.getByText("this isolate's view").waitFor();
+    // The Gemini credential is healthy; its models carry the catalogue's prices.
+    const geminiSection = page.getByRole("region", { name: "gemini", exact: true });
+    await geminiSection.getByRole("row", { name: /default/ }).getByText("healthy").waitFor();
+    await geminiSection.getByText(/listed models and their prices/).click();
+    const flash = geminiSection.getByRole("row", { name: /gemini\/gemini-2\.5-flash / });
+    expect(await flash.first().textContent()).toContain("$0.3 in / $2.5 out");
+    // The price table: the catalogue's date and the PRICES override.
+    const prices = page.getByRole("region", { name: "Price table" });
+    expect(await prices.textContent()).toMatch(/dated \d{4}-\d{2}-\d{2}/);
+    await prices.getByRole("row", { name: /acme\/\*/ }).getByText("$1.5 in / $6 out per 1M tokens").waitFor();
+    // The host's listed model takes the override, and says so.
+    await acmeSection.getByText("1 listed model and its price").click();
+    expect(await acmeSection.getByRole("row", { name: /acme\/acme-large/ }).textContent()).toBe("acme/acme-large$1.5 in / $6 out per 1M tokensoverride");
+    const html = await page.content();
+    for (const s of [ACME_SECRET, "upstream-gemini-key", ADMIN_TOKEN]) expect(html.includes(s), s).toBe(false);
+    await shot(page, "providers");
+    await page.close();
+  });
+
   it("the Overview counts the calls on its chart, in its top lists and against the budgets", async () => {
     await go(page, `#/overview?key_id=${keyId}`, "Overview");
     const tiles = page.getByRole("region", { name: "Totals, Last 24 hours" });
@@ -328,6 +371,17 @@ describe("the operator's first session", () => {
     const counts = await chart.locator("details tbody tr td:nth-child(2)").allTextContents();
     expect(counts.map(Number).reduce((a, b) => a + b, 0)).toBe(2);
     await page.getByRole("region", { name: "Top keys by spend" }).getByRole("link", { name: "ci-bot" }).waitFor();
+    // Latency and TTFB p50/p95 per bucket, errors by provider, cache hits (zero until a cache serves), and legends
+    // that show the range's figures rather than placeholder dashes while the pointer is off the charts.
+    for (const name of ["Latency", "Time to first byte"]) expect(await page.getByRole("figure", { name, exact: true }).locator("canvas").count()).toBe(1);
+    expect(await tiles.textContent()).toMatch(/Latency, p50\d+ ms/);
+    expect(await tiles.textContent()).toContain("Cache hits0$0 saved");
+    const legends = await page.locator(".u-legend").allTextContents();
+    expect(legends.length).toBe(5);
+    for (const l of legends) expect(l).not.toContain("—");
+    expect(legends[0]).toContain("whole range");
+    const errors = page.getByRole("region", { name: "Errors by provider" });
+    expect(await errors.getByRole("row", { name: /mock/ }).textContent()).toBe("mock200%");
     const budgets = page.getByRole("region", { name: "Budget use", exact: true });
     await budgets.getByRole("link", { name: "ci-bot" }).waitFor();
     await budgets.getByRole("link", { name: "ml-platform" }).waitFor();
@@ -347,7 +401,51 @@ describe("the operator's first session", () => {
     const detail = page.getByRole("region", { name: /Team “ml-platform”: keys/ });
     await detail.getByText("ci-bot").waitFor();
     await expect.poll(async () => (await detail.textContent())!.match(/\$0\.0000\d+/)?.[0]).toBeTruthy();
+    // The team's keys show their budget use too, read once (not again on every render).
+    await detail.getByRole("row", { name: /ci-bot/ }).getByRole("meter").waitFor();
+    let reads = 0;
+    page.on("request", (r) => void (r.url().includes("/admin/usage") && reads++));
+    await page.waitForTimeout(500);
+    expect(reads).toBe(0);
     await shot(page, "teams");
+  });
+
+  it("Keys shows spend and budget use per key, keeps each row's actions on one line at 1280 px, and picks models from the models list", async () => {
+    await go(page, "#/keys", "Keys");
+    const row = page.getByRole("row", { name: /ci-bot/ });
+    await expect.poll(async () => (await row.getByRole("cell").allTextContents()).join("|")).toMatch(/\$0\.0000\d+ of \$2\.5 \(/);
+    expect(await row.getByRole("meter").count()).toBe(1);
+    expect(await row.textContent()).toMatch(/Spend|\$0\.0000\d+/);
+    // The Actions cell: every control on one line.
+    const boxes = await row.locator(".row-actions > *").evaluateAll((els) => els.map((e) => e.getBoundingClientRect()).map((b) => ({ top: b.top, bottom: b.bottom })));
+    expect(boxes.length).toBe(4);
+    expect(Math.max(...boxes.map((b) => b.top))).toBeLessThan(Math.min(...boxes.map((b) => b.bottom)));
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+    await shot(page, "keys");
+    // The allow-list picker: built from the providers' models, added to the list without retyping it.
+    await page.getByRole("button", { name: "New key" }).click();
+    const dialog = page.getByRole("dialog", { name: "New key" });
+    await dialog.getByLabel("Models allowed").fill("gemini-*");
+    await dialog.getByLabel("Add a model").selectOption("mock/*");
+    await dialog.getByLabel("Add a model").selectOption("gemini/gemini-2.5-flash");
+    expect(await dialog.getByLabel("Models allowed").inputValue()).toBe("gemini-*, mock/*, gemini/gemini-2.5-flash");
+    await dialog.getByRole("button", { name: "Close" }).click();
+  });
+
+  it("a team's page creates a key in that team", async () => {
+    await go(page, `#/teams?id=${teamId}`, "Teams");
+    await page.getByRole("button", { name: "New key in this team" }).click();
+    const dialog = page.getByRole("dialog", { name: "New key" });
+    expect(await dialog.getByLabel("Team").locator("option:checked").textContent()).toBe("ml-platform");
+    await dialog.getByLabel("Name").fill("team-made");
+    await dialog.getByRole("button", { name: "Create key" }).click();
+    const shown = page.getByRole("dialog", { name: "Key “team-made” created" });
+    await shown.getByRole("button", { name: "Done" }).click();
+    const detail = page.getByRole("region", { name: /Team “ml-platform”: keys/ });
+    const row = detail.getByRole("row", { name: /team-made/ });
+    await row.waitFor();
+    const id = (await row.locator(".mono.small").textContent())!;
+    expect((await (await gw.admin(`/keys/${id}`)).json()).team_id).toBe(teamId);
   });
 
   it("rotate shows a new secret once; the old secret is refused at once", async () => {
@@ -407,6 +505,10 @@ describe("refusals, hostile input and accessibility", () => {
     expect(refused.error.message).toContain("fallbacks");
     await dialog.getByRole("alert").getByText(refused.error.message, { exact: true }).waitFor();
     expect(await dialog.getByRole("alert").textContent()).toContain("HTTP 400");
+    // Next to the field it concerns, which is marked invalid and has focus.
+    expect(await dialog.locator(".field", { has: page.getByLabel("Default fallbacks") }).getByRole("alert").count()).toBe(1);
+    expect(await dialog.getByLabel("Default fallbacks").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("name"))).toBe("fallbacks");
     await dialog.getByRole("button", { name: "Close" }).click();
 
     // A team with keys cannot be deleted: the 409's message, in the confirmation dialog.
@@ -416,9 +518,43 @@ describe("refusals, hostile input and accessibility", () => {
     await page.getByRole("button", { name: "Delete busy-team" }).click();
     const confirm = page.getByRole("dialog", { name: "Delete team “busy-team”?" });
     await confirm.getByRole("button", { name: "Delete team" }).click();
+    // Offered with the keys named up front; the API's refusal names them too, not only by id.
+    await confirm.getByRole("link", { name: "busy-key" }).waitFor();
     await confirm.getByRole("alert").getByText(/still has 1 key\(s\).*move or revoke them first/).waitFor();
     expect(await confirm.getByRole("alert").textContent()).toContain("HTTP 409");
+    expect(await confirm.getByRole("alert").textContent()).toMatch(/“busy-key” \(key_/);
     await confirm.getByRole("button", { name: "Cancel" }).click();
+  });
+
+  it("Logs counts the refused calls of its filter in one line (linked to the Overview), and says why a filter on what served shows none", async () => {
+    const { id, key } = await gw.createKey({ name: "refused-key", rate_limit: { rpm: 1 } });
+    expect((await call(key)).status).toBe(200);
+    expect((await call(key)).status).toBe(429);
+    const db = await gw.mf.getD1Database("DB");
+    await expect
+      .poll(async () => (await gw.flushUsage(), (await db.prepare("SELECT total(count) AS n FROM refusals WHERE key_id = ?").bind(id).first<{ n: number }>())?.n), { timeout: 20_000 })
+      .toBe(1);
+    await go(page, `#/logs?key_id=${id}`, "Logs");
+    const note = page.getByRole("note");
+    await note.getByText(/1 call was refused before reaching a provider \(1 × 429 /).waitFor();
+    expect(await note.getByRole("link", { name: "see them on the Overview" }).getAttribute("href")).toBe(`#/overview?key_id=${id}`);
+    await go(page, `#/logs?key_id=${id}&outcome=ok`, "Logs");
+    await page.getByRole("note").getByText(/counted, not logged, and have no model, provider or outcome/).waitFor();
+  });
+
+  it("a call with no attempts says so in a sentence, not an empty table", async () => {
+    const { id } = await gw.createKey({ name: "local-answers" });
+    const db = await gw.mf.getD1Database("DB");
+    await db.prepare(`INSERT INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action, stream, status, outcome, error,
+      attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens, thinking_tokens, cost_usd, latency_ms, ttfb_ms)
+      VALUES (?, ?, ?, NULL, 'mock/echo', 'mock', 'echo', 'countTokens', 0, 200, 'ok', NULL, 0, 0, '[]', 5, 0, 0, 0, 0, 1, NULL)`)
+      .bind(crypto.randomUUID(), Date.now() - 1000, id).run();
+    await go(page, `#/logs?key_id=${id}`, "Logs");
+    await page.locator("table.logs tbody tr").first().getByRole("button", { name: /Details/ }).click();
+    const detail = page.getByRole("dialog", { name: "Call detail" });
+    await detail.getByText(/No provider was called for this request/).waitFor();
+    expect(await detail.locator("table").count()).toBe(0);
+    await page.keyboard.press("Escape");
   });
 
   it("an edit made over someone else's change is refused with the API's 409, not applied over it", async () => {
@@ -445,6 +581,20 @@ describe("refusals, hostile input and accessibility", () => {
     await p.getByRole("alert").getByText("admin token not valid").waitFor();
     await p.getByLabel("Admin token").waitFor();
     expect(await p.evaluate(() => sessionStorage.length)).toBe(0);
+    await p.close();
+  });
+
+  it("a gateway that does not answer shows an error with a way to try again, not an endless Loading…", async () => {
+    const p = await newPage();
+    await p.route("**/admin/**", (r) => r.abort("connectionrefused"));
+    await p.getByRole("button", { name: "Refresh" }).click();
+    const alert = p.getByRole("alert").filter({ hasText: "Could not read usage" });
+    await alert.getByText(/did not reach the gateway/).waitFor();
+    expect(await p.getByText("Loading usage…").count()).toBe(0);
+    await p.unroute("**/admin/**");
+    await alert.getByRole("button", { name: "Try again" }).click();
+    await p.getByRole("region", { name: "Totals, Last 24 hours" }).waitFor();
+    await alert.waitFor({ state: "detached" });
     await p.close();
   });
 
@@ -499,6 +649,12 @@ describe("refusals, hostile input and accessibility", () => {
       await p.waitForLoadState("networkidle");
       const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(overflow, hash).toBeLessThanOrEqual(0);
+    }
+    // Every page's link is in view (the navigation wraps; nothing is cut off at the edge).
+    for (const [, name] of PAGES) {
+      const box = (await p.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).boundingBox())!;
+      expect(box.x, name).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width, name).toBeLessThanOrEqual(390);
     }
     await go(p, "#/keys", "Keys");
     await p.getByRole("row", { name: /ci-bot/ }).waitFor();

@@ -1,26 +1,28 @@
 /** Keys: list with search and status; create (secret shown once), edit, rotate (new secret shown once), revoke. */
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import type { KeyFields, KeyRecord, NewKey } from "../api";
-import { periodLabel } from "../budget";
+import { budgetUse, periodLabel, type BudgetUse } from "../budget";
 import { useConsole } from "../context";
 import { fmtInt, fmtTime, fmtUsd, fromLocalInput, splitList, toLocalInput } from "../format";
 import { href, navigate, type Route } from "../router";
 import { rememberSecret } from "../session";
-import { keyStatus, Loading, SecretField, StatusBadge, TeamOptions, teamName, type KeyStatus } from "../ui/bits";
+import { useLoad } from "../load";
+import { BudgetMeter, keyStatus, Loading, SecretField, StatusBadge, TeamOptions, teamName, type KeyStatus } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
-import { BudgetFields, budgetFrom, LimitFields, rateLimitFrom, useAction } from "../ui/form";
+import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, rateLimitFrom, useAction } from "../ui/form";
 
-type Modal = { kind: "create" } | { kind: "edit"; key: KeyRecord } | { kind: "rotate"; key: KeyRecord } | { kind: "revoke"; key: KeyRecord } | { kind: "secret"; key: NewKey; rotated: boolean };
+export type KeyModalState = { kind: "create"; team_id?: string } | { kind: "edit"; key: KeyRecord } | { kind: "rotate"; key: KeyRecord } | { kind: "revoke"; key: KeyRecord } | { kind: "secret"; key: NewKey; rotated: boolean };
 
 export function Keys({ route }: { route: Route }) {
-  const { dir, dirLoading, dirError } = useConsole();
-  const [modal, setModal] = useState<Modal | null>(null);
+  const { dir, dirLoading, dirError, reloadDir } = useConsole();
+  const [modal, setModal] = useState<KeyModalState | null>(null);
   const p = route.params;
   const q = (p.get("q") ?? "").trim().toLowerCase();
   const status = (p.get("status") ?? "") as KeyStatus | "";
   const team = p.get("team_id") ?? "";
   const set = (name: string, value: string, replace = false) => navigate("keys", { ...Object.fromEntries(p), [name]: value }, replace);
 
+  const spend = useKeySpend(dir.keys);
   const shown = dir.keys
     .filter((k) => !status || keyStatus(k) === status)
     .filter((k) => !team || k.team_id === team)
@@ -57,15 +59,16 @@ export function Keys({ route }: { route: Route }) {
           </select>
         </label>
       </form>
-      {dirError && <ErrorNote error={dirError} prefix="Could not read keys" />}
-      {dirLoading && !dir.keys.length ? (
+      {dirError && <ErrorNote error={dirError} prefix="Could not read keys" retry={reloadDir} />}
+      {spend.error && <ErrorNote error={spend.error} prefix="Could not read spend" retry={spend.reload} />}
+      {dirLoading && !dir.keys.length && !dirError ? (
         <Loading what="keys" />
       ) : (
         <>
           <p class="muted" role="status">
             {fmtInt(shown.length)} of {fmtInt(dir.keys.length)} keys
           </p>
-          <KeyTable keys={shown} onAction={setModal} />
+          <KeyTable keys={shown} onAction={setModal} spend={spend.data?.spend ?? new Map()} budgets={spend.data?.budgets} />
         </>
       )}
       {modal && <KeyModal modal={modal} setModal={setModal} />}
@@ -73,12 +76,30 @@ export function Keys({ route }: { route: Route }) {
   );
 }
 
-export function KeyTable({ keys, onAction, spend }: { keys: KeyRecord[]; onAction?: (m: Modal) => void; spend?: Map<string, number> }) {
+/** Spend over the last 30 days per key, and each key budget's use in its current period (as Teams shows a team's). */
+export function useKeySpend(keys: KeyRecord[]) {
+  const { admin } = useConsole();
+  return useLoad(async () => {
+    const [usage, budgets] = await Promise.all([admin.usage({ group_by: "key", from: Date.now() - 30 * 86_400_000 }), budgetUse(admin, keys, [])]);
+    return {
+      spend: new Map((usage.groups ?? []).map((g) => [String(g.key_id), g.cost_usd])),
+      budgets: new Map(budgets.map((b) => [b.id, b])),
+    };
+  }, [keys]);
+}
+
+export function KeyTable(props: {
+  keys: KeyRecord[];
+  onAction?: (m: KeyModalState) => void;
+  spend?: Map<string, number>;
+  budgets?: Map<string, BudgetUse>;
+}) {
+  const { keys, onAction, spend, budgets } = props;
   const { dir } = useConsole();
   if (!keys.length) return <p class="muted">No keys match.</p>;
   return (
     <div class="table-wrap">
-      <table class="cards">
+      <table class="cards keys">
         <thead>
           <tr>
             <th scope="col">Name</th>
@@ -88,8 +109,7 @@ export function KeyTable({ keys, onAction, spend }: { keys: KeyRecord[]; onActio
             <th scope="col">Limits</th>
             <th scope="col">Budget</th>
             {spend && <th scope="col">Spend, 30 days</th>}
-            <th scope="col">Expires</th>
-            <th scope="col">Created</th>
+            <th scope="col">Created, expires</th>
             {onAction && <th scope="col">Actions</th>}
           </tr>
         </thead>
@@ -110,10 +130,22 @@ export function KeyTable({ keys, onAction, spend }: { keys: KeyRecord[]; onActio
                   {k.prefix}…{k.rotations ? <span class="muted small"> rotated {k.rotations}×</span> : null}
                 </td>
                 <td data-label="Limits">{limits(k.rate_limit)}</td>
-                <td data-label="Budget">{k.budget ? `${fmtUsd(k.budget.max_usd)} ${periodLabel(k.budget.period)}` : "—"}</td>
+                <td data-label="Budget">
+                  {k.budget ? (
+                    <>
+                      {fmtUsd(k.budget.max_usd)} {periodLabel(k.budget.period)}
+                      {budgets?.get(k.id) && <BudgetMeter spent={budgets.get(k.id)!.spent} max={budgets.get(k.id)!.max_usd} />}
+                    </>
+                  ) : (
+                    "—"
+                  )}
+                </td>
                 {spend && <td data-label="Spend, 30 days">{fmtUsd(spend.get(k.id) ?? 0)}</td>}
-                <td data-label="Expires">{k.expires_at ? fmtTime(k.expires_at, false) : "never"}</td>
-                <td data-label="Created">{fmtTime(k.created_at, false)}</td>
+                <td data-label="Created, expires" class="small">
+                  {fmtTime(k.created_at, false)}
+                  <br />
+                  <span class="muted">{k.expires_at ? `expires ${fmtTime(k.expires_at, false)}` : "never expires"}</span>
+                </td>
                 {onAction && (
                   <td data-label="Actions">
                     <span class="row-actions">
@@ -148,7 +180,7 @@ export function limits(r: KeyRecord["rate_limit"]) {
   return parts.length ? parts.join(", ") : "—";
 }
 
-function KeyModal({ modal, setModal }: { modal: Modal; setModal: (m: Modal | null) => void }) {
+export function KeyModal({ modal, setModal }: { modal: KeyModalState; setModal: (m: KeyModalState | null) => void }) {
   const { admin, reloadDir } = useConsole();
   const act = useAction();
   const close = () => setModal(null);
@@ -161,7 +193,7 @@ function KeyModal({ modal, setModal }: { modal: Modal; setModal: (m: Modal | nul
     case "create":
       return (
         <Dialog title="New key" onClose={close}>
-          <KeyForm submit="Create key" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.createKey(f), (k) => showSecret(k, false))} />
+          <KeyForm team0={modal.team_id} submit="Create key" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.createKey(f), (k) => showSecret(k, false))} />
         </Dialog>
       );
     case "edit":
@@ -204,10 +236,19 @@ function KeyModal({ modal, setModal }: { modal: Modal; setModal: (m: Modal | nul
 }
 
 /** Create and edit: every field the admin API takes; empty means "none" (no limit, any model). */
-function KeyForm(props: { key0?: KeyRecord; submit: string; busy: boolean; error?: Error; onSubmit: (f: Partial<KeyFields>) => void }) {
-  const { dir } = useConsole();
+function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy: boolean; error?: Error; onSubmit: (f: Partial<KeyFields>) => void }) {
+  const { admin, dir } = useConsole();
   const k = props.key0;
-  const [invalid, setInvalid] = useState<string>();
+  const [invalid, setInvalid] = useState<Error>();
+  const models = useRef<HTMLTextAreaElement>(null);
+  // The picker offers what the providers list (a team admin may not read them: then there is no picker).
+  const listed = useLoad(() => admin.providers().then((d) => d.providers.map((p) => ({ name: p.name, models: p.models.map((m) => m.id) }))), [admin]);
+  const pick = (target: string) => {
+    const el = models.current;
+    if (!el || !target) return;
+    const have = splitList(el.value);
+    if (!have.includes(target)) el.value = [...have, target].join(", ");
+  };
   return (
     <form
       class="form"
@@ -216,7 +257,7 @@ function KeyForm(props: { key0?: KeyRecord; submit: string; busy: boolean; error
         const f = new FormData(e.currentTarget);
         const s = (n: string) => String(f.get(n) ?? "").trim();
         const expires = fromLocalInput(s("expires_at"));
-        if (s("expires_at") && expires === undefined) return setInvalid("Expires: not a date and time");
+        if (s("expires_at") && expires === undefined) return setInvalid(new Error("expires_at: not a date and time"));
         setInvalid(undefined);
         props.onSubmit({
           name: s("name"),
@@ -234,21 +275,47 @@ function KeyForm(props: { key0?: KeyRecord; submit: string; busy: boolean; error
       <label>
         Name <span class="req">(required)</span>
         <input name="name" required maxLength={200} defaultValue={k?.name} autocomplete="off" />
+        <FieldError name="name" error={props.error} />
       </label>
       <label>
         Team
         <select name="team_id">
-          <TeamOptions teams={dir.teams} none="No team" selected={k?.team_id} />
+          <TeamOptions teams={dir.teams} none="No team" selected={k ? k.team_id : props.team0} />
         </select>
+        <FieldError name="team_id" error={props.error} />
       </label>
       <div class="field wide">
         <label>
           Models allowed
-          <textarea name="models" rows={2} defaultValue={(k?.models ?? []).join(", ")} placeholder="any model" aria-describedby="models-help" />
+          <textarea ref={models} name="models" rows={2} defaultValue={(k?.models ?? []).join(", ")} placeholder="any model" aria-describedby="models-help" />
         </label>
+        {listed.data && (
+          <label class="picker">
+            Add a model
+            <select
+              onChange={(e) => {
+                pick(e.currentTarget.value);
+                e.currentTarget.value = "";
+              }}
+            >
+              <option value="">Choose from the models list…</option>
+              {listed.data.map((p) => (
+                <optgroup label={p.name}>
+                  <option value={`${p.name}/*`}>{p.name}/* (every {p.name} model)</option>
+                  {p.models.map((m) => (
+                    <option value={`${p.name}/${m}`}>
+                      {p.name}/{m}
+                    </option>
+                  ))}
+                </optgroup>
+              ))}
+            </select>
+          </label>
+        )}
         <span id="models-help" class="help">
           Comma-separated, <code>*</code> matches anything: <code>gemini-*</code>, <code>openai/*</code>. Empty: any model.
         </span>
+        <FieldError name="models" error={props.error} />
       </div>
       <div class="field">
         <label>
@@ -258,6 +325,7 @@ function KeyForm(props: { key0?: KeyRecord; submit: string; busy: boolean; error
         <span id="providers-help" class="help">
           Comma-separated, e.g. <code>gemini, openai</code>.
         </span>
+        <FieldError name="providers" error={props.error} />
       </div>
       <div class="field">
         <label>
@@ -267,24 +335,21 @@ function KeyForm(props: { key0?: KeyRecord; submit: string; busy: boolean; error
         <span id="fallbacks-help" class="help">
           <code>provider/model</code>, tried in order when a request names none.
         </span>
+        <FieldError name="fallbacks" error={props.error} />
       </div>
-      <LimitFields value={k?.rate_limit} />
-      <BudgetFields value={k?.budget} />
+      <LimitFields value={k?.rate_limit} error={props.error} />
+      <BudgetFields value={k?.budget} error={props.error} />
       <label>
         Expires (UTC)
         <input name="expires_at" type="datetime-local" defaultValue={toLocalInput(k?.expires_at)} />
+        <FieldError name="expires_at" error={invalid ?? props.error} />
       </label>
       {k && (
         <label class="check">
           <input name="active" type="checkbox" defaultChecked={k.active} /> Active (unchecked: calls are refused until it is checked again)
         </label>
       )}
-      {invalid && (
-        <p class="error" role="alert">
-          {invalid}
-        </p>
-      )}
-      {props.error && <ErrorNote error={props.error} />}
+      <FormError error={props.error} />
       <div class="actions wide">
         <button type="submit" class="primary" disabled={props.busy}>
           {props.submit}

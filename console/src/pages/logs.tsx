@@ -30,6 +30,12 @@ export function Logs({ route }: { route: Route }) {
   const pages = usePages(filterKey);
   const page = useLoad(() => admin.logs({ ...filters, limit: PAGE, cursor: pages.cursor }), [filterKey, pages.cursor]);
   const [open, setOpen] = useState<CallRecord | null>(null);
+  // Refused calls are counts (the refusals table), not rows: read them for the same key, team, status and range.
+  const servedFilter = !!(filters.model || filters.provider || filters.outcome);
+  const refused = useLoad(
+    () => (servedFilter ? Promise.resolve(undefined) : admin.usage({ key_id: filters.key_id, team_id: filters.team_id, status: filters.status, from: filters.from, to: filters.to })),
+    [filterKey],
+  );
 
   const keyName = (id: string) => dir.keyById.get(id)?.name ?? id;
   return (
@@ -73,6 +79,7 @@ export function Logs({ route }: { route: Route }) {
         </label>
       </FilterForm>
 
+      <Refused usage={refused.data} servedFilter={servedFilter} filters={filters} />
       <ListBody load={page} what="logs" rows={page.data?.logs} empty="No calls match." render={(rows) => (
           <table class="cards logs">
             <thead>
@@ -141,6 +148,31 @@ export function Logs({ route }: { route: Route }) {
   );
 }
 
+/**
+ * Calls refused before any provider (limits, budgets, revoked or unknown keys: 429, 402, 403) are not log rows but
+ * counts by minute and reason; one line says how many match this filter, with a link to them on the Overview.
+ */
+function Refused({ usage, servedFilter, filters }: { usage?: { totals: { refused?: number }; refusals?: { status: number; reason: string; refused: number }[] }; servedFilter: boolean; filters: Filters }) {
+  if (servedFilter) {
+    return (
+      <p class="muted note" role="note">
+        Refused calls (429, 402, 403 before any provider) are counted, not logged, and have no model, provider or outcome: this filter shows none of
+        them. See them on the <a href={href("overview", { key_id: filters.key_id, team_id: filters.team_id })}>Overview</a>.
+      </p>
+    );
+  }
+  if (!usage) return null;
+  const n = usage.totals.refused ?? 0;
+  const reasons = (usage.refusals ?? []).map((r) => `${fmtInt(r.refused)} × ${r.status} ${r.reason}`).join(", ");
+  return (
+    <p class="muted note" role="note">
+      {n === 0 ? "No call matching this filter was refused before reaching a provider." : `${fmtInt(n)} call${n === 1 ? " was" : "s were"} refused before reaching a provider (${reasons}).`}{" "}
+      Refusals are counted, not logged as rows:{" "}
+      <a href={href("overview", { key_id: filters.key_id, team_id: filters.team_id })}>see them on the Overview</a>.
+    </p>
+  );
+}
+
 const served = (r: CallRecord) => (r.provider ? `${r.provider}/${r.model}` : r.requested_model);
 
 export function LogDetail({ row: r, onClose }: { row: CallRecord; onClose: () => void }) {
@@ -204,6 +236,12 @@ export function CallFacts({ row: r, keyName, team }: { row: CallRecord; keyName:
         </dd>
       </dl>
       <h3>Attempts</h3>
+      {r.attempts.length === 0 ? (
+        <p class="muted">
+          No provider was called for this request: the gateway answered it itself (a token count it can estimate, an
+          answer from its cache) or stopped it before any target was tried{r.error ? ` (${r.error})` : ""}.
+        </p>
+      ) : (
       <div class="table-wrap">
         <table>
           <thead>
@@ -230,6 +268,7 @@ export function CallFacts({ row: r, keyName, team }: { row: CallRecord; keyName:
           </tbody>
         </table>
       </div>
+      )}
     </>
   );
 }

@@ -1,9 +1,9 @@
 /** Overview: requests, errors, tokens and cost over time; top keys, teams and models by spend; budget use. */
 import { useMemo } from "preact/hooks";
-import type { Filters, Usage, UsageGroup } from "../api";
+import type { Filters, Latency, Quantiles, Usage, UsageGroup } from "../api";
 import { budgetUse, periodLabel } from "../budget";
 import { useConsole } from "../context";
-import { fmtCompact, fmtInt, fmtTime, fmtUsd } from "../format";
+import { fmtCompact, fmtInt, fmtMs, fmtTime, fmtUsd } from "../format";
 import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
 import { BudgetMeter, Loading, TeamOptions, teamName } from "../ui/bits";
@@ -56,15 +56,17 @@ export function Overview({ route }: { route: Route }) {
     const now = Date.now();
     const times = bucketsFor(range, bucket, now);
     const f = { ...filters, from: times[0] };
-    const [series, byKey, byTeam, byModel, models] = await Promise.all([
+    const [series, byKey, byTeam, byModel, models, byProvider, latency] = await Promise.all([
       admin.usage({ ...f, group_by: bucket }),
       admin.usage({ ...f, group_by: "key" }),
       admin.usage({ ...f, group_by: "team" }),
       admin.usage({ ...f, group_by: "model" }),
       // The model and provider choices: what served in the range, whatever the other filters.
       admin.usage({ from: times[0], group_by: "model" }),
+      admin.usage({ ...f, group_by: "provider" }),
+      admin.latency({ ...f, group_by: bucket }),
     ]);
-    return { now, times, series, byKey, byTeam, byModel, models };
+    return { now, times, series, byKey, byTeam, byModel, models, byProvider, latency };
   }, [key]);
 
   const budgets = useLoad(() => budgetUse(admin, dir.keys, dir.teams), [dir]);
@@ -128,16 +130,16 @@ export function Overview({ route }: { route: Route }) {
         <button type="submit">Refresh</button>
       </form>
 
-      {loaded.error && <ErrorNote error={loaded.error} prefix="Could not read usage" />}
+      {loaded.error && <ErrorNote error={loaded.error} prefix="Could not read usage" retry={loaded.reload} />}
       <div aria-busy={loaded.loading}>
-        {!d ? <Loading what="usage" /> : <OverviewData d={d} bucket={bucket} rangeLabel={RANGES[range]!.label} />}
+        {!d ? !loaded.error && <Loading what="usage" /> : <OverviewData d={d} bucket={bucket} rangeLabel={RANGES[range]!.label} />}
       </div>
 
       <section aria-labelledby="budgets-h">
         <h2 id="budgets-h">Budget use, current period</h2>
-        {budgets.error && <ErrorNote error={budgets.error} prefix="Could not read budget use" />}
+        {budgets.error && <ErrorNote error={budgets.error} prefix="Could not read budget use" retry={budgets.reload} />}
         {!budgets.data ? (
-          <Loading what="budgets" />
+          !budgets.error && <Loading what="budgets" />
         ) : budgets.data.length === 0 ? (
           <p class="muted">No key or team has a budget. Set one on the Keys or Teams page.</p>
         ) : (
@@ -178,7 +180,11 @@ export function Overview({ route }: { route: Route }) {
   );
 }
 
-function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series: Usage; byKey: Usage; byTeam: Usage; byModel: Usage }; bucket: "hour" | "day"; rangeLabel: string }) {
+type Loaded = { times: number[]; series: Usage; byKey: Usage; byTeam: Usage; byModel: Usage; byProvider: Usage; latency: Latency };
+
+const quantiles = (q: Quantiles) => (q.count ? `p50 ${fmtMs(q.p50_ms)} · p95 ${fmtMs(q.p95_ms)}` : "no calls");
+
+function OverviewData({ d, bucket, rangeLabel }: { d: Loaded; bucket: "hour" | "day"; rangeLabel: string }) {
   const { dir } = useConsole();
   const t = d.series.totals;
   const charts = useMemo(() => {
@@ -194,6 +200,7 @@ function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series:
         { label: "output tokens", values: col((g) => g.output_tokens), color: "--chart-2" },
       ],
       cost: [{ label: "cost (USD)", values: col((g) => g.cost_usd), color: "--chart-3", bars: true }],
+      ...latencyCharts(d, bucket),
     };
   }, [d, bucket]);
   const errorRate = t.requests ? Math.round((t.errors / t.requests) * 1000) / 10 : 0;
@@ -223,7 +230,18 @@ function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series:
           <span class="tile-label">Cost</span>
           <span class="tile-value">{fmtUsd(t.cost_usd)}</span>
           {t.unpriced_calls ? <span class="muted">{fmtInt(t.unpriced_calls)} calls not fully priced</span> : null}
-          {t.cache_hits ? <span class="muted">{fmtInt(t.cache_hits)} cache hits · {fmtUsd(t.saved_usd ?? 0)} saved</span> : null}
+        </div>
+        <div class="tile">
+          <span class="tile-label">Latency, p50</span>
+          <span class="tile-value">{fmtMs(d.latency.latency.p50_ms)}</span>
+          <span class="muted">
+            p95 {fmtMs(d.latency.latency.p95_ms)} · first byte {quantiles(d.latency.ttfb)}
+          </span>
+        </div>
+        <div class="tile">
+          <span class="tile-label">Cache hits</span>
+          <span class="tile-value">{fmtInt(t.cache_hits ?? 0)}</span>
+          <span class="muted">{fmtUsd(t.saved_usd ?? 0)} saved</span>
         </div>
       </section>
       {d.series.refusals?.length ? (
@@ -241,7 +259,10 @@ function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series:
         <TimeChart title="Requests and errors" times={d.times} series={charts.requests} format={fmtCompact} bucket={bucket} />
         <TimeChart title="Tokens" times={d.times} series={charts.tokens} format={fmtCompact} bucket={bucket} />
         <TimeChart title="Cost" times={d.times} series={charts.cost} format={usdAxis} bucket={bucket} />
+        <TimeChart title="Latency" times={d.times} series={charts.latency} format={msAxis} bucket={bucket} />
+        <TimeChart title="Time to first byte" times={d.times} series={charts.ttfb} format={msAxis} bucket={bucket} />
       </div>
+      <ErrorsByProvider groups={d.byProvider.groups} />
       <div class="tops">
         <Top
           title="Top keys by spend"
@@ -258,6 +279,61 @@ function OverviewData({ d, bucket, rangeLabel }: { d: { times: number[]; series:
         <Top title="Top models by spend" groups={d.byModel.groups} name={(g) => g.model ?? "none served"} link={(g) => (g.model ? href("logs", { model: g.model }) : undefined)} />
       </div>
     </>
+  );
+}
+
+const msAxis = (n: number) => fmtMs(Math.round(n));
+
+/** p50 and p95 per bucket (a gap where no call was made), with the range's figures as the legend's summary. */
+function latencyCharts(d: Loaded, bucket: "hour" | "day") {
+  const at = new Map((d.latency.groups ?? []).map((g) => [Date.parse(bucket === "day" ? `${g.day}T00:00:00Z` : g.hour!), g]));
+  const col = (f: (g: { latency: Quantiles; ttfb: Quantiles }) => number | null) => d.times.map((x) => (at.has(x) ? f(at.get(x)!) : null));
+  const pair = (which: "latency" | "ttfb") => [
+    { label: "p50", values: col((g) => g[which].p50_ms), color: "--chart-1", summary: fmtMs(d.latency[which].p50_ms) },
+    { label: "p95", values: col((g) => g[which].p95_ms), color: "--chart-2", summary: fmtMs(d.latency[which].p95_ms) },
+  ];
+  return { latency: pair("latency"), ttfb: pair("ttfb") };
+}
+
+/** Errors by the provider that answered (none: no provider was reached, e.g. every target refused at once). */
+function ErrorsByProvider({ groups }: { groups?: UsageGroup[] }) {
+  const rows = (groups ?? []).filter((g) => g.requests > 0).sort((a, b) => b.errors - a.errors || b.requests - a.requests);
+  return (
+    <section class="top" aria-labelledby="errors-provider-h">
+      <h2 id="errors-provider-h">Errors by provider</h2>
+      {rows.length === 0 ? (
+        <p class="muted">No calls in this range.</p>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Provider</th>
+                <th scope="col" class="num">
+                  Requests
+                </th>
+                <th scope="col" class="num">
+                  Errors
+                </th>
+                <th scope="col" class="num">
+                  Error rate
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((g) => (
+                <tr>
+                  <td>{g.provider ? <a href={href("logs", { provider: g.provider, outcome: "error" })}>{g.provider}</a> : "none reached"}</td>
+                  <td class="num">{fmtInt(g.requests)}</td>
+                  <td class="num">{fmtInt(g.errors)}</td>
+                  <td class="num">{Math.round((g.errors / g.requests) * 1000) / 10}%</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
   );
 }
 

@@ -1,6 +1,6 @@
 /** Teams: shared limits and a budget over their keys; each team with its keys and their spend. */
-import { useState } from "preact/hooks";
-import type { TeamFields, TeamRecord } from "../api";
+import { useMemo, useState } from "preact/hooks";
+import { ApiError, type KeyRecord, type TeamFields, type TeamRecord } from "../api";
 import { budgetUse, periodLabel } from "../budget";
 import { useConsole } from "../context";
 import { fmtInt, fmtTime, fmtUsd } from "../format";
@@ -8,15 +8,17 @@ import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
 import { BudgetMeter, keyStatus, Loading } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
-import { BudgetFields, budgetFrom, LimitFields, rateLimitFrom, useAction } from "../ui/form";
-import { KeyTable, limits } from "./keys";
+import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, rateLimitFrom, useAction } from "../ui/form";
+import { KeyModal, KeyTable, limits, useKeySpend, type KeyModalState } from "./keys";
 
 type Modal = { kind: "create" } | { kind: "edit"; team: TeamRecord } | { kind: "delete"; team: TeamRecord };
 const DAY = 86_400_000;
+const NO_KEYS: KeyRecord[] = [];
 
 export function Teams({ route }: { route: Route }) {
-  const { admin, dir, dirLoading, dirError } = useConsole();
+  const { admin, dir, dirLoading, dirError, reloadDir } = useConsole();
   const [modal, setModal] = useState<Modal | null>(null);
+  const [keyModal, setKeyModal] = useState<KeyModalState | null>(null);
   const selected = route.params.get("id");
   // Spend over the last 30 days per team and per key, and each budget's use in its current period.
   const spend = useLoad(async () => {
@@ -33,6 +35,9 @@ export function Teams({ route }: { route: Route }) {
     };
   }, [dir]);
   const team = selected ? dir.teamById.get(selected) : undefined;
+  // One array per directory and team, so the spend read below runs once per change, not once per render.
+  const teamKeys = useMemo(() => (team ? dir.keys.filter((k) => k.team_id === team.id) : NO_KEYS), [dir, team?.id]);
+  const keySpend = useKeySpend(teamKeys);
 
   return (
     <>
@@ -42,9 +47,9 @@ export function Teams({ route }: { route: Route }) {
           New team
         </button>
       </div>
-      {dirError && <ErrorNote error={dirError} prefix="Could not read teams" />}
-      {spend.error && <ErrorNote error={spend.error} prefix="Could not read spend" />}
-      {dirLoading && !dir.teams.length ? (
+      {dirError && <ErrorNote error={dirError} prefix="Could not read teams" retry={reloadDir} />}
+      {spend.error && <ErrorNote error={spend.error} prefix="Could not read spend" retry={spend.reload} />}
+      {dirLoading && !dir.teams.length && !dirError ? (
         <Loading what="teams" />
       ) : !dir.teams.length ? (
         <p class="muted">No teams yet. A team shares rate limits and a budget over its keys.</p>
@@ -117,19 +122,30 @@ export function Teams({ route }: { route: Route }) {
           <h2 id="team-h">
             Team “{team.name}”: keys <span class="muted small">({team.id})</span>
           </h2>
-          <p>
+          <p class="detail-links">
             <a href={href("overview", { team_id: team.id })}>Usage over time</a> · <a href={href("logs", { team_id: team.id })}>Logs</a>
+            <button type="button" class="primary" onClick={() => setKeyModal({ kind: "create", team_id: team.id })}>
+              New key in this team
+            </button>
           </p>
-          <KeyTable keys={dir.keys.filter((k) => k.team_id === team.id)} spend={spend.data?.key ?? new Map()} />
+          <KeyTable keys={teamKeys} spend={spend.data?.key ?? new Map()} budgets={keySpend.data?.budgets} onAction={setKeyModal} />
         </section>
       )}
       {modal && <TeamModal modal={modal} close={() => setModal(null)} />}
+      {keyModal && <KeyModal modal={keyModal} setModal={setKeyModal} />}
     </>
   );
 }
 
+/** The API names keys by id; the console knows their names: "key_… (“name”)". */
+function withKeyNames(e: Error | undefined, names: Map<string, { name: string }>): Error | undefined {
+  if (!e) return e;
+  const message = e.message.replace(/\bkey_[A-Za-z0-9_-]+/g, (id) => (names.has(id) ? `“${names.get(id)!.name}” (${id})` : id));
+  return message === e.message ? e : new ApiError(message, (e as ApiError).code ?? 0, (e as ApiError).status);
+}
+
 function TeamModal({ modal, close }: { modal: Modal; close: () => void }) {
-  const { admin, reloadDir } = useConsole();
+  const { admin, dir, reloadDir } = useConsole();
   const act = useAction();
   const done = () => (reloadDir(), close());
   switch (modal.kind) {
@@ -145,12 +161,28 @@ function TeamModal({ modal, close }: { modal: Modal; close: () => void }) {
           <TeamForm team={modal.team} submit="Save changes" busy={act.busy} error={act.error} onSubmit={(f) => act.run(() => admin.updateTeam(modal.team.id, f, modal.team.revision), done)} />
         </Dialog>
       );
-    case "delete":
+    case "delete": {
+      const keys = dir.keys.filter((k) => k.team_id === modal.team.id && keyStatus(k) !== "revoked");
       return (
-        <Confirm title={`Delete team “${modal.team.name}”?`} action="Delete team" danger busy={act.busy} error={act.error} onClose={close} onConfirm={() => act.run(() => admin.deleteTeam(modal.team.id), () => (done(), navigate("teams")))}>
+        <Confirm title={`Delete team “${modal.team.name}”?`} action="Delete team" danger busy={act.busy} error={withKeyNames(act.error, dir.keyById)} onClose={close} onConfirm={() => act.run(() => admin.deleteTeam(modal.team.id), () => (done(), navigate("teams")))}>
           <p>The team and its limits go away. A team that still has keys cannot be deleted: move or revoke them first.</p>
+          {keys.length > 0 && (
+            <p>
+              It still has {keys.length === 1 ? "this key" : `these ${keys.length} keys`}:{" "}
+              {keys.slice(0, 10).map((k, i) => (
+                <>
+                  {i ? ", " : ""}
+                  <a href={href("keys", { team_id: modal.team.id, q: k.name })} onClick={close}>
+                    {k.name}
+                  </a>
+                </>
+              ))}
+              {keys.length > 10 ? ` and ${keys.length - 10} more` : ""}.
+            </p>
+          )}
         </Confirm>
       );
+    }
   }
 }
 
@@ -168,10 +200,11 @@ function TeamForm(props: { team?: TeamRecord; submit: string; busy: boolean; err
       <label class="wide">
         Name <span class="req">(required)</span>
         <input name="name" required maxLength={200} defaultValue={t?.name} autocomplete="off" />
+        <FieldError name="name" error={props.error} />
       </label>
-      <LimitFields value={t?.rate_limit} />
-      <BudgetFields value={t?.budget} />
-      {props.error && <ErrorNote error={props.error} />}
+      <LimitFields value={t?.rate_limit} error={props.error} />
+      <BudgetFields value={t?.budget} error={props.error} />
+      <FormError error={props.error} />
       <div class="actions wide">
         <button type="submit" class="primary" disabled={props.busy}>
           {props.submit}

@@ -9,7 +9,10 @@ import { fmtTime } from "../format";
 
 export interface Series {
   label: string;
-  values: number[];
+  /** null: no figure in that bucket (a gap, not a zero). */
+  values: (number | null)[];
+  /** What the legend shows while the pointer is off the chart; default: the range's total. */
+  summary?: string;
   /** A CSS variable holding the colour, e.g. `--chart-1`. */
   color: string;
   bars?: boolean;
@@ -68,8 +71,9 @@ export function TimeChart(props: {
       // Half a bucket of room at each end, so the first and last bars are drawn whole.
       scales: { x: { time: true, range: (_u, min, max) => [min - half, max + half] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [{ ...axis, values: (_u, ticks) => ticks.map((t, i) => timeTick(t * 1e3, i === 0, bucket)) }, { ...axis, size: 64, values: (_u, ticks) => ticks.map(format) }],
+      // Off the chart the legend shows the whole range (totals, or each series' summary), not placeholder dashes.
       series: [
-        { label: `${bucket} (UTC)`, value: (_u, v) => (v == null ? "—" : bucketLabel(v * 1e3, bucket)) },
+        { label: `${bucket} (UTC)`, value: (_u, v) => (v == null ? "whole range" : bucketLabel(v * 1e3, bucket)) },
         ...series.map((s) => {
           const color = css(s.color);
           return {
@@ -79,12 +83,12 @@ export function TimeChart(props: {
             fill: s.bars ? color : undefined,
             paths: s.bars ? bars : undefined,
             points: { show: !s.bars && times.length < 60, size: 5, fill: color },
-            value: (_u: uPlot, v: number | null) => (v == null ? "—" : format(v)),
+            value: (_u: uPlot, v: number | null, _s: number, idx: number | null) => (idx == null ? summaryOf(s, format) : v == null ? "none" : format(v)),
           };
         }),
       ],
     };
-    const chart = new uPlot(opts, [times.map((t) => t / 1e3), ...series.map((s) => s.values)], el);
+    const chart = new uPlot(opts, [times.map((t) => t / 1e3), ...series.map((s) => s.values)] as uPlot.AlignedData, el);
     const ro = new ResizeObserver(() => chart.setSize({ width: Math.max(el.clientWidth, 240), height: 220 }));
     ro.observe(el);
     return () => {
@@ -93,7 +97,7 @@ export function TimeChart(props: {
     };
   }, [times, series, format, bucket, scheme]);
 
-  const total = series.map((s) => `${s.label} ${format(s.values.reduce((a, b) => a + b, 0))}`).join(", ");
+  const total = series.map((s) => `${s.label} ${summaryOf(s, format)}`).join(", ");
   return (
     <figure class="chart">
       <figcaption>{props.title}</figcaption>
@@ -114,11 +118,11 @@ export function TimeChart(props: {
             </thead>
             <tbody>
               {times.map((t, i) =>
-                series.some((s) => s.values[i]) ? (
+                series.some((s) => s.values[i] !== null && s.values[i] !== 0) ? (
                   <tr>
                     <td>{bucketLabel(t, bucket)}</td>
                     {series.map((s) => (
-                      <td class="num">{format(s.values[i] ?? 0)}</td>
+                      <td class="num">{s.values[i] === null ? "—" : format(s.values[i] ?? 0)}</td>
                     ))}
                   </tr>
                 ) : null,
@@ -130,3 +134,6 @@ export function TimeChart(props: {
     </figure>
   );
 }
+
+/** A series over the whole range: its summary, else its total. */
+const summaryOf = (s: Series, format: (n: number) => string) => s.summary ?? `${format(s.values.reduce<number>((a, b) => a + (b ?? 0), 0))} total`;

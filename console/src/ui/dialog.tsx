@@ -74,13 +74,19 @@ export function Confirm(props: {
   );
 }
 
-export function ErrorNote({ error, prefix }: { error: Error; prefix?: string }) {
+/** An API refusal in words; `retry` (a read that failed) offers to try again, e.g. when the gateway was down. */
+export function ErrorNote({ error, prefix, retry }: { error: Error; prefix?: string; retry?: () => void }) {
   const code = (error as { code?: number }).code;
   return (
     <p class="error" role="alert">
       {prefix ? `${prefix}: ` : ""}
       <span class="message">{error.message}</span>
       {code ? <span class="muted"> (HTTP {code})</span> : null}
+      {retry && (
+        <button type="button" class="retry" onClick={retry}>
+          Try again
+        </button>
+      )}
     </p>
   );
 }

@@ -53,7 +53,7 @@ export function FilterForm(props: {
  * row matches, else the table `render` makes of the rows.
  */
 export function ListBody<T>(props: {
-  load: { error?: Error; loading: boolean };
+  load: { error?: Error; loading: boolean; reload?: () => void };
   what: string;
   rows: T[] | undefined;
   empty: string;
@@ -62,9 +62,9 @@ export function ListBody<T>(props: {
   const { load, what, rows } = props;
   return (
     <>
-      {load.error && <ErrorNote error={load.error} prefix={`Could not read ${what}`} />}
+      {load.error && <ErrorNote error={load.error} prefix={`Could not read ${what}`} retry={load.reload} />}
       <div aria-busy={load.loading}>
-        {!rows ? <Loading what={what} /> : rows.length === 0 ? <p class="muted">{props.empty}</p> : <div class="table-wrap">{props.render(rows)}</div>}
+        {!rows ? !load.error && <Loading what={what} /> : rows.length === 0 ? <p class="muted">{props.empty}</p> : <div class="table-wrap">{props.render(rows)}</div>}
       </div>
     </>
   );

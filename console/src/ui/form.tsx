@@ -1,17 +1,61 @@
 /** Form pieces keys and teams share: rate limits, budgets, and running one admin write at a time. */
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { KeyRecord } from "../api";
+import { ErrorNote } from "./dialog";
 
-export function LimitFields({ value }: { value: KeyRecord["rate_limit"] }) {
+/** Where the API's field paths (`budget.max_usd: …`) are entered in the console's forms. */
+const FIELD_INPUT: Record<string, string> = {
+  name: "name", team_id: "team_id", models: "models", providers: "providers", fallbacks: "fallbacks", expires_at: "expires_at",
+  rate_limit: "rpm", "rate_limit.rpm": "rpm", "rate_limit.tpm": "tpm", budget: "max_usd", "budget.max_usd": "max_usd", "budget.period": "period",
+};
+
+/** The form field an API refusal concerns (its message names the field's path first), if any. */
+export function fieldOf(error: Error | undefined): string | undefined {
+  if (!error) return undefined;
+  const m = /(?:^|: |; )(name|team_id|models|providers|fallbacks|expires_at|rate_limit(?:\.rpm|\.tpm)?|budget(?:\.max_usd|\.period)?)\b/.exec(error.message);
+  return m ? FIELD_INPUT[m[1]!] : undefined;
+}
+
+/** A refusal shown beside the field it concerns; that field is marked invalid and given focus. */
+export function FieldError({ name, error }: { name: string; error?: Error }) {
+  const mine = !!error && fieldOf(error) === name;
+  useEffect(() => {
+    const el = document.querySelector<HTMLElement>(`dialog [name="${name}"]`);
+    if (!el) return;
+    if (mine) {
+      el.setAttribute("aria-invalid", "true");
+      el.setAttribute("aria-errormessage", `${name}-error`);
+      el.focus();
+    } else {
+      el.removeAttribute("aria-invalid");
+      el.removeAttribute("aria-errormessage");
+    }
+  }, [mine, error, name]);
+  const code = (error as { code?: number } | undefined)?.code;
+  // Phrasing content, so it may sit inside the field's <label>.
+  return mine ? (
+    <span id={`${name}-error`} class="error field-error" role="alert">
+      <span class="message">{error!.message}</span>
+      {code ? <span class="muted"> (HTTP {code})</span> : null}
+    </span>
+  ) : null;
+}
+
+/** A refusal that concerns no one field: shown at the foot of the form. */
+export const FormError = ({ error }: { error?: Error }) => (error && !fieldOf(error) ? <ErrorNote error={error} /> : null);
+
+export function LimitFields({ value, error }: { value: KeyRecord["rate_limit"]; error?: Error }) {
   return (
     <>
       <label>
         Requests per minute
         <input name="rpm" type="number" min={1} step={1} inputMode="numeric" defaultValue={value?.rpm ?? ""} placeholder="no limit" />
+        <FieldError name="rpm" error={error} />
       </label>
       <label>
         Tokens per minute
         <input name="tpm" type="number" min={1} step={1} inputMode="numeric" defaultValue={value?.tpm ?? ""} placeholder="no limit" />
+        <FieldError name="tpm" error={error} />
       </label>
     </>
   );
@@ -27,12 +71,13 @@ const PERIODS = [
 
 // Uncontrolled <select>s take their starting value from `selected` options: Preact has no `defaultValue` for a
 // select, and a `value` prop would be re-applied (undoing the operator's choice) on every re-render.
-export function BudgetFields({ value }: { value: KeyRecord["budget"] }) {
+export function BudgetFields({ value, error }: { value: KeyRecord["budget"]; error?: Error }) {
   return (
     <>
       <label>
         Budget (USD)
         <input name="max_usd" type="number" min={0} step="any" inputMode="decimal" defaultValue={value?.max_usd ?? ""} placeholder="no budget" />
+        <FieldError name="max_usd" error={error} />
       </label>
       <label>
         Budget period
@@ -43,6 +88,7 @@ export function BudgetFields({ value }: { value: KeyRecord["budget"] }) {
             </option>
           ))}
         </select>
+        <FieldError name="period" error={error} />
       </label>
     </>
   );
@@ -84,3 +130,4 @@ export function useAction() {
   };
   return { busy, error, run };
 }
+

@@ -150,6 +150,19 @@ export class CredentialPool<M = unknown> {
     return until > now ? until : 0;
   }
 
+  /**
+   * This isolate's cool-downs of the pool's credentials still running at `now` (the admin Providers page):
+   * `model` null when the credential itself was refused (every model), else the model it was throttled at.
+   */
+  cooling(now = Date.now()): { label: string; model: string | null; until: number; strikes: number }[] {
+    const out = [];
+    for (const [k, h] of health) {
+      const [provider, label = "", model] = k.split("\n");
+      if (provider === this.provider && h.until > now) out.push({ label, model: model ?? null, until: h.until, strikes: h.strikes });
+    }
+    return out;
+  }
+
   private key(c: Credential<M>, model?: string): string {
     return model === undefined ? `${this.provider}\n${c.label}` : `${this.provider}\n${c.label}\n${model}`;
   }

@@ -9,7 +9,8 @@ import { USAGE_SHARDS, usageShard } from "../../usage/buffer";
 import { describeError } from "../../lib/describe-error";
 import { archiveState, compactUsage, retentionDays } from "../../usage/compact";
 import { queryAllLogs } from "../../usage/logs";
-import { decodeCursor, LogsQuery, queryUsage, UsageQuery } from "../../usage/queries";
+import { decodeCursor, groupField, groupLabel, LogsQuery, queryLatency, queryUsage, UsageQuery } from "../../usage/queries";
+import { LATENCY_BOUNDS, TTFB_BOUNDS } from "../../usage/rollups";
 import { queryRefusals, withRefusals } from "../../usage/refusals";
 import { pageLimit, parseQuery } from "./json";
 
@@ -41,6 +42,45 @@ usageApp.get("/", async (c) => {
     archive,
   });
 });
+
+/**
+ * GET /admin/usage/latency: latency and time to first byte, p50 and p95, over the range and per group (the same
+ * filters and groupings as /admin/usage), estimated from the rollups' histograms: within a bucket by linear
+ * interpolation, so a figure is as fine as its bucket (docs/routes.md lists the bounds).
+ */
+usageApp.get("/latency", async (c) => {
+  const q = parseQuery(c, UsageQuery);
+  const { all, groups } = await queryLatency(c.env.DB, q);
+  const figures = (h: { latency: number[]; ttfb: number[] }) => ({ latency: quantiles(h.latency, LATENCY_BOUNDS), ttfb: quantiles(h.ttfb, TTFB_BOUNDS) });
+  return c.json({
+    from: q.from === undefined ? null : new Date(q.from).toISOString(),
+    to: q.to === undefined ? null : new Date(q.to).toISOString(),
+    group_by: q.group_by ?? null,
+    ...figures(all),
+    ...(q.group_by ? { groups: groups.map((g) => ({ [groupField(q.group_by!)]: groupLabel(q.group_by!, g.grp), ...figures(g.h) })) } : {}),
+  });
+});
+
+/** p50 and p95 (ms) of a histogram; null with no calls. Past the last bound a figure is that bound (a floor). */
+function quantiles(counts: number[], bounds: readonly number[]) {
+  const n = counts.reduce((a, b) => a + b, 0);
+  const at = (q: number) => {
+    if (!n) return null;
+    const rank = q * n;
+    let seen = 0;
+    for (let i = 0; i < counts.length; i++) {
+      const k = counts[i]!;
+      if (k && seen + k >= rank) {
+        const lo = i ? bounds[i - 1]! : 0;
+        const hi = bounds[i] ?? lo;
+        return Math.round(lo + ((hi - lo) * (rank - seen)) / k);
+      }
+      seen += k;
+    }
+    return bounds[bounds.length - 1]!;
+  };
+  return { count: n, p50_ms: at(0.5), p95_ms: at(0.95) };
+}
 
 /** Compaction now, as the cron does it: one run of bounded chunks; `done: false` says another run has more to do. */
 usageApp.post("/compact", async (c) => c.json(await compactUsage(c.env)));
