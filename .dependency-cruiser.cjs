@@ -41,6 +41,7 @@ const FOUNDATIONS = [
   "src/keys/", // the virtual key as stored (schema, KV store)
   "src/gemini/", // Gemini's wire format, the error type, secret redaction
   "src/env\\.ts$", // the bindings, vars and secrets
+  "src/alerts/", // the alert outbox: admission (budgets), the pools (cool-downs) and the cron raise alerts
 ];
 
 /** Calls the stages; may import anything, and only the wiring imports it. */
@@ -58,6 +59,7 @@ const WIRING = [
   "src/live/", // the Live relay
   "src/resources/", // files, caches, batches, operations
   "src/audit/", // the admin audit trail
+  "src/observe/", // /admin/metrics from the usage rollups
 ];
 
 const under = (paths) => `^(${paths.join("|")})`;

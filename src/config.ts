@@ -2,6 +2,8 @@
  * Everything derived from the Worker's vars and secrets, parsed once per isolate (keyed by the env object, which
  * the runtime reuses across requests) and never on the hot path.
  */
+import { cooledListener } from "./alerts/cooled";
+import { alertSettings } from "./alerts/settings";
 import * as z from "zod/mini";
 import type { Env } from "./env";
 import { ANTHROPIC_DEFAULT_BASE_URL, anthropicProvider } from "./providers/anthropic";
@@ -153,6 +155,7 @@ function buildConfig(env: Env): Config {
       console.error(`config PROVIDER_KEYS: no provider "${name}" takes keys; entry ignored`);
     }
   }
+  if (alertSettings(env)) for (const p of providers.values()) p.pool.onCooled = cooledListener(env);
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
