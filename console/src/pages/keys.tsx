@@ -181,9 +181,16 @@ export function KeyTable(props: {
   );
 }
 
+/** "1,200 req/min, 2,000,000 tokens/min": each limit kept on one line, the two may wrap (a narrow column at 1280 px). */
 export function limits(r: KeyRecord["rate_limit"]) {
   const parts = [r?.rpm ? `${fmtInt(r.rpm)} req/min` : "", r?.tpm ? `${fmtInt(r.tpm)} tokens/min` : ""].filter(Boolean);
-  return parts.length ? parts.join(", ") : "—";
+  if (!parts.length) return "—";
+  return parts.map((t, i) => (
+    <>
+      {i ? ", " : ""}
+      <span class="nowrap">{t}</span>
+    </>
+  ));
 }
 
 export function KeyModal({ modal, setModal }: { modal: KeyModalState; setModal: (m: KeyModalState | null) => void }) {
