@@ -3,6 +3,7 @@
  * the action and its fields before → after, never the secret; a filter narrows the list; a team_admin (who may not
  * read the trail) has no Audit link. Also: at 1280 px the team page's key table keeps every action in view.
  */
+import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../e2e/harness";
@@ -28,6 +29,11 @@ async function go(p: Page, hash: string, heading: string) {
   await p.goto(`${gw.url}/console/${hash}`);
   await p.getByRole("heading", { name: heading, level: 1 }).waitFor();
   await p.waitForFunction((h) => document.querySelector("main")?.dataset.hash === h && !document.querySelector('main [aria-busy="true"]') && !/Loading/.test(document.querySelector("main")?.textContent ?? ""), hash);
+}
+
+/** `CONSOLE_SCREENSHOTS=1` also writes docs/console-audit.png (as console.test.ts does for the other pages). */
+async function shot(p: Page, name: string) {
+  if (process.env.CONSOLE_SCREENSHOTS) await p.screenshot({ path: path.join(import.meta.dirname, "..", "..", "docs", `console-${name}.png`) });
 }
 
 const navLinks = (p: Page) => p.getByRole("navigation", { name: "Console" }).getByRole("link").allTextContents();
@@ -81,6 +87,7 @@ describe("console audit", () => {
     const main = (await p.locator("main").textContent()) ?? "";
     expect(main).not.toContain(secret);
     expect(main).not.toContain(secret.slice(-16));
+    await shot(p, "audit");
 
     // Filter: only key.update rows.
     await p.getByLabel("Action").selectOption("key.update");
