@@ -53,6 +53,7 @@ const WIRING = [
   "src/pipeline/", // the call orchestrator: body, attempt loop, respond, record
   "src/hooks/", // plug-ins around the attempt loop and on every answer and row
   "src/cache/", // the response cache: a hook
+  "src/guardrails/", // the guardrail policies, a hook
   "src/catalog/", // the models list
   "src/live/", // the Live relay
   "src/resources/", // files, caches, batches, operations

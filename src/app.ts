@@ -6,6 +6,7 @@ import { discardUnread } from "./pipeline/body";
 import { authorize } from "./routes/admin/access";
 import { auditApp } from "./routes/admin/audit";
 import { cacheApp } from "./routes/admin/cache";
+import { guardrailsApp } from "./routes/admin/guardrails";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
 import { providersApp } from "./routes/admin/providers";
@@ -43,6 +44,7 @@ export function buildApp() {
   admin.route("/audit", auditApp);
   admin.route("/providers", providersApp);
   admin.route("/cache", cacheApp);
+  admin.route("/guardrails", guardrailsApp);
   app.route("/admin", admin);
 
   // /console and /docs are static files (wrangler.toml [assets]) served before the Worker runs.

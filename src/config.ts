@@ -21,6 +21,7 @@ import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./provi
 import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
 import { RESERVED_NAMES } from "./lib/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
+import { parseGuardrails, type Guardrails } from "./guardrails/policy";
 import { Price, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 /** What `CORS_ORIGINS` allows: any origin, or these (as `URL.origin` writes them). */
@@ -52,6 +53,8 @@ export interface Config {
   cors?: CorsPolicy;
   /** Takes every configured secret (every pool's keys, the admin token) out of text a caller or the usage log sees. */
   redact: Redactor;
+  /** `GUARDRAILS` parsed (its error kept, never dropped); undefined when unset: no guardrail hook at all. */
+  guardrails?: Guardrails;
 }
 
 /**
@@ -162,6 +165,7 @@ function buildConfig(env: Env): Config {
     // Every secret any pool holds (and the admin token), known once the providers are built.
     redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => [...p.pool.secrets, ...(p.resources?.secrets ?? [])])]),
     cors: corsPolicy(env.CORS_ORIGINS),
+    guardrails: parseGuardrails(env.GUARDRAILS, new Set(providers.keys())),
   };
 }
 
