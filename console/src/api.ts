@@ -23,6 +23,16 @@ export type TokenFields = Pick<TokenRecord, "name" | "role" | "team_id">;
 export type NewToken = TokenRecord & { token: string };
 export type NewKey = KeyRecord & { key: string };
 
+/** One admin write as GET /admin/audit shows it: never a secret or hash. */
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: { id: string; name: string; role: string };
+  action: string;
+  target: string;
+  changes: Record<string, { before: unknown; after: unknown }>;
+}
+
 export interface Totals {
   requests: number;
   errors: number;
@@ -220,6 +230,8 @@ export class Admin {
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>
     this.get<{ logs: CallRecord[]; next_cursor?: string }>("/logs", { ...f });
   providers = () => this.get<ProvidersView>("/providers");
+  audit = (f: { actor?: string; action?: string; target?: string; from?: number; to?: number; limit?: number; cursor?: string }) =>
+    this.get<{ entries: AuditEntry[]; next_cursor?: string }>("/audit", { ...f });
   resources = (f: { key_id?: string; team_id?: string; kind?: string; limit?: number; cursor?: string }) =>
     this.get<{ resources: ResourceView[]; next_cursor?: string }>("/resources", { ...f });
 }

@@ -73,6 +73,7 @@ const PAGES = [
   ["#/resources", "Resources"],
   ["#/providers", "Providers"],
   ["#/tokens", "Tokens"],
+  ["#/audit", "Audit"],
   ["#/playground", "Playground"],
 ] as const;
 

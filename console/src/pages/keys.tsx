@@ -97,8 +97,10 @@ export function KeyTable(props: {
   onAction?: (m: KeyModalState) => void;
   spend?: Map<string, number>;
   budgets?: Map<string, BudgetUse>;
+  /** Leave out the Team column (the team page: every key is in that team), so the actions fit at laptop width. */
+  inTeam?: boolean;
 }) {
-  const { keys, onAction, spend, budgets } = props;
+  const { keys, onAction, spend, budgets, inTeam } = props;
   const { dir, may } = useConsole();
   if (!keys.length) return <p class="muted">No keys match.</p>;
   return (
@@ -107,7 +109,7 @@ export function KeyTable(props: {
         <thead>
           <tr>
             <th scope="col">Name</th>
-            <th scope="col">Team</th>
+            {!inTeam && <th scope="col">Team</th>}
             <th scope="col">Status</th>
             <th scope="col">Secret</th>
             <th scope="col">Limits</th>
@@ -126,7 +128,7 @@ export function KeyTable(props: {
                   <span class="name">{k.name}</span>
                   <span class="muted mono small">{k.id}</span>
                 </th>
-                <td data-label="Team">{k.team_id ? <a href={href("teams", { id: k.team_id })}>{teamName(dir.teamById, k.team_id)}</a> : "—"}</td>
+                {!inTeam && <td data-label="Team">{k.team_id ? <a href={href("teams", { id: k.team_id })}>{teamName(dir.teamById, k.team_id)}</a> : "—"}</td>}
                 <td data-label="Status">
                   <StatusBadge status={st} />
                 </td>
@@ -179,9 +181,16 @@ export function KeyTable(props: {
   );
 }
 
+/** "1,200 req/min, 2,000,000 tokens/min": each limit kept on one line, the two may wrap (a narrow column at 1280 px). */
 export function limits(r: KeyRecord["rate_limit"]) {
   const parts = [r?.rpm ? `${fmtInt(r.rpm)} req/min` : "", r?.tpm ? `${fmtInt(r.tpm)} tokens/min` : ""].filter(Boolean);
-  return parts.length ? parts.join(", ") : "—";
+  if (!parts.length) return "—";
+  return parts.map((t, i) => (
+    <>
+      {i ? ", " : ""}
+      <span class="nowrap">{t}</span>
+    </>
+  ));
 }
 
 export function KeyModal({ modal, setModal }: { modal: KeyModalState; setModal: (m: KeyModalState | null) => void }) {

@@ -140,7 +140,7 @@ export function Teams({ route }: { route: Route }) {
               </button>
             )}
           </p>
-          <KeyTable keys={teamKeys} spend={may.readGlobal ? (spend.data?.key ?? new Map()) : undefined} budgets={keySpend.data?.budgets} onAction={setKeyModal} />
+          <KeyTable keys={teamKeys} spend={may.readGlobal ? (spend.data?.key ?? new Map()) : undefined} budgets={keySpend.data?.budgets} onAction={setKeyModal} inTeam />
         </section>
       )}
       {modal && <TeamModal modal={modal} close={() => setModal(null)} />}
