@@ -16,6 +16,7 @@
  */
 import type { Env } from "../env";
 import { archiveKey, putVerified } from "./archive";
+import { USAGE_SHARDS, usageShard } from "./buffer";
 import { rowToRecord, type UsageRow } from "./queries";
 import { DAY_MS, FOLD_DAY, HOUR_MS } from "./rollups";
 
@@ -39,6 +40,20 @@ export function retentionDays(env: Pick<Env, "USAGE_RETENTION_DAYS">): number {
   const n = Number(env.USAGE_RETENTION_DAYS);
   return env.USAGE_RETENTION_DAYS !== undefined && env.USAGE_RETENTION_DAYS !== "" && Number.isFinite(n) && n > 0 ? n : DEFAULT_RETENTION_DAYS;
 }
+
+/**
+ * Whether a buffer shard holds rows D1 has not taken for a while (spilled to R2, or D1 failing): those rows may be
+ * older than the window by the time they are written, and D1 takes no row before the compaction point (they would be
+ * lost, uncounted), so the point waits for them. An object so tests can make a shard look stuck.
+ */
+export const usageBacklog = {
+  async held(env: Partial<Pick<Env, "USAGE_BUFFER">>): Promise<boolean> {
+    const ns = env.USAGE_BUFFER;
+    if (!ns) return false;
+    const all = await Promise.all(Array.from({ length: USAGE_SHARDS }, (_, i) => usageShard(ns, i).counts()));
+    return all.some((c) => c.spilled > 0 || c.failing_since !== null);
+  },
+};
 
 export interface ArchiveState {
   /** Rows before this (ms, a whole hour) are not in D1, or are on their way to the archive. */
@@ -70,6 +85,8 @@ export interface CompactResult {
   hour_rollups_dropped: number;
   /** Whether everything due was done (false: the next run continues). */
   done: boolean;
+  /** Why the compaction point did not rise this run. */
+  held?: string;
   /** Why nothing was moved, when nothing could be. */
   skipped?: string;
 }
@@ -80,7 +97,9 @@ export interface CompactOptions {
   chunkRows?: number;
 }
 
-export async function compactUsage(env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAGE_RETENTION_DAYS">, opts: CompactOptions = {}): Promise<CompactResult> {
+export async function compactUsage(
+  env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAGE_RETENTION_DAYS"> & Partial<Pick<Env, "USAGE_BUFFER">>, opts: CompactOptions = {},
+): Promise<CompactResult> {
   const db = env.DB;
   const result: CompactResult = {
     compacted_before: null, archived_rows: 0, archive_objects: 0, archive_bytes: 0, minute_rollups_dropped: 0, refusal_rows_folded: 0, days_folded: 0,
@@ -91,8 +110,10 @@ export async function compactUsage(env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAG
   const bucket = env.USAGE_ARCHIVE;
   if (!bucket) return { ...result, done: daysDone, skipped: "no USAGE_ARCHIVE binding: rows stay in D1" };
   const cutoff = Math.floor((now - retentionDays(env) * DAY_MS) / HOUR_MS) * HOUR_MS;
-  // Raised, never lowered (a run with an older clock or a longer window leaves it).
-  await db.prepare("UPDATE usage_state SET num = max(num, ?) WHERE name = 'compacted_before'").bind(cutoff).run();
+  // Raised, never lowered (a run with an older clock or a longer window leaves it); held while the buffer holds
+  // rows D1 refused, which may be older than the window when they come back (rows below the point still move).
+  if (await usageBacklog.held(env)) result.held = "the usage buffer holds rows D1 refused: the compaction point waits for them";
+  else await db.prepare("UPDATE usage_state SET num = max(num, ?) WHERE name = 'compacted_before'").bind(cutoff).run();
   const { compacted_before: before } = await archiveState(db);
   result.compacted_before = new Date(before).toISOString();
 

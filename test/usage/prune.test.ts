@@ -6,9 +6,13 @@
  * Its own era, after every other compaction test's (the compaction point only rises).
  */
 import { env } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 import { usageLog } from "../../src/governance/usage-log";
-import { compactUsage, HOURLY_MIN_DAYS } from "../../src/usage/compact";
+import { archiveState, compactUsage, HOURLY_MIN_DAYS, usageBacklog } from "../../src/usage/compact";
 import type { CallRecord } from "../../src/usage/row";
 import { DAY_MS, HOUR_MS, writeRows } from "../../src/usage/rollups";
 import { admin } from "../helpers/worker";
@@ -109,5 +113,33 @@ describe("hourly rollups pruned", () => {
     const again = await compactUsage(env, { now });
     expect(again).toMatchObject({ days_folded: 0, hour_rollups_dropped: 0, done: true });
     await check();
+  });
+
+  it("holds the compaction point while the buffer holds rows D1 refused: they come back older than the window and count once", async () => {
+    const tag = `ph-${crypto.randomUUID().slice(0, 8)}`;
+    const t = t0 + 60 * DAY_MS; // after the test above's rows and compaction point
+    const rows = Array.from({ length: 50 }, (_, i) => ({ ...record(tag, i), ts: t + i * 60_000 }));
+    const first = await compactUsage(env, { now: t });
+    const point = (await archiveState(env.DB)).compacted_before;
+    expect(first.held).toBeUndefined();
+    expect(point).toBeLessThanOrEqual(t);
+
+    // D1 refuses a shard's writes for long (its rows spilled); compaction, 10 days on, leaves the point where it was.
+    vi.spyOn(usageBacklog, "held").mockResolvedValue(true);
+    const later = t + 10 * DAY_MS;
+    expect((await compactUsage(env, { now: later })).held).toMatch(/holds rows D1 refused/);
+    expect((await archiveState(env.DB)).compacted_before).toBe(point);
+    // The rows come back, 10 days old (older than the 7-day window): stored and counted.
+    expect((await writeRows(env.DB, JSON.stringify(rows), `test:${tag}`)).ids.size).toBe(50);
+    vi.mocked(usageBacklog.held).mockResolvedValue(false);
+    for (let i = 0; i < 20 && !(await compactUsage(env, { now: later })).done; i++);
+    expect((await archiveState(env.DB)).compacted_before).toBeGreaterThan(t + 50 * 60_000);
+    expectSame((await usage(`team_id=${tag}-team`)).totals, recount(rows));
+    // In the archive, once: /admin/logs finds every row.
+    const logs = (await (await admin(`/logs?team_id=${tag}-team&limit=100`)).json()) as { logs: CallRecord[] };
+    expect(logs.logs.map((r) => r.request_id).sort()).toEqual(rows.map((r) => r.request_id).sort());
+    // A replay now (the point has passed them) is neither stored nor counted again.
+    expect((await writeRows(env.DB, JSON.stringify(rows.slice(0, 5)), `test:${tag}:again`)).ids.size).toBe(0);
+    expectSame((await usage(`team_id=${tag}-team`)).totals, recount(rows));
   });
 });
