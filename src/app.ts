@@ -16,9 +16,10 @@ import { tokensApp } from "./routes/admin/tokens";
 import { logsApp, usageApp } from "./routes/admin/usage";
 import { cors } from "./routes/cors";
 import { genaiApp } from "./routes/genai";
+import { RememberingRouter, routedPath } from "./http/router";
 
 export function buildApp() {
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ getPath: routedPath, router: new RememberingRouter() });
   // A refusal answered before its (small) body was read: the body is read away after, so the connection stays open
   // for the client's next request (src/pipeline/body.ts). A body refused for its size is never read.
   app.use("*", async (c, next) => {

@@ -49,7 +49,7 @@ export const responseCache: Hook = {
   name: "response-cache",
 
   async beforeUpstream(call, request) {
-    const policy = await activePolicy(call.env, call.key, !!call.usesResources);
+    const policy = await activePolicy(call.env, call.gate.record, !!call.usesResources);
     if (!policy) return;
     const control = request.headers.get("x-edgeway-cache")?.trim().toLowerCase();
     const ttl = Math.min(policy.ttl, lowerTtl(request.headers.get("x-edgeway-cache-ttl")) ?? policy.ttl);

@@ -82,7 +82,7 @@ async function answered(ctx: CallContext, target: Target, r: BeforeUpstream, hoo
     return new AllTargetsFailed(ge, [{ target: targetString(target), status: ge.code, reason, latency_ms: Date.now() - started, skipped: true }]);
   };
   try {
-    assertTargetAllowed(ctx.key, target);
+    assertTargetAllowed(ctx.gate.record, target);
   } catch (e) {
     throw refused(e, "not allowed for key");
   }

@@ -41,6 +41,6 @@ export async function checkSetup(scope: CallScope, gate: Gate, token: PresentedT
   if (!isTargetAllowed(gate.record, target)) throw new GatewayError(403, `model "${name}" is not allowed for key "${gate.record.name}"`);
   const price = scope.config.price(target.provider, target.model);
   if (gate.budgeted && !price) throw unpricedRefusal(name);
-  const usesResources = await assertReferencesOwned(scope.env, scope.key, refs);
+  const usesResources = await assertReferencesOwned(scope.env, gate.record, refs);
   return { message, setup, target, provider, price, usesResources };
 }

@@ -18,7 +18,6 @@ import { redactor } from "../gemini/redact";
 import { clock } from "../governance/clock";
 import type { Gate } from "../governance/gate";
 import type { CallScope } from "../pipeline/context";
-import { recordCall } from "../pipeline/record";
 import { inspectBody, type BodyReferences } from "../pipeline/body";
 import type { Target } from "../lib/target";
 import type { Credential } from "../providers/types";
@@ -205,7 +204,7 @@ class LiveSession {
    * under the credential that holds them: one in another project would be refused by the upstream.
    */
   private async assertUsable(refs: BodyReferences, credential: Credential): Promise<void> {
-    if (await assertReferencesOwned(this.scope.env, this.scope.key, refs)) assertHeldBy(this.resources, credential);
+    if (await assertReferencesOwned(this.scope.env, this.gate.record, refs)) assertHeldBy(this.resources, credential);
   }
 
   /** The setup message: everything a session is checked for, then the upstream socket. */
@@ -219,7 +218,7 @@ class LiveSession {
     // A resumption does not use up a token, but holds one of its live slots as a new session does.
     const sealed = effective.sessionResumption?.handle;
     const resumed = sealed !== undefined && sealed !== null && sealed !== "";
-    const { choice, handle } = await sessionCredential(provider, target, { sealed: resumed ? sealed : undefined, keyId: scope.key.id, usesResources });
+    const { choice, handle } = await sessionCredential(provider, target, { sealed: resumed ? sealed : undefined, keyId: scope.keyId, usesResources });
     const credential = choice.credential;
     if (handle !== undefined) effective = { ...effective, sessionResumption: { ...effective.sessionResumption, handle } };
     // A resumed session stays under the credential it began with.
@@ -264,7 +263,7 @@ class LiveSession {
       if (isObject(update) && typeof update.newHandle === "string" && update.newHandle) {
         const raw = update.newHandle;
         this.toClient(
-          sealHandle(handleSecret(this.credential!), this.scope.key.id, this.credential!.label, raw).then((sealed) => {
+          sealHandle(handleSecret(this.credential!), this.scope.keyId, this.credential!.label, raw).then((sealed) => {
             const out = JSON.stringify({ ...msg, sessionResumptionUpdate: { ...update, newHandle: sealed } });
             return typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
           }),
@@ -370,7 +369,7 @@ class LiveSession {
       // Admission steps under way finish first, so the row's settlement gives back everything they took.
       await Promise.allSettled([this.beginning, this.admission.settled()]);
       await this.tokenHold?.release();
-      recordCall(this.scope, sessionRow(end, wasOpen, { target: this.target, attempts: this.attempts, usage: this.admission.usage, ttfbMs: this.ttfbMs }));
+      this.scope.end(sessionRow(end, wasOpen, { target: this.target, attempts: this.attempts, usage: this.admission.usage, ttfbMs: this.ttfbMs }));
       this.done();
     })();
   }

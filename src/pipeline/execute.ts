@@ -197,7 +197,7 @@ function checkTarget(ctx: CallContext, target: Target, isPrimary: boolean): { pr
   if (!provider) throw skip(new GatewayError(400, `unknown provider "${target.provider}"`), "unknown provider");
   if (ctx.unpriced?.has(targetString(target))) throw skip(refusalFor(ctx.config, target, targetString(target), ctx.action), "no price (budget)", true);
   try {
-    assertTargetAllowed(ctx.key, target);
+    assertTargetAllowed(ctx.gate.record, target);
   } catch (e) {
     // A fallback the key may not use is skipped; a disallowed primary is the caller's error.
     throw skip(e as GatewayError, "not allowed for key");

@@ -2,35 +2,16 @@
  * The last stage: what happened to a call, handed off after the response. A call that used a provider (or failed
  * for any other reason) leaves one usage row; a refusal of the key leaves only a count (src/usage/refusals.ts).
  */
-import { billableOf, costOf, type Billable } from "../usage/cost";
-import { tokensOf, type AttemptInfo, type CallRecord, type Outcome, type SessionInfo } from "../usage/row";
+import { billableOf, costOf } from "../usage/cost";
+import { tokensOf, type CallRecord } from "../usage/row";
 import { minuteOf, REFUSAL_CODES, refusalReason } from "../usage/refusals";
 import { countRefusal, handOffRow } from "../usage/sink";
-import type { UsageMetadata } from "../gemini/schema";
-import type { Target } from "../lib/target";
-import type { CallScope } from "./context";
+import type { CallEnd, CallScope } from "./context";
 import { upstreamAttempts } from "./execute";
 import { afterCall } from "../hooks/after-call";
 import { hooksFor } from "../hooks/registry";
 
-export interface CallEnd {
-  target: Target | null;
-  index: number | null;
-  attempts: AttemptInfo[];
-  status: number;
-  outcome: Outcome;
-  error: string | null;
-  usage: UsageMetadata | undefined;
-  ttfbMs: number | null;
-  /** A Live session's close and tokens by modality. */
-  session?: SessionInfo;
-  /** What the call used when the caller counted it itself (a Live session); else read from `usage` and `units`. */
-  billable?: Billable;
-  /** What the answer or request tells and usageMetadata does not: images made, seconds of video, cache storage. */
-  units?: Parameters<typeof billableOf>[1];
-  /** A hook answered the call before any upstream (src/hooks/hook.ts): nothing was used, nothing is priced. */
-  answeredBy?: string;
-}
+export type { CallEnd };
 
 export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
   // A hook's answer used nothing upstream, whatever its usageMetadata says: no tokens, no cost (src/hooks/hook.ts).
@@ -41,8 +22,8 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
   return {
     request_id: ctx.requestId,
     ts: ctx.startedAt,
-    key_id: ctx.key.id,
-    team_id: ctx.key.team_id ?? null,
+    key_id: ctx.keyId,
+    team_id: ctx.teamId,
     // Bounded: a rejected model string is whatever the caller sent.
     requested_model: ctx.requestedModel.slice(0, 300),
     provider: end.target?.provider ?? null,

@@ -8,9 +8,8 @@ import type { GenerateContentResponse, UsageMetadata } from "../gemini/schema";
 import type { GeminiJson } from "../providers/types";
 import { errorResponse, GatewayError, redactError, toGatewayError } from "../gemini/errors";
 import { SseFrames } from "../streaming/sse";
-import type { CallContext, CallScope } from "./context";
+import type { CallContext, CallEnd, CallScope } from "./context";
 import { streamError, upstreamAttempts, type Served } from "./execute";
-import { recordCall, type CallEnd } from "./record";
 import { answerRedactor } from "./redact-answer";
 import type { Answered } from "../hooks/before-upstream";
 import { answerTap, type AnswerTap } from "../hooks/answer";
@@ -50,7 +49,7 @@ async function respondJsonHooked(ctx: CallContext, s: Answered, shown: GeminiJso
 function jsonResponse(ctx: CallContext, s: Answered, shown: GeminiJson | undefined, h: Record<string, string>): Response {
   h["content-type"] = JSON_TYPE;
   const body = shown && shown !== s.json ? JSON.stringify(shown) : (s.raw ?? JSON.stringify(s.json));
-  recordCall(ctx, {
+  ctx.end({
     target: s.target, index: s.index, attempts: s.attempts, status: 200, outcome: "ok", error: null,
     usage: usedBy(ctx, s), ttfbMs: Date.now() - ctx.startedAt, units: imagesMade(ctx, s), answeredBy: s.answeredBy,
   });
@@ -92,7 +91,7 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
   const end = (outcome: "ok" | "error" | "aborted", status: number, error: string | null) => {
     // A stream that ended early is charged what it used: the provider's figures so far, else the estimates.
     const final = outcome === "ok" && usage?.candidatesTokenCount !== undefined ? usage : charged(ctx, usage ?? partialUsage?.(), sentChars);
-    recordCall(ctx, { target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs, answeredBy: s.answeredBy });
+    ctx.end({ target: s.target, index: s.index, attempts: s.attempts, status, outcome, error, usage: final, ttfbMs, answeredBy: s.answeredBy });
   };
   // The client went away: its signal (a deployed runtime aborts it when the client disconnects) or its side of the
   // stream cancelled, which the runtime reports on the next write (and `closed` then fails too). Whatever the loop
@@ -202,14 +201,17 @@ class ClientGone extends Error {
   }
 }
 
-/** Any failure of an attributed call: one usage row, then the Gemini error. `attempts` is empty before execute. */
+/**
+ * Any failure of an attributed call: its outcome (for its one row: src/http/call.ts), then the Gemini error.
+ * `attempts` is empty before execute.
+ */
 /** `used`: what a call that failed still used upstream (a resource route's create), for its row. */
 /** `answeredBy`: the hook whose own answer failed (its row prices nothing). */
 export function respondError(
   ctx: CallScope, err: unknown, attempts: Served["attempts"], used?: Pick<CallEnd, "target" | "usage">, answeredBy?: string,
 ): Response {
   const e = redactError(toGatewayError(err), ctx.config.redact);
-  recordCall(ctx, {
+  ctx.end({
     target: used?.target ?? null, index: used?.target ? 0 : null, attempts, status: e.code, usage: used?.usage, answeredBy,
     // 499: the client left before the first byte (a retry wait or an attempt was cut short).
     outcome: e.code === 499 ? "aborted" : "error",

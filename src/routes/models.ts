@@ -1,16 +1,15 @@
 /** GET /genai/{v}/models and /models/{model}: what the caller's key may use. */
 import type { Context } from "hono";
-import { assertKeyUsable, identifyKey } from "../auth/authenticate";
-import { identifyDirectCaller } from "../auth/direct";
+import { assertKeyUsable } from "../auth/authenticate";
 import { getModel, listModels } from "../catalog/models";
 import type { AppEnv } from "../env";
-import type { GenaiRoute } from "./genai-path";
+import { identify } from "../http/identify";
+import type { Target } from "../lib/target";
 
-export async function modelsRoute(c: Context<AppEnv>, route: Extract<GenaiRoute, { kind: "list" | "get" }>): Promise<Response> {
+export async function modelsRoute(c: Context<AppEnv>, route: { kind: "list" } | { kind: "get"; target: Target; raw: string }): Promise<Response> {
   const { config } = c.var;
-  const url = new URL(c.req.url);
-  const direct = config.directKeys ? await identifyDirectCaller(c.req.raw, url) : undefined;
-  const key = direct?.key ?? await identifyKey(c.req.raw, url, c.env.VIRTUAL_KEYS);
+  const { key, kind } = await identify(c, { direct: true });
   assertKeyUsable(key);
-  return c.json(route.kind === "list" ? listModels(config, key, !!direct) : getModel(config, key, route.target, route.raw, !!direct));
+  const direct = kind === "direct";
+  return c.json(route.kind === "list" ? listModels(config, key, direct) : getModel(config, key, route.target, route.raw, direct));
 }

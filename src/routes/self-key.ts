@@ -6,20 +6,17 @@
  * no request slot (asking must not change the answer).
  */
 import type { Context } from "hono";
-import { identifyKey } from "../auth/authenticate";
 import { inGrace, keyUnusableReason, type KeyRecord } from "../keys/key-record";
 import type { AppEnv } from "../env";
-import { GatewayError, notFound } from "../gemini/errors";
+import { GatewayError } from "../gemini/errors";
+import { identify } from "../http/identify";
 import { governor } from "../lib/governors";
 import { clock } from "../governance/clock";
 import { reportLease } from "../governance/lease";
 import { periodEnd, WINDOW_MS } from "../governance/policy";
 
-export const SELF_KEY_PATH = "/genai/edgeway/key";
-
 export async function selfKeyRoute(c: Context<AppEnv>): Promise<Response> {
-  if (c.req.method !== "GET") throw notFound(`no route for ${c.req.method} ${SELF_KEY_PATH} (this path takes GET)`);
-  const presented = await identifyKey(c.req.raw, new URL(c.req.url), c.env.VIRTUAL_KEYS);
+  const presented = (await identify(c)).key;
   const gov = governor(c.env, "key", presented.id);
   const key: KeyRecord = (await gov.readKey()) ?? presented;
   const now = clock.now();

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { Provider, ProviderCall } from "../../src/providers/types";
-import { parseGenaiPath } from "../../src/routes/genai-path";
+import { isProviderSegment } from "../../src/routes/model-path";
 import { costOf, EMPTY_BILLABLE } from "../../src/usage/cost";
 
 const configOf = (vars: Record<string, unknown>) => getConfig(vars as unknown as Env);
@@ -68,9 +68,9 @@ describe("provider registry", () => {
     expect(log.mock.calls.map((a) => String(a[0]))).toEqual(reserved.map((n) => expect.stringContaining(`"${n}" is a built-in provider or Gemini resource name`)));
     // However the providers are configured, `files/...` and `batches/...` are resource paths, never a model.
     const withFiles = new Set([...c.providerNames, "files", "batches"]);
-    expect(parseGenaiPath("POST", "/genai/v1beta/files/abc:generateContent", withFiles)).toMatchObject({ kind: "resource" });
-    expect(parseGenaiPath("GET", "/genai/v1beta/batches/abc", withFiles)).toMatchObject({ kind: "resource", rest: "batches/abc" });
-    expect(parseGenaiPath("POST", "/genai/v1beta/groq/llama-3:generateContent", withFiles)).toMatchObject({ kind: "action", model: "groq/llama-3" });
+    expect(isProviderSegment("files", withFiles)).toBe(false);
+    expect(isProviderSegment("batches", withFiles)).toBe(false);
+    expect(isProviderSegment("groq", withFiles)).toBe(true);
   });
 });
 

@@ -1,19 +1,17 @@
 /**
- * One resource call (files, caches, batches, operations), shaped like a model action: identify key → call scope →
- * admission check (status, rate limit: before any body is read) → a request slot (a create takes its own, with its
- * worst case, once its body is checked; an upload's chunks ride on its start's) → the handler → respond → record.
- * From the moment the key is known every outcome leaves one usage row or refusal count.
+ * One resource call (files, caches, batches, operations), opened as every call is (src/http/call.ts: identify,
+ * scope, admission check, record) → a request slot (a create takes its own, with its worst case, once its body is
+ * checked; an upload's chunks ride on its start's) → the handler → respond.
  */
 import type { Context } from "hono";
-import { assertKeyUsable, assertTargetAllowed, identifyKey } from "../../auth/authenticate";
+import { assertTargetAllowed } from "../../auth/authenticate";
 import type { KeyRecord } from "../../keys/key-record";
 import type { AppEnv } from "../../env";
 import { badRequest, GatewayError } from "../../gemini/errors";
 import type { UsageMetadata } from "../../gemini/schema";
-import { Gate, type CallNeed } from "../../governance/gate";
-import type { CallScope } from "../../pipeline/context";
-import { recordCall, type CallEnd } from "../../pipeline/record";
-import { respondError } from "../../pipeline/respond";
+import type { CallNeed, Gate } from "../../governance/gate";
+import { CallFailed, serveCall } from "../../http/call";
+import type { CallEnd, CallScope } from "../../pipeline/context";
 import { parseTarget, targetString, type Target } from "../../lib/target";
 import { resourceSettings, type ResourceSettings } from "../../resources/settings";
 import { ResourceStore, type ResourceRow } from "../../resources/store";
@@ -59,85 +57,71 @@ export type Handler = (call: ResourceCall) => Promise<Response>;
 /** Actions whose handler takes the request slot itself: creates (with their worst case), and upload chunks (some). */
 const SELF_ADMITTED = new Set(["files.upload", "files.uploadChunk", "cachedContents.create", "batches.create", "batches.createEmbeddings", "operations.create"]);
 
-export async function serveResource(c: Context<AppEnv>, version: string, action: string, model: Target | undefined, handle: Handler): Promise<Response> {
-  const { requestId, startedAt, config } = c.var;
+export function serveResource(c: Context<AppEnv>, version: string, action: string, model: Target | undefined, handle: Handler): Promise<Response> {
   const req = c.req.raw;
   const url = new URL(req.url);
-  const presented = await identifyKey(req, url, c.env.VIRTUAL_KEYS);
-  const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
-  const gate = new Gate(c.env, waitUntil, presented);
-  const scope: CallScope = {
-    requestId, startedAt, env: c.env, config, key: presented,
-    gate,
-    action,
-    requestedModel: model ? targetString(model) : "",
-    stream: false,
-    waitUntil,
-  };
   const settings = resourceSettings(c.env);
-  const upstream = new Upstream(config);
-  let deferred = false;
-  let status = 0;
-  const call: ResourceCall = {
-    c, req, url, version, scope, settings, upstream,
-    get key() {
-      return scope.key;
-    },
-    store: new ResourceStore(c.env.DB),
-    target: null,
-    admit: (need = { tokens: 0, usd: 0 }) => scope.gate.admit(need),
-    reserve: (more) => gate.grow(more),
-    owned(row) {
-      if (!row.model) return;
-      call.target = parseTarget(row.model);
-      scope.requestedModel = row.model;
-    },
-    useModel(t) {
-      call.target = t;
-      scope.requestedModel = targetString(t);
-      if (t.provider !== "gemini") throw notGemini(t);
-      assertTargetAllowed(scope.key, t);
-      budgetable(scope, [t]);
-    },
-    deferRecord() {
-      deferred = true;
-      return (outcome, error) =>
-        recordCall(scope, {
-          target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome, error,
-          usage: call.usage, units: call.units, ttfbMs: Date.now() - startedAt,
-        });
-    },
+  const upstream = new Upstream(c.var.config);
+  const opening = {
+    action, model: model ? targetString(model) : "",
+    // An upload's chunk needs no room of its own: it is refused only with the key (src/routes/resources/files.ts).
+    room: action !== "files.uploadChunk",
+    // Resource calls are not latency-bound: lease renewals in flight are waited for up front.
+    verify: true,
   };
   // The call is kept alive to its end, even when the client leaves: a create's resource is recorded or undone, and
   // every call's row is written (src/routes/resources/created.ts).
-  const served = (async (): Promise<Response> => {
+  const served = serveCall(c, opening, async (scope) => {
+    let deferred = false;
+    let status = 0;
+    const end = (outcome: Outcome, error: string | null) =>
+      scope.end({
+        target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome, error,
+        usage: call.usage, units: call.units, ttfbMs: Date.now() - scope.startedAt,
+      });
+    const call: ResourceCall = {
+      c, req, url, version, scope, settings, upstream,
+      get key() {
+        return scope.gate.record;
+      },
+      store: new ResourceStore(c.env.DB),
+      target: null,
+      admit: (need = { tokens: 0, usd: 0 }) => scope.gate.admit(need),
+      reserve: (more) => (scope.gate as Gate).grow(more),
+      owned(row) {
+        if (!row.model) return;
+        call.target = parseTarget(row.model);
+        scope.requestedModel = row.model;
+      },
+      useModel(t) {
+        call.target = t;
+        scope.requestedModel = targetString(t);
+        if (t.provider !== "gemini") throw notGemini(t);
+        assertTargetAllowed(call.key, t);
+        budgetable(scope, [t]);
+      },
+      deferRecord() {
+        deferred = true;
+        return end;
+      },
+    };
     try {
-      assertKeyUsable(presented);
-      // An upload's chunk needs no room of its own: it is refused only with the key (src/routes/resources/files.ts).
-      await scope.gate.check(action !== "files.uploadChunk");
-      // Resource calls are not latency-bound: lease renewals in flight are waited for up front.
-      await scope.gate.verified();
-      scope.key = scope.gate.record;
       // A list, get, patch, delete, cancel or download takes a request slot like any call, before it reads D1 or the
       // upstream (a key at its rate limit is answered 429 and costs the shared upstream key nothing).
       if (!SELF_ADMITTED.has(action)) await call.admit();
       if (model) call.useModel(model);
       const res = await handle(call);
       status = res.status;
-      if (!deferred) {
-        recordCall(scope, {
-          target: call.target, index: call.target ? 0 : null, attempts: upstream.attempts, status, outcome: "ok", error: null,
-          usage: call.usage, units: call.units, ttfbMs: Date.now() - startedAt,
-        });
-      }
+      if (!deferred) end("ok", null);
       if (upstream.attempts.length && !res.headers.has("x-edgeway-provider")) res.headers.set("x-edgeway-provider", "gemini");
       return res;
     } catch (e) {
       // A create that used tokens upstream (a cache) and then failed is charged them.
-      return respondError(scope, e, upstream.attempts, call.usage && { target: call.target, usage: call.usage });
+      throw new CallFailed(e, upstream.attempts, call.usage && { target: call.target, usage: call.usage });
     }
-  })();
-  c.executionCtx.waitUntil(served);
+  });
+  // A caller refused before its key is known (401) is answered by app.onError: nothing to keep alive.
+  c.executionCtx.waitUntil(served.catch(() => {}));
   return served;
 }
 
