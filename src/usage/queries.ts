@@ -128,12 +128,12 @@ function filters(q: LogsFilters, time = "ts") {
 const whereSql = (cond: string[]) => (cond.length ? `WHERE ${cond.join(" AND ")}` : "");
 
 /** The aggregate of the usage rows themselves (a range's edges younger than a minute, and bench/usage-queries.mjs). */
-export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[] } {
+export function usageSql(q: UsageQuery, ordered = true): { sql: string; args: (string | number)[] } {
   const { cond, args } = filters(q);
   if (!q.group_by) return { sql: `SELECT ${SUMS} FROM usage ${whereSql(cond)}`, args };
   const g = GROUP_SQL[q.group_by];
-  const order = timeGroup(q.group_by) ? "grp" : "cost_usd DESC, requests DESC, grp";
-  return { sql: `SELECT ${g.expr} AS grp, ${SUMS} FROM usage ${whereSql(cond)} GROUP BY grp ORDER BY ${order}`, args };
+  const order = !ordered ? "" : timeGroup(q.group_by) ? " ORDER BY grp" : " ORDER BY cost_usd DESC, requests DESC, grp";
+  return { sql: `SELECT ${g.expr} AS grp, ${SUMS} FROM usage ${whereSql(cond)} GROUP BY grp${order}`, args };
 }
 
 /** The same aggregate over a rollup table (`usage_minute` or `usage_hour`), by whole buckets in [from, to). */
@@ -221,14 +221,23 @@ async function rollupState(db: D1Database): Promise<{ compactedBefore: number; d
 export async function queryUsage(db: D1Database, q: UsageQuery) {
   const state = await rollupState(db);
   const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour", state.hoursBefore);
-  const statements = parts.map((p) => {
+  // One statement summing every segment's groups: one answer of a row per group, not one per group and segment.
+  const grp = q.group_by ? "grp, " : "";
+  const args: (string | number)[] = [];
+  const sqls = parts.map((p) => {
     const sq = { ...q, from: p.from, to: p.to };
-    const { sql, args } = p.source === "usage" ? usageSql(sq) : rollupSql(p.source, sq);
-    return db.prepare(sql).bind(...args);
+    const part = p.source === "usage" ? usageSql(sq, false) : rollupSql(p.source, sq);
+    args.push(...part.args);
+    return part.sql;
   });
-  const results = statements.length ? await db.batch<SumRow>(statements) : [];
+  // D1 limits the terms of one compound SELECT: the segments are joined two by two.
+  let from = sqls;
+  while (from.length > 2) from = from.flatMap((x, i) => (i % 2 ? [] : [i + 1 < from.length ? `SELECT * FROM (${x} UNION ALL ${from[i + 1]})` : x]));
+  const results = from.length
+    ? (await db.prepare(`SELECT ${grp}${ROLLUP_SUMS} FROM (${from.join(" UNION ALL ")})${grp ? " GROUP BY grp" : ""}`).bind(...args).all<SumRow>()).results
+    : [];
   const merged = new Map<string | number | null, Totals>();
-  for (const r of results.flatMap((x) => x.results)) {
+  for (const r of results) {
     const k = q.group_by ? (r.grp ?? null) : "";
     const t = merged.get(k) ?? emptyTotals();
     for (const f of FIGURES) t[f] += r[f] ?? 0;
