@@ -41,6 +41,7 @@ const FOUNDATIONS = [
   "src/keys/", // the virtual key as stored (schema, KV store)
   "src/gemini/", // Gemini's wire format, the error type, secret redaction
   "src/env\\.ts$", // the bindings, vars and secrets
+  "src/alerts/", // the alert outbox: admission (budgets), the pools (cool-downs) and the cron raise alerts
 ];
 
 /** Calls the stages; may import anything, and only the wiring imports it. */
@@ -53,10 +54,12 @@ const WIRING = [
   "src/pipeline/", // the call orchestrator: body, attempt loop, respond, record
   "src/hooks/", // plug-ins around the attempt loop and on every answer and row
   "src/cache/", // the response cache: a hook
+  "src/guardrails/", // the guardrail policies, a hook
   "src/catalog/", // the models list
   "src/live/", // the Live relay
   "src/resources/", // files, caches, batches, operations
   "src/audit/", // the admin audit trail
+  "src/observe/", // /admin/metrics from the usage rollups
 ];
 
 const under = (paths) => `^(${paths.join("|")})`;

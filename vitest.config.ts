@@ -41,6 +41,10 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["test/**/*.test.ts"],
+            // A budget, not a timing check (timing goals live in bench/): tests that make dozens of calls in a row
+            // ran past vitest's 5 s default on a loaded 2-core machine, and a timed-out test's calls then went on
+            // into the next test's mocks.
+            testTimeout: 20_000,
             exclude: ["test/e2e/**", "test/browser/**"],
             setupFiles: ["test/helpers/apply-migrations.ts"],
           },

@@ -11,7 +11,8 @@
  * throughput,latency,translation,governance,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
  * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs),
  * BENCH_BASELINE=<git ref> (also builds that commit of the gateway and puts it in the throughput section as a third
- * side, interleaved with the two others, so a change is compared with the code before it in the same run).
+ * side, interleaved with the two others, so a change is compared with the code before it in the same run),
+ * BENCH_GATEWAY_VARS='{"NAME":"value"}' (vars for this checkout's gateway only: a feature switched off or on).
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -39,6 +40,8 @@ const opts = {
   gapMs: 2,
   bigMiB: int("BENCH_BIG_MB", 100),
   baseline: process.env.BENCH_BASELINE || null,
+  // Extra vars for this checkout's gateway only (not the baseline), e.g. {"RESPONSE_CACHE":"off"}: what a feature costs.
+  gatewayVars: process.env.BENCH_GATEWAY_VARS ? JSON.parse(process.env.BENCH_GATEWAY_VARS) : {},
   cold: int("BENCH_COLD", 3),
   // "sink": D1 answered at once by a stand-in, as a remote D1 costs the Worker nothing but the call; "local": SQLite.
   d1: process.env.BENCH_D1 === "local" ? "local" : "sink",
@@ -134,7 +137,7 @@ async function main() {
     root,
     bundlePath,
     stateDir,
-    vars: { ADMIN_TOKEN, GEMINI_API_KEY: "bench-gemini-key", OPENAI_API_KEY: "bench-openai-key" },
+    vars: { ADMIN_TOKEN, GEMINI_API_KEY: "bench-gemini-key", OPENAI_API_KEY: "bench-openai-key", ...opts.gatewayVars },
     d1: opts.d1,
   });
   const compat = compatOf(gwBase);

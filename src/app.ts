@@ -4,10 +4,13 @@ import type { AppEnv } from "./env";
 import { errorResponse, GatewayError } from "./gemini/errors";
 import { discardUnread } from "./pipeline/body";
 import { authorize } from "./routes/admin/access";
+import { alertsApp } from "./routes/admin/alerts";
 import { auditApp } from "./routes/admin/audit";
 import { cacheApp } from "./routes/admin/cache";
+import { guardrailsApp } from "./routes/admin/guardrails";
 import { adminAuth } from "./routes/admin/auth";
 import { keysApp } from "./routes/admin/keys";
+import { metricsApp } from "./routes/admin/metrics";
 import { providersApp } from "./routes/admin/providers";
 import { resourcesApp } from "./routes/admin/resources";
 import { statsApp } from "./routes/admin/stats";
@@ -43,6 +46,9 @@ export function buildApp() {
   admin.route("/audit", auditApp);
   admin.route("/providers", providersApp);
   admin.route("/cache", cacheApp);
+  admin.route("/guardrails", guardrailsApp);
+  admin.route("/metrics", metricsApp);
+  admin.route("/alerts", alertsApp);
   app.route("/admin", admin);
 
   // /console and /docs are static files (wrangler.toml [assets]) served before the Worker runs.

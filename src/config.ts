@@ -2,6 +2,8 @@
  * Everything derived from the Worker's vars and secrets, parsed once per isolate (keyed by the env object, which
  * the runtime reuses across requests) and never on the hot path.
  */
+import { cooledListener } from "./alerts/cooled";
+import { alertSettings } from "./alerts/settings";
 import * as z from "zod/mini";
 import type { Env } from "./env";
 import { ANTHROPIC_DEFAULT_BASE_URL, anthropicProvider } from "./providers/anthropic";
@@ -21,6 +23,7 @@ import { apiKeyResolver, buildPool, providerKeys, type PoolEntry } from "./provi
 import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool";
 import { RESERVED_NAMES } from "./lib/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
+import { parseGuardrails, type Guardrails } from "./guardrails/policy";
 import { Price, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 /** What `CORS_ORIGINS` allows: any origin, or these (as `URL.origin` writes them). */
@@ -52,6 +55,8 @@ export interface Config {
   cors?: CorsPolicy;
   /** Takes every configured secret (every pool's keys, the admin token) out of text a caller or the usage log sees. */
   redact: Redactor;
+  /** `GUARDRAILS` parsed (its error kept, never dropped); undefined when unset: no guardrail hook at all. */
+  guardrails?: Guardrails;
 }
 
 /**
@@ -150,6 +155,7 @@ function buildConfig(env: Env): Config {
       console.error(`config PROVIDER_KEYS: no provider "${name}" takes keys; entry ignored`);
     }
   }
+  if (alertSettings(env)) for (const p of providers.values()) p.pool.onCooled = cooledListener(env);
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
@@ -162,6 +168,7 @@ function buildConfig(env: Env): Config {
     // Every secret any pool holds (and the admin token), known once the providers are built.
     redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => [...p.pool.secrets, ...(p.resources?.secrets ?? [])])]),
     cors: corsPolicy(env.CORS_ORIGINS),
+    guardrails: parseGuardrails(env.GUARDRAILS, new Set(providers.keys())),
   };
 }
 

@@ -53,6 +53,9 @@ export interface Env {
   /** `on` serves the built-in offline `mock` provider; anything else (the default) leaves it out. */
   MOCK_PROVIDER?: string;
 
+  /** Guardrail policies: a JSON object of named policies (README, "Guardrails"); unset: guardrails off. */
+  GUARDRAILS?: string;
+
   /** Browser origins allowed to call /genai (comma-separated, or `*`); unset or empty: no CORS. */
   CORS_ORIGINS?: string;
 

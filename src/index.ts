@@ -1,7 +1,8 @@
 /**
  * The Worker entry point: the HTTP app, and the scheduled work (cron, wrangler.toml): the sweep of batches and
- * operations, the usage log's compaction, audit pruning.
+ * operations, the usage log's compaction, audit pruning, expiring keys and alert retries.
  */
+import { alertsCron } from "./alerts/cron";
 import { buildApp } from "./app";
 import type { Env } from "./env";
 import { pruneAudit } from "./audit/trail";
@@ -18,10 +19,12 @@ const app = buildApp();
 
 export default {
   fetch: app.fetch,
-  scheduled(_controller, env, ctx) {
+  scheduled(controller, env, ctx) {
     ctx.waitUntil(sweepResources(env, (p) => ctx.waitUntil(p)));
     ctx.waitUntil(compactUsage(env).catch((e) => console.error(`usage compaction: ${describeError(e)}`)));
     // Audit rows past AUDIT_RETENTION_DAYS (src/audit/trail.ts).
     ctx.waitUntil(pruneAudit(env));
+    // Expiring keys and alert deliveries due for a retry (src/alerts/outbox.ts).
+    ctx.waitUntil(alertsCron(env, controller.scheduledTime));
   },
 } satisfies ExportedHandler<Env>;

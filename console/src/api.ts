@@ -5,8 +5,22 @@
 import type { KeyFields, KeyRecord } from "../../src/keys/key-record";
 import type { TeamFields, TeamRecord } from "../../src/governance/team-record";
 import type { CallRecord } from "../../src/usage/row";
+import type { Self } from "./roles";
 
 export type { CallRecord, KeyFields, KeyRecord, TeamFields, TeamRecord };
+
+/** An admin token as /admin/tokens shows it (src/auth/admin-tokens.ts: that module is Worker-only). */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: "admin" | "viewer" | "team_admin";
+  team_id: string | null;
+  prefix: string;
+  created_at: string;
+  created_by: string;
+}
+export type TokenFields = Pick<TokenRecord, "name" | "role" | "team_id">;
+export type NewToken = TokenRecord & { token: string };
 export type NewKey = KeyRecord & { key: string };
 
 export interface Totals {
@@ -173,7 +187,7 @@ export class Admin {
   get = <T>(path: string, q?: Query) => this.call<T>("GET", `${path}${queryString(q)}`);
 
   /** Every page of a list (keys or teams): the console searches and joins them in the browser. */
-  async all<T>(path: "/keys" | "/teams", field: "keys" | "teams"): Promise<T[]> {
+  async all<T>(path: "/keys" | "/teams" | "/tokens", field: "keys" | "teams" | "tokens"): Promise<T[]> {
     const out: T[] = [];
     let cursor: string | undefined;
     do {
@@ -184,6 +198,8 @@ export class Admin {
     return out;
   }
 
+  /** Who this token is: its role and (a team admin's) team. */
+  self = () => this.get<Self>("/tokens/self");
   keys = () => this.all<KeyRecord>("/keys", "keys");
   teams = () => this.all<TeamRecord>("/teams", "teams");
   createKey = (f: Partial<KeyFields>) => this.call<NewKey>("POST", "/keys", f);
@@ -196,6 +212,9 @@ export class Admin {
   updateTeam = (id: string, f: Partial<TeamFields>, revision?: number) =>
     this.call<TeamRecord>("PATCH", `/teams/${encodeURIComponent(id)}`, f, ifMatch(revision));
   deleteTeam = (id: string) => this.call<{ id: string; deleted: true }>("DELETE", `/teams/${encodeURIComponent(id)}`);
+  tokens = () => this.all<TokenRecord>("/tokens", "tokens");
+  createToken = (f: TokenFields) => this.call<NewToken>("POST", "/tokens", f);
+  deleteToken = (id: string) => this.call<{ id: string; deleted: true }>("DELETE", `/tokens/${encodeURIComponent(id)}`);
   usage = (f: Filters & { group_by?: Group }) => this.get<Usage>("/usage", { ...f });
   latency = (f: Filters & { group_by?: Group }) => this.get<Latency>("/usage/latency", { ...f });
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>

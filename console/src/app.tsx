@@ -11,10 +11,14 @@ import { Providers } from "./pages/providers";
 import { Resources } from "./pages/resources";
 import { SignIn } from "./pages/signin";
 import { Teams } from "./pages/teams";
-import { href, PAGES, type Page, useRoute } from "./router";
+import { Tokens } from "./pages/tokens";
+import { abilitiesOf, pagesFor, ROLE_LABEL, whyNot, type Self } from "./roles";
+import { href, type Page, type Route, useRoute } from "./router";
+import { ErrorNote } from "./ui/dialog";
+import { Loading } from "./ui/bits";
 import { forgetSecrets, forgetToken, saveToken, savedToken } from "./session";
 
-const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", providers: "Providers", playground: "Playground" };
+const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", providers: "Providers", tokens: "Tokens", playground: "Playground" };
 const EMPTY = directoryOf([], []);
 
 export function App() {
@@ -44,14 +48,38 @@ export function App() {
   return <Console token={token} onSignOut={() => signOut()} />;
 }
 
+/** Reads the token's role once, then shows the console for that role. */
 function Console({ token, onSignOut }: { token: string; onSignOut: () => void }) {
   const admin = useMemo(() => new Admin(token), [token]);
+  const self = useLoad(() => admin.self(), [admin]);
+  if (self.data) return <Signed admin={admin} self={self.data} onSignOut={onSignOut} />;
+  return (
+    <main id="main" class="signin">
+      <h1>edgeway console</h1>
+      {self.error ? <ErrorNote error={self.error} prefix="Could not read this token's role" retry={self.reload} /> : <Loading what="this token's role" />}
+      <button type="button" onClick={onSignOut}>
+        Sign out
+      </button>
+    </main>
+  );
+}
+
+/** Whether the address names a page (`#/keys…`), not just the console (`#`, `#/`, or nothing). */
+const namesPage = (route: Route) => new RegExp(`^#/?${route.page}(\\?|$)`).test(route.hash);
+
+function Signed({ admin, self, onSignOut }: { admin: Admin; self: Self; onSignOut: () => void }) {
   const route = useRoute();
+  const pages = pagesFor(self.role);
+  const allowed = pages.includes(route.page);
+  // The console's address with no page lands on the first page this role may use.
+  useEffect(() => {
+    if (!allowed && !namesPage(route)) location.replace(href(pages[0]!));
+  }, [allowed, route.hash]);
   const dirLoad = useLoad(async () => {
     const [keys, teams] = await Promise.all([admin.keys(), admin.teams()]);
     return directoryOf(keys, teams);
   }, [admin]);
-  const ctx: ConsoleCtx = { admin, dir: dirLoad.data ?? EMPTY, dirError: dirLoad.error, dirLoading: dirLoad.loading, reloadDir: dirLoad.reload };
+  const ctx: ConsoleCtx = { admin, self, may: abilitiesOf(self.role), dir: dirLoad.data ?? EMPTY, dirError: dirLoad.error, dirLoading: dirLoad.loading, reloadDir: dirLoad.reload };
 
   // A new page: its title, and focus on its heading so keyboard and screen-reader users start there.
   const main = useRef<HTMLElement>(null);
@@ -77,12 +105,12 @@ function Console({ token, onSignOut }: { token: string; onSignOut: () => void })
         Skip to content
       </a>
       <header class="masthead">
-        <a class="brand" href={href("overview")}>
+        <a class="brand" href={href(pages[0]!)}>
           edgeway <span>console</span>
         </a>
         <nav aria-label="Console">
           <ul>
-            {PAGES.map((p) => (
+            {pages.map((p) => (
               <li>
                 <a href={href(p)} aria-current={route.page === p ? "page" : undefined}>
                   {LABEL[p]}
@@ -91,19 +119,50 @@ function Console({ token, onSignOut }: { token: string; onSignOut: () => void })
             ))}
           </ul>
         </nav>
+        <p class="whoami" aria-label="Signed in as">
+          <span class="role">{ROLE_LABEL[self.role]}</span>
+          {self.role !== "root" && <span class="muted small"> “{self.name}”</span>}
+          {self.team_id && (
+            <span class="small">
+              {" "}
+              · team {ctx.dir.teamById.get(self.team_id)?.name ?? ""} <span class="mono">({self.team_id})</span>
+            </span>
+          )}
+        </p>
         <button type="button" class="signout" onClick={onSignOut}>
           Sign out
         </button>
       </header>
       <main id="main" ref={main} data-hash={route.hash}>
-        {route.page === "overview" && <Overview route={route} />}
-        {route.page === "keys" && <Keys route={route} />}
-        {route.page === "teams" && <Teams route={route} />}
-        {route.page === "logs" && <Logs route={route} />}
-        {route.page === "resources" && <Resources route={route} />}
-        {route.page === "providers" && <Providers />}
-        {route.page === "playground" && <Playground route={route} />}
+        {!allowed ? (
+          <NotForRole page={route.page} self={self} home={pages[0]!} />
+        ) : (
+          <>
+            {route.page === "overview" && <Overview route={route} />}
+            {route.page === "keys" && <Keys route={route} />}
+            {route.page === "teams" && <Teams route={route} />}
+            {route.page === "logs" && <Logs route={route} />}
+            {route.page === "resources" && <Resources route={route} />}
+            {route.page === "providers" && <Providers />}
+            {route.page === "tokens" && <Tokens />}
+            {route.page === "playground" && <Playground route={route} />}
+          </>
+        )}
       </main>
     </Ctx.Provider>
+  );
+}
+
+/** A page this token's role cannot use, reached by its address: why, and where to go instead. */
+function NotForRole({ page, self, home }: { page: Page; self: Self; home: Page }) {
+  return (
+    <>
+      <div class="page-head">
+        <h1 tabIndex={-1}>{LABEL[page]}</h1>
+      </div>
+      <p class="notice" role="status">
+        This page is not available to this token. {whyNot(self)} Go to <a href={href(home)}>{LABEL[home]}</a>.
+      </p>
+    </>
   );
 }

@@ -2,6 +2,7 @@
 import { createContext } from "preact";
 import { useContext } from "preact/hooks";
 import type { Admin, KeyRecord, TeamRecord } from "./api";
+import type { Abilities, Self } from "./roles";
 
 export interface Directory {
   keys: KeyRecord[];
@@ -12,6 +13,9 @@ export interface Directory {
 
 export interface ConsoleCtx {
   admin: Admin;
+  /** The signed-in token's role and team, and what that lets it do here. */
+  self: Self;
+  may: Abilities;
   dir: Directory;
   dirError?: Error;
   dirLoading: boolean;

@@ -8,12 +8,15 @@
  * Nothing here throws across the RPC boundary: every answer is a value, and storage failures become 503 answers.
  */
 import { DurableObject } from "cloudflare:workers";
+import { budgetCrossings } from "../alerts/events";
+import { raise, type AlertDraft } from "../alerts/outbox";
+import { alertSettings } from "../alerts/settings";
 import { keyUnusableReason, type KeyRecord } from "../keys/key-record";
 import { KeyStore } from "../keys/key-store";
 import type { Env } from "../env";
 import type { Subject } from "../lib/governors";
 import { clock } from "./clock";
-import { hourOf } from "./policy";
+import { hourOf, periodStart } from "./policy";
 import { Ledger, type Counters } from "./ledger";
 import { limitsOf, ZERO, type Amounts, type LeaseAnswer, type LeaseAsk, type Limits, type Refusal, type SettleItem, type WriteResult } from "./protocol";
 import type { TeamRecord } from "./team-record";
@@ -47,6 +50,7 @@ CREATE TABLE IF NOT EXISTS old_hashes (hash TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deleted (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS grace (id INTEGER PRIMARY KEY CHECK (id = 1), hash TEXT NOT NULL, until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alert_pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, draft TEXT NOT NULL);
 `;
 const PROJECT_RETRY_MS = 5_000;
 
@@ -70,6 +74,8 @@ export class Governor extends DurableObject<Env> {
   private readonly ledger: Ledger;
   /** The stored record, parsed once per instance; null when there is none. */
   private cached: { subject: Subject; record: KeyRecord | TeamRecord } | null | undefined;
+  /** Budget alerts wait in this object's storage, not yet in the D1 outbox (a write that failed). */
+  private alertsLeft: boolean;
   /** Admin writes run one after another (each awaits KV and maybe D1, where other calls may interleave). */
   private writes: Promise<unknown> = Promise.resolve();
 
@@ -78,6 +84,7 @@ export class Governor extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
     this.ledger = new Ledger(this.sql);
+    this.alertsLeft = this.sql.exec("SELECT 1 FROM alert_pending LIMIT 1").toArray().length > 0;
   }
 
   // ---- isolates
@@ -139,11 +146,45 @@ export class Governor extends DurableObject<Env> {
   /** Finished calls' tokens and cost; a batch id already seen changes nothing. */
   settle(batchId: string, items: SettleItem[]): { ok: true; duplicate: boolean } | Refusal {
     try {
-      return { ok: true, ...this.ledger.settle(batchId, items, limitsOf(this.current()?.record)) };
+      const cur = this.current();
+      const limits = limitsOf(cur?.record);
+      // Budget alerts: this object is the one writer of the subject's spend, so it sees each crossing exactly once.
+      const alerts = limits.budget && cur ? alertSettings(this.env) : null;
+      const now = clock.now();
+      const before = alerts ? this.ledger.spentInPeriod(limits.budget!.period, now) : 0;
+      const settled = this.ledger.settle(batchId, items, limits);
+      if (alerts && !settled.duplicate) {
+        const subject = { kind: cur!.subject, id: cur!.record.id, name: cur!.record.name ?? cur!.record.id };
+        const start = periodStart(limits.budget!.period, now);
+        const after = this.ledger.spentInPeriod(limits.budget!.period, now);
+        this.queueAlerts(budgetCrossings(subject, limits.budget!, start, before, after, alerts.thresholds, now));
+      }
+      if (alerts && this.alertsLeft) this.ctx.waitUntil(this.flushAlerts());
+      return { ok: true, ...settled };
     } catch (e) {
       console.error(`governor: settle ${batchId} failed`, String(e));
       return unavailable("settle");
     }
+  }
+
+  /**
+   * Keeps the events here (in this object's storage, with the settlement that raised them) until they are in the
+   * D1 outbox; a write that fails is retried with the next settlement while alerts are on.
+   */
+  private queueAlerts(drafts: AlertDraft[]): void {
+    if (!drafts.length) return;
+    for (const d of drafts) this.sql.exec("INSERT INTO alert_pending (draft) VALUES (?)", JSON.stringify(d));
+    this.alertsLeft = true;
+  }
+
+  private async flushAlerts(): Promise<void> {
+    const rows = this.sql.exec<{ seq: number; draft: string }>("SELECT seq, draft FROM alert_pending ORDER BY seq").toArray();
+    if (!rows.length) return;
+    // `raise` writes to D1 (idempotent by id) before delivering; only rows written leave this object.
+    await raise(this.env, rows.map((r) => JSON.parse(r.draft) as AlertDraft), () => {
+      this.sql.exec("DELETE FROM alert_pending WHERE seq <= ?", rows[rows.length - 1]!.seq);
+      this.alertsLeft = this.sql.exec("SELECT 1 FROM alert_pending LIMIT 1").toArray().length > 0;
+    });
   }
 
   /** Counters for the admin API and tests. */

@@ -186,6 +186,11 @@ export class Ledger {
     return { duplicate: false };
   }
 
+  /** USD settled in the budget period holding `now` (what budget alerts compare with their thresholds). */
+  spentInPeriod(period: NonNullable<Limits["budget"]>["period"], now: number): number {
+    return this.spentSince(periodStart(period, now));
+  }
+
   /** Spend from the usage log when a budget is first set: hour buckets, the old ones folded into bucket 0. */
   seed(buckets: readonly { hour: number; usd: number }[]): void {
     this.sql.exec("DELETE FROM spend");

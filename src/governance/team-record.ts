@@ -8,6 +8,8 @@ export const TeamFields = z.object({
   budget: z.optional(z.nullable(Budget)),
   metadata: z.optional(z.record(z.string(), z.string())),
   cache: z.optional(z.nullable(CachePolicy)),
+  /** Guardrail policies (names in `GUARDRAILS`) for every key of the team. */
+  guardrails: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(50))),
 });
 export const TeamPatch = z.partial(TeamFields);
 export type TeamFields = z.infer<typeof TeamFields>;

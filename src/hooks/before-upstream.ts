@@ -37,7 +37,7 @@ async function beforeUpstream(
   limits: AttemptLimits,
   headers: Headers,
 ): Promise<Answered> {
-  let answerHeaders: Record<string, string> | undefined;
+  const sets: Record<string, string>[] = [];
   for (const hook of hooks) {
     if (!hook.beforeUpstream) continue;
     let r: BeforeUpstream | undefined | void;
@@ -47,23 +47,33 @@ async function beforeUpstream(
       throw hookFailed(hook, "beforeUpstream", e);
     }
     if (!r) continue;
-    if (r.headers) answerHeaders = { ...answerHeaders, ...r.headers };
-    if (r.error) throw withHeaders(r.error, answerHeaders);
-    if (r.answer || r.events) return { ...(await answered(ctx, targets[0]!, r, hook)), answerHeaders };
+    if (r.headers) sets.push(r.headers);
+    if (r.error) throw withHeaders(r.error, gathered(sets));
+    if (r.answer || r.events) return withAnswerHeaders(await answered(ctx, targets[0]!, r, hook), sets);
     if (r.body) body = r.body;
   }
-  if (!answerHeaders) return execute(ctx, targets, body, limits);
+  if (!sets.length) return execute(ctx, targets, body, limits);
   let served: Answered;
   try {
     served = await execute(ctx, targets, body, limits);
   } catch (e) {
     // The hooks' headers go with an error answer too (a miss that then failed upstream still says `miss`).
-    if (e instanceof AllTargetsFailed) throw new AllTargetsFailed(withHeaders(e.error, answerHeaders), e.attempts);
-    throw e instanceof GatewayError ? withHeaders(e, answerHeaders) : e;
+    if (e instanceof AllTargetsFailed) throw new AllTargetsFailed(withHeaders(e.error, gathered(sets)), e.attempts);
+    throw e instanceof GatewayError ? withHeaders(e, gathered(sets)) : e;
   }
-  served.answerHeaders = answerHeaders;
+  return withAnswerHeaders(served, sets);
+}
+
+/**
+ * The hooks' headers, gathered when the answer's headers are built (not before): a hook may still add to the object
+ * it gave until then (a guardrail that acts on a JSON answer names itself).
+ */
+function withAnswerHeaders(served: Answered, sets: Record<string, string>[]): Answered {
+  if (sets.length) Object.defineProperty(served, "answerHeaders", { get: () => gathered(sets), enumerable: true, configurable: true });
   return served;
 }
+
+const gathered = (sets: Record<string, string>[]) => (sets.length ? Object.assign({}, ...sets) as Record<string, string> : undefined);
 
 /** A hook's error answer, with the headers hooks gave for the answer (its own win). */
 function withHeaders(e: GatewayError, headers: Record<string, string> | undefined): GatewayError {

@@ -1,12 +1,13 @@
 /**
- * The hooks of this isolate: those the config turns on (the response cache; guardrails and telemetry will add
- * theirs here) followed by those registered in code. Built once per config and kept with it; the hot path asks
+ * The hooks of this isolate: those the config turns on (guardrails, the response cache; telemetry will add its
+ * here) followed by those registered in code. Built once per config and kept with it; the hot path asks
  * for them with one comparison and then checks the list's length.
  */
 import { responseCache } from "../cache/hook";
 import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Hook } from "./hook";
+import { guardrailsHook } from "../guardrails/hook";
 
 const NONE: readonly Hook[] = Object.freeze([]);
 
@@ -31,12 +32,17 @@ export function hooksFor(config: Config): readonly Hook[] {
 }
 
 /**
- * The hooks a config turns on. The response cache goes last of those that check requests (guardrails go before
- * it): they see the request before the cache may answer it, and a hit's answer passes their answer checks as it
- * replays, as an upstream's would. A call pays for the cache only as its key's policy says.
+ * The hooks a config turns on. Guardrails first, the response cache after them: guardrails see the request before
+ * the cache may answer it (a cache keys on the redacted prompt and never answers a blocked one), and a hit's answer
+ * passes their answer checks as it replays, as an upstream's would. A call pays for the cache only as its key's
+ * policy says, for guardrails only when GUARDRAILS is set. A hook's headers are read when the answer's are built,
+ * so a guardrail's output action can still name itself on a JSON answer.
  */
 function configuredHooks(config: Config): Hook[] {
-  return config.responseCache ? [responseCache] : [];
+  const hooks: Hook[] = [];
+  if (config.guardrails) hooks.push(guardrailsHook(config.guardrails));
+  if (config.responseCache) hooks.push(responseCache);
+  return hooks;
 }
 
 /** Adds a hook for every later call of this isolate (after the configured ones); returns its removal. */

@@ -56,6 +56,8 @@ export const KeyFields = z.object({
   /** Who sees the files, caches, batches and operations this key creates: the key alone, or its team too. */
   resource_scope: z.optional(z.enum(["key", "team"])),
   cache: z.optional(z.nullable(CachePolicy)),
+  /** Guardrail policies (names in `GUARDRAILS`) for this key's calls, besides its team's. */
+  guardrails: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(50))),
 });
 export const KeyPatch = z.partial(KeyFields);
 export type KeyFields = z.infer<typeof KeyFields>;

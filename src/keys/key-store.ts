@@ -24,12 +24,14 @@ const byHashCache = new Map<string, { rec: KeyRecord | null; until: number }>();
  */
 export const isRecordId = (id: string) => /^[A-Za-z0-9_-]{1,128}$/.test(id);
 
-interface KeyListMeta {
+export interface KeyListMeta {
   team_id: string | null;
   revoked: boolean;
+  /** Lets the expiry alerts (src/alerts/expiring.ts) find expiring keys from the list; absent on older entries. */
+  expires_at?: string | null;
 }
 
-const listMeta = (r: KeyRecord | undefined): KeyListMeta => ({ team_id: r?.team_id ?? null, revoked: !!r?.revoked_at });
+const listMeta = (r: KeyRecord | undefined): KeyListMeta => ({ team_id: r?.team_id ?? null, revoked: !!r?.revoked_at, expires_at: r?.expires_at ?? null });
 
 export class KeyStore {
   constructor(private readonly kv: KVNamespace) {}

@@ -73,10 +73,12 @@ export interface Totals {
   /** Rows answered from the response cache, and what their originals cost (README, "Response cache"). */
   cache_hits: number;
   saved_usd: number;
+  /** Guardrail policy actions (each policy at each stage of a call counts one: usage rows' `guardrails` entries). */
+  guardrail_actions: number;
 }
 const FIGURES = [
   "requests", "errors", "aborted", "input_tokens", "output_tokens", "cached_tokens", "thinking_tokens", "tool_use_tokens", "cost_usd",
-  "unpriced_calls", "cache_hits", "saved_usd",
+  "unpriced_calls", "cache_hits", "saved_usd", "guardrail_actions",
 ] as const;
 
 // What each grouping selects, and the name it gets in the answer. `hour` and `day` are UTC hour and day numbers, formatted in JS
@@ -104,7 +106,8 @@ const ROLLUP_GROUP_SQL: Record<Group, string> = {
 const SUMS = `coalesce(sum(requests), 0) AS requests, total(outcome = 'error') AS errors, total(outcome = 'aborted') AS aborted,
   total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens, total(cached_tokens) AS cached_tokens,
   total(thinking_tokens) AS thinking_tokens, total(tool_use_tokens) AS tool_use_tokens, total(cost_usd) AS cost_usd,
-  total(unpriced IS NOT NULL) AS unpriced_calls, total(cache = 'hit') AS cache_hits, total(saved_usd) AS saved_usd`;
+  total(unpriced IS NOT NULL) AS unpriced_calls, total(cache = 'hit') AS cache_hits, total(saved_usd) AS saved_usd,
+  total((SELECT count(*) FROM json_each(guardrails) g WHERE json_extract(g.value, '$.entities') <> '{}')) AS guardrail_actions`;
 const ROLLUP_SUMS = FIGURES.map((f) => `total(${f}) AS ${f}`).join(", ");
 
 function filters(q: LogsFilters, time = "ts") {
@@ -311,7 +314,7 @@ function compareGroups(a: string | number | null, b: string | number | null): nu
 
 export const emptyTotals = (): Totals => ({
   requests: 0, errors: 0, aborted: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0, thinking_tokens: 0, tool_use_tokens: 0, cost_usd: 0,
-  unpriced_calls: 0, cache_hits: 0, saved_usd: 0,
+  unpriced_calls: 0, cache_hits: 0, saved_usd: 0, guardrail_actions: 0,
 });
 
 /** A group's value as the answer shows it, and the field it goes in. */
@@ -354,6 +357,7 @@ export interface UsageRow {
   input_tokens: number; output_tokens: number; cached_tokens: number; thinking_tokens: number; tool_use_tokens: number; cost_usd: number;
   unpriced: string | null;
   cache?: "hit" | "miss" | "bypass" | null; saved_usd?: number;
+  guardrails?: string | null;
   latency_ms: number; ttfb_ms: number | null; requests?: number;
   close_code: number | null; closed_by: ClosedBy | null; modality_tokens: string | null;
 }
@@ -367,6 +371,7 @@ export function rowToRecord(r: UsageRow): CallRecord {
     tokens: { input: r.input_tokens, output: r.output_tokens, cached: r.cached_tokens, thinking: r.thinking_tokens, tool_use: r.tool_use_tokens },
     ...(r.unpriced ? { unpriced: r.unpriced } : {}),
     ...(r.cache ? { cache: r.cache, saved_usd: r.saved_usd ?? 0 } : {}),
+    ...(r.guardrails ? { guardrails: JSON.parse(r.guardrails) } : {}),
     cost_usd: r.cost_usd, latency_ms: r.latency_ms, ttfb_ms: r.ttfb_ms,
     ...(r.requests !== undefined && r.requests !== 1 ? { requests: r.requests } : {}),
     ...(r.closed_by !== null

@@ -1,6 +1,7 @@
 /**
  * Usage rollups (migrations/0008_usage_scale.sql): per UTC minute and per hour, by key, team, provider, model, status
- * and outcome, the counts, tokens by kind, cost and fixed-bucket latency and TTFB histograms of the usage rows.
+ * and outcome, the counts, tokens by kind, cost, upstream attempts by outcome and fixed-bucket latency and TTFB
+ * histograms of the usage rows.
  * `/admin/usage` (src/usage/queries.ts) reads them, and so can metrics: they are the durable counters, not memory.
  *
  * They are written in the same D1 batch (one transaction) as the rows, by every writer (`writeRows`): two upserts,
@@ -28,7 +29,8 @@ export const DAY_MS = 86_400_000;
 /** The additive columns of a rollup row (everything but the group). */
 const FIGURE_COLUMNS = [
   "calls", "requests", "errors", "aborted", "input_tokens", "output_tokens", "cached_tokens", "thinking_tokens",
-  "tool_use_tokens", "cost_usd", "unpriced_calls", "cache_hits", "saved_usd", "latency_ms_sum", "ttfb_ms_sum", "ttfb_count", ...LATENCY_COLUMNS, ...TTFB_COLUMNS,
+  "tool_use_tokens", "cost_usd", "unpriced_calls", "cache_hits", "saved_usd", "guardrail_actions", "latency_ms_sum", "ttfb_ms_sum", "ttfb_count", ...LATENCY_COLUMNS, ...TTFB_COLUMNS,
+  "attempts_ok", "attempts_failed",
 ] as const;
 
 /** The counting expression of one histogram bucket over column `v` (NULL counts in no bucket). */
@@ -44,13 +46,17 @@ const GROUP = ["key_id", "team_id", "provider", "model", "status", "outcome"];
 // same request_id, and not before the compaction point. A row twice in one batch counts once (GROUP BY request_id:
 // one of its copies, which are the same row).
 const x = (p: string) => `json_extract(r.value, '$.${p}')`;
+// Upstream attempts of the row that made an upstream call (not `skipped`), by whether it served (`reason` `ok`).
+const attempts = (reason: string) =>
+  `(SELECT count(*) FROM json_each(r.value, '$.attempts') AS a WHERE json_extract(a.value, '$.skipped') IS NULL AND json_extract(a.value, '$.reason') ${reason})`;
 const NEW_ROWS = `SELECT ${x("ts")} AS ts, ${x("key_id")} AS key_id, coalesce(${x("team_id")}, '') AS team_id,
     coalesce(${x("provider")}, '') AS provider, coalesce(${x("model")}, '') AS model, ${x("status")} AS status,
     ${x("outcome")} AS outcome, coalesce(${x("requests")}, 1) AS requests, ${x("tokens.input")} AS input_tokens,
     ${x("tokens.output")} AS output_tokens, ${x("tokens.cached")} AS cached_tokens, ${x("tokens.thinking")} AS thinking_tokens,
     coalesce(${x("tokens.tool_use")}, 0) AS tool_use_tokens, ${x("cost_usd")} AS cost_usd, ${x("unpriced")} AS unpriced,
-    ${x("cache")} AS cache, coalesce(${x("saved_usd")}, 0) AS saved_usd, ${x("latency_ms")} AS latency_ms,
-    ${x("ttfb_ms")} AS ttfb_ms
+    ${x("cache")} AS cache, coalesce(${x("saved_usd")}, 0) AS saved_usd,
+    (SELECT count(*) FROM json_each(r.value, '$.guardrails') g WHERE json_extract(g.value, '$.entities') <> '{}') AS guardrail_actions, ${x("latency_ms")} AS latency_ms,
+    ${x("ttfb_ms")} AS ttfb_ms, ${attempts("= 'ok'")} AS attempts_ok, ${attempts("!= 'ok'")} AS attempts_failed
   FROM json_each(?1) AS r
   WHERE NOT EXISTS (SELECT 1 FROM usage u WHERE u.request_id = ${x("request_id")})
     AND ${x("ts")} >= (SELECT num FROM usage_state WHERE name = 'compacted_before')
@@ -59,7 +65,8 @@ const NEW_ROWS = `SELECT ${x("ts")} AS ts, ${x("key_id")} AS key_id, coalesce(${
 const SUMS = [
   "count(*)", "sum(requests)", "total(outcome = 'error')", "total(outcome = 'aborted')", "total(input_tokens)",
   "total(output_tokens)", "total(cached_tokens)", "total(thinking_tokens)", "total(tool_use_tokens)", "total(cost_usd)",
-  "total(unpriced IS NOT NULL)", "total(cache = 'hit')", "total(saved_usd)", "total(latency_ms)", "total(ttfb_ms)", "count(ttfb_ms)", ...bucketSums("latency_ms", LATENCY_BOUNDS), ...bucketSums("ttfb_ms", TTFB_BOUNDS),
+  "total(unpriced IS NOT NULL)", "total(cache = 'hit')", "total(saved_usd)", "total(guardrail_actions)", "total(latency_ms)", "total(ttfb_ms)", "count(ttfb_ms)", ...bucketSums("latency_ms", LATENCY_BOUNDS), ...bucketSums("ttfb_ms", TTFB_BOUNDS),
+  "total(attempts_ok)", "total(attempts_failed)",
 ];
 
 function upsert(table: "usage_minute" | "usage_hour" | "usage_day", width: number, where = "true"): string {

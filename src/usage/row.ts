@@ -57,6 +57,8 @@ export interface CallRecord {
    */
   cache?: "hit" | "miss" | "bypass";
   saved_usd?: number;
+  /** What guardrail policies did on the call (src/guardrails), never the matched text; absent when none acted. */
+  guardrails?: GuardrailRecord[];
   /** Set on a Live API session's row: how it ended and its tokens by modality. */
   session?: SessionInfo;
   /**
@@ -64,6 +66,17 @@ export interface CallRecord {
    * under a lease). Travels with the row to whoever stores it (src/usage/settle.ts); never written to D1.
    */
   settle?: SettleRefs;
+}
+
+/** One guardrail policy's actions at one stage of a call: how many of each entity it found. */
+export interface GuardrailRecord {
+  policy: string;
+  stage: "input" | "output";
+  action: "block" | "redact" | "flag";
+  /** By entity (`email`, `credit_card`, …; `pattern` for a regex policy; `unsafe` or `judge_error` for a judge). */
+  entities: Record<string, number>;
+  /** What a judge model's calls for this policy cost (not part of the row's `cost_usd` or of a budget). */
+  cost_usd?: number;
 }
 
 /** Who ended a Live session: the caller, the provider, or the gateway (a limit, a refusal, a failure). */

@@ -72,6 +72,7 @@ const PAGES = [
   ["#/logs", "Logs"],
   ["#/resources", "Resources"],
   ["#/providers", "Providers"],
+  ["#/tokens", "Tokens"],
   ["#/playground", "Playground"],
 ] as const;
 

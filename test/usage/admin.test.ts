@@ -45,7 +45,7 @@ describe("/admin/usage", () => {
     expect(body).toEqual({
       from: null, to: null, group_by: null,
       pending_rows: expect.any(Number), rejected_rows: expect.any(Number), unsettled_rows: expect.any(Number), spilled_rows: expect.any(Number), d1_failing_since: null, archive: expect.any(Object),
-      totals: { requests: 5, errors: 1, aborted: 1, input_tokens: 130, output_tokens: 110, cached_tokens: 40, thinking_tokens: 5, tool_use_tokens: 30, cost_usd: 0.00605, unpriced_calls: 0, cache_hits: 0, saved_usd: 0, refused: 0 },
+      totals: { requests: 5, errors: 1, aborted: 1, input_tokens: 130, output_tokens: 110, cached_tokens: 40, thinking_tokens: 5, tool_use_tokens: 30, cost_usd: 0.00605, unpriced_calls: 0, cache_hits: 0, saved_usd: 0, guardrail_actions: 0, refused: 0 },
       refusals: [],
     });
   });

@@ -14,7 +14,7 @@ import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, rateLimit
 export type KeyModalState = { kind: "create"; team_id?: string } | { kind: "edit"; key: KeyRecord } | { kind: "rotate"; key: KeyRecord } | { kind: "revoke"; key: KeyRecord } | { kind: "secret"; key: NewKey; rotated: boolean };
 
 export function Keys({ route }: { route: Route }) {
-  const { dir, dirLoading, dirError, reloadDir } = useConsole();
+  const { dir, dirLoading, dirError, reloadDir, may } = useConsole();
   const [modal, setModal] = useState<KeyModalState | null>(null);
   const p = route.params;
   const q = (p.get("q") ?? "").trim().toLowerCase();
@@ -33,9 +33,11 @@ export function Keys({ route }: { route: Route }) {
     <>
       <div class="page-head">
         <h1 tabIndex={-1}>Keys</h1>
-        <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
-          New key
-        </button>
+        {may.writeKeys && (
+          <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
+            New key
+          </button>
+        )}
       </div>
       <form class="filters" role="search" aria-label="Find keys" onSubmit={(e) => e.preventDefault()}>
         <label>
@@ -68,7 +70,7 @@ export function Keys({ route }: { route: Route }) {
           <p class="muted" role="status">
             {fmtInt(shown.length)} of {fmtInt(dir.keys.length)} keys
           </p>
-          <KeyTable keys={shown} onAction={setModal} spend={spend.data?.spend ?? new Map()} budgets={spend.data?.budgets} />
+          <KeyTable keys={shown} onAction={setModal} spend={may.readGlobal ? (spend.data?.spend ?? new Map()) : undefined} budgets={spend.data?.budgets} />
         </>
       )}
       {modal && <KeyModal modal={modal} setModal={setModal} />}
@@ -78,8 +80,10 @@ export function Keys({ route }: { route: Route }) {
 
 /** Spend over the last 30 days per key, and each key budget's use in its current period (as Teams shows a team's). */
 export function useKeySpend(keys: KeyRecord[]) {
-  const { admin } = useConsole();
+  const { admin, may } = useConsole();
   return useLoad(async () => {
+    // A team admin reads no usage: no spend column, no budget meters.
+    if (!may.readGlobal) return { spend: new Map<string, number>(), budgets: new Map<string, BudgetUse>() };
     const [usage, budgets] = await Promise.all([admin.usage({ group_by: "key", from: Date.now() - 30 * 86_400_000 }), budgetUse(admin, keys, [])]);
     return {
       spend: new Map((usage.groups ?? []).map((g) => [String(g.key_id), g.cost_usd])),
@@ -95,7 +99,7 @@ export function KeyTable(props: {
   budgets?: Map<string, BudgetUse>;
 }) {
   const { keys, onAction, spend, budgets } = props;
-  const { dir } = useConsole();
+  const { dir, may } = useConsole();
   if (!keys.length) return <p class="muted">No keys match.</p>;
   return (
     <div class="table-wrap">
@@ -149,8 +153,8 @@ export function KeyTable(props: {
                 {onAction && (
                   <td data-label="Actions">
                     <span class="row-actions">
-                      <a href={href("logs", { key_id: k.id })}>Logs</a>
-                      {st !== "revoked" && (
+                      {may.readGlobal && <a href={href("logs", { key_id: k.id })}>Logs</a>}
+                      {st !== "revoked" && may.writeKeys && (
                         <>
                           <button type="button" onClick={() => onAction({ kind: "edit", key: k })} aria-label={`Edit ${k.name}`}>
                             Edit
@@ -237,12 +241,12 @@ export function KeyModal({ modal, setModal }: { modal: KeyModalState; setModal: 
 
 /** Create and edit: every field the admin API takes; empty means "none" (no limit, any model). */
 function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy: boolean; error?: Error; onSubmit: (f: Partial<KeyFields>) => void }) {
-  const { admin, dir } = useConsole();
+  const { admin, dir, self, may } = useConsole();
   const k = props.key0;
   const [invalid, setInvalid] = useState<Error>();
   const models = useRef<HTMLTextAreaElement>(null);
   // The picker offers what the providers list (a team admin may not read them: then there is no picker).
-  const listed = useLoad(() => admin.providers().then((d) => d.providers.map((p) => ({ name: p.name, models: p.models.map((m) => m.id) }))), [admin]);
+  const listed = useLoad(() => (may.readGlobal ? admin.providers() : Promise.resolve({ providers: [] })).then((d) => d.providers.map((p) => ({ name: p.name, models: p.models.map((m) => m.id) }))), [admin]);
   const pick = (target: string) => {
     const el = models.current;
     if (!el || !target) return;
@@ -280,7 +284,7 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
       <label>
         Team
         <select name="team_id">
-          <TeamOptions teams={dir.teams} none="No team" selected={k ? k.team_id : props.team0} />
+          <TeamOptions teams={dir.teams} none={self.role === "team_admin" ? undefined : "No team"} selected={k ? k.team_id : (props.team0 ?? self.team_id)} />
         </select>
         <FieldError name="team_id" error={props.error} />
       </label>

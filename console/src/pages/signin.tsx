@@ -20,7 +20,7 @@ export function SignIn({ notice, onSignedIn }: { notice?: string; onSignedIn: (t
           setBusy(true);
           setError(undefined);
           try {
-            await new Admin(token).get("/keys", { limit: 1 });
+            await new Admin(token).self();
             onSignedIn(token);
           } catch (err) {
             setError(err instanceof Error ? err : new Error(String(err)));

@@ -16,12 +16,14 @@ const DAY = 86_400_000;
 const NO_KEYS: KeyRecord[] = [];
 
 export function Teams({ route }: { route: Route }) {
-  const { admin, dir, dirLoading, dirError, reloadDir } = useConsole();
+  const { admin, dir, dirLoading, dirError, reloadDir, may } = useConsole();
   const [modal, setModal] = useState<Modal | null>(null);
   const [keyModal, setKeyModal] = useState<KeyModalState | null>(null);
   const selected = route.params.get("id");
   // Spend over the last 30 days per team and per key, and each budget's use in its current period.
   const spend = useLoad(async () => {
+    // A team admin reads no usage: no spend, no budget meters.
+    if (!may.readGlobal) return undefined;
     const from = Date.now() - 30 * DAY;
     const [teams, keys, budgets] = await Promise.all([
       admin.usage({ group_by: "team", from }),
@@ -43,9 +45,11 @@ export function Teams({ route }: { route: Route }) {
     <>
       <div class="page-head">
         <h1 tabIndex={-1}>Teams</h1>
-        <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
-          New team
-        </button>
+        {may.writeTeams && (
+          <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
+            New team
+          </button>
+        )}
       </div>
       {dirError && <ErrorNote error={dirError} prefix="Could not read teams" retry={reloadDir} />}
       {spend.error && <ErrorNote error={spend.error} prefix="Could not read spend" retry={spend.reload} />}
@@ -62,9 +66,9 @@ export function Teams({ route }: { route: Route }) {
                 <th scope="col">Keys</th>
                 <th scope="col">Limits</th>
                 <th scope="col">Budget</th>
-                <th scope="col">Spend, 30 days</th>
+                {may.readGlobal && <th scope="col">Spend, 30 days</th>}
                 <th scope="col">Created</th>
-                <th scope="col">Actions</th>
+                {may.writeTeams && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
@@ -97,18 +101,20 @@ export function Teams({ route }: { route: Route }) {
                         "—"
                       )}
                     </td>
-                    <td data-label="Spend, 30 days">{spend.data ? fmtUsd(spend.data.team.get(t.id) ?? 0) : "…"}</td>
+                    {may.readGlobal && <td data-label="Spend, 30 days">{spend.data ? fmtUsd(spend.data.team.get(t.id) ?? 0) : "…"}</td>}
                     <td data-label="Created">{fmtTime(t.created_at, false)}</td>
-                    <td data-label="Actions">
-                      <span class="row-actions">
-                        <button type="button" onClick={() => setModal({ kind: "edit", team: t })} aria-label={`Edit ${t.name}`}>
-                          Edit
-                        </button>
-                        <button type="button" class="danger" onClick={() => setModal({ kind: "delete", team: t })} aria-label={`Delete ${t.name}`}>
-                          Delete
-                        </button>
-                      </span>
-                    </td>
+                    {may.writeTeams && (
+                      <td data-label="Actions">
+                        <span class="row-actions">
+                          <button type="button" onClick={() => setModal({ kind: "edit", team: t })} aria-label={`Edit ${t.name}`}>
+                            Edit
+                          </button>
+                          <button type="button" class="danger" onClick={() => setModal({ kind: "delete", team: t })} aria-label={`Delete ${t.name}`}>
+                            Delete
+                          </button>
+                        </span>
+                      </td>
+                    )}
                   </tr>
                 );
               })}
@@ -123,12 +129,18 @@ export function Teams({ route }: { route: Route }) {
             Team “{team.name}”: keys <span class="muted small">({team.id})</span>
           </h2>
           <p class="detail-links">
-            <a href={href("overview", { team_id: team.id })}>Usage over time</a> · <a href={href("logs", { team_id: team.id })}>Logs</a>
-            <button type="button" class="primary" onClick={() => setKeyModal({ kind: "create", team_id: team.id })}>
-              New key in this team
-            </button>
+            {may.readGlobal && (
+              <>
+                <a href={href("overview", { team_id: team.id })}>Usage over time</a> · <a href={href("logs", { team_id: team.id })}>Logs</a>
+              </>
+            )}
+            {may.writeKeys && (
+              <button type="button" class="primary" onClick={() => setKeyModal({ kind: "create", team_id: team.id })}>
+                New key in this team
+              </button>
+            )}
           </p>
-          <KeyTable keys={teamKeys} spend={spend.data?.key ?? new Map()} budgets={keySpend.data?.budgets} onAction={setKeyModal} />
+          <KeyTable keys={teamKeys} spend={may.readGlobal ? (spend.data?.key ?? new Map()) : undefined} budgets={keySpend.data?.budgets} onAction={setKeyModal} />
         </section>
       )}
       {modal && <TeamModal modal={modal} close={() => setModal(null)} />}

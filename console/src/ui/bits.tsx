@@ -88,12 +88,15 @@ export function Loading({ what }: { what: string }) {
  * A choice of team: `none` first (empty value), then every team. `selected` marks where an uncontrolled select
  * starts (a controlled one's `value` wins).
  */
-export function TeamOptions({ teams, none, selected }: { teams: { id: string; name: string }[]; none: string; selected?: string | null }) {
+/** `none` names the empty choice; without it there is none (a team admin's key is always in its team). */
+export function TeamOptions({ teams, none, selected }: { teams: { id: string; name: string }[]; none?: string; selected?: string | null }) {
   return (
     <>
-      <option value="" selected={!selected}>
-        {none}
-      </option>
+      {none !== undefined && (
+        <option value="" selected={!selected}>
+          {none}
+        </option>
+      )}
       {teams.map((t) => (
         <option value={t.id} selected={t.id === selected}>
           {t.name}

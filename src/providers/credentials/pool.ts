@@ -65,6 +65,9 @@ export class CredentialPool<M = unknown> {
   /** Every secret of every credential: what upstream error text is redacted of. */
   readonly secrets: readonly string[];
 
+  /** Told when a credential starts a cool-down (alerts, src/alerts/cooled.ts); unset when alerts are off. */
+  onCooled?: (e: { provider: string; label: string; fault: "credential" | "model"; model: string; until: number }) => void;
+
   constructor(
     readonly provider: string,
     readonly credentials: readonly PooledCredential<M>[],
@@ -128,7 +131,9 @@ export class CredentialPool<M = unknown> {
     if (fault === "credential") ms = this.cooldowns.authMs;
     else if (retryAfterMs !== undefined) ms = retryAfterMs;
     else ms = Math.min(this.cooldowns.rateMs * 2 ** (h.strikes - 1), Math.max(MAX_RATE_COOLDOWN_MS, this.cooldowns.rateMs));
+    const fresh = h.until <= now;
     h.until = Math.max(h.until, now + ms);
+    if (fresh && this.onCooled) this.onCooled({ provider: this.provider, label: c.label, fault, model, until: h.until });
     if (!health.has(key) && health.size >= MAX_HEALTH_ENTRIES) for (const [k, v] of health) if (v.until <= now) health.delete(k);
     health.set(key, h);
   }

@@ -4,7 +4,7 @@
  *   leaked admin token cannot make itself more admins, or lock the others out);
  * - `viewer`: every GET, no write;
  * - `team_admin`: the keys of its own team (list, read, create, change, revoke, rotate; never moving one to
- *   another team) and a read of its own team; nothing else (no limits of its team, no teams, tokens, usage, logs).
+ *   another team), a read of its own team and of itself (`GET /admin/tokens/self`); nothing else (no limits of its team, no teams, tokens, usage, logs).
  * This middleware decides by method and path; the keys routes narrow a team admin to its team's keys.
  */
 import type { MiddlewareHandler } from "hono";
@@ -42,7 +42,8 @@ export const authorize: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (actor.role === "team_admin") {
     const keys = path === "/admin/keys" || path.startsWith("/admin/keys/");
     const ownTeam = READS.has(method) && (path === "/admin/teams" || path === `/admin/teams/${actor.team_id}`);
-    if (!keys && !ownTeam) {
+    const self = READS.has(method) && path === "/admin/tokens/self";
+    if (!keys && !ownTeam && !self) {
       throw new GatewayError(403, `a team_admin token manages only the keys of team "${actor.team_id}": ${method} ${path.slice(0, 200)} is not allowed`);
     }
   }

@@ -18,6 +18,8 @@ import { beforeBudget } from "./budget-write";
 import type { WriteResult } from "../../governance/protocol";
 import { TeamStore } from "../../governance/team-store";
 import { scopedTeam } from "./access";
+import { assertPoliciesDefined } from "./guardrails";
+import { getConfig } from "../../config";
 import { ifRevision, pageLimit, parseJson, written } from "./json";
 
 export const keysApp = new Hono<AppEnv>();
@@ -79,6 +81,7 @@ function assertOwnTeam(c: Context<AppEnv>, teamId: string | null | undefined, do
 
 keysApp.post("/", async (c) => {
   const fields = await parseJson(c, KeyFields);
+  assertPoliciesDefined(getConfig(c.env), fields.guardrails);
   assertOwnTeam(c, fields.team_id, "creates keys");
   fields.team_id ??= scopedTeam(c.var.actor);
   await assertTeamExists(c.env, fields.team_id);
@@ -114,6 +117,7 @@ keysApp.get("/:id", async (c) => {
 
 keysApp.patch("/:id", async (c) => {
   const patch = await parseJson(c, KeyPatch);
+  assertPoliciesDefined(getConfig(c.env), patch.guardrails);
   const id = c.req.param("id");
   assertOwnTeam(c, patch.team_id, "keeps keys");
   if (patch.team_id !== undefined) await assertTeamExists(c.env, patch.team_id);

@@ -14,6 +14,8 @@ import { beforeBudget } from "./budget-write";
 import { TeamFields, TeamPatch, type TeamRecord } from "../../governance/team-record";
 import { forgetTeam, TeamStore } from "../../governance/team-store";
 import { scopedTeam } from "./access";
+import { assertPoliciesDefined } from "./guardrails";
+import { getConfig } from "../../config";
 import { ifRevision, pageLimit, parseJson, written } from "./json";
 
 export const teamsApp = new Hono<AppEnv>();
@@ -28,6 +30,7 @@ async function load(env: Env, id: string): Promise<TeamRecord> {
 
 teamsApp.post("/", async (c) => {
   const fields = await parseJson(c, TeamFields);
+  assertPoliciesDefined(getConfig(c.env), fields.guardrails);
   const now = new Date().toISOString();
   const team: TeamRecord = { ...fields, id: `team_${randomBase62(16)}`, created_at: now, updated_at: now };
   const created = written(await governor(c.env, "team", team.id).createTeam(team));
@@ -54,6 +57,7 @@ teamsApp.get("/:id", async (c) => {
 
 teamsApp.patch("/:id", async (c) => {
   const patch = await parseJson(c, TeamPatch);
+  assertPoliciesDefined(getConfig(c.env), patch.guardrails);
   const team = await load(c.env, c.req.param("id"));
   const gov = governor(c.env, "team", team.id);
   // A team from before Governors kept records: hand its Governor the record once.

@@ -1,7 +1,8 @@
 /**
  * /admin/tokens: scoped admin tokens. Create (the only time the secret is shown), list, read, delete (the token is
  * refused from the next request on). Only root mints or deletes an `admin` token; an admin may mint and delete
- * viewer and team_admin tokens (src/routes/admin/access.ts). Viewers read; team admins have no access here.
+ * viewer and team_admin tokens (src/routes/admin/access.ts). Viewers read; team admins have no access here but
+ * `GET /admin/tokens/self`, which tells any caller its own role and team.
  */
 import { Hono, type Context } from "hono";
 import { ADMIN_TOKEN_PREFIX, adminTokens, TokenFields, type TokenRecord } from "../../auth/admin-tokens";
@@ -54,6 +55,12 @@ tokensApp.get("/", async (c) => {
   const tokens = await adminTokens(c.env).list(limit + 1, after);
   const page = tokens.slice(0, limit);
   return c.json({ tokens: page, ...(tokens.length > limit ? { cursor: page.at(-1)!.id } : {}) });
+});
+
+/** Who is calling: the console reads it once after sign-in to show only what this role may do. */
+tokensApp.get("/self", (c) => {
+  const { id, name, role, team_id } = c.var.actor;
+  return c.json({ id, name, role, team_id });
 });
 
 tokensApp.get("/:id", async (c) => {
