@@ -15,6 +15,10 @@ const SPEND_BY = (col: string) =>
      SELECT CASE WHEN bucket < ?1 THEN 0 ELSE bucket / ${HOUR_MS} END AS hour, cost_usd AS usd
      FROM usage_hour WHERE ${col} = ?2 AND cost_usd > 0
      UNION ALL
+     -- Days whose hours compaction pruned (older than the Governor folds per hour: src/usage/compact.ts) are in usage_day.
+     SELECT CASE WHEN bucket < ?1 THEN 0 ELSE bucket / ${HOUR_MS} END, cost_usd
+     FROM usage_day WHERE ${col} = ?2 AND cost_usd > 0 AND bucket < (SELECT num FROM usage_state WHERE name = 'hours_before')
+     UNION ALL
      -- A row is in a rollup exactly when it is in D1 (both are written in one batch): a held one already stored is
      -- taken out again, to be counted from the shards.
      SELECT CASE WHEN ts < ?1 THEN 0 ELSE ts / ${HOUR_MS} END, -cost_usd

@@ -11,9 +11,12 @@
  *    position (the last row moved) advanced. A crash in between moves the same chunk again to the same object.
  * 3. Minute rollups before the compaction point are dropped (the hourly ones hold the same sums), and refusal
  *    counters there are folded into one row per key, hour, status and reason.
+ * 4. Hourly rollups of whole days already in usage_day, below the compaction point and older than the hourly window
+ *    (USAGE_RETENTION_DAYS, at least HOURLY_MIN_DAYS), are dropped a day at a time (`pruneHours`).
  */
 import type { Env } from "../env";
 import { archiveKey, putVerified } from "./archive";
+import { USAGE_SHARDS, usageShard } from "./buffer";
 import { rowToRecord, type UsageRow } from "./queries";
 import { DAY_MS, FOLD_DAY, HOUR_MS } from "./rollups";
 
@@ -26,12 +29,32 @@ const MAX_HOURS = 48;
 /** Days of hourly rollups folded into daily ones per run. */
 const MAX_DAYS = 60;
 export const DEFAULT_RETENTION_DAYS = 7;
+/**
+ * Days of hourly rollups kept at least, whatever USAGE_RETENTION_DAYS says: a Governor starting a budget reads spend
+ * per hour for its last 32 days (src/governance/ledger.ts, FOLD_AFTER_HOURS), older spend as one sum.
+ */
+export const HOURLY_MIN_DAYS = 35;
 
 /** USAGE_RETENTION_DAYS (a positive number of days; fractions allowed), or the default. */
 export function retentionDays(env: Pick<Env, "USAGE_RETENTION_DAYS">): number {
   const n = Number(env.USAGE_RETENTION_DAYS);
   return env.USAGE_RETENTION_DAYS !== undefined && env.USAGE_RETENTION_DAYS !== "" && Number.isFinite(n) && n > 0 ? n : DEFAULT_RETENTION_DAYS;
 }
+
+/**
+ * Whether a buffer shard holds rows D1 has not taken for a while (spilled to R2, or D1 failing): those rows may be
+ * older than the window by the time they are written, and D1 takes no row before the compaction point (they would be
+ * lost, uncounted), so the point waits for them. An object so tests can make a shard look stuck.
+ */
+export const usageBacklog = {
+  async held(env: Partial<Pick<Env, "USAGE_BUFFER">>): Promise<boolean> {
+    const ns = env.USAGE_BUFFER;
+    if (!ns) return false;
+    // A shard that cannot be asked may hold such rows too: the point waits (rows below it still move).
+    const all = await Promise.all(Array.from({ length: USAGE_SHARDS }, (_, i) => usageShard(ns, i).counts())).catch(() => null);
+    return !all || all.some((c) => c.spilled > 0 || c.failing_since !== null);
+  },
+};
 
 export interface ArchiveState {
   /** Rows before this (ms, a whole hour) are not in D1, or are on their way to the archive. */
@@ -59,8 +82,12 @@ export interface CompactResult {
   refusal_rows_folded: number;
   /** Whole days of hourly rollups summed into usage_day this run. */
   days_folded: number;
+  /** Hourly rollup rows dropped this run (their days are in usage_day). */
+  hour_rollups_dropped: number;
   /** Whether everything due was done (false: the next run continues). */
   done: boolean;
+  /** Why the compaction point did not rise this run. */
+  held?: string;
   /** Why nothing was moved, when nothing could be. */
   skipped?: string;
 }
@@ -71,19 +98,23 @@ export interface CompactOptions {
   chunkRows?: number;
 }
 
-export async function compactUsage(env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAGE_RETENTION_DAYS">, opts: CompactOptions = {}): Promise<CompactResult> {
+export async function compactUsage(
+  env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAGE_RETENTION_DAYS"> & Partial<Pick<Env, "USAGE_BUFFER">>, opts: CompactOptions = {},
+): Promise<CompactResult> {
   const db = env.DB;
   const result: CompactResult = {
     compacted_before: null, archived_rows: 0, archive_objects: 0, archive_bytes: 0, minute_rollups_dropped: 0, refusal_rows_folded: 0, days_folded: 0,
-    done: false,
+    hour_rollups_dropped: 0, done: false,
   };
   const now = opts.now ?? Date.now();
   const daysDone = await foldDays(db, now, result);
   const bucket = env.USAGE_ARCHIVE;
   if (!bucket) return { ...result, done: daysDone, skipped: "no USAGE_ARCHIVE binding: rows stay in D1" };
   const cutoff = Math.floor((now - retentionDays(env) * DAY_MS) / HOUR_MS) * HOUR_MS;
-  // Raised, never lowered (a run with an older clock or a longer window leaves it).
-  await db.prepare("UPDATE usage_state SET num = max(num, ?) WHERE name = 'compacted_before'").bind(cutoff).run();
+  // Raised, never lowered (a run with an older clock or a longer window leaves it); held while the buffer holds
+  // rows D1 refused, which may be older than the window when they come back (rows below the point still move).
+  if (await usageBacklog.held(env)) result.held = "the usage buffer holds rows D1 refused: the compaction point waits for them";
+  else await db.prepare("UPDATE usage_state SET num = max(num, ?) WHERE name = 'compacted_before'").bind(cutoff).run();
   const { compacted_before: before } = await archiveState(db);
   result.compacted_before = new Date(before).toISOString();
 
@@ -163,8 +194,35 @@ export async function compactUsage(env: Pick<Env, "DB" | "USAGE_ARCHIVE" | "USAG
     if (oldest.m != null) result.minute_rollups_dropped += out[0]!.meta.changes ?? 0;
     if (oldest.r != null) result.refusal_rows_folded += out[out.length - 1]!.meta.changes ?? 0;
   }
-  result.done = rowsDone && foldsDone && daysDone;
+  const hoursDone = await pruneHours(db, Math.min(before, now - Math.max(retentionDays(env), HOURLY_MIN_DAYS) * DAY_MS), result);
+  result.done = rowsDone && foldsDone && daysDone && hoursDone;
   return result;
+}
+
+/**
+ * The hourly rollups of whole days before `limit` that usage_day already holds, dropped oldest day first. Only
+ * below the compaction point (`limit` is at most it): no row is stored there any more, so no hour there changes.
+ * `hours_before` is raised first, in the same transaction as the first delete, so /admin/usage reads those days
+ * from usage_day before their hours go (src/usage/queries.ts). Returns whether every due day is dropped.
+ */
+export async function pruneHours(db: D1Database, limit: number, result: Pick<CompactResult, "hour_rollups_dropped">): Promise<boolean> {
+  for (let n = 0; ; n++) {
+    const s = await db
+      .prepare(
+        `SELECT min(?1 - ?1 % ${DAY_MS}, (SELECT num FROM usage_state WHERE name = 'days_through')) AS mark,
+           (SELECT min(bucket) FROM usage_hour) AS oldest`,
+      )
+      .bind(limit)
+      .first<{ mark: number; oldest: number | null }>();
+    if (!s || s.oldest == null || s.oldest >= s.mark) return true;
+    if (n === MAX_DAYS) return false;
+    const end = Math.min(s.oldest - (s.oldest % DAY_MS) + DAY_MS, s.mark);
+    const [, del] = await db.batch([
+      db.prepare("UPDATE usage_state SET num = max(num, ?) WHERE name = 'hours_before'").bind(end),
+      db.prepare("DELETE FROM usage_hour WHERE bucket < ?").bind(end),
+    ]);
+    result.hour_rollups_dropped += del!.meta.changes ?? 0;
+  }
 }
 
 /**

@@ -131,12 +131,12 @@ function filters(q: LogsFilters, time = "ts") {
 const whereSql = (cond: string[]) => (cond.length ? `WHERE ${cond.join(" AND ")}` : "");
 
 /** The aggregate of the usage rows themselves (a range's edges younger than a minute, and bench/usage-queries.mjs). */
-export function usageSql(q: UsageQuery): { sql: string; args: (string | number)[] } {
+export function usageSql(q: UsageQuery, ordered = true): { sql: string; args: (string | number)[] } {
   const { cond, args } = filters(q);
   if (!q.group_by) return { sql: `SELECT ${SUMS} FROM usage ${whereSql(cond)}`, args };
   const g = GROUP_SQL[q.group_by];
-  const order = timeGroup(q.group_by) ? "grp" : "cost_usd DESC, requests DESC, grp";
-  return { sql: `SELECT ${g.expr} AS grp, ${SUMS} FROM usage ${whereSql(cond)} GROUP BY grp ORDER BY ${order}`, args };
+  const order = !ordered ? "" : timeGroup(q.group_by) ? " ORDER BY grp" : " ORDER BY cost_usd DESC, requests DESC, grp";
+  return { sql: `SELECT ${g.expr} AS grp, ${SUMS} FROM usage ${whereSql(cond)} GROUP BY grp${order}`, args };
 }
 
 /** The same aggregate over a rollup table (`usage_minute` or `usage_hour`), by whole buckets in [from, to). */
@@ -155,13 +155,18 @@ const ceilTo = (t: number, unit: number) => (Number.isFinite(t) ? floorTo(t + un
  * How a range is answered: whole days before `daysThrough` from the daily rollups, whole hours from the hourly ones,
  * the whole minutes around them from the minute rollups, and the edges shorter than a minute from the rows
  * themselves. Before `compactedBefore` (a whole hour: the rows and minute rollups there are gone) the range is
- * widened to whole hours.
+ * widened to whole hours, and before `hoursBefore` (a whole day: the hourly rollups there are pruned) to whole days.
  */
-export function segments(from: number | undefined, to: number | undefined, compactedBefore: number, daysThrough = 0, byHour = false): Segment[] {
+export function segments(
+  from: number | undefined, to: number | undefined, compactedBefore: number, daysThrough = 0, byHour = false, hoursBefore = 0,
+): Segment[] {
   let a = from ?? -Infinity;
   let b = to ?? Infinity;
   if (a < compactedBefore) a = floorTo(a, HOUR_MS);
   if (b < compactedBefore) b = ceilTo(b, HOUR_MS);
+  // Before `hoursBefore` (a whole day, at most daysThrough) the hourly rollups are pruned: whole days only.
+  if (a < hoursBefore) a = floorTo(a, DAY_MS);
+  if (b < hoursBefore) b = ceilTo(b, DAY_MS);
   const seg = (source: Segment["source"], f: number, t: number): Segment => ({
     source, ...(Number.isFinite(f) ? { from: f } : {}), ...(Number.isFinite(t) ? { to: t } : {}),
   });
@@ -178,9 +183,10 @@ export function segments(from: number | undefined, to: number | undefined, compa
   else {
     if (m1 < h1) out.push(seg("usage_minute", m1, h1));
     const d1 = ceilTo(h1, DAY_MS);
-    const d2 = Math.min(floorTo(h2, DAY_MS), daysThrough);
-    // Grouped by hour, a day's row cannot be split: the hours stay hourly.
-    if (!byHour && daysThrough > 0 && d1 < d2) {
+    // Grouped by hour, a day's row cannot be split: the hours stay hourly where they are kept, and a pruned day is
+    // one group at its first hour.
+    const d2 = Math.min(floorTo(h2, DAY_MS), daysThrough, byHour ? hoursBefore : Infinity);
+    if (daysThrough > 0 && (!byHour || hoursBefore > 0) && d1 < d2) {
       if (h1 < d1) out.push(seg("usage_hour", h1, d1));
       out.push(seg("usage_day", d1, d2));
       if (d2 < h2) out.push(seg("usage_hour", d2, h2));
@@ -203,12 +209,12 @@ function totalsOf(r: Totals): Totals {
  * Where compaction stands (migrations/0008_usage_scale.sql): rows before `compactedBefore` are no longer in D1, and
  * usage_day holds every whole day before `daysThrough`.
  */
-async function rollupState(db: D1Database): Promise<{ compactedBefore: number; daysThrough: number }> {
+async function rollupState(db: D1Database): Promise<{ compactedBefore: number; daysThrough: number; hoursBefore: number }> {
   const { results } = await db
-    .prepare("SELECT name, num FROM usage_state WHERE name IN ('compacted_before', 'days_through')")
+    .prepare("SELECT name, num FROM usage_state WHERE name IN ('compacted_before', 'days_through', 'hours_before')")
     .all<{ name: string; num: number }>();
   const get = (n: string) => results.find((r) => r.name === n)?.num ?? 0;
-  return { compactedBefore: get("compacted_before"), daysThrough: get("days_through") };
+  return { compactedBefore: get("compacted_before"), daysThrough: get("days_through"), hoursBefore: get("hours_before") };
 }
 
 /**
@@ -217,15 +223,24 @@ async function rollupState(db: D1Database): Promise<{ compactedBefore: number; d
  */
 export async function queryUsage(db: D1Database, q: UsageQuery) {
   const state = await rollupState(db);
-  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour");
-  const statements = parts.map((p) => {
+  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour", state.hoursBefore);
+  // One statement summing every segment's groups: one answer of a row per group, not one per group and segment.
+  const grp = q.group_by ? "grp, " : "";
+  const args: (string | number)[] = [];
+  const sqls = parts.map((p) => {
     const sq = { ...q, from: p.from, to: p.to };
-    const { sql, args } = p.source === "usage" ? usageSql(sq) : rollupSql(p.source, sq);
-    return db.prepare(sql).bind(...args);
+    const part = p.source === "usage" ? usageSql(sq, false) : rollupSql(p.source, sq);
+    args.push(...part.args);
+    return part.sql;
   });
-  const results = statements.length ? await db.batch<SumRow>(statements) : [];
+  // D1 limits the terms of one compound SELECT: the segments are joined two by two.
+  let from = sqls;
+  while (from.length > 2) from = from.flatMap((x, i) => (i % 2 ? [] : [i + 1 < from.length ? `SELECT * FROM (${x} UNION ALL ${from[i + 1]})` : x]));
+  const results = from.length
+    ? (await db.prepare(`SELECT ${grp}${ROLLUP_SUMS} FROM (${from.join(" UNION ALL ")})${grp ? " GROUP BY grp" : ""}`).bind(...args).all<SumRow>()).results
+    : [];
   const merged = new Map<string | number | null, Totals>();
-  for (const r of results.flatMap((x) => x.results)) {
+  for (const r of results) {
     const k = q.group_by ? (r.grp ?? null) : "";
     const t = merged.get(k) ?? emptyTotals();
     for (const f of FIGURES) t[f] += r[f] ?? 0;
@@ -260,7 +275,7 @@ const rowBuckets = (v: string, bounds: readonly number[]) =>
  */
 export async function queryLatency(db: D1Database, q: UsageQuery): Promise<{ all: Histograms; groups: { grp: string | number | null; h: Histograms }[] }> {
   const state = await rollupState(db);
-  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour");
+  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour", state.hoursBefore);
   const cols = [...LATENCY_COLUMNS, ...TTFB_COLUMNS];
   const rowExprs = [...rowBuckets("latency_ms", LATENCY_BOUNDS), ...rowBuckets("ttfb_ms", TTFB_BOUNDS)];
   const statements = parts.map((p) => {
