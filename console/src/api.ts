@@ -217,7 +217,9 @@ export class Admin {
   updateKey = (id: string, f: Partial<KeyFields>, revision?: number) =>
     this.call<KeyRecord>("PATCH", `/keys/${encodeURIComponent(id)}`, f, ifMatch(revision));
   revokeKey = (id: string) => this.call<KeyRecord>("DELETE", `/keys/${encodeURIComponent(id)}`);
-  rotateKey = (id: string) => this.call<NewKey>("POST", `/keys/${encodeURIComponent(id)}/rotate`);
+  /** `graceSeconds`: how long the replaced secret keeps working (0: it stops at once; at most 7 days). */
+  rotateKey = (id: string, graceSeconds = 0) =>
+    this.call<NewKey>("POST", `/keys/${encodeURIComponent(id)}/rotate`, graceSeconds ? { grace_seconds: graceSeconds } : undefined);
   createTeam = (f: Partial<TeamFields>) => this.call<TeamRecord>("POST", "/teams", f);
   updateTeam = (id: string, f: Partial<TeamFields>, revision?: number) =>
     this.call<TeamRecord>("PATCH", `/teams/${encodeURIComponent(id)}`, f, ifMatch(revision));

@@ -3,7 +3,6 @@
  * makes (set once per isolate by src/config.ts when alerts are on) when a credential starts a cool-down; the event
  * is written and sent after the call's response, under the request's waitUntil.
  */
-import { waitUntil } from "cloudflare:workers";
 import type { Env } from "../env";
 import { credentialCooled } from "./events";
 import { raise } from "./outbox";
@@ -18,10 +17,11 @@ export function cooledListener(env: Env): (e: CooledEvent) => void {
   return (e) => {
     const p = raise(env, [credentialCooled(e)]).finally(() => inFlight.delete(p));
     inFlight.add(p);
-    try {
-      waitUntil(p);
-    } catch {
+    // Imported when a credential cools (rare), not with the module: src/config.ts imports this one, and Node
+    // (the e2e tests, the scripts) has no `cloudflare:workers`.
+    import("cloudflare:workers")
+      .then(({ waitUntil }) => waitUntil(p))
       // Outside a request (a test calling directly): the promise runs on its own.
-    }
+      .catch(() => {});
   };
 }

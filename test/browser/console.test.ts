@@ -165,6 +165,7 @@ describe("the operator's first session", () => {
   let teamId: string;
   let keyId: string;
   let secret: string;
+  let graced: string;
 
   it("sign-in: a wrong token shows the API's own message; the right one is kept in this tab's sessionStorage only", async () => {
     await signIn(page, "not-the-token");
@@ -464,6 +465,22 @@ describe("the operator's first session", () => {
     secret = rotated;
   });
 
+  it("rotate with a grace period: the old secret keeps working beside the new one, and the list says until when", async () => {
+    await go(page, "#/keys", "Keys");
+    await page.getByRole("button", { name: "Rotate ci-bot" }).click();
+    const confirm = page.getByRole("dialog", { name: "Rotate key “ci-bot”?" });
+    await confirm.getByLabel("Old secret keeps working").selectOption("3600");
+    await confirm.getByRole("button", { name: "Rotate secret" }).click();
+    const shown = page.getByRole("dialog", { name: "New secret for “ci-bot”" });
+    const rotated = await shown.getByLabel("Secret").inputValue();
+    await shown.getByRole("button", { name: "Done" }).click();
+    expect((await call(secret)).status).toBe(200);
+    expect((await call(rotated)).status).toBe(200);
+    await page.getByRole("row", { name: /ci-bot/ }).getByText(`old ${secret.slice(0, 10)}… works until`, { exact: false }).waitFor();
+    graced = secret;
+    secret = rotated;
+  });
+
   it("revoke asks first; cancelling keeps the key, confirming refuses its secret", async () => {
     await page.getByRole("button", { name: "Revoke ci-bot" }).click();
     await page.getByRole("dialog", { name: "Revoke key “ci-bot”?" }).getByRole("button", { name: "Cancel" }).click();
@@ -473,6 +490,8 @@ describe("the operator's first session", () => {
     await page.getByRole("row", { name: /ci-bot/ }).getByText("revoked").waitFor();
     const refused = await call(secret);
     expect(refused.status).toBe(403);
+    // The revocation ends the grace too.
+    expect((await call(graced)).status).not.toBe(200);
     expect(await refused.json()).toMatchObject({ error: { status: "PERMISSION_DENIED", message: expect.stringContaining("revoked") } });
   });
 

@@ -1,5 +1,5 @@
 /** Keys: list with search and status; create (secret shown once), edit, rotate (new secret shown once), revoke. */
-import { useRef, useState } from "preact/hooks";
+import { useId, useRef, useState } from "preact/hooks";
 import type { KeyFields, KeyRecord, NewKey } from "../api";
 import { budgetUse, periodLabel, type BudgetUse } from "../budget";
 import { useConsole } from "../context";
@@ -134,6 +134,7 @@ export function KeyTable(props: {
                 </td>
                 <td data-label="Secret" class="mono">
                   {k.prefix}…{k.rotations ? <span class="muted small"> rotated {k.rotations}×</span> : null}
+                  {k.grace && Date.parse(k.grace.until) > Date.now() ? <span class="muted small"> old {k.grace.prefix}… works until {fmtTime(k.grace.until, false)}</span> : null}
                 </td>
                 <td data-label="Limits">{limits(k.rate_limit)}</td>
                 <td data-label="Budget">
@@ -193,6 +194,35 @@ export function limits(r: KeyRecord["rate_limit"]) {
   ));
 }
 
+/** How long the replaced secret may keep working, so a service moves to the new one without a lockstep deploy. */
+const GRACES: [number, string][] = [[0, "No: it stops at once"], [3600, "1 hour"], [86_400, "1 day"], [604_800, "7 days (the most)"]];
+
+function RotateConfirm(props: {
+  modal: { key: KeyRecord };
+  close: () => void;
+  act: ReturnType<typeof useAction>;
+  rotate: (graceSeconds: number) => Promise<NewKey>;
+  done: (k: NewKey) => void;
+}) {
+  const [grace, setGrace] = useState(0);
+  const id = useId();
+  const { modal, act } = props;
+  return (
+    <Confirm title={`Rotate key “${modal.key.name}”?`} action="Rotate secret" busy={act.busy} error={act.error} onClose={props.close} onConfirm={() => act.run(() => props.rotate(grace), props.done)}>
+      <p>A new secret replaces the current one; the key keeps its id, limits and usage history.</p>
+      <p>
+        <label for={id}>Old secret keeps working</label>{" "}
+        <select id={id} value={String(grace)} onChange={(e) => setGrace(Number((e.target as HTMLSelectElement).value))}>
+          {GRACES.map(([s, label]) => (
+            <option value={String(s)}>{label}</option>
+          ))}
+        </select>
+      </p>
+      <p class="muted small">{grace ? "Both secrets work until the grace ends; revoking the key ends both at once." : "The current secret stops working at once."}</p>
+    </Confirm>
+  );
+}
+
 export function KeyModal({ modal, setModal }: { modal: KeyModalState; setModal: (m: KeyModalState | null) => void }) {
   const { admin, reloadDir } = useConsole();
   const act = useAction();
@@ -216,11 +246,7 @@ export function KeyModal({ modal, setModal }: { modal: KeyModalState; setModal: 
         </Dialog>
       );
     case "rotate":
-      return (
-        <Confirm title={`Rotate key “${modal.key.name}”?`} action="Rotate secret" busy={act.busy} error={act.error} onClose={close} onConfirm={() => act.run(() => admin.rotateKey(modal.key.id), (k) => showSecret(k, true))}>
-          <p>A new secret replaces the current one. The current secret stops working at once; the key keeps its id, limits and usage history.</p>
-        </Confirm>
-      );
+      return <RotateConfirm modal={modal} close={close} act={act} rotate={(grace) => admin.rotateKey(modal.key.id, grace)} done={(k) => showSecret(k, true)} />;
     case "revoke":
       return (
         <Confirm title={`Revoke key “${modal.key.name}”?`} action="Revoke key" danger busy={act.busy} error={act.error} onClose={close} onConfirm={() => act.run(() => admin.revokeKey(modal.key.id), () => (reloadDir(), close()))}>
