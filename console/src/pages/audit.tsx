@@ -5,10 +5,10 @@
  */
 import type { AuditEntry } from "../api";
 import { useConsole } from "../context";
-import { fmtTime, fromLocalInput, toLocalInput } from "../format";
+import { fmtTime, fromLocalInput } from "../format";
 import { useLoad } from "../load";
-import { href, navigate, type Route } from "../router";
-import { ListBody } from "../ui/filters";
+import { href, type Route } from "../router";
+import { FilterForm, ListBody, TimeRangeFields } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
 
 const PAGE = 50;
@@ -35,15 +35,7 @@ export function Audit({ route }: { route: Route }) {
         </button>
       </div>
       <p class="muted">Every admin write: keys, teams, tokens and cache clears. Secrets are never recorded.</p>
-      <form
-        class="filters"
-        aria-label="Audit filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const f = new FormData(e.currentTarget);
-          navigate("audit", Object.fromEntries(FIELDS.map((n) => [n, String(f.get(n) ?? "").trim()])));
-        }}
-      >
+      <FilterForm page="audit" label="Audit filters" fields={FIELDS}>
         <label>
           Actor
           <input name="actor" defaultValue={filters.actor ?? ""} key={`a${filters.actor}`} placeholder="root, token id or name" />
@@ -63,21 +55,8 @@ export function Audit({ route }: { route: Route }) {
           Target
           <input name="target" defaultValue={filters.target ?? ""} key={`t${filters.target}`} placeholder="record id" />
         </label>
-        <label>
-          From (UTC)
-          <input name="from" type="datetime-local" defaultValue={toLocalInput(filters.from)} key={`f${filters.from}`} />
-        </label>
-        <label>
-          To (UTC)
-          <input name="to" type="datetime-local" defaultValue={toLocalInput(filters.to)} key={`u${filters.to}`} />
-        </label>
-        <div class="filter-buttons">
-          <button type="submit" class="primary">
-            Apply filters
-          </button>
-          <a href={href("audit")}>Clear</a>
-        </div>
-      </form>
+        <TimeRangeFields from={filters.from} to={filters.to} />
+      </FilterForm>
       <ListBody load={page} what="the audit trail" rows={page.data?.entries} empty="No admin write matches." render={(rows) => (
           <table class="cards audit">
             <thead>

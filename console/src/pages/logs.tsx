@@ -2,12 +2,12 @@
 import { useState } from "preact/hooks";
 import type { CallRecord, Filters } from "../api";
 import { useConsole } from "../context";
-import { fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput, toLocalInput } from "../format";
+import { fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput } from "../format";
 import { useLoad } from "../load";
 import { href, type Route } from "../router";
 import { OutcomeBadge, teamName } from "../ui/bits";
 import { Dialog } from "../ui/dialog";
-import { FilterForm, ListBody } from "../ui/filters";
+import { FilterForm, ListBody, TimeRangeFields } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
 
 const PAGE = 50;
@@ -46,7 +46,7 @@ export function Logs({ route }: { route: Route }) {
           Refresh
         </button>
       </div>
-      <FilterForm page="logs" label="Log filters" fields={FIELDS} keyId={filters.key_id} teamId={filters.team_id}>
+      <FilterForm page="logs" byKeyAndTeam label="Log filters" fields={FIELDS} keyId={filters.key_id} teamId={filters.team_id}>
         <label>
           Model
           <input name="model" defaultValue={filters.model ?? ""} key={`m${filters.model}`} placeholder="provider/model" />
@@ -69,14 +69,7 @@ export function Logs({ route }: { route: Route }) {
           Status
           <input name="status" type="number" min={100} max={599} inputMode="numeric" defaultValue={filters.status ?? ""} key={`s${filters.status}`} placeholder="any" />
         </label>
-        <label>
-          From (UTC)
-          <input name="from" type="datetime-local" defaultValue={toLocalInput(filters.from)} key={`f${filters.from}`} />
-        </label>
-        <label>
-          To (UTC)
-          <input name="to" type="datetime-local" defaultValue={toLocalInput(filters.to)} key={`u${filters.to}`} />
-        </label>
+        <TimeRangeFields from={filters.from} to={filters.to} />
       </FilterForm>
 
       <Refused usage={refused.data} servedFilter={servedFilter} filters={filters} />

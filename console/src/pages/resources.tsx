@@ -43,7 +43,7 @@ export function Resources({ route }: { route: Route }) {
         it: no other key sees it (a team's keys share the ones created under <span class="mono">resource_scope</span>{" "}
         <span class="mono">team</span>).
       </p>
-      <FilterForm page="resources" label="Resource filters" fields={FIELDS} keyId={filters.key_id} teamId={filters.team_id}>
+      <FilterForm page="resources" byKeyAndTeam label="Resource filters" fields={FIELDS} keyId={filters.key_id} teamId={filters.team_id}>
         <label>
           Kind
           <select name="kind" key={`c${filters.kind}`}>

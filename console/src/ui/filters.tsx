@@ -1,6 +1,10 @@
-/** The filter form of a list page (logs, resources): key and team, the page's own fields, apply and clear. */
+/**
+ * The filter form of a list page (logs, resources, audit): key and team when the page filters by them, the page's own
+ * fields, apply and clear.
+ */
 import type { ComponentChildren } from "preact";
 import { useConsole } from "../context";
+import { toLocalInput } from "../format";
 import { href, navigate, type Page } from "../router";
 import { KeyOptions, Loading, TeamOptions } from "./bits";
 import { ErrorNote } from "./dialog";
@@ -10,11 +14,12 @@ export function FilterForm(props: {
   label: string;
   /** Every field of the form, in the order they go to the address. */
   fields: readonly string[];
+  /** Offer the key and team selectors (the rows the page lists belong to a key). */
+  byKeyAndTeam?: boolean;
   keyId?: string;
   teamId?: string;
   children: ComponentChildren;
 }) {
-  const { dir } = useConsole();
   return (
     <form
       class="filters"
@@ -25,6 +30,22 @@ export function FilterForm(props: {
         navigate(props.page, Object.fromEntries(props.fields.map((n) => [n, String(f.get(n) ?? "").trim()])));
       }}
     >
+      {props.byKeyAndTeam && <KeyTeamFields keyId={props.keyId} teamId={props.teamId} />}
+      {props.children}
+      <div class="filter-buttons">
+        <button type="submit" class="primary">
+          Apply filters
+        </button>
+        <a href={href(props.page)}>Clear</a>
+      </div>
+    </form>
+  );
+}
+
+function KeyTeamFields(props: { keyId?: string; teamId?: string }) {
+  const { dir } = useConsole();
+  return (
+    <>
       <label>
         Key
         <select name="key_id" key={`k${props.keyId}`}>
@@ -37,14 +58,23 @@ export function FilterForm(props: {
           <TeamOptions teams={dir.teams} none="All teams" selected={props.teamId} />
         </select>
       </label>
-      {props.children}
-      <div class="filter-buttons">
-        <button type="submit" class="primary">
-          Apply filters
-        </button>
-        <a href={href(props.page)}>Clear</a>
-      </div>
-    </form>
+    </>
+  );
+}
+
+/** `from` and `to` (ms since the epoch, or unset) as two UTC date-time inputs named for the address. */
+export function TimeRangeFields(props: { from?: number; to?: number }) {
+  return (
+    <>
+      <label>
+        From (UTC)
+        <input name="from" type="datetime-local" defaultValue={toLocalInput(props.from)} key={`f${props.from}`} />
+      </label>
+      <label>
+        To (UTC)
+        <input name="to" type="datetime-local" defaultValue={toLocalInput(props.to)} key={`u${props.to}`} />
+      </label>
+    </>
   );
 }
 
