@@ -8,35 +8,20 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../e2e/harness";
 import { launchChromium } from "./chromium";
+import { consoleTabs } from "./tabs";
 
 let gw: Gateway;
 let browser: Browser;
 const pageErrors: string[] = [];
 let team: { id: string; name: string };
 
-async function signedIn(token: string, landing: string): Promise<Page> {
-  const p = await (await browser.newContext()).newPage();
-  await p.setViewportSize({ width: 1280, height: 860 });
-  p.on("pageerror", (e) => pageErrors.push(e.message));
-  await p.goto(`${gw.url}/console/`);
-  await p.getByLabel("Admin token").fill(token);
-  await p.getByRole("button", { name: "Sign in" }).click();
-  await p.getByRole("heading", { name: landing, level: 1 }).waitFor();
-  return p;
-}
-
-async function go(p: Page, hash: string, heading: string) {
-  await p.goto(`${gw.url}/console/${hash}`);
-  await p.getByRole("heading", { name: heading, level: 1 }).waitFor();
-  await p.waitForFunction((h) => document.querySelector("main")?.dataset.hash === h && !document.querySelector('main [aria-busy="true"]') && !/Loading/.test(document.querySelector("main")?.textContent ?? ""), hash);
-}
+const { signedIn, go, navLinks, mint } = consoleTabs({ gw: () => gw, browser: () => browser, errors: pageErrors });
 
 /** `CONSOLE_SCREENSHOTS=1` also writes docs/console-audit.png (as console.test.ts does for the other pages). */
 async function shot(p: Page, name: string) {
   if (process.env.CONSOLE_SCREENSHOTS) await p.screenshot({ path: path.join(import.meta.dirname, "..", "..", "docs", `console-${name}.png`) });
 }
 
-const navLinks = (p: Page) => p.getByRole("navigation", { name: "Console" }).getByRole("link").allTextContents();
 
 beforeAll(async () => {
   gw = await startGateway({ MOCK_PROVIDER: "on" });
@@ -103,7 +88,6 @@ describe("console audit", () => {
   });
 
   it("a viewer reads Audit; a team_admin has no Audit link and its deep link says why", async () => {
-    const mint = async (f: Record<string, unknown>) => ((await (await gw.admin("/tokens", { body: f })).json()) as { token: string }).token;
     const viewer = await signedIn(await mint({ name: "reader", role: "viewer" }), "Overview");
     expect(await navLinks(viewer)).toContain("Audit");
     await go(viewer, "#/audit", "Audit");

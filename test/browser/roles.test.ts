@@ -7,6 +7,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../e2e/harness";
 import { launchChromium } from "./chromium";
+import { consoleTabs } from "./tabs";
 
 let gw: Gateway;
 let browser: Browser;
@@ -15,32 +16,7 @@ let teamA: { id: string; name: string };
 let teamB: { id: string; name: string };
 const tokens: Record<"viewer" | "team_admin" | "admin", string> = { viewer: "", team_admin: "", admin: "" };
 
-async function mint(fields: Record<string, unknown>): Promise<string> {
-  const r = await gw.admin("/tokens", { body: fields });
-  if (r.status !== 201) throw new Error(`mint: ${r.status} ${await r.text()}`);
-  return ((await r.json()) as { token: string }).token;
-}
-
-/** A new tab signed in with `token`, on the page the console lands on. */
-async function signedIn(token: string, landing: string): Promise<Page> {
-  const p = await (await browser.newContext()).newPage();
-  await p.setViewportSize({ width: 1280, height: 860 });
-  p.on("pageerror", (e) => pageErrors.push(e.message));
-  await p.goto(`${gw.url}/console/`);
-  await p.getByLabel("Admin token").fill(token);
-  await p.getByRole("button", { name: "Sign in" }).click();
-  await p.getByRole("heading", { name: landing, level: 1 }).waitFor();
-  return p;
-}
-
-const navLinks = (p: Page) => p.getByRole("navigation", { name: "Console" }).getByRole("link").allTextContents();
-
-/** A page by its address, once nothing in it is loading. */
-async function go(p: Page, hash: string, heading: string) {
-  await p.goto(`${gw.url}/console/${hash}`);
-  await p.getByRole("heading", { name: heading, level: 1 }).waitFor();
-  await p.waitForFunction((h) => document.querySelector("main")?.dataset.hash === h && !document.querySelector('main [aria-busy="true"]') && !/Loading/.test(document.querySelector("main")?.textContent ?? ""), hash);
-}
+const { signedIn, go, navLinks, mint } = consoleTabs({ gw: () => gw, browser: () => browser, errors: pageErrors });
 
 /** The buttons that change something, by their names. */
 const WRITE = /^(New key|New team|New key in this team|New token|Edit|Rotate|Revoke|Delete)\b/;

@@ -185,3 +185,24 @@ export async function readSse(r: Response): Promise<unknown[]> {
 export async function ownResource(keyId: string, kind: Kind, name: string): Promise<void> {
   await new ResourceStore(env.DB).create({ key_id: keyId, team_id: null, shared: 0 }, { name, kind });
 }
+
+/** A streamed upstream body that sends `first`, then waits for the test to call `next(...)`, `finish(...)` or `cut()`. */
+export function gatedStream(first: string) {
+  const enc = new TextEncoder();
+  let ctl!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      ctl = c;
+      c.enqueue(enc.encode(first));
+    },
+  });
+  return {
+    response: () => new Response(body, { headers: { "content-type": "text/event-stream" } }),
+    next: (more: string) => ctl.enqueue(enc.encode(more)),
+    finish: (last: string) => {
+      ctl.enqueue(enc.encode(last));
+      ctl.close();
+    },
+    cut: () => ctl.error(new Error("connection reset by peer")),
+  };
+}

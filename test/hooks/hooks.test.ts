@@ -10,7 +10,7 @@ import { GatewayError } from "../../src/gemini/errors";
 import type { BeforeUpstream, Hook } from "../../src/hooks/hook";
 import { hooksFor, registerHook } from "../../src/hooks/registry";
 import worker from "../../src/index";
-import { BASE, createKey, flushUsage, genaiCall, mockUpstream, ownResource, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { BASE, createKey, flushUsage, gatedStream, genaiCall, mockUpstream, ownResource, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 const removals: (() => void)[] = [];
 const use = (hook: Hook) => removals.push(registerHook(hook));
@@ -33,23 +33,6 @@ function frames(text: string): any[] {
     expect(f.startsWith("data: ")).toBe(true);
     return JSON.parse(f.slice(6));
   });
-}
-
-/** A streamed upstream body that sends `first`, then waits for the test to call `next(...)`, `finish` or `cut()`. */
-function gatedStream(first: string) {
-  const enc = new TextEncoder();
-  let ctl!: ReadableStreamDefaultController<Uint8Array>;
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      ctl = c;
-      c.enqueue(enc.encode(first));
-    },
-  });
-  return {
-    response: () => new Response(body, { headers: { "content-type": "text/event-stream" } }),
-    next: (more: string) => ctl.enqueue(enc.encode(more)),
-    cut: () => ctl.error(new Error("connection reset by peer")),
-  };
 }
 
 /** A plug-in that counts, per request id, its beforeUpstream and afterCall runs and keeps each call's row. */

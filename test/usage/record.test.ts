@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { estimateTokens } from "../../src/gemini/text";
 import { mockReplyText } from "../../src/providers/mock/answer";
 import { counters, createTeam, freezeClock } from "../helpers/governance";
-import { admin, createKey, flushUsage, genai, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { admin, createKey, flushUsage, gatedStream, genai, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -13,27 +13,6 @@ afterEach(() => {
 
 const chunk = (text: string, extra: Record<string, unknown> = {}) =>
   `data: ${JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text }] }, index: 0 }], ...extra })}\r\n\r\n`;
-
-/** A streamed upstream body that sends `first`, then waits for the test to call `next(...)` or `cut()`. */
-function gatedStream(first: string) {
-  const enc = new TextEncoder();
-  let ctl!: ReadableStreamDefaultController<Uint8Array>;
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      ctl = c;
-      c.enqueue(enc.encode(first));
-    },
-  });
-  return {
-    response: () => new Response(body, { headers: { "content-type": "text/event-stream" } }),
-    next: (more: string) => ctl.enqueue(enc.encode(more)),
-    finish: (last: string) => {
-      ctl.enqueue(enc.encode(last));
-      ctl.close();
-    },
-    cut: () => ctl.error(new Error("connection reset by peer")),
-  };
-}
 
 describe("usage row per call", () => {
   it("non-stream: served model, tokens and cost from the mock's usage and the price table; no secret", async () => {
