@@ -95,6 +95,8 @@ describe("console roles", () => {
     await p.getByRole("button", { name: "New key" }).click();
     const dialog = p.getByRole("dialog", { name: "New key" });
     await dialog.getByLabel("Name").fill("alpha-new");
+    // The team list arrives after the dialog opens: wait for it, then it must hold only alpha.
+    await dialog.getByLabel("Team").locator("option", { hasText: "alpha" }).waitFor({ state: "attached" });
     expect(await dialog.getByLabel("Team").locator("option").allTextContents()).toEqual(["alpha"]);
     await dialog.getByRole("button", { name: "Create key" }).click();
     await p.getByRole("dialog", { name: /Key “alpha-new” created/ }).waitFor();
