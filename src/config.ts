@@ -24,6 +24,7 @@ import { DEFAULT_COOLDOWNS, type Cooldowns } from "./providers/credentials/pool"
 import { RESERVED_NAMES } from "./lib/target";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./pipeline/retry-policy";
 import { parseGuardrails, type Guardrails } from "./guardrails/policy";
+import { traceSettings, type TraceSettings } from "./observe/traces/settings";
 import { Price, priceLookup, type PriceLookup, type PriceTable } from "./usage/prices";
 
 /** What `CORS_ORIGINS` allows: any origin, or these (as `URL.origin` writes them). */
@@ -57,6 +58,8 @@ export interface Config {
   redact: Redactor;
   /** `GUARDRAILS` parsed (its error kept, never dropped); undefined when unset: no guardrail hook at all. */
   guardrails?: Guardrails;
+  /** OpenTelemetry trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`); undefined when unset: no traces hook at all. */
+  traces?: TraceSettings;
 }
 
 /**
@@ -156,6 +159,8 @@ function buildConfig(env: Env): Config {
     }
   }
   if (alertSettings(env)) for (const p of providers.values()) p.pool.onCooled = cooledListener(env);
+  // Every secret any pool holds (and the admin token), known once the providers are built.
+  const secrets = [env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => [...p.pool.secrets, ...(p.resources?.secrets ?? [])])];
   return {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY),
     providers,
@@ -165,10 +170,10 @@ function buildConfig(env: Env): Config {
     liveMaxSessionMs: Math.round(positiveNumber(env.LIVE_MAX_SESSION_SECONDS, DEFAULT_LIVE_MAX_SESSION_SECONDS) * 1000),
     directKeys: env.DIRECT_KEYS === "on",
     responseCache: env.RESPONSE_CACHE !== "off",
-    // Every secret any pool holds (and the admin token), known once the providers are built.
-    redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => [...p.pool.secrets, ...(p.resources?.secrets ?? [])])]),
+    redact: redactor(secrets),
     cors: corsPolicy(env.CORS_ORIGINS),
     guardrails: parseGuardrails(env.GUARDRAILS, new Set(providers.keys())),
+    traces: traceSettings(env, secrets),
   };
 }
 

@@ -8,6 +8,7 @@ import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Hook } from "./hook";
 import { guardrailsHook } from "../guardrails/hook";
+import { tracesHook } from "../observe/traces/hook";
 
 const NONE: readonly Hook[] = Object.freeze([]);
 
@@ -41,6 +42,8 @@ export function hooksFor(config: Config): readonly Hook[] {
  */
 function configuredHooks(config: Config): Hook[] {
   const hooks: Hook[] = [];
+  // Traces first (src/observe/traces/hook.ts): every request, the answer as it goes out, the row with all on it.
+  if (config.traces) hooks.push(tracesHook(config.traces));
   if (config.guardrails) hooks.push(guardrailsHook(config.guardrails));
   if (config.responseCache) hooks.push(responseCache);
   return hooks;

@@ -75,7 +75,7 @@ function openScope(c: Context<AppEnv>, caller: Caller, o: Opening): CallScope {
   const { requestId, startedAt, config } = c.var;
   const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
   const key = caller.key;
-  return {
+  const scope: CallScope = {
     requestId, startedAt, keyId: key.id, teamId: key.team_id ?? null,
     action: o.action, requestedModel: typeof o.model === "string" ? o.model : o.model(caller), stream: o.stream ?? false,
     env: c.env, config, waitUntil,
@@ -83,6 +83,8 @@ function openScope(c: Context<AppEnv>, caller: Caller, o: Opening): CallScope {
     gate: caller.kind === "direct" ? ungoverned(key) : new Gate(c.env, waitUntil, key),
     end: () => {},
   };
+  if (config.traces) scope.traceparent = c.req.header("traceparent");
+  return scope;
 }
 
 /** The key's status and a request slot in sight, before the body is read. */

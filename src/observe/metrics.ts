@@ -33,6 +33,10 @@ const REFUSALS = `SELECT key_id, coalesce(team_id, '') AS team_id, status, reaso
 
 type Row = Record<(typeof FIGURES)[number], number> & { key_id: string; team_id: string; provider: string; model: string; status: number };
 type RefusalRow = { key_id: string; team_id: string; status: number; reason: string; n: number };
+type DropRow = { reason: string; count: number };
+// Spans the trace exporter dropped (src/observe/traces/exporter.ts), by reason; both reasons always shown.
+const DROPS = "SELECT reason, count FROM trace_drops";
+const DROP_REASONS = ["backlog", "rejected"];
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -78,7 +82,7 @@ function histogram(out: Exposition, rows: Row[], name: string, help: string, bou
 }
 
 /** Renders every family from the two result sets (exported for tests of the format itself). */
-export function render(rows: Row[], refusals: RefusalRow[]): string {
+export function render(rows: Row[], refusals: RefusalRow[], drops: DropRow[] = []): string {
   const out = new Exposition();
   const counter = (name: string, help: string, value: (r: Row) => number) => {
     out.family(name, "counter", help);
@@ -108,11 +112,14 @@ export function render(rows: Row[], refusals: RefusalRow[]): string {
   for (const r of refusals) {
     out.sample("edgeway_refusals_total", [["key", r.key_id], ["team", r.team_id], ["status", r.status], ["reason", r.reason]], r.n);
   }
+  out.family("edgeway_trace_spans_dropped_total", "counter", "OpenTelemetry spans dropped, not exported: backlog (the queue was full; oldest first) or rejected (by the collector).");
+  const dropped = new Map(drops.map((d) => [d.reason, d.count]));
+  for (const reason of new Set([...DROP_REASONS, ...dropped.keys()])) out.sample("edgeway_trace_spans_dropped_total", [["reason", reason]], dropped.get(reason) ?? 0);
   return out.text();
 }
 
 /** The exposition of every counter, read from D1 in one batch (one consistent snapshot). */
 export async function metricsText(db: D1Database): Promise<string> {
-  const [totals, refused] = await db.batch([db.prepare(TOTALS), db.prepare(REFUSALS)]);
-  return render(totals!.results as Row[], refused!.results as RefusalRow[]);
+  const [totals, refused, drops] = await db.batch([db.prepare(TOTALS), db.prepare(REFUSALS), db.prepare(DROPS)]);
+  return render(totals!.results as Row[], refused!.results as RefusalRow[], drops!.results as DropRow[]);
 }

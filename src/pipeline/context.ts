@@ -65,6 +65,8 @@ export interface CallScope extends Call {
    * is then a stand-in.
    */
   direct?: DirectKeys;
+  /** The caller's `traceparent` header, read only when traces are on (src/observe/traces). */
+  traceparent?: string;
 }
 
 /** A call whose path and body are valid: it will be planned and executed. */

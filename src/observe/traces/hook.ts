@@ -1,0 +1,88 @@
+/**
+ * Traces as a hook (src/hooks/hook.ts), configured only when OTEL_EXPORTER_OTLP_ENDPOINT is set: it sees each
+ * model action's answer (`onAnswer`: the model that answered, its id, the finish reasons; the text too with content
+ * capture on, whose `beforeUpstream` also takes the prompt), and every call's finished row (`afterCall`), which it
+ * queues for export with what it saw. Nothing is encoded or sent on a call's path: the row is queued as it is, and
+ * the span is built and posted after the response (src/observe/traces/exporter.ts). Per-call state lives against
+ * the request id until `afterCall`, which every call gets. First in the list of hooks: it sees every request before
+ * another hook may answer it, the answer after the others changed it (a guardrail's redaction), and the row last,
+ * with what the others put on it (cache, guardrails).
+ */
+import type { GenerateContentResponse } from "../../gemini/schema";
+import type { Hook } from "../../hooks/hook";
+import { AnswerText, inputMessages } from "./content";
+import { exporterFor } from "./exporter";
+import type { TraceSettings } from "./settings";
+
+interface CallState {
+  responseModel?: string;
+  responseId?: string;
+  finishReasons?: string[];
+  input?: string;
+  system?: string;
+  answer?: AnswerText;
+}
+
+/** A leak guard: every call's state is dropped in afterCall, so this many at once means something else is wrong. */
+const MAX_CALLS = 10_000;
+
+export function tracesHook(settings: TraceSettings): Hook {
+  const calls = new Map<string, CallState>();
+  const exporter = exporterFor(settings);
+  const stateOf = (id: string) => {
+    let s = calls.get(id);
+    if (!s) {
+      if (calls.size >= MAX_CALLS) calls.clear();
+      calls.set(id, (s = {}));
+    }
+    return s;
+  };
+  const capture = settings.captureContent;
+
+  const hook: Hook = {
+    name: "traces",
+
+    onAnswer(call, json) {
+      const answer = json as GenerateContentResponse;
+      const s = stateOf(call.requestId);
+      if (typeof answer.modelVersion === "string") s.responseModel = answer.modelVersion.slice(0, 200);
+      if (typeof answer.responseId === "string") s.responseId = answer.responseId;
+      for (const c of answer.candidates ?? []) {
+        if (typeof c.finishReason !== "string") continue;
+        s.finishReasons ??= [];
+        if (!s.finishReasons.includes(c.finishReason) && s.finishReasons.length < 16) s.finishReasons.push(c.finishReason.slice(0, 100));
+      }
+      if (capture) (s.answer ??= new AnswerText()).add(answer);
+    },
+
+    afterCall(row, call) {
+      const s = calls.get(row.request_id);
+      if (s) calls.delete(row.request_id);
+      exporter.add(
+        {
+          row,
+          traceparent: call.traceparent,
+          responseModel: s?.responseModel,
+          responseId: s?.responseId,
+          finishReasons: s?.finishReasons,
+          input: s?.input,
+          system: s?.system,
+          output: s?.answer?.json(),
+        },
+        call.env.DB,
+        call.waitUntil,
+      );
+    },
+  };
+  // Without content capture there is nothing to take from the request (and no beforeUpstream: the hook engages).
+  if (capture) {
+    hook.beforeUpstream = (call, request) => {
+      const { messages, system } = inputMessages(request.body as Record<string, unknown>);
+      const s = stateOf(call.requestId);
+      s.input = messages;
+      s.system = system;
+      return {};
+    };
+  }
+  return hook;
+}
