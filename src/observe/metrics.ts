@@ -34,9 +34,8 @@ const REFUSALS = `SELECT key_id, coalesce(team_id, '') AS team_id, status, reaso
 type Row = Record<(typeof FIGURES)[number], number> & { key_id: string; team_id: string; provider: string; model: string; status: number };
 type RefusalRow = { key_id: string; team_id: string; status: number; reason: string; n: number };
 type DropRow = { reason: string; count: number };
-// Spans the trace exporter dropped (src/observe/traces/exporter.ts), by reason; both reasons always shown.
-const DROPS = "SELECT reason, count FROM trace_drops";
-const DROP_REASONS = ["backlog", "rejected"];
+// Spans the trace exporter dropped (src/observe/traces/exporter.ts), by reason (a reason appears with its first drop).
+const DROPS = "SELECT reason, count FROM trace_drops ORDER BY reason";
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -113,8 +112,7 @@ export function render(rows: Row[], refusals: RefusalRow[], drops: DropRow[] = [
     out.sample("edgeway_refusals_total", [["key", r.key_id], ["team", r.team_id], ["status", r.status], ["reason", r.reason]], r.n);
   }
   out.family("edgeway_trace_spans_dropped_total", "counter", "OpenTelemetry spans dropped, not exported: backlog (the queue was full; oldest first) or rejected (by the collector).");
-  const dropped = new Map(drops.map((d) => [d.reason, d.count]));
-  for (const reason of new Set([...DROP_REASONS, ...dropped.keys()])) out.sample("edgeway_trace_spans_dropped_total", [["reason", reason]], dropped.get(reason) ?? 0);
+  for (const d of drops) out.sample("edgeway_trace_spans_dropped_total", [["reason", d.reason]], d.count);
   return out.text();
 }
 
