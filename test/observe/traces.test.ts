@@ -14,6 +14,7 @@ import worker from "../../src/index";
 import { getConfig } from "../../src/config";
 import { hooksFor } from "../../src/hooks/registry";
 import { exporterFor, SpanExporter } from "../../src/observe/traces/exporter";
+import { encodeProtobuf, type Attr } from "../../src/observe/traces/otlp";
 import { parseHeaders, traceSettings } from "../../src/observe/traces/settings";
 import { parseTraceparent } from "../../src/observe/traces/traceparent";
 import type { CallRecord } from "../../src/usage/row";
@@ -138,6 +139,40 @@ const answer = (text = "Hello there", extra: Record<string, unknown> = {}) => ({
 });
 
 const dropsIn = async () => Object.fromEntries((await env.DB.prepare("SELECT reason, count FROM trace_drops").all<{ reason: string; count: number }>()).results.map((r) => [r.reason, r.count]));
+
+describe("the protobuf encoder", () => {
+  it("writes what the official decoder reads back: every value type, non-ASCII text, long strings, negative and large ints", () => {
+    const attrs: Attr[] = [
+      ["ascii", "plain"],
+      ["empty", ""],
+      ["utf8", "héllo wörld — 日本語 🚀 \ud800 lone"],
+      ["long", "x".repeat(20_000) + "é"],
+      ["int", 123_456_789_012],
+      ["negative", -42],
+      ["zero", 0],
+      ["double", { double: 0.000123 }],
+      ["bool", false],
+      ["array", ["STOP", "日本", ""]],
+      ["ключ", "value under a non-ASCII key"],
+    ];
+    const bytes = encodeProtobuf({ serviceName: "svc", scopeName: "edgeway", scopeVersion: "1" }, [
+      { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", parentSpanId: "00f067aa0ba902b7", name: "n", kind: 3, startMs: 1_765_000_000_123, endMs: 1_765_000_000_456, attributes: attrs, events: [{ timeMs: 1_765_000_000_200, name: "ev", attributes: [["k", 1]] }], status: { code: 2, message: "bad" }, flags: 0x301 },
+      { traceId: "ffffffffffffffffffffffffffffffff", spanId: "0000000000000001", name: "second", kind: 3, startMs: 1, endMs: 2, attributes: [], events: [], status: { code: 0 }, flags: 0x101 },
+    ]);
+    const { resource, spans } = decode(bytes);
+    expect(resource["service.name"]).toBe("svc");
+    expect(spans).toHaveLength(2);
+    const [a, b] = spans;
+    // A lone surrogate is written as U+FFFD, as TextEncoder writes it.
+    expect(a!.attrs).toEqual({ ...Object.fromEntries(attrs), utf8: "héllo wörld — 日本語 🚀 \ufffd lone" });
+    expect(a!).toMatchObject({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", parentSpanId: "00f067aa0ba902b7", kind: 3, flags: 0x301 });
+    expect(a!.start).toBe(1_765_000_000_123_000_000n);
+    expect(a!.end).toBe(1_765_000_000_456_000_000n);
+    expect(a!.events).toEqual([{ name: "ev", time: 1_765_000_000_200_000_000n, attrs: { k: 1 } }]);
+    expect(a!.status).toEqual({ code: 2, message: "bad" });
+    expect(b!).toMatchObject({ traceId: "ffffffffffffffffffffffffffffffff", spanId: "0000000000000001", parentSpanId: undefined, name: "second", attrs: {} });
+  });
+});
 
 describe("a call's span", () => {
   it("a JSON call: GenAI attributes, edgeway's, the attempt as an event, OTLP protobuf with the configured headers", async () => {

@@ -98,11 +98,25 @@ class Writer {
     this.lengthBefore(start, written);
   }
 
-  bytesHex(field: number, hex: string): void {
+  /** A string whose UTF-8 length is known: ASCII is copied unit by unit (short attribute texts, most of them). */
+  stringOf(field: number, s: string, len: number): void {
     this.tag(field, 2);
-    this.varint(hex.length / 2);
-    this.room(hex.length / 2);
-    for (let i = 0; i < hex.length; i += 2) this.buf[this.pos++] = parseInt(hex.slice(i, i + 2), 16);
+    this.varint(len);
+    this.room(len);
+    if (len === s.length) {
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i);
+      this.pos = p;
+    } else this.pos += this.enc.encodeInto(s, this.buf.subarray(this.pos)).written;
+  }
+
+  bytesHex(field: number, hex: string): void {
+    const n = hex.length >> 1;
+    this.tag(field, 2);
+    this.varint(n);
+    this.room(n);
+    for (let i = 0; i < hex.length; i += 2) this.buf[this.pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
   }
 
   fixed64(field: number, v: bigint): void {
@@ -169,33 +183,98 @@ class Writer {
   }
 }
 
+/** A lower-case hex digit's value (ids are checked or made lower-case hex). */
+const nibble = (c: number) => (c <= 57 ? c - 48 : c - 87);
+
 const varintSize = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
 
-/** AnyValue: string 1, bool 2, int 3, double 4, array 5. */
-function anyValue(w: Writer, v: AttrValue): void {
-  if (typeof v === "string") w.string(1, v);
+/** UTF-8 length of a string, as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes). */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 4 bytes for 2 units
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
+/** Bytes of a varint field's value (an int64: a negative one takes 10). */
+const int64Size = (v: number) => (v < 0 ? 10 : v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : Math.ceil(Math.log2(v + 1) / 7));
+
+/** A length-delimited field's size with its tag (fields below 16) and length prefix. */
+const delimited = (len: number) => 1 + varintSize(len) + len;
+
+/** AnyValue { string 1, bool 2, int 3, double 4, array 5 }'s size, `lens` receiving the string lengths in order. */
+function anyValueSize(v: AttrValue, lens: number[]): number {
+  if (typeof v === "string") {
+    const n = utf8Length(v);
+    lens.push(n);
+    return delimited(n);
+  }
+  if (typeof v === "boolean") return 2;
+  if (typeof v === "number") return 1 + int64Size(Math.trunc(v));
+  if (Array.isArray(v)) {
+    let inner = 0;
+    for (const s of v) inner += delimited(anyValueSize(s, lens));
+    return delimited(inner);
+  }
+  return 9;
+}
+
+function anyValue(w: Writer, v: AttrValue, lens: number[], at: { i: number }): void {
+  if (typeof v === "string") w.stringOf(1, v, lens[at.i++]!);
   else if (typeof v === "boolean") w.uint(2, v ? 1 : 0);
-  else if (typeof v === "number") w.int64(3, v);
+  else if (typeof v === "number") w.int64(3, Math.trunc(v));
   else if (Array.isArray(v)) {
-    w.open(5);
+    // ArrayValue { values 1: AnyValue { string 1 } }
+    let inner = 0;
+    for (let j = 0; j < v.length; j++) inner += delimited(delimited(lens[at.i + j]!));
+    w.tag(5, 2);
+    w.varint(inner);
     for (const s of v) {
-      w.open(1);
-      w.string(1, s);
-      w.close();
+      const n = lens[at.i++]!;
+      w.tag(1, 2);
+      w.varint(delimited(n));
+      w.stringOf(1, s, n);
     }
-    w.close();
   } else w.double(4, v.double);
 }
 
-/** KeyValue { key 1, value 2 } as field `field` of its parent. */
+/**
+ * KeyValue { key 1, value 2 } as field `field` of its parent, each sized first so it is written straight through
+ * (no content moved after it): most of a span is its attributes.
+ */
 function keyValues(w: Writer, field: number, attrs: readonly Attr[]): void {
-  for (const [k, v] of attrs) {
-    w.open(field);
-    w.string(1, k);
-    w.open(2);
-    anyValue(w, v);
-    w.close();
-    w.close();
+  const lens: number[] = [];
+  // Indexed, not destructured: a pair destructured is an iterator per attribute.
+  for (let i = 0; i < attrs.length; i++) {
+    const k = attrs[i]![0];
+    const v = attrs[i]![1];
+    const keyLen = utf8Length(k);
+    w.tag(field, 2);
+    if (typeof v === "string") {
+      // The common case, without the lengths list.
+      const n = utf8Length(v);
+      const valueSize = delimited(n);
+      w.varint(delimited(keyLen) + delimited(valueSize));
+      w.stringOf(1, k, keyLen);
+      w.tag(2, 2);
+      w.varint(valueSize);
+      w.stringOf(1, v, n);
+      continue;
+    }
+    lens.length = 0;
+    const valueSize = anyValueSize(v, lens);
+    w.varint(delimited(keyLen) + delimited(valueSize));
+    w.stringOf(1, k, keyLen);
+    w.tag(2, 2);
+    w.varint(valueSize);
+    anyValue(w, v, lens, { i: 0 });
   }
 }
 

@@ -47,17 +47,25 @@ const PROVIDERS: Record<string, string> = {
 /** Longest status message and attribute text (an error is already cut to 1,000 characters in the row). */
 const MAX_TEXT = 1_000;
 
-const hex = (bytes: Uint8Array) => {
-  let s = "";
-  for (const b of bytes) s += (b < 16 ? "0" : "") + b.toString(16);
-  return s;
-};
+/** Random bytes drawn 4 KiB at a time: one call to the generator serves a batch's ids. */
+const pool = new Uint8Array(4096);
+let used = pool.length;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
+/** `bytes` random bytes as hex; never all zero (an invalid id). */
 export function randomId(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  // An all-zero id is invalid; the odds are 2^-64 at worst, but the fix costs nothing.
-  if (b.every((x) => x === 0)) b[0] = 1;
-  return hex(b);
+  if (used + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    used = 0;
+  }
+  let s = "";
+  let any = 0;
+  for (let i = 0; i < bytes; i++) {
+    const b = pool[used++]!;
+    any |= b;
+    s += HEX[b];
+  }
+  return any ? s : randomId(bytes);
 }
 
 export function spanOf(t: CallTrace, redact: (s: string) => string): SpanData {
