@@ -8,7 +8,7 @@ import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Hook } from "./hook";
 import { guardrailsHook } from "../guardrails/hook";
-import { tracesHook } from "../observe/traces/hook";
+import { tracesHooks } from "../observe/traces/hook";
 
 const NONE: readonly Hook[] = Object.freeze([]);
 
@@ -42,9 +42,12 @@ export function hooksFor(config: Config): readonly Hook[] {
  */
 function configuredHooks(config: Config): Hook[] {
   const hooks: Hook[] = [];
-  // Traces first (src/observe/traces/hook.ts): every request, the answer as it goes out, the row with all on it.
-  if (config.traces) hooks.push(tracesHook(config.traces));
+  // Traces first (src/observe/traces/hook.ts): the answer as it goes out, the row with all on it; their content
+  // capture takes the prompt after the guardrails and before the cache.
+  const traces = config.traces && tracesHooks(config.traces);
+  if (traces) hooks.push(traces.spans);
   if (config.guardrails) hooks.push(guardrailsHook(config.guardrails));
+  if (traces && traces.content) hooks.push(traces.content);
   if (config.responseCache) hooks.push(responseCache);
   return hooks;
 }

@@ -381,6 +381,33 @@ describe("protocol, headers and content", () => {
     ]);
   });
 
+  it("content capture with guardrails: the prompt as it went upstream (redacted), the answer as the caller got it, the actions as events; a blocked prompt is never captured", async () => {
+    const GUARDRAILS = JSON.stringify({ pii_redact: { kind: "pii", on: "both", action: "redact" }, words: { kind: "regex", on: "input", action: "block", patterns: ["(?i)project\\s+nightingale"] } });
+    const t = traced({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true", GUARDRAILS });
+    expect(hooksFor(getConfig(t.env)).map((h) => h.name)).toEqual(["traces", "guardrails", "traces-content", "response-cache"]);
+    const ctx = createExecutionContext();
+    const made = await worker.fetch(new Request("https://gw.test/admin/keys", { method: "POST", headers: { authorization: "Bearer test-admin-token-0123456789abcdef", "content-type": "application/json" }, body: JSON.stringify({ name: "traces-guarded", guardrails: ["pii_redact", "words"] }) }), t.env, ctx);
+    await waitOnExecutionContext(ctx);
+    const k = await made.json<{ key: string }>();
+    const { exports } = outbound(() => Response.json(answer("write to bob@example.com")));
+    const { text } = await call(t, "gemini/gemini-2.5-flash", "generateContent", textRequest("mail alice@example.com please"), k.key);
+    expect(text).not.toContain("bob@example.com");
+    const s = decode(exports[0]!.body).spans[0]!;
+    const raw = new TextDecoder().decode(exports[0]!.body);
+    expect(raw).not.toContain("alice@example.com");
+    expect(raw).not.toContain("bob@example.com");
+    expect(s.attrs["gen_ai.input.messages"]).toContain("mail ");
+    expect(s.attrs["edgeway.guardrails"]).toEqual(["pii_redact:input:redact", "pii_redact:output:redact"]);
+    expect(s.events.filter((e) => e.name === "edgeway.guardrail").map((e) => e.attrs["edgeway.guardrail.entities"])).toEqual(["email=1", "email=1"]);
+    // Blocked: answered by the guardrail, no upstream call, and no prompt in the span.
+    const blocked = await call(t, "gemini/gemini-2.5-flash", "generateContent", textRequest("tell me about Project Nightingale"), k.key);
+    expect(blocked.res.status).toBe(200);
+    const b = decode(exports[1]!.body).spans[0]!;
+    expect(b.attrs["gen_ai.input.messages"]).toBeUndefined();
+    expect(new TextDecoder().decode(exports[1]!.body)).not.toContain("Nightingale");
+    expect(b.attrs["edgeway.guardrails"]).toEqual(["words:input:block"]);
+  });
+
   it("content capture on, a stream: the answer's text gathered across events", async () => {
     const k = await createKey({ name: "traces-content-stream" });
     const t = traced({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true" });

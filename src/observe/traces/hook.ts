@@ -1,12 +1,13 @@
 /**
- * Traces as a hook (src/hooks/hook.ts), configured only when OTEL_EXPORTER_OTLP_ENDPOINT is set: it sees each
+ * Traces as hooks (src/hooks/hook.ts), configured only when OTEL_EXPORTER_OTLP_ENDPOINT is set. `spans` sees each
  * model action's answer (`onAnswer`: the model that answered, its id, the finish reasons; the text too with content
- * capture on, whose `beforeUpstream` also takes the prompt), and every call's finished row (`afterCall`), which it
- * queues for export with what it saw. Nothing is encoded or sent on a call's path: the row is queued as it is, and
- * the span is built and posted after the response (src/observe/traces/exporter.ts). Per-call state lives against
- * the request id until `afterCall`, which every call gets. First in the list of hooks: it sees every request before
- * another hook may answer it, the answer after the others changed it (a guardrail's redaction), and the row last,
- * with what the others put on it (cache, guardrails).
+ * capture on) and every call's finished row (`afterCall`), which it queues for export with what it saw. Nothing is
+ * encoded or sent on a call's path: the row is queued as it is, and the span is built and posted after the response
+ * (src/observe/traces/exporter.ts). Per-call state lives against the request id until `afterCall`, which every call
+ * gets. `spans` is first in the list of hooks: it sees the answer after the others changed it (a guardrail's
+ * redaction) and the row last, with what the others put on it (cache, guardrails). With content capture on,
+ * `content` takes the prompt in its `beforeUpstream`, placed after the guardrails (it sees the prompt as they let it
+ * go upstream, redacted; a prompt they block is never captured) and before the cache (which may answer the call).
  */
 import type { GenerateContentResponse } from "../../gemini/schema";
 import type { Hook } from "../../hooks/hook";
@@ -26,7 +27,13 @@ interface CallState {
 /** A leak guard: every call's state is dropped in afterCall, so this many at once means something else is wrong. */
 const MAX_CALLS = 10_000;
 
-export function tracesHook(settings: TraceSettings): Hook {
+export interface TracesHooks {
+  spans: Hook;
+  /** With content capture on: the prompt, as it goes upstream. */
+  content?: Hook;
+}
+
+export function tracesHooks(settings: TraceSettings): TracesHooks {
   const calls = new Map<string, CallState>();
   const exporter = exporterFor(settings);
   const stateOf = (id: string) => {
@@ -39,9 +46,8 @@ export function tracesHook(settings: TraceSettings): Hook {
   };
   const capture = settings.captureContent;
 
-  const hook: Hook = {
+  const spans: Hook = {
     name: "traces",
-
     onAnswer(call, json) {
       const answer = json as GenerateContentResponse;
       const s = stateOf(call.requestId);
@@ -74,15 +80,16 @@ export function tracesHook(settings: TraceSettings): Hook {
       );
     },
   };
-  // Without content capture there is nothing to take from the request (and no beforeUpstream: the hook engages).
-  if (capture) {
-    hook.beforeUpstream = (call, request) => {
+  if (!capture) return { spans };
+  const content: Hook = {
+    name: "traces-content",
+    beforeUpstream(call, request) {
       const { messages, system } = inputMessages(request.body as Record<string, unknown>);
       const s = stateOf(call.requestId);
       s.input = messages;
       s.system = system;
       return {};
-    };
-  }
-  return hook;
+    },
+  };
+  return { spans, content };
 }
