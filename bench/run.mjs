@@ -13,7 +13,8 @@
  * served by Miniflare's simulator in the gateway's process instead of the stand-in outside it, lib/cache-sink.mjs), BENCH_VERBOSE=1 (workerd logs),
  * BENCH_BASELINE=<git ref> (also builds that commit of the gateway and puts it in the throughput section as a third
  * side, interleaved with the two others, so a change is compared with the code before it in the same run),
- * BENCH_GATEWAY_VARS='{"NAME":"value"}' (vars for this checkout's gateway only: a feature switched off or on).
+ * BENCH_GATEWAY_VARS='{"NAME":"value"}' (vars for this checkout's gateway only: a feature switched off or on; `$UPSTREAM`
+ * in a value is the mock upstream's URL, which also answers OTLP exports: '{"OTEL_EXPORTER_OTLP_ENDPOINT":"$UPSTREAM"}').
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -146,7 +147,9 @@ async function main() {
   });
   const compat = compatOf(gwBase);
   const upstream = await start(simpleConfig({ name: "upstream", modulePath: path.join(import.meta.dirname, "workers", "upstream.mjs"), compat }), "upstream");
-  const gwCfg = (base) => withVars(gwBase, { GEMINI_BASE_URL: base, OPENAI_BASE_URL: base });
+  // `$UPSTREAM` in a BENCH_GATEWAY_VARS value is the mock upstream's URL (a trace collector there, for one).
+  const upstreamVars = (base) => Object.fromEntries(Object.entries(opts.gatewayVars).filter(([, v]) => typeof v === "string" && v.includes("$UPSTREAM")).map(([k, v]) => [k, v.replaceAll("$UPSTREAM", base)]));
+  const gwCfg = (base) => withVars(gwBase, { GEMINI_BASE_URL: base, OPENAI_BASE_URL: base, ...upstreamVars(base) });
   const bareCfg = (base) => simpleConfig({ name: "bare", modulePath: path.join(import.meta.dirname, "workers", "bare.mjs"), compat, bindings: [{ name: "UPSTREAM", text: base }] });
 
   const baseCfg = baseline

@@ -2,6 +2,7 @@
 //   POST /v1beta/models/<m>:generateContent       → a Gemini GenerateContentResponse
 //   POST /v1/chat/completions                     → an OpenAI chat.completion
 //   POST /v1beta/models/bigstream-<bytes>:streamGenerateContent → <bytes> of Gemini SSE, generated on the fly
+//   POST …/v1/traces                              → 200 (an OTLP collector that costs nothing)
 // With a DELAY_MS binding every answer waits that long after the request body was read (a model thinking): what
 // bench/memory.mjs uses to keep concurrent calls in flight together.
 const GEMINI = JSON.stringify({
@@ -45,6 +46,7 @@ export default {
     await request.arrayBuffer();
     if (env?.DELAY_MS) await new Promise((r) => setTimeout(r, Number(env.DELAY_MS)));
     if (pathname === "/v1/chat/completions") return new Response(OPENAI, { headers: JSON_HEADERS });
+    if (pathname.endsWith("/v1/traces")) return new Response(null, { status: 200 });
     const big = /\/models\/bigstream-(\d+):streamGenerateContent$/.exec(pathname);
     if (big) return new Response(bigStream(Number(big[1])), { headers: { "content-type": "text/event-stream" } });
     if (pathname.endsWith(":generateContent")) return new Response(GEMINI, { headers: JSON_HEADERS });
