@@ -4,7 +4,8 @@
  * Runs the gateway in plain workerd with its inspector on, drives it with wrk, records a V8 CPU profile of every
  * isolate in the process (the gateway and its binding Workers: KV, D1, ...), and prints the top functions by self
  * time. Knobs: PROFILE_SECONDS (5), PROFILE_CONNECTIONS (8), PROFILE_MODEL (gemini/gemini-2.0-flash), PROFILE_KEY (the
- * key's fields as JSON, e.g. {"cache":{"ttl":3600}}), PROFILE_VARY=1 (every body different: a cache always misses).
+ * key's fields as JSON, e.g. {"cache":{"ttl":3600}}), PROFILE_VARY=1 (every body different: a cache always misses),
+ * PROFILE_VARS (the gateway's vars as JSON, `$UPSTREAM` for the mock upstream's URL: '{"OTEL_EXPORTER_OTLP_ENDPOINT":"$UPSTREAM"}').
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -37,7 +38,9 @@ execFileSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--
 const gwBase = await prepareGateway({ root, bundlePath: path.join(work, "dist", "index.js"), stateDir: path.join(work, "state"), vars: { ADMIN_TOKEN: PROFILE_TOKEN, GEMINI_API_KEY: "k", OPENAI_API_KEY: "k" }, d1: process.env.BENCH_D1 === "local" ? "local" : "sink" });
 const upstream = await serve(simpleConfig({ name: "upstream", modulePath: path.join(import.meta.dirname, "workers", "upstream.mjs"), compat: compatOf(gwBase) }), { dir: work, label: "upstream" });
 const inspectorPort = await freePort();
-const gw = await serve(withVars(gwBase, { GEMINI_BASE_URL: upstream.url, OPENAI_BASE_URL: upstream.url }), { dir: work, label: "gateway", args: [`--inspector-addr=127.0.0.1:${inspectorPort}`] });
+// PROFILE_VARS: the gateway's vars as JSON, `$UPSTREAM` in a value being the mock upstream's URL (as BENCH_GATEWAY_VARS).
+const extraVars = Object.fromEntries(Object.entries(JSON.parse(process.env.PROFILE_VARS ?? "{}")).map(([k, v]) => [k, String(v).replaceAll("$UPSTREAM", upstream.url)]));
+const gw = await serve(withVars(gwBase, { GEMINI_BASE_URL: upstream.url, OPENAI_BASE_URL: upstream.url, ...extraVars }), { dir: work, label: "gateway", args: [`--inspector-addr=127.0.0.1:${inspectorPort}`] });
 try {
   const kr = await fetch(`${gw.url}/admin/keys`, { method: "POST", headers: { authorization: `Bearer ${PROFILE_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "profile", ...JSON.parse(process.env.PROFILE_KEY ?? "{}") }) });
   const key = (await kr.json()).key;

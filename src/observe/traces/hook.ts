@@ -24,9 +24,6 @@ interface CallState {
   answer?: AnswerText;
 }
 
-/** A leak guard: every call's state is dropped in afterCall, so this many at once means something else is wrong. */
-const MAX_CALLS = 10_000;
-
 export interface TracesHooks {
   spans: Hook;
   /** With content capture on: the prompt, as it goes upstream. */
@@ -34,14 +31,12 @@ export interface TracesHooks {
 }
 
 export function tracesHooks(settings: TraceSettings): TracesHooks {
-  const calls = new Map<string, CallState>();
+  // Keyed by the call's scope (the same object the hooks get from beforeUpstream to afterCall): gone with the call.
+  const calls = new WeakMap<object, CallState>();
   const exporter = exporterFor(settings);
-  const stateOf = (id: string) => {
-    let s = calls.get(id);
-    if (!s) {
-      if (calls.size >= MAX_CALLS) calls.clear();
-      calls.set(id, (s = {}));
-    }
+  const stateOf = (call: object) => {
+    let s = calls.get(call);
+    if (!s) calls.set(call, (s = {}));
     return s;
   };
   const capture = settings.captureContent;
@@ -50,7 +45,7 @@ export function tracesHooks(settings: TraceSettings): TracesHooks {
     name: "traces",
     onAnswer(call, json) {
       const answer = json as GenerateContentResponse;
-      const s = stateOf(call.requestId);
+      const s = stateOf(call);
       if (typeof answer.modelVersion === "string") s.responseModel = answer.modelVersion.slice(0, 200);
       if (typeof answer.responseId === "string") s.responseId = answer.responseId;
       for (const c of answer.candidates ?? []) {
@@ -62,8 +57,7 @@ export function tracesHooks(settings: TraceSettings): TracesHooks {
     },
 
     afterCall(row, call) {
-      const s = calls.get(row.request_id);
-      if (s) calls.delete(row.request_id);
+      const s = calls.get(call);
       exporter.add(
         {
           row,
@@ -85,7 +79,7 @@ export function tracesHooks(settings: TraceSettings): TracesHooks {
     name: "traces-content",
     beforeUpstream(call, request) {
       const { messages, system } = inputMessages(request.body as Record<string, unknown>);
-      const s = stateOf(call.requestId);
+      const s = stateOf(call);
       s.input = messages;
       s.system = system;
       return {};

@@ -90,12 +90,18 @@ class Writer {
   }
 
   string(field: number, s: string): void {
+    this.stringOf(field, s, utf8Length(s));
+  }
+
+  /** A length-delimited field of bytes already encoded. */
+  bytes(field: number, b: Uint8Array): void {
     this.tag(field, 2);
-    // Worst case 3 bytes per UTF-16 unit; the length's varint is written after, once the bytes are known.
-    this.room(s.length * 3 + 5);
-    const start = this.pos + 5;
-    const { written } = this.enc.encodeInto(s, this.buf.subarray(start));
-    this.lengthBefore(start, written);
+    this.varint(b.length);
+    this.room(b.length);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < b.length; i++) buf[p++] = b[i]!;
+    this.pos = p;
   }
 
   /** A string whose UTF-8 length is known: ASCII is copied unit by unit (short attribute texts, most of them). */
@@ -174,17 +180,22 @@ class Writer {
     this.pos += len;
   }
 
-  /** Content written at `start` (5 bytes past the length's place): its length goes in front, the content after. */
-  private lengthBefore(start: number, len: number): void {
-    const size = varintSize(len);
-    if (size !== 5) this.buf.copyWithin(this.pos + size, start, start + len);
-    this.varint(len);
-    this.pos += len;
-  }
 }
 
 /** A lower-case hex digit's value (ids are checked or made lower-case hex). */
 const nibble = (c: number) => (c <= 57 ? c - 48 : c - 87);
+
+/** Attribute keys as UTF-8, encoded once each: the same few dozen names in every span (bounded all the same). */
+const KEYS = new Map<string, Uint8Array>();
+const encoder = new TextEncoder();
+function keyBytes(k: string): Uint8Array {
+  let b = KEYS.get(k);
+  if (!b) {
+    b = encoder.encode(k);
+    if (KEYS.size < 1_000) KEYS.set(k, b);
+  }
+  return b;
+}
 
 const varintSize = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
 
@@ -255,14 +266,14 @@ function keyValues(w: Writer, field: number, attrs: readonly Attr[]): void {
   for (let i = 0; i < attrs.length; i++) {
     const k = attrs[i]![0];
     const v = attrs[i]![1];
-    const keyLen = utf8Length(k);
+    const key = keyBytes(k);
     w.tag(field, 2);
     if (typeof v === "string") {
       // The common case, without the lengths list.
       const n = utf8Length(v);
       const valueSize = delimited(n);
-      w.varint(delimited(keyLen) + delimited(valueSize));
-      w.stringOf(1, k, keyLen);
+      w.varint(delimited(key.length) + delimited(valueSize));
+      w.bytes(1, key);
       w.tag(2, 2);
       w.varint(valueSize);
       w.stringOf(1, v, n);
@@ -270,8 +281,8 @@ function keyValues(w: Writer, field: number, attrs: readonly Attr[]): void {
     }
     lens.length = 0;
     const valueSize = anyValueSize(v, lens);
-    w.varint(delimited(keyLen) + delimited(valueSize));
-    w.stringOf(1, k, keyLen);
+    w.varint(delimited(key.length) + delimited(valueSize));
+    w.bytes(1, key);
     w.tag(2, 2);
     w.varint(valueSize);
     anyValue(w, v, lens, { i: 0 });
