@@ -11,8 +11,9 @@ import { observeBatch, type BatchMeta, type BatchOperation } from "../../src/res
 import { getConfig } from "../../src/config";
 import { ResourceStore, type ResourceRow } from "../../src/resources/store";
 import { Upstream } from "../../src/resources/upstream";
+import { concatBytes, converseEvent } from "../helpers/eventstream";
 import { counters, freezeClock } from "../helpers/governance";
-import { admin, BASE, createKey, flushUsage, genaiCall, mockUpstream, textRequest, usageRow } from "../helpers/worker";
+import { admin, BASE, createKey, flushUsage, genaiCall, mockUpstream, readSse, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -109,6 +110,62 @@ describe("generateContent rows", () => {
     // 1 input token × 1 + 11 output × 2 = 23
     expect(row).toMatchObject({ input_tokens: 1, output_tokens: 11 });
     expect(row!.cost_usd).toBe(23 / M);
+  });
+});
+
+describe("Bedrock: cache reads and writes from Converse's usage, each at its own price", () => {
+  // Bedrock is priced by PRICES (the shipped catalogue covers Gemini, OpenAI and Anthropic's own API); here at
+  // Anthropic's published claude-sonnet-4-5 prices: $3 in, $15 out, $0.30 cache read, $3.75 5-minute write, $6 1-hour.
+  const MODEL = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0";
+  const vars = {
+    AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", BEDROCK_REGION: "eu-west-1",
+    PRICES: JSON.stringify({ "bedrock/eu.anthropic.claude-sonnet-4-5*": { input: 3, output: 15, cached_input: 0.3, cache_write: 3.75, cache_write_1h: 6 } }),
+  };
+  // Converse's TokenUsage: inputTokens leaves out cache reads and writes; cacheDetails splits the writes by TTL.
+  const usage = {
+    inputTokens: 100, outputTokens: 200, totalTokens: 8300, cacheReadInputTokens: 5000, cacheWriteInputTokens: 3000,
+    cacheDetails: [{ ttl: "1h", inputTokens: 1000 }, { ttl: "5m", inputTokens: 2000 }],
+  };
+  // 100 × 3 + 2000 × 3.75 + 1000 × 6 + 5000 × 0.30 + 200 × 15 = 300 + 7500 + 6000 + 1500 + 3000 = 18,300
+  const expected = 18_300 / M;
+
+  it("Converse: the row's prompt counts reads and writes once; writes at cache_write and cache_write_1h", async () => {
+    const { key } = await createKey({ name: "bedrock-cache" });
+    mockUpstream(() => json({ output: { message: { role: "assistant", content: [{ text: "ok" }] } }, stopReason: "end_turn", usage, metrics: { latencyMs: 80 } }));
+    const { status, text, row } = await call(`bedrock/${MODEL}`, "generateContent", textRequest("hi"), key, vars);
+    expect(status, text).toBe(200);
+    // The caller sees Gemini's fields only: no trace of the writes' split.
+    expect(JSON.parse(text).usageMetadata).toEqual({ promptTokenCount: 8100, candidatesTokenCount: 200, cachedContentTokenCount: 5000, totalTokenCount: 8300 });
+    expect(row).toMatchObject({ provider: "bedrock", input_tokens: 8100, cached_tokens: 5000, output_tokens: 200, unpriced: null });
+    expect(row!.cost_usd).toBe(expected);
+  });
+
+  it("ConverseStream: the same usage in the stream's metadata event prices the row the same", async () => {
+    const { key } = await createKey({ name: "bedrock-cache-stream" });
+    const bytes = concatBytes([
+      converseEvent("messageStart", { role: "assistant" }),
+      converseEvent("contentBlockDelta", { contentBlockIndex: 0, delta: { text: "ok" } }),
+      converseEvent("contentBlockStop", { contentBlockIndex: 0 }),
+      converseEvent("messageStop", { stopReason: "end_turn" }),
+      converseEvent("metadata", { usage, metrics: { latencyMs: 42 } }),
+    ]);
+    mockUpstream(() => new Response(bytes, { headers: { "content-type": "application/vnd.amazon.eventstream" } }));
+    const { res, settled } = await genaiCall(`bedrock/${MODEL}`, "streamGenerateContent", textRequest("hi"), key, { env: vars, query: "?alt=sse" });
+    const chunks = (await readSse(res)) as { usageMetadata?: Record<string, unknown> }[];
+    await settled();
+    expect(chunks.at(-1)!.usageMetadata).toEqual({ promptTokenCount: 8100, candidatesTokenCount: 200, cachedContentTokenCount: 5000, totalTokenCount: 8300 });
+    const row = await usageRow(res.headers.get("x-edgeway-request-id"));
+    expect(row).toMatchObject({ provider: "bedrock", input_tokens: 8100, cached_tokens: 5000, output_tokens: 200 });
+    expect(row!.cost_usd).toBe(expected);
+  });
+
+  it("writes without cacheDetails are 5-minute writes; without a write price, 1.25x input", async () => {
+    const { key } = await createKey({ name: "bedrock-cache-default" });
+    mockUpstream(() => json({ output: { message: { role: "assistant", content: [{ text: "ok" }] } }, stopReason: "end_turn", usage: { inputTokens: 10, outputTokens: 10, totalTokens: 1020, cacheWriteInputTokens: 1000 } }));
+    const own = { ...vars, PRICES: JSON.stringify({ "bedrock/eu.anthropic.claude-sonnet-4-5*": { input: 2, output: 8 } }) };
+    const { row } = await call(`bedrock/${MODEL}`, "generateContent", textRequest("hi"), key, own);
+    // 10 × 2 + 1000 × 2 × 1.25 + 10 × 8 = 20 + 2500 + 80 = 2600
+    expect(row!.cost_usd).toBe(2600 / M);
   });
 });
 
