@@ -12,7 +12,7 @@ import { getConfig } from "../../src/config";
 import { ResourceStore, type ResourceRow } from "../../src/resources/store";
 import { Upstream } from "../../src/resources/upstream";
 import { concatBytes, converseEvent } from "../helpers/eventstream";
-import { counters, freezeClock } from "../helpers/governance";
+import { counters, createTeam, freezeClock } from "../helpers/governance";
 import { admin, BASE, createKey, flushUsage, genaiCall, mockUpstream, readSse, textRequest, usageRow } from "../helpers/worker";
 
 afterEach(() => vi.restoreAllMocks());
@@ -180,13 +180,120 @@ describe("per image and per second", () => {
     expect(row!.unpriced).toBeNull();
   });
 
-  it("Veo: durationSeconds × sampleCount at per_second (veo-3.0-fast-generate-001: $0.15)", async () => {
-    const { key } = await createKey({ name: "veo" });
-    mockUpstream(() => json({ name: `models/veo-3.0-fast-generate-001/operations/op${crypto.randomUUID().slice(0, 8)}`, done: false }));
-    const { status, row } = await call("gemini/veo-3.0-fast-generate-001", "predictLongRunning", { instances: [{ prompt: "waves" }], parameters: { durationSeconds: 6, sampleCount: 2 } }, key);
-    expect(status).toBe(200);
-    // 6 s × 2 videos × 0.15
-    expect(row!.cost_usd).toBe(1.8);
+});
+
+describe("Veo: held as asked at creation, charged on the operation's end for the videos it made", () => {
+  const MODEL = "veo-3.0-fast-generate-001";
+  const GCS = "https://generativelanguage.googleapis.com/v1beta/files";
+  /** Gemini's operation when done: its videos in response.generateVideoResponse.generatedSamples. */
+  const finished = (name: string, videos: number, filtered = 0) => ({
+    name, done: true,
+    response: {
+      "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",
+      generateVideoResponse: {
+        ...(videos ? { generatedSamples: Array.from({ length: videos }, (_, i) => ({ video: { uri: `${GCS}/v${i}${name.slice(-8)}:download?alt=media` } })) } : {}),
+        ...(filtered ? { raiMediaFilteredCount: filtered, raiMediaFilteredReasons: ["The video was filtered by a safety policy."] } : {}),
+      },
+    },
+  });
+  const failed = (name: string) => ({ name, done: true, error: { code: 13, message: "Video generation failed due to an internal error." } });
+
+  /** A Veo upstream: a create names a new operation; a poll answers `state(name)` (running until it is set). */
+  function veo() {
+    const up = { name: "", state: undefined as ((name: string) => unknown) | undefined };
+    const calls = mockUpstream((c) => {
+      if (c.url.endsWith(":predictLongRunning")) {
+        up.name = `models/${MODEL}/operations/${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+        return json({ name: up.name });
+      }
+      if (c.url.includes("/operations/")) return up.state ? json(up.state(up.name)) : json({ name: up.name });
+      return new Response("unexpected", { status: 500 });
+    });
+    return { up, calls, id: () => up.name.slice(up.name.lastIndexOf("/") + 1) };
+  }
+  const create = (key: string, durationSeconds: number, sampleCount: number) =>
+    resource("POST", `models/${MODEL}:predictLongRunning`, { instances: [{ prompt: "waves" }], parameters: { durationSeconds, sampleCount } }, key);
+
+  it("2 × 6 s asked, 1 made (one filtered): held $1.80, charged $0.90 once to its creator, however many polls and by whom", async () => {
+    freezeClock();
+    const team = await createTeam({ name: "veo-team", budget: { max_usd: 100 } });
+    const a = await createKey({ name: "veo-a", team_id: team.id, resource_scope: "team", budget: { max_usd: 10 } });
+    const b = await createKey({ name: "veo-b", team_id: team.id, resource_scope: "team", budget: { max_usd: 10 } });
+    const { up, id } = veo();
+    const made = await create(a.key, 6, 2);
+    expect(made.status, made.text).toBe(200);
+    // The create charges nothing itself: 6 s × 2 videos × $0.15 = $1.80 is held by the key and its team.
+    expect(made.row).toMatchObject({ action: "operations.create", cost_usd: 0 });
+    expect((await counters("key", a.id)).held.usd).toBe(1.8);
+    expect((await counters("team", team.id)).held.usd).toBe(1.8);
+
+    // Still running: nothing charged, the hold stays.
+    expect((await resource("GET", `operations/${id()}`, undefined, b.key)).status).toBe(200);
+    expect(await usageRow(`operation:${up.name}`)).toBeNull();
+
+    up.state = (name) => finished(name, 1, 1);
+    // The team-mate's poll sees it end: the row is the creator's. 6 s × 1 video × $0.15 = $0.90
+    const seen = await resource("GET", `operations/${id()}`, undefined, b.key);
+    expect(seen.status).toBe(200);
+    expect(JSON.parse(seen.text).response.generateVideoResponse.raiMediaFilteredCount).toBe(1);
+    for (const k of [a.key, b.key, a.key]) expect((await resource("GET", `models/${MODEL}/operations/${id()}`, undefined, k)).status).toBe(200);
+    const row = await usageRow(`operation:${up.name}`);
+    expect(row).toMatchObject({ key_id: a.id, team_id: team.id, action: "predictLongRunning", outcome: "ok", cost_usd: 0.9, requests: 0, unpriced: null });
+    const { results } = await env.DB.prepare("SELECT cost_usd FROM usage WHERE key_id IN (?, ?) AND cost_usd > 0").bind(a.id, b.id).all();
+    expect(results).toEqual([{ cost_usd: 0.9 }]);
+    expect(await counters("key", a.id)).toMatchObject({ spent_usd: 0.9, held: { usd: 0 } });
+    expect(await counters("team", team.id)).toMatchObject({ spent_usd: 0.9, held: { usd: 0 } });
+    expect(await counters("key", b.id)).toMatchObject({ spent_usd: 0, held: { usd: 0 } });
+  });
+
+  it("an operation that ends with an error is charged nothing, and what it held is free again", async () => {
+    freezeClock();
+    // $1: one 6 s video ($0.90) fits, a second while the first is held does not.
+    const { key, id: keyId } = await createKey({ name: "veo-failed", budget: { max_usd: 1 } });
+    const { up, calls, id } = veo();
+    expect((await create(key, 6, 1)).status).toBe(200);
+    const refused = await create(key, 6, 1);
+    expect(refused.status).toBe(402);
+    expect(refused.text).toMatch(/budget/);
+    expect(calls.filter((c) => c.url.endsWith(":predictLongRunning"))).toHaveLength(1);
+
+    up.state = failed;
+    const seen = await resource("GET", `operations/${id()}`, undefined, key);
+    expect(JSON.parse(seen.text).error.code).toBe(13);
+    expect(await usageRow(`operation:${up.name}`)).toMatchObject({ outcome: "error", cost_usd: 0, error: "Video generation failed due to an internal error." });
+    expect(await counters("key", keyId)).toMatchObject({ spent_usd: 0, held: { usd: 0 } });
+    // The failed video cost nothing: the next one fits the whole budget again.
+    up.state = undefined;
+    expect((await create(key, 6, 1)).status).toBe(200);
+  });
+
+  it("asking more than the budget left is refused before the upstream hears of it; an answer of an unknown shape is charged as asked", async () => {
+    freezeClock();
+    const { key, id: keyId } = await createKey({ name: "veo-budget", budget: { max_usd: 2 } });
+    const { up, calls, id } = veo();
+    // 8 s (Veo's default) × 2 × $0.15 = $2.40 > $2
+    expect((await resource("POST", `models/${MODEL}:predictLongRunning`, { instances: [{ prompt: "x" }], parameters: { sampleCount: 2 } }, key)).status).toBe(402);
+    expect(calls).toHaveLength(0);
+    expect((await create(key, 4, 2)).status).toBe(200);
+    // Done, no error, no generateVideoResponse: what it made cannot be read, so 4 s × 2 × $0.15 = $1.20.
+    up.state = (name) => ({ name, done: true, response: { "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.SomethingNew" } });
+    await resource("GET", `operations/${id()}`, undefined, key);
+    expect((await usageRow(`operation:${up.name}`))!.cost_usd).toBe(1.2);
+    expect(await counters("key", keyId)).toMatchObject({ spent_usd: 1.2, held: { usd: 0 } });
+  });
+
+  it("an operation gone upstream before it was seen finished is charged as asked, once", async () => {
+    freezeClock();
+    const { key, id: keyId } = await createKey({ name: "veo-gone", budget: { max_usd: 5 } });
+    const { up, id } = veo();
+    expect((await create(key, 5, 1)).status).toBe(200);
+    // Gemini no longer has it: a 404 on the poll.
+    mockUpstream((c) => (c.url.includes("/operations/") ? Response.json({ error: { code: 404, message: "Operation not found", status: "NOT_FOUND" } }, { status: 404 }) : new Response("no", { status: 500 })));
+    expect((await resource("GET", `operations/${id()}`, undefined, key)).status).toBe(404);
+    expect((await resource("GET", `operations/${id()}`, undefined, key)).status).toBe(404);
+    // 5 s × 1 × $0.15
+    expect(await usageRow(`operation:${up.name}`)).toMatchObject({ outcome: "error", cost_usd: 0.75 });
+    expect(await counters("key", keyId)).toMatchObject({ spent_usd: 0.75, held: { usd: 0 } });
   });
 });
 
