@@ -104,6 +104,21 @@ describe("generateContent rows", () => {
     expect(logs.logs[0]!.unpriced).toBe("input:HOLOGRAM");
   });
 
+  it("admission reserves at the tier a prompt could reach: a budget that covers the base price but not the tier refuses before the upstream", async () => {
+    const calls = mockUpstream(() => json({ candidates: [{ content: { role: "model", parts: [{ text: "ok" }] } }], usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 1 } }));
+    // 240,000 characters: estimated 60,000 tokens, which may count up to 240,000 (above gemini-2.5-pro's 200k tier).
+    const body = textRequest("a".repeat(240_000), { generationConfig: { maxOutputTokens: 1000 } });
+    // At the tier: 60,000 × 2.50 + 1000 × 15 = 150,000 + 15,000 = $0.165; at the base price it would be
+    // 60,000 × 1.25 + 1000 × 10 = $0.085, which $0.10 covers.
+    const tight = await createKey({ name: "tier-budget", budget: { max_usd: 0.1 } });
+    const refused = await call("gemini/gemini-2.5-pro", "generateContent", body, tight.key);
+    expect(refused.status).toBe(402);
+    expect(calls).toHaveLength(0);
+    const enough = await createKey({ name: "tier-budget-ok", budget: { max_usd: 0.17 } });
+    expect((await call("gemini/gemini-2.5-pro", "generateContent", body, enough.key)).status).toBe(200);
+    expect(calls).toHaveLength(1);
+  });
+
   it("mock/* costs what docs/prices.md says: $1 per 1M input, $2 per 1M output", async () => {
     const { key } = await createKey({ name: "mock" });
     const { row } = await call("mock/echo", "generateContent", textRequest("hi", { generationConfig: { maxOutputTokens: 11 } }), key);
