@@ -10,6 +10,7 @@ import worker from "../../src/index";
 import { observeBatch, type BatchMeta, type BatchOperation } from "../../src/resources/batches";
 import { getConfig } from "../../src/config";
 import { ResourceStore, type ResourceRow } from "../../src/resources/store";
+import { sweepResources } from "../../src/resources/sweep";
 import { Upstream } from "../../src/resources/upstream";
 import { concatBytes, converseEvent } from "../helpers/eventstream";
 import { counters, createTeam, freezeClock } from "../helpers/governance";
@@ -295,6 +296,23 @@ describe("Veo: held as asked at creation, charged on the operation's end for the
     await resource("GET", `operations/${id()}`, undefined, key);
     expect((await usageRow(`operation:${up.name}`))!.cost_usd).toBe(1.2);
     expect(await counters("key", keyId)).toMatchObject({ spent_usd: 1.2, held: { usd: 0 } });
+  });
+
+  it("an operation nobody polls is charged by the scheduled sweep, once", async () => {
+    freezeClock();
+    const { key, id: keyId } = await createKey({ name: "veo-sweep", budget: { max_usd: 5 } });
+    const { up } = veo();
+    expect((await create(key, 8, 2)).status).toBe(200);
+    up.state = (name) => finished(name, 2);
+    for (let run = 0; run < 2; run++) {
+      const pending: Promise<unknown>[] = [];
+      await sweepResources(env, (p) => pending.push(p));
+      await Promise.all(pending);
+      await flushUsage();
+    }
+    // 8 s × 2 videos × $0.15 = $2.40
+    expect(await usageRow(`operation:${up.name}`)).toMatchObject({ key_id: keyId, outcome: "ok", cost_usd: 2.4 });
+    expect(await counters("key", keyId)).toMatchObject({ spent_usd: 2.4, held: { usd: 0 } });
   });
 
   it("an operation gone upstream before it was seen finished is charged as asked, once", async () => {
