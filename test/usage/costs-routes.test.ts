@@ -248,11 +248,13 @@ describe("Veo: held as asked at creation, charged on the operation's end for the
     expect(await usageRow(`operation:${up.name}`)).toBeNull();
 
     up.state = (name) => finished(name, 1, 1);
-    // The team-mate's poll sees it end: the row is the creator's. 6 s × 1 video × $0.15 = $0.90
-    const seen = await resource("GET", `operations/${id()}`, undefined, b.key);
-    expect(seen.status).toBe(200);
-    expect(JSON.parse(seen.text).response.generateVideoResponse.raiMediaFilteredCount).toBe(1);
-    for (const k of [a.key, b.key, a.key]) expect((await resource("GET", `models/${MODEL}/operations/${id()}`, undefined, k)).status).toBe(200);
+    // Three polls see it end at once, the team-mate's first, by both routes; the row is the creator's, written once.
+    // 6 s × 1 video × $0.15 = $0.90
+    const seen = await Promise.all([b.key, a.key, b.key].map((k, i) => resource("GET", i === 1 ? `models/${MODEL}/operations/${id()}` : `operations/${id()}`, undefined, k)));
+    expect(seen.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(JSON.parse(seen[0]!.text).response.generateVideoResponse.raiMediaFilteredCount).toBe(1);
+    // And once more later.
+    expect((await resource("GET", `operations/${id()}`, undefined, a.key)).status).toBe(200);
     const row = await usageRow(`operation:${up.name}`);
     expect(row).toMatchObject({ key_id: a.id, team_id: team.id, action: "predictLongRunning", outcome: "ok", cost_usd: 0.9, requests: 0, unpriced: null });
     const { results } = await env.DB.prepare("SELECT cost_usd FROM usage WHERE key_id IN (?, ?) AND cost_usd > 0").bind(a.id, b.id).all();
