@@ -317,6 +317,18 @@ describe("Veo: held as asked at creation, charged on the operation's end for the
     expect(await counters("key", keyId)).toMatchObject({ spent_usd: 2.4, held: { usd: 0 } });
   });
 
+  it("a budget set while the operation runs counts its charge, once", async () => {
+    freezeClock();
+    const { key, id: keyId } = await createKey({ name: "veo-later-budget" });
+    const { up, id } = veo();
+    expect((await create(key, 4, 1)).status).toBe(200);
+    expect((await admin(`/keys/${keyId}`, { method: "PATCH", body: { budget: { max_usd: 5 } } })).status).toBe(200);
+    up.state = (name) => finished(name, 1);
+    await resource("GET", `operations/${id()}`, undefined, key);
+    // 4 s × $0.15
+    expect(await counters("key", keyId)).toMatchObject({ spent_usd: 0.6, held: { usd: 0 } });
+  });
+
   it("an operation gone upstream before it was seen finished is charged as asked, once", async () => {
     freezeClock();
     const { key, id: keyId } = await createKey({ name: "veo-gone", budget: { max_usd: 5 } });
