@@ -410,6 +410,31 @@ describe("a batch at the batch price, each response at its own tier", () => {
   });
 });
 
+describe("a batch through the gateway", () => {
+  it("a budget set on the key while its batch runs counts the batch's row once", async () => {
+    freezeClock();
+    const { key, id: keyId } = await createKey({ name: "batch-later-budget" });
+    const name = `batches/${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    let done = false;
+    const responses = [{ response: { usageMetadata: { promptTokenCount: 1000, candidatesTokenCount: 1000 } } }];
+    mockUpstream((c) =>
+      c.url.endsWith(":batchGenerateContent")
+        ? json({ name, metadata: { state: "BATCH_STATE_PENDING" } })
+        : json(done
+          ? { name, done: true, metadata: { state: "BATCH_STATE_SUCCEEDED", batchStats: { requestCount: "1" }, output: { inlinedResponses: { inlinedResponses: responses } } } }
+          : { name, metadata: { state: "BATCH_STATE_RUNNING" } }),
+    );
+    const body = { batch: { inputConfig: { requests: { requests: [{ request: { contents: [{ role: "user", parts: [{ text: "hi" }] }] } }] } } } };
+    expect((await resource("POST", "models/gemini-2.5-flash:batchGenerateContent", body, key)).status).toBe(200);
+    expect((await admin(`/keys/${keyId}`, { method: "PATCH", body: { budget: { max_usd: 5 } } })).status).toBe(200);
+    done = true;
+    expect((await resource("GET", name, undefined, key)).status).toBe(200);
+    // Half of 1000 × 0.30 + 1000 × 2.50 = half of 2800 = 1400
+    expect((await usageRow(`batch:${name}`))!.cost_usd).toBe(1400 / M);
+    expect(await counters("key", keyId)).toMatchObject({ spent_usd: 1400 / M, held: { usd: 0 } });
+  });
+});
+
 describe("under a budget, what cannot be priced is refused like an unpriced model", () => {
   it("an image model priced without per_image: 403 naming the dimension and PRICES; no upstream call", async () => {
     const { key } = await createKey({ name: "budget-imagen", budget: { max_usd: 10 } });
