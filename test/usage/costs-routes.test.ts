@@ -446,6 +446,31 @@ describe("under a budget, what cannot be priced is refused like an unpriced mode
     expect(calls).toHaveLength(0);
   });
 
+  it("a video model priced without per_second: 403 under a budget, nothing held or sent; without one, its end's row is flagged", async () => {
+    freezeClock();
+    const vars = { PRICES: JSON.stringify({ "gemini/veo-9*": { input: 0, output: 0 } }) };
+    const name = `models/veo-9.0-generate-001/operations/o${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    let done = false;
+    const calls = mockUpstream(() => json(done ? { name, done: true, response: { generateVideoResponse: { generatedSamples: [{ video: { uri: "https://generativelanguage.googleapis.com/v1beta/files/v9:download?alt=media" } }] } } } : { name }));
+    const body = { instances: [{ prompt: "x" }], parameters: { durationSeconds: 4 } };
+    const budgeted = await createKey({ name: "budget-veo", budget: { max_usd: 10 } });
+    const refused = await call("gemini/veo-9.0-generate-001", "predictLongRunning", body, budgeted.key, vars);
+    expect(refused.status).toBe(403);
+    expect(refused.text).toMatch(/has no price for per_second.*PRICES/);
+    expect(calls).toHaveLength(0);
+    expect((await counters("key", budgeted.id)).held.usd).toBe(0);
+
+    const free = await createKey({ name: "no-budget-veo" });
+    expect((await call("gemini/veo-9.0-generate-001", "predictLongRunning", body, free.key, vars)).status).toBe(200);
+    done = true;
+    const ctx = createExecutionContext();
+    const polled = await worker.fetch(new Request(`${BASE}/genai/v1beta/${name}`, { headers: { "x-goog-api-key": free.key } }), { ...env, ...vars }, ctx);
+    expect(polled.status).toBe(200);
+    await waitOnExecutionContext(ctx);
+    await flushUsage();
+    expect(await usageRow(`operation:${name}`)).toMatchObject({ cost_usd: 0, unpriced: "per_second" });
+  });
+
   it("a cache on a model without a storage price: 403; without a budget it is created and its row flagged", async () => {
     const name = `cachedContents/c${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
     mockUpstream(() => json({ name, expireTime: new Date(Date.now() + 3_600_000).toISOString(), usageMetadata: { totalTokenCount: 1000 } }));
