@@ -300,6 +300,16 @@ describe("Veo: held as asked at creation, charged on the operation's end for the
     expect(await counters("key", keyId)).toMatchObject({ spent_usd: 1.2, held: { usd: 0 } });
   });
 
+  it("a create the upstream refuses holds nothing afterwards", async () => {
+    freezeClock();
+    const { key, id: keyId } = await createKey({ name: "veo-refused", budget: { max_usd: 5 } });
+    mockUpstream(() => Response.json({ error: { code: 400, message: "durationSeconds must be between 5 and 8", status: "INVALID_ARGUMENT" } }, { status: 400 }));
+    // 30 s × $0.15 = $4.50 held while the create is in flight, let go when it is refused.
+    const r = await create(key, 30, 1);
+    expect(r.status).toBe(400);
+    expect(await counters("key", keyId)).toMatchObject({ spent_usd: 0, held: { usd: 0 } });
+  });
+
   it("an operation nobody polls is charged by the scheduled sweep, once", async () => {
     freezeClock();
     const { key, id: keyId } = await createKey({ name: "veo-sweep", budget: { max_usd: 5 } });
