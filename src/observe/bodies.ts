@@ -9,11 +9,11 @@
  *  - `bodiesRequest`, right after the guardrails: the request as the upstream (or the cache) gets it, a guardrail's
  *    redaction applied. A prompt a guardrail blocked never reaches it and is not stored.
  * A stream is assembled as its events pass (text parts joined per candidate), never held back from the client, and
- * stops growing once it passes MAX_BODY_BYTES. Calls of keys without `log_bodies` keep no state: one Map lookup per
- * answer or event.
+ * stops growing once it passes MAX_BODY_BYTES. A call whose key and team do not set `log_bodies` is not engaged
+ * (`engages`: a look at the key's record and the isolate's copy of its team): it pays nothing per answer or event.
  */
 import type { Candidate, Part } from "../gemini/schema";
-import { TeamStore } from "../governance/team-store";
+import { heldTeam, TeamStore } from "../governance/team-store";
 import type { Hook } from "../hooks/hook";
 import type { CallContext, CallScope } from "../pipeline/context";
 import type { GeminiJson } from "../providers/types";
@@ -34,8 +34,20 @@ const calls = new Map<string, CallState>();
 export const bodiesAnswer: Hook = {
   name: "log-bodies",
 
+  // Neither the key nor its team (as this isolate holds it) sets log_bodies: the call is none of this hook's business.
+  engages(call) {
+    const key = call.gate.record;
+    if (key.log_bodies) return true;
+    if (!key.team_id || call.direct) return false;
+    const team = heldTeam(key.team_id);
+    return team === undefined || !!team?.log_bodies;
+  },
+
+  // Something returned (an empty decision) keeps the hook engaged, so that it sees the answer.
   async beforeUpstream(call) {
-    if (await logsBodies(call)) calls.set(call.requestId, call.stream ? { assembled: new Assembled() } : {});
+    if (!(await logsBodies(call))) return;
+    calls.set(call.requestId, call.stream ? { assembled: new Assembled() } : {});
+    return {};
   },
 
   onAnswer(call, answer) {
@@ -66,9 +78,13 @@ export const bodiesAnswer: Hook = {
 export const bodiesRequest: Hook = {
   name: "log-bodies-request",
 
+  engages: (call) => calls.has(call.requestId),
+
   beforeUpstream(call, request) {
     const s = calls.get(call.requestId);
-    if (s) s.request = request.body;
+    if (!s) return;
+    s.request = request.body;
+    return {};
   },
 };
 

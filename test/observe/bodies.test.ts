@@ -6,6 +6,7 @@
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
+import { bodiesAnswer, bodiesRequest } from "../../src/observe/bodies";
 import { MAX_BODY_BYTES, pruneBodies } from "../../src/observe/body-store";
 import { createTeam } from "../helpers/governance";
 import { admin, BASE, createKey, genaiCall, genaiSettled, textRequest } from "../helpers/worker";
@@ -96,6 +97,19 @@ describe("log_bodies", () => {
     forgetTeam(team.id);
     const c = await genaiSettled(MODEL, "generateContent", textRequest("after off"), inTeam.key);
     expect(await storedKeys(c.headers.get("x-edgeway-request-id")!)).toEqual([]);
+  });
+
+  it("costs a call of a key and team without log_bodies nothing: the hooks are not asked and never see the answer", async () => {
+    const asked = [vi.spyOn(bodiesAnswer, "beforeUpstream"), vi.spyOn(bodiesAnswer, "onAnswer"), vi.spyOn(bodiesRequest, "beforeUpstream")];
+    const team = await createTeam({ name: "unlogged-team" });
+    const plain = await createKey();
+    const member = await createKey({ team_id: team.id });
+    for (const k of [plain, member, member]) {
+      const res = await genaiSettled(MODEL, "streamGenerateContent", textRequest("plain"), k.key, { query: "?alt=sse" });
+      expect(res.status).toBe(200);
+    }
+    // A team's record is held by the isolate once admission has read it: the team's keys are seen not to log too.
+    for (const spy of asked) expect(spy).not.toHaveBeenCalled();
   });
 
   it("secrets in the prompt (provider keys, the admin token, a virtual key) are redacted in the stored request and answer", async () => {
