@@ -131,7 +131,7 @@ function storedBody(row: CallRecord, call: CallScope, s: CallState): StoredBody 
     stream: row.stream,
     status: row.status,
     outcome: row.outcome,
-    error: row.error,
+    ...(row.error ? { error: row.error } : {}),
     request: request.value,
     ...(request.truncated ? { request_truncated: true as const } : {}),
     answer: answer.value,

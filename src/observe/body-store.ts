@@ -25,7 +25,8 @@ export interface StoredBody {
   stream: boolean;
   status: number;
   outcome: string;
-  error: string | null;
+  /** A failed call's error (as its log row has it); absent for a call that succeeded. */
+  error?: string;
   request: unknown;
   request_truncated?: true;
   answer: unknown;
