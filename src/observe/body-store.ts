@@ -5,6 +5,9 @@
  */
 import type { Env } from "../env";
 import { describeError } from "../lib/describe-error";
+import type { StoredBody } from "./stored-body";
+
+export type { StoredBody };
 
 /** The most of a request's or an answer's JSON text stored per call (each): past it, its first bytes, marked truncated. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -13,29 +16,6 @@ export const DEFAULT_RETENTION_DAYS = 7;
 const MAX_RETENTION_DAYS = 365;
 const PREFIX = "bodies/";
 const DAY_MS = 86_400_000;
-
-/** What is stored for one call. `request`/`answer` are JSON, or (truncated) the first MAX_BODY_BYTES of their text. */
-export interface StoredBody {
-  request_id: string;
-  at: string;
-  key_id: string;
-  team_id: string | null;
-  action: string;
-  model: string;
-  stream: boolean;
-  status: number;
-  outcome: string;
-  /** A failed call's error (as its log row has it); absent for a call that succeeded. */
-  error?: string;
-  request: unknown;
-  request_truncated?: true;
-  answer: unknown;
-  answer_truncated?: true;
-  /** A stream's answer: how many events were assembled into `answer`. */
-  events?: number;
-  /** Why a part is missing (a prompt a guardrail blocked is not stored). */
-  note?: string;
-}
 
 export function retentionDays(env: Env): number {
   const n = Number(env.LOG_BODIES_RETENTION_DAYS);
