@@ -39,7 +39,21 @@ afterAll(async () => {
 
 describe("console: stored bodies and alerts", () => {
   it("a call's detail shows its stored request and answer, the secret in the prompt redacted; a call with none says so", async () => {
-    const logged = await gw.createKey({ name: "debugged", log_bodies: true });
+    // The key is made in the console, with its "Store request and answer bodies" box checked.
+    const p = await signedIn(ADMIN_TOKEN, "Overview");
+    await go(p, "#/keys", "Keys");
+    await p.getByRole("button", { name: "New key" }).click();
+    const create = p.getByRole("dialog", { name: "New key" });
+    await create.getByLabel("Name").fill("debugged");
+    await create.getByLabel(/Store request and answer bodies/).check();
+    await create.getByRole("button", { name: "Create key" }).click();
+    const made = p.getByRole("dialog", { name: /Key “debugged” created/ });
+    await made.waitFor();
+    const secret = await made.locator("input").first().inputValue();
+    await made.getByRole("button", { name: "Done" }).click();
+    const keys = ((await (await gw.admin("/keys?limit=1000")).json()) as { keys: { id: string; name: string; log_bodies?: boolean }[] }).keys;
+    const logged = { key: secret, ...keys.find((k) => k.name === "debugged")! };
+    expect(logged.log_bodies).toBe(true);
     const plain = await gw.createKey({ name: "plain" });
     const res = await call(logged.key, `look at this: ${ADMIN_TOKEN} please`);
     expect(res.status).toBe(200);
@@ -51,7 +65,6 @@ describe("console: stored bodies and alerts", () => {
     // The body is written just after the answer (waitUntil): the API has it before the console is asked.
     await expect.poll(async () => (await gw.admin(`/logs/${id}/body`)).status).toBe(200);
 
-    const p = await signedIn(ADMIN_TOKEN, "Overview");
     await go(p, `#/logs?key_id=${logged.id}`, "Logs");
     await p.locator("table.logs tbody tr").first().getByRole("button", { name: /Details/ }).click();
     const detail = p.getByRole("dialog", { name: "Call detail" });
