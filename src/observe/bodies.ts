@@ -63,8 +63,9 @@ export const bodiesAnswer: Hook = {
     calls.delete(call.requestId);
     const bucket = call.env.LOG_BUCKET;
     if (!bucket) return;
-    // Built and redacted here, in the promise waitUntil keeps: the answer has gone out already.
-    return Promise.resolve().then(async () => {
+    // Built and redacted in the promise waitUntil keeps, after a turn of the event loop: a JSON answer's row is
+    // recorded before its Response is handed back, and its body goes out first.
+    return new Promise((r) => setTimeout(r, 0)).then(async () => {
       try {
         const body = storedBody(row, call, s);
         await putBody(bucket, body, JSON.stringify(body));

@@ -48,7 +48,8 @@ export async function readBody(env: Env, bucket: R2Bucket, requestId: string, te
   const heads = await Promise.all(keys.map((k) => bucket.head(k)));
   const found = heads.find((h): h is R2Object => !!h);
   if (!found) return null;
-  if (teamId !== undefined && found.customMetadata?.team_id !== teamId) return null;
+  // A team admin's team is never empty; a call without a team is no team admin's.
+  if (teamId !== undefined && (!teamId || found.customMetadata?.team_id !== teamId)) return null;
   const obj = await bucket.get(found.key);
   return obj ? obj.text() : null;
 }

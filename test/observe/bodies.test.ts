@@ -146,6 +146,23 @@ describe("log_bodies", () => {
     const text = await (await bodyOf(res.headers.get("x-edgeway-request-id")!)).text();
     expect(text).not.toContain("jane.doe@example.com");
     expect(JSON.parse(text).request.contents[0].parts[0].text).toBe("mail me at [EMAIL]");
+
+    // A prompt a guardrail blocks is not stored: the answer (the block) is, with a note saying why.
+    const blocking = JSON.stringify({ ssn: { kind: "pii", on: "input", action: "block", entities: ["us_ssn"] } });
+    const ctx2 = createExecutionContext();
+    const made = await worker.fetch(
+      new Request(`${BASE}/admin/keys`, { method: "POST", headers: { authorization: "Bearer test-admin-token-0123456789abcdef", "content-type": "application/json" }, body: JSON.stringify({ name: "b", guardrails: ["ssn"], log_bodies: true }) }),
+      { ...env, GUARDRAILS: blocking }, ctx2,
+    );
+    await waitOnExecutionContext(ctx2);
+    const kb = (await made.json()) as { key: string };
+    const blocked = await genaiCall(MODEL, "generateContent", textRequest("my ssn is 123-45-6789"), kb.key, { env: { GUARDRAILS: blocking } });
+    const answer = (await blocked.res.json()) as { promptFeedback?: { blockReason: string } };
+    expect(answer.promptFeedback?.blockReason).toBe("BLOCKLIST");
+    await blocked.settled();
+    const stored = await (await bodyOf(blocked.res.headers.get("x-edgeway-request-id")!)).text();
+    expect(stored).not.toContain("123-45-6789");
+    expect(JSON.parse(stored)).toMatchObject({ request: null, answer, note: "the prompt was blocked by a guardrail and is not stored" });
   });
 
   it("a huge request and answer are stored truncated at the limit and marked so; a huge stream stops growing", async () => {
