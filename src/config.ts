@@ -60,6 +60,8 @@ export interface Config {
   guardrails?: Guardrails;
   /** OpenTelemetry trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`); undefined when unset: no traces hook at all. */
   traces?: TraceSettings;
+  /** LOG_BUCKET is bound: calls of keys and teams with `log_bodies` store their bodies (src/observe/bodies.ts). */
+  logBodies: boolean;
 }
 
 /**
@@ -174,6 +176,7 @@ function buildConfig(env: Env): Config {
     cors: corsPolicy(env.CORS_ORIGINS),
     guardrails: parseGuardrails(env.GUARDRAILS, new Set(providers.keys())),
     traces: traceSettings(env, secrets),
+    logBodies: env.LOG_BUCKET !== undefined,
   };
 }
 

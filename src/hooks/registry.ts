@@ -9,6 +9,7 @@ import { GatewayError } from "../gemini/errors";
 import type { Hook } from "./hook";
 import { guardrailsHook } from "../guardrails/hook";
 import { tracesHooks } from "../observe/traces/hook";
+import { bodiesAnswer, bodiesRequest } from "../observe/bodies";
 
 const NONE: readonly Hook[] = Object.freeze([]);
 
@@ -46,8 +47,11 @@ function configuredHooks(config: Config): Hook[] {
   // capture takes the prompt after the guardrails and before the cache.
   const traces = config.traces && tracesHooks(config.traces);
   if (traces) hooks.push(traces.spans);
+  // Stored bodies (LOG_BUCKET bound): the answer's side first (it sees answers last), the request's after the guardrails.
+  if (config.logBodies) hooks.push(bodiesAnswer);
   if (config.guardrails) hooks.push(guardrailsHook(config.guardrails));
   if (traces && traces.content) hooks.push(traces.content);
+  if (config.logBodies) hooks.push(bodiesRequest);
   if (config.responseCache) hooks.push(responseCache);
   return hooks;
 }

@@ -384,7 +384,7 @@ describe("protocol, headers and content", () => {
   it("content capture with guardrails: the prompt as it went upstream (redacted), the answer as the caller got it, the actions as events; a blocked prompt is never captured", async () => {
     const GUARDRAILS = JSON.stringify({ pii_redact: { kind: "pii", on: "both", action: "redact" }, words: { kind: "regex", on: "input", action: "block", patterns: ["(?i)project\\s+nightingale"] } });
     const t = traced({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true", GUARDRAILS });
-    expect(hooksFor(getConfig(t.env)).map((h) => h.name)).toEqual(["traces", "guardrails", "traces-content", "response-cache"]);
+    expect(hooksFor(getConfig(t.env)).map((h) => h.name)).toEqual(["traces", "log-bodies", "guardrails", "traces-content", "log-bodies-request", "response-cache"]);
     const ctx = createExecutionContext();
     const made = await worker.fetch(new Request("https://gw.test/admin/keys", { method: "POST", headers: { authorization: "Bearer test-admin-token-0123456789abcdef", "content-type": "application/json" }, body: JSON.stringify({ name: "traces-guarded", guardrails: ["pii_redact", "words"] }) }), t.env, ctx);
     await waitOnExecutionContext(ctx);
@@ -538,13 +538,15 @@ describe("the queue's bound", () => {
 
 describe("tracing off", () => {
   it("no OTEL_EXPORTER_OTLP_ENDPOINT: no traces hook; with no other hook configured the call takes the plain path", () => {
-    const off = getConfig({ ...env, RESPONSE_CACHE: "off" } as typeof env);
+    // No other feature that configures a hook (the response cache off, no LOG_BUCKET, no GUARDRAILS).
+    const bare = { ...env, RESPONSE_CACHE: "off", LOG_BUCKET: undefined } as typeof env;
+    const off = getConfig(bare);
     expect(off.traces).toBeUndefined();
     expect(hooksFor(off)).toHaveLength(0);
-    const on = getConfig({ ...env, RESPONSE_CACHE: "off", ...VARS } as typeof env);
+    const on = getConfig({ ...bare, ...VARS } as typeof env);
     expect(hooksFor(on).map((h) => h.name)).toEqual(["traces"]);
-    // First of the configured hooks, before the cache.
-    expect(hooksFor(getConfig({ ...env, ...VARS } as typeof env)).map((h) => h.name)).toEqual(["traces", "response-cache"]);
+    // First of the configured hooks.
+    expect(hooksFor(getConfig({ ...env, ...VARS } as typeof env)).map((h) => h.name)).toEqual(["traces", "log-bodies", "log-bodies-request", "response-cache"]);
   });
 
   it("a call with tracing off sends nothing anywhere but its upstream", async () => {
