@@ -315,6 +315,7 @@ describe("traceparent", () => {
       `00-${TRACE.slice(1)}-${PARENT}-01`, // short
       `00-${TRACE}-${PARENT}`, // no flags
       "garbage",
+      `01-${TRACE}-${PARENT}-01-${"x".repeat(10_000)}`, // a later version's extra fields, but 10 KB of them
     ];
     const { exports } = outbound(() => Response.json(answer()));
     for (const h of bad) {
@@ -533,6 +534,28 @@ describe("the queue's bound", () => {
     expect(await dropsIn()).toEqual({ backlog: 10_000 - 2_048 });
     // A batch is at most MAX_BATCH spans.
     expect(decode(exports[0]!.body).spans).toHaveLength(512);
+  });
+});
+
+describe("the queue's bound in bytes", () => {
+  it("captured content counts: 100 calls with 1 MB answers keep about 16 MB, the oldest dropped", async () => {
+    const settings = getConfig({ ...env, ...VARS, OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true" } as typeof env).traces!;
+    const exporter = new SpanExporter(settings);
+    exporter.gatherMs = 0;
+    const big = "y".repeat(512 * 1024); // 1 MB as UTF-16
+    const pending: Promise<unknown>[] = [];
+    const row = (i: number) => ({ request_id: `big-${i}` }) as CallRecord;
+    for (let i = 0; i < 100; i++) exporter.add({ row: row(i), output: big }, env.DB, (p) => pending.push(p));
+    expect(exporter.queue.length).toBeGreaterThanOrEqual(14);
+    expect(exporter.queue.length).toBeLessThanOrEqual(16);
+    expect(exporter.queue.at(-1)!.row.request_id).toBe("big-99");
+    expect(exporter.stats.dropped.backlog).toBe(100 - exporter.queue.length);
+    // Taken away before the leader's first turn: nothing is sent, and its run ends by counting the drops.
+    exporter.queue.length = 0;
+    const { exports } = outbound(() => new Response(null, { status: 500 }));
+    await Promise.all(pending);
+    expect(exports).toEqual([]);
+    expect(await dropsIn()).toEqual({ backlog: exporter.stats.dropped.backlog });
   });
 });
 

@@ -11,8 +11,8 @@
  * batch for good: its spans are dropped and counted as `rejected`. A leader stops starting exports once LEADER_MS has
  * gone (a Worker's waitUntil ends 30 s after the response); what is left waits for the next call's leader.
  *
- * Bounded: at most MAX_QUEUE spans wait; when a new span finds the queue full the oldest is dropped (counted as
- * `backlog`): during an outage the newest calls are the ones kept. Drops are added to D1's `trace_drops` at the end
+ * Bounded: at most MAX_QUEUE spans and about MAX_QUEUE_BYTES wait (captured content counts); when a new span finds
+ * the queue full the oldest are dropped (counted as `backlog`): during an outage the newest calls are the ones kept. Drops are added to D1's `trace_drops` at the end
  * of a leader's run, and `/admin/metrics` shows them as `edgeway_trace_spans_dropped_total{reason}`.
  *
  * Not durable: spans live in one isolate's memory, so those still queued when the runtime ends the isolate are lost
@@ -24,6 +24,9 @@ import { spanOf, type CallTrace } from "./span";
 import type { TraceSettings } from "./settings";
 
 export const MAX_QUEUE = 2_048;
+/** What the queue may hold, estimated: a row is about 1 KB; captured content counts 2 bytes a character. */
+export const MAX_QUEUE_BYTES = 16 * 1024 * 1024;
+const ROW_BYTES = 1_024;
 export const MAX_BATCH = 512;
 const GATHER_MS = 1_000;
 const FIRST_BACKOFF_MS = 1_000;
@@ -42,6 +45,7 @@ export interface ExporterStats {
 export class SpanExporter {
   /** Limits, per instance so the tests can make them small. */
   maxQueue = MAX_QUEUE;
+  maxQueueBytes = MAX_QUEUE_BYTES;
   maxBatch = MAX_BATCH;
   gatherMs = GATHER_MS;
   maxBackoffMs = MAX_BACKOFF_MS;
@@ -51,6 +55,8 @@ export class SpanExporter {
   readonly stats: ExporterStats = { exported: 0, batches: 0, dropped: { backlog: 0, rejected: 0 } };
   /** Drops not yet added to D1. */
   private readonly unreported: Record<DropReason, number> = { backlog: 0, rejected: 0 };
+  /** The queue's estimated size (`sizeOf`). */
+  private queuedBytes = 0;
   private leading = false;
   private failures = 0;
   private retryAt = 0;
@@ -65,11 +71,9 @@ export class SpanExporter {
 
   /** Queues a finished call's trace; the first call with no leader in flight leads (in its waitUntil). */
   add(t: CallTrace, db: D1Database, waitUntil: (p: Promise<unknown>) => void): void {
-    if (this.queue.length >= this.maxQueue) {
-      this.queue.shift();
-      this.drop("backlog", 1);
-    }
     this.queue.push(t);
+    this.queuedBytes += sizeOf(t);
+    this.trim();
     if (this.leading) return;
     this.leading = true;
     const p = this.lead(db).finally(() => {
@@ -85,6 +89,16 @@ export class SpanExporter {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
+  /** Drops the oldest spans while the queue is over either bound. */
+  private trim(): void {
+    let n = 0;
+    while (this.queue.length > this.maxQueue || (this.queuedBytes > this.maxQueueBytes && this.queue.length > 1)) {
+      this.queuedBytes -= sizeOf(this.queue.shift()!);
+      n++;
+    }
+    if (n) this.drop("backlog", n);
+  }
+
   private drop(reason: DropReason, n: number): void {
     this.stats.dropped[reason] += n;
     this.unreported[reason] += n;
@@ -96,11 +110,13 @@ export class SpanExporter {
     try {
       for (let first = true; this.queue.length; first = false) {
         if (first && this.queue.length < this.maxBatch) await waits.sleep(this.gatherMs);
+        if (!this.queue.length) break;
         const wait = this.retryAt - Date.now();
         // Waiting out a backoff, or starting one more export, must end within the leader's time.
         if (Date.now() + Math.max(0, wait) + this.settings.timeoutMs - began > this.leaderMs) break;
         if (wait > 0) await waits.sleep(wait);
         const batch = this.queue.splice(0, this.maxBatch);
+        for (const t of batch) this.queuedBytes -= sizeOf(t);
         const r = await this.post(batch);
         if (r.ok) {
           this.failures = 0;
@@ -115,11 +131,8 @@ export class SpanExporter {
         }
         // Back to the front, the oldest dropped if the queue has filled meanwhile.
         this.queue.unshift(...batch);
-        const over = this.queue.length - this.maxQueue;
-        if (over > 0) {
-          this.queue.splice(0, over);
-          this.drop("backlog", over);
-        }
+        for (const t of batch) this.queuedBytes += sizeOf(t);
+        this.trim();
         this.failures++;
         const backoff = Math.min(FIRST_BACKOFF_MS * 2 ** (this.failures - 1), this.maxBackoffMs);
         this.retryAt = Date.now() + Math.min(Math.max(backoff, r.retryAfterMs), this.maxBackoffMs);
@@ -174,6 +187,9 @@ export class SpanExporter {
     }
   }
 }
+
+/** A queued call's estimated size in memory. */
+const sizeOf = (t: CallTrace) => ROW_BYTES + 2 * ((t.input?.length ?? 0) + (t.system?.length ?? 0) + (t.output?.length ?? 0));
 
 /** Retry-After in seconds (a date is taken as no hint). */
 function retryAfter(v: string | null): number {
