@@ -80,7 +80,7 @@ function histogram(out: Exposition, rows: Row[], name: string, help: string, bou
   }
 }
 
-/** Renders every family from the two result sets (exported for tests of the format itself). */
+/** Renders every family from the three result sets (exported for tests of the format itself). */
 export function render(rows: Row[], refusals: RefusalRow[], drops: DropRow[] = []): string {
   const out = new Exposition();
   const counter = (name: string, help: string, value: (r: Row) => number) => {
