@@ -511,6 +511,20 @@ describe("the queue's bound", () => {
     fallback_index: 0, tokens: { input: 1, output: 1, cached: 0, thinking: 0, tool_use: 0 }, cost_usd: 0, latency_ms: 5, ttfb_ms: 5,
   });
 
+  it("the call that fills a batch does not encode or send it on its own path: the export waits for the next turn", async () => {
+    const exporter = new SpanExporter(getConfig({ ...env, ...VARS } as typeof env).traces!);
+    const { exports } = outbound(() => new Response(null, { status: 500 }));
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 512; i++) exporter.queue.push({ row: row(i) });
+    exporter.add({ row: row(512) }, env.DB, (p) => pending.push(p));
+    // Synchronously after add (as the call goes on to hand back its answer): nothing taken, built or sent.
+    expect(exporter.queue).toHaveLength(513);
+    expect(exporter.queue.every((t) => t.span === undefined)).toBe(true);
+    expect(exports).toHaveLength(0);
+    await Promise.all(pending);
+    expect(exports.length).toBeGreaterThan(0);
+  });
+
   it("10,000 calls' spans while the collector is down: at most MAX_QUEUE wait, the oldest dropped first and counted", async () => {
     const settings = getConfig({ ...env, ...VARS, OTEL_EXPORTER_OTLP_TIMEOUT: "100" } as typeof env).traces!;
     const exporter = new SpanExporter(settings);

@@ -109,7 +109,9 @@ export class SpanExporter {
     let failed: string | undefined;
     try {
       for (let first = true; this.queue.length; first = false) {
-        if (first && this.queue.length < this.maxBatch) await waits.sleep(this.gatherMs);
+        // Always a turn of the event loop first: the leader is the call that just queued its span, whose answer may
+        // not have left yet (a JSON answer's row is recorded before its Response is handed back).
+        if (first) await waits.sleep(this.queue.length < this.maxBatch ? this.gatherMs : 0);
         if (!this.queue.length) break;
         const wait = this.retryAt - Date.now();
         // Waiting out a backoff, or starting one more export, must end within the leader's time.
