@@ -72,6 +72,11 @@ export class AnswerText {
     }
   }
 
+  /** Characters of text held (at most MAX_CONTENT_CHARS plus the cut markers). */
+  get chars(): number {
+    return MAX_CONTENT_CHARS - Math.max(0, this.left);
+  }
+
   /** `gen_ai.output.messages` as JSON text, or undefined when the answer had no text. */
   json(): string | undefined {
     if (!this.text.size) return undefined;

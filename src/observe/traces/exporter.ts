@@ -191,7 +191,7 @@ export class SpanExporter {
 }
 
 /** A queued call's estimated size in memory. */
-const sizeOf = (t: CallTrace) => ROW_BYTES + 2 * ((t.input?.length ?? 0) + (t.system?.length ?? 0) + (t.output?.length ?? 0));
+const sizeOf = (t: CallTrace) => ROW_BYTES + 2 * ((t.input?.length ?? 0) + (t.system?.length ?? 0) + (t.output?.length ?? t.answer?.chars ?? 0));
 
 /** Retry-After in seconds (a date is taken as no hint). */
 function retryAfter(v: string | null): number {

@@ -67,7 +67,7 @@ export function tracesHooks(settings: TraceSettings): TracesHooks {
           finishReasons: s?.finishReasons,
           input: s?.input,
           system: s?.system,
-          output: s?.answer?.json(),
+          answer: s?.answer,
         },
         call.env.DB,
         call.waitUntil,

@@ -21,6 +21,8 @@ export interface CallTrace {
   input?: string;
   system?: string;
   output?: string;
+  /** The answer's text as the hook gathered it: made JSON text when the span is built, after the response. */
+  answer?: { readonly chars: number; json(): string | undefined };
   /** The span, once built (a retried batch sends the same ids). */
   span?: SpanData;
 }
@@ -108,7 +110,8 @@ export function spanOf(t: CallTrace, redact: (s: string) => string): SpanData {
   if (r.guardrails?.length) a.push(["edgeway.guardrails", r.guardrails.map((g) => `${g.policy}:${g.stage}:${g.action}`)]);
   if (t.input) a.push(["gen_ai.input.messages", redact(t.input)]);
   if (t.system) a.push(["gen_ai.system_instructions", redact(t.system)]);
-  if (t.output) a.push(["gen_ai.output.messages", redact(t.output)]);
+  const output = t.output ?? t.answer?.json();
+  if (output) a.push(["gen_ai.output.messages", redact(output)]);
 
   const end = r.ts + Math.max(0, r.latency_ms);
   const events: SpanEvent[] = [];
