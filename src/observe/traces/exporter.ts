@@ -33,6 +33,8 @@ const FIRST_BACKOFF_MS = 1_000;
 export const MAX_BACKOFF_MS = 15_000;
 /** A leader starts no export after this long (plus its timeout, it stays within a Worker's 30 s of waitUntil). */
 const LEADER_MS = 28_000;
+/** The longest one export may take, whatever OTEL_EXPORTER_OTLP_TIMEOUT says: a leader must be able to start one. */
+export const MAX_TIMEOUT_MS = 20_000;
 
 export type DropReason = "backlog" | "rejected";
 
@@ -63,10 +65,12 @@ export class SpanExporter {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly scope: Scope;
   private readonly origin: string;
+  private readonly timeoutMs: number;
 
   constructor(private readonly settings: TraceSettings, version = "1") {
     this.scope = { serviceName: settings.serviceName, scopeName: "edgeway", scopeVersion: version };
     this.origin = new URL(settings.url).origin;
+    this.timeoutMs = Math.min(settings.timeoutMs, MAX_TIMEOUT_MS);
   }
 
   /** Queues a finished call's trace; the first call with no leader in flight leads (in its waitUntil). */
@@ -115,7 +119,7 @@ export class SpanExporter {
         if (!this.queue.length) break;
         const wait = this.retryAt - Date.now();
         // Waiting out a backoff, or starting one more export, must end within the leader's time.
-        if (Date.now() + Math.max(0, wait) + this.settings.timeoutMs - began > this.leaderMs) break;
+        if (Date.now() + Math.max(0, wait) + this.timeoutMs - began > this.leaderMs) break;
         if (wait > 0) await waits.sleep(wait);
         const batch = this.queue.splice(0, this.maxBatch);
         for (const t of batch) this.queuedBytes -= sizeOf(t);
@@ -159,7 +163,7 @@ export class SpanExporter {
     }
     const headers = { ...s.headers, "content-type": s.json ? "application/json" : "application/x-protobuf" };
     try {
-      const res = await fetch(s.url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(s.timeoutMs) });
+      const res = await fetch(s.url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(this.timeoutMs) });
       await res.body?.cancel().catch(() => {});
       if (res.status >= 200 && res.status < 300) return { ok: true };
       if (res.status >= 300 && res.status < 400) return { ok: false, error: `collector redirected (${res.status}), not followed` };
@@ -169,7 +173,7 @@ export class SpanExporter {
       return { ok: false, error: `collector answered ${res.status}` };
     } catch (e) {
       const name = (e as Error)?.name;
-      const error = name === "TimeoutError" || name === "AbortError" ? `no answer within ${s.timeoutMs} ms` : "collector unreachable";
+      const error = name === "TimeoutError" || name === "AbortError" ? `no answer within ${this.timeoutMs} ms` : "collector unreachable";
       return { ok: false, error, retryAfterMs: 0 };
     }
   }
