@@ -475,6 +475,21 @@ describe("a collector that fails", () => {
     expect(await dropsIn()).toEqual({ rejected: 1 });
   });
 
+  it("answers 503 (retryable): the batch is sent again after the backoff, the same span, nothing dropped", async () => {
+    const k = await createKey({ name: "traces-503" });
+    const t = traced();
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { exports } = outbound(() => Response.json(answer()), (_, n) => new Response(null, { status: n === 1 ? 503 : 200, headers: { "retry-after": "1" } }));
+    const { res } = await call(t, "gemini/gemini-2.5-flash", "generateContent", textRequest("hi"), k.key);
+    expect(res.status).toBe(200);
+    expect(exports).toHaveLength(2);
+    const [first, second] = exports.map((e) => decode(e.body).spans[0]!);
+    expect(second!.spanId).toBe(first!.spanId);
+    expect(second!.traceId).toBe(first!.traceId);
+    expect(t.exporter.stats).toMatchObject({ exported: 1, dropped: { backlog: 0, rejected: 0 } });
+    expect(await dropsIn()).toEqual({});
+  });
+
   it("hangs: the call is answered before any export; the export gives up at the timeout and the span waits, then goes (the same span) once the collector is back", async () => {
     const k = await createKey({ name: "traces-hang" });
     const t = traced({ OTEL_EXPORTER_OTLP_TIMEOUT: "100" });
