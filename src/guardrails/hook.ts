@@ -35,6 +35,8 @@ interface CallState {
   slots?: Map<number, StreamText>;
   /** The answer's text gathered for the output judges, per candidate index (bounded). */
   judgedText?: Map<number, string>;
+  /** The candidates the output judges have read to their end (a stream's that finished). */
+  judgedDone?: Set<number>;
 }
 
 export function guardrailsHook(g: Guardrails): Hook {
@@ -75,8 +77,23 @@ export function guardrailsHook(g: Guardrails): Hook {
       const state = calls.get(call.requestId);
       if (!state?.output.length) return;
       const r = !state.scanned.length ? undefined : call.stream ? checkEvent(state, answer) : checkAnswer(state, answer);
-      if (!state.judged) return named(state, r);
-      return judgeAnswer(call, state, answer, r).then((j) => named(state, j));
+      if (!state.judged) return named(call, state, r);
+      return judgeAnswer(call, state, answer, r).then((j) => named(call, state, j));
+    },
+
+    // A stream that ended without finishing its candidates: the text held back goes out, checked as final, and the
+    // output judges read the candidates no finishReason closed (otherwise such a stream would never be judged).
+    onStreamEnd(call) {
+      const state = calls.get(call.requestId);
+      if (!state?.output.length) return;
+      const held = state.scanned.length ? flushHeld(state) : undefined;
+      if (!state.judged || (held && "end" in held)) return held;
+      const pending = [...(state.judgedText?.keys() ?? [])].filter((i) => !state.judgedDone?.has(i));
+      if (!pending.length) return held;
+      const event = (held ?? { candidates: [] }) as GeminiJson;
+      const candidates = [...(event.candidates ?? [])];
+      for (const index of pending) if (!candidates.some((c) => c.index === index)) candidates.push({ index, content: { role: "model", parts: [] } });
+      return judgeAnswer(call, state, { ...event, candidates } as GeminiJson, undefined, true).then((j) => j ?? held);
     },
 
     afterCall(row: CallRecord, call) {
@@ -88,10 +105,29 @@ export function guardrailsHook(g: Guardrails): Hook {
   };
 }
 
-/** The answer as it goes, the header naming every policy that acted so far (read for a JSON answer's headers). */
-function named<T>(state: CallState, r: T): T {
-  if (state.tally.size) state.headers[GUARDRAILS_HEADER] = state.tally.header();
+/**
+ * The answer as it goes; a JSON answer's header names every policy that acted on it too (its headers are read
+ * after). A stream's header is left as `beforeUpstream` set it: its headers go out with the first event, while
+ * later events are still unchecked, so it names only what acted on the prompt (output actions are on the row).
+ */
+function named<T>(call: CallContext, state: CallState, r: T): T {
+  if (!call.stream && state.tally.size) state.headers[GUARDRAILS_HEADER] = state.tally.header();
   return r;
+}
+
+/** Each candidate's held text, checked as final: one more event, or `{ end }` when a blocking policy matched it. */
+function flushHeld(state: CallState): GeminiJson | LastEvent | undefined {
+  const candidates: Candidate[] = [];
+  for (const [index, slot] of state.slots ?? []) {
+    if (!slot.holding) continue;
+    const r = slot.feed("", true);
+    if (r.blocked) {
+      candidates.push(blockedCandidate({ index }, r.blocked, r.text ? [{ text: r.text }] : undefined));
+      return { end: { candidates } as GeminiJson };
+    }
+    if (r.text) candidates.push({ index, content: { role: "model", parts: [{ text: r.text }] } });
+  }
+  return candidates.length ? ({ candidates } as GeminiJson) : undefined;
 }
 
 /** The policies the key names, then its team's (each once). */
@@ -203,6 +239,8 @@ async function judgeAnswer(
   state: CallState,
   original: GeminiJson,
   r: GeminiJson | LastEvent | undefined,
+  /** The stream ended: every candidate in the answer is read to its end. */
+  ending = false,
 ): Promise<GeminiJson | LastEvent | undefined> {
   if (r && "end" in r) return r;
   const answer = r ?? original;
@@ -215,7 +253,10 @@ async function judgeAnswer(
     let text = seen.get(index) ?? "";
     for (const p of cand.content?.parts ?? []) if (typeof p.text === "string" && text.length < MAX_JUDGED_CHARS) text += p.text;
     seen.set(index, text.slice(0, MAX_JUDGED_CHARS));
-    if (!call.stream || cand.finishReason) finished.push(cand);
+    if (!call.stream || cand.finishReason || ending) {
+      finished.push(cand);
+      (state.judgedDone ??= new Set()).add(index);
+    }
   }
   if (!finished.length) return r;
   let changed = false;
