@@ -4,17 +4,17 @@
  * the answer as it passes (`onAnswer`: JSON answers whole, streams event by event with a bounded hold-back), and
  * what they did put on the usage row (`afterCall`). Per-call state lives against the request id until `afterCall`.
  */
-import { GatewayError } from "../gemini/errors";
 import type { Candidate, Content, GenerateContentResponse, Part } from "../gemini/schema";
 import type { BeforeUpstream, Hook, HookRequest, LastEvent } from "../hooks/hook";
 import type { CallContext } from "../pipeline/context";
 import type { GeminiJson } from "../providers/types";
-import { TeamStore } from "../governance/team-store";
 import type { CallRecord } from "../usage/row";
 import { checkText, mapStrings, Tally } from "./check";
 import { judge, MAX_JUDGED_CHARS } from "./judge";
 import type { Guardrails, Policy, Stage } from "./policy";
 import { StreamText } from "./stream";
+import { policyNames, resolve } from "./applies";
+import { takeLiveTally } from "./live";
 
 /** The header naming each policy that acted. */
 export const GUARDRAILS_HEADER = "x-edgeway-guardrails";
@@ -98,7 +98,12 @@ export function guardrailsHook(g: Guardrails): Hook {
 
     afterCall(row: CallRecord, call) {
       const state = calls.get(call.requestId);
-      if (!state) return;
+      if (!state) {
+        // A Live session's guard keeps its own tally (src/guardrails/live.ts).
+        const live = takeLiveTally(call.requestId);
+        if (live?.any) row.guardrails = live.list();
+        return;
+      }
       calls.delete(call.requestId);
       if (state.tally.any) row.guardrails = state.tally.list();
     },
@@ -129,31 +134,6 @@ function flushHeld(state: CallState): GeminiJson | LastEvent | undefined {
   }
   return candidates.length ? ({ candidates } as GeminiJson) : undefined;
 }
-
-/** The policies the key names, then its team's (each once). */
-async function policyNames(call: CallContext): Promise<string[]> {
-  const key = call.gate.record;
-  const own = key.guardrails ?? [];
-  const teamId = key.team_id;
-  if (!teamId || call.direct) return own;
-  const team = await new TeamStore(call.env.VIRTUAL_KEYS).cachedGet(teamId);
-  const theirs = team?.guardrails ?? [];
-  return theirs.length ? [...new Set([...own, ...theirs])] : own;
-}
-
-/** The named policies; a var that does not parse, a name it does not define, or a policy that cannot run is a 503. */
-function resolve(g: Guardrails, names: readonly string[]): Policy[] {
-  if (g.error) throw unavailable(`${g.error}; calls of keys and teams that name a guardrail policy are refused until it is fixed`);
-  return names.map((name) => {
-    const p = g.policies.get(name);
-    if (!p) throw unavailable(`guardrail policy "${name}" named by this key or its team is not defined in GUARDRAILS`);
-    const why = g.unusable.get(name);
-    if (why) throw unavailable(why);
-    return p;
-  });
-}
-
-const unavailable = (message: string) => new GatewayError(503, message);
 
 /** A blocked prompt, as Gemini answers one: promptFeedback and no candidates. */
 function blockedPrompt(p: Policy): GeminiJson {
