@@ -8,8 +8,9 @@
  * Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (5), BENCH_CONNECTIONS (32), BENCH_STREAM_WARM_SECONDS
  * (2 s of plain calls on each side before the measured streams), BENCH_STREAMS per
  * side (10), BENCH_BIG_MB (100), BENCH_COLD (3 cold starts per side), BENCH_ONLY (comma list of sections:
- * throughput,latency,translation,governance,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
- * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_VERBOSE=1 (workerd logs),
+ * throughput,latency,cache,translation,governance,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
+ * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_CACHE=local (the Cache API
+ * served by Miniflare's simulator in the gateway's process instead of the stand-in outside it, lib/cache-sink.mjs), BENCH_VERBOSE=1 (workerd logs),
  * BENCH_BASELINE=<git ref> (also builds that commit of the gateway and puts it in the throughput section as a third
  * side, interleaved with the two others, so a change is compared with the code before it in the same run),
  * BENCH_GATEWAY_VARS='{"NAME":"value"}' (vars for this checkout's gateway only: a feature switched off or on).
@@ -45,6 +46,8 @@ const opts = {
   cold: int("BENCH_COLD", 3),
   // "sink": D1 answered at once by a stand-in, as a remote D1 costs the Worker nothing but the call; "local": SQLite.
   d1: process.env.BENCH_D1 === "local" ? "local" : "sink",
+  // "sink": the Cache API answered by a stand-in outside the process (lib/cache-sink.mjs); "local": Miniflare's simulator.
+  cache: process.env.BENCH_CACHE === "local" ? "local" : "sink",
   farMs: int("BENCH_FAR_MS", 50),
   govSeconds: int("BENCH_GOV_SECONDS", 2),
   // Object and D1 state on tmpfs: a deployed object's storage is not the Worker's disk, so its commits should not
@@ -139,6 +142,7 @@ async function main() {
     stateDir,
     vars: { ADMIN_TOKEN, GEMINI_API_KEY: "bench-gemini-key", OPENAI_API_KEY: "bench-openai-key", ...opts.gatewayVars },
     d1: opts.d1,
+    cache: opts.cache,
   });
   const compat = compatOf(gwBase);
   const upstream = await start(simpleConfig({ name: "upstream", modulePath: path.join(import.meta.dirname, "workers", "upstream.mjs"), compat }), "upstream");
@@ -179,6 +183,7 @@ async function main() {
     results.throughput.usage = { shardHandoffsPer1000: per1000("usage_handoffs"), directWritesPer1000: per1000("usage_direct_writes") };
   }
   if (want("latency")) results.latency = await interleaved("latency (1 connection)", pair, { url: (p) => genUrl(p.url, GEMINI_MODEL), key, connections: 1 });
+  if (want("cache")) results.cache = await cache(gw, bare);
   if (want("translation")) results.translation = await translation(gw, key);
   await stop(gw);
   await stop(bare);
@@ -323,6 +328,60 @@ async function governance(gwConfig, bareConfig) {
     }
   } finally {
     await stop(bare);
+  }
+  return out;
+}
+
+/**
+ * The response cache: a hit (a key with a cache policy sending the same body again) against the bare pass-through,
+ * at 32 connections and at 1, and a miss (every body different, so every call is looked up, goes upstream and is
+ * stored) against the same varied calls of a key with no policy (the cache not engaged: as with it off). The sides
+ * are interleaved round by round; each figure is the median over rounds of the within-round difference or ratio.
+ */
+async function cache(gw, bare) {
+  const VARIED = JSON.stringify({
+    contents: [{ role: "user", parts: [{ text: "Say hello in one short sentence. (VARY)" }] }],
+    generationConfig: { maxOutputTokens: 64, temperature: 0.2 },
+  });
+  const cachedKey = await createKey(gw.url, { name: "bench-cache", cache: { ttl: 3600 } });
+  const plainKey = await createKey(gw.url, { name: "bench-no-cache" });
+  const url = genUrl(gw.url, GEMINI_MODEL);
+  // The hit side's entry, written by one call and seen to be served by the next.
+  await post(url, { key: cachedKey });
+  const probe = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-goog-api-key": cachedKey }, body: BODY });
+  await probe.text();
+  if (probe.headers.get("x-edgeway-cache") !== "hit") throw new Error(`cache: the second identical call was not a hit (x-edgeway-cache: ${probe.headers.get("x-edgeway-cache")})`);
+  const out = { rounds: opts.rounds, seconds: opts.seconds };
+  for (const connections of [opts.connections, 1]) {
+    const sides = [
+      ["limit", { p: bare, body: BODY }],
+      ["hit", { p: gw, body: BODY, key: cachedKey }],
+      ...(connections > 1 ? [["miss", { p: gw, body: VARIED, key: cachedKey, vary: true }], ["off", { p: gw, body: VARIED, key: plainKey, vary: true }]] : []),
+    ];
+    const rounds = [];
+    for (let i = 0; i < opts.rounds; i++) {
+      const round = {};
+      for (let j = 0; j < sides.length; j++) {
+        const [side, s] = sides[(i + j) % sides.length];
+        const w = await runWrk({ url: side === "limit" ? genUrl(s.p.url, GEMINI_MODEL) : url, body: s.body, key: s.key, pid: s.p.pid, connections, seconds: opts.seconds, vary: s.vary });
+        assertClean(`cache ${side} (${connections} conns)`, w);
+        round[side] = w;
+      }
+      rounds.push(round);
+      log(`cache ${connections} conns round ${i + 1}/${opts.rounds}: ` + sides.map(([k]) => `${k} ${round[k].rps.toFixed(0)} req/s p50 ${round[k].p50.toFixed(3)} ms cpu ${round[k].cpuMsPerReq.toFixed(3)} ms/req`).join(" | "));
+    }
+    const m = (f) => median(rounds.map(f));
+    const r = {
+      hitVsLimit: { rps: m((x) => x.hit.rps / x.limit.rps), addedP50: m((x) => x.hit.p50 - x.limit.p50), cpu: m((x) => x.hit.cpuMsPerReq / x.limit.cpuMsPerReq) },
+      hit: { rps: m((x) => x.hit.rps), p50: m((x) => x.hit.p50), cpuMsPerReq: m((x) => x.hit.cpuMsPerReq) },
+      limit: { rps: m((x) => x.limit.rps), p50: m((x) => x.limit.p50), cpuMsPerReq: m((x) => x.limit.cpuMsPerReq) },
+    };
+    if (connections > 1) {
+      r.miss = { rps: m((x) => x.miss.rps), p50: m((x) => x.miss.p50), cpuMsPerReq: m((x) => x.miss.cpuMsPerReq) };
+      r.off = { rps: m((x) => x.off.rps), p50: m((x) => x.off.p50), cpuMsPerReq: m((x) => x.off.cpuMsPerReq) };
+      r.missAddedCpuMs = m((x) => x.miss.cpuMsPerReq - x.off.cpuMsPerReq);
+    }
+    out[`c${connections}`] = r;
   }
   return out;
 }
@@ -510,6 +569,14 @@ function report(r) {
   if (r.latency) {
     const t = r.latency.summary;
     rows.push(["p50 / p99 ms, 1 conn", `${f(t.limit.p50, 3)} / ${f(t.limit.p99, 3)}`, `${f(t.gateway.p50, 3)} / ${f(t.gateway.p99, 3)}`, `${sg(t.added.p50, 3)} / ${sg(t.added.p99, 3)}`]);
+  }
+  if (r.cache) {
+    for (const [c, t] of Object.entries(r.cache)) {
+      if (!c.startsWith("c")) continue;
+      rows.push([`cache hit: req/s, p50 ms, ${c.slice(1)} conn(s)`, `${f(t.limit.rps, 0)}, ${f(t.limit.p50, 3)}`, `${f(t.hit.rps, 0)}, ${f(t.hit.p50, 3)}`, `× ${f(t.hitVsLimit.rps, 3)} req/s, ${sg(t.hitVsLimit.addedP50, 3)} ms`]);
+      rows.push([`cache hit: CPU ms/req, ${c.slice(1)} conn(s)`, f(t.limit.cpuMsPerReq, 3), f(t.hit.cpuMsPerReq, 3), `× ${f(t.hitVsLimit.cpu, 3)}`]);
+      if (t.miss) rows.push([`cache miss vs cache not engaged: CPU ms/req`, f(t.off.cpuMsPerReq, 3), f(t.miss.cpuMsPerReq, 3), `${sg(t.missAddedCpuMs, 3)} ms`]);
+    }
   }
   if (r.translation) {
     if (r.translation.skipped) rows.push(["openai translation", "", "", r.translation.note.slice(0, 60) + "…"]);

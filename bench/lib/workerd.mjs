@@ -9,6 +9,7 @@
  * rather than the Worker's: the entry Worker, and the outbound hop that strips CF-Connecting-IP.
  */
 import { spawn } from "node:child_process";
+import { startCacheSink } from "./cache-sink.mjs";
 import { startD1Sink } from "./d1-sink.mjs";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -27,7 +28,7 @@ const NETWORK = { name: "internet", network: { allow: ["public", "private"], den
  * `stateDir`), the D1 migrations are applied through the same Miniflare, then Miniflare is disposed and only its
  * config is kept. `vars` are the Worker's vars/secrets; change them later with `withVars`.
  */
-export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink", config = path.join(root, "wrangler.toml"), sink }) {
+export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "sink", cache = "sink", config = path.join(root, "wrangler.toml"), sink, cacheSink }) {
   const dumpPath = path.join(stateDir, "miniflare-config.json");
   mkdirSync(stateDir, { recursive: true });
   const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
@@ -53,7 +54,8 @@ export async function prepareGateway({ root, bundlePath, stateDir, vars, d1 = "s
     else process.env.MINIFLARE_WORKERD_CONFIG_DEBUG = prevDump;
   }
   if (d1 === "sink") sink ??= await startD1Sink();
-  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1, sink });
+  if (cache === "sink") cacheSink ??= await startCacheSink();
+  return gatewayConfig(JSON.parse(readFileSync(dumpPath, "utf8")), { d1, sink, cacheSink });
 }
 
 async function applyMigrations(root, db) {
@@ -66,9 +68,10 @@ async function applyMigrations(root, db) {
 /**
  * Miniflare's config → the gateway served directly, with only the services its Worker reaches. With `d1: "sink"`
  * every D1 binding talks over a socket to a stand-in outside the process that answers at once (lib/d1-sink.mjs),
- * instead of local SQLite.
+ * instead of local SQLite; with a `cacheSink` the Cache API goes to a stand-in outside the process (lib/cache-sink.mjs)
+ * instead of Miniflare's simulator.
  */
-function gatewayConfig(mfConfig, { d1, sink }) {
+function gatewayConfig(mfConfig, { d1, sink, cacheSink }) {
   const byName = new Map(mfConfig.services.map((s) => [s.name, s]));
   const user = structuredClone(byName.get(USER_SERVICE));
   if (!user) throw new Error(`Miniflare config has no ${USER_SERVICE} service`);
@@ -82,6 +85,10 @@ function gatewayConfig(mfConfig, { d1, sink }) {
       if (b.wrapped?.moduleName !== "cloudflare-internal:d1-api") continue;
       for (const inner of b.wrapped.innerBindings) if (inner.service) inner.service = { name: "d1-sink" };
     }
+  }
+  if (cacheSink) {
+    byName.set("cache-sink", { name: "cache-sink", external: { address: cacheSink.address, http: {} } });
+    user.worker.cacheApiOutbound = { name: "cache-sink" };
   }
   byName.set(NETWORK.name, NETWORK);
   // Miniflare's loopback (its Node server) is gone: point it at a closed port; only dev helpers call it.

@@ -19,13 +19,14 @@ export function checkWrk() {
 
 /**
  * One bounded wrk run against `url`, measuring the CPU the server process `pid` spends meanwhile.
- * Returns requests/s, latency percentiles (ms), errors and CPU ms per request.
+ * Returns requests/s, latency percentiles (ms), errors and CPU ms per request. `vary`: every request's body differs
+ * (its "VARY" replaced by a fresh number; see post.lua).
  */
-export async function runWrk({ url, body, key, pid, connections, seconds, threads = 1 }) {
+export async function runWrk({ url, body, key, pid, connections, seconds, threads = 1, vary = false }) {
   const cpu0 = cpuMs(pid);
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", LUA, url];
   const out = await new Promise((resolve, reject) => {
-    const p = spawn("wrk", args, { env: { ...process.env, BENCH_BODY: body, BENCH_KEY: key ?? "" }, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn("wrk", args, { env: { ...process.env, BENCH_BODY: body, BENCH_KEY: key ?? "", BENCH_VARY: vary ? "1" : "" }, stdio: ["ignore", "pipe", "pipe"] });
     let s = "";
     p.stdout.on("data", (d) => (s += d));
     p.stderr.on("data", (d) => (s += d));

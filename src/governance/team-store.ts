@@ -8,6 +8,15 @@ const cache = new Map<string, { team: TeamRecord | null; until: number }>();
 /** Drops this isolate's copy of a team, so a write made here (a cache policy, a cache generation) applies at once. */
 export const forgetTeam = (id: string) => void cache.delete(id);
 
+/**
+ * This isolate's fresh copy of a team, if it holds one (undefined: not held or stale), without a read: lets a hook
+ * see at once that a team sets nothing it acts on.
+ */
+export function heldTeam(id: string, now = Date.now()): TeamRecord | null | undefined {
+  const hit = cache.get(id);
+  return hit && hit.until > now ? hit.team : undefined;
+}
+
 export class TeamStore {
   constructor(private readonly kv: KVNamespace) {}
 

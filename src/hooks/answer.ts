@@ -74,7 +74,7 @@ export class AnswerTap {
 /** `{ end }` alone: no Gemini answer has that shape. */
 const isLast = (r: GeminiJson | LastEvent): r is LastEvent => "end" in r && Object.keys(r).length === 1;
 
-/** The call's answer tap, or undefined when no hook looks at answers. `hooks`: a non-empty `hooksFor` list. */
+/** The call's answer tap, or undefined when no hook looks at answers. `hooks`: the hooks engaged with the call (non-empty). */
 export function answerTap(ctx: CallContext, hooks: readonly Hook[]): AnswerTap | undefined {
   let tapping = tappers.get(hooks);
   if (!tappers.has(hooks)) {

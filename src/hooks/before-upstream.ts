@@ -13,8 +13,11 @@ import type { ProviderCall } from "../providers/types";
 import type { BeforeUpstream, Hook } from "./hook";
 import { hookFailed, hooksFor } from "./registry";
 
-/** What the upstream or a hook answered: `answeredBy` names the hook; `answerHeaders` are the hooks' for the answer. */
-export type Answered = Served & { answeredBy?: string; answerHeaders?: Record<string, string> };
+/**
+ * What the upstream or a hook answered: `answeredBy` names the hook; `answerHeaders` are the hooks' for the answer;
+ * `engaged` the hooks that see the answer (src/hooks/hook.ts, "Engaged hooks"); none: the plain path.
+ */
+export type Answered = Served & { answeredBy?: string; answerHeaders?: Record<string, string>; engaged?: readonly Hook[] };
 
 /** The call's answer: a hook's, or the upstream's through `execute`. */
 export function upstreamThroughHooks(
@@ -38,21 +41,37 @@ async function beforeUpstream(
   headers: Headers,
 ): Promise<Answered> {
   const sets: Record<string, string>[] = [];
-  for (const hook of hooks) {
-    if (!hook.beforeUpstream) continue;
+  // The hooks engaged so far: the whole list while every hook engages (its identity is what answerTap remembers).
+  let engaged: Hook[] | undefined;
+  let all = true;
+  for (let i = 0; i < hooks.length; i++) {
+    const hook = hooks[i]!;
     let r: BeforeUpstream | undefined | void;
-    try {
-      r = await hook.beforeUpstream(ctx, { body, targets, headers });
-    } catch (e) {
-      throw hookFailed(hook, "beforeUpstream", e);
+    if (hook.engages && !hook.engages(ctx)) r = undefined;
+    else if (!hook.beforeUpstream) r = {};
+    else {
+      try {
+        r = await hook.beforeUpstream(ctx, { body, targets, headers });
+      } catch (e) {
+        throw hookFailed(hook, "beforeUpstream", e);
+      }
     }
-    if (!r) continue;
+    if (!r) {
+      if (all) engaged = hooks.slice(0, i);
+      all = false;
+      continue;
+    }
+    if (!all) engaged!.push(hook);
     if (r.headers) sets.push(r.headers);
     if (r.error) throw withHeaders(r.error, gathered(sets));
-    if (r.answer || r.events) return withAnswerHeaders(await answered(ctx, targets[0]!, r, hook), sets);
+    if (r.answer || r.events) {
+      // Only the hooks engaged so far see a hook's answer: the later ones' `beforeUpstream` never ran.
+      return withAnswerHeaders(await answered(ctx, targets[0]!, r, hook), sets, all ? hooks.slice(0, i + 1) : engaged);
+    }
     if (r.body) body = r.body;
   }
-  if (!sets.length) return execute(ctx, targets, body, limits);
+  const seeing = all ? hooks : engaged!.length ? engaged : undefined;
+  if (!sets.length && !seeing) return execute(ctx, targets, body, limits);
   let served: Answered;
   try {
     served = await execute(ctx, targets, body, limits);
@@ -61,14 +80,15 @@ async function beforeUpstream(
     if (e instanceof AllTargetsFailed) throw new AllTargetsFailed(withHeaders(e.error, gathered(sets)), e.attempts);
     throw e instanceof GatewayError ? withHeaders(e, gathered(sets)) : e;
   }
-  return withAnswerHeaders(served, sets);
+  return withAnswerHeaders(served, sets, seeing);
 }
 
 /**
  * The hooks' headers, gathered when the answer's headers are built (not before): a hook may still add to the object
  * it gave until then (a guardrail that acts on a JSON answer names itself).
  */
-function withAnswerHeaders(served: Answered, sets: Record<string, string>[]): Answered {
+function withAnswerHeaders(served: Answered, sets: Record<string, string>[], engaged: readonly Hook[] | undefined): Answered {
+  if (engaged?.length) served.engaged = engaged;
   if (sets.length) Object.defineProperty(served, "answerHeaders", { get: () => gathered(sets), enumerable: true, configurable: true });
   return served;
 }

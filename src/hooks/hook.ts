@@ -22,6 +22,11 @@
  *    before it is handed to the usage log (a refusal's too, though only its count is kept). A hook may add its own
  *    fields to the row there; a promise it returns is kept alive with waitUntil, its failure logged.
  *
+ * Engaged hooks: a hook takes part in a model action's answer only when it engages with the call. One with
+ * `beforeUpstream` engages when that returns something (headers, a body, an answer); one that returns nothing (no
+ * policy applies) is done with the call, and its `onAnswer` is not called. One without `beforeUpstream` engages every
+ * call. A call no hook engages takes the plain path, as if none were configured (no answer tap, no hooked respond).
+ *
  * Pairing (as Bifrost's plugin contract guarantees): `afterCall` runs exactly once for every call that is recorded,
  * which is every call whose key is known — success, upstream failure, a client gone mid-stream, an error thrown in
  * the pipeline or in a hook — so every hook whose `beforeUpstream` ran gets its `afterCall`. Per-call state is kept
@@ -84,6 +89,12 @@ type Maybe<T> = T | undefined | void;
 export interface Hook {
   /** Names the hook in logs and in the error of a call it failed. */
   name: string;
+  /**
+   * A cheap test, from what the call already holds, of whether the hook may have anything to do with a model action
+   * (a cache with no policy anywhere near the key has none); false skips its `beforeUpstream` and `onAnswer` for the
+   * call. Without it the hook is asked every call.
+   */
+  engages?(call: CallContext): boolean;
   beforeUpstream?(call: CallContext, request: HookRequest): Maybe<BeforeUpstream> | Promise<Maybe<BeforeUpstream>>;
   onAnswer?(call: CallContext, answer: GeminiJson): Maybe<GeminiJson | LastEvent> | Promise<Maybe<GeminiJson | LastEvent>>;
   onStreamEnd?(call: CallContext): Maybe<GeminiJson | LastEvent> | Promise<Maybe<GeminiJson | LastEvent>>;

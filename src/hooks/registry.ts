@@ -34,10 +34,10 @@ export function hooksFor(config: Config): readonly Hook[] {
 /**
  * The hooks a config turns on. Guardrails first, the response cache after them: guardrails see the request before
  * the cache may answer it (a cache keys on the redacted prompt and never answers a blocked one), and a hit's answer
- * passes their answer checks as it replays, as an upstream's would. Guardrails cost nothing unless GUARDRAILS is set;
- * the cache, on unless RESPONSE_CACHE=off, puts every model action on the hooked path even when no key or team sets
- * a policy (a policy lives in records the config cannot see): not yet free (docs/architecture.md, Hooks). A hook's headers are read when the answer's are built,
- * so a guardrail's output action can still name itself on a JSON answer.
+ * passes their answer checks as it replays, as an upstream's would. Guardrails are configured only when GUARDRAILS is
+ * set; the cache unless RESPONSE_CACHE=off. Either engages a call only when its key or team sets a policy (`engages`,
+ * then `beforeUpstream`), so a call no policy concerns takes the plain path (docs/architecture.md, Hooks). A hook's
+ * headers are read when the answer's are built, so a guardrail's output action can still name itself on a JSON answer.
  */
 function configuredHooks(config: Config): Hook[] {
   const hooks: Hook[] = [];

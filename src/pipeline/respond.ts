@@ -13,7 +13,6 @@ import { streamError, upstreamAttempts, type Served } from "./execute";
 import { answerRedactor } from "./redact-answer";
 import type { Answered } from "../hooks/before-upstream";
 import { answerTap, type AnswerTap } from "../hooks/answer";
-import { hooksFor } from "../hooks/registry";
 
 /** The gateway's answer headers, as a plain record: the Response builds its Headers once from it. */
 export function gatewayHeaders(ctx: Pick<CallScope, "requestId">, s?: Served): Record<string, string> {
@@ -31,8 +30,7 @@ export const JSON_TYPE = "application/json; charset=utf-8";
 export function respondJson(ctx: CallContext, s: Answered): Response | Promise<Response> {
   // The call's secrets out of the answer's text: the upstream's own text goes out when there were none in it.
   const shown = s.json && answerRedactor(s.secrets)?.chunk(s.json, true);
-  const hooks = hooksFor(ctx.config);
-  if (hooks.length) return respondJsonHooked(ctx, s, shown, answerTap(ctx, hooks));
+  if (s.engaged) return respondJsonHooked(ctx, s, shown, answerTap(ctx, s.engaged));
   return jsonResponse(ctx, s, shown, gatewayHeaders(ctx, s));
 }
 
@@ -82,9 +80,8 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
   const frames = new SseFrames();
   // The answer's text is redacted as one text across chunks (a secret cut into pieces is still found).
   const answer = answerRedactor(s.secrets);
-  // The hooks that look at answers see each event after the redaction (none: no tap, nothing per event).
-  const hooks = hooksFor(ctx.config);
-  const tap = hooks.length ? answerTap(ctx, hooks) : undefined;
+  // The hooks engaged with the call that look at answers see each event after the redaction (none: no tap).
+  const tap = s.engaged && answerTap(ctx, s.engaged);
   let usage: UsageMetadata | undefined;
   let sentChars = 0;
 
@@ -186,7 +183,7 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
   };
   ctx.waitUntil(pump().finally(() => client?.removeEventListener("abort", onAbort)));
 
-  const h = hooks.length ? withAnswerHeaders(gatewayHeaders(ctx, s), s) : gatewayHeaders(ctx, s);
+  const h = s.engaged ? withAnswerHeaders(gatewayHeaders(ctx, s), s) : gatewayHeaders(ctx, s);
   h["content-type"] = "text/event-stream";
   h["cache-control"] = "no-cache";
   return new Response(out.readable, { status: 200, headers: h });

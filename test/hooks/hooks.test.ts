@@ -9,8 +9,9 @@ import { getConfig } from "../../src/config";
 import { GatewayError } from "../../src/gemini/errors";
 import type { BeforeUpstream, Hook } from "../../src/hooks/hook";
 import { hooksFor, registerHook } from "../../src/hooks/registry";
+import { responseCache } from "../../src/cache/hook";
 import worker from "../../src/index";
-import { BASE, createKey, flushUsage, gatedStream, genaiCall, mockUpstream, ownResource, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { admin, BASE, createKey, flushUsage, gatedStream, genaiCall, mockUpstream, ownResource, sseResponse, textRequest, usageRow } from "../helpers/worker";
 
 const removals: (() => void)[] = [];
 const use = (hook: Hook) => removals.push(registerHook(hook));
@@ -430,6 +431,91 @@ describe("hooks: afterCall beyond model actions", () => {
     expect(after).toHaveBeenCalledTimes(1);
     expect(after.mock.calls[0]![0]).toMatchObject({ request_id: id, status: 200 });
     expect(await usageRow(id)).toMatchObject({ status: 200 });
+  });
+});
+
+describe("hooks: engaged per call", () => {
+  const streamed = [frame(candidate("a")), frame({ ...candidate("b", { finishReason: "STOP" }), usageMetadata: { promptTokenCount: 1, candidatesTokenCount: 2, totalTokenCount: 3 } })];
+
+  it("a hook whose engages says no is not asked before the upstream nor shown the answer; its afterCall still runs", async () => {
+    const { key } = await createKey();
+    mockUpstream(() => sseResponse(streamed));
+    const onAnswer = vi.fn();
+    const beforeUpstream = vi.fn(() => ({ headers: { "x-test": "1" } }));
+    const n = counter();
+    use({ name: "idle", engages: () => false, beforeUpstream, onAnswer });
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { query: "?alt=sse" });
+    expect(await res.text()).toBe(streamed.join(""));
+    expect(res.headers.get("x-test")).toBeNull();
+    await settled();
+    expect(beforeUpstream).not.toHaveBeenCalled();
+    expect(onAnswer).not.toHaveBeenCalled();
+    expect(n.after.get(res.headers.get("x-edgeway-request-id")!)).toBe(1);
+  });
+
+  it("a hook whose beforeUpstream returns nothing is done with the call: its onAnswer is not called; one that returns headers is", async () => {
+    const { key } = await createKey();
+    mockUpstream(() => new Response(JSON.stringify(candidate("ok", { finishReason: "STOP" })), { headers: { "content-type": "application/json" } }));
+    const quiet = vi.fn();
+    const heard = vi.fn();
+    use({ name: "quiet", beforeUpstream: () => undefined, onAnswer: quiet });
+    use({ name: "heard", beforeUpstream: () => ({ headers: { "x-heard": "yes" } }), onAnswer: heard });
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("hi"), key);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-heard")).toBe("yes");
+    await settled();
+    expect(quiet).not.toHaveBeenCalled();
+    expect(heard).toHaveBeenCalledTimes(1);
+  });
+
+  it("a hook with no beforeUpstream sees every answer; a hook's own answer is seen only by the hooks engaged before it", async () => {
+    const { key } = await createKey();
+    const calls = mockUpstream(() => new Response("unexpected", { status: 500 }));
+    const watcher = vi.fn();
+    const later = vi.fn();
+    const answer = candidate("from the hook", { finishReason: "STOP" });
+    use({ name: "watcher", onAnswer: watcher });
+    use({ name: "answers", beforeUpstream: () => ({ answer }) });
+    use({ name: "later", beforeUpstream: () => ({}), onAnswer: later });
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("hi"), key);
+    expect(await res.json()).toEqual(answer);
+    await settled();
+    expect(calls).toHaveLength(0);
+    expect(watcher).toHaveBeenCalledTimes(1);
+    expect(later).not.toHaveBeenCalled();
+  });
+
+  it("the default response cache: a key with no policy and no team never reaches it; a team without one neither; a team's policy engages it", async () => {
+    mockUpstream(() => sseResponse(streamed));
+    const before = vi.spyOn(responseCache, "beforeUpstream");
+    const tap = vi.spyOn(responseCache, "onAnswer");
+    const plain = await createKey();
+    const first = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("plain"), plain.key, { query: "?alt=sse" });
+    expect(await first.res.text()).toBe(streamed.join(""));
+    expect(first.res.headers.get("x-edgeway-cache")).toBeNull();
+    await first.settled();
+    expect(before).not.toHaveBeenCalled();
+    expect(tap).not.toHaveBeenCalled();
+
+    // A team without a policy: admission's read of the team is held by the isolate, so the cache is not asked.
+    const bare = (await (await admin("/teams", { body: { name: "no-cache" } })).json()) as { id: string };
+    const member = await createKey({ team_id: bare.id });
+    for (const text of ["one", "two"]) {
+      const r = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest(text), member.key, { query: "?alt=sse" });
+      await r.res.text();
+      await r.settled();
+    }
+    expect(before).not.toHaveBeenCalled();
+    expect(tap).not.toHaveBeenCalled();
+
+    // A team with a policy: engaged, and the answer is stored as it passes.
+    const cached = (await (await admin("/teams", { body: { name: "cached", cache: { ttl: 60 } } })).json()) as { id: string };
+    const user = await createKey({ team_id: cached.id });
+    const r = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("three"), user.key, { query: "?alt=sse" });
+    expect(r.res.headers.get("x-edgeway-cache")).toBe("miss");
+    await r.res.text();
+    await r.settled();
+    expect(tap).toHaveBeenCalledTimes(2);
   });
 });
 
