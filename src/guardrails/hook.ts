@@ -71,6 +71,9 @@ export function guardrailsHook(g: Guardrails): Hook {
         let checked = checkInput(request, input, state.tally);
         const judges = input.filter((p) => p.judge);
         if (!checked.blocked && judges.length) {
+          // A judge spends money for the call: the call is admitted first (its slot and worst case reserved), so a
+          // key that may not call the model does not get a judge call either.
+          await call.admit();
           // The judges read the prompt as the model would get it (after the other policies' redactions).
           const verdict = await judged(call, judges, inputText(checked.body), "input", state.tally);
           if (verdict.blocked) checked = { body: checked.body, blocked: verdict.blocked };
@@ -117,6 +120,8 @@ export function guardrailsHook(g: Guardrails): Hook {
       }
       calls.delete(call.requestId);
       if (state.tally.any) row.guardrails = state.tally.list();
+      // The judges spent real money for this call: it is the call's cost (and settles against its key's budget).
+      if (state.tally.usd) row.cost_usd += state.tally.usd;
     },
   };
 }

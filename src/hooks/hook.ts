@@ -20,7 +20,8 @@
  *    the hooks after it in the answer's order, as any event does.
  *  - `afterCall(row, call)`: every call's finished usage row — model actions, resources, Live sessions — just
  *    before it is handed to the usage log (a refusal's too, though only its count is kept). A hook may add its own
- *    fields to the row there; a promise it returns is kept alive with waitUntil, its failure logged.
+ *    fields to the row there, and add what it spent for the call (a guardrail's judge) to `cost_usd`: the call
+ *    settles its admission after the hooks, with that cost; a promise it returns is kept alive with waitUntil, its failure logged.
  *
  * Engaged hooks: a hook takes part in a model action's answer only when it engages with the call. One with
  * `beforeUpstream` engages when that returns something (headers, a body, an answer); one that returns nothing (no

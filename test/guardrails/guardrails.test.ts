@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../src/config";
 import { hooksFor } from "../../src/hooks/registry";
 import worker from "../../src/index";
+import { counters, freezeClock } from "../helpers/governance";
 import { ADMIN, BASE, genaiCall, hang, mockUpstream, sseResponse, textRequest, usageRow, type UpstreamCall } from "../helpers/worker";
 
 const POLICIES = {
@@ -221,7 +222,8 @@ describe("guardrails: a judge model", () => {
     const [entry] = JSON.parse(row.guardrails as string);
     expect(entry).toMatchObject({ policy: "judge", stage: "input", action: "block", entities: { unsafe: 1 } });
     expect(entry.cost_usd).toBeGreaterThan(0);
-    expect(row.cost_usd).toBe(0);
+    // The judge spent real money for this call: the row's cost is the judge's (the model was never called).
+    expect(row.cost_usd).toBeCloseTo(entry.cost_usd, 12);
   });
 
   it("safe: the call goes on; the judge's cost is on the row but counts as no action", async () => {
@@ -234,7 +236,35 @@ describe("guardrails: a judge model", () => {
     await settled();
     expect(modelCalls(calls)).toHaveLength(1);
     const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
-    expect(JSON.parse(row.guardrails as string)).toEqual([{ policy: "judge", stage: "input", action: "block", entities: {}, cost_usd: expect.any(Number) }]);
+    const entries = JSON.parse(row.guardrails as string);
+    expect(entries).toEqual([{ policy: "judge", stage: "input", action: "block", entities: {}, cost_usd: expect.any(Number) }]);
+    // The row's cost is the model's and the judge's.
+    expect(row.cost_usd as number).toBeGreaterThan(entries[0].cost_usd);
+  });
+
+  it("a judge's cost counts against the key's budget and in /admin/usage; a key that may not call the model gets no judge call", async () => {
+    freezeClock();
+    const { key, id } = await keyWith(["judge"], { budget: { max_usd: 1 } });
+    const calls = withJudge("unsafe");
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("bad"), key, { env: GUARDED });
+    expect(((await res.json()) as any).promptFeedback.blockReason).toBe("PROHIBITED_CONTENT");
+    await settled();
+    expect(judgeCalls(calls)).toHaveLength(1);
+    const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
+    const judgeUsd = JSON.parse(row.guardrails as string)[0].cost_usd as number;
+    expect(judgeUsd).toBeGreaterThan(0);
+    expect(row.cost_usd).toBeCloseTo(judgeUsd, 12);
+    expect((await counters("key", id)).spent_lifetime_usd).toBeCloseTo(judgeUsd, 12);
+    const usage = (await (await adminWith(GUARDED, `/usage?key_id=${id}`)).json()) as any;
+    expect(usage.totals.cost_usd).toBeCloseTo(judgeUsd, 12);
+    // A budget that cannot cover the call's worst case: refused (402) before the judge is asked.
+    const poor = await keyWith(["judge"], { budget: { max_usd: 1e-9 } });
+    const before = judgeCalls(calls).length;
+    const r = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("bad"), poor.key, { env: GUARDED });
+    expect(r.res.status).toBe(402);
+    await r.res.text();
+    await r.settled();
+    expect(judgeCalls(calls)).toHaveLength(before);
   });
 
   it("a judge that answers garbage (or a prompt that talked it into prose): on_error decides", async () => {
