@@ -49,6 +49,17 @@ export interface Totals {
   saved_usd?: number;
   /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
   refused?: number;
+  /** Guardrail policies that acted (each policy at each stage of a call counts one). */
+  guardrail_actions?: number;
+}
+
+/** GET /admin/guardrails/usage: what each policy did, by stage and action, and the entities it found. */
+export interface GuardrailUse {
+  policy: string;
+  stage: string;
+  action: string;
+  actions: number;
+  entities: Record<string, number>;
 }
 
 /** p50 and p95 (ms) from GET /admin/usage/latency; null figures when no call matched. */
@@ -231,6 +242,7 @@ export class Admin {
   latency = (f: Filters & { group_by?: Group }) => this.get<Latency>("/usage/latency", { ...f });
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>
     this.get<{ logs: CallRecord[]; next_cursor?: string }>("/logs", { ...f });
+  guardrailsUsage = (f: Filters) => this.get<{ policies: GuardrailUse[] }>("/guardrails/usage", { ...f });
   providers = () => this.get<ProvidersView>("/providers");
   audit = (f: { actor?: string; action?: string; target?: string; from?: number; to?: number; limit?: number; cursor?: string }) =>
     this.get<{ entries: AuditEntry[]; next_cursor?: string }>("/audit", { ...f });
