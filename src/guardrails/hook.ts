@@ -142,6 +142,8 @@ function flushHeld(state: CallState): GeminiJson | LastEvent | undefined {
   for (const [index, slot] of state.slots ?? []) {
     if (!slot.holding) continue;
     const r = slot.feed("", true);
+    // A flag-only slot's text went out as it came: the end is only scanned.
+    if (slot.passThrough) continue;
     if (r.blocked) {
       candidates.push(blockedCandidate({ index }, r.blocked, r.text ? [{ text: r.text }] : undefined));
       return { end: { candidates } as GeminiJson };
@@ -387,7 +389,8 @@ function checkEvent(state: CallState, event: GeminiJson): GeminiJson | LastEvent
         blocked = r.blocked;
         return blockedCandidate(cand, r.blocked, out);
       }
-      if (r.text) out.push({ text: r.text });
+      // A flag-only slot's text went out as it came: what it held was only for the scan.
+      if (r.text && !slot.passThrough) out.push({ text: r.text });
     }
     if (slot.passThrough && out.length === parts.length && out.every((p, i) => p === parts[i])) return cand;
     changed = true;

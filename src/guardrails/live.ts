@@ -108,9 +108,11 @@ export class LiveGuard {
     const ending = isObj(sc) && (truthy(sc, "turnComplete") || truthy(sc, "generationComplete") || truthy(sc, "interrupted"));
     const held = (slot: string) => (s: string) => {
       if (blocked) return s;
-      const r = this.slot(slot).feed(s, false);
+      const st = this.slot(slot);
+      const r = st.feed(s, false);
       if (r.blocked) blocked = r.blocked;
-      return r.text;
+      // Flag-only: the text goes out as it came (what the slot holds is only for the scan).
+      return st.passThrough ? s : r.text;
     };
     let out = mapFields(msg, ["serverContent"], (c) =>
       mapFields(mapFields(c, ["modelTurn"], (t) => mapContent(t, held("model"), true)), ["outputTranscription"], (t) =>
@@ -134,9 +136,14 @@ export class LiveGuard {
   flush(): { text?: string; blocked?: Policy } {
     const model = this.slots.get("model");
     const transcription = this.slots.get("transcription");
-    const m = model?.holding ? model.feed("", true) : undefined;
+    const end = (slot: StreamText | undefined): { text?: string; blocked?: Policy } | undefined => {
+      if (!slot?.holding) return undefined;
+      const r = slot.feed("", true);
+      return slot.passThrough ? {} : r;
+    };
+    const m = end(model);
     if (m?.blocked) return { blocked: m.blocked };
-    const t = transcription?.holding ? transcription.feed("", true) : undefined;
+    const t = end(transcription);
     if (t?.blocked) return { blocked: t.blocked };
     if (!m?.text && !t?.text) return {};
     const serverContent: Obj = {};

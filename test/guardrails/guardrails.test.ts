@@ -494,6 +494,19 @@ describe("guardrails: output", () => {
     expect(events.at(-1).error).toBeDefined();
   });
 
+  it("a flag-only policy on a stream sends the text once, as it came, whether the finish comes with text or without", async () => {
+    const { key } = await keyWith(["pii_flag"]);
+    for (const last of [candidate("", { finishReason: "STOP" }), { candidates: [{ index: 0, finishReason: "STOP" }] }, undefined]) {
+      vi.restoreAllMocks();
+      mockUpstream(() => sseResponse([frame(candidate("write to ann@corp.example ")), frame(candidate("today")), ...(last ? [frame({ ...last, usageMetadata: USAGE })] : [])]));
+      const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { env: GUARDED, query: "?alt=sse" });
+      expect(streamText(eventsOf(await res.text()))).toBe("write to ann@corp.example today");
+      await settled();
+      const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
+      expect(JSON.parse(row.guardrails as string)).toEqual([{ policy: "pii_flag", stage: "output", action: "flag", entities: { email: 1 } }]);
+    }
+  });
+
   it("an output judge reads a stream that ends with no finishReason (it is not skipped)", async () => {
     const { key } = await keyWith(["judge_out"]);
     const calls = mockUpstream((call) => {
