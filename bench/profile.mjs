@@ -3,7 +3,8 @@
  * `node --experimental-websocket bench/profile.mjs`: where the gateway's CPU goes on the non-streaming hot path.
  * Runs the gateway in plain workerd with its inspector on, drives it with wrk, records a V8 CPU profile of every
  * isolate in the process (the gateway and its binding Workers: KV, D1, ...), and prints the top functions by self
- * time. Knobs: PROFILE_SECONDS (5), PROFILE_CONNECTIONS (8), PROFILE_MODEL (gemini/gemini-2.0-flash).
+ * time. Knobs: PROFILE_SECONDS (5), PROFILE_CONNECTIONS (8), PROFILE_MODEL (gemini/gemini-2.0-flash), PROFILE_KEY (the
+ * key's fields as JSON, e.g. {"cache":{"ttl":3600}}), PROFILE_VARY=1 (every body different: a cache always misses).
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -16,6 +17,7 @@ const work = path.join(root, ".wrangler", "bench-profile");
 const seconds = Number(process.env.PROFILE_SECONDS ?? 5);
 const connections = Number(process.env.PROFILE_CONNECTIONS ?? 8);
 const model = process.env.PROFILE_MODEL ?? "gemini/gemini-2.0-flash";
+const vary = process.env.PROFILE_VARY === "1";
 const PROFILE_TOKEN = "profile-admin-token-0123456789abcdef";
 if (typeof WebSocket === "undefined") {
   console.error("profile: needs a WebSocket client: run with `node --experimental-websocket bench/profile.mjs` (Node 20) or Node ≥ 22");
@@ -37,16 +39,16 @@ const upstream = await serve(simpleConfig({ name: "upstream", modulePath: path.j
 const inspectorPort = await freePort();
 const gw = await serve(withVars(gwBase, { GEMINI_BASE_URL: upstream.url, OPENAI_BASE_URL: upstream.url }), { dir: work, label: "gateway", args: [`--inspector-addr=127.0.0.1:${inspectorPort}`] });
 try {
-  const kr = await fetch(`${gw.url}/admin/keys`, { method: "POST", headers: { authorization: `Bearer ${PROFILE_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "profile" }) });
+  const kr = await fetch(`${gw.url}/admin/keys`, { method: "POST", headers: { authorization: `Bearer ${PROFILE_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "profile", ...JSON.parse(process.env.PROFILE_KEY ?? "{}") }) });
   const key = (await kr.json()).key;
-  const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: "Say hello in one short sentence." }] }], generationConfig: { maxOutputTokens: 64, temperature: 0.2 } });
+  const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: `Say hello in one short sentence.${vary ? " (VARY)" : ""}` }] }], generationConfig: { maxOutputTokens: 64, temperature: 0.2 } });
   const url = `${gw.url}/genai/v1beta/models/${model}:generateContent`;
-  await runWrk({ url, body, key, pid: gw.pid, connections, seconds: 2 }); // warm every isolate up
+  await runWrk({ url, body, key, pid: gw.pid, connections, seconds: 2, vary }); // warm every isolate up
 
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
   const sessions = await Promise.all(targets.map((t) => session(t)));
   await Promise.all(sessions.map((s) => s.send("Profiler.enable").then(() => s.send("Profiler.setSamplingInterval", { interval: 100 })).then(() => s.send("Profiler.start"))));
-  const w = await runWrk({ url, body, key, pid: gw.pid, connections, seconds });
+  const w = await runWrk({ url, body, key, pid: gw.pid, connections, seconds, vary });
   const profiles = await Promise.all(sessions.map((s) => s.send("Profiler.stop")));
   sessions.forEach((s) => s.close());
   console.log(`${w.rps.toFixed(0)} req/s, ${w.cpuMsPerReq.toFixed(3)} CPU ms/request (whole workerd process) over ${w.requests} requests\n`);

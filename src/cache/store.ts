@@ -23,7 +23,13 @@ export interface Entry {
 }
 
 const url = (key: string) => `https://edgeway-cache.invalid/v1/${key}`;
-const store = () => caches.open("edgeway-response-cache");
+// Opened once per isolate: a Cache is not bound to the request that opened it.
+let opened: Promise<Cache> | undefined;
+const store = () =>
+  (opened ??= caches.open("edgeway-response-cache").catch((e) => {
+    opened = undefined;
+    throw e;
+  }));
 
 /** The entry, or undefined when none was stored, it expired, or it is older than `maxAgeS`. */
 export async function readEntry(key: string, maxAgeS: number, now: number): Promise<Entry | undefined> {

@@ -73,6 +73,19 @@ export function worstUsd(price: Price, input: number, output: number, media: boo
 }
 
 /**
+ * The dearest `tokens` tokens of any kind can cost at `price` (a Live session's slice, whose split is unknown): all
+ * input of its dearest modality or all output of its dearest kind, at whichever tier is dearest.
+ */
+export function worstTokensUsd(price: Price, tokens: number): number {
+  let usd = 0;
+  for (const above of [null, ...(price.tiers ?? []).map((t) => t.above)]) {
+    const p = above === null ? { ...price, tiers: undefined } : tierAt(price, above + 1).price;
+    usd = Math.max(usd, worstUsd(p, tokens, 0, true), worstUsd(p, 0, tokens, true));
+  }
+  return usd;
+}
+
+/**
  * The dimension a call would use that `price` cannot price, if any: images without `per_image` (Imagen on Gemini
  * and Vertex; OpenAI's images are priced by their tokens), video without `per_second`, a context cache's storage
  * without `cache_storage_per_hour`.

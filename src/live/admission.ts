@@ -4,11 +4,15 @@
  * reserved ahead of need (or the session ended when it is refused).
  */
 import type { Gate } from "../governance/gate";
-import type { Price } from "../usage/prices";
+import { worstTokensUsd } from "../governance/worst-case";
+import { roundUsd, type Price } from "../usage/prices";
 import { tokensOf } from "../usage/row";
-import { liveCostUsd, LiveUsage, rowUsage, type ServerMessageUsage } from "./usage";
+import { liveCost, LiveUsage, rowUsage, type ServerMessageUsage } from "./usage";
 
-/** Tokens reserved ahead of what the session has used (and their cost at the model's dearer price). */
+/**
+ * Tokens reserved ahead of what the session has used, and their cost by the price model every call's worst case uses
+ * (src/governance/worst-case.ts): as many tokens of the dearest kind, input or output, at the dearest tier.
+ */
 export const SLICE_TOKENS = 8_192;
 
 export class SessionAdmission {
@@ -18,8 +22,14 @@ export class SessionAdmission {
   /** What it reserves ahead of need. */
   private slice = { tokens: SLICE_TOKENS, usd: 0 };
   private growing: Promise<void> = Promise.resolve();
-  /** The model's price, once the setup named it. */
-  price: Price | undefined;
+
+  /** The model's price, once the setup named it (the usage reads it for each turn's tier). */
+  get price(): Price | undefined {
+    return this.usage.price;
+  }
+  set price(p: Price | undefined) {
+    this.usage.price = p;
+  }
 
   constructor(
     private readonly gate: Gate,
@@ -32,8 +42,7 @@ export class SessionAdmission {
   async open(): Promise<void> {
     const tpm = this.gate.record.rate_limit?.tpm;
     const tokens = tpm ? Math.max(1, Math.min(SLICE_TOKENS, Math.floor(tpm / 4))) : SLICE_TOKENS;
-    const p = this.price;
-    this.slice = { tokens, usd: p ? (tokens * Math.max(p.input, p.output, p.input_audio ?? 0, p.output_audio ?? 0)) / 1e6 : 0 };
+    this.slice = { tokens, usd: this.price ? worstTokensUsd(this.price, tokens) : 0 };
     await this.gate.admit(this.slice);
     this.reserved.tokens = this.slice.tokens;
     this.reserved.usd = this.slice.usd;
@@ -51,7 +60,7 @@ export class SessionAdmission {
         if (this.ended()) return;
         const spent = this.spent();
         const tokens = Math.max(0, spent.tokens + this.slice.tokens - this.reserved.tokens);
-        const usd = Math.max(0, spent.usd + this.slice.usd - this.reserved.usd);
+        const usd = Math.max(0, roundUsd(spent.usd + this.slice.usd - this.reserved.usd));
         // Grow by whole slices, and only once half the current one is gone.
         if (tokens <= this.slice.tokens / 2 && usd <= this.slice.usd / 2) return;
         await this.gate.grow({ tokens, usd });
@@ -64,7 +73,7 @@ export class SessionAdmission {
   private spent(): { tokens: number; usd: number } {
     const total = this.usage.total();
     const t = tokensOf(rowUsage(total));
-    return { tokens: t.input + t.output, usd: liveCostUsd(this.price, total) };
+    return { tokens: t.input + t.output, usd: liveCost(this.price, this.usage).usd };
   }
 
   /** Settles once every growth under way has: the row's settlement then gives back all they took. */

@@ -7,7 +7,7 @@ import type { CallEnd } from "../pipeline/record";
 import type { Target } from "../lib/target";
 import type { AttemptInfo, ClosedBy } from "../usage/row";
 import { clientEnd, upstreamEnd } from "./close";
-import { liveBillable, modalityTokens, rowUsage, type LiveUsage } from "./usage";
+import { liveCost, modalityTokens, rowUsage, type LiveUsage } from "./usage";
 
 export interface Ending {
   by: ClosedBy;
@@ -53,6 +53,6 @@ export function sessionRow(
     usage: rowUsage(total),
     ttfbMs: s.ttfbMs,
     session: { close_code: end.code, closed_by: end.by, modality_tokens: modalityTokens(total) },
-    billable: liveBillable(total),
+    priced: (price) => liveCost(price, s.usage),
   };
 }

@@ -2,9 +2,10 @@
  * A Live session's tokens from the `usageMetadata` the server sends. Gemini reports usage per turn (each turn's
  * prompt count re-reads the conversation so far, and is billed again), so the session's usage is the sum over its
  * turns. Within one turn a later report replaces an earlier one (a snapshot, never a delta): a report counts once a
- * turn boundary (`turnComplete` or `interrupted`) has passed and the next report arrives, or at the end.
+ * turn boundary (`turnComplete` or `interrupted`) has passed and the next report arrives, or at the end. Each turn is
+ * a call as Gemini bills it: its own prompt picks its price tier, so turns are kept by the tier they reached.
  */
-import { byModality, costOf, EMPTY_BILLABLE, total, withRest, type Billable } from "../usage/cost";
+import { added, byModality, costOf, EMPTY_BILLABLE, tierAt, total, withRest, type Billable, type Cost } from "../usage/cost";
 import type { Price } from "../usage/prices";
 import type { ModalityTokens } from "../usage/row";
 
@@ -45,16 +46,19 @@ export interface ServerMessageUsage {
 const MAX_COUNT = 1e12;
 
 export class LiveUsage {
-  private counted = empty();
+  /** The turns counted, by the price tier each reached (`above` of the tier, or null): a few groups at most. */
+  private counted = new Map<number | null, LiveTokens>();
   private turn: LiveTokens | undefined;
   private boundary = false;
+  /** The session's price, once its setup named the model: it says which tier a turn's prompt reaches. */
+  price: Price | undefined;
 
   /** Takes in one server message. Returns true when it carried usage. */
   observe(msg: ServerMessageUsage): boolean {
     const u = msg.usageMetadata;
     let reported = false;
     if (u && typeof u === "object") {
-      if (this.boundary && this.turn) add(this.counted, this.turn);
+      if (this.boundary && this.turn) this.count(this.counted, this.turn);
       if (this.boundary) this.boundary = false;
       this.turn = snapshot(u);
       reported = true;
@@ -66,9 +70,24 @@ export class LiveUsage {
 
   /** The session's tokens so far: the turns counted plus the latest report of the turn in progress. */
   total(): LiveTokens {
-    const t = clone(this.counted);
-    if (this.turn) add(t, this.turn);
+    const t = empty();
+    for (const g of this.groups().values()) add(t, g);
     return t;
+  }
+
+  /** The session's tokens so far by the tier their turns reached. */
+  groups(): Map<number | null, LiveTokens> {
+    const out = new Map<number | null, LiveTokens>();
+    for (const [tier, g] of this.counted) out.set(tier, clone(g));
+    if (this.turn) this.count(out, this.turn);
+    return out;
+  }
+
+  private count(into: Map<number | null, LiveTokens>, turn: LiveTokens): void {
+    const tier = this.price ? tierAt(this.price, total(liveBillable(turn).prompt)).tier : null;
+    let g = into.get(tier);
+    if (!g) into.set(tier, (g = empty()));
+    add(g, turn);
   }
 }
 
@@ -103,8 +122,17 @@ export function liveBillable(t: LiveTokens): Billable {
   };
 }
 
-/** A session's cost so far. */
-export const liveCostUsd = (price: Price | undefined, t: LiveTokens) => costOf(price, liveBillable(t)).usd;
+/** A session's cost so far: each group of turns at the prices of the tier its turns reached, added up. */
+export function liveCost(price: Price | undefined, u: LiveUsage): Cost {
+  let c = costOf(price, EMPTY_BILLABLE);
+  for (const [tier, g] of u.groups()) c = added(c, { ...costOf(price && atTier(price, tier), liveBillable(g)), tier });
+  return c;
+}
+
+/** `price` fixed at one tier (`above`, or null for below every tier): its turns were each priced there. */
+function atTier(price: Price, tier: number | null): Price {
+  return tier === null ? { ...price, tiers: undefined } : tierAt(price, tier + 1).price;
+}
 
 /** The row's `modality_tokens`, without empty groups. */
 export function modalityTokens(t: LiveTokens): ModalityTokens {

@@ -5,7 +5,8 @@ import type { Env } from "../env";
 import type { Action, UsageMetadata } from "../gemini/schema";
 import type { CallGate } from "../governance/gate";
 import type { Target } from "../lib/target";
-import type { Billable, billableOf } from "../usage/cost";
+import type { billableOf, Cost } from "../usage/cost";
+import type { Price } from "../usage/prices";
 import type { AttemptInfo, Outcome, SessionInfo } from "../usage/row";
 
 /**
@@ -38,8 +39,8 @@ export interface CallEnd {
   ttfbMs: number | null;
   /** A Live session's close and tokens by modality. */
   session?: SessionInfo;
-  /** What the call used when the caller counted it itself (a Live session); else read from `usage` and `units`. */
-  billable?: Billable;
+  /** The call's cost when the caller prices it itself (a Live session, turn by turn); else from `usage` and `units`. */
+  priced?: (price: Price | undefined) => Cost;
   /** What the answer or request tells and usageMetadata does not: images made, seconds of video, cache storage. */
   units?: Parameters<typeof billableOf>[1];
   /** A hook answered the call before any upstream (src/hooks/hook.ts): nothing was used, nothing is priced. */

@@ -18,7 +18,7 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
   const upstream = end.answeredBy === undefined;
   const tokens = tokensOf(upstream ? end.usage : undefined);
   const price = end.target ? ctx.config.price(end.target.provider, end.target.model) : undefined;
-  const cost = end.target && upstream ? costOf(price, end.billable ?? billableOf(end.usage, end.units)) : undefined;
+  const cost = end.target && upstream ? (end.priced ? end.priced(price) : costOf(price, billableOf(end.usage, end.units))) : undefined;
   return {
     request_id: ctx.requestId,
     ts: ctx.startedAt,

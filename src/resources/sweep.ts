@@ -6,7 +6,7 @@ import { getConfig } from "../config";
 import type { Env } from "../env";
 import { describeError } from "../lib/describe-error";
 import { abandonBatch, observeBatch, type BatchMeta, type BatchOperation } from "./batches";
-import { observeOperation, rewriteDownloads, type Operation } from "./operations";
+import { abandonOperation, observeOperation, rewriteDownloads, type Operation } from "./operations";
 import { resourceSettings } from "./settings";
 import { ResourceStore, type ResourceRow } from "./store";
 import { Upstream } from "./upstream";
@@ -49,10 +49,10 @@ async function pollOne(env: Env, upstream: Upstream, row: ResourceRow, waitUntil
   } catch (e) {
     if (!vanished(e)) throw e;
     if (row.kind === "batch") await abandonBatch(env, row);
-    else await new ResourceStore(env.DB).finish(row.name, "gone");
+    else await abandonOperation(env, row, waitUntil);
     return;
   }
   if (row.kind === "batch") return observeBatch(env, upstream, row, op as BatchOperation, waitUntil);
   const { files } = rewriteDownloads(op, resourceSettings(env).fileHosts, "");
-  await observeOperation(env, row, op as Operation, files);
+  await observeOperation(env, row, op as Operation, files, waitUntil);
 }

@@ -3,12 +3,11 @@
  * the action and its fields before → after, never the secret; a filter narrows the list; a team_admin (who may not
  * read the trail) has no Audit link. Also: at 1280 px the team page's key table keeps every action in view.
  */
-import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../e2e/harness";
 import { launchChromium } from "./chromium";
-import { consoleTabs } from "./tabs";
+import { consoleTabs, shot } from "./tabs";
 
 let gw: Gateway;
 let browser: Browser;
@@ -17,10 +16,6 @@ let team: { id: string; name: string };
 
 const { signedIn, go, navLinks, mint } = consoleTabs({ gw: () => gw, browser: () => browser, errors: pageErrors });
 
-/** `CONSOLE_SCREENSHOTS=1` also writes docs/console-audit.png (as console.test.ts does for the other pages). */
-async function shot(p: Page, name: string) {
-  if (process.env.CONSOLE_SCREENSHOTS) await p.screenshot({ path: path.join(import.meta.dirname, "..", "..", "docs", `console-${name}.png`) });
-}
 
 
 beforeAll(async () => {

@@ -578,6 +578,25 @@ describe("refusals, hostile input and accessibility", () => {
     await page.keyboard.press("Escape");
   });
 
+  it("a call with a dimension no price covers is flagged in Logs and its detail names the dimension", async () => {
+    const { id } = await gw.createKey({ name: "unpriced-calls" });
+    const db = await gw.mf.getD1Database("DB");
+    await db.prepare(`INSERT INTO usage (request_id, ts, key_id, team_id, requested_model, provider, model, action, stream, status, outcome, error,
+      attempts, fallback_index, attempts_json, input_tokens, output_tokens, cached_tokens, thinking_tokens, cost_usd, latency_ms, ttfb_ms, unpriced)
+      VALUES (?, ?, ?, NULL, 'gemini/gemini-2.5-flash', 'gemini', 'gemini-2.5-flash', 'generateContent', 0, 200, 'ok', NULL, 1, 0,
+      '[{"target":"gemini/gemini-2.5-flash","status":200,"reason":"ok","latency_ms":5}]', 1000, 10, 0, 0, 0.001025, 5, 5, 'input:HOLOGRAM')`)
+      .bind(crypto.randomUUID(), Date.now() - 1000, id).run();
+    await go(page, `#/logs?key_id=${id}`, "Logs");
+    const row = page.locator("table.logs tbody tr").first();
+    const flag = row.getByText("(unpriced)");
+    await flag.waitFor();
+    expect(await flag.getAttribute("title")).toBe("not priced: input:HOLOGRAM");
+    await row.getByRole("button", { name: /Details/ }).click();
+    const detail = page.getByRole("dialog", { name: "Call detail" });
+    await detail.getByText(/not priced: input:HOLOGRAM/).waitFor();
+    await page.keyboard.press("Escape");
+  });
+
   it("an edit made over someone else's change is refused with the API's 409, not applied over it", async () => {
     const { id } = await gw.createKey({ name: "shared-key", rate_limit: { rpm: 10 } });
     await go(page, "#/keys", "Keys");

@@ -7,7 +7,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../e2e/harness";
 import { launchChromium } from "./chromium";
-import { consoleTabs } from "./tabs";
+import { consoleTabs, shot } from "./tabs";
 
 let gw: Gateway;
 let browser: Browser;
@@ -153,6 +153,8 @@ describe("console roles", () => {
     expect(secret).toMatch(/^sk-ew-admin-[0-9A-Za-z]{40}$/);
     await shown.getByRole("button", { name: "Done" }).click();
     await p.getByRole("row", { name: /bravo-lead/ }).getByText("team_admin").waitFor();
+    // Who minted it reads as the minting token's name, not its id.
+    expect(await p.getByRole("row", { name: /bravo-lead/ }).getByRole("cell").filter({ hasText: "by " }).textContent()).toMatch(/by ops$/);
     // The new token signs in as bravo's team admin.
     const q = await signedIn(secret, "Keys");
     await q.getByText("bravo-svc").waitFor();
@@ -168,6 +170,7 @@ describe("console roles", () => {
     const p = await signedIn(ADMIN_TOKEN, "Overview");
     await go(p, "#/tokens", "Tokens");
     await p.getByRole("row", { name: /ops/ }).getByRole("button", { name: "Delete ops" }).waitFor();
+    await shot(p, "tokens");
     await p.getByRole("button", { name: "New token" }).click();
     const dialog = p.getByRole("dialog", { name: "New token" });
     expect(await dialog.getByLabel("Role").locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["admin", "viewer", "team_admin"]);

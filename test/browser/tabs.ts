@@ -3,6 +3,7 @@
  * token, a page by its address once nothing in it is loading, the navigation's links, and minting a token.
  * `gw` and `browser` are read when called (the tests start them in beforeAll); page errors are collected in `errors`.
  */
+import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import type { Gateway } from "../e2e/harness";
 
@@ -36,4 +37,9 @@ export function consoleTabs(ctx: { gw: () => Gateway; browser: () => Browser; er
   }
 
   return { signedIn, go, navLinks, mint };
+}
+
+/** With `CONSOLE_SCREENSHOTS=1`, writes docs/console-<name>.png (the pictures of docs/console.md). */
+export async function shot(p: Page, name: string): Promise<void> {
+  if (process.env.CONSOLE_SCREENSHOTS) await p.screenshot({ path: path.join(import.meta.dirname, "..", "..", "docs", `console-${name}.png`) });
 }

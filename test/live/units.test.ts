@@ -4,7 +4,10 @@ import { GatewayError } from "../../src/gemini/errors";
 import { closeReason, gatewayCode, passOn, sendable } from "../../src/live/close";
 import { sealHandle, unseal, verifyHandle } from "../../src/live/resumption";
 import { lockSetup, normalizeSetup, parseFieldMask, parseSetupMessage, setupModel } from "../../src/live/setup";
-import { liveCostUsd, LiveUsage, modalityTokens, rowUsage } from "../../src/live/usage";
+import { SessionAdmission, SLICE_TOKENS } from "../../src/live/admission";
+import { liveCost, LiveUsage, modalityTokens, rowUsage } from "../../src/live/usage";
+import type { Gate } from "../../src/governance/gate";
+import { worstTokensUsd } from "../../src/governance/worst-case";
 
 describe("usage per turn", () => {
   const turnEnd = (usage: object) => ({ serverContent: { turnComplete: true }, usageMetadata: usage });
@@ -68,11 +71,77 @@ describe("usage per turn", () => {
       promptTokensDetails: [{ modality: "AUDIO", tokenCount: 600_000 }, { modality: "TEXT", tokenCount: 400_000 }],
       responseTokensDetails: [{ modality: "AUDIO", tokenCount: 250_000 }, { modality: "TEXT", tokenCount: 750_000 }],
     }));
-    const t = u.total();
     // 300k fresh text at $1, 600k audio at $3, 100k cached at $0.1; 750k text out at $2, 250k audio out at $12.
-    expect(liveCostUsd({ input: 1, output: 2, cached_input: 0.1, input_audio: 3, output_audio: 12 }, t)).toBeCloseTo(0.3 + 1.8 + 0.01 + 1.5 + 3, 9);
-    expect(liveCostUsd({ input: 1, output: 2 }, t)).toBeCloseTo(0.9 + 0.1 + 2, 9);
-    expect(liveCostUsd(undefined, t)).toBe(0);
+    expect(liveCost({ input: 1, output: 2, cached_input: 0.1, input_audio: 3, output_audio: 12 }, u).usd).toBeCloseTo(0.3 + 1.8 + 0.01 + 1.5 + 3, 9);
+    expect(liveCost({ input: 1, output: 2 }, u).usd).toBeCloseTo(0.9 + 0.1 + 2, 9);
+    expect(liveCost(undefined, u)).toMatchObject({ usd: 0, unpriced: ["model"] });
+  });
+
+  it("each turn is priced at the tier its own prompt reached, never at the sum of the session's prompts", () => {
+    const price = { input: 1, output: 2, tiers: [{ above: 1000, input: 10, output: 20 }] };
+    const u = new LiveUsage();
+    u.price = price;
+    // Two turns of 800 prompt tokens: 1600 in all, but each below the tier.
+    u.observe(turnEnd({ promptTokenCount: 800, responseTokenCount: 100 }));
+    u.observe(turnEnd({ promptTokenCount: 800, responseTokenCount: 100 }));
+    // 1600 × 1 + 200 × 2 = 2000 (priced as one call of 1600 it would be 1600 × 10 + 200 × 20 = 20,000)
+    expect(liveCost(price, u).usd).toBe(2000 / 1e6);
+    // A third turn of 1200 is above it: 1200 × 10 + 50 × 20 = 13,000 more.
+    u.observe(turnEnd({ promptTokenCount: 1200, responseTokenCount: 50 }));
+    const c = liveCost(price, u);
+    expect(c.usd).toBe(15_000 / 1e6);
+    expect(c.tier).toBe(1000);
+    expect(u.total()).toMatchObject({ prompt: 2800, response: 250 });
+  });
+});
+
+describe("a session's admission prices its slices by the calls' worst-case model", () => {
+  /** A Gate that grants everything and says what was asked. */
+  function fakeGate() {
+    const asked: { tokens: number; usd: number }[] = [];
+    const gate = {
+      record: { rate_limit: undefined },
+      admit: async (need: { tokens: number; usd: number }) => void asked.push(need),
+      grow: async (need: { tokens: number; usd: number }) => void asked.push(need),
+    } as unknown as Gate;
+    return { gate, asked };
+  }
+
+  it("the first slice: as many tokens of the dearest kind at the dearest tier (video input, a tier's output, thinking)", async () => {
+    // gemini-3.1-flash-live-preview's shipped prices: audio out $12 is the dearest: 8192 × 12 = 98,304
+    const live = { input: 0.75, output: 4.5, input_audio: 3, input_image: 1, input_video: 1, output_audio: 12 };
+    expect(worstTokensUsd(live, SLICE_TOKENS)).toBe(98_304 / 1e6);
+    // Video input dearer than any output: 8192 × 50 (the rule before priced this slice at max(input, output, audio) = $2)
+    expect(worstTokensUsd({ input: 1, output: 2, input_video: 50 }, SLICE_TOKENS)).toBe(409_600 / 1e6);
+    // A tier's output: 8192 × 40; thinking dearer than output: 8192 × 30
+    expect(worstTokensUsd({ input: 1, output: 2, tiers: [{ above: 200_000, output: 40 }] }, SLICE_TOKENS)).toBe(327_680 / 1e6);
+    expect(worstTokensUsd({ input: 1, output: 2, thinking: 30 }, SLICE_TOKENS)).toBe(245_760 / 1e6);
+
+    const { gate, asked } = fakeGate();
+    const a = new SessionAdmission(gate, () => false, (e) => { throw e; });
+    a.price = { input: 1, output: 2, input_video: 50 };
+    await a.open();
+    expect(asked).toEqual([{ tokens: SLICE_TOKENS, usd: 409_600 / 1e6 }]);
+  });
+
+  it("grows by what the session spent, priced turn by turn with audio and video apart", async () => {
+    const { gate, asked } = fakeGate();
+    const a = new SessionAdmission(gate, () => false, (e) => { throw e; });
+    a.price = { input: 1, output: 2, input_audio: 3, input_video: 5, output_audio: 12 };
+    await a.open();
+    // One turn of 10,000 prompt tokens (4000 audio, 6000 video) and 1000 audio out: past half the slice, so it grows.
+    a.observe({
+      serverContent: { turnComplete: true },
+      usageMetadata: {
+        promptTokenCount: 10_000, responseTokenCount: 1000,
+        promptTokensDetails: [{ modality: "AUDIO", tokenCount: 4000 }, { modality: "VIDEO", tokenCount: 6000 }],
+        responseTokensDetails: [{ modality: "AUDIO", tokenCount: 1000 }],
+      },
+    });
+    await a.settled();
+    // Spent: 4000 × 3 + 6000 × 5 + 1000 × 12 = 12,000 + 30,000 + 12,000 = 54,000. The slice: 8192 × 12 = 98,304.
+    // Growth = spent + slice − reserved = 54,000 + 98,304 − 98,304 = 54,000 µ$; tokens 11,000 + 8192 − 8192.
+    expect(asked[1]).toEqual({ tokens: 11_000, usd: 54_000 / 1e6 });
   });
 });
 

@@ -294,6 +294,13 @@ describe("the shipped catalogue", () => {
     expect(priceAt(entry.prices, Date.UTC(2027, 0, 1))).toMatchObject({ input: 1.5, output: 7.5 });
   });
 
+  it("mock/* costs what docs/prices.md says: $1 per 1M input, $2 output, $0.50 cached", () => {
+    // 600 fresh × 1 + 400 cached × 0.50 + 100 out × 2 = 600 + 200 + 200 = 1000
+    expect(cost("mock/echo", { promptTokenCount: 1000, cachedContentTokenCount: 400, candidatesTokenCount: 100 }).usd).toBe(1000 / M);
+    // Thinking at the output price: 50 × 2 = 100 more
+    expect(cost("mock/echo", { promptTokenCount: 1000, cachedContentTokenCount: 400, candidatesTokenCount: 100, thoughtsTokenCount: 50 }).usd).toBe(1100 / M);
+  });
+
   it("PRICES wins over the catalogue; a model nothing prices warns once", () => {
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
     const lookup = priceLookup({ "gemini/gemini-2.5-flash*": { input: 9, output: 9 } });

@@ -74,7 +74,7 @@ export function Tokens() {
                   <td data-label="Created" class="small">
                     {fmtTime(t.created_at, false)}
                     <br />
-                    <span class="muted">by {t.created_by}</span>
+                    <span class="muted">by {minter(tokens, t.created_by)}</span>
                   </td>
                   {may.writeTokens && (
                     <td data-label="Actions">
@@ -169,4 +169,9 @@ function TokenModal({ modal, setModal, close, reload }: { modal: Modal; setModal
         </Dialog>
       );
   }
+}
+
+/** Who minted a token: root, or the minting token's name while it exists (its id once deleted). */
+function minter(tokens: readonly { id: string; name: string }[], by: string): string {
+  return tokens.find((t) => t.id === by)?.name ?? by;
 }

@@ -1,5 +1,6 @@
 /** Bedrock Converse answers → Gemini answers. Pure functions. */
 import type { GenerateContentResponse, Part, UsageMetadata } from "../../gemini/schema";
+import { BILLING, type BilledUsage } from "../../usage/cost";
 
 export interface ConverseUsage {
   inputTokens?: number;
@@ -7,6 +8,8 @@ export interface ConverseUsage {
   totalTokens?: number;
   cacheReadInputTokens?: number;
   cacheWriteInputTokens?: number;
+  /** Cache writes by TTL (`5m`, `1h`), where the model reports them apart. */
+  cacheDetails?: { ttl?: string; inputTokens?: number }[];
 }
 
 export interface ConverseBlock {
@@ -33,16 +36,28 @@ const FINISH: Record<string, string> = {
 
 export const finishReason = (r: string) => FINISH[r] ?? "OTHER";
 
-/** Converse's inputTokens excludes cache reads and writes (as Anthropic's does); Gemini's prompt count includes them. */
+/**
+ * Converse's inputTokens excludes cache reads and writes (as Anthropic's does); Gemini's prompt count includes them.
+ * Cache writes have no Gemini field: kept for the cost off the wire (src/usage/cost.ts `BILLING`), the 1-hour ones
+ * apart as `cacheDetails` reports them (Anthropic models on Bedrock bill each at its own price).
+ */
 export function usageMetadata(u: ConverseUsage): UsageMetadata {
-  const read = u.cacheReadInputTokens ?? 0;
-  const prompt = (u.inputTokens ?? 0) + read + (u.cacheWriteInputTokens ?? 0);
-  const out = u.outputTokens ?? 0;
+  const read = count(u.cacheReadInputTokens);
+  const written = count(u.cacheWriteInputTokens);
+  const prompt = count(u.inputTokens) + read + written;
+  const out = count(u.outputTokens);
   const m: UsageMetadata = { promptTokenCount: prompt, candidatesTokenCount: out };
   if (read) m.cachedContentTokenCount = read;
   m.totalTokenCount = prompt + out;
+  if (written > 0) {
+    const details = Array.isArray(u.cacheDetails) ? u.cacheDetails : [];
+    const hour = Math.min(written, details.reduce((n, d) => n + (d?.ttl === "1h" ? count(d.inputTokens) : 0), 0));
+    (m as BilledUsage)[BILLING] = { cache_write: written - hour, cache_write_1h: hour };
+  }
   return m;
 }
+
+const count = (n: unknown) => (typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.floor(n) : 0);
 
 export function blockPart(b: ConverseBlock): Part | undefined {
   if (typeof b.text === "string") return b.text ? { text: b.text } : undefined;

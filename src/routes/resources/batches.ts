@@ -64,7 +64,10 @@ export async function createBatch(call: ResourceCall, t: Target, action: BatchAc
     throw new GatewayError(502, "gemini: the batch's answer names no batch");
   }
   const name = op.name;
-  const meta: BatchMeta = { hold: holdId, settle: held.refs, requests: estimate.requests, input_tokens: estimate.input, action, version: call.version };
+  // Settled with the key's and the team's Governors whatever they meter now: a budget set while the batch runs counts
+  // its row exactly once (a Governor that meters nothing takes the settlement and counts nothing).
+  const settle = { ...held.refs, key: holdId, ...(call.key.team_id ? { team: holdId } : {}) };
+  const meta: BatchMeta = { hold: holdId, settle, requests: estimate.requests, input_tokens: estimate.input, action, version: call.version };
   const row = { name, kind: "batch" as const, model: targetString(t), state: batchState(op).state, meta: JSON.stringify(meta) };
   await keepCreated(call, "batch", name, () => call.store.create(ownerOf(call.key), row), letGo);
   return json(op);

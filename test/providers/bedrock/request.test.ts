@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { GenerateContentRequest } from "../../../src/gemini/schema";
 import { converseBody } from "../../../src/providers/bedrock/request";
 import { converseResponse } from "../../../src/providers/bedrock/response";
+import { BILLING, type BilledUsage } from "../../../src/usage/cost";
 
 const PNG = "iVBORw0KGgo=";
 const body = (req: Partial<GenerateContentRequest>, model = "amazon.nova-pro-v1:0") =>
@@ -59,11 +60,14 @@ describe("converseResponse", () => {
       output: { message: { content: [{ reasoningContent: { reasoningText: { text: "hm", signature: "s" } } }, { text: "done" }] } },
       stopReason: "guardrail_intervened", usage: { inputTokens: 5, outputTokens: 2, cacheReadInputTokens: 10, cacheWriteInputTokens: 3 },
     }, "m");
-    expect(r).toEqual({
+    // What the caller sees (JSON): Gemini's fields only.
+    expect(JSON.parse(JSON.stringify(r))).toEqual({
       candidates: [{ content: { role: "model", parts: [{ text: "hm", thought: true, thoughtSignature: "s" }, { text: "done" }] }, finishReason: "SAFETY", index: 0 }],
       modelVersion: "m",
       usageMetadata: { promptTokenCount: 18, candidatesTokenCount: 2, cachedContentTokenCount: 10, totalTokenCount: 20 },
     });
+    // The writes are kept off the wire for the cost: 5-minute ones, as no cacheDetails says otherwise.
+    expect((r.usageMetadata as BilledUsage)[BILLING]).toEqual({ cache_write: 3, cache_write_1h: 0 });
     expect(() => converseResponse({} as never, "m")).toThrow("not a Converse answer");
   });
 });
