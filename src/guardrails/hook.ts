@@ -11,7 +11,8 @@ import type { GeminiJson } from "../providers/types";
 import { heldTeam } from "../governance/team-store";
 import type { CallRecord } from "../usage/row";
 import { checkText, mapStrings, Tally } from "./check";
-import { judge, MAX_JUDGED_CHARS } from "./judge";
+import { MAX_JUDGED_CHARS } from "./judge";
+import { judged } from "./verdicts";
 import type { Guardrails, Policy, Stage } from "./policy";
 import { StreamText } from "./stream";
 import { policyNames, resolve } from "./applies";
@@ -75,7 +76,7 @@ export function guardrailsHook(g: Guardrails): Hook {
           // key that may not call the model does not get a judge call either.
           await call.admit();
           // The judges read the prompt as the model would get it (after the other policies' redactions).
-          const verdict = await judged(call, judges, inputText(checked.body), "input", state.tally);
+          const verdict = await judged(call.config, judges, inputText(checked.body), "input", state.tally);
           if (verdict.blocked) checked = { body: checked.body, blocked: verdict.blocked };
           else if (verdict.redact) checked = { body: mapInput(checked.body, () => "[REDACTED]") };
         }
@@ -116,6 +117,7 @@ export function guardrailsHook(g: Guardrails): Hook {
         // A Live session's guard keeps its own tally (src/guardrails/live.ts).
         const live = takeLiveTally(call.requestId);
         if (live?.any) row.guardrails = live.list();
+        if (live?.usd) row.cost_usd += live.usd;
         return;
       }
       calls.delete(call.requestId);
@@ -200,34 +202,6 @@ function inputText(body: HookRequest["body"]): string {
 }
 
 /**
- * The judges' verdicts on a text, tallied (`unsafe`, or `judge_error` when `on_error` blocks or allows): the first
- * blocking judge that found it unsafe (or failed with `on_error: block`), or whether one asks for a redaction.
- */
-async function judged(call: CallContext, judges: Policy[], text: string, stage: Stage, tally: Tally): Promise<{ blocked?: Policy; redact?: boolean }> {
-  if (!text.trim()) return {};
-  const verdicts = await Promise.all(judges.map((p) => judge(call.config, p.judge!.model, text, p.judge!.timeoutMs)));
-  let blocked: Policy | undefined;
-  let redact = false;
-  judges.forEach((p, i) => {
-    const v = verdicts[i]!;
-    tally.cost(p, stage, v.usd);
-    if ("error" in v) {
-      console.error(`guardrail policy "${p.name}": ${v.error}; on_error ${p.judge!.onError}`);
-      if (p.judge!.onError === "block") {
-        tally.add(p, stage, "judge_error", 1, "block");
-        blocked ??= p;
-      } else tally.add(p, stage, "judge_error", 1, "flag");
-      return;
-    }
-    if (v.verdict === "safe") return;
-    tally.add(p, stage, "unsafe");
-    if (p.action === "block") blocked ??= p;
-    else if (p.action === "redact") redact = true;
-  });
-  return { blocked, redact };
-}
-
-/**
  * The output judges on an answer (after the other policies): a JSON answer's text whole; a stream's, gathered as it
  * passes and judged when its candidate finishes (what went out before cannot be taken back: a block then ends the
  * stream with `PROHIBITED_CONTENT` instead of the finishing event).
@@ -260,7 +234,7 @@ async function judgeAnswer(
   let changed = false;
   const candidates = await Promise.all(answer.candidates.map(async (cand, pos) => {
     if (!finished.includes(cand)) return cand;
-    const v = await judged(call, judges, seen.get(cand.index ?? pos) ?? "", "output", state.tally);
+    const v = await judged(call.config, judges, seen.get(cand.index ?? pos) ?? "", "output", state.tally);
     if (v.blocked) {
       changed = true;
       return blockedCandidate(cand, v.blocked);

@@ -5,13 +5,15 @@
  * `outputTranscription` text (each through its own bounded hold-back, flushed when the turn completes, is
  * interrupted, or the session ends) and `toolCall` function-call args (whole). Audio and video are not checked
  * (neither the client's nor the model's): only their transcriptions are, as text. A block closes the session with
- * `GUARDRAIL_CLOSE` and a reason naming the policy. A `model` (judge) policy cannot check a session as it runs:
- * a session of a key that names one on Live is refused (never silently unchecked).
+ * `GUARDRAIL_CLOSE` and a reason naming the policy. Judges (`model` policies) read each client message's text
+ * before it goes on (later frames wait behind it, as behind a file check) and the model's text of each turn when the
+ * turn ends (its end waits for the verdict; what went out before it cannot be taken back).
  */
-import { GatewayError } from "../gemini/errors";
 import type { CallScope } from "../pipeline/context";
 import { checkText, mapStrings, Tally } from "./check";
 import { policyNames, resolve } from "./applies";
+import { MAX_JUDGED_CHARS, type JudgeConfig } from "./judge";
+import { judged } from "./verdicts";
 import type { Policy, Stage } from "./policy";
 import { StreamText } from "./stream";
 
@@ -38,9 +40,7 @@ export async function liveGuard(scope: CallScope): Promise<LiveGuard | undefined
   const names = await policyNames(scope);
   if (!names.length) return undefined;
   const policies = resolve(g, names);
-  const judge = policies.find((p) => p.judge);
-  if (judge) throw new GatewayError(503, `guardrail policy "${judge.name}" is a judge model, which cannot check a Live session`);
-  const guard = new LiveGuard(policies.filter((p) => p.input), policies.filter((p) => p.output));
+  const guard = new LiveGuard(policies.filter((p) => p.input), policies.filter((p) => p.output), scope.config);
   tallies.set(scope.requestId, guard.tally);
   return guard;
 }
@@ -57,16 +57,74 @@ export class LiveGuard {
   readonly tally = new Tally();
   /** The model's text and its speech's transcription, each held back as a stream's candidate is. */
   private readonly slots = new Map<string, StreamText>();
+  /** The policies that scan text (all but the judges), and the judges, per stage. */
+  private readonly input: Policy[];
+  private readonly output: Policy[];
+  private readonly judgesIn: Policy[];
+  private readonly judgesOut: Policy[];
+  /** The model's text of the turn going on, for the output judges (bounded). */
+  private turn = "";
 
-  constructor(private readonly input: Policy[], private readonly output: Policy[]) {}
-
-  /** Whether a client frame's text may need the input policies (a cheap test before it is parsed). */
-  get checksInput(): boolean {
-    return this.input.length > 0;
+  constructor(input: Policy[], output: Policy[], private readonly config: JudgeConfig) {
+    this.input = input.filter((p) => !p.judge);
+    this.output = output.filter((p) => !p.judge);
+    this.judgesIn = input.filter((p) => p.judge);
+    this.judgesOut = output.filter((p) => p.judge);
   }
 
+  /** Whether client frames are read at all. */
+  get checksInput(): boolean {
+    return this.input.length > 0 || this.judgesIn.length > 0;
+  }
+
+  /** Whether the model's frames are read at all. */
   get checksOutput(): boolean {
-    return this.output.length > 0;
+    return this.output.length > 0 || this.judgesOut.length > 0;
+  }
+
+  /** Whether output judges read the model's turns (a frame that ends a turn is read even with nothing held). */
+  get judgesOutput(): boolean {
+    return this.judgesOut.length > 0;
+  }
+
+  /** Whether input judges read client text. */
+  get judgesInput(): boolean {
+    return this.judgesIn.length > 0;
+  }
+
+  /**
+   * The input judges on a text (a client message's, the setup's system instruction): whether they block it, or ask
+   * for it to be replaced (`redact`: every text of the message becomes `[REDACTED]`).
+   */
+  judgeInput(text: string): Promise<{ blocked?: Policy; redact?: boolean }> {
+    if (!this.judgesIn.length || !text.trim()) return Promise.resolve({});
+    return judged(this.config, this.judgesIn, text, "input", this.tally);
+  }
+
+  /** The output judges on the turn that just ended: whether one blocks it (what went out stays out). */
+  async judgeTurn(text: string): Promise<Policy | undefined> {
+    if (!this.judgesOut.length || !text.trim()) return undefined;
+    return (await judged(this.config, this.judgesOut, text, "output", this.tally)).blocked;
+  }
+
+  /** The texts a client message gives the model, joined (bounded): what the input judges read. */
+  clientText(msg: Obj): string {
+    return joined((fn) => this.mapClient(msg, fn));
+  }
+
+  /** The setup's system instruction's text (bounded). */
+  setupText(setup: Obj): string {
+    return joined((fn) => mapFields(setup, ["systemInstruction"], (si) => mapContent(si, fn)));
+  }
+
+  /** A client message with every text the model reads replaced by `[REDACTED]` (an input judge's redaction). */
+  redactClient(msg: Obj): Obj {
+    return this.mapClient(msg, () => "[REDACTED]");
+  }
+
+  /** The setup with its system instruction's texts replaced by `[REDACTED]`. */
+  redactSetup(setup: Obj): Obj {
+    return mapFields(setup, ["systemInstruction"], (si) => mapContent(si, () => "[REDACTED]"));
   }
 
   /** Whether output text is held back (a frame that ends a turn must be read to flush it). */
@@ -88,25 +146,32 @@ export class LiveGuard {
   /** A client message: what the model will read of it. */
   client(msg: Obj): Checked {
     let blocked: Policy | undefined;
-    const fn = this.textFn(this.input, "input", (p) => (blocked ??= p));
-    let out = mapFields(msg, ["clientContent"], (cc) => mapFields(cc, ["turns"], (turns) => mapArray(turns, (t) => mapContent(t, fn))));
-    out = mapFields(out, ["realtimeInput"], (ri) => mapFields(ri, ["text"], (t) => (typeof t === "string" ? fn(t) : t)));
-    out = mapFields(out, ["toolResponse"], (tr) =>
-      mapFields(tr, ["functionResponses"], (list) => mapArray(list, (fr) => mapFields(fr, ["response"], (r) => mapStrings(r, fn))))
-    );
+    const out = this.mapClient(msg, this.textFn(this.input, "input", (p) => (blocked ??= p)));
     if (blocked) return { blocked };
     return out === msg ? {} : { msg: out };
+  }
+
+  /** Every text of a client message the model reads, mapped. */
+  private mapClient(msg: Obj, fn: (s: string) => string): Obj {
+    let out = mapFields(msg, ["clientContent"], (cc) => mapFields(cc, ["turns"], (turns) => mapArray(turns, (t) => mapContent(t, fn))));
+    out = mapFields(out, ["realtimeInput"], (ri) => mapFields(ri, ["text"], (t) => (typeof t === "string" ? fn(t) : t)));
+    return mapFields(out, ["toolResponse"], (tr) =>
+      mapFields(tr, ["functionResponses"], (list) => mapArray(list, (fr) => mapFields(fr, ["response"], (r) => mapStrings(r, fn))))
+    );
   }
 
   /**
    * A server message: the model's text and transcription through their hold-backs (all of it goes out when the
    * message ends the turn), its function calls' args whole. `flush`: the frames' held text, ahead of `msg`.
    */
-  server(msg: Obj): Checked & { flush?: string } {
+  server(msg: Obj): Checked & { flush?: string; turn?: string } {
     let blocked: Policy | undefined;
     const sc = field(msg, "serverContent");
     const ending = isObj(sc) && (truthy(sc, "turnComplete") || truthy(sc, "generationComplete") || truthy(sc, "interrupted"));
+    const judging = this.judgesOut.length > 0;
     const held = (slot: string) => (s: string) => {
+      if (judging && slot === "model" && this.turn.length < MAX_JUDGED_CHARS) this.turn += s;
+      if (!this.output.length) return s;
       if (blocked) return s;
       const st = this.slot(slot);
       const r = st.feed(s, false);
@@ -126,7 +191,13 @@ export class LiveGuard {
     if (blocked) return { blocked };
     const flush = ending ? this.flush() : undefined;
     if (flush?.blocked) return { blocked: flush.blocked };
-    return { ...(out === msg ? {} : { msg: out }), ...(flush?.text ? { flush: flush.text } : {}) };
+    // The turn ended: its text goes to the output judges (once).
+    let turn: string | undefined;
+    if (ending && judging && this.turn) {
+      turn = this.turn.slice(0, MAX_JUDGED_CHARS);
+      this.turn = "";
+    }
+    return { ...(out === msg ? {} : { msg: out }), ...(flush?.text ? { flush: flush.text } : {}), ...(turn ? { turn } : {}) };
   }
 
   /**
@@ -177,6 +248,18 @@ export class LiveGuard {
 export function blockedReason(p: Policy, stage: Stage): string {
   const why = stage === "input" ? p.blockReason : p.finishReason;
   return `${why}: the ${stage} was blocked by guardrail policy "${p.name}"`;
+}
+
+/** The texts `map` visits, joined, at most `MAX_JUDGED_CHARS` in all (the judge reads the start and end of longer). */
+function joined(map: (fn: (s: string) => string) => unknown): string {
+  const texts: string[] = [];
+  let size = 0;
+  map((s) => {
+    if (size < 4 * MAX_JUDGED_CHARS) texts.push(s.length > MAX_JUDGED_CHARS ? s.slice(0, MAX_JUDGED_CHARS / 2) + s.slice(-MAX_JUDGED_CHARS / 2) : s);
+    size += Math.min(s.length, MAX_JUDGED_CHARS);
+    return s;
+  });
+  return texts.join("\n");
 }
 
 const field = (o: Obj, camel: string) => {

@@ -196,22 +196,41 @@ class LiveSession {
         const g = this.guard!.client(msg);
         if (g.blocked) return this.blocked(g.blocked, "input");
         if (g.msg) msg = g.msg;
+        const text = this.guard!.judgesInput ? this.guard!.clientText(msg) : "";
+        if (text.trim()) {
+          // The input judges read the message before it goes on; later frames wait behind it.
+          const checked = msg;
+          this.checking = this.guard!.judgeInput(text).then((v) => {
+            if (this.ended) return;
+            if (v.blocked) return this.blocked(v.blocked, "input");
+            this.checking = undefined;
+            this.pass(v.redact ? this.guard!.redactClient(checked) : checked, data);
+            this.drain();
+          });
+          this.checking.catch((e) => this.fail(e));
+          return;
+        }
       }
-      const refs = inspectBody(msg);
-      // What goes upstream is what was checked, re-serialized: no duplicate field or escape reads differently there.
-      const out = JSON.stringify(msg);
-      const frame = typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
-      if (!refs.fileUris.length && !refs.caches.length) return this.send("upstream", frame);
-      this.checking = this.assertUsable(refs, this.credential!).then(() => {
-        if (this.ended) return;
-        this.checking = undefined;
-        this.send("upstream", frame);
-        this.drain();
-      });
-      this.checking.catch((e) => this.fail(e));
+      this.pass(msg, data);
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /** A checked client message on its way upstream, once the files and caches it names are the key's. */
+  private pass(msg: Record<string, unknown>, data: Frame): void {
+    const refs = inspectBody(msg);
+    // What goes upstream is what was checked, re-serialized: no duplicate field or escape reads differently there.
+    const out = JSON.stringify(msg);
+    const frame = typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
+    if (!refs.fileUris.length && !refs.caches.length) return this.send("upstream", frame);
+    this.checking = this.assertUsable(refs, this.credential!).then(() => {
+      if (this.ended) return;
+      this.checking = undefined;
+      this.send("upstream", frame);
+      this.drain();
+    });
+    this.checking.catch((e) => this.fail(e));
   }
 
   /**
@@ -249,6 +268,14 @@ class LiveSession {
     await this.admission.open();
     if (this.ended) return;
 
+    // The input judges read the system instruction once the session is admitted (a judge call spends money).
+    if (this.guard?.judgesInput) {
+      const v = await this.guard.judgeInput(this.guard.setupText(effective));
+      if (this.ended) return;
+      if (v.blocked) return this.blocked(v.blocked, "input");
+      if (v.redact) effective = this.guard.redactSetup(effective) as typeof effective;
+    }
+
     const up = await openUpstream(provider, choice, target, this.init.version, scope.config.retry.timeoutMs, this.attempts);
     if (this.ended) {
       up.accept();
@@ -278,7 +305,8 @@ class LiveSession {
     let text = typeof data === "string" ? data : frameText(data);
     let msg: Record<string, unknown> | undefined;
     const guard = this.guard;
-    if (guard?.checksOutput && (GUARDED_OUTPUT.some((k) => names(text, k)) || (guard.holding && TURN_ENDS.some((k) => names(text, k))))) {
+    let out: Frame | Promise<Frame> | undefined;
+    if (guard?.checksOutput && (GUARDED_OUTPUT.some((k) => names(text, k)) || ((guard.holding || guard.judgesOutput) && TURN_ENDS.some((k) => names(text, k))))) {
       msg = parseObject(text);
       const g = msg && guard.server(msg);
       if (g?.blocked) return this.blocked(g.blocked, "output");
@@ -287,6 +315,14 @@ class LiveSession {
         msg = g.msg;
         text = JSON.stringify(msg);
         data = asFrame(text, data);
+      }
+      if (g?.turn) {
+        // The turn's end waits for the output judges: a block closes the session instead of sending it.
+        const frame = data;
+        out = guard.judgeTurn(g.turn).then((p) => {
+          if (p) this.blocked(p, "output");
+          return frame;
+        });
       }
     }
     if (names(text, "sessionResumptionUpdate")) {
@@ -301,8 +337,8 @@ class LiveSession {
           }),
         );
         this.tokenHold?.noteResumable();
-      } else this.toClient(data);
-    } else this.toClient(data);
+      } else this.toClient(out ?? data);
+    } else this.toClient(out ?? data);
     if (names(text, "usageMetadata") || names(text, "turnComplete") || names(text, "interrupted")) {
       msg ??= parseObject(text);
       if (msg) this.admission.observe(msg as ServerMessageUsage);

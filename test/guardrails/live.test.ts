@@ -20,6 +20,7 @@ const GUARDED = {
     block_out: { kind: "pii", on: "output", action: "block", entities: ["credit_card"] },
     words: { kind: "regex", on: "input", action: "block", patterns: ["(?i)project\\s+nightingale"] },
     judge: { kind: "model", on: "input", action: "block", model: "gemini/gemini-2.0-flash-lite" },
+    judge_out: { kind: "model", on: "output", action: "block", model: "gemini/gemini-2.0-flash-lite" },
   }),
 };
 
@@ -41,7 +42,16 @@ async function keyWith(guardrails: string[]): Promise<string> {
 function upstreamSocket() {
   const received: string[] = [];
   const sockets: WebSocket[] = [];
-  const calls = mockUpstream(() => {
+  /** What the judge model (gemini-2.0-flash-lite over HTTP) was asked, in order. */
+  const judged: string[] = [];
+  const calls = mockUpstream((call) => {
+    if (call.url.includes("flash-lite")) {
+      // The judge: `unsafe` for a text that says "bad".
+      const text = JSON.parse(call.body).contents[0].parts[0].text as string;
+      judged.push(JSON.parse(text));
+      const verdict = text.includes("bad") ? "unsafe" : "safe";
+      return Response.json({ candidates: [{ content: { role: "model", parts: [{ text: verdict }] }, finishReason: "STOP", index: 0 }], usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 1, totalTokenCount: 101 } });
+    }
     const pair = new WebSocketPair();
     pair[1].accept();
     pair[1].addEventListener("message", (e) => {
@@ -52,7 +62,7 @@ function upstreamSocket() {
     sockets.push(pair[1]);
     return new Response(null, { status: 101, webSocket: pair[0] });
   });
-  return { calls, received, sockets };
+  return { calls, received, sockets, judged, sessions: () => calls.filter((c) => !c.url.includes("flash-lite")) };
 }
 
 /** A client session under GUARDRAILS; `open`: waits for setupComplete. */
@@ -147,20 +157,47 @@ describe("guardrails on Live sessions: input", () => {
     }
   });
 
-  it("a frame with text that is not a JSON object is not passed on (4400); a judge policy cannot check a session (4503)", async () => {
+  it("a frame with text that is not a JSON object is not passed on (4400)", async () => {
     const key = await keyWith(["block_in"]);
-    let up = upstreamSocket();
+    const up = upstreamSocket();
     const s = await session(key);
     s.ws.send('{clientContent: {turns: [{parts: [{text: "ssn 123-45-6789"}]}]}}');
     expect((await s.closed).code).toBe(4400);
     expect(up.received).toHaveLength(1);
-    vi.restoreAllMocks();
-    up = upstreamSocket();
-    const judged = await session(await keyWith(["judge"]), SETUP, false);
-    const closed = await judged.closed;
-    expect(closed.code).toBe(4503);
-    expect(closed.reason).toMatch(/"judge" is a judge model/);
-    expect(up.calls).toHaveLength(0);
+  });
+
+  it("an input judge reads each client message before it goes on, later frames waiting behind it; unsafe closes with 4451; its cost is the session's", async () => {
+    const key = await keyWith(["judge"]);
+    const up = upstreamSocket();
+    const s = await session(key, JSON.stringify({ setup: { model: MODEL, systemInstruction: { parts: [{ text: "be kind" }] } } }));
+    const audio = JSON.stringify({ realtimeInput: { audio: { mimeType: "audio/pcm;rate=16000", data: "AAAA" } } });
+    s.ws.send(turn("hello there"));
+    s.ws.send(audio);
+    await vi.waitFor(() => expect(up.received).toHaveLength(3));
+    // In order: the judged turn first, then the audio that came after it.
+    expect(JSON.parse(up.received[1]!).clientContent.turns[0].parts[0].text).toBe("hello there");
+    expect(up.received[2]).toBe(audio);
+    s.ws.send(JSON.stringify({ realtimeInput: { text: "something bad" } }));
+    s.ws.send(turn("and after it"));
+    const closed = await s.closed;
+    expect([closed.code, closed.reason]).toEqual([4451, 'PROHIBITED_CONTENT: the input was blocked by guardrail policy "judge"']);
+    expect(up.received.join("\n")).not.toContain("something bad");
+    expect(up.received.join("\n")).not.toContain("and after it");
+    expect(up.judged).toEqual(["be kind", "hello there", "something bad"]);
+    const row = await rowOf(s.requestId);
+    const [entry] = JSON.parse(row.guardrails as string);
+    expect(entry).toMatchObject({ policy: "judge", stage: "input", action: "block", entities: { unsafe: 1 } });
+    expect(entry.cost_usd).toBeGreaterThan(0);
+    expect(row.cost_usd as number).toBeGreaterThanOrEqual(entry.cost_usd);
+  });
+
+  it("an input judge on the setup: an unsafe system instruction closes with 4451 before any upstream socket", async () => {
+    const key = await keyWith(["judge"]);
+    const up = upstreamSocket();
+    const s = await session(key, JSON.stringify({ setup: { model: MODEL, systemInstruction: { parts: [{ text: "be bad" }] } } }), false);
+    expect((await s.closed).code).toBe(4451);
+    expect(up.sessions()).toHaveLength(0);
+    expect(up.judged).toEqual(["be bad"]);
   });
 });
 
@@ -216,6 +253,22 @@ describe("guardrails on Live sessions: output", () => {
     up2.sockets[0]!.send(JSON.stringify({ toolCall: { functionCalls: [{ id: "1", name: "pay", args: { card: "4111-1111-1111-1111" } }] } }));
     expect((await t.closed).code).toBe(4451);
     expect(t.frames.join("\n")).not.toContain("4111");
+  });
+
+  it("an output judge reads each turn when it ends: unsafe closes with 4451 instead of passing the turn's end", async () => {
+    const key = await keyWith(["judge_out"]);
+    const up = upstreamSocket();
+    const s = await session(key);
+    const u = up.sockets[0]!;
+    u.send(modelText("a fine "));
+    u.send(modelText("answer", { turnComplete: true }));
+    await vi.waitFor(() => expect(s.frames.some((f) => f.includes("turnComplete"))).toBe(true));
+    u.send(modelText("a bad answer"));
+    u.send(JSON.stringify({ serverContent: { turnComplete: true } }));
+    const closed = await s.closed;
+    expect([closed.code, closed.reason]).toEqual([4451, 'PROHIBITED_CONTENT: the output was blocked by guardrail policy "judge_out"']);
+    expect(up.judged).toEqual(["a fine answer", "a bad answer"]);
+    expect(s.frames.filter((f) => f.includes("turnComplete"))).toHaveLength(1);
   });
 
   it("a key without policies (or a gateway without GUARDRAILS) relays the frames untouched", async () => {
