@@ -6,6 +6,7 @@ import { discardUnread } from "./pipeline/body";
 import { authorize } from "./routes/admin/access";
 import { alertsApp } from "./routes/admin/alerts";
 import { auditApp } from "./routes/admin/audit";
+import { bodiesApp } from "./routes/admin/bodies";
 import { cacheApp } from "./routes/admin/cache";
 import { guardrailsApp } from "./routes/admin/guardrails";
 import { adminAuth } from "./routes/admin/auth";
@@ -39,6 +40,7 @@ export function buildApp() {
   admin.route("/keys", keysApp);
   admin.route("/teams", teamsApp);
   admin.route("/usage", usageApp);
+  admin.route("/logs", bodiesApp);
   admin.route("/logs", logsApp);
   admin.route("/resources", resourcesApp);
   admin.route("/stats", statsApp);

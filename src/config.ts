@@ -57,6 +57,8 @@ export interface Config {
   redact: Redactor;
   /** `GUARDRAILS` parsed (its error kept, never dropped); undefined when unset: no guardrail hook at all. */
   guardrails?: Guardrails;
+  /** LOG_BUCKET is bound: calls of keys and teams with `log_bodies` store their bodies (src/observe/bodies.ts). */
+  logBodies: boolean;
 }
 
 /**
@@ -169,6 +171,7 @@ function buildConfig(env: Env): Config {
     redact: redactor([env.ADMIN_TOKEN, ...[...providers.values()].flatMap((p) => [...p.pool.secrets, ...(p.resources?.secrets ?? [])])]),
     cors: corsPolicy(env.CORS_ORIGINS),
     guardrails: parseGuardrails(env.GUARDRAILS, new Set(providers.keys())),
+    logBodies: env.LOG_BUCKET !== undefined,
   };
 }
 

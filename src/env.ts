@@ -12,6 +12,13 @@ export interface Env {
    * them. Without it rows stay in D1 (nothing is compacted).
    */
   USAGE_ARCHIVE?: R2Bucket;
+  /**
+   * Call bodies of keys and teams with `log_bodies` (src/observe/bodies.ts; docs/observability.md, "Bodies"). Unbound:
+   * no body is stored and no call pays anything for the feature.
+   */
+  LOG_BUCKET?: R2Bucket;
+  /** Days a stored body is kept (default 7): the cron deletes older ones; reads look that far back. */
+  LOG_BODIES_RETENTION_DAYS?: string;
   /** Days of usage rows D1 keeps (default 7; docs/usage-log.md); older ones are in USAGE_ARCHIVE. */
   USAGE_RETENTION_DAYS?: string;
 

@@ -9,6 +9,7 @@ import { pruneAudit } from "./audit/trail";
 import { sweepResources } from "./resources/sweep";
 import { compactUsage } from "./usage/compact";
 import { describeError } from "./lib/describe-error";
+import { pruneBodies } from "./observe/body-store";
 
 export { AdminTokens } from "./auth/admin-tokens";
 export { Governor } from "./governance/governor";
@@ -24,6 +25,8 @@ export default {
     ctx.waitUntil(compactUsage(env).catch((e) => console.error(`usage compaction: ${describeError(e)}`)));
     // Audit rows past AUDIT_RETENTION_DAYS (src/audit/trail.ts).
     ctx.waitUntil(pruneAudit(env));
+    // Stored call bodies past LOG_BODIES_RETENTION_DAYS, in bounded rounds (src/observe/body-store.ts).
+    ctx.waitUntil(pruneBodies(env));
     // Expiring keys and alert deliveries due for a retry (src/alerts/outbox.ts).
     ctx.waitUntil(alertsCron(env, controller.scheduledTime));
   },

@@ -5,9 +5,24 @@
 import type { KeyFields, KeyRecord } from "../../src/keys/key-record";
 import type { TeamFields, TeamRecord } from "../../src/governance/team-record";
 import type { CallRecord } from "../../src/usage/row";
+import type { StoredBody } from "../../src/observe/stored-body";
 import type { Self } from "./roles";
 
-export type { CallRecord, KeyFields, KeyRecord, TeamFields, TeamRecord };
+export type { CallRecord, KeyFields, KeyRecord, StoredBody, TeamFields, TeamRecord };
+
+/** One alert delivery as GET /admin/alerts shows it (src/alerts/outbox.ts recentAlerts). */
+export interface AlertDelivery {
+  id: string;
+  type: string;
+  state: "pending" | "delivered" | "failed";
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: string;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
+  event: { id: string; type: string; at: string; subject: { kind: string; id: string; name: string }; data: Record<string, unknown> };
+}
 
 /** An admin token as /admin/tokens shows it (src/auth/admin-tokens.ts: that module is Worker-only). */
 export interface TokenRecord {
@@ -243,6 +258,10 @@ export class Admin {
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>
     this.get<{ logs: CallRecord[]; next_cursor?: string }>("/logs", { ...f });
   guardrailsUsage = (f: Filters) => this.get<{ policies: GuardrailUse[] }>("/guardrails/usage", { ...f });
+  /** A call's stored request and answer (404 when none is stored, 503 without LOG_BUCKET). */
+  body = (requestId: string) => this.get<StoredBody>(`/logs/${encodeURIComponent(requestId)}/body`);
+  alerts = (limit = 100) => this.get<{ alerts: AlertDelivery[] }>("/alerts", { limit });
+  deliverAlerts = () => this.call<{ delivered: number; retrying: number; failed: number }>("POST", "/alerts/deliver");
   providers = () => this.get<ProvidersView>("/providers");
   audit = (f: { actor?: string; action?: string; target?: string; from?: number; to?: number; limit?: number; cursor?: string }) =>
     this.get<{ entries: AuditEntry[]; next_cursor?: string }>("/audit", { ...f });

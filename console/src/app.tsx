@@ -3,6 +3,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { Admin, setUnauthorizedHandler } from "./api";
 import { Ctx, directoryOf, type ConsoleCtx } from "./context";
 import { useLoad } from "./load";
+import { Alerts } from "./pages/alerts";
 import { Audit } from "./pages/audit";
 import { Keys } from "./pages/keys";
 import { Logs } from "./pages/logs";
@@ -19,7 +20,7 @@ import { ErrorNote } from "./ui/dialog";
 import { Loading } from "./ui/bits";
 import { forgetSecrets, forgetToken, saveToken, savedToken } from "./session";
 
-const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", providers: "Providers", tokens: "Tokens", audit: "Audit", playground: "Playground" };
+const LABEL: Record<Page, string> = { overview: "Overview", keys: "Keys", teams: "Teams", logs: "Logs", resources: "Resources", providers: "Providers", tokens: "Tokens", audit: "Audit", alerts: "Alerts", playground: "Playground" };
 const EMPTY = directoryOf([], []);
 
 export function App() {
@@ -147,6 +148,7 @@ function Signed({ admin, self, onSignOut }: { admin: Admin; self: Self; onSignOu
             {route.page === "providers" && <Providers />}
             {route.page === "tokens" && <Tokens />}
             {route.page === "audit" && <Audit route={route} />}
+            {route.page === "alerts" && <Alerts />}
             {route.page === "playground" && <Playground route={route} />}
           </>
         )}

@@ -41,7 +41,7 @@ export const pagesFor = (role: Role): readonly Page[] => (role === "team_admin" 
 /** Why a page is not shown to this token (a deep link to it lands here instead of on the API's 403). */
 export function whyNot(self: Self): string {
   if (self.role === "team_admin") {
-    return `A team_admin token manages the keys of its own team (“${self.team_id}”) and reads that team; usage, logs, resources, providers, tokens, the audit trail and the playground are for admin and viewer tokens.`;
+    return `A team_admin token manages the keys of its own team (“${self.team_id}”) and reads that team; usage, logs, resources, providers, tokens, the audit trail, alerts and the playground are for admin and viewer tokens.`;
   }
   return `A ${self.role} token cannot use this page.`;
 }

@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from "preact/hooks";
 
-export const PAGES = ["overview", "keys", "teams", "logs", "resources", "providers", "tokens", "audit", "playground"] as const;
+export const PAGES = ["overview", "keys", "teams", "logs", "resources", "providers", "tokens", "audit", "alerts", "playground"] as const;
 export type Page = (typeof PAGES)[number];
 export interface Route {
   page: Page;

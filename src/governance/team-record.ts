@@ -10,6 +10,8 @@ export const TeamFields = z.object({
   cache: z.optional(z.nullable(CachePolicy)),
   /** Guardrail policies (names in `GUARDRAILS`) for every key of the team. */
   guardrails: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(50))),
+  /** Store the request and answer of every call of the team's keys in LOG_BUCKET (docs/observability.md, "Bodies"). */
+  log_bodies: z.optional(z.nullable(z.boolean())),
 });
 export const TeamPatch = z.partial(TeamFields);
 export type TeamFields = z.infer<typeof TeamFields>;

@@ -8,6 +8,7 @@ import type { Config } from "../config";
 import { GatewayError } from "../gemini/errors";
 import type { Hook } from "./hook";
 import { guardrailsHook } from "../guardrails/hook";
+import { bodiesAnswer, bodiesRequest } from "../observe/bodies";
 
 const NONE: readonly Hook[] = Object.freeze([]);
 
@@ -41,7 +42,10 @@ export function hooksFor(config: Config): readonly Hook[] {
  */
 function configuredHooks(config: Config): Hook[] {
   const hooks: Hook[] = [];
+  // Stored bodies (LOG_BUCKET bound): the answer's side first (it sees answers last), the request's after the guardrails.
+  if (config.logBodies) hooks.push(bodiesAnswer);
   if (config.guardrails) hooks.push(guardrailsHook(config.guardrails));
+  if (config.logBodies) hooks.push(bodiesRequest);
   if (config.responseCache) hooks.push(responseCache);
   return hooks;
 }

@@ -58,6 +58,8 @@ export const KeyFields = z.object({
   cache: z.optional(z.nullable(CachePolicy)),
   /** Guardrail policies (names in `GUARDRAILS`) for this key's calls, besides its team's. */
   guardrails: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(50))),
+  /** Store each call's request and answer, redacted, in LOG_BUCKET (docs/observability.md, "Bodies"); or its team's. */
+  log_bodies: z.optional(z.nullable(z.boolean())),
 });
 export const KeyPatch = z.partial(KeyFields);
 export type KeyFields = z.infer<typeof KeyFields>;

@@ -74,6 +74,7 @@ const PAGES = [
   ["#/providers", "Providers"],
   ["#/tokens", "Tokens"],
   ["#/audit", "Audit"],
+  ["#/alerts", "Alerts"],
   ["#/playground", "Playground"],
 ] as const;
 

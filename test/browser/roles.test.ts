@@ -44,7 +44,7 @@ describe("console roles", () => {
   it("a viewer reads every page, sees its role in the header, and finds no write control on Keys or Teams", async () => {
     const p = await signedIn(tokens.viewer, "Overview");
     expect(await p.locator(".whoami").textContent()).toContain("viewer");
-    expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Tokens", "Audit", "Playground"]);
+    expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Tokens", "Audit", "Alerts", "Playground"]);
     await go(p, "#/keys", "Keys");
     await p.getByText("alpha-svc").waitFor();
     expect(await writeControls(p)).toEqual([]);
@@ -107,7 +107,7 @@ describe("console roles", () => {
 
   it("a team_admin opening a page it cannot use by its address is told why, not shown a 403", async () => {
     const p = await signedIn(tokens.team_admin, "Keys");
-    for (const [hash, heading] of [["#/overview", "Overview"], ["#/logs", "Logs"], ["#/providers", "Providers"], ["#/resources", "Resources"], ["#/tokens", "Tokens"], ["#/audit", "Audit"], ["#/playground", "Playground"]] as const) {
+    for (const [hash, heading] of [["#/overview", "Overview"], ["#/logs", "Logs"], ["#/providers", "Providers"], ["#/resources", "Resources"], ["#/tokens", "Tokens"], ["#/audit", "Audit"], ["#/alerts", "Alerts"], ["#/playground", "Playground"]] as const) {
       await go(p, hash, heading);
       const note = await p.getByRole("status").filter({ hasText: "not available" }).textContent();
       expect(note).toContain("team_admin");
@@ -123,7 +123,7 @@ describe("console roles", () => {
     for (const [token, role] of [[ADMIN_TOKEN, "root"], [tokens.admin, "admin"]] as const) {
       const p = await signedIn(token, "Overview");
       expect(await p.locator(".whoami").textContent()).toContain(role);
-      expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Tokens", "Audit", "Playground"]);
+      expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Tokens", "Audit", "Alerts", "Playground"]);
       await go(p, "#/teams", "Teams");
       await p.getByRole("link", { name: "alpha" }).waitFor();
       expect(await writeControls(p)).toContain("New team");

@@ -23,7 +23,7 @@ const blocks = pages.flatMap((page) =>
 );
 const LOCAL = "http://127.0.0.1:8787";
 
-type Kind = "curl" | "sdk" | "compatible-config" | "key-pools" | "ai-binding" | "commands" | "deploy" | "account" | "diagram";
+type Kind = "curl" | "sdk" | "compatible-config" | "key-pools" | "ai-binding" | "commands" | "deploy" | "account" | "diagram" | "prometheus";
 /** Lines of a shell block without comments and blank lines. */
 const commandsOf = (code: string) =>
   code
@@ -41,6 +41,8 @@ function kindOf(b: { lang: string; code: string }): Kind | undefined {
   if (b.lang === "sh" && commandsOf(b.code).every((c) => c.startsWith("npx wrangler "))) return "account";
   if (b.lang === "sh" && /^npm (install|start|test|run)\b/m.test(b.code)) return "commands";
   if (b.lang === "" && b.code.includes("→")) return "diagram";
+  // A Prometheus scrape job: scraped as Prometheus would, with a viewer token in its credentials file.
+  if (b.lang === "yaml" && b.code.includes("scrape_configs:")) return "prometheus";
   return undefined;
 }
 const byKind = (k: Kind) => blocks.filter((b) => kindOf(b) === k);
@@ -133,6 +135,23 @@ describe("README and docs examples, as written", () => {
     expect(await upload.json()).toMatchObject({ error: { status: "UNAVAILABLE", message: expect.stringContaining("GEMINI_API_KEY") } });
     const get = await fetch(`${gw.url}/genai/v1beta/files/abc`, { headers: h });
     expect([404, 503]).toContain(get.status);
+  });
+
+  it("the Prometheus scrape job reads the metrics as written, with a viewer token from its credentials file", async () => {
+    const jobs = byKind("prometheus");
+    expect(jobs.length).toBeGreaterThan(0);
+    const viewer = (await (await gw.admin("/tokens", { method: "POST", body: { name: "prometheus", role: "viewer" } })).json()) as { token: string };
+    for (const { code } of jobs) {
+      const field = (name: string) => new RegExp(`^\\s*${name}: (.+)$`, "m").exec(code)?.[1]?.trim();
+      expect(field("type")).toBe("Bearer");
+      expect(field("credentials_file")).toBeTruthy();
+      const target = /targets: \["([^"]+)"\]/.exec(code)![1]!;
+      const url = `${field("scheme")}://${target}${field("metrics_path")}`.replace(new URL(LOCAL).host, new URL(gw.url).host);
+      const r = await fetch(url, { headers: { authorization: `Bearer ${viewer.token}` } });
+      expect(r.status).toBe(200);
+      expect(r.headers.get("content-type")).toContain("text/plain");
+      expect(await r.text()).toContain("# TYPE edgeway_requests_total counter");
+    }
   });
 
   it("the npm commands it names exist", () => {

@@ -61,7 +61,8 @@ describe("guardrails: policies and their errors", () => {
   it("a gateway without GUARDRAILS runs no guardrail hook (nothing per call); with it, the hook is configured once", () => {
     expect(hooksFor(getConfig(env)).map((h) => h.name)).not.toContain("guardrails");
     const guarded = { ...env, ...GUARDED } as Cloudflare.Env;
-    expect(hooksFor(getConfig(guarded)).map((h) => h.name)[0]).toBe("guardrails");
+    // First of the policy hooks (the stored bodies' hooks, with LOG_BUCKET bound, stand around it: src/hooks/registry.ts).
+    expect(hooksFor(getConfig(guarded)).map((h) => h.name).filter((n) => !n.startsWith("log-bodies"))[0]).toBe("guardrails");
     expect(getConfig(guarded)).toBe(getConfig(guarded));
   });
 

@@ -9,7 +9,7 @@ import { rememberSecret } from "../session";
 import { useLoad } from "../load";
 import { BudgetMeter, keyStatus, Loading, SecretField, StatusBadge, TeamOptions, teamName, type KeyStatus } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
-import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, rateLimitFrom, useAction } from "../ui/form";
+import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, LogBodiesField, logBodiesFrom, rateLimitFrom, useAction } from "../ui/form";
 
 export type KeyModalState = { kind: "create"; team_id?: string } | { kind: "edit"; key: KeyRecord } | { kind: "rotate"; key: KeyRecord } | { kind: "revoke"; key: KeyRecord } | { kind: "secret"; key: NewKey; rotated: boolean };
 
@@ -308,6 +308,7 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
           expires_at: expires === undefined ? null : new Date(expires).toISOString(),
           fallbacks: splitList(s("fallbacks")),
           ...(k ? { active: f.get("active") === "on" } : {}),
+          ...logBodiesFrom(f, k?.log_bodies),
         });
       }}
     >
@@ -383,6 +384,7 @@ function KeyForm(props: { key0?: KeyRecord; team0?: string; submit: string; busy
         <input name="expires_at" type="datetime-local" defaultValue={toLocalInput(k?.expires_at)} />
         <FieldError name="expires_at" error={invalid ?? props.error} />
       </label>
+      <LogBodiesField value={k?.log_bodies} />
       {k && (
         <label class="check">
           <input name="active" type="checkbox" defaultChecked={k.active} /> Active (unchecked: calls are refused until it is checked again)

@@ -1,6 +1,6 @@
 /** Logs: usage rows newest first, filtered and paged; a row's detail shows every attempt. Never a secret. */
 import { useState } from "preact/hooks";
-import type { CallRecord, Filters } from "../api";
+import { ApiError, type CallRecord, type Filters, type StoredBody } from "../api";
 import { useConsole } from "../context";
 import { entityList, fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput } from "../format";
 import { useLoad } from "../load";
@@ -173,7 +173,65 @@ export function LogDetail({ row: r, onClose }: { row: CallRecord; onClose: () =>
   return (
     <Dialog title="Call detail" onClose={onClose}>
       <CallFacts row={r} keyName={dir.keyById.get(r.key_id)?.name ?? r.key_id} team={teamName(dir.teamById, r.team_id)} />
+      <CallBodies requestId={r.request_id} />
     </Dialog>
+  );
+}
+
+/**
+ * The call's request and answer when its key or team stores bodies (`log_bodies`, with the LOG_BUCKET binding):
+ * redacted by the gateway before they were stored; a part past the stored limit is its first 256 KiB, marked.
+ */
+function CallBodies({ requestId }: { requestId: string }) {
+  const { admin } = useConsole();
+  const body = useLoad(() => admin.body(requestId), [requestId]);
+  const e = body.error;
+  return (
+    <section class="call-bodies" aria-label="Request and answer">
+      <h3>Request and answer</h3>
+      {body.loading ? (
+        <p class="muted">Loading the stored body…</p>
+      ) : e instanceof ApiError && e.code === 404 ? (
+        <p class="muted">
+          No body is stored for this call: its key and team do not set <code>log_bodies</code>, or the call is older than the
+          retention (<code>LOG_BODIES_RETENTION_DAYS</code>).
+        </p>
+      ) : e instanceof ApiError && e.code === 503 ? (
+        <p class="muted">Bodies are not stored: the gateway has no <code>LOG_BUCKET</code> binding.</p>
+      ) : e ? (
+        <p class="error" role="alert">
+          {e.message}
+        </p>
+      ) : body.data ? (
+        <>
+          <BodyPart label="Request" value={body.data.request} truncated={!!body.data.request_truncated} />
+          <BodyPart
+            label={body.data.events ? `Answer (${body.data.events} stream events, assembled)` : "Answer"}
+            value={body.data.answer}
+            truncated={!!body.data.answer_truncated}
+          />
+          {body.data.note && <p class="muted">{body.data.note}</p>}
+        </>
+      ) : null}
+    </section>
+  );
+}
+
+function BodyPart({ label, value, truncated }: { label: string; value: StoredBody["request"]; truncated: boolean }) {
+  return (
+    <>
+      <h4>
+        {label}
+        {truncated && <span class="badge badge-warn">truncated at 256 KiB</span>}
+      </h4>
+      {value === null ? (
+        <p class="muted">none</p>
+      ) : (
+        <pre class="body-json" aria-label={label} tabIndex={0}>
+          {typeof value === "string" ? value : JSON.stringify(value, null, 2)}
+        </pre>
+      )}
+    </>
   );
 }
 

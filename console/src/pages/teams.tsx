@@ -8,7 +8,7 @@ import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
 import { BudgetMeter, keyStatus, Loading } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
-import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, rateLimitFrom, useAction } from "../ui/form";
+import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, LogBodiesField, logBodiesFrom, rateLimitFrom, useAction } from "../ui/form";
 import { KeyModal, KeyTable, limits, useKeySpend, type KeyModalState } from "./keys";
 
 type Modal = { kind: "create" } | { kind: "edit"; team: TeamRecord } | { kind: "delete"; team: TeamRecord };
@@ -206,7 +206,7 @@ function TeamForm(props: { team?: TeamRecord; submit: string; busy: boolean; err
       onSubmit={(e) => {
         e.preventDefault();
         const f = new FormData(e.currentTarget);
-        props.onSubmit({ name: String(f.get("name") ?? "").trim(), rate_limit: rateLimitFrom(f), budget: budgetFrom(f) });
+        props.onSubmit({ name: String(f.get("name") ?? "").trim(), rate_limit: rateLimitFrom(f), budget: budgetFrom(f), ...logBodiesFrom(f, t?.log_bodies) });
       }}
     >
       <label class="wide">
@@ -216,6 +216,7 @@ function TeamForm(props: { team?: TeamRecord; submit: string; busy: boolean; err
       </label>
       <LimitFields value={t?.rate_limit} error={props.error} />
       <BudgetFields value={t?.budget} error={props.error} />
+      <LogBodiesField value={t?.log_bodies} team />
       <FormError error={props.error} />
       <div class="actions wide">
         <button type="submit" class="primary" disabled={props.busy}>

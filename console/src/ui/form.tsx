@@ -113,6 +113,24 @@ export function budgetFrom(f: FormData): KeyRecord["budget"] {
 }
 
 /** One admin write at a time: busy while it runs, the API's error kept to show, `done` with its answer. */
+/**
+ * `log_bodies`: store each call's request and answer, redacted (the LOG_BUCKET binding; docs/observability.md).
+ * Sent when checked, or when unchecking a record that had it (a new record without it stays without the field).
+ */
+export function LogBodiesField({ value, team }: { value?: boolean | null; team?: boolean }) {
+  return (
+    <label class="check wide">
+      <input name="log_bodies" type="checkbox" defaultChecked={!!value} /> Store request and answer bodies for debugging
+      {team ? " (every key of the team)" : ""}: redacted, in the LOG_BUCKET bucket, shown in a call's detail on Logs
+    </label>
+  );
+}
+
+export function logBodiesFrom(f: FormData, had: boolean | null | undefined): { log_bodies?: boolean } {
+  if (f.get("log_bodies") === "on") return { log_bodies: true };
+  return had ? { log_bodies: false } : {};
+}
+
 export function useAction() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error>();

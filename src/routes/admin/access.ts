@@ -4,7 +4,9 @@
  *   leaked admin token cannot make itself more admins, or lock the others out);
  * - `viewer`: every GET, no write;
  * - `team_admin`: the keys of its own team (list, read, create, change, revoke, rotate; never moving one to
- *   another team), a read of its own team and of itself (`GET /admin/tokens/self`); nothing else (no limits of its team, no teams, tokens, usage, logs).
+ *   another team), a read of its own team and of itself (`GET /admin/tokens/self`), the stored bodies of its team's
+ *   calls (`GET /admin/logs/{id}/body`, narrowed by src/routes/admin/bodies.ts); nothing else (no limits of its team,
+ *   no teams, tokens, usage, logs).
  * This middleware decides by method and path; the keys routes narrow a team admin to its team's keys.
  */
 import type { MiddlewareHandler } from "hono";
@@ -31,6 +33,7 @@ export interface Actor {
 export const ROOT: Actor = { id: "root", name: "root", role: "root", team_id: null };
 
 const READS = new Set(["GET", "HEAD"]);
+const BODY_PATH = /^\/admin\/logs\/[^/]+\/body$/;
 
 export const authorize: MiddlewareHandler<AppEnv> = async (c, next) => {
   const actor = c.var.actor;
@@ -43,7 +46,8 @@ export const authorize: MiddlewareHandler<AppEnv> = async (c, next) => {
     const keys = path === "/admin/keys" || path.startsWith("/admin/keys/");
     const ownTeam = READS.has(method) && (path === "/admin/teams" || path === `/admin/teams/${actor.team_id}`);
     const self = READS.has(method) && path === "/admin/tokens/self";
-    if (!keys && !ownTeam && !self) {
+    const body = READS.has(method) && BODY_PATH.test(path);
+    if (!keys && !ownTeam && !self && !body) {
       throw new GatewayError(403, `a team_admin token manages only the keys of team "${actor.team_id}": ${method} ${path.slice(0, 200)} is not allowed`);
     }
   }
