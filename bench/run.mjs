@@ -8,7 +8,7 @@
  * Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (5), BENCH_CONNECTIONS (32), BENCH_STREAM_WARM_SECONDS
  * (2 s of plain calls on each side before the measured streams), BENCH_STREAMS per
  * side (10), BENCH_BIG_MB (100), BENCH_COLD (3 cold starts per side), BENCH_ONLY (comma list of sections:
- * throughput,latency,cache,translation,governance,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
+ * throughput,latency,cache,translation,governance,guardrails,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
  * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_CACHE=local (the Cache API
  * served by Miniflare's simulator in the gateway's process instead of the stand-in outside it, lib/cache-sink.mjs), BENCH_VERBOSE=1 (workerd logs),
  * BENCH_BASELINE=<git ref> (also builds that commit of the gateway and puts it in the throughput section as a third
@@ -193,6 +193,7 @@ async function main() {
   if (old) await stop(old);
 
   if (want("governance")) results.governance = await governance(gwCfg(upstream.url), bareCfg(upstream.url));
+  if (want("guardrails")) results.guardrails = await guardrails(gwCfg, upstream);
 
   if (want("memory")) results.memory = await memory(gwCfg(upstream.url), bareCfg(upstream.url), key);
   if (want("streaming")) results.streaming = await streaming(gwCfg, bareCfg, key);
@@ -389,6 +390,86 @@ async function cache(gw, bare) {
   return out;
 }
 
+/**
+ * Guardrails: one gateway with a `pii` policy (every entity, redact, input and output) in GUARDRAILS; a key naming
+ * it against a key naming none (guardrails not engaged: as with them off), the same prompt of about 8 KiB of prose
+ * with digits and one email (redacted) on both, interleaved round by round at 32 connections and at 1. The added
+ * CPU per request, divided by the KiB of text checked (the prompt's and the answer's), is the scanners' cost. Then
+ * the TTFB a redacting stream adds: streams through a key whose policy redacts the output against the plain key's,
+ * pairwise (the first event goes out at once, its text held back; the window's hold is what the text waits, not
+ * CPU, and is not in this figure).
+ */
+async function guardrails(gwCfg, upstream) {
+  const POLICY = JSON.stringify({ "bench-pii": { kind: "pii", on: "both", action: "redact" } });
+  const para = "Order 48213 shipped on 2026-03-14 from warehouse 7 to the customer in room 1204; the invoice total was 1,299.50 and the tracking code is ZX-90417. ";
+  let prose = "";
+  while (prose.length < 8 * 1024) prose += para;
+  const text = `${prose}Questions: reach me at jane.doe@corp.example.`;
+  const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text }] }], generationConfig: { maxOutputTokens: 64 } });
+  // What is checked: the prompt's text and the mock's answer ("Hello! How can I help you today?").
+  const checkedKiB = (text.length + 32) / 1024;
+  const out = { checkedKiB, rounds: opts.rounds, seconds: opts.seconds };
+  const gw = await start(withVars(gwCfg(upstream.url), { GUARDRAILS: POLICY }), "gateway-guardrails");
+  try {
+    const plain = await createKey(gw.url, { name: "bench-plain" });
+    const guarded = await createKey(gw.url, { name: "bench-pii", guardrails: ["bench-pii"] });
+    const url = genUrl(gw.url, GEMINI_MODEL);
+    const probe = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-goog-api-key": guarded }, body });
+    await probe.text();
+    if (probe.headers.get("x-edgeway-guardrails") !== "bench-pii=redact") throw new Error(`guardrails: the policy did not act (${probe.status}, x-edgeway-guardrails: ${probe.headers.get("x-edgeway-guardrails")})`);
+    for (const connections of [opts.connections, 1]) {
+      const sides = [["off", plain], ["pii", guarded]];
+      for (const [, key] of sides) assertClean("guardrails warm-up", await runWrk({ url, body, key, pid: gw.pid, connections, seconds: Math.min(2, opts.seconds) }));
+      const rounds = [];
+      for (let i = 0; i < opts.rounds; i++) {
+        const round = {};
+        for (const [side, key] of i % 2 ? [...sides].reverse() : sides) {
+          const w = await runWrk({ url, body, key, pid: gw.pid, connections, seconds: opts.seconds });
+          assertClean(`guardrails ${side} (${connections} conns)`, w);
+          round[side] = w;
+        }
+        rounds.push(round);
+        log(`guardrails ${connections} conns round ${i + 1}/${opts.rounds}: ` + sides.map(([k]) => `${k} ${round[k].rps.toFixed(0)} req/s p50 ${round[k].p50.toFixed(3)} ms cpu ${round[k].cpuMsPerReq.toFixed(3)} ms/req`).join(" | "));
+      }
+      const m = (f) => median(rounds.map(f));
+      out[`c${connections}`] = {
+        off: { rps: m((x) => x.off.rps), p50: m((x) => x.off.p50), cpuMsPerReq: m((x) => x.off.cpuMsPerReq) },
+        pii: { rps: m((x) => x.pii.rps), p50: m((x) => x.pii.p50), cpuMsPerReq: m((x) => x.pii.cpuMsPerReq) },
+        addedCpuMs: m((x) => x.pii.cpuMsPerReq - x.off.cpuMsPerReq),
+        addedP50: m((x) => x.pii.p50 - x.off.p50),
+        cpuMsPerKiB: m((x) => (x.pii.cpuMsPerReq - x.off.cpuMsPerReq) / checkedKiB),
+      };
+    }
+  } finally {
+    await stop(gw);
+  }
+
+  // A redacting stream's TTFB. The upstream waits for the client to see each chunk, up to 20 ms: a redaction holds
+  // the last characters back, so a chunk's text may only show with a later one.
+  const su = await streamUpstream({ chunks: 20, gapMs: opts.gapMs, holdTimeoutMs: 20 });
+  const gs = await start(withVars(gwCfg(su.url), { GUARDRAILS: POLICY }), "gateway-guardrails-stream");
+  try {
+    const keys = { off: await createKey(gs.url, { name: "bench-plain" }), redact: await createKey(gs.url, { name: "bench-pii", guardrails: ["bench-pii"] }) };
+    let n = 0;
+    const probe = (side) => probeStream({ upstream: su, base: gs.url, key: keys[side], id: `g${n++}`, chunks: 20 });
+    for (const side of ["off", "redact"]) await probe(side);
+    const runs = { off: [], redact: [] };
+    for (let i = 0; i < opts.streams; i++) for (const side of i % 2 ? ["redact", "off"] : ["off", "redact"]) runs[side].push(await probe(side));
+    out.stream = {
+      streams: opts.streams,
+      off: { ttfbMs: median(runs.off.map((r) => r.ttfbMs)) },
+      redact: { ttfbMs: median(runs.redact.map((r) => r.ttfbMs)) },
+      addedTtfbMs: median(runs.redact.map((r, i) => r.ttfbMs - runs.off[i].ttfbMs)),
+      // (No per-chunk figures: the probe finds each chunk by its text, which the hold-back regroups across events.)
+    };
+    log(`guardrails stream: TTFB off ${out.stream.off.ttfbMs.toFixed(2)} ms, redacting ${out.stream.redact.ttfbMs.toFixed(2)} ms (added ${out.stream.addedTtfbMs.toFixed(2)} ms)`);
+  } finally {
+    await stop(gs);
+    await su.close();
+  }
+  return out;
+}
+
 /** Gemini → OpenAI → Gemini vs native Gemini, same gateway process, same load; skipped while there is no openai. */
 async function translation(gw, key) {
   const r = await post(genUrl(gw.url, OPENAI_MODEL), { key });
@@ -580,6 +661,15 @@ function report(r) {
       rows.push([`cache hit: CPU ms/req, ${c.slice(1)} conn(s)`, f(t.limit.cpuMsPerReq, 3), f(t.hit.cpuMsPerReq, 3), `× ${f(t.hitVsLimit.cpu, 3)}`]);
       if (t.miss) rows.push([`cache miss vs cache not engaged: CPU ms/req`, f(t.off.cpuMsPerReq, 3), f(t.miss.cpuMsPerReq, 3), `${sg(t.missAddedCpuMs, 3)} ms`]);
     }
+  }
+  if (r.guardrails) {
+    const g = r.guardrails;
+    for (const [c, t] of Object.entries(g)) {
+      if (!/^c\d+$/.test(c)) continue;
+      rows.push([`guardrails pii, ${f(g.checkedKiB, 1)} KiB: req/s, p50 ms, ${c.slice(1)} conn(s) (off → on)`, `${f(t.off.rps, 0)}, ${f(t.off.p50, 3)}`, `${f(t.pii.rps, 0)}, ${f(t.pii.p50, 3)}`, `${sg(t.addedP50, 3)} ms p50`]);
+      rows.push([`guardrails pii: CPU ms/req, ${c.slice(1)} conn(s) (off → on)`, f(t.off.cpuMsPerReq, 3), f(t.pii.cpuMsPerReq, 3), `${sg(t.addedCpuMs, 3)} ms, ${f(t.cpuMsPerKiB, 4)} ms/KiB`]);
+    }
+    if (g.stream) rows.push(["guardrails: redacting stream TTFB ms (off → on)", f(g.stream.off.ttfbMs), f(g.stream.redact.ttfbMs), `${sg(g.stream.addedTtfbMs)}`]);
   }
   if (r.translation) {
     if (r.translation.skipped) rows.push(["openai translation", "", "", r.translation.note.slice(0, 60) + "…"]);

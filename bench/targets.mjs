@@ -29,6 +29,14 @@ export const targets = [
     check: (r) => r.governance?.far?.["rpm 6000"] && [r.governance.far["rpm 6000"].addedMean <= 5, `${sg(r.governance.far["rpm 6000"].addedMean, 3)} ms`],
   },
   {
+    name: "guardrails pii CPU per KiB checked",
+    goal: "≤ 0.05 ms",
+    check: (r) => {
+      const g = r.guardrails?.[`c${r.options?.connections}`];
+      return g && [g.cpuMsPerKiB <= 0.05, `${f(g.cpuMsPerKiB, 4)} ms/KiB`];
+    },
+  },
+  {
     name: "added stream TTFB",
     goal: "≤ 1 ms (warm isolates)",
     check: (r) => r.streaming && [r.streaming.added.ttfbMs <= 1, `${sg(r.streaming.added.ttfbMs, 3)} ms`],

@@ -64,6 +64,17 @@ export interface Totals {
   saved_usd?: number;
   /** Calls refused before any upstream call (limits, revoked keys, …): counted, not logged as rows. */
   refused?: number;
+  /** Guardrail policies that acted (each policy at each stage of a call counts one). */
+  guardrail_actions?: number;
+}
+
+/** GET /admin/guardrails/usage: what each policy did, by stage and action, and the entities it found. */
+export interface GuardrailUse {
+  policy: string;
+  stage: string;
+  action: string;
+  actions: number;
+  entities: Record<string, number>;
 }
 
 /** p50 and p95 (ms) from GET /admin/usage/latency; null figures when no call matched. */
@@ -246,6 +257,7 @@ export class Admin {
   latency = (f: Filters & { group_by?: Group }) => this.get<Latency>("/usage/latency", { ...f });
   logs = (f: Filters & { request_id?: string; limit?: number; cursor?: string }) =>
     this.get<{ logs: CallRecord[]; next_cursor?: string }>("/logs", { ...f });
+  guardrailsUsage = (f: Filters) => this.get<{ policies: GuardrailUse[] }>("/guardrails/usage", { ...f });
   /** A call's stored request and answer (404 when none is stored, 503 without LOG_BUCKET). */
   body = (requestId: string) => this.get<StoredBody>(`/logs/${encodeURIComponent(requestId)}/body`);
   alerts = (limit = 100) => this.get<{ alerts: AlertDelivery[] }>("/alerts", { limit });

@@ -47,3 +47,7 @@ export const splitList = (s: string) =>
     .split(/[\n,]/)
     .map((x) => x.trim())
     .filter(Boolean);
+
+/** A guardrail's entity counts, by name: `credit_card × 1, email × 2` (never the matched text, which no row holds). */
+export const entityList = (entities: Record<string, number>) =>
+  Object.entries(entities).sort(([a], [b]) => (a < b ? -1 : 1)).map(([e, n]) => `${e} × ${fmtInt(n)}`).join(", ") || "nothing";

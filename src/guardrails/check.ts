@@ -50,6 +50,13 @@ export class Tally {
     return out;
   }
 
+  /** What the judges cost, in all. */
+  get usd(): number {
+    let sum = 0;
+    for (const usd of this.costs.values()) sum += usd;
+    return sum;
+  }
+
   /** Whether there is anything for the row. */
   get any(): boolean {
     return this.acted.size > 0 || this.costs.size > 0;

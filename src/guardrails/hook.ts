@@ -4,17 +4,19 @@
  * the answer as it passes (`onAnswer`: JSON answers whole, streams event by event with a bounded hold-back), and
  * what they did put on the usage row (`afterCall`). Per-call state lives against the request id until `afterCall`.
  */
-import { GatewayError } from "../gemini/errors";
 import type { Candidate, Content, GenerateContentResponse, Part } from "../gemini/schema";
 import type { BeforeUpstream, Hook, HookRequest, LastEvent } from "../hooks/hook";
 import type { CallContext } from "../pipeline/context";
 import type { GeminiJson } from "../providers/types";
-import { heldTeam, TeamStore } from "../governance/team-store";
+import { heldTeam } from "../governance/team-store";
 import type { CallRecord } from "../usage/row";
 import { checkText, mapStrings, Tally } from "./check";
-import { judge, MAX_JUDGED_CHARS } from "./judge";
+import { MAX_JUDGED_CHARS } from "./judge";
+import { judged } from "./verdicts";
 import type { Guardrails, Policy, Stage } from "./policy";
 import { StreamText } from "./stream";
+import { policyNames, resolve } from "./applies";
+import { takeLiveTally } from "./live";
 
 /** The header naming each policy that acted. */
 export const GUARDRAILS_HEADER = "x-edgeway-guardrails";
@@ -35,6 +37,8 @@ interface CallState {
   slots?: Map<number, StreamText>;
   /** The answer's text gathered for the output judges, per candidate index (bounded). */
   judgedText?: Map<number, string>;
+  /** The candidates the output judges have read to their end (a stream's that finished). */
+  judgedDone?: Set<number>;
 }
 
 export function guardrailsHook(g: Guardrails): Hook {
@@ -68,8 +72,11 @@ export function guardrailsHook(g: Guardrails): Hook {
         let checked = checkInput(request, input, state.tally);
         const judges = input.filter((p) => p.judge);
         if (!checked.blocked && judges.length) {
+          // A judge spends money for the call: the call is admitted first (its slot and worst case reserved), so a
+          // key that may not call the model does not get a judge call either.
+          await call.admit();
           // The judges read the prompt as the model would get it (after the other policies' redactions).
-          const verdict = await judged(call, judges, inputText(checked.body), "input", state.tally);
+          const verdict = await judged(call.config, judges, inputText(checked.body), "input", state.tally);
           if (verdict.blocked) checked = { body: checked.body, blocked: verdict.blocked };
           else if (verdict.redact) checked = { body: mapInput(checked.body, () => "[REDACTED]") };
         }
@@ -85,49 +92,68 @@ export function guardrailsHook(g: Guardrails): Hook {
       const state = calls.get(call.requestId);
       if (!state?.output.length) return;
       const r = !state.scanned.length ? undefined : call.stream ? checkEvent(state, answer) : checkAnswer(state, answer);
-      if (!state.judged) return named(state, r);
-      return judgeAnswer(call, state, answer, r).then((j) => named(state, j));
+      if (!state.judged) return named(call, state, r);
+      return judgeAnswer(call, state, answer, r).then((j) => named(call, state, j));
+    },
+
+    // A stream that ended without finishing its candidates: the text held back goes out, checked as final, and the
+    // output judges read the candidates no finishReason closed (otherwise such a stream would never be judged).
+    onStreamEnd(call) {
+      const state = calls.get(call.requestId);
+      if (!state?.output.length) return;
+      const held = state.scanned.length ? flushHeld(state) : undefined;
+      if (!state.judged || (held && "end" in held)) return held;
+      const pending = [...(state.judgedText?.keys() ?? [])].filter((i) => !state.judgedDone?.has(i));
+      if (!pending.length) return held;
+      const event = (held ?? { candidates: [] }) as GeminiJson;
+      const candidates = [...(event.candidates ?? [])];
+      for (const index of pending) if (!candidates.some((c) => c.index === index)) candidates.push({ index, content: { role: "model", parts: [] } });
+      return judgeAnswer(call, state, { ...event, candidates } as GeminiJson, undefined, true).then((j) => j ?? held);
     },
 
     afterCall(row: CallRecord, call) {
       const state = calls.get(call.requestId);
-      if (!state) return;
+      if (!state) {
+        // A Live session's guard keeps its own tally (src/guardrails/live.ts).
+        const live = takeLiveTally(call.requestId);
+        if (live?.any) row.guardrails = live.list();
+        if (live?.usd) row.cost_usd += live.usd;
+        return;
+      }
       calls.delete(call.requestId);
       if (state.tally.any) row.guardrails = state.tally.list();
+      // The judges spent real money for this call: it is the call's cost (and settles against its key's budget).
+      if (state.tally.usd) row.cost_usd += state.tally.usd;
     },
   };
 }
 
-/** The answer as it goes, the header naming every policy that acted so far (read for a JSON answer's headers). */
-function named<T>(state: CallState, r: T): T {
-  if (state.tally.size) state.headers[GUARDRAILS_HEADER] = state.tally.header();
+/**
+ * The answer as it goes; a JSON answer's header names every policy that acted on it too (its headers are read
+ * after). A stream's header is left as `beforeUpstream` set it: its headers go out with the first event, while
+ * later events are still unchecked, so it names only what acted on the prompt (output actions are on the row).
+ */
+function named<T>(call: CallContext, state: CallState, r: T): T {
+  if (!call.stream && state.tally.size) state.headers[GUARDRAILS_HEADER] = state.tally.header();
   return r;
 }
 
-/** The policies the key names, then its team's (each once). */
-async function policyNames(call: CallContext): Promise<string[]> {
-  const key = call.gate.record;
-  const own = key.guardrails ?? [];
-  const teamId = key.team_id;
-  if (!teamId || call.direct) return own;
-  const team = await new TeamStore(call.env.VIRTUAL_KEYS).cachedGet(teamId);
-  const theirs = team?.guardrails ?? [];
-  return theirs.length ? [...new Set([...own, ...theirs])] : own;
+/** Each candidate's held text, checked as final: one more event, or `{ end }` when a blocking policy matched it. */
+function flushHeld(state: CallState): GeminiJson | LastEvent | undefined {
+  const candidates: Candidate[] = [];
+  for (const [index, slot] of state.slots ?? []) {
+    if (!slot.holding) continue;
+    const r = slot.feed("", true);
+    // A flag-only slot's text went out as it came: the end is only scanned.
+    if (slot.passThrough) continue;
+    if (r.blocked) {
+      candidates.push(blockedCandidate({ index }, r.blocked, r.text ? [{ text: r.text }] : undefined));
+      return { end: { candidates } as GeminiJson };
+    }
+    if (r.text) candidates.push({ index, content: { role: "model", parts: [{ text: r.text }] } });
+  }
+  return candidates.length ? ({ candidates } as GeminiJson) : undefined;
 }
-
-/** The named policies; a var that does not parse, a name it does not define, or a policy that cannot run is a 503. */
-function resolve(g: Guardrails, names: readonly string[]): Policy[] {
-  if (g.error) throw unavailable(`${g.error}; calls of keys and teams that name a guardrail policy are refused until it is fixed`);
-  return names.map((name) => {
-    const p = g.policies.get(name);
-    if (!p) throw unavailable(`guardrail policy "${name}" named by this key or its team is not defined in GUARDRAILS`);
-    const why = g.unusable.get(name);
-    if (why) throw unavailable(why);
-    return p;
-  });
-}
-
-const unavailable = (message: string) => new GatewayError(503, message);
 
 /** A blocked prompt, as Gemini answers one: promptFeedback and no candidates. */
 function blockedPrompt(p: Policy): GeminiJson {
@@ -176,34 +202,6 @@ function inputText(body: HookRequest["body"]): string {
 }
 
 /**
- * The judges' verdicts on a text, tallied (`unsafe`, or `judge_error` when `on_error` blocks or allows): the first
- * blocking judge that found it unsafe (or failed with `on_error: block`), or whether one asks for a redaction.
- */
-async function judged(call: CallContext, judges: Policy[], text: string, stage: Stage, tally: Tally): Promise<{ blocked?: Policy; redact?: boolean }> {
-  if (!text.trim()) return {};
-  const verdicts = await Promise.all(judges.map((p) => judge(call.config, p.judge!.model, text, p.judge!.timeoutMs)));
-  let blocked: Policy | undefined;
-  let redact = false;
-  judges.forEach((p, i) => {
-    const v = verdicts[i]!;
-    tally.cost(p, stage, v.usd);
-    if ("error" in v) {
-      console.error(`guardrail policy "${p.name}": ${v.error}; on_error ${p.judge!.onError}`);
-      if (p.judge!.onError === "block") {
-        tally.add(p, stage, "judge_error", 1, "block");
-        blocked ??= p;
-      } else tally.add(p, stage, "judge_error", 1, "flag");
-      return;
-    }
-    if (v.verdict === "safe") return;
-    tally.add(p, stage, "unsafe");
-    if (p.action === "block") blocked ??= p;
-    else if (p.action === "redact") redact = true;
-  });
-  return { blocked, redact };
-}
-
-/**
  * The output judges on an answer (after the other policies): a JSON answer's text whole; a stream's, gathered as it
  * passes and judged when its candidate finishes (what went out before cannot be taken back: a block then ends the
  * stream with `PROHIBITED_CONTENT` instead of the finishing event).
@@ -213,6 +211,8 @@ async function judgeAnswer(
   state: CallState,
   original: GeminiJson,
   r: GeminiJson | LastEvent | undefined,
+  /** The stream ended: every candidate in the answer is read to its end. */
+  ending = false,
 ): Promise<GeminiJson | LastEvent | undefined> {
   if (r && "end" in r) return r;
   const answer = r ?? original;
@@ -225,13 +225,16 @@ async function judgeAnswer(
     let text = seen.get(index) ?? "";
     for (const p of cand.content?.parts ?? []) if (typeof p.text === "string" && text.length < MAX_JUDGED_CHARS) text += p.text;
     seen.set(index, text.slice(0, MAX_JUDGED_CHARS));
-    if (!call.stream || cand.finishReason) finished.push(cand);
+    if (!call.stream || cand.finishReason || ending) {
+      finished.push(cand);
+      (state.judgedDone ??= new Set()).add(index);
+    }
   }
   if (!finished.length) return r;
   let changed = false;
   const candidates = await Promise.all(answer.candidates.map(async (cand, pos) => {
     if (!finished.includes(cand)) return cand;
-    const v = await judged(call, judges, seen.get(cand.index ?? pos) ?? "", "output", state.tally);
+    const v = await judged(call.config, judges, seen.get(cand.index ?? pos) ?? "", "output", state.tally);
     if (v.blocked) {
       changed = true;
       return blockedCandidate(cand, v.blocked);
@@ -360,7 +363,8 @@ function checkEvent(state: CallState, event: GeminiJson): GeminiJson | LastEvent
         blocked = r.blocked;
         return blockedCandidate(cand, r.blocked, out);
       }
-      if (r.text) out.push({ text: r.text });
+      // A flag-only slot's text went out as it came: what it held was only for the scan.
+      if (r.text && !slot.passThrough) out.push({ text: r.text });
     }
     if (slot.passThrough && out.length === parts.length && out.every((p, i) => p === parts[i])) return cand;
     changed = true;

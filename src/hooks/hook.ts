@@ -15,9 +15,13 @@
  *    a stream with that event (a guardrail's block: the upstream is cancelled, the row charges what was used so
  *    far). Hooks see the answer in reverse order of the list (the last to see the request is the first to see the
  *    answer), and a hook's own answer from `beforeUpstream` passes the same way.
+ *  - `onStreamEnd(call)`: a stream's upstream ended (or broke) without every candidate finishing: a hook that held
+ *    text back returns one more event to send (checked, as its `onAnswer` would), or `{ end: event }`; it passes
+ *    the hooks after it in the answer's order, as any event does.
  *  - `afterCall(row, call)`: every call's finished usage row — model actions, resources, Live sessions — just
  *    before it is handed to the usage log (a refusal's too, though only its count is kept). A hook may add its own
- *    fields to the row there; a promise it returns is kept alive with waitUntil, its failure logged.
+ *    fields to the row there, and add what it spent for the call (a guardrail's judge) to `cost_usd`: the call
+ *    settles its admission after the hooks, with that cost; a promise it returns is kept alive with waitUntil, its failure logged.
  *
  * Engaged hooks: a hook takes part in a model action's answer only when it engages with the call. One with
  * `beforeUpstream` engages when that returns something (headers, a body, an answer); one that returns nothing (no
@@ -94,5 +98,6 @@ export interface Hook {
   engages?(call: CallContext): boolean;
   beforeUpstream?(call: CallContext, request: HookRequest): Maybe<BeforeUpstream> | Promise<Maybe<BeforeUpstream>>;
   onAnswer?(call: CallContext, answer: GeminiJson): Maybe<GeminiJson | LastEvent> | Promise<Maybe<GeminiJson | LastEvent>>;
+  onStreamEnd?(call: CallContext): Maybe<GeminiJson | LastEvent> | Promise<Maybe<GeminiJson | LastEvent>>;
   afterCall?(row: CallRecord, call: CallScope): unknown;
 }

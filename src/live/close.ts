@@ -2,6 +2,7 @@
  * WebSocket close codes and reasons of Live sessions. A session the gateway ends is closed with 4000 + the HTTP
  * status the same refusal has on the REST routes (4402 budget spent, 4403 key revoked, 4429 tokens/min, ...), and
  * a reason that starts with the Gemini status name; a close by either peer is passed on to the other as it came.
+ * A guardrail's block closes with 4451 (src/guardrails/live.ts `GUARDRAIL_CLOSE`), no refusal's status.
  */
 import type { GatewayError } from "../gemini/errors";
 import type { Outcome } from "../usage/row";

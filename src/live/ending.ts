@@ -14,6 +14,7 @@ export interface Ending {
   /** The close code of the session as the client saw (or sent) it. */
   code: number;
   reason: string;
+  /** Why the gateway ended it; none for a guardrail's block. */
   error?: GatewayError;
 }
 
@@ -26,7 +27,11 @@ export function sessionRow(
   let status: number;
   let outcome: CallEnd["outcome"];
   let error: string | null = null;
-  if (end.by === "gateway") {
+  if (end.by === "gateway" && !end.error) {
+    // A guardrail's block: the gateway answered as it meant to (a blocked REST call is a 200 too).
+    status = 200;
+    outcome = "ok";
+  } else if (end.by === "gateway") {
     status = end.error!.code;
     outcome = status === 499 ? "aborted" : "error";
     error = end.error!.message;

@@ -33,6 +33,8 @@ import type { PresentedToken } from "./tokens";
 import { checkSetup } from "./opening";
 import { assertHeldBy, handleSecret, openUpstream, sessionCredential } from "./upstream";
 import type { ServerMessageUsage } from "./usage";
+import { blockedReason, GUARDRAIL_CLOSE, liveGuard, type LiveGuard } from "../guardrails/live";
+import type { Policy } from "../guardrails/policy";
 
 /** How long a client may take to send its setup message. */
 export const SETUP_TIMEOUT_MS = 10_000;
@@ -49,6 +51,11 @@ type Frame = string | ArrayBuffer;
  * cache (both spellings Gemini reads).
  */
 const CHECKED_FIELDS = ["setup", "fileUri", "file_uri", "cachedContent", "cached_content"];
+/** What a client frame names when it has text the key's guardrails read (src/guardrails/live.ts). */
+const GUARDED_INPUT = ["text", "esponse", "args"];
+/** What an upstream frame names when it has text for the output guardrails, or ends a turn whose text is held. */
+const GUARDED_OUTPUT = ["text", "args"];
+const TURN_ENDS = ["turnComplete", "generationComplete", "interrupted", "turn_complete", "generation_complete"];
 
 export interface SessionInit {
   scope: CallScope;
@@ -98,6 +105,8 @@ class LiveSession {
   private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   private checker: ReturnType<typeof setInterval> | undefined;
   private done!: () => void;
+  /** The key's guardrails, when it or its team names any. */
+  private guard: LiveGuard | undefined;
 
   constructor(
     private readonly init: SessionInit,
@@ -171,32 +180,57 @@ class LiveSession {
 
   private forward(data: Frame): void {
     const text = typeof data === "string" ? data : frameText(data);
-    if (!mayName(text, CHECKED_FIELDS)) {
+    const guarded = this.guard?.checksInput && mayName(text, GUARDED_INPUT);
+    if (!guarded && !mayName(text, CHECKED_FIELDS)) {
       this.send("upstream", data);
       return;
     }
     try {
       // A byte-order mark is dropped (a parser upstream may skip it); anything else JSON.parse refuses, a more
       // lenient parser might still read a field from, so it is not passed on.
-      const msg = parseObject(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-      if (!msg) throw new GatewayError(400, "a Live message that names a setup, a file or a cache must be a JSON object");
+      let msg = parseObject(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+      if (!msg) throw new GatewayError(400, "a Live message that names a setup, a file, a cache or text must be a JSON object");
       // A second setup would change the model (or a token's locked fields) past every check made at the first.
       if (Object.hasOwn(msg, "setup")) throw new GatewayError(400, "a Live session takes one setup message, as its first");
-      const refs = inspectBody(msg);
-      // What goes upstream is what was checked, re-serialized: no duplicate field or escape reads differently there.
-      const out = JSON.stringify(msg);
-      const frame = typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
-      if (!refs.fileUris.length && !refs.caches.length) return this.send("upstream", frame);
-      this.checking = this.assertUsable(refs, this.credential!).then(() => {
-        if (this.ended) return;
-        this.checking = undefined;
-        this.send("upstream", frame);
-        this.drain();
-      });
-      this.checking.catch((e) => this.fail(e));
+      if (guarded) {
+        const g = this.guard!.client(msg);
+        if (g.blocked) return this.blocked(g.blocked, "input");
+        if (g.msg) msg = g.msg;
+        const text = this.guard!.judgesInput ? this.guard!.clientText(msg) : "";
+        if (text.trim()) {
+          // The input judges read the message before it goes on; later frames wait behind it.
+          const checked = msg;
+          this.checking = this.guard!.judgeInput(text).then((v) => {
+            if (this.ended) return;
+            if (v.blocked) return this.blocked(v.blocked, "input");
+            this.checking = undefined;
+            this.pass(v.redact ? this.guard!.redactClient(checked) : checked, data);
+            this.drain();
+          });
+          this.checking.catch((e) => this.fail(e));
+          return;
+        }
+      }
+      this.pass(msg, data);
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /** A checked client message on its way upstream, once the files and caches it names are the key's. */
+  private pass(msg: Record<string, unknown>, data: Frame): void {
+    const refs = inspectBody(msg);
+    // What goes upstream is what was checked, re-serialized: no duplicate field or escape reads differently there.
+    const out = JSON.stringify(msg);
+    const frame = typeof data === "string" ? out : (new TextEncoder().encode(out).buffer as ArrayBuffer);
+    if (!refs.fileUris.length && !refs.caches.length) return this.send("upstream", frame);
+    this.checking = this.assertUsable(refs, this.credential!).then(() => {
+      if (this.ended) return;
+      this.checking = undefined;
+      this.send("upstream", frame);
+      this.drain();
+    });
+    this.checking.catch((e) => this.fail(e));
   }
 
   /**
@@ -212,6 +246,11 @@ class LiveSession {
     const { scope, gate } = this;
     const { message, setup, target, provider, price, usesResources } = await checkSetup(scope, gate, this.init.token, first);
     let effective = setup;
+    // The key's guardrails read the system instruction before anything is held or called.
+    this.guard = await liveGuard(scope);
+    const checked = this.guard?.setup(effective);
+    if (checked?.blocked) return this.blocked(checked.blocked, "input");
+    if (checked?.msg) effective = checked.msg as typeof effective;
     this.admission.price = price;
     this.resources = provider.resources;
 
@@ -228,6 +267,14 @@ class LiveSession {
 
     await this.admission.open();
     if (this.ended) return;
+
+    // The input judges read the system instruction once the session is admitted (a judge call spends money).
+    if (this.guard?.judgesInput) {
+      const v = await this.guard.judgeInput(this.guard.setupText(effective));
+      if (this.ended) return;
+      if (v.blocked) return this.blocked(v.blocked, "input");
+      if (v.redact) effective = this.guard.redactSetup(effective) as typeof effective;
+    }
 
     const up = await openUpstream(provider, choice, target, this.init.version, scope.config.retry.timeoutMs, this.attempts);
     if (this.ended) {
@@ -255,8 +302,29 @@ class LiveSession {
   private fromUpstream(data: Frame): void {
     if (this.phase === "ended") return;
     this.ttfbMs ??= Date.now() - this.scope.startedAt;
-    const text = typeof data === "string" ? data : frameText(data);
+    let text = typeof data === "string" ? data : frameText(data);
     let msg: Record<string, unknown> | undefined;
+    const guard = this.guard;
+    let out: Frame | Promise<Frame> | undefined;
+    if (guard?.checksOutput && (GUARDED_OUTPUT.some((k) => names(text, k)) || ((guard.holding || guard.judgesOutput) && TURN_ENDS.some((k) => names(text, k))))) {
+      msg = parseObject(text);
+      const g = msg && guard.server(msg);
+      if (g?.blocked) return this.blocked(g.blocked, "output");
+      if (g?.flush) this.toClient(asFrame(g.flush, data));
+      if (g?.msg) {
+        msg = g.msg;
+        text = JSON.stringify(msg);
+        data = asFrame(text, data);
+      }
+      if (g?.turn) {
+        // The turn's end waits for the output judges: a block closes the session instead of sending it.
+        const frame = data;
+        out = guard.judgeTurn(g.turn).then((p) => {
+          if (p) this.blocked(p, "output");
+          return frame;
+        });
+      }
+    }
     if (names(text, "sessionResumptionUpdate")) {
       msg = parseObject(text);
       const update = msg?.sessionResumptionUpdate;
@@ -269,8 +337,8 @@ class LiveSession {
           }),
         );
         this.tokenHold?.noteResumable();
-      } else this.toClient(data);
-    } else this.toClient(data);
+      } else this.toClient(out ?? data);
+    } else this.toClient(out ?? data);
     if (names(text, "usageMetadata") || names(text, "turnComplete") || names(text, "interrupted")) {
       msg ??= parseObject(text);
       if (msg) this.admission.observe(msg as ServerMessageUsage);
@@ -324,6 +392,15 @@ class LiveSession {
     this.finish({ by: "gateway", code, reason, error });
   }
 
+  /** A guardrail blocked the session's input or output: the frame is not passed on, and both sides are closed. */
+  private blocked(p: Policy, stage: "input" | "output"): void {
+    if (this.ended) return;
+    const reason = closeReason(blockedReason(p, stage));
+    this.close(this.client, GUARDRAIL_CLOSE, reason);
+    if (this.upstream) this.close(this.upstream, NORMAL, "session ended by the gateway");
+    this.finish({ by: "gateway", code: GUARDRAIL_CLOSE, reason });
+  }
+
   private peerClosed(by: "client" | "upstream", code: number, reason: string): void {
     if (this.ended) return;
     if (by === "client") {
@@ -334,6 +411,9 @@ class LiveSession {
     }
     const said = closeReason(redactor(this.credential!.secrets)(reason));
     this.close(this.upstream!, passOn(code), "");
+    // The model's text the guardrails still held goes out first, checked as its end (not at all if a policy blocks it).
+    const held = this.guard?.flush();
+    if (held?.text) this.toClient(held.text);
     // Frames the upstream sent before closing (a last resumption handle) reach the client before the close does.
     const closeClient = () => this.close(this.client, passOn(code), said);
     if (this.outbound) this.outbound.finally(closeClient);
@@ -374,6 +454,9 @@ class LiveSession {
     })();
   }
 }
+
+/** `text` as a frame of the kind `like` is (text or binary). */
+const asFrame = (text: string, like: Frame): Frame => (typeof like === "string" ? text : (new TextEncoder().encode(text).buffer as ArrayBuffer));
 
 function parseObject(text: string): Record<string, unknown> | undefined {
   try {

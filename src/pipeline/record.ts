@@ -53,9 +53,10 @@ export function buildRecord(ctx: CallScope, end: CallEnd): CallRecord {
  */
 export function recordCall(ctx: CallScope, end: CallEnd): void {
   const record = buildRecord(ctx, end);
-  const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
+  // The hooks first: what one spent for the call (a guardrail's judge model) is in the cost the call settles.
   const hooks = hooksFor(ctx.config);
   if (hooks.length) afterCall(hooks, ctx, record);
+  const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
   if (isRefusal(end)) {
     // Nothing was used: there is nothing to settle.
     countRefusal(ctx.env, ctx.waitUntil, {

@@ -115,6 +115,10 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
   const settled = (p: Promise<void>) => guard(p.catch((e) => Promise.reject(new ClientGone(e))));
   const send = (frame: Uint8Array) => settled(writer.write(frame));
 
+  // The events still to send once the upstream has ended: its held tail, past the hooks, and what they held.
+  const ended = async (tail: GenerateContentResponse | undefined): Promise<GenerateContentResponse[]> =>
+    tap ? tap.finish(tail) : tail ? [tail] : [];
+
   const pump = async () => {
     let chunk = first;
     let idle: ReturnType<typeof setTimeout> | undefined;
@@ -143,8 +147,8 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
         const r = await guard(Promise.race([rest.read(), silence]));
         clearTimeout(idle);
         if (r.done) {
-          const tail = answer?.tail();
-          if (tail) await send(frames.frame(tap ? await tap.pass(tail) : tail));
+          // What the redaction and the hooks still held (a stream that ended with no finishReason) goes out, checked.
+          for (const last of await ended(answer?.tail())) await send(frames.frame(last));
           // A client that left after the last write hears of the end as a failed close: the stream was cut short for it.
           await settled(writer.close());
           break;
@@ -160,10 +164,9 @@ export function respondStream(ctx: CallContext, s: Answered, idleMs: number, cli
         // left before it got the event (the write fails) ended the call first: its row says aborted.
         const ge = redactError(streamError(provider, e, s.secrets), ctx.config.redact);
         // The text a tail held began no secret: it goes out ahead of the error (past the hooks, or not at all when
-        // one of them fails on it).
-        let tail = answer?.tail();
-        if (tail && tap) tail = await tap.pass(tail).catch(() => undefined);
-        const delivered = await (tail ? send(frames.frame(tail)) : Promise.resolve())
+        // one of them fails on it), and so does what a hook held back (checked).
+        const tails = await ended(answer?.tail()).catch(() => []);
+        const delivered = await tails.reduce((p, t) => p.then(() => send(frames.frame(t))), Promise.resolve())
           .then(() => send(frames.frame(ge.toBody())))
           .then(() => true, () => false);
         if (delivered) {

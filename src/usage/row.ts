@@ -75,7 +75,7 @@ export interface GuardrailRecord {
   action: "block" | "redact" | "flag";
   /** By entity (`email`, `credit_card`, …; `pattern` for a regex policy; `unsafe` or `judge_error` for a judge). */
   entities: Record<string, number>;
-  /** What a judge model's calls for this policy cost (not part of the row's `cost_usd` or of a budget). */
+  /** What a judge model's calls for this policy cost (included in the row's `cost_usd`, and so in its budget). */
   cost_usd?: number;
 }
 

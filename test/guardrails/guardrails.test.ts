@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../src/config";
 import { hooksFor } from "../../src/hooks/registry";
 import worker from "../../src/index";
+import { counters, freezeClock } from "../helpers/governance";
 import { ADMIN, BASE, genaiCall, hang, mockUpstream, sseResponse, textRequest, usageRow, type UpstreamCall } from "../helpers/worker";
 
 const POLICIES = {
@@ -52,7 +53,7 @@ const frame = (v: unknown) => `data: ${JSON.stringify(v)}\r\n\r\n`;
 const USAGE = { promptTokenCount: 5, candidatesTokenCount: 7, totalTokenCount: 12 };
 
 function eventsOf(text: string): any[] {
-  return text.trim().split("\r\n\r\n").filter(Boolean).map((f) => JSON.parse(f.slice(6)));
+  return text.trim().split(/\r?\n\r?\n/).filter(Boolean).map((f) => JSON.parse(f.replace(/^data: ?/, "")));
 }
 const streamText = (events: any[]) => events.map((e) => (e.candidates?.[0]?.content?.parts ?? []).map((p: any) => p.text ?? "").join("")).join("");
 
@@ -222,7 +223,8 @@ describe("guardrails: a judge model", () => {
     const [entry] = JSON.parse(row.guardrails as string);
     expect(entry).toMatchObject({ policy: "judge", stage: "input", action: "block", entities: { unsafe: 1 } });
     expect(entry.cost_usd).toBeGreaterThan(0);
-    expect(row.cost_usd).toBe(0);
+    // The judge spent real money for this call: the row's cost is the judge's (the model was never called).
+    expect(row.cost_usd).toBeCloseTo(entry.cost_usd, 12);
   });
 
   it("safe: the call goes on; the judge's cost is on the row but counts as no action", async () => {
@@ -235,7 +237,35 @@ describe("guardrails: a judge model", () => {
     await settled();
     expect(modelCalls(calls)).toHaveLength(1);
     const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
-    expect(JSON.parse(row.guardrails as string)).toEqual([{ policy: "judge", stage: "input", action: "block", entities: {}, cost_usd: expect.any(Number) }]);
+    const entries = JSON.parse(row.guardrails as string);
+    expect(entries).toEqual([{ policy: "judge", stage: "input", action: "block", entities: {}, cost_usd: expect.any(Number) }]);
+    // The row's cost is the model's and the judge's.
+    expect(row.cost_usd as number).toBeGreaterThan(entries[0].cost_usd);
+  });
+
+  it("a judge's cost counts against the key's budget and in /admin/usage; a key that may not call the model gets no judge call", async () => {
+    freezeClock();
+    const { key, id } = await keyWith(["judge"], { budget: { max_usd: 1 } });
+    const calls = withJudge("unsafe");
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("bad"), key, { env: GUARDED });
+    expect(((await res.json()) as any).promptFeedback.blockReason).toBe("PROHIBITED_CONTENT");
+    await settled();
+    expect(judgeCalls(calls)).toHaveLength(1);
+    const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
+    const judgeUsd = JSON.parse(row.guardrails as string)[0].cost_usd as number;
+    expect(judgeUsd).toBeGreaterThan(0);
+    expect(row.cost_usd).toBeCloseTo(judgeUsd, 12);
+    expect((await counters("key", id)).spent_lifetime_usd).toBeCloseTo(judgeUsd, 12);
+    const usage = (await (await adminWith(GUARDED, `/usage?key_id=${id}`)).json()) as any;
+    expect(usage.totals.cost_usd).toBeCloseTo(judgeUsd, 12);
+    // A budget that cannot cover the call's worst case: refused (402) before the judge is asked.
+    const poor = await keyWith(["judge"], { budget: { max_usd: 1e-9 } });
+    const before = judgeCalls(calls).length;
+    const r = await genaiCall("gemini-2.0-flash", "generateContent", textRequest("bad"), poor.key, { env: GUARDED });
+    expect(r.res.status).toBe(402);
+    await r.res.text();
+    await r.settled();
+    expect(judgeCalls(calls)).toHaveLength(before);
   });
 
   it("a judge that answers garbage (or a prompt that talked it into prose): on_error decides", async () => {
@@ -417,6 +447,102 @@ describe("guardrails: output", () => {
     const events = eventsOf(await res.text());
     await settled();
     expect(streamText(events)).toBe("the code is [REDACTED], ok");
+  });
+
+  it("a stream whose last event has no finishReason: the held tail goes out at the end, checked (redacted)", async () => {
+    const { key } = await keyWith(["pii_redact"]);
+    mockUpstream(() => sseResponse([frame(candidate("Mail me at jane.d")), frame({ ...candidate("oe@corp.example please"), usageMetadata: USAGE })]));
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { env: GUARDED, query: "?alt=sse" });
+    const raw = await res.text();
+    await settled();
+    expect(streamText(eventsOf(raw))).toBe("Mail me at [EMAIL] please");
+    expect(raw).not.toContain("jane");
+    const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
+    expect(row.outcome).toBe("ok");
+    expect(JSON.parse(row.guardrails as string)).toEqual([{ policy: "pii_redact", stage: "output", action: "redact", entities: { email: 1 } }]);
+  });
+
+  it("a stream whose last event has no finishReason: a held tail a policy blocks ends the stream with SPII, none of it sent", async () => {
+    const { key } = await keyWith(["pii_out_block"]);
+    mockUpstream(() => sseResponse([frame(candidate("Number: 4111 1111")), frame(candidate(" 1111 1111"))]));
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { env: GUARDED, query: "?alt=sse" });
+    const raw = await res.text();
+    await settled();
+    const events = eventsOf(raw);
+    expect(raw).not.toContain("4111");
+    expect(streamText(events)).toBe("Number: ");
+    expect(events.at(-1).candidates[0].finishReason).toBe("SPII");
+  });
+
+  it("a stream that breaks upstream mid-way: the held text goes out checked, ahead of the error event", async () => {
+    const { key } = await keyWith(["pii_redact"]);
+    const enc = new TextEncoder();
+    mockUpstream(() => {
+      let k = 0;
+      return new Response(new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (k++ === 0) c.enqueue(enc.encode(frame(candidate("write to bob@corp.example"))));
+          else c.error(new Error("upstream connection reset"));
+        },
+      }, { highWaterMark: 0 }), { headers: { "content-type": "text/event-stream" } });
+    });
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { env: GUARDED, query: "?alt=sse" });
+    const raw = await res.text();
+    await settled();
+    const events = eventsOf(raw);
+    expect(raw).not.toContain("bob@");
+    expect(streamText(events)).toBe("write to [EMAIL]");
+    expect(events.at(-1).error).toBeDefined();
+  });
+
+  it("a flag-only policy on a stream sends the text once, as it came, whether the finish comes with text or without", async () => {
+    const { key } = await keyWith(["pii_flag"]);
+    for (const last of [candidate("", { finishReason: "STOP" }), { candidates: [{ index: 0, finishReason: "STOP" }] }, undefined]) {
+      vi.restoreAllMocks();
+      mockUpstream(() => sseResponse([frame(candidate("write to ann@corp.example ")), frame(candidate("today")), ...(last ? [frame({ ...last, usageMetadata: USAGE })] : [])]));
+      const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { env: GUARDED, query: "?alt=sse" });
+      expect(streamText(eventsOf(await res.text()))).toBe("write to ann@corp.example today");
+      await settled();
+      const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
+      expect(JSON.parse(row.guardrails as string)).toEqual([{ policy: "pii_flag", stage: "output", action: "flag", entities: { email: 1 } }]);
+    }
+  });
+
+  it("an output judge reads a stream that ends with no finishReason (it is not skipped)", async () => {
+    const { key } = await keyWith(["judge_out"]);
+    const calls = mockUpstream((call) => {
+      if (call.url.includes("flash-lite")) return Response.json(candidate("unsafe", { finishReason: "STOP" }));
+      return sseResponse([frame(candidate("step one, ")), frame(candidate("step two"))]);
+    });
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), key, { env: GUARDED, query: "?alt=sse" });
+    const events = eventsOf(await res.text());
+    await settled();
+    expect(judgeCalls(calls)).toHaveLength(1);
+    expect(JSON.parse(judgeCalls(calls)[0]!.body).contents[0].parts[0].text).toBe(JSON.stringify("step one, step two"));
+    expect(events.at(-1).candidates[0].finishReason).toBe("PROHIBITED_CONTENT");
+  });
+
+  it("a stream's header names what acted on the prompt only (sent before the answer); the output's actions are on the row", async () => {
+    const { key } = await keyWith(["pii_redact", "words_redact"]);
+    mockUpstream(() => sseResponse([frame(candidate("your code-1234 ")), frame({ ...candidate("for x@corp.example", { finishReason: "STOP" }), usageMetadata: USAGE })]));
+    const { res, settled } = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("I am ann@corp.example"), key, { env: GUARDED, query: "?alt=sse" });
+    expect(res.headers.get("x-edgeway-guardrails")).toBe("pii_redact=redact");
+    expect(streamText(eventsOf(await res.text()))).toBe("your [REDACTED] for [EMAIL]");
+    await settled();
+    const row = (await usageRow(res.headers.get("x-edgeway-request-id")))!;
+    expect(JSON.parse(row.guardrails as string)).toEqual(expect.arrayContaining([
+      { policy: "pii_redact", stage: "input", action: "redact", entities: { email: 1 } },
+      { policy: "pii_redact", stage: "output", action: "redact", entities: { email: 1 } },
+      { policy: "words_redact", stage: "output", action: "redact", entities: { pattern: 1 } },
+    ]));
+    // Only the output acted: no header at all, though the row lists it.
+    const quiet = await keyWith(["words_redact"]);
+    mockUpstream(() => sseResponse([frame({ ...candidate("code-9999", { finishReason: "STOP" }), usageMetadata: USAGE })]));
+    const q = await genaiCall("gemini-2.0-flash", "streamGenerateContent", textRequest("hi"), quiet.key, { env: GUARDED, query: "?alt=sse" });
+    expect(q.res.headers.get("x-edgeway-guardrails")).toBeNull();
+    expect(streamText(eventsOf(await q.res.text()))).toBe("[REDACTED]");
+    await q.settled();
+    expect(JSON.parse((await usageRow(q.res.headers.get("x-edgeway-request-id")))!.guardrails as string)).toHaveLength(1);
   });
 
   it("the real @google/genai SDK reads a blocked prompt as Google's own (promptFeedback, no text)", async () => {

@@ -2,7 +2,7 @@
 import { useState } from "preact/hooks";
 import { ApiError, type CallRecord, type Filters, type StoredBody } from "../api";
 import { useConsole } from "../context";
-import { fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput } from "../format";
+import { entityList, fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput } from "../format";
 import { useLoad } from "../load";
 import { href, type Route } from "../router";
 import { OutcomeBadge, teamName } from "../ui/bits";
@@ -286,6 +286,7 @@ export function CallFacts({ row: r, keyName, team }: { row: CallRecord; keyName:
           {r.cache ? ` · cache ${r.cache}${r.cache === "hit" ? `: saved ${fmtUsd(r.saved_usd ?? 0)}` : ""}` : ""}
         </dd>
       </dl>
+      {r.guardrails?.length ? <GuardrailFacts row={r} /> : null}
       <h3>Attempts</h3>
       {r.attempts.length === 0 ? (
         <p class="muted">
@@ -320,6 +321,41 @@ export function CallFacts({ row: r, keyName, team }: { row: CallRecord; keyName:
         </table>
       </div>
       )}
+    </>
+  );
+}
+
+/** What each guardrail policy did on the call: its stage, action and what it found (counts, never the text). */
+function GuardrailFacts({ row: r }: { row: CallRecord }) {
+  return (
+    <>
+      <h3>Guardrails</h3>
+      <div class="table-wrap">
+        <table aria-label="Guardrail actions">
+          <thead>
+            <tr>
+              <th scope="col">Policy</th>
+              <th scope="col">Stage</th>
+              <th scope="col">Action</th>
+              <th scope="col">Found</th>
+              <th scope="col" class="num">
+                Judge cost
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {r.guardrails!.map((g) => (
+              <tr>
+                <td class="mono">{g.policy}</td>
+                <td>{g.stage}</td>
+                <td>{Object.keys(g.entities).length ? g.action : "none (judged safe)"}</td>
+                <td>{entityList(g.entities)}</td>
+                <td class="num">{g.cost_usd ? fmtUsd(g.cost_usd) : "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </>
   );
 }

@@ -1,9 +1,9 @@
 /** Overview: requests, errors, tokens and cost over time; top keys, teams and models by spend; budget use. */
 import { useMemo } from "preact/hooks";
-import type { Filters, Latency, Quantiles, Usage, UsageGroup } from "../api";
+import type { Filters, GuardrailUse, Latency, Quantiles, Usage, UsageGroup } from "../api";
 import { budgetUse, periodLabel } from "../budget";
 import { useConsole } from "../context";
-import { fmtCompact, fmtInt, fmtMs, fmtTime, fmtUsd } from "../format";
+import { entityList, fmtCompact, fmtInt, fmtMs, fmtTime, fmtUsd } from "../format";
 import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
 import { BudgetMeter, Loading, TeamOptions, teamName } from "../ui/bits";
@@ -56,7 +56,7 @@ export function Overview({ route }: { route: Route }) {
     const now = Date.now();
     const times = bucketsFor(range, bucket, now);
     const f = { ...filters, from: times[0] };
-    const [series, byKey, byTeam, byModel, models, byProvider, latency] = await Promise.all([
+    const [series, byKey, byTeam, byModel, models, byProvider, latency, guardrails] = await Promise.all([
       admin.usage({ ...f, group_by: bucket }),
       admin.usage({ ...f, group_by: "key" }),
       admin.usage({ ...f, group_by: "team" }),
@@ -65,8 +65,9 @@ export function Overview({ route }: { route: Route }) {
       admin.usage({ from: times[0], group_by: "model" }),
       admin.usage({ ...f, group_by: "provider" }),
       admin.latency({ ...f, group_by: bucket }),
+      admin.guardrailsUsage(f),
     ]);
-    return { now, times, series, byKey, byTeam, byModel, models, byProvider, latency };
+    return { now, times, series, byKey, byTeam, byModel, models, byProvider, latency, guardrails: guardrails.policies };
   }, [key]);
 
   const budgets = useLoad(() => budgetUse(admin, dir.keys, dir.teams), [dir]);
@@ -180,7 +181,7 @@ export function Overview({ route }: { route: Route }) {
   );
 }
 
-type Loaded = { times: number[]; series: Usage; byKey: Usage; byTeam: Usage; byModel: Usage; byProvider: Usage; latency: Latency };
+type Loaded = { times: number[]; series: Usage; byKey: Usage; byTeam: Usage; byModel: Usage; byProvider: Usage; latency: Latency; guardrails: GuardrailUse[] };
 
 const quantiles = (q: Quantiles) => (q.count ? `p50 ${fmtMs(q.p50_ms)} · p95 ${fmtMs(q.p95_ms)}` : "no calls");
 
@@ -243,7 +244,13 @@ function OverviewData({ d, bucket, rangeLabel }: { d: Loaded; bucket: "hour" | "
           <span class="tile-value">{fmtInt(t.cache_hits ?? 0)}</span>
           <span class="muted">{fmtUsd(t.saved_usd ?? 0)} saved</span>
         </div>
+        <div class="tile">
+          <span class="tile-label">Guardrail actions</span>
+          <span class="tile-value">{fmtInt(t.guardrail_actions ?? 0)}</span>
+          <span class="muted">{guardrailSummary(d.guardrails)}</span>
+        </div>
       </section>
+      {d.guardrails.length ? <GuardrailTable rows={d.guardrails} /> : null}
       {d.series.refusals?.length ? (
         <p class="muted">
           Refused before reaching a provider:{" "}
@@ -371,6 +378,49 @@ function Top(props: { title: string; groups?: UsageGroup[]; name: (g: UsageGroup
           </tbody>
         </table>
       )}
+    </section>
+  );
+}
+
+/** The tile's line: blocks, redactions and flags in the range. */
+function guardrailSummary(rows: GuardrailUse[]): string {
+  if (!rows.length) return "no policy acted";
+  const by = { block: 0, redact: 0, flag: 0 } as Record<string, number>;
+  for (const r of rows) by[r.action] = (by[r.action] ?? 0) + r.actions;
+  return `${fmtInt(by.block!)} blocked · ${fmtInt(by.redact!)} redacted · ${fmtInt(by.flag!)} flagged`;
+}
+
+/** What each guardrail policy did in the range, by stage and action, with what it found (never the text). */
+function GuardrailTable({ rows }: { rows: GuardrailUse[] }) {
+  return (
+    <section aria-label="Guardrail actions by policy">
+      <h2>Guardrails</h2>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Policy</th>
+              <th scope="col">Stage</th>
+              <th scope="col">Action</th>
+              <th scope="col" class="num">
+                Calls
+              </th>
+              <th scope="col">Found</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr>
+                <td class="mono">{r.policy}</td>
+                <td>{r.stage}</td>
+                <td>{r.action}</td>
+                <td class="num">{fmtInt(r.actions)}</td>
+                <td>{entityList(r.entities)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }
