@@ -19,7 +19,7 @@ import { parseHeaders, traceSettings } from "../../src/observe/traces/settings";
 import { parseTraceparent } from "../../src/observe/traces/traceparent";
 import type { CallRecord } from "../../src/usage/row";
 import { createTeam } from "../helpers/governance";
-import { admin, createKey, genaiRequest, hang, sseResponse, textRequest, type UpstreamCall } from "../helpers/worker";
+import { admin, createKey, gatedStream, genaiRequest, hang, sseResponse, textRequest, type UpstreamCall } from "../helpers/worker";
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -256,6 +256,26 @@ describe("a call's span", () => {
       "edgeway.action": "streamGenerateContent",
     });
     expect(typeof s.attrs["edgeway.ttfb_ms"]).toBe("number");
+  });
+
+  it("a stream the client leaves: a span all the same, outcome aborted, not an error", async () => {
+    const k = await createKey({ name: "traces-aborted" });
+    const t = traced();
+    const up = gatedStream(`data: ${JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: "Once" }] }, index: 0 }], modelVersion: "gemini-2.5-flash-001" })}\r\n\r\n`);
+    const { exports } = outbound(() => up.response());
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(genaiRequest("gemini/gemini-2.5-flash", "streamGenerateContent", textRequest("a story"), k.key, { query: "?alt=sse" }), t.env, ctx);
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain("Once");
+    await reader.cancel();
+    // The upstream's connection drops once the gateway has let go (as a real one would when cancelled).
+    up.cut();
+    await waitOnExecutionContext(ctx);
+    await t.exporter.settled();
+    const s = exports.flatMap((e) => decode(e.body).spans)[0]!;
+    expect(s.attrs).toMatchObject({ "edgeway.outcome": "aborted", "edgeway.stream": true, "gen_ai.response.model": "gemini-2.5-flash-001" });
+    expect(s.attrs["error.type"]).toBeUndefined();
+    expect(s.status.code ?? 0).toBe(0);
   });
 
   it("an error: status ERROR, error.type, each failed attempt as an event; a secret in the upstream's error is not exported", async () => {
