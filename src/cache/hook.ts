@@ -12,7 +12,7 @@
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { Hook } from "../hooks/hook";
 import type { GeminiJson } from "../providers/types";
-import { heldTeam } from "../governance/team-store";
+import { keyOrTeamSets } from "../hooks/engages";
 import { jsonOf } from "../streaming/sse";
 import { entryKey } from "./entry-key";
 import { activePolicy } from "./policy";
@@ -50,13 +50,7 @@ export const responseCache: Hook = {
   name: "response-cache",
 
   // No policy on the key, and none on its team as this isolate holds it: nothing to do (most calls, most of the time).
-  engages(call) {
-    const key = call.gate.record;
-    if (key.cache) return true;
-    if (!key.team_id) return false;
-    const team = heldTeam(key.team_id);
-    return team === undefined || !!team?.cache?.ttl;
-  },
+  engages: (call) => keyOrTeamSets(call, (r) => !!r.cache),
 
   async beforeUpstream(call, request) {
     const policy = await activePolicy(call.env, call.gate.record, !!call.usesResources);

@@ -8,7 +8,7 @@ import type { Candidate, Content, GenerateContentResponse, Part } from "../gemin
 import type { BeforeUpstream, Hook, HookRequest, LastEvent } from "../hooks/hook";
 import type { CallContext } from "../pipeline/context";
 import type { GeminiJson } from "../providers/types";
-import { heldTeam } from "../governance/team-store";
+import { keyOrTeamSets } from "../hooks/engages";
 import type { CallRecord } from "../usage/row";
 import { checkText, mapStrings, Tally } from "./check";
 import { MAX_JUDGED_CHARS } from "./judge";
@@ -48,14 +48,7 @@ export function guardrailsHook(g: Guardrails): Hook {
     name: "guardrails",
 
     // No policy named by the key, and none by its team as this isolate holds it: nothing to check.
-    engages(call) {
-      if (!CHECKED.has(call.action)) return false;
-      const key = call.gate.record;
-      if (key.guardrails?.length) return true;
-      if (!key.team_id || call.direct) return false;
-      const team = heldTeam(key.team_id);
-      return team === undefined || !!team?.guardrails?.length;
-    },
+    engages: (call) => CHECKED.has(call.action) && keyOrTeamSets(call, (r) => !!r.guardrails?.length),
 
     async beforeUpstream(call, request) {
       if (!CHECKED.has(call.action)) return;

@@ -13,7 +13,8 @@
  * (`engages`: a look at the key's record and the isolate's copy of its team): it pays nothing per answer or event.
  */
 import type { Candidate, Part } from "../gemini/schema";
-import { heldTeam, TeamStore } from "../governance/team-store";
+import { TeamStore } from "../governance/team-store";
+import { keyOrTeamSets } from "../hooks/engages";
 import type { Hook } from "../hooks/hook";
 import type { CallContext, CallScope } from "../pipeline/context";
 import type { GeminiJson } from "../providers/types";
@@ -35,13 +36,7 @@ export const bodiesAnswer: Hook = {
   name: "log-bodies",
 
   // Neither the key nor its team (as this isolate holds it) sets log_bodies: the call is none of this hook's business.
-  engages(call) {
-    const key = call.gate.record;
-    if (key.log_bodies) return true;
-    if (!key.team_id || call.direct) return false;
-    const team = heldTeam(key.team_id);
-    return team === undefined || !!team?.log_bodies;
-  },
+  engages: (call) => keyOrTeamSets(call, (r) => !!r.log_bodies),
 
   // Something returned (an empty decision) keeps the hook engaged, so that it sees the answer.
   async beforeUpstream(call) {

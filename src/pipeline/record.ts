@@ -56,7 +56,9 @@ export function recordCall(ctx: CallScope, end: CallEnd): void {
   // The hooks first: what one spent for the call (a guardrail's judge model) is in the cost the call settles.
   const hooks = hooksFor(ctx.config);
   if (hooks.length) afterCall(hooks, ctx, record);
-  const settle = ctx.gate.finish({ tokens: record.tokens.input + record.tokens.output, usd: record.cost_usd });
+  // A hook's answer (a cache hit) used no tokens, whatever its row shows (a hit's are the original's): none for tpm.
+  const tokens = end.answeredBy === undefined ? record.tokens.input + record.tokens.output : 0;
+  const settle = ctx.gate.finish({ tokens, usd: record.cost_usd });
   if (isRefusal(end)) {
     // Nothing was used: there is nothing to settle.
     countRefusal(ctx.env, ctx.waitUntil, {

@@ -282,6 +282,20 @@ describe("response cache: accounting", () => {
     expect((await call(key, body)).status).toBe(429); // the fourth request of the minute
     expect(calls).toHaveLength(1);
   });
+
+  it("hits leave the isolate's tpm count alone: a new prompt after them is admitted", async () => {
+    // The miss used 15 tokens; a new prompt reserves about as much. Were each hit's 15 counted, 15 × 3 + that > 50.
+    const { key } = await createKey({ ...cached(), rate_limit: { rpm: 100, tpm: 50 } });
+    const calls = upstream();
+    const body = textRequest("hi", { generationConfig: { maxOutputTokens: 10 } });
+    expect((await call(key, body)).status).toBe(200);
+    expect((await call(key, body)).cache).toBe("hit");
+    expect((await call(key, body)).cache).toBe("hit");
+    const fresh = await call(key, textRequest("ho", { generationConfig: { maxOutputTokens: 10 } }));
+    expect(fresh.status).toBe(200);
+    expect(fresh.cache).toBe("miss");
+    expect(calls).toHaveLength(2);
+  });
 });
 
 describe("response cache: budget", () => {
