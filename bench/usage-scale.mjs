@@ -113,6 +113,7 @@ const get = async (p) => {
 };
 const from30 = T_END - 30 * DAY + 12_345; // not on a minute: the edges come from the rows
 const to30 = T_END - 54_321;
+const fromYear = T_END - Math.min(365, DAYS) * DAY + 12_345;
 const endpointCases = [
   ["usage: totals, 30 days", `/usage?from=${from30}&to=${to30}`, usageSql({ from: from30, to: to30 })],
   ["usage: group_by=day, 30 days", `/usage?from=${from30}&to=${to30}&group_by=day`, usageSql({ from: from30, to: to30, group_by: "day" })],
@@ -120,12 +121,16 @@ const endpointCases = [
   ["usage: group_by=key, 30 days", `/usage?from=${from30}&to=${to30}&group_by=key`, usageSql({ from: from30, to: to30, group_by: "key" })],
   ["usage: key_id, group_by=day, all time", `/usage?key_id=key_7&group_by=day`, usageSql({ key_id: "key_7", group_by: "day" })],
   ["usage: totals, all time", `/usage`, usageSql({})],
+  // A year (or all of DAYS when shorter), not on a minute: after compaction mostly span rollups (usage_span).
+  ["usage: group_by=key, a year", `/usage?from=${fromYear}&to=${to30}&group_by=key`],
+  ["usage: group_by=model, a year", `/usage?from=${fromYear}&to=${to30}&group_by=model`],
+  ["usage: group_by=key, all time", `/usage?group_by=key`],
 ];
 async function measure(label) {
   const out = [];
   for (const [name, p, raw] of endpointCases) {
     const ms = await time(() => get(p));
-    const rawMs = label === "before" ? await time(() => db.prepare(raw.sql).bind(...raw.args).all()) : undefined;
+    const rawMs = label === "before" && raw ? await time(() => db.prepare(raw.sql).bind(...raw.args).all()) : undefined;
     out.push({ name, ms, rawMs });
   }
   const first = await get("/logs?limit=100");
@@ -194,6 +199,8 @@ const rows1 = await count("usage");
 const bytes1 = dbBytes();
 const archive = await db.prepare("SELECT count(*) AS objects, sum(rows) AS rows, sum(bytes) AS bytes FROM usage_archive").first();
 console.log(`compaction: ${moved} rows to ${archive.objects} R2 objects (${(archive.bytes / 1e6).toFixed(0)} MB gzip, ${(archive.bytes / archive.rows).toFixed(0)} bytes a row) in ${runs} runs, ${compactS.toFixed(0)} s`);
+const spans = await db.prepare("SELECT level, count(*) AS n FROM usage_span GROUP BY level").all().then((r) => r.results.map((x) => `${x.n} at level ${x.level}`).join(", "), () => "none");
+console.log(`rollups after: ${await count("usage_hour")} hour rows, ${await count("usage_day")} day rows, span rows: ${spans || "none"}`);
 console.log(`D1 after: ${rows1} rows, ${(bytes1 / 1e6).toFixed(0)} MB (VACUUMed; D1 reuses freed pages without it)\n`);
 const after = await measure("after");
 

@@ -11,14 +11,15 @@
  *    position (the last row moved) advanced. A crash in between moves the same chunk again to the same object.
  * 3. Minute rollups before the compaction point are dropped (the hourly ones hold the same sums), and refusal
  *    counters there are folded into one row per key, hour, status and reason.
- * 4. Hourly rollups of whole days already in usage_day, below the compaction point and older than the hourly window
+ * 4. Whole blocks of 4, 16, 64 and 256 days whose days are in usage_day are summed into usage_span (`foldSpans`).
+ * 5. Hourly rollups of whole days already in usage_day, below the compaction point and older than the hourly window
  *    (USAGE_RETENTION_DAYS, at least HOURLY_MIN_DAYS), are dropped a day at a time (`pruneHours`).
  */
 import type { Env } from "../env";
 import { archiveKey, putVerified } from "./archive";
 import { USAGE_SHARDS, usageShard } from "./buffer";
 import { rowToRecord, type UsageRow } from "./queries";
-import { DAY_MS, FOLD_DAY, HOUR_MS } from "./rollups";
+import { DAY_MS, FOLD_DAY, HOUR_MS, SPAN_LEVELS, spanMs, spanStatements } from "./rollups";
 
 /** Rows per archive object (one D1 read and one D1 batch deleting them; ~80 KB gzip at 2,000 rows). */
 const CHUNK_ROWS = 2_000;
@@ -28,6 +29,8 @@ const MAX_CHUNKS = 60;
 const MAX_HOURS = 48;
 /** Days of hourly rollups folded into daily ones per run. */
 const MAX_DAYS = 60;
+/** Blocks folded per span level per run (each one D1 batch; a year is ~91 blocks of level 1). */
+const MAX_BLOCKS = 60;
 export const DEFAULT_RETENTION_DAYS = 7;
 /**
  * Days of hourly rollups kept at least, whatever USAGE_RETENTION_DAYS says: a Governor starting a budget reads spend
@@ -82,6 +85,8 @@ export interface CompactResult {
   refusal_rows_folded: number;
   /** Whole days of hourly rollups summed into usage_day this run. */
   days_folded: number;
+  /** Whole blocks of days (4, 16, 64, 256) summed into usage_span this run. */
+  spans_folded: number;
   /** Hourly rollup rows dropped this run (their days are in usage_day). */
   hour_rollups_dropped: number;
   /** Whether everything due was done (false: the next run continues). */
@@ -104,10 +109,11 @@ export async function compactUsage(
   const db = env.DB;
   const result: CompactResult = {
     compacted_before: null, archived_rows: 0, archive_objects: 0, archive_bytes: 0, minute_rollups_dropped: 0, refusal_rows_folded: 0, days_folded: 0,
-    hour_rollups_dropped: 0, done: false,
+    spans_folded: 0, hour_rollups_dropped: 0, done: false,
   };
   const now = opts.now ?? Date.now();
-  const daysDone = await foldDays(db, now, result);
+  const daysFolded = await foldDays(db, now, result);
+  const daysDone = (await foldSpans(db, result)) && daysFolded;
   const bucket = env.USAGE_ARCHIVE;
   if (!bucket) return { ...result, done: daysDone, skipped: "no USAGE_ARCHIVE binding: rows stay in D1" };
   const cutoff = Math.floor((now - retentionDays(env) * DAY_MS) / HOUR_MS) * HOUR_MS;
@@ -249,6 +255,36 @@ export async function foldDays(db: D1Database, now: number, result: Pick<Compact
     if (!moved!.meta.changes) return false; // another run folded it
     result.days_folded++;
     through += DAY_MS;
+  }
+  return true;
+}
+
+/**
+ * Whole epoch-aligned blocks of each span level (4^k days), oldest first, summed into usage_span from the level below
+ * once it holds all of the block (level 1: once usage_day holds its four days), each with its level's
+ * `spans_through_<k>` mark in one transaction and only if the mark is where it was read (so two runs never add a block
+ * twice). Blocks the level below has no row in are stepped over. A row of a folded block arriving later is added to
+ * every folded level by its own batch (src/usage/rollups.ts). Returns whether every due block is folded.
+ */
+export async function foldSpans(db: D1Database, result: Pick<CompactResult, "spans_folded"> = { spans_folded: 0 }): Promise<boolean> {
+  for (const k of SPAN_LEVELS) {
+    const st = spanStatements(k);
+    const fold = db.prepare(st.fold);
+    const mark = db.prepare(st.mark);
+    for (let n = 0; ; n++) {
+      const [, marks] = await db.batch<{ at: number; below: number }>([
+        db.prepare(st.skip),
+        db.prepare(
+          `SELECT (SELECT num FROM usage_state WHERE name = ?1) AS at, (SELECT num FROM usage_state WHERE name = ?2) AS below`,
+        ).bind(`spans_through_${k}`, k === 1 ? "days_through" : `spans_through_${k - 1}`),
+      ]);
+      const { at, below } = marks!.results[0]!;
+      if (at + spanMs(k) > below) break;
+      if (n === MAX_BLOCKS) return false;
+      const [, moved] = await db.batch([fold.bind(at), mark.bind(at)]);
+      if (!moved!.meta.changes) return false; // another run folded it
+      result.spans_folded++;
+    }
   }
   return true;
 }

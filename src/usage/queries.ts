@@ -6,7 +6,7 @@
 import * as z from "zod/mini";
 import { roundUsd } from "./prices";
 import type { CallRecord, ClosedBy, Outcome } from "./row";
-import { DAY_MS, HOUR_MS, LATENCY_BOUNDS, LATENCY_COLUMNS, MINUTE_MS, TTFB_BOUNDS, TTFB_COLUMNS } from "./rollups";
+import { DAY_MS, HOUR_MS, LATENCY_BOUNDS, LATENCY_COLUMNS, MINUTE_MS, SPAN_LEVELS, spanMs, TTFB_BOUNDS, TTFB_COLUMNS } from "./rollups";
 
 const GROUPS = ["key", "team", "model", "provider", "hour", "day"] as const;
 export type Group = (typeof GROUPS)[number];
@@ -139,14 +139,21 @@ export function usageSql(q: UsageQuery, ordered = true): { sql: string; args: (s
   return { sql: `SELECT ${g.expr} AS grp, ${SUMS} FROM usage ${whereSql(cond)} GROUP BY grp${order}`, args };
 }
 
-/** The same aggregate over a rollup table (`usage_minute` or `usage_hour`), by whole buckets in [from, to). */
-function rollupSql(table: "usage_minute" | "usage_hour" | "usage_day", q: UsageQuery): { sql: string; args: (string | number)[] } {
-  const { cond, args } = filters(q, "bucket");
-  const grp = q.group_by ? `${ROLLUP_GROUP_SQL[q.group_by]} AS grp, ` : "";
-  return { sql: `SELECT ${grp}${ROLLUP_SUMS} FROM ${table} ${whereSql(cond)}${q.group_by ? " GROUP BY grp" : ""}`, args };
+/** A segment's filters over its rollup table, by whole buckets in [from, to) (and its level, for usage_span). */
+function rollupFilters(p: Segment, q: UsageQuery) {
+  const { cond, args } = filters({ ...q, from: p.from, to: p.to }, "bucket");
+  if (p.level !== undefined) cond.unshift("level = ?"), args.unshift(p.level);
+  return { cond, args };
 }
 
-export type Segment = { source: "usage" | "usage_minute" | "usage_hour" | "usage_day"; from?: number; to?: number };
+/** The same aggregate over a rollup segment (`usage_minute`, `usage_hour`, `usage_day` or a level of `usage_span`). */
+function rollupSql(p: Segment, q: UsageQuery): { sql: string; args: (string | number)[] } {
+  const { cond, args } = rollupFilters(p, q);
+  const grp = q.group_by ? `${ROLLUP_GROUP_SQL[q.group_by]} AS grp, ` : "";
+  return { sql: `SELECT ${grp}${ROLLUP_SUMS} FROM ${p.source} ${whereSql(cond)}${q.group_by ? " GROUP BY grp" : ""}`, args };
+}
+
+export type Segment = { source: "usage" | "usage_minute" | "usage_hour" | "usage_day" | "usage_span"; level?: number; from?: number; to?: number };
 
 const floorTo = (t: number, unit: number) => (Number.isFinite(t) ? t - (((t % unit) + unit) % unit) : t);
 const ceilTo = (t: number, unit: number) => (Number.isFinite(t) ? floorTo(t + unit - 1, unit) : t);
@@ -156,9 +163,12 @@ const ceilTo = (t: number, unit: number) => (Number.isFinite(t) ? floorTo(t + un
  * the whole minutes around them from the minute rollups, and the edges shorter than a minute from the rows
  * themselves. Before `compactedBefore` (a whole hour: the rows and minute rollups there are gone) the range is
  * widened to whole hours, and before `hoursBefore` (a whole day: the hourly rollups there are pruned) to whole days.
+ * Within the whole days, the biggest whole span blocks that fit (`spansThrough[k - 1]`: span level k holds every
+ * whole block before it; empty when grouping by day or hour, which need day buckets) replace their days.
  */
 export function segments(
   from: number | undefined, to: number | undefined, compactedBefore: number, daysThrough = 0, byHour = false, hoursBefore = 0,
+  spansThrough: readonly number[] = [],
 ): Segment[] {
   let a = from ?? -Infinity;
   let b = to ?? Infinity;
@@ -188,7 +198,17 @@ export function segments(
     const d2 = Math.min(floorTo(h2, DAY_MS), daysThrough, byHour ? hoursBefore : Infinity);
     if (daysThrough > 0 && (!byHour || hoursBefore > 0) && d1 < d2) {
       if (h1 < d1) out.push(seg("usage_hour", h1, d1));
-      out.push(seg("usage_day", d1, d2));
+      // Level k's whole blocks below its mark, then the ends around them from the levels below, down to days.
+      const cover = (f: number, t: number, k: number): void => {
+        if (f >= t) return;
+        const through = spansThrough[k - 1] ?? 0;
+        const [c1, c2] = k > 0 && through > 0 ? [ceilTo(f, spanMs(k)), floorTo(Math.min(t, through), spanMs(k))] : [0, 0];
+        if (c1 >= c2) return k > 0 ? cover(f, t, k - 1) : void out.push(seg("usage_day", f, t));
+        cover(f, c1, k - 1);
+        out.push({ ...seg("usage_span", c1, c2), level: k });
+        cover(c2, t, k - 1);
+      };
+      cover(d1, d2, SPAN_LEVELS.length);
       if (d2 < h2) out.push(seg("usage_hour", d2, h2));
     } else out.push(seg("usage_hour", h1, h2));
     if (h2 < m2) out.push(seg("usage_minute", h2, m2));
@@ -209,12 +229,22 @@ function totalsOf(r: Totals): Totals {
  * Where compaction stands (migrations/0008_usage_scale.sql): rows before `compactedBefore` are no longer in D1, and
  * usage_day holds every whole day before `daysThrough`.
  */
-async function rollupState(db: D1Database): Promise<{ compactedBefore: number; daysThrough: number; hoursBefore: number }> {
+async function rollupState(db: D1Database) {
   const { results } = await db
-    .prepare("SELECT name, num FROM usage_state WHERE name IN ('compacted_before', 'days_through', 'hours_before')")
+    .prepare("SELECT name, num FROM usage_state WHERE name IN ('compacted_before', 'days_through', 'hours_before') OR name LIKE 'spans_through_%'")
     .all<{ name: string; num: number }>();
   const get = (n: string) => results.find((r) => r.name === n)?.num ?? 0;
-  return { compactedBefore: get("compacted_before"), daysThrough: get("days_through"), hoursBefore: get("hours_before") };
+  return {
+    compactedBefore: get("compacted_before"), daysThrough: get("days_through"), hoursBefore: get("hours_before"),
+    spansThrough: SPAN_LEVELS.map((k) => get(`spans_through_${k}`)),
+  };
+}
+
+/** The segments of a query: span blocks unless grouped by day or hour (which need day buckets). */
+async function querySegments(db: D1Database, q: UsageQuery): Promise<Segment[]> {
+  const s = await rollupState(db);
+  const spans = q.group_by === "day" || q.group_by === "hour" ? [] : s.spansThrough;
+  return segments(q.from, q.to, s.compactedBefore, s.daysThrough, q.group_by === "hour", s.hoursBefore, spans);
 }
 
 /**
@@ -222,14 +252,12 @@ async function rollupState(db: D1Database): Promise<{ compactedBefore: number; d
  * so a year costs about what an hour does; the usage rows are read only for edges shorter than a minute.
  */
 export async function queryUsage(db: D1Database, q: UsageQuery) {
-  const state = await rollupState(db);
-  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour", state.hoursBefore);
+  const parts = await querySegments(db, q);
   // One statement summing every segment's groups: one answer of a row per group, not one per group and segment.
   const grp = q.group_by ? "grp, " : "";
   const args: (string | number)[] = [];
   const sqls = parts.map((p) => {
-    const sq = { ...q, from: p.from, to: p.to };
-    const part = p.source === "usage" ? usageSql(sq, false) : rollupSql(p.source, sq);
+    const part = p.source === "usage" ? usageSql({ ...q, from: p.from, to: p.to }, false) : rollupSql(p, q);
     args.push(...part.args);
     return part.sql;
   });
@@ -274,14 +302,12 @@ const rowBuckets = (v: string, bounds: readonly number[]) =>
  * /admin/usage reads: the rollups' histogram columns, and the rows themselves for edges shorter than a minute.
  */
 export async function queryLatency(db: D1Database, q: UsageQuery): Promise<{ all: Histograms; groups: { grp: string | number | null; h: Histograms }[] }> {
-  const state = await rollupState(db);
-  const parts = segments(q.from, q.to, state.compactedBefore, state.daysThrough, q.group_by === "hour", state.hoursBefore);
+  const parts = await querySegments(db, q);
   const cols = [...LATENCY_COLUMNS, ...TTFB_COLUMNS];
   const rowExprs = [...rowBuckets("latency_ms", LATENCY_BOUNDS), ...rowBuckets("ttfb_ms", TTFB_BOUNDS)];
   const statements = parts.map((p) => {
-    const sq = { ...q, from: p.from, to: p.to };
     const rows = p.source === "usage";
-    const { cond, args } = filters(sq, rows ? "ts" : "bucket");
+    const { cond, args } = rows ? filters({ ...q, from: p.from, to: p.to }) : rollupFilters(p, q);
     const grp = q.group_by ? `${rows ? GROUP_SQL[q.group_by].expr : ROLLUP_GROUP_SQL[q.group_by]} AS grp, ` : "";
     const sums = cols.map((c, i) => `${rows ? rowExprs[i] : `total(${c})`} AS ${c}`).join(", ");
     return db.prepare(`SELECT ${grp}${sums} FROM ${p.source} ${whereSql(cond)}${q.group_by ? " GROUP BY grp" : ""}`).bind(...args);

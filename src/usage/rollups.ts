@@ -25,6 +25,13 @@ export const TTFB_COLUMNS = histColumns("ttfb", TTFB_BOUNDS);
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
+/**
+ * Span rollups (migrations/0019_usage_spans.sql): level k holds epoch-aligned blocks of 4^k days. Base 4 keeps a
+ * range's cover small (at most 3 blocks of a level at each end) with few levels; four levels reach 256 days, so a
+ * year is one 256-day block and a handful of smaller ones, and a fifth (1,024 days) would pay off only past 3 years.
+ */
+export const SPAN_LEVELS = [1, 2, 3, 4] as const;
+export const spanMs = (level: number) => 4 ** level * DAY_MS;
 
 /** The additive columns of a rollup row (everything but the group). */
 const FIGURE_COLUMNS = [
@@ -79,14 +86,23 @@ const MINUTE_UPSERT = upsert("usage_minute", MINUTE_MS);
 const HOUR_UPSERT = upsert("usage_hour", HOUR_MS);
 // Days already folded into usage_day (src/usage/compact.ts) take a late row directly; otherwise this writes nothing.
 const DAY_UPSERT = upsert("usage_day", DAY_MS, "ts < (SELECT num FROM usage_state WHERE name = 'days_through')");
+// The same for the span rollups: a late row is added to its block at every level already folded past it (one row per
+// group and level); a row of a block not yet folded reaches it through the fold. Normally writes nothing.
+const SPAN_UPSERT = `INSERT INTO usage_span (level, bucket, ${GROUP.join(", ")}, ${FIGURE_COLUMNS.join(", ")})
+  SELECT l.level, ts - ts % l.width, ${GROUP.join(", ")}, ${SUMS.join(", ")}
+  FROM (${NEW_ROWS}) AS n, (${SPAN_LEVELS.map((k) => `SELECT ${k} AS level, ${spanMs(k)} AS width, (SELECT num FROM usage_state WHERE name = 'spans_through_${k}') AS through`).join(" UNION ALL ")}) AS l
+  WHERE n.ts < l.through
+  GROUP BY 1, 2, ${GROUP.map((_, i) => i + 3).join(", ")}
+  ON CONFLICT (level, bucket, ${GROUP.join(", ")}) DO UPDATE SET ${FIGURE_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}`;
 
 /**
  * The statements that store a batch's rows (`json`, a CallRecord[] as JSON) under `batchId`: the rollups (minute,
- * hour, and day for a day already folded), then the INSERT. Run them in one `db.batch()`; the last result names this batch's rows (`storedIds`).
+ * hour, and day and span blocks already folded), then the INSERT. Run them in one `db.batch()`; the last result names this batch's rows (`storedIds`).
  */
 export function rowsStatements(db: D1Database, json: string, batchId: string): D1PreparedStatement[] {
   return [
-    db.prepare(MINUTE_UPSERT).bind(json), db.prepare(HOUR_UPSERT).bind(json), db.prepare(DAY_UPSERT).bind(json), insertRowsStatement(db, json, batchId),
+    db.prepare(MINUTE_UPSERT).bind(json), db.prepare(HOUR_UPSERT).bind(json), db.prepare(DAY_UPSERT).bind(json), db.prepare(SPAN_UPSERT).bind(json),
+    insertRowsStatement(db, json, batchId),
   ];
 }
 
@@ -108,3 +124,37 @@ export const FOLD_DAY = `INSERT INTO usage_day (bucket, ${GROUP.join(", ")}, ${F
   FROM usage_hour WHERE bucket >= ?1 AND bucket < ?1 + ${DAY_MS} AND (SELECT num FROM usage_state WHERE name = 'days_through') = ?1
   GROUP BY ${GROUP.join(", ")}
   ON CONFLICT (bucket, ${GROUP.join(", ")}) DO UPDATE SET ${FIGURE_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}`;
+
+/** The mark of span level k (a block start; the level holds every whole block before it) and of the level below. */
+const spanMark = (k: number) => `(SELECT num FROM usage_state WHERE name = 'spans_through_${k}')`;
+const belowMark = (k: number) => (k === 1 ? "(SELECT num FROM usage_state WHERE name = 'days_through')" : spanMark(k - 1));
+// Block ?1 of level k is due when the mark is at it and the level below holds all of it.
+const spanDue = (k: number) => `${spanMark(k)} = ?1 AND ?1 + ${spanMs(k)} <= ${belowMark(k)}`;
+const belowRows = (k: number, cols: string) =>
+  k === 1 ? `SELECT ${cols} FROM usage_day WHERE` : `SELECT ${cols} FROM usage_span WHERE level = ${k - 1} AND`;
+
+/**
+ * The statements of span level k's compaction (src/usage/compact.ts), each bound to a block start ?1 but `skip`:
+ * - `fold`: the block summed into usage_span from its four blocks of the level below (level 1: its four days),
+ *   only if it is due; run with `mark`, which moves the mark past it under the same test, in one transaction, so a
+ *   block is added once however many compactions run;
+ * - `skip`: moves the mark over blocks the level below has no row in, up to the first that has one (or to what the
+ *   level below holds), so a level starts at the first data rather than at the epoch and idle months cost nothing.
+ *   Those blocks are empty and whole (below the level below's mark): a row later in one is a late row, added to
+ *   this level by its batch (SPAN_UPSERT), as it would be had they been folded.
+ */
+export function spanStatements(k: number): { fold: string; mark: string; skip: string } {
+  const w = spanMs(k);
+  const next = `coalesce((${belowRows(k, "min(bucket)")} bucket >= usage_state.num), ${belowMark(k)})`;
+  return {
+    fold: `INSERT INTO usage_span (level, bucket, ${GROUP.join(", ")}, ${FIGURE_COLUMNS.join(", ")})
+  SELECT ${k}, ?1, ${GROUP.join(", ")}, ${FIGURE_COLUMNS.map((c) => `sum(${c})`).join(", ")}
+  FROM (${belowRows(k, `${GROUP.join(", ")}, ${FIGURE_COLUMNS.join(", ")}`)} bucket >= ?1 AND bucket < ?1 + ${w})
+  WHERE ${spanDue(k)}
+  GROUP BY ${GROUP.join(", ")}
+  ON CONFLICT (level, bucket, ${GROUP.join(", ")}) DO UPDATE SET ${FIGURE_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}`,
+    mark: `UPDATE usage_state SET num = ?1 + ${w} WHERE name = 'spans_through_${k}' AND ${spanDue(k)}`,
+    skip: `UPDATE usage_state SET num = max(num, min(${next}, ${belowMark(k)}) - min(${next}, ${belowMark(k)}) % ${w})
+  WHERE name = 'spans_through_${k}'`,
+  };
+}
