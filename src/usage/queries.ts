@@ -255,11 +255,17 @@ export async function queryUsage(db: D1Database, q: UsageQuery) {
   const parts = await querySegments(db, q);
   // One statement summing every segment's groups: one answer of a row per group, not one per group and segment.
   const grp = q.group_by ? "grp, " : "";
+  // D1 binds at most 100 parameters a statement: each distinct value is bound once (?N), so the filters, shared by
+  // every segment, and the segments' edges, shared by neighbours, stay ~30 however many segments a range has.
   const args: (string | number)[] = [];
   const sqls = parts.map((p) => {
     const part = p.source === "usage" ? usageSql({ ...q, from: p.from, to: p.to }, false) : rollupSql(p, q);
-    args.push(...part.args);
-    return part.sql;
+    let i = 0;
+    return part.sql.replace(/\?/g, () => {
+      const v = part.args[i++]!;
+      const at = args.findIndex((a) => a === v);
+      return `?${at < 0 ? args.push(v) : at + 1}`;
+    });
   });
   // D1 limits the terms of one compound SELECT: the segments are joined two by two.
   let from = sqls;

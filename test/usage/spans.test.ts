@@ -6,9 +6,9 @@
  * compactions at once add no block twice; the latency histograms over a year equal their answer from days.
  */
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { compactUsage, foldDays, foldSpans } from "../../src/usage/compact";
-import { queryLatency, segments } from "../../src/usage/queries";
+import { queryLatency, queryUsage, segments } from "../../src/usage/queries";
 import type { CallRecord } from "../../src/usage/row";
 import { DAY_MS, HOUR_MS, LATENCY_BOUNDS, SPAN_LEVELS, spanMs, TTFB_BOUNDS, writeRows } from "../../src/usage/rollups";
 import { admin } from "../helpers/worker";
@@ -181,6 +181,22 @@ describe("span rollups", () => {
       expect(spans.all).toEqual(want);
     };
     await check(rows, "compacted");
+
+    // Nearly a year with every filter, ending inside a block of three levels and off the minute: 10 segments (blocks of
+    // 64 days, of 16 and 4 days and days at each end, hours, minutes, rows), each with 7 filter values, 2 edges (and a
+    // level): 95 parameters bound one per use, near D1's limit of 100 (over it with a longer window, both ends in kept
+    // rows). Each distinct value is bound once: the filters once, the edges once each.
+    const prepare = vi.spyOn(env.DB, "prepare");
+    const q = { from: END - 365 * DAY_MS + 1_234, to: END - 5 * DAY_MS + 7 * HOUR_MS + 2 * 60_000 + 4_321, key_id: `${tag}-k2`, team_id: `${tag}-t1`, model: "openai/gpt-4o-mini", provider: "openai", outcome: "error" as const, status: 429, group_by: "key" as const };
+    const got = await queryUsage(env.DB, q);
+    const sql = prepare.mock.calls.map((c) => c[0]).find((x) => x.includes("UNION ALL"))!;
+    prepare.mockRestore();
+    expect(sql.match(/ FROM usage_span /g)!.length).toBe(5);
+    expect(sql.match(/ FROM usage(_minute|_hour|_day|_span)? /g)!.length).toBe(10);
+    expect(Math.max(...sql.match(/\?\d+/g)!.map((x) => Number(x.slice(1))))).toBeLessThanOrEqual(7 + 11 + 3);
+    const want = rows.filter((x) => x.ts >= q.from && x.ts < q.to && x.key_id === q.key_id && x.team_id === q.team_id && x.model === "gpt-4o-mini" && x.status === 429);
+    expect(want.length).toBeGreaterThan(0);
+    expectSame(got.totals as unknown as Record<string, number>, recount(want), "every filter");
 
     // Compaction again: nothing to fold, the blocks as they were, the same answers.
     const again = await compactUsage(env, { now: NOW });
