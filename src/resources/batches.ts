@@ -14,6 +14,7 @@ import { NO_TOKENS, tokensOf, type CallRecord, type SettleRefs, type Tokens } fr
 import { describeError } from "../lib/describe-error";
 import { handOffRow } from "../usage/sink";
 import { parseTarget } from "../lib/target";
+import { finishedRow } from "./finished-row";
 import { resourceSettings } from "./settings";
 import { ResourceStore, type ResourceRow } from "./store";
 import type { Upstream } from "./upstream";
@@ -102,33 +103,20 @@ export async function abandonBatch(env: Env, row: ResourceRow): Promise<void> {
 }
 
 function batchRecord(env: Env, row: ResourceRow, meta: BatchMeta, op: BatchOperation, state: string, { tokens, cost }: BatchUsage): CallRecord {
-  const target = parseTarget(row.model ?? "gemini/unknown");
   const factor = resourceSettings(env).batchPriceFactor;
   const final = FINAL[state] ?? { status: 500, outcome: "error" as const };
   const count = Number(op.metadata?.batchStats?.requestCount);
   const now = Date.now();
-  const record: CallRecord = {
-    request_id: `batch:${row.name}`,
-    ts: now,
-    key_id: row.key_id,
-    team_id: row.team_id,
-    requested_model: row.model ?? "",
-    provider: target.provider,
-    model: target.model,
+  const record = finishedRow("batch", row, now, {
     action: meta.action ?? "batchGenerateContent",
-    stream: false,
     status: final.status,
     outcome: final.outcome,
     error: final.outcome === "ok" ? null : (op.error?.message ?? state).slice(0, 1000),
-    attempts: [],
-    fallback_index: 0,
     tokens,
     // Gemini's batch price: every line of the interactive price times the factor (storage has no batch price).
     cost_usd: scaled(cost, factor).usd,
-    latency_ms: now - row.created_at,
-    ttfb_ms: null,
     requests: Number.isSafeInteger(count) && count > 0 ? count : meta.requests || 1,
-  };
+  });
   if (cost.unpriced.length) record.unpriced = cost.unpriced.join(",");
   if (meta.settle && Object.keys(meta.settle).length) record.settle = meta.settle;
   return record;

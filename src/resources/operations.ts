@@ -17,6 +17,7 @@ import { parseTarget } from "../lib/target";
 import { costOf, EMPTY_BILLABLE } from "../usage/cost";
 import { NO_TOKENS, type CallRecord, type SettleRefs } from "../usage/row";
 import { handOffRow } from "../usage/sink";
+import { finishedRow } from "./finished-row";
 import { GEMINI_PUBLIC_HOST } from "./settings";
 import { ResourceStore, type ResourceRow } from "./store";
 
@@ -131,29 +132,17 @@ function charge(env: Env, row: Sighted, op: Operation, made: number | undefined,
   const cost = costOf(getConfig(env).price(target.provider, target.model), { ...EMPTY_BILLABLE, video_seconds: videos * meta.seconds });
   const now = Date.now();
   const failed = op.error !== undefined;
-  const record: CallRecord = {
-    request_id: `operation:${row.name}`,
-    ts: now,
-    key_id: row.key_id,
-    team_id: row.team_id,
-    requested_model: row.model ?? "",
-    provider: target.provider,
-    model: target.model,
+  const record = finishedRow("operation", row, now, {
     action: "predictLongRunning",
-    stream: false,
     status: failed ? 500 : 200,
     outcome: failed ? "error" : "ok",
     error: failed ? String(op.error?.message ?? "the operation failed").slice(0, 1000) : null,
-    attempts: [],
-    fallback_index: 0,
     tokens: { ...NO_TOKENS },
     cost_usd: cost.usd,
-    latency_ms: Math.max(0, now - row.created_at),
-    ttfb_ms: null,
     // The request was counted by the create's own row.
     requests: 0,
-    settle: meta.settle,
-  };
+  });
+  record.settle = meta.settle;
   if (cost.unpriced.length) record.unpriced = cost.unpriced.join(",");
   handOffRow(env, waitUntil, record);
   waitUntil(

@@ -7,7 +7,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { ADMIN, BASE, flushUsage, mockUpstream, usageRow } from "../helpers/worker";
+import { ADMIN, BASE, mockUpstream, rowWhenWritten } from "../helpers/worker";
 
 const LIVE = "/genai/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
 const MODEL = "models/gemini-2.0-flash-live-001";
@@ -80,13 +80,7 @@ async function session(key: string, setup = SETUP, open = true) {
   return { ws, frames, closed, requestId: res.headers.get("x-edgeway-request-id") };
 }
 
-const rowOf = (requestId: string | null) =>
-  vi.waitFor(async () => {
-    await flushUsage();
-    const r = await usageRow(requestId);
-    if (!r) throw new Error("no row yet");
-    return r;
-  });
+const rowOf = rowWhenWritten;
 
 const turn = (text: string) => JSON.stringify({ clientContent: { turns: [{ role: "user", parts: [{ text }] }], turnComplete: true } });
 const modelText = (text: string, extra: Record<string, unknown> = {}) => JSON.stringify({ serverContent: { modelTurn: { parts: [{ text }] }, ...extra } });

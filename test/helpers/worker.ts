@@ -88,6 +88,15 @@ export function usageRow(requestId: string | null): Promise<Record<string, unkno
   return env.DB.prepare("SELECT * FROM usage WHERE request_id = ?").bind(requestId).first();
 }
 
+/** The call's row once it is written (a Live session's is written when the socket has closed): flushes until then. */
+export const rowWhenWritten = (requestId: string | null) =>
+  vi.waitFor(async () => {
+    await flushUsage();
+    const r = await usageRow(requestId);
+    if (!r) throw new Error("no row yet");
+    return r;
+  });
+
 /**
  * Like `genai`, but through the Worker's handler with an execution context the test waits on: resolves once the
  * body has been read (streams included) and every waitUntil (usage row, governance settlement) has finished.

@@ -11,7 +11,7 @@ import { sha256Hex } from "../../src/auth/crypto";
 import { LEASE_MS } from "../../src/governance/ledger";
 import { TOKEN_HOLD_MS } from "../../src/live/token-store";
 import { createTeam, freezeClock } from "../helpers/governance";
-import { admin, BASE, createKey, flushUsage, mockUpstream, ownResource, usageRow } from "../helpers/worker";
+import { admin, BASE, createKey, mockUpstream, ownResource, rowWhenWritten } from "../helpers/worker";
 
 const LIVE = "/genai/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
 const CONSTRAINED = "/genai/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained";
@@ -76,13 +76,7 @@ async function session(path: string, headers: Record<string, string> = {}, opts:
   return { ws, frames, closed, requestId: res.headers.get("x-edgeway-request-id") };
 }
 
-const rowOf = (requestId: string | null) =>
-  vi.waitFor(async () => {
-    await flushUsage();
-    const r = await usageRow(requestId);
-    if (!r) throw new Error("no row yet");
-    return r;
-  });
+const rowOf = rowWhenWritten;
 
 describe("ephemeral tokens", () => {
   it("issues Google's defaults (1 use, 30 min, new sessions for 60 s); stores only the hash; the issue is a request of the key", async () => {
