@@ -176,6 +176,45 @@ describe("a collector down for the leader's whole window", () => {
   });
 });
 
+describe("leaders and the outbox", () => {
+  it("another isolate's leader, its own export taken, delivers what was parked (the same spans), then its own spans queued meanwhile", async () => {
+    let up = false;
+    const { exports } = collector(() => new Response(null, { status: up ? 200 : 503 }));
+    await lead(exporter(), 0, 2);
+    const parked = spansOf(exports[0]!.body);
+    expect((await outbox()).map((r) => r.spans)).toEqual([2]);
+    up = true;
+    // A fresh exporter: another isolate, which never parked anything and has not looked at the outbox yet.
+    const other = exporter((x) => (x.leaderMs = 28_000));
+    await lead(other, 10, 11);
+    const sent = exports.slice(1).map((e) => spansOf(e.body));
+    expect(sent).toEqual([[expect.objectContaining({ requestId: "req-10" })], parked]);
+    expect(other.stats).toMatchObject({ exported: 1, fromOutbox: 2, parked: 0 });
+    expect(await outbox()).toEqual([]);
+    // It looks again only after a minute: the next leader's run makes no outbox query.
+    const prepare = vi.spyOn(env.DB, "prepare");
+    await lead(other, 11, 12);
+    expect(prepare.mock.calls.filter(([q]) => q.includes("trace_outbox"))).toEqual([]);
+  });
+
+  it("while the collector fails, what waits beyond the batch being retried is parked before each backoff, not kept in memory", async () => {
+    const { exports } = collector(() => Promise.reject(new TypeError("connection refused")));
+    // Time for one backoff (1 s) and a second try, not for the second backoff (2 s).
+    const x = exporter((x) => {
+      x.maxBatch = 2;
+      x.leaderMs = 2_500;
+    });
+    await lead(x, 0, 6);
+    expect(exports.map((e) => spansOf(e.body).map((s) => s.requestId))).toEqual([["req-0", "req-1"], ["req-0", "req-1"]]);
+    const rows = await env.DB.prepare("SELECT spans, payload FROM trace_outbox ORDER BY id").all<{ spans: number; payload: number[] | ArrayBuffer }>();
+    const parkedIds = rows.results.map((r) => spansOf(r.payload instanceof ArrayBuffer ? new Uint8Array(r.payload) : Uint8Array.from(r.payload)).map((s) => s.requestId));
+    // req-2..req-5 before the first backoff (two rows), req-0 and req-1 when the window ran out.
+    expect(parkedIds).toEqual([["req-2", "req-3"], ["req-4", "req-5"], ["req-0", "req-1"]]);
+    expect(x.queue).toHaveLength(0);
+    expect(x.stats.dropped).toEqual({ backlog: 0, rejected: 0, outbox: 0 });
+  });
+});
+
 describe("the outbox's bound", () => {
   it("past its rows or bytes, the oldest batches are dropped and counted as `outbox`, shown in /admin/metrics", async () => {
     const { exports } = collector(() => Promise.reject(new TypeError("connection refused")));

@@ -141,55 +141,67 @@ export class SpanExporter {
   private async lead(db: D1Database): Promise<void> {
     const began = Date.now();
     let failed: string | undefined;
-    let sent = false;
     try {
       // Always a turn of the event loop first: the leader is the call that just queued its span, whose answer may
       // not have left yet (a JSON answer's row is recorded before its Response is handed back).
       await waits.sleep(this.queue.length < this.maxBatch ? this.gatherMs : 0);
-      while (this.queue.length) {
-        const wait = this.retryAt - Date.now();
-        // Waiting out a backoff, or starting one more export, must end within the leader's time; what cannot is
-        // parked (spans queued meanwhile too, while the grace lasts: after it, the next call's leader takes them).
-        if (Date.now() + Math.max(0, wait) + this.timeoutMs - began > this.leaderMs) {
-          if (Date.now() - began > this.leaderMs + PARK_GRACE_MS) break;
-          await this.park(db, this.take(0));
-          continue;
-        }
-        if (wait > 0) {
-          // The collector is failing: what waits beyond the batch to retry goes to D1 rather than filling memory.
-          if (this.queue.length > this.maxBatch) await this.park(db, this.take(this.maxBatch));
-          await waits.sleep(wait);
-        }
-        const batch = this.take(0, this.maxBatch);
-        const r = await this.post(batch);
-        if (r.ok) {
-          this.failures = 0;
-          this.stats.exported += batch.length;
-          this.stats.batches++;
-          sent = true;
-          continue;
-        }
-        failed = r.error;
-        if (r.retryAfterMs === undefined) {
-          this.drop("rejected", batch.length);
-          continue;
-        }
-        // Back to the front, the oldest dropped if the queue has filled meanwhile.
-        this.queue.unshift(...batch);
-        for (const t of batch) this.queuedBytes += sizeOf(t);
-        this.trim();
-        this.failures++;
-        sent = false;
-        const backoff = Math.min(FIRST_BACKOFF_MS * 2 ** (this.failures - 1), this.maxBackoffMs);
-        this.retryAt = Date.now() + Math.min(Math.max(backoff, r.retryAfterMs), this.maxBackoffMs);
+      for (;;) {
+        const r = await this.sendQueue(db, began);
+        failed = r.failed ?? failed;
+        // The collector just took a batch: parked ones may go too, in what is left of the window; then the spans
+        // queued meanwhile.
+        if (!r.sent || this.failures || Date.now() < this.outboxAt) break;
+        await this.deliverParked(db, began);
       }
-      // The collector just took a batch: parked ones may go too, in what is left of the window.
-      if (sent && !this.failures && Date.now() >= this.outboxAt) await this.deliverParked(db, began);
     } finally {
       // One line per leader, naming the collector's origin only (its path or query may hold a token).
       if (failed) console.error(`traces: export to ${this.origin} failed: ${failed}; ${this.stats.parked} spans parked, ${this.queue.length} waiting, ${this.stats.dropped.backlog + this.stats.dropped.rejected + this.stats.dropped.outbox} dropped so far`);
       await this.reportDrops(db);
     }
+  }
+
+  /** Sends the queue while the window lasts, parking what it cannot send. `sent`: its last export succeeded. */
+  private async sendQueue(db: D1Database, began: number): Promise<{ sent: boolean; failed?: string }> {
+    let sent = false;
+    let failed: string | undefined;
+    while (this.queue.length) {
+      const wait = this.retryAt - Date.now();
+      // Waiting out a backoff, or starting one more export, must end within the leader's time; what cannot is
+      // parked (spans queued meanwhile too, while the grace lasts: after it, the next call's leader takes them).
+      if (Date.now() + Math.max(0, wait) + this.timeoutMs - began > this.leaderMs) {
+        if (Date.now() - began > this.leaderMs + PARK_GRACE_MS) break;
+        await this.park(db, this.take(0));
+        continue;
+      }
+      if (wait > 0) {
+        // The collector is failing: what waits beyond the batch to retry goes to D1 rather than filling memory.
+        if (this.queue.length > this.maxBatch) await this.park(db, this.take(this.maxBatch));
+        await waits.sleep(wait);
+      }
+      const batch = this.take(0, this.maxBatch);
+      const r = await this.post(batch);
+      if (r.ok) {
+        this.failures = 0;
+        this.stats.exported += batch.length;
+        this.stats.batches++;
+        sent = true;
+        continue;
+      }
+      failed = r.error;
+      sent = false;
+      if (r.retryAfterMs === undefined) {
+        this.drop("rejected", batch.length);
+        continue;
+      }
+      // Back to the front, the oldest dropped if the queue has filled meanwhile.
+      this.queue.unshift(...batch);
+      for (const t of batch) this.queuedBytes += sizeOf(t);
+      this.trim();
+      this.failures++;
+      const backoff = Math.min(FIRST_BACKOFF_MS * 2 ** (this.failures - 1), this.maxBackoffMs);
+      this.retryAt = Date.now() + Math.min(Math.max(backoff, r.retryAfterMs), this.maxBackoffMs);
+    }
+    return { sent, failed };
   }
 
   /** Encodes the spans once (split to fit a row) and parks them in the outbox; D1 refusing them drops them. */
