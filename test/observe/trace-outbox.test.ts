@@ -297,6 +297,20 @@ describe("a cron run is bounded", () => {
     expect(rows.map((r) => r.attempts)).toEqual([1, 0, 0, 0, 0]);
   });
 
+  it("a 429 with a Retry-After of days: honoured only up to 10 minutes, the batch kept", async () => {
+    collector(() => new Response(null, { status: 503 }));
+    await lead(exporter(), 0, 1);
+    vi.restoreAllMocks();
+    const { exports } = collector(() => new Response(null, { status: 429, headers: { "retry-after": "999999" } }));
+    const before = Date.now();
+    expect(await tracesCron(E)).toMatchObject({ delivered: 0, failed: "collector answered 429" });
+    expect(exports).toHaveLength(1);
+    const [row] = await outbox();
+    expect(row!.attempts).toBe(1);
+    expect(row!.next_at).toBeGreaterThanOrEqual(before + 30_000);
+    expect(row!.next_at).toBeLessThanOrEqual(Date.now() + 600_000);
+  });
+
   it("a slow collector: the run starts no export that could end past its budget, the rest waits for the next run", async () => {
     collector(() => new Response(null, { status: 503 }));
     await lead(exporter((x) => (x.maxBatch = 1)), 0, 10);

@@ -119,7 +119,8 @@ export async function deliverParked(
       continue;
     }
     const attempts = row.attempts + 1;
-    const next = Date.now() + Math.max(retryDelay(attempts), r.retryAfterMs);
+    // Retry-After honoured up to the cap: a collector cannot park a batch out of reach.
+    const next = Date.now() + Math.min(Math.max(retryDelay(attempts), r.retryAfterMs), MAX_RETRY_MS);
     await db.prepare("UPDATE trace_outbox SET attempts = ?2, next_at = ?3 WHERE id = ?1").bind(row.id, attempts, next).run();
     run.failed = r.error;
     break;
