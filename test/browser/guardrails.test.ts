@@ -7,7 +7,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../e2e/harness";
 import { launchChromium } from "./chromium";
-import { consoleTabs } from "./tabs";
+import { consoleTabs, shot } from "./tabs";
 
 let gw: Gateway;
 let browser: Browser;
@@ -57,6 +57,7 @@ describe("console: guardrails", () => {
     expect(await table.locator("tbody tr").count()).toBe(2);
     expect(await cells(0)).toEqual(["no-pii", "input", "redact", "credit_card × 1, email × 1", "—"]);
     expect(await cells(1)).toEqual(["greeting-watch", "output", "flag", "pattern × 1", "—"]);
+    await shot(p, "guardrails-detail");
     const text = (await detail.textContent()) ?? "";
     for (const leaked of ["jane", "corp.example", "4111"]) expect(text).not.toContain(leaked);
     expect(pageErrors).toEqual([]);

@@ -7,7 +7,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, mockUpstream, startGateway, type Gateway, type MockUpstream } from "../e2e/harness";
 import { launchChromium } from "./chromium";
-import { consoleTabs } from "./tabs";
+import { consoleTabs, shot } from "./tabs";
 
 let gw: Gateway;
 let browser: Browser;
@@ -114,6 +114,7 @@ describe("console: stored bodies and alerts", () => {
     expect(texts[1]).toMatch(/delivered.*HTTP 200/);
     expect(texts[2]).toMatch(/delivered.*HTTP 200/);
     await p.getByRole("button", { name: "Deliver due now" }).waitFor();
+    await shot(p, "alerts");
 
     const viewer = await signedIn(await mint({ name: "watcher", role: "viewer" }), "Overview");
     await go(viewer, "#/alerts", "Alerts");

@@ -124,6 +124,10 @@ describe("console roles", () => {
       const p = await signedIn(token, "Overview");
       expect(await p.locator(".whoami").textContent()).toContain(role);
       expect(await navLinks(p)).toEqual(["Overview", "Keys", "Teams", "Logs", "Resources", "Providers", "Tokens", "Audit", "Alerts", "Playground"]);
+      // Every link, the role and Sign out on one row at 1280 px.
+      const nav = (await p.getByRole("navigation", { name: "Console" }).boundingBox())!;
+      const out = (await p.getByRole("button", { name: "Sign out" }).boundingBox())!;
+      expect(Math.abs(out.y + out.height / 2 - (nav.y + nav.height / 2))).toBeLessThan(nav.height / 2);
       await go(p, "#/teams", "Teams");
       await p.getByRole("link", { name: "alpha" }).waitFor();
       expect(await writeControls(p)).toContain("New team");

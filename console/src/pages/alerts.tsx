@@ -37,14 +37,16 @@ export function Alerts() {
     <>
       <div class="page-head">
         <h1 tabIndex={-1}>Alerts</h1>
-        <button type="button" onClick={() => list.reload()}>
-          Refresh
-        </button>
-        {may.writeTeams && (
-          <button type="button" onClick={deliver} disabled={sending}>
-            {sending ? "Sending…" : "Deliver due now"}
+        <div class="row-actions">
+          <button type="button" onClick={() => list.reload()}>
+            Refresh
           </button>
-        )}
+          {may.writeTeams && (
+            <button type="button" onClick={deliver} disabled={sending}>
+              {sending ? "Sending…" : "Deliver due now"}
+            </button>
+          )}
+        </div>
       </div>
       <p class="muted">
         Budget thresholds, expiring keys and cooled-down credentials, as sent to <code>ALERT_WEBHOOK_URL</code>. A delivery the receiver
