@@ -1,6 +1,6 @@
 /**
  * The Worker entry point: the HTTP app, and the scheduled work (cron, wrangler.toml): the sweep of batches and
- * operations, the usage log's compaction, audit pruning, expiring keys and alert retries.
+ * operations, the usage log's compaction, audit pruning, expiring keys and alert retries, parked trace batches.
  */
 import { alertsCron } from "./alerts/cron";
 import { buildApp } from "./app";
@@ -10,6 +10,7 @@ import { sweepResources } from "./resources/sweep";
 import { compactUsage } from "./usage/compact";
 import { describeError } from "./lib/describe-error";
 import { pruneBodies } from "./observe/body-store";
+import { tracesCron } from "./observe/traces/outbox";
 
 export { AdminTokens } from "./auth/admin-tokens";
 export { Governor } from "./governance/governor";
@@ -29,5 +30,7 @@ export default {
     ctx.waitUntil(pruneBodies(env));
     // Expiring keys and alert deliveries due for a retry (src/alerts/outbox.ts).
     ctx.waitUntil(alertsCron(env, controller.scheduledTime));
+    // Trace batches parked while the collector was down (src/observe/traces/outbox.ts); nothing when traces are off.
+    ctx.waitUntil(tracesCron(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -111,7 +111,7 @@ export function render(rows: Row[], refusals: RefusalRow[], drops: DropRow[] = [
   for (const r of refusals) {
     out.sample("edgeway_refusals_total", [["key", r.key_id], ["team", r.team_id], ["status", r.status], ["reason", r.reason]], r.n);
   }
-  out.family("edgeway_trace_spans_dropped_total", "counter", "OpenTelemetry spans dropped, not exported: backlog (the queue was full; oldest first) or rejected (by the collector).");
+  out.family("edgeway_trace_spans_dropped_total", "counter", "OpenTelemetry spans dropped, not exported: backlog (an isolate's queue was full; oldest first), rejected (by the collector) or outbox (the durable outbox was full or the batch too old; oldest first).");
   for (const d of drops) out.sample("edgeway_trace_spans_dropped_total", [["reason", d.reason]], d.count);
   return out.text();
 }

@@ -35,7 +35,7 @@ const VARS = {
 
 afterEach(() => vi.restoreAllMocks());
 beforeEach(async () => {
-  await env.DB.prepare("DELETE FROM trace_drops").run();
+  await env.DB.batch([env.DB.prepare("DELETE FROM trace_drops"), env.DB.prepare("DELETE FROM trace_outbox")]);
 });
 
 type Export = { url: string; redirect: string; headers: Headers; body: Uint8Array; signal: AbortSignal };
@@ -227,7 +227,7 @@ describe("a call's span", () => {
     expect(s.events).toHaveLength(1);
     expect(s.events[0]).toMatchObject({ name: "edgeway.upstream.attempt", attrs: { "edgeway.attempt.target": "gemini/gemini-2.5-flash", "http.response.status_code": 200, "edgeway.attempt.reason": "ok" } });
     expect(s.events[0]!.time >= s.start && s.events[0]!.time <= s.end).toBe(true);
-    expect(t.exporter.stats).toMatchObject({ exported: 1, dropped: { backlog: 0, rejected: 0 } });
+    expect(t.exporter.stats).toMatchObject({ exported: 1, parked: 0, dropped: { backlog: 0, rejected: 0, outbox: 0 } });
   });
 
   it("a stream: the finish reason and usage of its last event, the stream flag and time to first byte", async () => {
@@ -506,11 +506,11 @@ describe("a collector that fails", () => {
     const [first, second] = exports.map((e) => decode(e.body).spans[0]!);
     expect(second!.spanId).toBe(first!.spanId);
     expect(second!.traceId).toBe(first!.traceId);
-    expect(t.exporter.stats).toMatchObject({ exported: 1, dropped: { backlog: 0, rejected: 0 } });
+    expect(t.exporter.stats).toMatchObject({ exported: 1, parked: 0, dropped: { backlog: 0, rejected: 0, outbox: 0 } });
     expect(await dropsIn()).toEqual({});
   });
 
-  it("hangs: the call is answered before any export; the export gives up at the timeout and the span waits, then goes (the same span) once the collector is back", async () => {
+  it("hangs: the call is answered before any export; the export gives up at the timeout, the span is parked in the outbox, then goes (the same span) once the collector is back", async () => {
     const k = await createKey({ name: "traces-hang" });
     const t = traced({ OTEL_EXPORTER_OTLP_TIMEOUT: "100" });
     t.exporter.leaderMs = 600; // one attempt per leader here (its backoff is 1 s)
@@ -525,17 +525,22 @@ describe("a collector that fails", () => {
     await waitOnExecutionContext(ctx);
     expect(exports).toHaveLength(1);
     expect(exports[0]!.signal.aborted).toBe(true);
-    expect(t.exporter.queue).toHaveLength(1); // kept for another try, not dropped
-    expect(t.exporter.stats.dropped).toEqual({ backlog: 0, rejected: 0 });
+    // No time left in the leader's window for another try: kept in D1, not in memory, not dropped.
+    expect(t.exporter.queue).toHaveLength(0);
+    expect(t.exporter.stats).toMatchObject({ parked: 1, dropped: { backlog: 0, rejected: 0, outbox: 0 } });
+    expect(await env.DB.prepare("SELECT spans FROM trace_outbox").all()).toMatchObject({ results: [{ spans: 1 }] });
     const first = decode(exports[0]!.body).spans[0]!;
-    // The collector is back: the next call's leader waits out the backoff, then sends both.
+    // The collector is back: the next call's leader waits out the backoff, sends its own span, and then, the
+    // collector being up, the parked batch.
     up = true;
     t.exporter.leaderMs = 30_000;
     await call(t, "gemini/gemini-2.5-flash", "generateContent", textRequest("again"), k.key);
     const delivered = exports.slice(1).flatMap((e) => decode(e.body).spans);
     expect(delivered).toHaveLength(2);
-    expect(delivered[0]!.spanId).toBe(first.spanId);
+    expect(delivered.map((s) => s.spanId)).toContain(first.spanId);
     expect(t.exporter.queue).toHaveLength(0);
+    expect(t.exporter.stats.fromOutbox).toBe(1);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM trace_outbox").first("n")).toBe(0);
   });
 });
 
@@ -560,7 +565,7 @@ describe("the queue's bound", () => {
     expect(exports.length).toBeGreaterThan(0);
   });
 
-  it("10,000 calls' spans while the collector is down: at most MAX_QUEUE wait, the oldest dropped first and counted", async () => {
+  it("10,000 calls' spans while the collector is down: at most MAX_QUEUE wait in memory, the oldest dropped first and counted, the rest parked", async () => {
     const settings = getConfig({ ...env, ...VARS, OTEL_EXPORTER_OTLP_TIMEOUT: "100" } as typeof env).traces!;
     const exporter = new SpanExporter(settings);
     exporter.gatherMs = 0;
@@ -577,9 +582,12 @@ describe("the queue's bound", () => {
     expect(exporter.queue.at(-1)!.row.request_id).toBe("req-9999");
     await Promise.all(pending);
     expect(exports.length).toBeGreaterThan(0);
-    // The failed batch went back to the front: still the newest 2,048, nothing more dropped.
-    expect(exporter.queue).toHaveLength(2_048);
-    expect(exporter.stats.dropped).toEqual({ backlog: 10_000 - 2_048, rejected: 0 });
+    // The failed batch went back to the front, and with no time for another try the newest 2,048 went to the
+    // outbox (four batches): nothing more dropped, nothing left in memory.
+    expect(exporter.queue).toHaveLength(0);
+    expect(exporter.stats.parked).toBe(2_048);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n, SUM(spans) AS spans FROM trace_outbox").first()).toEqual({ n: 4, spans: 2_048 });
+    expect(exporter.stats.dropped).toEqual({ backlog: 10_000 - 2_048, rejected: 0, outbox: 0 });
     expect(await dropsIn()).toEqual({ backlog: 10_000 - 2_048 });
     // A batch is at most MAX_BATCH spans.
     expect(decode(exports[0]!.body).spans).toHaveLength(512);
