@@ -8,7 +8,7 @@
  * Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS per wrk run (5), BENCH_CONNECTIONS (32), BENCH_STREAM_WARM_SECONDS
  * (2 s of plain calls on each side before the measured streams), BENCH_STREAMS per
  * side (10), BENCH_BIG_MB (100), BENCH_COLD (3 cold starts per side), BENCH_ONLY (comma list of sections:
- * throughput,latency,cache,translation,governance,guardrails,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
+ * throughput,latency,cache,translation,governance,guardrails,traces,streaming,memory,cold), BENCH_D1=local (usage rows into Miniflare's SQLite D1 in the
  * same process instead of the remote-like stand-in outside it, see lib/d1-sink.mjs), BENCH_CACHE=local (the Cache API
  * served by Miniflare's simulator in the gateway's process instead of the stand-in outside it, lib/cache-sink.mjs), BENCH_VERBOSE=1 (workerd logs),
  * BENCH_BASELINE=<git ref> (also builds that commit of the gateway and puts it in the throughput section as a third
@@ -194,6 +194,7 @@ async function main() {
 
   if (want("governance")) results.governance = await governance(gwCfg(upstream.url), bareCfg(upstream.url));
   if (want("guardrails")) results.guardrails = await guardrails(gwCfg, upstream);
+  if (want("traces")) results.traces = await traces(gwCfg, upstream);
 
   if (want("memory")) results.memory = await memory(gwCfg(upstream.url), bareCfg(upstream.url), key);
   if (want("streaming")) results.streaming = await streaming(gwCfg, bareCfg, key);
@@ -388,6 +389,43 @@ async function cache(gw, bare) {
     out[`c${connections}`] = r;
   }
   return out;
+}
+
+/**
+ * Traces: the same calls through two gateways of this checkout, one with OTEL_EXPORTER_OTLP_ENDPOINT set (the mock
+ * upstream answers its exports) and one without, interleaved round by round at 32 connections. A process's CPU
+ * includes its exports (the spans built, encoded and posted after the responses): the difference per request is
+ * what a call pays for its trace. With tracing off the gateway runs no trace hook at all.
+ */
+async function traces(gwCfg, upstream) {
+  const on = await start(withVars(gwCfg(upstream.url), { OTEL_EXPORTER_OTLP_ENDPOINT: upstream.url }), "gateway-traces-on");
+  const off = await start(gwCfg(upstream.url), "gateway-traces-off");
+  try {
+    const keys = { on: await createKey(on.url), off: await createKey(off.url) };
+    const sides = [["off", off], ["on", on]];
+    for (const [side, p] of sides) assertClean(`traces warm-up ${side}`, await runWrk({ url: genUrl(p.url, GEMINI_MODEL), body: BODY, key: keys[side], pid: p.pid, connections: opts.connections, seconds: Math.min(2, opts.seconds) }));
+    const rounds = [];
+    for (let i = 0; i < opts.rounds; i++) {
+      const round = {};
+      for (const [side, p] of i % 2 ? [...sides].reverse() : sides) {
+        const w = await runWrk({ url: genUrl(p.url, GEMINI_MODEL), body: BODY, key: keys[side], pid: p.pid, connections: opts.connections, seconds: opts.seconds });
+        assertClean(`traces ${side}`, w);
+        round[side] = w;
+      }
+      rounds.push(round);
+      log(`traces round ${i + 1}/${opts.rounds}: ` + sides.map(([k]) => `${k} ${round[k].rps.toFixed(0)} req/s cpu ${round[k].cpuMsPerReq.toFixed(3)} ms/req`).join(" | "));
+    }
+    const m = (f) => median(rounds.map(f));
+    return {
+      rounds: rounds.length, seconds: opts.seconds, connections: opts.connections,
+      off: { rps: m((x) => x.off.rps), cpuMsPerReq: m((x) => x.off.cpuMsPerReq) },
+      on: { rps: m((x) => x.on.rps), cpuMsPerReq: m((x) => x.on.cpuMsPerReq) },
+      addedCpuMs: m((x) => x.on.cpuMsPerReq - x.off.cpuMsPerReq),
+    };
+  } finally {
+    await stop(on);
+    await stop(off);
+  }
 }
 
 /**
@@ -670,6 +708,10 @@ function report(r) {
       rows.push([`guardrails pii: CPU ms/req, ${c.slice(1)} conn(s) (off → on)`, f(t.off.cpuMsPerReq, 3), f(t.pii.cpuMsPerReq, 3), `${sg(t.addedCpuMs, 3)} ms, ${f(t.cpuMsPerKiB, 4)} ms/KiB`]);
     }
     if (g.stream) rows.push(["guardrails: redacting stream TTFB ms (off → on)", f(g.stream.off.ttfbMs), f(g.stream.redact.ttfbMs), `${sg(g.stream.addedTtfbMs)}`]);
+  }
+  if (r.traces) {
+    const t = r.traces;
+    rows.push([`traces on vs off: CPU ms/req, ${t.connections} conns`, f(t.off.cpuMsPerReq, 3), f(t.on.cpuMsPerReq, 3), `${sg(t.addedCpuMs, 3)} ms (req/s × ${f(t.on.rps / t.off.rps, 3)})`]);
   }
   if (r.translation) {
     if (r.translation.skipped) rows.push(["openai translation", "", "", r.translation.note.slice(0, 60) + "…"]);

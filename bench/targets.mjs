@@ -37,6 +37,26 @@ export const targets = [
     },
   },
   {
+    name: "traces on: CPU per call",
+    goal: "≤ +0.02 ms",
+    check: (r) => r.traces && [r.traces.addedCpuMs <= 0.02, `${sg(r.traces.addedCpuMs, 3)} ms`],
+  },
+  {
+    name: "cache hit throughput",
+    goal: "≥ 1.0 × bare",
+    check: (r) => r.cache?.[`c${r.options?.connections}`] && [r.cache[`c${r.options.connections}`].hitVsLimit.rps >= 1, `× ${f(r.cache[`c${r.options.connections}`].hitVsLimit.rps, 3)}`],
+  },
+  {
+    name: "cache hit added p50 (1 conn)",
+    goal: "≤ 0.2 ms",
+    check: (r) => r.cache?.c1 && [r.cache.c1.hitVsLimit.addedP50 <= 0.2, `${sg(r.cache.c1.hitVsLimit.addedP50, 3)} ms`],
+  },
+  {
+    name: "cache miss CPU vs no policy",
+    goal: "≤ +0.02 ms",
+    check: (r) => r.cache?.[`c${r.options?.connections}`]?.missAddedCpuMs !== undefined && [r.cache[`c${r.options.connections}`].missAddedCpuMs <= 0.02, `${sg(r.cache[`c${r.options.connections}`].missAddedCpuMs, 3)} ms`],
+  },
+  {
     name: "added stream TTFB",
     goal: "≤ 1 ms (warm isolates)",
     check: (r) => r.streaming && [r.streaming.added.ttfbMs <= 1, `${sg(r.streaming.added.ttfbMs, 3)} ms`],
