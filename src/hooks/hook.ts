@@ -23,10 +23,10 @@
  *    fields to the row there, and add what it spent for the call (a guardrail's judge) to `cost_usd`: the call
  *    settles its admission after the hooks, with that cost; a promise it returns is kept alive with waitUntil, its failure logged.
  *
- * Engaged hooks: a hook takes part in a model action's answer only when it engages with the call. One with
- * `beforeUpstream` engages when that returns something (headers, a body, an answer); one that returns nothing (no
- * policy applies) is done with the call, and its `onAnswer` is not called. One without `beforeUpstream` engages every
- * call. A call no hook engages takes the plain path, as if none were configured (no answer tap, no hooked respond).
+ * Engaged hooks: a hook takes part in a model action's answer only when it engages with the call. One whose
+ * `engages(call)` says no is skipped. One with `beforeUpstream` engages when that returns something (headers, a
+ * body, an answer); one that returns nothing (no policy applies) is done with the call, and its `onAnswer` is not
+ * called. One without `beforeUpstream` engages every call. A call no hook engages takes the plain path, as if none were configured (no answer tap, no hooked respond).
  *
  * Pairing (as Bifrost's plugin contract guarantees): `afterCall` runs exactly once for every call that is recorded,
  * which is every call whose key is known — success, upstream failure, a client gone mid-stream, an error thrown in
@@ -39,7 +39,8 @@
  * runs: one that throws is logged and stops neither the others nor the row.
  *
  * What an answer from `beforeUpstream` records: nothing was used upstream, so the row has zero tokens and zero cost
- * and settles nothing against tpm or a budget; the answer took a request slot (the primary must be allowed for the
+ * and settles nothing against tpm or a budget (a cache hit's `afterCall` then shows the original's tokens on the row;
+ * they are not counted); the answer took a request slot (the primary must be allowed for the
  * key, and admission is asked for the slot alone: no tokens or cost reserved), so it counts toward rpm. Its provider and model are the
  * primary target's (what the answer stands for), `fallback_index` 0, no attempts (`x-edgeway-attempts: 0`), status
  * 200 and outcome `ok` (a stream ended by the client: `aborted`). An `{ error }` answer records as the error it is
