@@ -1,7 +1,7 @@
 /** The console: sign-in, then one page per hash route over a shared directory of keys and teams. */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { Admin, setUnauthorizedHandler } from "./api";
-import { Ctx, directoryOf, type ConsoleCtx } from "./context";
+import { Ctx, directoryOf, type ConsoleCtx, type Directory } from "./context";
 import { useLoad } from "./load";
 import { Alerts } from "./pages/alerts";
 import { Audit } from "./pages/audit";
@@ -77,9 +77,14 @@ function Signed({ admin, self, onSignOut }: { admin: Admin; self: Self; onSignOu
   useEffect(() => {
     if (!allowed && !namesPage(route)) location.replace(href(pages[0]!));
   }, [allowed, route.hash]);
+  // The same keys and teams read again keep the same directory, so pages that read usage per directory
+  // (spend, budget meters) do not read it again after every page change's reload.
+  const lastDir = useRef<{ text: string; dir: Directory } | null>(null);
   const dirLoad = useLoad(async () => {
     const [keys, teams] = await Promise.all([admin.keys(), admin.teams()]);
-    return directoryOf(keys, teams);
+    const text = JSON.stringify([keys, teams]);
+    if (lastDir.current?.text !== text) lastDir.current = { text, dir: directoryOf(keys, teams) };
+    return lastDir.current.dir;
   }, [admin]);
   const ctx: ConsoleCtx = { admin, self, may: abilitiesOf(self.role), dir: dirLoad.data ?? EMPTY, dirError: dirLoad.error, dirLoading: dirLoad.loading, reloadDir: dirLoad.reload };
 
