@@ -1,8 +1,13 @@
 /**
- * Cache entries in the Workers Cache API of the caller's location (README, "Response cache": why not KV). An entry
- * is one cached Response: its body the answer (a JSON answer, or a stream's events), its headers what a hit needs
- * to be recorded (when it was written, the original's tokens and cost). A cache of its own (`caches.open`), not the
- * zone's default one the CDN serves from, under a URL made of the entry key on a host no request reaches.
+ * Cache entries in two tiers (README, "Response cache": why these, not KV):
+ *  - the isolate's memory: the entries this isolate wrote or read lately, answered with no I/O at all, up to
+ *    MEMORY_BUDGET (least recently used first out);
+ *  - the Workers Cache API of the caller's location, which every isolate there shares: a cache of its own
+ *    (`caches.open`), not the zone's default one the CDN serves from, under a URL made of the entry key on a host no
+ *    request reaches. Its body is the answer's JSON text (or a stream's events), its headers what a hit needs to be
+ *    recorded (when it was written, for how long, the original's tokens and cost).
+ * Both are keyed by the entry key, which carries its scope's generation: `DELETE /admin/cache` makes both tiers'
+ * entries unreachable at once, and nothing in either is shared outside the scope the key names.
  */
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { GeminiJson } from "../providers/types";
@@ -10,10 +15,17 @@ import type { Tokens } from "../usage/row";
 
 /** The largest entry stored (characters of its JSON): a stream's events are held in memory until it ends. */
 export const MAX_ENTRY_BYTES = 8 * 1024 * 1024;
+/**
+ * The memory tier's bounds: `budget` characters of entries' JSON in all, each counted 3 times (its parsed copy
+ * too), well inside an isolate's 128 MB; entries above `entryMax` live only in the Cache API, so that a few big
+ * answers do not push out many small hot ones. (A variable only so that tests can shrink it.)
+ */
+export const memoryLimits = { budget: 24 * 1024 * 1024, entryMax: 256 * 1024 };
 
 export interface Entry {
-  /** A JSON answer, or a streamed answer's events. */
+  /** A JSON answer (and its JSON text), or a streamed answer's events. */
   answer?: GeminiJson;
+  text?: string;
   events?: GenerateContentResponse[];
   /** When it was written (ms since the epoch). */
   at: number;
@@ -22,7 +34,15 @@ export interface Entry {
   cost_usd: number;
 }
 
-const url = (key: string) => `https://edgeway-cache.invalid/v1/${key}`;
+interface Held {
+  entry: Entry;
+  /** When the entry's own TTL ends (ms since the epoch). */
+  expires: number;
+  cost: number;
+}
+
+// v2: the body is the answer itself (v1 wrapped it in {"answer": …}).
+const url = (key: string) => `https://edgeway-cache.invalid/v2/${key}`;
 // Opened once per isolate: a Cache is not bound to the request that opened it.
 let opened: Promise<Cache> | undefined;
 const store = () =>
@@ -31,33 +51,84 @@ const store = () =>
     throw e;
   }));
 
+// The memory tier: a Map in least-recently-used order (a hit moves its entry to the end).
+const memory = new Map<string, Held>();
+let memoryCost = 0;
+
+function remember(key: string, entry: Entry, ttlS: number, size: number) {
+  forget(key);
+  const cost = size * 3;
+  if (size > memoryLimits.entryMax) return;
+  memory.set(key, { entry, expires: entry.at + ttlS * 1000, cost });
+  memoryCost += cost;
+  for (const [k, h] of memory) {
+    if (memoryCost <= memoryLimits.budget) break;
+    memory.delete(k);
+    memoryCost -= h.cost;
+  }
+}
+
+function forget(key: string) {
+  const h = memory.get(key);
+  if (!h) return;
+  memory.delete(key);
+  memoryCost -= h.cost;
+}
+
+/** What the memory tier holds (for tests and the bench): entries and their counted characters. */
+export const memoryTier = () => ({ entries: memory.size, cost: memoryCost });
+/** Empties the memory tier (tests: to read what the Cache API alone holds). */
+export function clearMemoryTier() {
+  memory.clear();
+  memoryCost = 0;
+}
+
 /** The entry, or undefined when none was stored, it expired, or it is older than `maxAgeS`. */
 export async function readEntry(key: string, maxAgeS: number, now: number): Promise<Entry | undefined> {
+  const held = memory.get(key);
+  if (held) {
+    if (now < held.expires) {
+      memory.delete(key);
+      memory.set(key, held);
+      return now - held.entry.at <= maxAgeS * 1000 ? held.entry : undefined;
+    }
+    forget(key);
+  }
   const res = await (await store()).match(url(key));
   if (!res) return undefined;
   const at = Number(res.headers.get("x-edgeway-stored-at"));
-  if (!(now - at <= maxAgeS * 1000)) {
+  const ttl = Number(res.headers.get("x-edgeway-ttl"));
+  // Past its own TTL (the store's max-age should have dropped it) or older than this call takes: not served.
+  if (!(now - at <= maxAgeS * 1000 && now - at < ttl * 1000)) {
     await res.body?.cancel();
     return undefined;
   }
-  const body = (await res.json()) as Pick<Entry, "answer" | "events">;
-  return {
-    ...body, at,
+  const text = await res.text();
+  const kind = res.headers.get("x-edgeway-kind");
+  const entry: Entry = {
+    ...(kind === "events" ? { events: JSON.parse(text) as GenerateContentResponse[] } : { answer: JSON.parse(text) as GeminiJson, text }),
+    at,
     tokens: JSON.parse(res.headers.get("x-edgeway-tokens") ?? "null"),
     cost_usd: Number(res.headers.get("x-edgeway-cost-usd") ?? 0),
   };
+  remember(key, entry, ttl, text.length);
+  return entry;
 }
 
 /**
- * Stores an entry for `ttlS` seconds; one larger than MAX_ENTRY_BYTES is not stored. Returns whether it was.
- * `text`: the body already serialised (a stream's events as they passed).
+ * Stores an entry for `ttlS` seconds, in both tiers; one larger than MAX_ENTRY_BYTES is not stored. Returns whether
+ * it was. `eventsText`: a stream's events already serialised as they passed (a JSON array).
  */
-export async function writeEntry(key: string, ttlS: number, entry: Entry, text = JSON.stringify({ answer: entry.answer })): Promise<boolean> {
+export async function writeEntry(key: string, ttlS: number, entry: Entry, eventsText?: string): Promise<boolean> {
+  const text = eventsText ?? (entry.text ??= JSON.stringify(entry.answer));
   if (text.length > MAX_ENTRY_BYTES) return false;
+  remember(key, entry, ttlS, text.length);
   await (await store()).put(url(key), new Response(text, {
     headers: {
       "content-type": "application/json",
       "cache-control": `max-age=${ttlS}`,
+      "x-edgeway-kind": eventsText === undefined ? "answer" : "events",
+      "x-edgeway-ttl": String(ttlS),
       "x-edgeway-stored-at": String(entry.at),
       "x-edgeway-tokens": JSON.stringify(entry.tokens),
       "x-edgeway-cost-usd": String(entry.cost_usd),

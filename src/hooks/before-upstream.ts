@@ -128,6 +128,7 @@ async function answered(ctx: CallContext, target: Target, r: BeforeUpstream, hoo
   if (!ctx.stream) {
     if (!r.answer) throw hookFailed(hook, "beforeUpstream", new Error("a call that is not streamed takes an answer, not events"));
     served.json = r.answer;
+    if (r.raw !== undefined) served.raw = r.raw;
     return served;
   }
   const events = r.events ?? [r.answer!];

@@ -72,6 +72,8 @@ export interface BeforeUpstream {
   error?: GatewayError;
   /** The call's answer: a Gemini JSON answer (a blocked prompt's `promptFeedback`, a cache hit). */
   answer?: GeminiJson;
+  /** `answer`'s JSON text, when the hook holds it (a cache hit): sent as it is, not serialised again. */
+  raw?: string;
   /** A streamed call's answer, event by event (a cache hit replayed). */
   events?: readonly GenerateContentResponse[];
   /** The request the upstream gets instead (a redaction). */

@@ -5,6 +5,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { admin, createKey, flushUsage, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { clearMemoryTier, memoryLimits, memoryTier } from "../../src/cache/store";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -383,6 +384,90 @@ describe("response cache: hostile", () => {
     await call(key, textRequest("hi"));
     expect((await call(key, textRequest("hi", { fallbacks: ["gemini/gemini-2.5-flash"] }))).cache).toBe("miss");
     expect((await call(key, textRequest("hi", { fallbacks: ["gemini/gemini-2.5-flash"] }))).cache).toBe("hit");
+  });
+});
+
+describe("response cache: two tiers (the isolate's memory, then the Cache API)", () => {
+  const limits = { ...memoryLimits };
+  afterEach(() => Object.assign(memoryLimits, limits));
+
+  it("a hit this isolate wrote is answered from memory, with no Cache API read; another isolate (memory empty) reads the Cache API and keeps the entry", async () => {
+    const { key } = await createKey(cached());
+    const calls = upstream();
+    const a = await call(key);
+    const match = vi.spyOn(Cache.prototype, "match");
+    const b = await call(key);
+    expect(b.cache).toBe("hit");
+    expect(match).not.toHaveBeenCalled();
+    expect(b.text).toBe(a.text);
+    clearMemoryTier();
+    const c = await call(key);
+    expect(c.cache).toBe("hit");
+    expect(match).toHaveBeenCalledTimes(1);
+    expect(JSON.parse(c.text)).toEqual(JSON.parse(a.text));
+    expect(memoryTier().entries).toBe(1);
+    expect((await call(key)).cache).toBe("hit");
+    expect(match).toHaveBeenCalledTimes(1);
+    expect(calls).toHaveLength(1);
+  });
+
+  it("a stream's entry too: replayed from memory, and from the Cache API alone, as the same frames", async () => {
+    const { key } = await createKey(cached());
+    const events = [
+      { candidates: [{ content: { role: "model", parts: [{ text: "one " }] }, index: 0 }] },
+      { candidates: [{ content: { role: "model", parts: [{ text: "two" }] }, finishReason: "STOP", index: 0 }], usageMetadata: usage },
+    ];
+    mockUpstream(() => sseResponse(events.map(frame)));
+    const a = await call(key, textRequest("stream me"), { action: "streamGenerateContent" });
+    const b = await call(key, textRequest("stream me"), { action: "streamGenerateContent" });
+    clearMemoryTier();
+    const c = await call(key, textRequest("stream me"), { action: "streamGenerateContent" });
+    expect([b.cache, c.cache]).toEqual(["hit", "hit"]);
+    const frames = (t: string) => t.split("\r\n\r\n").filter(Boolean).map((f) => JSON.parse(f.slice("data: ".length)).candidates[0].content.parts[0].text);
+    expect(frames(b.text)).toEqual(["one ", "two"]);
+    expect(b.text).toBe(a.text);
+    expect(c.text).toBe(a.text);
+  });
+
+  it("an entry larger than the memory tier takes lives in the Cache API only; the tier keeps to its budget, least recently used out first", async () => {
+    memoryLimits.entryMax = 1_000;
+    const { key } = await createKey(cached());
+    upstream((n) => json(answer(`big answer ${n} ${"x".repeat(2_000)}`)));
+    clearMemoryTier();
+    await call(key, textRequest("big"));
+    expect(memoryTier().entries).toBe(0);
+    expect((await call(key, textRequest("big"))).cache).toBe("hit");
+    expect(memoryTier().entries).toBe(0);
+
+    Object.assign(memoryLimits, limits);
+    upstream((n) => json(answer(`answer ${n}`)));
+    await call(key, textRequest("p1"));
+    const one = memoryTier().cost;
+    memoryLimits.budget = one * 2;
+    await call(key, textRequest("p2"));
+    expect((await call(key, textRequest("p1"))).cache).toBe("hit"); // p1 now the most recently used
+    await call(key, textRequest("p3")); // over budget: p2, the least recently used, goes
+    expect(memoryTier().entries).toBe(2);
+    expect(memoryTier().cost).toBeLessThanOrEqual(one * 2);
+    const match = vi.spyOn(Cache.prototype, "match");
+    expect((await call(key, textRequest("p1"))).cache).toBe("hit");
+    expect((await call(key, textRequest("p3"))).cache).toBe("hit");
+    expect(match).not.toHaveBeenCalled();
+    expect((await call(key, textRequest("p2"))).cache).toBe("hit"); // from the Cache API
+    expect(match).toHaveBeenCalledTimes(1);
+  });
+
+  it("an entry lives its own TTL in both tiers, even once the policy allows longer", async () => {
+    const { key, id } = await createKey(cached(5));
+    const calls = upstream();
+    await call(key);
+    const r = await admin(`/keys/${id}`, { method: "PATCH", body: cached(3600) });
+    expect(r.status).toBe(200);
+    await r.text();
+    const t0 = Date.now();
+    vi.spyOn(Date, "now").mockImplementation(() => t0 + 6_000);
+    expect((await call(key)).cache).toBe("miss");
+    expect(calls).toHaveLength(2);
   });
 });
 
