@@ -77,6 +77,8 @@ function Signed({ admin, self, onSignOut }: { admin: Admin; self: Self; onSignOu
   useEffect(() => {
     if (!allowed && !namesPage(route)) location.replace(href(pages[0]!));
   }, [allowed, route.hash]);
+  // Keys and teams may have changed elsewhere (another operator, the API): read them again on each page. A dep,
+  // not a reload in an effect, so the directory counts as loading from the very render that shows the new page.
   // The same keys and teams read again keep the same directory, so pages that read usage per directory
   // (spend, budget meters) do not read it again after every page change's reload.
   const lastDir = useRef<{ text: string; dir: Directory } | null>(null);
@@ -85,7 +87,7 @@ function Signed({ admin, self, onSignOut }: { admin: Admin; self: Self; onSignOu
     const text = JSON.stringify([keys, teams]);
     if (lastDir.current?.text !== text) lastDir.current = { text, dir: directoryOf(keys, teams) };
     return lastDir.current.dir;
-  }, [admin]);
+  }, [admin, route.page]);
   const ctx: ConsoleCtx = { admin, self, may: abilitiesOf(self.role), dir: dirLoad.data ?? EMPTY, dirError: dirLoad.error, dirLoading: dirLoad.loading, reloadDir: dirLoad.reload };
 
   // A new page: its title, and focus on its heading so keyboard and screen-reader users start there.
@@ -95,8 +97,6 @@ function Signed({ admin, self, onSignOut }: { admin: Admin; self: Self; onSignOu
     document.title = `${LABEL[route.page]} · edgeway console`;
     if (first.current) return void (first.current = false);
     main.current?.querySelector<HTMLElement>("h1")?.focus();
-    // Keys and teams may have changed elsewhere (another operator, the API): read them again on each page.
-    dirLoad.reload();
   }, [route.page]);
 
   return (
@@ -140,7 +140,8 @@ function Signed({ admin, self, onSignOut }: { admin: Admin; self: Self; onSignOu
           Sign out
         </button>
       </header>
-      <main id="main" ref={main} data-hash={route.hash}>
+      {/* Busy while keys and teams are read (again): what the page shows may still change. */}
+      <main id="main" ref={main} data-hash={route.hash} aria-busy={dirLoad.loading}>
         {!allowed ? (
           <NotForRole page={route.page} self={self} home={pages[0]!} />
         ) : (

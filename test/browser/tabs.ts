@@ -17,6 +17,7 @@ export function consoleTabs(ctx: { gw: () => Gateway; browser: () => Browser; er
     await p.getByLabel("Admin token").fill(token);
     await p.getByRole("button", { name: "Sign in" }).click();
     await p.getByRole("heading", { name: landing, level: 1 }).waitFor();
+    await settled(p);
     return p;
   }
 
@@ -24,7 +25,7 @@ export function consoleTabs(ctx: { gw: () => Gateway; browser: () => Browser; er
   async function go(p: Page, hash: string, heading: string) {
     await p.goto(`${ctx.gw().url}/console/${hash}`);
     await p.getByRole("heading", { name: heading, level: 1 }).waitFor();
-    await p.waitForFunction((h) => document.querySelector("main")?.dataset.hash === h && !document.querySelector('main [aria-busy="true"]') && !/Loading/.test(document.querySelector("main")?.textContent ?? ""), hash);
+    await settled(p, hash);
   }
 
   const navLinks = (p: Page) => p.getByRole("navigation", { name: "Console" }).getByRole("link").allTextContents();
@@ -37,6 +38,18 @@ export function consoleTabs(ctx: { gw: () => Gateway; browser: () => Browser; er
   }
 
   return { signedIn, go, navLinks, mint };
+}
+
+/**
+ * Resolves once the console shows `hash` (when given) and nothing in it is loading: no region marked aria-busy —
+ * main itself is busy while keys and teams are read again, which every page change starts — and no "Loading…".
+ * The render that shows a new address or filter marks its reads busy, so this cannot pass on the page before.
+ */
+export async function settled(p: Page, hash?: string): Promise<void> {
+  await p.waitForFunction((h) => {
+    const main = document.querySelector("main");
+    return !!main && (h === null || main.dataset.hash === h) && main.getAttribute("aria-busy") !== "true" && !main.querySelector('[aria-busy="true"]') && !/Loading/.test(main.textContent ?? "");
+  }, hash ?? null);
 }
 
 /** With `CONSOLE_SCREENSHOTS=1`, writes docs/console-<name>.png (the pictures of docs/console.md). */

@@ -70,7 +70,7 @@ export function Keys({ route }: { route: Route }) {
           <p class="muted" role="status">
             {fmtInt(shown.length)} of {fmtInt(dir.keys.length)} keys
           </p>
-          <KeyTable keys={shown} onAction={setModal} spend={may.readGlobal ? (spend.data?.spend ?? new Map()) : undefined} budgets={spend.data?.budgets} />
+          <KeyTable keys={shown} onAction={setModal} spend={may.readGlobal ? (spend.data?.spend ?? new Map()) : undefined} budgets={spend.data?.budgets} busy={spend.loading} />
         </>
       )}
       {modal && <KeyModal modal={modal} setModal={setModal} />}
@@ -99,12 +99,14 @@ export function KeyTable(props: {
   budgets?: Map<string, BudgetUse>;
   /** Leave out the Team column (the team page: every key is in that team), so the actions fit at laptop width. */
   inTeam?: boolean;
+  /** The spend or budget use shown is still being read. */
+  busy?: boolean;
 }) {
-  const { keys, onAction, spend, budgets, inTeam } = props;
+  const { keys, onAction, spend, budgets, inTeam, busy } = props;
   const { dir, may } = useConsole();
   if (!keys.length) return <p class="muted">No keys match.</p>;
   return (
-    <div class="table-wrap">
+    <div class="table-wrap" aria-busy={busy}>
       <table class="cards keys">
         <thead>
           <tr>

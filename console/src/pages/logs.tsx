@@ -72,7 +72,9 @@ export function Logs({ route }: { route: Route }) {
         <TimeRangeFields from={filters.from} to={filters.to} />
       </FilterForm>
 
-      <Refused usage={refused.data} servedFilter={servedFilter} filters={filters} />
+      <div aria-busy={refused.loading}>
+        <Refused usage={refused.data} servedFilter={servedFilter} filters={filters} />
+      </div>
       <ListBody load={page} what="logs" rows={page.data?.logs} empty="No calls match." render={(rows) => (
           <table class="cards logs">
             <thead>

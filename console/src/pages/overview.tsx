@@ -136,7 +136,7 @@ export function Overview({ route }: { route: Route }) {
         {!d ? !loaded.error && <Loading what="usage" /> : <OverviewData d={d} bucket={bucket} rangeLabel={RANGES[range]!.label} />}
       </div>
 
-      <section aria-labelledby="budgets-h">
+      <section aria-labelledby="budgets-h" aria-busy={budgets.loading}>
         <h2 id="budgets-h">Budget use, current period</h2>
         {budgets.error && <ErrorNote error={budgets.error} prefix="Could not read budget use" retry={budgets.reload} />}
         {!budgets.data ? (

@@ -58,7 +58,7 @@ export function Teams({ route }: { route: Route }) {
       ) : !dir.teams.length ? (
         <p class="muted">No teams yet. A team shares rate limits and a budget over its keys.</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" aria-busy={spend.loading}>
           <table class="cards">
             <thead>
               <tr>
@@ -140,7 +140,7 @@ export function Teams({ route }: { route: Route }) {
               </button>
             )}
           </p>
-          <KeyTable keys={teamKeys} spend={may.readGlobal ? (spend.data?.key ?? new Map()) : undefined} budgets={keySpend.data?.budgets} onAction={setKeyModal} inTeam />
+          <KeyTable keys={teamKeys} spend={may.readGlobal ? (spend.data?.key ?? new Map()) : undefined} budgets={keySpend.data?.budgets} onAction={setKeyModal} inTeam busy={spend.loading || keySpend.loading} />
         </section>
       )}
       {modal && <TeamModal modal={modal} close={() => setModal(null)} />}

@@ -47,7 +47,7 @@ export function Tokens() {
       ) : !tokens.length ? (
         <p class="muted">No admin tokens yet: only the root ADMIN_TOKEN signs in.</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" aria-busy={list.loading}>
           <table class="cards">
             <thead>
               <tr>
