@@ -7,7 +7,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../e2e/harness";
 import { launchChromium } from "./chromium";
-import { consoleTabs, shot } from "./tabs";
+import { consoleTabs, settled, shot } from "./tabs";
 
 let gw: Gateway;
 let browser: Browser;
@@ -72,7 +72,9 @@ describe("console audit", () => {
     // Filter: only key.update rows.
     await p.getByLabel("Action").selectOption("key.update");
     await p.getByRole("button", { name: "Apply filters" }).click();
-    await p.waitForFunction(() => /action=key\.update/.test(location.hash) && !document.querySelector('main [aria-busy="true"]'));
+    // The address changes before the page renders it: wait for the page's own address (the render that shows it
+    // marks the new read busy), not location.hash, or the rows read are the unfiltered ones.
+    await settled(p, "#/audit?action=key.update");
     const actions = (await p.locator('table.audit td[data-label="Action"]').allTextContents()).map((t) => t.trim());
     expect(actions).toEqual(["key.update"]);
     // The team created in beforeAll is filtered out by a kind filter; shown by its own.
