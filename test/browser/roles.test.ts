@@ -142,7 +142,9 @@ describe("console roles", () => {
     const p = await signedIn(tokens.admin, "Overview");
     await go(p, "#/tokens", "Tokens");
     await p.getByText("Only the root ADMIN_TOKEN mints or deletes admin tokens.").waitFor();
-    // The admin token "ops" is listed without a Delete (root only); the lower roles have one.
+    // The admin token "ops" is listed without a Delete (root only); the lower roles have one. (That sentence is
+    // there before the list: the row is waited for, or its count of buttons is read before it exists.)
+    await p.getByRole("row", { name: /ops/ }).getByText("root only").waitFor();
     expect(await p.getByRole("row", { name: /ops/ }).getByRole("button").count()).toBe(0);
     await p.getByRole("row", { name: /auditor/ }).getByRole("button", { name: "Delete auditor" }).waitFor();
     await p.getByRole("button", { name: "New token" }).click();
