@@ -13,6 +13,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, mockUpstream, startGateway, type Gateway, type MockUpstream } from "../e2e/harness";
 import { launchChromium } from "./chromium";
+import { settled } from "./tabs";
 
 const root = path.resolve(import.meta.dirname, "../..");
 let gw: Gateway;
@@ -42,6 +43,7 @@ async function newPage(opts: { width?: number; height?: number; dark?: boolean; 
   if (opts.signedIn !== false) {
     await signIn(p);
     await p.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+    await settled(p);
   }
   return p;
 }
@@ -57,12 +59,12 @@ async function signIn(p: Page, token = ADMIN_TOKEN) {
 
 /**
  * A page by its address (a hash change: the tab keeps its sign-in and the secrets in memory), once what it shows
- * is read for that address (nothing in it is busy loading).
+ * is read for that address: nothing in it busy loading, the keys and teams read again on a page change included.
  */
 const go = async (p: Page, hash: string, heading: string) => {
   await p.goto(`${gw.url}/console/${hash}`);
   await p.getByRole("heading", { name: heading, level: 1 }).waitFor();
-  await p.waitForFunction((h) => document.querySelector("main")?.dataset.hash === h && !document.querySelector('main [aria-busy="true"]'), hash);
+  await settled(p, hash);
 };
 
 const PAGES = [
@@ -229,8 +231,9 @@ describe("the operator's first session", () => {
   it("edit changes what was changed and keeps every other field (team, budget period, allow-list, fallbacks)", async () => {
     await page.getByRole("button", { name: "Edit ci-bot" }).click();
     const dialog = page.getByRole("dialog", { name: "Edit key “ci-bot”" });
-    // The form starts from the record: the team and the budget period are pre-selected.
-    expect(await dialog.getByLabel("Team").locator("option:checked").textContent()).toBe("ml-platform");
+    // The form starts from the record: the team and the budget period are pre-selected (the team's option is
+    // there once the directory's teams are).
+    await expect.poll(() => dialog.getByLabel("Team").locator("option:checked").textContent()).toBe("ml-platform");
     expect(await dialog.getByLabel("Budget period").inputValue()).toBe("1mo");
     await dialog.getByLabel("Requests per minute").fill("240");
     // Expiry is entered in UTC.
@@ -370,19 +373,21 @@ describe("the operator's first session", () => {
     const tiles = page.getByRole("region", { name: "Totals, Last 24 hours" });
     await expect.poll(() => tiles.locator(".tile-value").first().textContent()).toBe("2");
     const chart = page.getByRole("figure", { name: "Requests and errors" });
-    expect(await chart.locator("canvas").count()).toBe(1);
+    // uPlot draws each canvas and legend in an effect, after the figures themselves are on the page.
+    await expect.poll(() => chart.locator("canvas").count()).toBe(1);
     await chart.getByText("Data table").click();
     const counts = await chart.locator("details tbody tr td:nth-child(2)").allTextContents();
     expect(counts.map(Number).reduce((a, b) => a + b, 0)).toBe(2);
     await page.getByRole("region", { name: "Top keys by spend" }).getByRole("link", { name: "ci-bot" }).waitFor();
     // Latency and TTFB p50/p95 per bucket, errors by provider, cache hits (zero until a cache serves), and legends
     // that show the range's figures rather than placeholder dashes while the pointer is off the charts.
-    for (const name of ["Latency", "Time to first byte"]) expect(await page.getByRole("figure", { name, exact: true }).locator("canvas").count()).toBe(1);
+    for (const name of ["Latency", "Time to first byte"]) await expect.poll(() => page.getByRole("figure", { name, exact: true }).locator("canvas").count(), { message: name }).toBe(1);
     expect(await tiles.textContent()).toMatch(/Latency, p50\d+ ms/);
     expect(await tiles.textContent()).toContain("Cache hits0$0 saved");
+    await expect.poll(() => page.locator(".u-legend").count()).toBe(5);
+    await expect.poll(async () => (await page.locator(".u-legend").allTextContents()).filter((l) => l.includes("—"))).toEqual([]);
     const legends = await page.locator(".u-legend").allTextContents();
     expect(legends.length).toBe(5);
-    for (const l of legends) expect(l).not.toContain("—");
     expect(legends[0]).toContain("whole range");
     const errors = page.getByRole("region", { name: "Errors by provider" });
     expect(await errors.getByRole("row", { name: /mock/ }).textContent()).toBe("mock200%");
@@ -401,16 +406,35 @@ describe("the operator's first session", () => {
   });
 
   it("the team page lists the team's keys and spend", async () => {
+    // The page's own record of its reads (one clock, in order), this visit's only.
+    await page.evaluate(() => (performance.setResourceTimingBufferSize(2000), performance.clearResourceTimings()));
     await go(page, `#/teams?id=${teamId}`, "Teams");
     const detail = page.getByRole("region", { name: /Team “ml-platform”: keys/ });
     await detail.getByText("ci-bot").waitFor();
     await expect.poll(async () => (await detail.textContent())!.match(/\$0\.0000\d+/)?.[0]).toBeTruthy();
     // The team's keys show their budget use too, read once (not again on every render).
     await detail.getByRole("row", { name: /ci-bot/ }).getByRole("meter").waitFor();
-    let reads = 0;
-    page.on("request", (r) => void (r.url().includes("/admin/usage") && reads++));
-    await page.waitForTimeout(500);
-    expect(reads).toBe(0);
+    const reads = () =>
+      page.evaluate(() => {
+        const path = (e: PerformanceEntry) => new URL(e.name).pathname;
+        const all = performance.getEntriesByType("resource") as PerformanceResourceTiming[];
+        const dir = all.filter((e) => path(e) === "/admin/keys" || path(e) === "/admin/teams");
+        const usage = all.filter((e) => path(e) === "/admin/usage");
+        const dirAnswered = Math.max(...dir.map((e) => e.responseEnd));
+        return { dir: dir.length, usage: usage.length, afterDir: usage.filter((e) => e.startTime > dirAnswered).map((e) => e.name) };
+      });
+    // The page change read keys and teams again; unchanged, they started no usage read once they answered (go()
+    // waited for every read the page started, so all of them are recorded).
+    const seen = await reads();
+    expect(seen.dir).toBe(2);
+    expect(seen.usage).toBeGreaterThan(0);
+    expect(seen.afterDir).toEqual([]);
+    // A render (a dialog opened and closed) reads nothing: a read per render would keep the page busy for ever.
+    await page.getByRole("button", { name: "New key in this team" }).click();
+    await page.getByRole("dialog", { name: "New key" }).getByRole("button", { name: "Close" }).click();
+    await page.getByRole("dialog", { name: "New key" }).waitFor({ state: "detached" });
+    await settled(page, `#/teams?id=${teamId}`);
+    expect((await reads()).usage).toBe(seen.usage);
     await shot(page, "teams");
   });
 
@@ -440,7 +464,7 @@ describe("the operator's first session", () => {
     await go(page, `#/teams?id=${teamId}`, "Teams");
     await page.getByRole("button", { name: "New key in this team" }).click();
     const dialog = page.getByRole("dialog", { name: "New key" });
-    expect(await dialog.getByLabel("Team").locator("option:checked").textContent()).toBe("ml-platform");
+    await expect.poll(() => dialog.getByLabel("Team").locator("option:checked").textContent()).toBe("ml-platform");
     await dialog.getByLabel("Name").fill("team-made");
     await dialog.getByRole("button", { name: "Create key" }).click();
     const shown = page.getByRole("dialog", { name: "Key “team-made” created" });
@@ -529,8 +553,9 @@ describe("refusals, hostile input and accessibility", () => {
     expect(await dialog.getByRole("alert").textContent()).toContain("HTTP 400");
     // Next to the field it concerns, which is marked invalid and has focus.
     expect(await dialog.locator(".field", { has: page.getByLabel("Default fallbacks") }).getByRole("alert").count()).toBe(1);
-    expect(await dialog.getByLabel("Default fallbacks").getAttribute("aria-invalid")).toBe("true");
-    expect(await page.evaluate(() => document.activeElement?.getAttribute("name"))).toBe("fallbacks");
+    // Marked and focused by an effect, just after the message renders.
+    await expect.poll(() => dialog.getByLabel("Default fallbacks").getAttribute("aria-invalid")).toBe("true");
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("name"))).toBe("fallbacks");
     await dialog.getByRole("button", { name: "Close" }).click();
 
     // A team with keys cannot be deleted: the 409's message, in the confirmation dialog.
