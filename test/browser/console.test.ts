@@ -288,6 +288,8 @@ describe("the operator's first session", () => {
     const detail = page.getByRole("dialog", { name: "Call detail" });
     await detail.getByText("gemini/gemini-2.5-flash").first().waitFor();
     expect(await detail.locator("table tbody tr").count()).toBe(2);
+    // The stored request and answer are read after the dialog opens: the secret is looked for once they are in.
+    await expect.poll(() => detail.getByText("Loading the stored body…").count()).toBe(0);
     expect(await detail.textContent()).not.toContain(secret);
     await shot(page, "log-detail");
     await page.keyboard.press("Escape");
@@ -600,6 +602,8 @@ describe("refusals, hostile input and accessibility", () => {
     await page.locator("table.logs tbody tr").first().getByRole("button", { name: /Details/ }).click();
     const detail = page.getByRole("dialog", { name: "Call detail" });
     await detail.getByText(/No provider was called for this request/).waitFor();
+    // No table once the stored request and answer (read after the dialog opens) are in either.
+    await expect.poll(() => detail.getByText("Loading the stored body…").count()).toBe(0);
     expect(await detail.locator("table").count()).toBe(0);
     await page.keyboard.press("Escape");
   });

@@ -58,6 +58,8 @@ describe("console: guardrails", () => {
     expect(await cells(0)).toEqual(["no-pii", "input", "redact", "credit_card × 1, email × 1", "—"]);
     expect(await cells(1)).toEqual(["greeting-watch", "output", "flag", "pattern × 1", "—"]);
     await shot(p, "guardrails-detail");
+    // The stored request and answer are read after the dialog opens: the matched text is looked for once they are in.
+    await expect.poll(() => detail.getByText("Loading the stored body…").count()).toBe(0);
     const text = (await detail.textContent()) ?? "";
     for (const leaked of ["jane", "corp.example", "4111"]) expect(text).not.toContain(leaked);
     expect(pageErrors).toEqual([]);
