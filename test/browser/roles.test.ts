@@ -68,10 +68,11 @@ describe("console roles", () => {
 
   it("a team_admin lands on Keys, sees only its team's keys and pages, and its team in the header", async () => {
     const p = await signedIn(tokens.team_admin, "Keys");
+    // The team's name comes from the keys and teams read (signedIn waits for it): "alpha" alone would also match
+    // the token's own name, "alpha-lead", shown before that read answers.
     const who = await p.locator(".whoami").textContent();
     expect(who).toContain("team admin");
-    expect(who).toContain("alpha");
-    expect(who).toContain(teamA.id);
+    expect(who).toContain(`team alpha (${teamA.id})`);
     expect(await navLinks(p)).toEqual(["Keys", "Teams"]);
     await go(p, "#/keys", "Keys");
     await p.getByText("alpha-svc").waitFor();
