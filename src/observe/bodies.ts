@@ -21,6 +21,7 @@ import type { GeminiJson } from "../providers/types";
 import type { CallRecord } from "../usage/row";
 import { describeError } from "../lib/describe-error";
 import { MAX_BODY_BYTES, putBody, type StoredBody } from "./body-store";
+import { capturedRedactor } from "./captured";
 
 interface CallState {
   request?: unknown;
@@ -92,14 +93,12 @@ async function logsBodies(call: CallContext): Promise<boolean> {
   return !!(await new TeamStore(call.env.VIRTUAL_KEYS).cachedGet(key.team_id))?.log_bodies;
 }
 
-/** The gateway's own credentials, as a caller may paste one into a prompt: never stored. */
-const GATEWAY_CREDENTIAL = /sk-(?:bf|ew-admin)-[A-Za-z0-9]{16,}/g;
-
 /** One part of the body as stored: its JSON text redacted, then bounded. */
 function part(value: unknown, call: CallScope): { value: unknown; truncated?: true } {
   if (value === undefined) return { value: null };
   const text = JSON.stringify(value);
-  const clean = call.config.redact(text).replace(GATEWAY_CREDENTIAL, "[redacted]");
+  // A direct call stores no body (its key record is a stand-in without log_bodies), so no caller's own key is at hand.
+  const clean = capturedRedactor(call.config.redact)(text);
   if (clean.length <= MAX_BODY_BYTES && new TextEncoder().encode(clean).length <= MAX_BODY_BYTES) {
     if (clean === text) return { value };
     try {

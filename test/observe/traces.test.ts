@@ -402,6 +402,25 @@ describe("protocol, headers and content", () => {
     ]);
   });
 
+  it("content capture: a virtual key and a direct caller's own provider keys pasted into a prompt (or echoed back) are redacted too", async () => {
+    const k = await createKey({ name: "traces-content-keys" });
+    const t = traced({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true", DIRECT_KEYS: "on" });
+    const OWN = "AIzaSyCallersOwnGeminiKey0123456789abcd";
+    const OTHER = "sk-ant-callers-own-anthropic-key-0123456789";
+    const { exports } = outbound((c) => Response.json(answer(`you said: ${JSON.parse(c.body).contents[0].parts[0].text}`)));
+    await call(t, "gemini/gemini-2.5-flash", "generateContent", textRequest(`my key is ${k.key}`), k.key);
+    await call(t, "gemini/gemini-2.5-flash", "generateContent", textRequest(`mine: ${OWN} and ${OTHER}`, { fallbacks: ["anthropic/claude-haiku-4-5"] }), OWN, {
+      "x-edgeway-direct-key-anthropic": OTHER,
+    });
+    expect(exports).toHaveLength(2);
+    const raw = exports.map((e) => new TextDecoder().decode(e.body)).join("\n");
+    for (const secret of [k.key, OWN, OTHER]) expect(raw).not.toContain(secret);
+    const [a, b] = exports.map((e) => decode(e.body).spans[0]!);
+    expect(a!.attrs["gen_ai.input.messages"]).toContain("my key is [redacted]");
+    expect(a!.attrs["gen_ai.output.messages"]).toContain("you said: my key is [redacted]");
+    expect(b!.attrs["gen_ai.input.messages"]).toMatch(/mine: (\[redacted\])+ and (\[redacted\])+"/);
+  });
+
   it("content capture with guardrails: the prompt as it went upstream (redacted), the answer as the caller got it, the actions as events; a blocked prompt is never captured", async () => {
     const GUARDRAILS = JSON.stringify({ pii_redact: { kind: "pii", on: "both", action: "redact" }, words: { kind: "regex", on: "input", action: "block", patterns: ["(?i)project\\s+nightingale"] } });
     const t = traced({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true", GUARDRAILS });

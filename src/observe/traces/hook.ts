@@ -68,6 +68,8 @@ export function tracesHooks(settings: TraceSettings): TracesHooks {
           input: s?.input,
           system: s?.system,
           answer: s?.answer,
+          // A direct caller's own keys, to be redacted from its captured content (held until the span is built).
+          own: capture && call.direct ? [...call.direct.keys.values()] : undefined,
         },
         call.env.DB,
         call.waitUntil,

@@ -7,6 +7,7 @@
 import type { CallRecord } from "../../usage/row";
 import { SPAN_KIND_CLIENT, STATUS_ERROR, type Attr, type SpanData, type SpanEvent } from "./otlp";
 import { parseTraceparent } from "./traceparent";
+import { capturedRedactor } from "../captured";
 
 /** What the hook saw of a call besides its row. */
 export interface CallTrace {
@@ -23,6 +24,8 @@ export interface CallTrace {
   output?: string;
   /** The answer's text as the hook gathered it: made JSON text when the span is built, after the response. */
   answer?: { readonly chars: number; json(): string | undefined };
+  /** A direct caller's own provider keys: redacted from the captured content with the gateway's secrets. */
+  own?: readonly string[];
   /** The span, once built (a retried batch sends the same ids). */
   span?: SpanData;
 }
@@ -108,10 +111,13 @@ export function spanOf(t: CallTrace, redact: (s: string) => string): SpanData {
   if (r.saved_usd) a.push(["edgeway.saved_usd", { double: r.saved_usd }]);
   if (r.unpriced) a.push(["edgeway.unpriced", r.unpriced]);
   if (r.guardrails?.length) a.push(["edgeway.guardrails", r.guardrails.map((g) => `${g.policy}:${g.stage}:${g.action}`)]);
-  if (t.input) a.push(["gen_ai.input.messages", redact(t.input)]);
-  if (t.system) a.push(["gen_ai.system_instructions", redact(t.system)]);
   const output = t.output ?? t.answer?.json();
-  if (output) a.push(["gen_ai.output.messages", redact(output)]);
+  if (t.input || t.system || output) {
+    const clean = capturedRedactor(redact, t.own);
+    if (t.input) a.push(["gen_ai.input.messages", clean(t.input)]);
+    if (t.system) a.push(["gen_ai.system_instructions", clean(t.system)]);
+    if (output) a.push(["gen_ai.output.messages", clean(output)]);
+  }
 
   const end = r.ts + Math.max(0, r.latency_ms);
   const events: SpanEvent[] = [];
