@@ -8,7 +8,7 @@ import type { AlertDelivery } from "../api";
 import { useConsole } from "../context";
 import { fmtTime } from "../format";
 import { useLoad } from "../load";
-import { Badge } from "../ui/bits";
+import { Badge, PageHead } from "../ui/bits";
 import { ErrorNote } from "../ui/dialog";
 import { ListBody } from "../ui/filters";
 
@@ -35,8 +35,7 @@ export function Alerts() {
   };
   return (
     <>
-      <div class="page-head">
-        <h1 tabIndex={-1}>Alerts</h1>
+      <PageHead title="Alerts">
         <div class="row-actions">
           <button type="button" onClick={() => list.reload()}>
             Refresh
@@ -47,7 +46,7 @@ export function Alerts() {
             </button>
           )}
         </div>
-      </div>
+      </PageHead>
       <p class="muted">
         Budget thresholds, expiring keys and cooled-down credentials, as sent to <code>ALERT_WEBHOOK_URL</code>. A delivery the receiver
         did not take is retried with backoff for up to 3 days, under the same id.

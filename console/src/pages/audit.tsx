@@ -10,6 +10,7 @@ import { useLoad } from "../load";
 import { href, type Route } from "../router";
 import { FilterForm, ListBody, TimeRangeFields } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
+import { PageHead } from "../ui/bits";
 
 const PAGE = 50;
 const FIELDS = ["actor", "action", "target", "from", "to"] as const;
@@ -28,12 +29,11 @@ export function Audit({ route }: { route: Route }) {
   const targetName = (id: string) => dir.keyById.get(id)?.name ?? dir.teamById.get(id)?.name;
   return (
     <>
-      <div class="page-head">
-        <h1 tabIndex={-1}>Audit</h1>
+      <PageHead title="Audit">
         <button type="button" onClick={() => (pages.first(), page.reload())}>
           Refresh
         </button>
-      </div>
+      </PageHead>
       <p class="muted">Every admin write: keys, teams, tokens and cache clears. Secrets are never recorded.</p>
       <FilterForm page="audit" label="Audit filters" fields={FIELDS}>
         <label>

@@ -7,7 +7,7 @@ import { fmtInt, fmtTime, fmtUsd, fromLocalInput, splitList, toLocalInput } from
 import { href, navigate, type Route } from "../router";
 import { rememberSecret } from "../session";
 import { useLoad } from "../load";
-import { BudgetMeter, keyStatus, Loading, SecretField, StatusBadge, TeamOptions, teamName, type KeyStatus } from "../ui/bits";
+import { BudgetMeter, keyStatus, type KeyStatus, Loading, PageHead, SecretField, StatusBadge, teamName, TeamOptions } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
 import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, LogBodiesField, logBodiesFrom, rateLimitFrom, useAction } from "../ui/form";
 
@@ -31,14 +31,13 @@ export function Keys({ route }: { route: Route }) {
 
   return (
     <>
-      <div class="page-head">
-        <h1 tabIndex={-1}>Keys</h1>
+      <PageHead title="Keys">
         {may.writeKeys && (
           <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
             New key
           </button>
         )}
-      </div>
+      </PageHead>
       <form class="filters" role="search" aria-label="Find keys" onSubmit={(e) => e.preventDefault()}>
         <label>
           Search

@@ -5,7 +5,7 @@ import { useConsole } from "../context";
 import { entityList, fmtInt, fmtMs, fmtTime, fmtUsd, fromLocalInput } from "../format";
 import { useLoad } from "../load";
 import { href, type Route } from "../router";
-import { OutcomeBadge, teamName } from "../ui/bits";
+import { OutcomeBadge, PageHead, teamName } from "../ui/bits";
 import { Dialog } from "../ui/dialog";
 import { FilterForm, ListBody, TimeRangeFields } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
@@ -40,12 +40,11 @@ export function Logs({ route }: { route: Route }) {
   const keyName = (id: string) => dir.keyById.get(id)?.name ?? id;
   return (
     <>
-      <div class="page-head">
-        <h1 tabIndex={-1}>Logs</h1>
+      <PageHead title="Logs">
         <button type="button" onClick={() => (pages.first(), page.reload())}>
           Refresh
         </button>
-      </div>
+      </PageHead>
       <FilterForm page="logs" byKeyAndTeam label="Log filters" fields={FIELDS} keyId={filters.key_id} teamId={filters.team_id}>
         <label>
           Model

@@ -7,7 +7,7 @@ import type { PriceView, ProvidersView } from "../api";
 import { useConsole } from "../context";
 import { fmtTime } from "../format";
 import { useLoad } from "../load";
-import { Badge, Loading } from "../ui/bits";
+import { Badge, Loading, PageHead } from "../ui/bits";
 import { ErrorNote } from "../ui/dialog";
 
 type ProviderView = ProvidersView["providers"][number];
@@ -30,12 +30,11 @@ export function Providers() {
   const d = load.data;
   return (
     <>
-      <div class="page-head">
-        <h1 tabIndex={-1}>Providers</h1>
+      <PageHead title="Providers">
         <button type="button" onClick={load.reload}>
           Refresh
         </button>
-      </div>
+      </PageHead>
       <p class="muted">
         The providers this gateway is configured for and the credentials each holds, by label (secrets are never
         shown). Credential health is <strong>this isolate's view</strong>: each Worker isolate learns from the answers

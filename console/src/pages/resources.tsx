@@ -7,7 +7,7 @@ import { useConsole } from "../context";
 import { fmtInt, fmtTime } from "../format";
 import { useLoad } from "../load";
 import { href, type Route } from "../router";
-import { teamName } from "../ui/bits";
+import { PageHead, teamName } from "../ui/bits";
 import { FilterForm, ListBody } from "../ui/filters";
 import { Pager, usePages } from "../ui/pager";
 
@@ -32,12 +32,11 @@ export function Resources({ route }: { route: Route }) {
 
   return (
     <>
-      <div class="page-head">
-        <h1 tabIndex={-1}>Resources</h1>
+      <PageHead title="Resources">
         <button type="button" onClick={() => (pages.first(), page.reload())}>
           Refresh
         </button>
-      </div>
+      </PageHead>
       <p class="muted">
         Files, caches, batches and video operations created through the gateway. Each belongs to the key that created
         it: no other key sees it (a team's keys share the ones created under <span class="mono">resource_scope</span>{" "}

@@ -6,7 +6,7 @@ import { useConsole } from "../context";
 import { fmtInt, fmtTime, fmtUsd } from "../format";
 import { useLoad } from "../load";
 import { href, navigate, type Route } from "../router";
-import { BudgetMeter, keyStatus, Loading } from "../ui/bits";
+import { BudgetMeter, keyStatus, Loading, PageHead } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
 import { BudgetFields, budgetFrom, FieldError, FormError, LimitFields, LogBodiesField, logBodiesFrom, rateLimitFrom, useAction } from "../ui/form";
 import { KeyModal, KeyTable, limits, useKeySpend, type KeyModalState } from "./keys";
@@ -43,14 +43,13 @@ export function Teams({ route }: { route: Route }) {
 
   return (
     <>
-      <div class="page-head">
-        <h1 tabIndex={-1}>Teams</h1>
+      <PageHead title="Teams">
         {may.writeTeams && (
           <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
             New team
           </button>
         )}
-      </div>
+      </PageHead>
       {dirError && <ErrorNote error={dirError} prefix="Could not read teams" retry={reloadDir} />}
       {spend.error && <ErrorNote error={spend.error} prefix="Could not read spend" retry={spend.reload} />}
       {dirLoading && !dir.teams.length && !dirError ? (

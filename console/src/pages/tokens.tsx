@@ -9,7 +9,7 @@ import { useConsole } from "../context";
 import { fmtTime } from "../format";
 import { useLoad } from "../load";
 import { href } from "../router";
-import { Loading, SecretField, TeamOptions, teamName } from "../ui/bits";
+import { Loading, PageHead, SecretField, teamName, TeamOptions } from "../ui/bits";
 import { Confirm, Dialog, ErrorNote } from "../ui/dialog";
 import { FieldError, FormError, useAction } from "../ui/form";
 
@@ -30,14 +30,13 @@ export function Tokens() {
   const tokens = [...(list.data ?? [])].sort((a, b) => (b.created_at < a.created_at ? -1 : 1));
   return (
     <>
-      <div class="page-head">
-        <h1 tabIndex={-1}>Tokens</h1>
+      <PageHead title="Tokens">
         {may.writeTokens && (
           <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
             New token
           </button>
         )}
-      </div>
+      </PageHead>
       <p class="muted">
         Admin tokens for the console and the admin API, each with a role. {self.role === "admin" && "Only the root ADMIN_TOKEN mints or deletes admin tokens."}
       </p>

@@ -127,3 +127,13 @@ export function KeyOptions({ keys, known, selected }: { keys: { id: string; name
     </>
   );
 }
+
+/** A page's heading (focused when the page opens, hence tabIndex -1) with the page's actions beside it. */
+export function PageHead({ title, children }: { title: string; children?: ComponentChildren }) {
+  return (
+    <div class="page-head">
+      <h1 tabIndex={-1}>{title}</h1>
+      {children}
+    </div>
+  );
+}
