@@ -657,3 +657,64 @@ describe("tracing off", () => {
     expect(others).toEqual([]);
   });
 });
+
+describe("a Live session", () => {
+  const LIVE = "/genai/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
+
+  it("is one span once its socket closes: the session's model and tokens, how and by whom it closed; content never captured there", async () => {
+    const k = await createKey({ name: "traces-live" });
+    const t = traced({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true" });
+    const exports: Export[] = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const req = new Request(input as RequestInfo, init);
+      if (req.url.startsWith(COLLECTOR)) {
+        exports.push({ url: req.url, redirect: req.redirect, headers: req.headers, body: new Uint8Array(await req.arrayBuffer()), signal: req.signal });
+        return new Response(null, { status: 200 });
+      }
+      // The upstream's Live socket: setupComplete, then one turn with its usage.
+      const pair = new WebSocketPair();
+      pair[1].accept();
+      pair[1].addEventListener("message", (e) => {
+        if (typeof e.data !== "string" || !e.data.includes('"setup"')) return;
+        pair[1].send(JSON.stringify({ setupComplete: {} }));
+        pair[1].send(JSON.stringify({
+          serverContent: { modelTurn: { parts: [{ text: "a secret answer" }] }, turnComplete: true },
+          usageMetadata: { promptTokenCount: 12, responseTokenCount: 4, totalTokenCount: 16 },
+        }));
+      });
+      return new Response(null, { status: 101, webSocket: pair[0] });
+    });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(new Request(`https://gw.test${LIVE}`, { headers: { upgrade: "websocket", "x-goog-api-key": k.key } }), t.env, ctx);
+    expect(res.status).toBe(101);
+    const requestId = res.headers.get("x-edgeway-request-id");
+    const ws = res.webSocket!;
+    const frames: string[] = [];
+    ws.addEventListener("message", (e) => frames.push(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
+    ws.accept();
+    ws.send(JSON.stringify({ setup: { model: "models/gemini-2.0-flash-live-001" } }));
+    ws.send(JSON.stringify({ clientContent: { turns: [{ role: "user", parts: [{ text: "a secret prompt" }] }], turnComplete: true } }));
+    await vi.waitFor(() => expect(frames.some((f) => f.includes("turnComplete"))).toBe(true));
+    expect(exports).toHaveLength(0); // nothing until the session ends
+    ws.close(1000, "done");
+    await vi.waitFor(() => expect(exports).toHaveLength(1), { timeout: 10_000 });
+    const raw = new TextDecoder().decode(exports[0]!.body);
+    expect(raw).not.toContain("a secret prompt");
+    expect(raw).not.toContain("a secret answer");
+    const spans = decode(exports[0]!.body).spans;
+    expect(spans).toHaveLength(1);
+    const s = spans[0]!;
+    expect(s.attrs).toMatchObject({
+      "edgeway.request_id": requestId,
+      "edgeway.key.id": k.id,
+      "gen_ai.request.model": expect.stringContaining("gemini-2.0-flash-live-001"),
+      "gen_ai.usage.input_tokens": 12,
+      "gen_ai.usage.output_tokens": 4,
+      "edgeway.outcome": "ok",
+      "edgeway.live.close_code": 1000,
+      "edgeway.live.closed_by": "client",
+    });
+    expect(s.attrs["gen_ai.input.messages"]).toBeUndefined();
+    expect(s.end).toBeGreaterThan(s.start);
+  });
+});

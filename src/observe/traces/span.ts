@@ -110,6 +110,8 @@ export function spanOf(t: CallTrace, redact: (s: string) => string): SpanData {
   if (r.cache) a.push(["edgeway.cache", r.cache]);
   if (r.saved_usd) a.push(["edgeway.saved_usd", { double: r.saved_usd }]);
   if (r.unpriced) a.push(["edgeway.unpriced", r.unpriced]);
+  // A Live session: how it ended and who ended it (its tokens are the usage attributes above).
+  if (r.session) a.push(["edgeway.live.close_code", r.session.close_code], ["edgeway.live.closed_by", r.session.closed_by]);
   if (r.guardrails?.length) a.push(["edgeway.guardrails", r.guardrails.map((g) => `${g.policy}:${g.stage}:${g.action}`)]);
   const output = t.output ?? t.answer?.json();
   if (t.input || t.system || output) {
