@@ -1,7 +1,7 @@
 /**
  * Cache entries in two tiers (README, "Response cache": why these, not KV):
  *  - the isolate's memory: the entries this isolate wrote or read lately, answered with no I/O at all, up to
- *    MEMORY_BUDGET (least recently used first out);
+ *    `memoryLimits` (least recently used out first);
  *  - the Workers Cache API of the caller's location, which every isolate there shares: a cache of its own
  *    (`caches.open`), not the zone's default one the CDN serves from, under a URL made of the entry key on a host no
  *    request reaches. Its body is the answer's JSON text (or a stream's events), its headers what a hit needs to be
