@@ -94,7 +94,10 @@ const GROUP_SQL: Record<Group, { expr: string; field: string }> = {
 };
 // The same over the rollups, whose team, provider and model are '' where a row has NULL.
 const ROLLUP_GROUP_SQL: Record<Group, string> = {
-  key: "key_id",
+  // `+`: not the (key_id, bucket) index's order. Grouping by the bare column, SQLite walks that whole index to skip a
+  // sort whenever the bucket range is open at one end (all time: 2.8 s over 860,000 hourly rows, against 25 ms from
+  // the range and a sort of its groups).
+  key: "+key_id",
   team: "nullif(team_id, '')",
   model: "CASE WHEN provider = '' OR model = '' THEN NULL ELSE provider || '/' || model END",
   provider: "nullif(provider, '')",
@@ -147,7 +150,7 @@ function rollupFilters(p: Segment, q: UsageQuery) {
 }
 
 /** The same aggregate over a rollup segment (`usage_minute`, `usage_hour`, `usage_day` or a level of `usage_span`). */
-function rollupSql(p: Segment, q: UsageQuery): { sql: string; args: (string | number)[] } {
+export function rollupSql(p: Segment, q: UsageQuery): { sql: string; args: (string | number)[] } {
   const { cond, args } = rollupFilters(p, q);
   const grp = q.group_by ? `${ROLLUP_GROUP_SQL[q.group_by]} AS grp, ` : "";
   return { sql: `SELECT ${grp}${ROLLUP_SUMS} FROM ${p.source} ${whereSql(cond)}${q.group_by ? " GROUP BY grp" : ""}`, args };

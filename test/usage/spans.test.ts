@@ -8,7 +8,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { compactUsage, foldDays, foldSpans } from "../../src/usage/compact";
-import { queryLatency, queryUsage, segments } from "../../src/usage/queries";
+import { queryLatency, queryUsage, rollupSql, segments, type Segment } from "../../src/usage/queries";
 import type { CallRecord } from "../../src/usage/row";
 import { DAY_MS, HOUR_MS, LATENCY_BOUNDS, SPAN_LEVELS, spanMs, TTFB_BOUNDS, writeRows } from "../../src/usage/rollups";
 import { admin } from "../helpers/worker";
@@ -217,6 +217,27 @@ describe("span rollups", () => {
     expect(Object.entries(after).filter(([b, n]) => stored[b] !== n)).toHaveLength(SPAN_LEVELS.length);
     await compactUsage(env, { now: NOW });
     await check([...rows, late], "with a late row");
+  });
+
+  it("a rollup segment open at one end (all time) is read by its bucket range, never by walking a whole group index", async () => {
+    const t = Date.UTC(2026, 0, 1);
+    const cases: Segment[] = [
+      { source: "usage_hour", from: t },
+      { source: "usage_hour", to: t },
+      { source: "usage_day", to: t },
+      { source: "usage_day", from: t },
+      { source: "usage_span", level: 2, to: t },
+      { source: "usage_minute", from: t },
+    ];
+    for (const seg of cases) {
+      for (const group_by of ["key", "team", "model"] as const) {
+        const { sql, args } = rollupSql(seg, { group_by });
+        const plan = (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...args).all<{ detail: string }>()).results.map((r) => r.detail).join(" | ");
+        // A SEARCH by the bucket (the primary key or a figures index), never a SCAN of the table or an index.
+        expect(plan, `${seg.source} ${JSON.stringify(seg)} by ${group_by}: ${plan}`).toMatch(/SEARCH \S+ USING (COVERING INDEX \S+|PRIMARY KEY) \((level=\? AND )?bucket[<>]\?\)/);
+        expect(plan).not.toMatch(/\bSCAN\b/);
+      }
+    }
   });
 
   it("segments: the biggest whole blocks below each level's mark, days at the ends, none when grouping by day", () => {
