@@ -14,7 +14,7 @@ import type { Hook } from "../hooks/hook";
 import type { GeminiJson } from "../providers/types";
 import { keyOrTeamSets } from "../hooks/engages";
 import { jsonOf } from "../streaming/sse";
-import { entryKey } from "./entry-key";
+import { EntryKey } from "./entry-key";
 import { activePolicy } from "./policy";
 import { MAX_ENTRY_BYTES, readEntry, writeEntry, type Entry } from "./store";
 
@@ -30,7 +30,7 @@ interface CallState {
   /** A hit's entry. */
   hit?: Entry;
   /** A miss to store: its entry key and TTL, and the answer as it passed. */
-  key?: string;
+  key?: EntryKey;
   ttl?: number;
   answer?: GeminiJson;
   /** A stream's events, their JSON texts, and their length so far. */
@@ -62,7 +62,7 @@ export const responseCache: Hook = {
       calls.set(call.requestId, { mode: "bypass" });
       return { headers: header("bypass") };
     }
-    const key = await entryKey(policy.scope, call.action, request.targets, request.body);
+    const key = new EntryKey(policy.scope, call.action, request.targets, request.body);
     if (control !== "refresh") {
       const now = Date.now();
       // A store that fails is a miss, not a failed call.

@@ -12,6 +12,7 @@
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { GeminiJson } from "../providers/types";
 import type { Tokens } from "../usage/row";
+import type { EntryKey } from "./entry-key";
 
 /** The largest entry stored (characters of its JSON): a stream's events are held in memory until it ends. */
 export const MAX_ENTRY_BYTES = 8 * 1024 * 1024;
@@ -57,8 +58,9 @@ let memoryCost = 0;
 
 function remember(key: string, entry: Entry, ttlS: number, size: number) {
   forget(key);
-  const cost = size * 3;
-  if (size > memoryLimits.entryMax) return;
+  // The key is the entry's whole text (its body included): it counts too.
+  const cost = size * 3 + key.length;
+  if (size + key.length > memoryLimits.entryMax) return;
   memory.set(key, { entry, expires: entry.at + ttlS * 1000, cost });
   memoryCost += cost;
   for (const [k, h] of memory) {
@@ -75,7 +77,7 @@ function forget(key: string) {
   memoryCost -= h.cost;
 }
 
-/** What the memory tier holds (for tests and the bench): entries and their counted characters. */
+/** What the memory tier holds (for tests and the bench): entries and their counted characters (keys included). */
 export const memoryTier = () => ({ entries: memory.size, cost: memoryCost });
 /** Empties the memory tier (tests: to read what the Cache API alone holds). */
 export function clearMemoryTier() {
@@ -84,17 +86,17 @@ export function clearMemoryTier() {
 }
 
 /** The entry, or undefined when none was stored, it expired, or it is older than `maxAgeS`. */
-export async function readEntry(key: string, maxAgeS: number, now: number): Promise<Entry | undefined> {
-  const held = memory.get(key);
+export async function readEntry(key: EntryKey, maxAgeS: number, now: number): Promise<Entry | undefined> {
+  const held = memory.get(key.text);
   if (held) {
     if (now < held.expires) {
-      memory.delete(key);
-      memory.set(key, held);
+      memory.delete(key.text);
+      memory.set(key.text, held);
       return now - held.entry.at <= maxAgeS * 1000 ? held.entry : undefined;
     }
-    forget(key);
+    forget(key.text);
   }
-  const res = await (await store()).match(url(key));
+  const res = await (await store()).match(url(await key.digest()));
   if (!res) return undefined;
   const at = Number(res.headers.get("x-edgeway-stored-at"));
   const ttl = Number(res.headers.get("x-edgeway-ttl"));
@@ -111,7 +113,7 @@ export async function readEntry(key: string, maxAgeS: number, now: number): Prom
     tokens: JSON.parse(res.headers.get("x-edgeway-tokens") ?? "null"),
     cost_usd: Number(res.headers.get("x-edgeway-cost-usd") ?? 0),
   };
-  remember(key, entry, ttl, text.length);
+  remember(key.text, entry, ttl, text.length);
   return entry;
 }
 
@@ -119,11 +121,11 @@ export async function readEntry(key: string, maxAgeS: number, now: number): Prom
  * Stores an entry for `ttlS` seconds, in both tiers; one larger than MAX_ENTRY_BYTES is not stored. Returns whether
  * it was. `eventsText`: a stream's events already serialised as they passed (a JSON array).
  */
-export async function writeEntry(key: string, ttlS: number, entry: Entry, eventsText?: string): Promise<boolean> {
+export async function writeEntry(key: EntryKey, ttlS: number, entry: Entry, eventsText?: string): Promise<boolean> {
   const text = eventsText ?? (entry.text ??= JSON.stringify(entry.answer));
   if (text.length > MAX_ENTRY_BYTES) return false;
-  remember(key, entry, ttlS, text.length);
-  await (await store()).put(url(key), new Response(text, {
+  remember(key.text, entry, ttlS, text.length);
+  await (await store()).put(url(await key.digest()), new Response(text, {
     headers: {
       "content-type": "application/json",
       "cache-control": `max-age=${ttlS}`,
