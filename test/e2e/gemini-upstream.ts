@@ -222,9 +222,11 @@ async function handle(mock: GeminiMock, req: http.IncomingMessage, res: http.Ser
     if (missing) return error(res, 403, `You do not have permission to access the File ${missing} or it may not exist.`, "PERMISSION_DENIED");
     const name = `cachedContents/${id()}`;
     const ttl = Number(String(b.ttl ?? "3600s").replace("s", ""));
+    // One clock reading for both ends, as Gemini's own answer has: two readings could differ by a millisecond.
+    const at = Date.now();
     const c = {
-      name, model: b.model, displayName: b.displayName ?? "", createTime: now(), updateTime: now(),
-      expireTime: new Date(Date.now() + ttl * 1000).toISOString(), usageMetadata: { totalTokenCount: 4096 },
+      name, model: b.model, displayName: b.displayName ?? "", createTime: new Date(at).toISOString(), updateTime: new Date(at).toISOString(),
+      expireTime: new Date(at + ttl * 1000).toISOString(), usageMetadata: { totalTokenCount: 4096 },
     };
     mock.caches.set(name, c);
     return send(res, 200, c);
@@ -239,8 +241,9 @@ async function handle(mock: GeminiMock, req: http.IncomingMessage, res: http.Ser
     }
     if (req.method === "PATCH") {
       const b = json();
-      if (b.ttl) c.expireTime = new Date(Date.now() + Number(String(b.ttl).replace("s", "")) * 1000).toISOString();
-      c.updateTime = now();
+      const at = Date.now();
+      if (b.ttl) c.expireTime = new Date(at + Number(String(b.ttl).replace("s", "")) * 1000).toISOString();
+      c.updateTime = new Date(at).toISOString();
     }
     return send(res, 200, c);
   }
