@@ -18,8 +18,9 @@ import type { EntryKey } from "./entry-key";
 export const MAX_ENTRY_BYTES = 8 * 1024 * 1024;
 /**
  * The memory tier's bounds: `budget` characters of entries' JSON in all, each counted 3 times (its parsed copy
- * too), well inside an isolate's 128 MB; entries above `entryMax` live only in the Cache API, so that a few big
- * answers do not push out many small hot ones. (A variable only so that tests can shrink it.)
+ * too) plus its key, well inside an isolate's 128 MB; entries above `entryMax` with their keys live only in the
+ * Cache API, so that a few big answers or prompts do not push out many small hot ones. (A variable only so that
+ * tests can shrink it.)
  */
 export const memoryLimits = { budget: 24 * 1024 * 1024, entryMax: 256 * 1024 };
 
