@@ -33,8 +33,7 @@ interface CallState {
   key?: EntryKey;
   ttl?: number;
   answer?: GeminiJson;
-  /** A stream's events, their JSON texts, and their length so far. */
-  events?: GenerateContentResponse[];
+  /** A stream's events as JSON texts, and their length so far. */
   texts?: string[];
   size?: number;
   /** A generation's answer said it is whole (a candidate finished with STOP or MAX_TOKENS). */
@@ -73,7 +72,7 @@ export const responseCache: Hook = {
         return call.stream ? { events: hit.events, headers } : { answer: hit.answer, raw: hit.text, headers };
       }
     }
-    calls.set(call.requestId, { mode: "miss", key, ttl, ...(call.stream ? { events: [], texts: [], size: 0 } : {}) });
+    calls.set(call.requestId, { mode: "miss", key, ttl, ...(call.stream ? { texts: [], size: 0 } : {}) });
     return { headers: header("miss") };
   },
 
@@ -83,7 +82,7 @@ export const responseCache: Hook = {
     if (!whole(call.action, answer, s)) {
       s.spoiled = true;
       s.answer = undefined;
-      s.events = s.texts = undefined;
+      s.texts = undefined;
       return;
     }
     if (!s.texts) {
@@ -94,10 +93,9 @@ export const responseCache: Hook = {
     s.size! += text.length + 1;
     if (s.size! > MAX_ENTRY_BYTES) {
       s.spoiled = true;
-      s.events = s.texts = undefined;
+      s.texts = undefined;
       return;
     }
-    s.events!.push(answer as GenerateContentResponse);
     s.texts.push(text);
   },
 
@@ -119,7 +117,7 @@ export const responseCache: Hook = {
     const entry: Entry = { at: Date.now(), tokens: { ...row.tokens }, cost_usd: row.cost_usd };
     if (s.texts) {
       if (!s.texts.length) return;
-      return writeEntry(s.key!, s.ttl!, { ...entry, events: s.events }, `[${s.texts.join(",")}]`);
+      return writeEntry(s.key!, s.ttl!, entry, `[${s.texts.join(",")}]`);
     }
     if (!s.answer) return;
     return writeEntry(s.key!, s.ttl!, { ...entry, answer: s.answer });

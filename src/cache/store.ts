@@ -120,11 +120,13 @@ export async function readEntry(key: EntryKey, maxAgeS: number, now: number): Pr
 
 /**
  * Stores an entry for `ttlS` seconds, in both tiers; one larger than MAX_ENTRY_BYTES is not stored. Returns whether
- * it was. `eventsText`: a stream's events already serialised as they passed (a JSON array).
+ * it was. `eventsText`: a stream's events, serialised as they passed (a JSON array), for an entry of a stream.
  */
 export async function writeEntry(key: EntryKey, ttlS: number, entry: Entry, eventsText?: string): Promise<boolean> {
   const text = eventsText ?? (entry.text ??= JSON.stringify(entry.answer));
   if (text.length > MAX_ENTRY_BYTES) return false;
+  // A stream's events are kept as texts while it runs; the memory tier holds them parsed, when the entry fits it.
+  if (eventsText !== undefined && text.length + key.text.length <= memoryLimits.entryMax) entry = { ...entry, events: JSON.parse(eventsText) };
   remember(key.text, entry, ttlS, text.length);
   await (await store()).put(url(await key.digest()), new Response(text, {
     headers: {
