@@ -4,7 +4,7 @@
  * Runs the gateway in plain workerd with its inspector on, drives it with wrk, records a V8 CPU profile of every
  * isolate in the process (the gateway and its binding Workers: KV, D1, ...), and prints the top functions by self
  * time. Knobs: PROFILE_SECONDS (5), PROFILE_CONNECTIONS (8), PROFILE_MODEL (gemini/gemini-2.0-flash), PROFILE_KEY (the
- * key's fields as JSON, e.g. {"cache":{"ttl":3600}}), PROFILE_VARY=1 (every body different: a cache always misses),
+ * key's fields as JSON, e.g. {"cache":{"ttl":3600}}), PROFILE_VARY=1 (every body different: a cache always misses), PROFILE_FILL (seconds of varied calls first),
  * PROFILE_VARS (the gateway's vars as JSON, `$UPSTREAM` for the mock upstream's URL: '{"OTEL_EXPORTER_OTLP_ENDPOINT":"$UPSTREAM"}').
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -46,6 +46,8 @@ try {
   const key = (await kr.json()).key;
   const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: `Say hello in one short sentence.${vary ? " (VARY)" : ""}` }] }], generationConfig: { maxOutputTokens: 64, temperature: 0.2 } });
   const url = `${gw.url}/genai/v1beta/models/${model}:generateContent`;
+  // PROFILE_FILL=<seconds>: first that long of calls with every body different (a cache's memory tier filled, as a busy isolate's is).
+  if (process.env.PROFILE_FILL) await runWrk({ url, body: body.replace("sentence.", "sentence. (FILL)"), key, pid: gw.pid, connections, seconds: Number(process.env.PROFILE_FILL), vary: true });
   await runWrk({ url, body, key, pid: gw.pid, connections, seconds: 2, vary }); // warm every isolate up
 
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();

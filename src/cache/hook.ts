@@ -66,10 +66,14 @@ export const responseCache: Hook = {
       const now = Date.now();
       // A store that fails is a miss, not a failed call.
       const hit = await readEntry(key, ttl, now).catch((e) => void console.error(`response cache: read failed: ${String(e)}`));
-      if (hit && (call.stream ? hit.events?.length : hit.answer)) {
-        calls.set(call.requestId, { mode: "hit", hit });
-        const headers = { ...header("hit"), age: String(Math.max(0, Math.floor((now - hit.at) / 1000))) };
-        return call.stream ? { events: hit.events, headers } : { answer: hit.answer, raw: hit.text, headers };
+      if (hit && hit.kind === (call.stream ? "events" : "answer")) {
+        // Parsed once per entry, by its first hit from this isolate's memory.
+        const parsed = (hit.parsed ??= JSON.parse(hit.text)) as GeminiJson | GenerateContentResponse[];
+        if (!Array.isArray(parsed) || parsed.length) {
+          calls.set(call.requestId, { mode: "hit", hit });
+          const headers = { ...header("hit"), age: String(Math.max(0, Math.floor((now - hit.at) / 1000))) };
+          return Array.isArray(parsed) ? { events: parsed, headers } : { answer: parsed, raw: hit.text, headers };
+        }
       }
     }
     calls.set(call.requestId, { mode: "miss", key, ttl, ...(call.stream ? { texts: [], size: 0 } : {}) });
@@ -114,13 +118,13 @@ export const responseCache: Hook = {
     row.cache = s.mode;
     if (s.mode !== "miss" || s.spoiled || row.outcome !== "ok" || row.status !== 200 || !row.attempts.length) return;
     if (isGeneration(call.action) && !s.finished) return;
-    const entry: Entry = { at: Date.now(), tokens: { ...row.tokens }, cost_usd: row.cost_usd };
+    const stored = { at: Date.now(), tokens: { ...row.tokens }, cost_usd: row.cost_usd };
     if (s.texts) {
       if (!s.texts.length) return;
-      return writeEntry(s.key!, s.ttl!, entry, `[${s.texts.join(",")}]`);
+      return writeEntry(s.key!, s.ttl!, { kind: "events", text: `[${s.texts.join(",")}]`, ...stored });
     }
     if (!s.answer) return;
-    return writeEntry(s.key!, s.ttl!, { ...entry, answer: s.answer });
+    return writeEntry(s.key!, s.ttl!, { kind: "answer", text: JSON.stringify(s.answer), ...stored });
   },
 };
 

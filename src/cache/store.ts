@@ -9,26 +9,27 @@
  * Both are keyed by the entry key, which carries its scope's generation: `DELETE /admin/cache` makes both tiers'
  * entries unreachable at once, and nothing in either is shared outside the scope the key names.
  */
-import type { GenerateContentResponse } from "../gemini/schema";
-import type { GeminiJson } from "../providers/types";
 import type { Tokens } from "../usage/row";
 import type { EntryKey } from "./entry-key";
 
 /** The largest entry stored (characters of its JSON): a stream's events are held in memory until it ends. */
 export const MAX_ENTRY_BYTES = 8 * 1024 * 1024;
 /**
- * The memory tier's bounds: `budget` characters of entries' JSON in all, each counted 3 times (its parsed copy
- * too) plus its key, well inside an isolate's 128 MB; entries above `entryMax` with their keys live only in the
+ * The memory tier's bounds: `budget` characters in all, an entry counting its JSON text 3 times (its parsed copy
+ * too), its key and ENTRY_OVERHEAD, well inside an isolate's 128 MB; entries above `entryMax` with their keys live only in the
  * Cache API, so that a few big answers or prompts do not push out many small hot ones. (A variable only so that
  * tests can shrink it.)
  */
 export const memoryLimits = { budget: 24 * 1024 * 1024, entryMax: 256 * 1024 };
+/** What an entry's own objects (its record, tokens and place in the Map) count besides its texts. */
+const ENTRY_OVERHEAD = 256;
 
 export interface Entry {
-  /** A JSON answer (and its JSON text), or a streamed answer's events. */
-  answer?: GeminiJson;
-  text?: string;
-  events?: GenerateContentResponse[];
+  /** "answer": a JSON answer's text (sent as it is); "events": a streamed answer's events, as a JSON array. */
+  kind: "answer" | "events";
+  text: string;
+  /** `text` parsed, by the first hit that needed it (kept with the entry: a later hit does not parse it again). */
+  parsed?: unknown;
   /** When it was written (ms since the epoch). */
   at: number;
   /** The original call's tokens and cost: what a hit saved. */
@@ -41,6 +42,8 @@ interface Held {
   /** When the entry's own TTL ends (ms since the epoch). */
   expires: number;
   cost: number;
+  /** Read since eviction last passed it: it gets another turn (see `remember`). */
+  used: boolean;
 }
 
 // v2: the body is the answer itself (v1 wrapped it in {"answer": …}).
@@ -53,20 +56,32 @@ const store = () =>
     throw e;
   }));
 
-// The memory tier: a Map in least-recently-used order (a hit moves its entry to the end).
+/**
+ * The memory tier: a Map in insertion order, evicted as a CLOCK (second chance), which approximates least recently
+ * used. A hit only marks its entry `used`; it does not move it to the Map's end: that would store the request's new
+ * key string in the Map's (old) table, promoting one string per hit into the old generation, and the major GCs that
+ * followed marked the whole tier again and again (a full tier made each hit about 60 µs dearer: bench, "cache").
+ */
 const memory = new Map<string, Held>();
 let memoryCost = 0;
 
-function remember(key: string, entry: Entry, ttlS: number, size: number) {
+function remember(key: string, entry: Entry, ttlS: number) {
   forget(key);
   // The key is the entry's whole text (its body included): it counts too.
-  const cost = size * 3 + key.length;
-  if (size + key.length > memoryLimits.entryMax) return;
-  memory.set(key, { entry, expires: entry.at + ttlS * 1000, cost });
+  const cost = entry.text.length * 3 + key.length + ENTRY_OVERHEAD;
+  if (entry.text.length + key.length > memoryLimits.entryMax) return;
+  memory.set(key, { entry, expires: entry.at + ttlS * 1000, cost, used: false });
   memoryCost += cost;
+  // Oldest first: one read since the hand last passed goes to the end, unmarked (its own key string, already old);
+  // one not read goes. Each entry is passed at most twice, so this ends.
   for (const [k, h] of memory) {
     if (memoryCost <= memoryLimits.budget) break;
     memory.delete(k);
+    if (h.used && k !== key) {
+      h.used = false;
+      memory.set(k, h);
+      continue;
+    }
     memoryCost -= h.cost;
   }
 }
@@ -91,8 +106,7 @@ export async function readEntry(key: EntryKey, maxAgeS: number, now: number): Pr
   const held = memory.get(key.text);
   if (held) {
     if (now < held.expires) {
-      memory.delete(key.text);
-      memory.set(key.text, held);
+      held.used = true;
       return now - held.entry.at <= maxAgeS * 1000 ? held.entry : undefined;
     }
     forget(key.text);
@@ -106,33 +120,26 @@ export async function readEntry(key: EntryKey, maxAgeS: number, now: number): Pr
     await res.body?.cancel();
     return undefined;
   }
-  const text = await res.text();
-  const kind = res.headers.get("x-edgeway-kind");
   const entry: Entry = {
-    ...(kind === "events" ? { events: JSON.parse(text) as GenerateContentResponse[] } : { answer: JSON.parse(text) as GeminiJson, text }),
+    kind: res.headers.get("x-edgeway-kind") === "events" ? "events" : "answer",
+    text: await res.text(),
     at,
     tokens: JSON.parse(res.headers.get("x-edgeway-tokens") ?? "null"),
     cost_usd: Number(res.headers.get("x-edgeway-cost-usd") ?? 0),
   };
-  remember(key.text, entry, ttl, text.length);
+  remember(key.text, entry, ttl);
   return entry;
 }
 
-/**
- * Stores an entry for `ttlS` seconds, in both tiers; one larger than MAX_ENTRY_BYTES is not stored. Returns whether
- * it was. `eventsText`: a stream's events, serialised as they passed (a JSON array), for an entry of a stream.
- */
-export async function writeEntry(key: EntryKey, ttlS: number, entry: Entry, eventsText?: string): Promise<boolean> {
-  const text = eventsText ?? (entry.text ??= JSON.stringify(entry.answer));
-  if (text.length > MAX_ENTRY_BYTES) return false;
-  // A stream's events are kept as texts while it runs; the memory tier holds them parsed, when the entry fits it.
-  if (eventsText !== undefined && text.length + key.text.length <= memoryLimits.entryMax) entry = { ...entry, events: JSON.parse(eventsText) };
-  remember(key.text, entry, ttlS, text.length);
-  await (await store()).put(url(await key.digest()), new Response(text, {
+/** Stores an entry for `ttlS` seconds, in both tiers; one larger than MAX_ENTRY_BYTES is not stored. Returns whether it was. */
+export async function writeEntry(key: EntryKey, ttlS: number, entry: Entry): Promise<boolean> {
+  if (entry.text.length > MAX_ENTRY_BYTES) return false;
+  remember(key.text, entry, ttlS);
+  await (await store()).put(url(await key.digest()), new Response(entry.text, {
     headers: {
       "content-type": "application/json",
       "cache-control": `max-age=${ttlS}`,
-      "x-edgeway-kind": eventsText === undefined ? "answer" : "events",
+      "x-edgeway-kind": entry.kind,
       "x-edgeway-ttl": String(ttlS),
       "x-edgeway-stored-at": String(entry.at),
       "x-edgeway-tokens": JSON.stringify(entry.tokens),
