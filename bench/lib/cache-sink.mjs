@@ -23,7 +23,10 @@ export async function startCacheSink() {
         const e = entries.get(key);
         if (!e || e.expires <= Date.now()) {
           if (e) entries.delete(key);
-          res.writeHead(504, { "cf-cache-status": "MISS" }).end();
+          // An explicit empty length: without one workerd closed the connection after every miss and opened a new
+          // one for the next match, a TCP connect per miss (0.16 ms of CPU a match instead of 0.04) that a deployed
+          // cache never costs the Worker.
+          res.writeHead(504, { "cf-cache-status": "MISS", "content-length": "0" }).end();
           return;
         }
         stats.hits++;
@@ -51,7 +54,7 @@ export async function startCacheSink() {
       }
       if (req.method === "PURGE") {
         stats.purges++;
-        res.writeHead(entries.delete(key) ? 200 : 404).end();
+        res.writeHead(entries.delete(key) ? 200 : 404, { "content-length": "0" }).end();
         return;
       }
       res.writeHead(405).end();

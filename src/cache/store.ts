@@ -57,13 +57,15 @@ const store = () =>
   }));
 
 /**
- * The memory tier: a Map in insertion order, evicted as a CLOCK (second chance), which approximates least recently
- * used. A hit only marks its entry `used`; it does not move it to the Map's end: that would store the request's new
- * key string in the Map's (old) table, promoting one string per hit into the old generation, and the major GCs that
- * followed marked the whole tier again and again (a full tier made each hit about 60 µs dearer: bench, "cache").
+ * The memory tier: a Map evicted as a CLOCK (second chance), which approximates least recently used. A hit only marks
+ * its entry `used`; it does not move it to the Map's end: that would store the request's new key string in the Map's
+ * (old) table, promoting one string per hit into the old generation, and the major GCs that followed marked the whole
+ * tier again and again (a full tier made each hit about 60 µs dearer: bench, "cache"). The hand is one iterator kept
+ * across evictions, so it never walks again over the holes that evicted entries leave at the Map's front.
  */
 const memory = new Map<string, Held>();
 let memoryCost = 0;
+let hand: Iterator<[string, Held]> | undefined;
 
 function remember(key: string, entry: Entry, ttlS: number) {
   forget(key);
@@ -72,17 +74,15 @@ function remember(key: string, entry: Entry, ttlS: number) {
   if (entry.text.length + key.length > memoryLimits.entryMax) return;
   memory.set(key, { entry, expires: entry.at + ttlS * 1000, cost, used: false });
   memoryCost += cost;
-  // Oldest first: one read since the hand last passed goes to the end, unmarked (its own key string, already old);
-  // one not read goes. Each entry is passed at most twice, so this ends.
-  for (const [k, h] of memory) {
-    if (memoryCost <= memoryLimits.budget) break;
-    memory.delete(k);
-    if (h.used && k !== key) {
-      h.used = false;
-      memory.set(k, h);
-      continue;
-    }
-    memoryCost -= h.cost;
+  // An entry read since the hand last passed it loses its mark and stays; one not read goes. Each entry is passed
+  // at most twice, so this ends.
+  while (memoryCost > memoryLimits.budget) {
+    let next = (hand ??= memory.entries()).next();
+    if (next.done) next = (hand = memory.entries()).next();
+    if (next.done) break;
+    const [k, h] = next.value;
+    if (h.used && k !== key) h.used = false;
+    else forget(k);
   }
 }
 

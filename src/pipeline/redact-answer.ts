@@ -14,6 +14,8 @@ const factories = new WeakMap<readonly string[], (() => TextStreamRedactor) | un
 
 /** The redaction of one answer's text, or undefined when the call has no secret to take out. */
 export function answerRedactor(secrets: readonly string[]): AnswerRedactor | undefined {
+  // No secret (a hook's answer, a keyless upstream): nothing to build, and no fresh array kept as a WeakMap key.
+  if (!secrets.length) return undefined;
   let make = factories.get(secrets);
   if (!factories.has(secrets)) factories.set(secrets, (make = textStreamRedactor(secrets)));
   return make && new AnswerRedactor(make());

@@ -36,13 +36,17 @@ export function modelAction(c: Context<AppEnv>, route: ActionRoute): Promise<Res
     const usesResources = !scope.direct && (await assertReferencesOwned(c.env, scope.gate.record, references));
     const targets = planTargets(route.target, fallbacks, scope.gate.record);
     const unpricedTargets = budgetable(scope, targets);
-    const worst = worstCase(config, route.action, body, targets);
-    scope.inputTokens = worst.inputTokens;
     let admitted: Promise<void> | undefined;
     const ctx: CallContext = Object.assign(scope, {
       action: route.action, version: route.version, unpriced: unpricedTargets, usesResources,
-      admit: (nothing?: boolean) => (admitted ??= scope.gate.admit(nothing ? { tokens: 0, usd: 0 } : { tokens: worst.tokens, usd: worst.usd })),
+      // The worst case only when something may be used upstream (a hook's answer, a cache hit, reserves nothing).
+      admit: (nothing?: boolean) => (admitted ??= nothing ? scope.gate.admit({ tokens: 0, usd: 0 }) : admitWorst()),
     });
+    const admitWorst = () => {
+      const worst = worstCase(config, route.action, body, targets);
+      scope.inputTokens = worst.inputTokens;
+      return scope.gate.admit({ tokens: worst.tokens, usd: worst.usd });
+    };
     const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
     const served = await upstreamThroughHooks(ctx, targets, body, limits, req.headers);
     return served.stream ? respondStream(ctx, served, limits.timeoutMs, limits.signal) : respondJson(ctx, served);

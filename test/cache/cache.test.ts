@@ -5,7 +5,8 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { admin, createKey, flushUsage, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
-import { clearMemoryTier, memoryLimits, memoryTier } from "../../src/cache/store";
+import { clearMemoryTier, memoryLimits, memoryTier, readEntry, writeEntry } from "../../src/cache/store";
+import { EntryKey } from "../../src/cache/entry-key";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -454,6 +455,28 @@ describe("response cache: two tiers (the isolate's memory, then the Cache API)",
     expect((await call(key, textRequest("p3"))).cache).toBe("hit");
     expect(match).not.toHaveBeenCalled();
     expect((await call(key, textRequest("p2"))).cache).toBe("hit"); // from the Cache API
+    expect(match).toHaveBeenCalledTimes(1);
+  });
+
+  it("under churn the tier stays within its budget and keeps the entries that are read (a CLOCK: a read marks, the hand evicts the unmarked)", async () => {
+    clearMemoryTier();
+    const target = [{ provider: "gemini", model: MODEL }];
+    const keyOf = (i: number) => new EntryKey("key:churn:1", "generateContent", target, { contents: [{ parts: [{ text: `prompt ${i}` }] }] });
+    const entry = (i: number) => ({ kind: "answer" as const, text: JSON.stringify(answer(`answer ${i}`)), at: Date.now(), tokens: { input: 1, output: 1 } as never, cost_usd: 0 });
+    await writeEntry(keyOf(0), 60, entry(0));
+    const one = memoryTier().cost;
+    memoryLimits.budget = one * 10;
+    const match = vi.spyOn(Cache.prototype, "match");
+    // 300 writes through a tier of 10, reading entries 0 and 1 between every write: they stay; the rest pass through.
+    for (let i = 1; i <= 300; i++) {
+      await writeEntry(keyOf(i), 60, entry(i));
+      expect(memoryTier().cost).toBeLessThanOrEqual(memoryLimits.budget);
+      for (const hot of [0, 1]) expect((await readEntry(keyOf(hot), 60, Date.now()))?.text).toBe(entry(hot).text);
+    }
+    expect(match).not.toHaveBeenCalled();
+    expect(memoryTier().entries).toBeGreaterThanOrEqual(9);
+    // An old unread entry is gone from memory (read again, it comes from the Cache API).
+    expect((await readEntry(keyOf(150), 60, Date.now()))?.text).toBe(entry(150).text);
     expect(match).toHaveBeenCalledTimes(1);
   });
 
