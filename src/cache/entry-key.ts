@@ -12,8 +12,9 @@ export class EntryKey {
   readonly text: string;
   #digest?: Promise<string>;
 
-  constructor(scope: string, action: string, targets: readonly Target[], body: unknown) {
-    this.text = `${scope}\n${action}\n${targets.map(targetString).join(",")}\n${canonicalJson(body)}`;
+  /** `canonicalBody`: the body's canonical JSON (src/lib/canonical-json.ts), as the call computed it once. */
+  constructor(scope: string, action: string, targets: readonly Target[], canonicalBody: string) {
+    this.text = `${scope}\n${action}\n${targets.map(targetString).join(",")}\n${canonicalBody}`;
   }
 
   /** SHA-256 of the text, in hex: the Cache API's key (a URL cannot carry a body); computed once, when first asked. */
@@ -24,18 +25,4 @@ export class EntryKey {
       return hex;
     }));
   }
-}
-
-/** JSON with every object's keys in sorted order (undefined members left out, as JSON.stringify does). */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
-  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined || typeof x === "function" ? "null" : canonicalJson(x))).join(",")}]`;
-  const o = v as Record<string, unknown>;
-  let out = "";
-  for (const k of Object.keys(o).sort()) {
-    const x = o[k];
-    if (x === undefined || typeof x === "function") continue;
-    out += `${out ? "," : ""}${JSON.stringify(k)}:${canonicalJson(x)}`;
-  }
-  return `{${out}}`;
 }

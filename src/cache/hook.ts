@@ -61,7 +61,7 @@ export const responseCache: Hook = {
       calls.set(call.requestId, { mode: "bypass" });
       return { headers: header("bypass") };
     }
-    const key = new EntryKey(policy.scope, call.action, request.targets, request.body);
+    const key = new EntryKey(policy.scope, call.action, request.targets, request.canonical());
     if (control !== "refresh") {
       const now = Date.now();
       // A store that fails is a miss, not a failed call.

@@ -8,6 +8,7 @@ import { GatewayError, toGatewayError } from "../gemini/errors";
 import type { GenerateContentResponse } from "../gemini/schema";
 import type { CallContext } from "../pipeline/context";
 import { AllTargetsFailed, execute, type AttemptLimits, type Served } from "../pipeline/execute";
+import { canonicalJson } from "../lib/canonical-json";
 import { targetString, type Target } from "../lib/target";
 import type { ProviderCall } from "../providers/types";
 import type { BeforeUpstream, Hook } from "./hook";
@@ -26,10 +27,16 @@ export function upstreamThroughHooks(
   body: ProviderCall["body"],
   limits: AttemptLimits,
   headers: Headers,
+  canonical: () => string = lazyCanonical(body),
 ): Promise<Answered> {
   const hooks = hooksFor(ctx.config);
   if (!hooks.length) return execute(ctx, targets, body, limits);
-  return beforeUpstream(hooks, ctx, targets, body, limits, headers);
+  return beforeUpstream(hooks, ctx, targets, body, limits, headers, canonical);
+}
+
+function lazyCanonical(body: ProviderCall["body"]): () => string {
+  let text: string | undefined;
+  return () => (text ??= canonicalJson(body));
 }
 
 async function beforeUpstream(
@@ -39,6 +46,7 @@ async function beforeUpstream(
   body: ProviderCall["body"],
   limits: AttemptLimits,
   headers: Headers,
+  canonical: () => string,
 ): Promise<Answered> {
   const sets: Record<string, string>[] = [];
   // The hooks engaged so far: the whole list while every hook engages (its identity is what answerTap remembers).
@@ -51,7 +59,7 @@ async function beforeUpstream(
     else if (!hook.beforeUpstream) r = {};
     else {
       try {
-        r = await hook.beforeUpstream(ctx, { body, targets, headers });
+        r = await hook.beforeUpstream(ctx, { body, targets, headers, canonical });
       } catch (e) {
         throw hookFailed(hook, "beforeUpstream", e);
       }
@@ -68,7 +76,10 @@ async function beforeUpstream(
       // Only the hooks engaged so far see a hook's answer: the later ones' `beforeUpstream` never ran.
       return withAnswerHeaders(await answered(ctx, targets[0]!, r, hook), sets, all ? hooks.slice(0, i + 1) : engaged);
     }
-    if (r.body) body = r.body;
+    if (r.body) {
+      body = r.body;
+      canonical = lazyCanonical(body);
+    }
   }
   const seeing = all ? hooks : engaged!.length ? engaged : undefined;
   if (!sets.length && !seeing) return execute(ctx, targets, body, limits);

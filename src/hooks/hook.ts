@@ -61,6 +61,8 @@ export interface HookRequest {
   readonly targets: readonly Target[];
   /** The client's request headers (a cache's `x-edgeway-cache`, a trace's `traceparent`). */
   readonly headers: Headers;
+  /** `body`'s canonical JSON (src/lib/canonical-json.ts), computed once when first asked (a body sent before keeps its own). */
+  canonical(): string;
 }
 
 /**

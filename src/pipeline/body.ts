@@ -3,8 +3,14 @@ import { badRequest, GatewayError } from "../gemini/errors";
 import { fileUriProblem } from "../gemini/file-uri";
 import { FIELDS_BY_KEY, type ResourceField } from "../gemini/resource-fields";
 import { describeIssues, GATEWAY_FIELDS, REQUEST_SCHEMAS, type Action, type RequestBody } from "../gemini/schema";
+import { canonicalJson } from "../lib/canonical-json";
 
 export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
+  return parseJson(await readBodyText(req, maxBytes));
+}
+
+/** The body's text, at most `maxBytes` of it (413 past that; 400 when there is none). */
+export async function readBodyText(req: Request, maxBytes: number): Promise<string> {
   const tooLarge = () => new GatewayError(413, `request body exceeds the ${maxBytes}-byte limit`);
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge();
@@ -19,6 +25,10 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
     text = read.text;
   }
   if (!text.trim()) throw badRequest("request body is required");
+  return text;
+}
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -71,13 +81,84 @@ export function validateBody(action: Action, json: unknown): ParsedBody {
   const references = inspectBody(json);
   const r = REQUEST_SCHEMAS[action].safeParse(json);
   if (!r.success) throw badRequest(`invalid ${action} request: ${describeIssues(r.error.issues)}`);
-  const body = r.data as RequestBody & { fallbacks?: string[] };
-  const fallbacks = body.fallbacks;
+  const body = r.data as RequestBody;
+  return { body, fallbacks: withoutGatewayFields(action, body), references };
+}
+
+/** Takes the gateway's own fields out of a body (and a batch's requests); returns its `fallbacks`. */
+function withoutGatewayFields(action: Action, body: RequestBody): string[] | undefined {
+  const fallbacks = (body as { fallbacks?: string[] }).fallbacks;
   for (const f of GATEWAY_FIELDS) delete (body as Record<string, unknown>)[f];
   if (action === "batchEmbedContents") {
     for (const sub of (body as { requests: Record<string, unknown>[] }).requests) for (const f of GATEWAY_FIELDS) delete sub[f];
   }
-  return { body, fallbacks, references };
+  return fallbacks;
+}
+
+/** A model action's body: validated, its canonical form computed once when asked, and `keep` (see `known`). */
+export interface CallBody extends ParsedBody {
+  canonical(): string;
+  /** The call was answered without its upstream (a cache hit, a guardrail's block): its text is likely sent again. */
+  keep(): void;
+}
+
+/**
+ * Texts lately answered without the upstream, by exact text: validation is a function of the action and the text
+ * alone, so a text seen valid skips the schema check and the walk the next time, and keeps its canonical form (a
+ * cache hit's key). Only the verdict is kept, never an answer: nothing here belongs to a key. Filled only by `keep`,
+ * so calls whose bodies do not repeat never add to it (or to the GC's work); bounded in entries and characters,
+ * oldest out first.
+ */
+interface Known {
+  action: Action;
+  fallbacks?: readonly string[];
+  references: BodyReferences;
+  canonical?: string;
+}
+export const knownLimits = { entries: 1024, chars: 4 * 1024 * 1024, textMax: 32 * 1024 };
+const known = new Map<string, Known>();
+let knownChars = 0;
+
+/** Empties the known texts (tests). */
+export function forgetKnownBodies(): void {
+  known.clear();
+  knownChars = 0;
+}
+
+/** A model action's body from its text: a known text is parsed only; any other is validated in full. */
+export function validateText(action: Action, text: string): CallBody {
+  const k = known.get(text);
+  if (k && k.action === action) {
+    const body = parseJson(text) as RequestBody;
+    withoutGatewayFields(action, body);
+    return {
+      body, fallbacks: k.fallbacks as string[] | undefined, references: k.references,
+      canonical: () => (k.canonical ??= canonicalJson(body)),
+      keep: () => {},
+    };
+  }
+  const parsed = validateBody(action, parseJson(text));
+  let canonical: string | undefined;
+  return {
+    ...parsed,
+    canonical: () => (canonical ??= canonicalJson(parsed.body)),
+    keep: () => {
+      // A `__proto__` key is an own field in JSON.parse's object but not in the schema's copy: such a text is not kept.
+      if (known.has(text) || text.length > knownLimits.textMax || text.includes("__proto__")) return;
+      known.set(text, {
+        action,
+        fallbacks: parsed.fallbacks && Object.freeze([...parsed.fallbacks]),
+        references: Object.freeze({ caches: Object.freeze([...parsed.references.caches]), fileUris: Object.freeze([...parsed.references.fileUris]) }) as BodyReferences,
+        canonical,
+      });
+      knownChars += text.length;
+      for (const [t] of known) {
+        if (known.size <= knownLimits.entries && knownChars <= knownLimits.chars) break;
+        known.delete(t);
+        knownChars -= t.length;
+      }
+    },
+  };
 }
 
 /** Deeper than this is refused (protobuf's JSON parser, behind Google's APIs, stops at the same depth). */

@@ -8,7 +8,7 @@ import { directKeys } from "../auth/direct";
 import type { AppEnv } from "../env";
 import { serveCall } from "../http/call";
 import { refusalFor, unpriced, worstCase } from "../governance/worst-case";
-import { readJson, validateBody } from "../pipeline/body";
+import { readBodyText, validateText } from "../pipeline/body";
 import type { CallContext, CallScope } from "../pipeline/context";
 import { upstreamThroughHooks } from "../hooks/before-upstream";
 import { respondJson, respondStream } from "../pipeline/respond";
@@ -31,7 +31,8 @@ export function modelAction(c: Context<AppEnv>, route: ActionRoute): Promise<Res
     // The presented key is for the provider of the model the call names (its fallbacks get only keys given for them).
     if (caller.kind === "direct") scope.direct = directKeys(caller.direct, route.target.provider);
 
-    const { body, fallbacks, references } = validateBody(route.action, await readJson(req, config.maxBodyBytes));
+    const parsed = validateText(route.action, await readBodyText(req, config.maxBodyBytes));
+    const { body, fallbacks, references } = parsed;
     // A direct caller's files and caches live in its own provider project, under its own key: not ours to scope.
     const usesResources = !scope.direct && (await assertReferencesOwned(c.env, scope.gate.record, references));
     const targets = planTargets(route.target, fallbacks, scope.gate.record);
@@ -48,7 +49,8 @@ export function modelAction(c: Context<AppEnv>, route: ActionRoute): Promise<Res
       return scope.gate.admit({ tokens: worst.tokens, usd: worst.usd });
     };
     const limits = { timeoutMs: requestTimeoutMs(req.headers.get(TIMEOUT_HEADER), config.retry), signal: req.signal };
-    const served = await upstreamThroughHooks(ctx, targets, body, limits, req.headers);
+    const served = await upstreamThroughHooks(ctx, targets, body, limits, req.headers, parsed.canonical);
+    if (served.answeredBy) parsed.keep();
     return served.stream ? respondStream(ctx, served, limits.timeoutMs, limits.signal) : respondJson(ctx, served);
   });
 }

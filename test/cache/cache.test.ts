@@ -4,7 +4,9 @@
  */
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { admin, createKey, flushUsage, genaiCall, mockUpstream, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { admin, createKey, flushUsage, genaiCall, mockUpstream, ownResource, sseResponse, textRequest, usageRow } from "../helpers/worker";
+import { forgetKnownBodies } from "../../src/pipeline/body";
+import { REQUEST_SCHEMAS } from "../../src/gemini/schema";
 import { clearMemoryTier, memoryLimits, memoryTier, readEntry, writeEntry } from "../../src/cache/store";
 import { EntryKey } from "../../src/cache/entry-key";
 
@@ -461,7 +463,7 @@ describe("response cache: two tiers (the isolate's memory, then the Cache API)",
   it("under churn the tier stays within its budget and keeps the entries that are read (a CLOCK: a read marks, the hand evicts the unmarked)", async () => {
     clearMemoryTier();
     const target = [{ provider: "gemini", model: MODEL }];
-    const keyOf = (i: number) => new EntryKey("key:churn:1", "generateContent", target, { contents: [{ parts: [{ text: `prompt ${i}` }] }] });
+    const keyOf = (i: number) => new EntryKey("key:churn:1", "generateContent", target, JSON.stringify({ contents: [{ parts: [{ text: `prompt ${i}` }] }] }));
     const entry = (i: number) => ({ kind: "answer" as const, text: JSON.stringify(answer(`answer ${i}`)), at: Date.now(), tokens: { input: 1, output: 1 } as never, cost_usd: 0 });
     await writeEntry(keyOf(0), 60, entry(0));
     const one = memoryTier().cost;
@@ -503,5 +505,62 @@ describe("response cache: off for the gateway", () => {
     await settled();
     expect(res.headers.get("x-edgeway-cache")).toBeNull();
     expect(env).toBeDefined();
+  });
+});
+
+describe("response cache: a body answered from the cache is validated once", () => {
+  const FILE = "https://generativelanguage.googleapis.com/v1beta/files/owned1";
+  const withFile = (text: string) => ({ contents: [{ role: "user", parts: [{ text }, { fileData: { mimeType: "text/plain", fileUri: FILE } }] }] });
+
+  it("from its second hit on, the same text skips the schema check and is served the same; a new text, another action or an invalid body is checked in full", async () => {
+    forgetKnownBodies();
+    const { key } = await createKey(cached());
+    const calls = upstream();
+    const check = vi.spyOn(REQUEST_SCHEMAS.generateContent, "safeParse");
+    const a = await call(key, textRequest("known"));
+    const b = await call(key, textRequest("known"));
+    expect([a.cache, b.cache]).toEqual(["miss", "hit"]);
+    expect(check).toHaveBeenCalledTimes(2);
+    const c = await call(key, textRequest("known"));
+    expect(c.cache).toBe("hit");
+    expect(check).toHaveBeenCalledTimes(2);
+    expect(c.text).toBe(a.text);
+    expect(c.row).toMatchObject({ cache: "hit", status: 200 });
+    // Another text is checked; so is the same text for another action.
+    await call(key, textRequest("other"));
+    expect(check).toHaveBeenCalledTimes(3);
+    const counted = vi.spyOn(REQUEST_SCHEMAS.countTokens, "safeParse");
+    mockUpstream(() => json({ totalTokens: 3 }));
+    expect((await call(key, textRequest("known"), { action: "countTokens" })).status).toBe(200);
+    expect(counted).toHaveBeenCalledTimes(1);
+    // An invalid body is never known: refused every time.
+    for (let i = 0; i < 3; i++) expect((await call(key, { contents: "not a list" })).status).toBe(400);
+    expect(calls).toHaveLength(2);
+  });
+
+  it("a known text is only a verdict, never a pass: another key sending it is scoped, owned and admitted as any call (a file it does not own is refused)", async () => {
+    forgetKnownBodies();
+    const team = await createTeam(cached(60, "team"));
+    const owner = await createKey({ team_id: team.id });
+    const other = await createKey({ team_id: team.id });
+    await ownResource(owner.id, "file", "files/owned1");
+    const calls = upstream();
+    const check = vi.spyOn(REQUEST_SCHEMAS.generateContent, "safeParse");
+    expect((await call(owner.key, withFile("read it"))).cache).toBe("miss");
+    expect((await call(owner.key, withFile("read it"))).cache).toBe("hit");
+    expect((await call(owner.key, withFile("read it"))).cache).toBe("hit");
+    expect(check).toHaveBeenCalledTimes(2); // the third call's text was known
+    // The same text from a teammate: known (no schema check), but the file is the owner's and the call is refused,
+    // before any upstream call or cache read; the team-scoped policy did not share the owner's entry either.
+    const refused = await call(other.key, withFile("read it"));
+    expect(check).toHaveBeenCalledTimes(2);
+    expect([403, 404]).toContain(refused.status);
+    expect(refused.cache).toBeNull();
+    expect(calls).toHaveLength(1);
+    // A key with no policy sending a known text is not served from anyone's cache: it goes upstream.
+    const plain = await createKey();
+    const fresh = await call(plain.key, textRequest("read it too"));
+    expect(fresh.cache).toBeNull();
+    expect(calls).toHaveLength(2);
   });
 });
