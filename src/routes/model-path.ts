@@ -43,6 +43,26 @@ export const isProviderSegment = (first: string, providers: ReadonlySet<string>)
  * path, for the 404's text. Throws the 404 of a wrong method (naming the method the path takes).
  */
 export function matchModel(method: string, path: string, version: string, part: string, separated: boolean): ModelPath {
+  // A call's path is mostly one seen before: a valid action's reading is kept (frozen: it is shared), as the router
+  // keeps its matches (src/http/router.ts); anything else is read afresh.
+  if (path.length > MAX_REMEMBERED_PATH) return readModelPath(method, path, version, part, separated);
+  const key = `${separated ? "s" : "m"} ${method} ${path}`;
+  let m = actions.get(key);
+  if (m) return m;
+  m = readModelPath(method, path, version, part, separated);
+  if (m.kind === "action" && !m.invalid) {
+    if (actions.size >= MAX_REMEMBERED) actions.clear();
+    Object.freeze(m.target);
+    actions.set(key, Object.freeze(m));
+  }
+  return m;
+}
+
+const MAX_REMEMBERED_PATH = 256;
+const MAX_REMEMBERED = 1_000;
+const actions = new Map<string, ModelPath>();
+
+function readModelPath(method: string, path: string, version: string, part: string, separated: boolean): ModelPath {
   // A model's own operations are polled with GET on their own route; any other method is no route.
   if (/\/operations(\/|$)/.test(part)) {
     operationOf(part, separated);
