@@ -74,14 +74,17 @@ function remember(key: string, entry: Entry, ttlS: number) {
   if (entry.text.length + key.length > memoryLimits.entryMax) return;
   memory.set(key, { entry, expires: entry.at + ttlS * 1000, cost, used: false });
   memoryCost += cost;
-  // An entry read since the hand last passed it loses its mark and stays; one not read goes. Each entry is passed
-  // at most twice, so this ends.
+  // An entry read since the hand last passed it loses its mark and stays; one not read goes. The new entry sits at
+  // the Map's end, which the hand may reach before it wraps to older ones: it is passed over, and goes only when it
+  // alone is over the budget. Each entry is passed at most twice, so this ends.
   while (memoryCost > memoryLimits.budget) {
     let next = (hand ??= memory.entries()).next();
     if (next.done) next = (hand = memory.entries()).next();
     if (next.done) break;
     const [k, h] = next.value;
-    if (h.used && k !== key) h.used = false;
+    if (k === key) {
+      if (memory.size === 1) forget(k);
+    } else if (h.used) h.used = false;
     else forget(k);
   }
 }
@@ -95,6 +98,8 @@ function forget(key: string) {
 
 /** What the memory tier holds (for tests and the bench): entries and their counted characters (keys included). */
 export const memoryTier = () => ({ entries: memory.size, cost: memoryCost });
+/** Whether the memory tier holds an entry (tests: a look that does not count as a read). */
+export const heldInMemory = (key: EntryKey) => memory.has(key.text);
 /** Empties the memory tier (tests: to read what the Cache API alone holds). */
 export function clearMemoryTier() {
   memory.clear();

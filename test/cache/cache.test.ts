@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { admin, createKey, flushUsage, genaiCall, mockUpstream, ownResource, sseResponse, textRequest, usageRow } from "../helpers/worker";
 import { forgetKnownBodies } from "../../src/pipeline/body";
 import { REQUEST_SCHEMAS } from "../../src/gemini/schema";
-import { clearMemoryTier, memoryLimits, memoryTier, readEntry, writeEntry } from "../../src/cache/store";
+import { clearMemoryTier, heldInMemory, memoryLimits, memoryTier, readEntry, writeEntry } from "../../src/cache/store";
 import { EntryKey } from "../../src/cache/entry-key";
 
 afterEach(() => vi.restoreAllMocks());
@@ -469,10 +469,12 @@ describe("response cache: two tiers (the isolate's memory, then the Cache API)",
     const one = memoryTier().cost;
     memoryLimits.budget = one * 10;
     const match = vi.spyOn(Cache.prototype, "match");
-    // 300 writes through a tier of 10, reading entries 0 and 1 between every write: they stay; the rest pass through.
+    // 300 writes through a tier of 10, reading entries 0 and 1 after every write: they stay; the rest pass through.
     for (let i = 1; i <= 300; i++) {
       await writeEntry(keyOf(i), 60, entry(i));
       expect(memoryTier().cost).toBeLessThanOrEqual(memoryLimits.budget);
+      // The entry just written is kept: the hand passes over it until it alone is over the budget.
+      expect(heldInMemory(keyOf(i))).toBe(true);
       for (const hot of [0, 1]) expect((await readEntry(keyOf(hot), 60, Date.now()))?.text).toBe(entry(hot).text);
     }
     expect(match).not.toHaveBeenCalled();
@@ -480,6 +482,26 @@ describe("response cache: two tiers (the isolate's memory, then the Cache API)",
     // An old unread entry is gone from memory (read again, it comes from the Cache API).
     expect((await readEntry(keyOf(150), 60, Date.now()))?.text).toBe(entry(150).text);
     expect(match).toHaveBeenCalledTimes(1);
+  });
+
+  it("an entry just written is not the one evicted when the hand reaches it before the older ones", async () => {
+    clearMemoryTier();
+    const target = [{ provider: "gemini", model: MODEL }];
+    const keyOf = (i: number) => new EntryKey("key:hand:1", "generateContent", target, JSON.stringify({ contents: [{ parts: [{ text: `prompt ${String(i).padStart(3, "0")}` }] }] }));
+    const entry = (i: number, pad = "") => ({ kind: "answer" as const, text: JSON.stringify(answer(`answer ${String(i).padStart(3, "0")}${pad}`)), at: Date.now(), tokens: { input: 1, output: 1 } as never, cost_usd: 0 });
+    await writeEntry(keyOf(0), 60, entry(0));
+    const one = memoryTier().cost;
+    memoryLimits.budget = one * 10;
+    for (let i = 1; i <= 10; i++) await writeEntry(keyOf(i), 60, entry(i)); // 0 goes; the hand now stands at 1
+    expect(heldInMemory(keyOf(0))).toBe(false);
+    for (let i = 1; i <= 10; i++) await readEntry(keyOf(i), 60, Date.now()); // every entry after the hand is marked
+    // An entry the size of about three: the hand clears 1..10, meets the new one at the Map's end, passes over it,
+    // and evicts from the front.
+    await writeEntry(keyOf(11), 60, entry(11, "x".repeat(Math.ceil(one * 2 / 3))));
+    expect(heldInMemory(keyOf(11))).toBe(true);
+    expect(memoryTier().cost).toBeLessThanOrEqual(memoryLimits.budget);
+    expect(heldInMemory(keyOf(1))).toBe(false);
+    expect(heldInMemory(keyOf(10))).toBe(true);
   });
 
   it("an entry lives its own TTL in both tiers, even once the policy allows longer", async () => {
