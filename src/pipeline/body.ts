@@ -127,7 +127,8 @@ export function forgetKnownBodies(): void {
 
 /** A model action's body from its text: a known text is parsed only; any other is validated in full. */
 export function validateText(action: Action, text: string): CallBody {
-  const k = known.get(text);
+  // No lookup (no hash of the text) while nothing is known, nor for a text too long to be kept.
+  const k = known.size && text.length <= knownLimits.textMax ? known.get(text) : undefined;
   if (k && k.action === action) {
     const body = parseJson(text) as RequestBody;
     withoutGatewayFields(action, body);
