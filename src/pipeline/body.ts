@@ -144,8 +144,12 @@ export function validateText(action: Action, text: string): CallBody {
     ...parsed,
     canonical: () => (canonical ??= canonicalJson(parsed.body)),
     keep: () => {
-      // A `__proto__` key is an own field in JSON.parse's object but not in the schema's copy: such a text is not kept.
-      if (known.has(text) || text.length > knownLimits.textMax || text.includes("__proto__")) return;
+      if (known.has(text) || text.length > knownLimits.textMax) return;
+      // Kept only when the text parsed alone is what the schema's copy is (a `__proto__` key, however spelled, is an
+      // own field of JSON.parse's object but not of the copy): a known text's call must be the one checked in full.
+      const alone = JSON.parse(text) as RequestBody;
+      withoutGatewayFields(action, alone);
+      if (canonicalJson(alone) !== (canonical ??= canonicalJson(parsed.body))) return;
       known.set(text, {
         action,
         fallbacks: parsed.fallbacks && Object.freeze([...parsed.fallbacks]),

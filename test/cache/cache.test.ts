@@ -560,6 +560,21 @@ describe("response cache: a body answered from the cache is validated once", () 
     expect(calls).toHaveLength(2);
   });
 
+  it("a text whose parsed object differs from the schema's copy (a __proto__ key, even escaped) is never known", async () => {
+    forgetKnownBodies();
+    const { key } = await createKey(cached());
+    upstream();
+    const check = vi.spyOn(REQUEST_SCHEMAS.generateContent, "safeParse");
+    // The key `__proto__`, its first character escaped: JSON.parse makes it an own field.
+    const text = String.raw`{"contents":[{"role":"user","parts":[{"text":"proto"}]}],"\u005f_proto__":{"labels":{"a":"b"}}}`;
+    expect(Object.keys(JSON.parse(text))).toContain("__proto__");
+    const seen = [];
+    for (let i = 0; i < 3; i++) seen.push(await call(key, text));
+    // Whatever it is answered, it is answered the same each time, and checked in full each time.
+    expect(new Set(seen.map((r) => r.status)).size).toBe(1);
+    expect(check).toHaveBeenCalledTimes(3);
+  });
+
   it("a known text is only a verdict, never a pass: another key sending it is scoped, owned and admitted as any call (a file it does not own is refused)", async () => {
     forgetKnownBodies();
     const team = await createTeam(cached(60, "team"));
