@@ -67,12 +67,14 @@ export const responseCache: Hook = {
       // A store that fails is a miss, not a failed call.
       const hit = await readEntry(key, ttl, now).catch((e) => void console.error(`response cache: read failed: ${String(e)}`));
       if (hit && hit.kind === (call.stream ? "events" : "answer")) {
-        // Parsed once per entry, by its first hit from this isolate's memory.
-        const parsed = (hit.parsed ??= JSON.parse(hit.text)) as GeminiJson | GenerateContentResponse[];
-        if (!Array.isArray(parsed) || parsed.length) {
+        // Parsed once per entry, by its first hit from this isolate's memory. The kind decides what it is (an
+        // answer an upstream sent as an array stays an answer).
+        const parsed = (hit.parsed ??= JSON.parse(hit.text)) as unknown;
+        const events = hit.kind === "events" ? (parsed as GenerateContentResponse[]) : undefined;
+        if (!events || events.length) {
           calls.set(call.requestId, { mode: "hit", hit });
           const headers = { ...header("hit"), age: String(Math.max(0, Math.floor((now - hit.at) / 1000))) };
-          return Array.isArray(parsed) ? { events: parsed, headers } : { answer: parsed, raw: hit.text, headers };
+          return events ? { events, headers } : { answer: parsed as GeminiJson, raw: hit.text, headers };
         }
       }
     }

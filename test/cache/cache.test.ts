@@ -124,6 +124,20 @@ describe("response cache: policy", () => {
   });
 });
 
+describe("response cache: an upstream that lies", () => {
+  it("an answer that is a JSON array, not an object, is a 502 and never stored: the next call goes upstream again", async () => {
+    const { key } = await createKey(cached());
+    const calls = mockUpstream(() => json([{ embedding: { values: [0.1, 0.2] } }]));
+    const body = { content: { parts: [{ text: "embed me as a list" }] } };
+    for (let i = 0; i < 2; i++) {
+      const r = await call(key, body, { action: "embedContent", model: "text-embedding-004" });
+      expect(r.status).toBe(502);
+      expect(r.cache).toBe("miss");
+    }
+    expect(calls).toHaveLength(2);
+  });
+});
+
 describe("response cache: what is stored", () => {
   it("never an error, nor an answer that did not finish whole (SAFETY), nor a blocked prompt", async () => {
     const { key } = await createKey(cached());
