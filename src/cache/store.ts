@@ -1,7 +1,7 @@
 /**
  * Cache entries in two tiers (README, "Response cache": why these, not KV):
  *  - the isolate's memory: the entries this isolate wrote or read lately, answered with no I/O at all, up to
- *    `memoryLimits` (least recently used out first);
+ *    `memoryLimits` (evicted as a CLOCK, close to least recently used: see `memory`);
  *  - the Workers Cache API of the caller's location, which every isolate there shares: a cache of its own
  *    (`caches.open`), not the zone's default one the CDN serves from, under a URL made of the entry key on a host no
  *    request reaches. Its body is the answer's JSON text (or a stream's events), its headers what a hit needs to be
@@ -16,9 +16,9 @@ import type { EntryKey } from "./entry-key";
 export const MAX_ENTRY_BYTES = 8 * 1024 * 1024;
 /**
  * The memory tier's bounds: `budget` characters in all, an entry counting its JSON text 3 times (its parsed copy
- * too), its key and ENTRY_OVERHEAD, well inside an isolate's 128 MB; entries above `entryMax` with their keys live only in the
- * Cache API, so that a few big answers or prompts do not push out many small hot ones. (A variable only so that
- * tests can shrink it.)
+ * too), its key and ENTRY_OVERHEAD, well inside an isolate's 128 MB; entries above `entryMax` with their keys live
+ * only in the Cache API, so that a few big answers or prompts do not push out many small hot ones. (A variable only
+ * so that tests can shrink it.)
  */
 export const memoryLimits = { budget: 24 * 1024 * 1024, entryMax: 256 * 1024 };
 /** What an entry's own objects (its record, tokens and place in the Map) count besides its texts. */

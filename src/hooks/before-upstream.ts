@@ -20,14 +20,17 @@ import { hookFailed, hooksFor } from "./registry";
  */
 export type Answered = Served & { answeredBy?: string; answerHeaders?: Record<string, string>; engaged?: readonly Hook[] };
 
-/** The call's answer: a hook's, or the upstream's through `execute`. */
+/**
+ * The call's answer: a hook's, or the upstream's through `execute`. `canonical`: the body's canonical JSON, computed
+ * once when a hook first asks (src/pipeline/body.ts `validateText`).
+ */
 export function upstreamThroughHooks(
   ctx: CallContext,
   targets: Target[],
   body: ProviderCall["body"],
   limits: AttemptLimits,
   headers: Headers,
-  canonical: () => string = lazyCanonical(body),
+  canonical: () => string,
 ): Promise<Answered> {
   const hooks = hooksFor(ctx.config);
   if (!hooks.length) return execute(ctx, targets, body, limits);

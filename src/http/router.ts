@@ -15,6 +15,7 @@ import type { Result, Router } from "hono/router";
 import { RegExpRouter } from "hono/router/reg-exp-router";
 import { SmartRouter } from "hono/router/smart-router";
 import { TrieRouter } from "hono/router/trie-router";
+import { PathMemo } from "../lib/path-memo";
 
 /** Hono's own path reading: decodes what `decodeURI` decodes. */
 const decodedPath = new Hono().getPath;
@@ -28,28 +29,16 @@ export function routedPath(req: Request, options?: { env?: unknown }): string {
   return path.startsWith("/genai//ws/") ? `/genai${path.slice(7)}` : path;
 }
 
-/** Paths longer than this are matched afresh (and not kept). */
-const MAX_REMEMBERED_PATH = 256;
-const MAX_REMEMBERED = 2_000;
-
 export class RememberingRouter<T> implements Router<T> {
   readonly name = "RememberingRouter";
   private readonly router: Router<T> = new SmartRouter({ routers: [new RegExpRouter(), new TrieRouter()] });
-  private readonly seen = new Map<string, Result<T>>();
+  private readonly seen = new PathMemo<Result<T>>(2_000);
 
   add(method: string, path: string, handler: T): void {
     this.router.add(method, path, handler);
   }
 
   match(method: string, path: string): Result<T> {
-    if (path.length > MAX_REMEMBERED_PATH) return this.router.match(method, path);
-    const key = `${method} ${path}`;
-    let result = this.seen.get(key);
-    if (!result) {
-      result = this.router.match(method, path);
-      if (this.seen.size >= MAX_REMEMBERED) this.seen.clear();
-      this.seen.set(key, result);
-    }
-    return result;
+    return this.seen.get(method, path, () => this.router.match(method, path));
   }
 }

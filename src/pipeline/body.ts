@@ -147,7 +147,7 @@ export function validateText(action: Action, text: string): CallBody {
       if (known.has(text) || text.length > knownLimits.textMax) return;
       // Kept only when the text parsed alone is what the schema's copy is (a `__proto__` key, however spelled, is an
       // own field of JSON.parse's object but not of the copy): a known text's call must be the one checked in full.
-      const alone = JSON.parse(text) as RequestBody;
+      const alone = parseJson(text) as RequestBody;
       withoutGatewayFields(action, alone);
       if (canonicalJson(alone) !== (canonical ??= canonicalJson(parsed.body))) return;
       known.set(text, {

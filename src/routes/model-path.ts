@@ -7,6 +7,7 @@
  */
 import { GatewayError, notFound } from "../gemini/errors";
 import { ACTIONS, type Action } from "../gemini/schema";
+import { PathMemo } from "../lib/path-memo";
 import { parseTarget, printable, RESERVED_NAMES, targetString, type Target } from "../lib/target";
 
 export type ModelPath =
@@ -43,24 +44,17 @@ export const isProviderSegment = (first: string, providers: ReadonlySet<string>)
  * path, for the 404's text. Throws the 404 of a wrong method (naming the method the path takes).
  */
 export function matchModel(method: string, path: string, version: string, part: string, separated: boolean): ModelPath {
-  // A call's path is mostly one seen before: a valid action's reading is kept (frozen: it is shared), as the router
-  // keeps its matches (src/http/router.ts); anything else is read afresh.
-  if (path.length > MAX_REMEMBERED_PATH) return readModelPath(method, path, version, part, separated);
-  const key = `${separated ? "s" : "m"} ${method} ${path}`;
-  let m = actions.get(key);
-  if (m) return m;
-  m = readModelPath(method, path, version, part, separated);
-  if (m.kind === "action" && !m.invalid) {
-    if (actions.size >= MAX_REMEMBERED) actions.clear();
+  // A valid action's reading is kept (frozen: it is shared), as the router keeps its matches; anything else is read
+  // afresh.
+  return actions.get(`${separated ? "s" : "m"} ${method}`, path, () => readModelPath(method, path, version, part, separated), (m) => {
+    if (m.kind !== "action" || m.invalid) return false;
     Object.freeze(m.target);
-    actions.set(key, Object.freeze(m));
-  }
-  return m;
+    Object.freeze(m);
+    return true;
+  });
 }
 
-const MAX_REMEMBERED_PATH = 256;
-const MAX_REMEMBERED = 1_000;
-const actions = new Map<string, ModelPath>();
+const actions = new PathMemo<ModelPath>(1_000);
 
 function readModelPath(method: string, path: string, version: string, part: string, separated: boolean): ModelPath {
   // A model's own operations are polled with GET on their own route; any other method is no route.
